@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs every Debian package sluice's build, tests and benchmarks need.
+# Idempotent: packages already present are skipped. Run as root (or with sudo).
+set -euo pipefail
+
+PKGS=(
+  bazel-bootstrap bazel-rules-java
+  g++ clang-format
+  libabsl-dev libxxhash-dev libprotobuf-dev protobuf-compiler
+  libgtest-dev libgmock-dev libbenchmark-dev
+  python3
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]})); then
+  SUDO=""
+  if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+  echo "setup: installing ${missing[*]}" >&2
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -q >&2
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
+fi
