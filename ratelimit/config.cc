@@ -1,0 +1,353 @@
+#include "ratelimit/config.h"
+
+#include <arpa/inet.h>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <utility>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/io/tokenizer.h"
+#include "google/protobuf/text_format.h"
+
+namespace sluice {
+
+namespace {
+
+using google::protobuf::Descriptor;
+using google::protobuf::FieldDescriptor;
+using google::protobuf::Message;
+using google::protobuf::TextFormat;
+
+constexpr absl::string_view kLevelNames[kNumLevels] = {
+    "server", "plan", "subscription", "domain", "mailbox",
+    "client_ip", "sasl_user", "script", "list"};
+
+class Collector : public google::protobuf::io::ErrorCollector {
+ public:
+  explicit Collector(absl::string_view filename) : filename_(filename) {}
+  void AddError(int line, int column, const std::string& message) override {
+    if (first_.empty()) {
+      first_ = absl::StrCat(filename_, ":", line + 1, ":", column + 1, ": ", message);
+    }
+  }
+  void AddWarning(int, int, const std::string&) override {}
+  const std::string& first() const { return first_; }
+
+ private:
+  std::string filename_;
+  std::string first_;
+};
+
+// Gives positions for semantic errors: from the parser's location tree when
+// the config came from text, else a field path.
+class Where {
+ public:
+  Where(std::string filename, const TextFormat::ParseInfoTree* tree,
+        std::string path)
+      : filename_(std::move(filename)), tree_(tree), path_(std::move(path)) {}
+
+  std::string At(const Message& m, absl::string_view field, int index = -1) const {
+    const FieldDescriptor* f = m.GetDescriptor()->FindFieldByName(std::string(field));
+    if (tree_ != nullptr && f != nullptr) {
+      auto loc = tree_->GetLocation(f, index);
+      if (loc.line >= 0) {
+        return absl::StrCat(filename_, ":", loc.line + 1, ":", loc.column + 1, ": ");
+      }
+    }
+    std::string p = path_.empty() ? std::string(field) : absl::StrCat(path_, ".", field);
+    if (index >= 0) absl::StrAppend(&p, "[", index, "]");
+    return absl::StrCat(filename_, ": ", p, ": ");
+  }
+
+  Where Nested(const Message& m, absl::string_view field, int index) const {
+    const FieldDescriptor* f = m.GetDescriptor()->FindFieldByName(std::string(field));
+    const TextFormat::ParseInfoTree* t =
+        (tree_ != nullptr && f != nullptr) ? tree_->GetTreeForNested(f, index) : nullptr;
+    std::string p = path_.empty() ? std::string(field) : absl::StrCat(path_, ".", field);
+    absl::StrAppend(&p, "[", index, "]");
+    return Where(filename_, t, p);
+  }
+
+ private:
+  std::string filename_;
+  const TextFormat::ParseInfoTree* tree_;
+  std::string path_;
+};
+
+absl::Status Err(const std::string& where, absl::string_view msg) {
+  return absl::InvalidArgumentError(absl::StrCat(where, msg));
+}
+
+absl::Status ValidateLimit(const config::Limit& l, const Where& w, Level owner_level,
+                           bool owner_is_entity, const bool* configured) {
+  if (!l.has_window()) return Err(w.At(l, "max"), "limit needs a window (e.g. window: \"1h\")");
+  auto win = ParseWindow(l.window());
+  if (!win.ok()) return Err(w.At(l, "window"), win.status().message());
+  if (l.algorithm() == config::SLIDING_WINDOW && *win > kMaxWindowSeconds) {
+    return Err(w.At(l, "window"),
+               absl::StrCat("sliding window longer than ", FormatWindow(kMaxWindowSeconds),
+                            " is not supported; use GCRA for longer periods"));
+  }
+  if (l.has_max() && l.unlimited()) {
+    return Err(w.At(l, "unlimited"), "a limit has either max or unlimited, not both");
+  }
+  if (!l.has_max() && !l.unlimited()) {
+    return Err(w.At(l, "window"), "limit needs max (0 blocks) or unlimited: true");
+  }
+  if (l.max() > (uint64_t{1} << 37) - 1) {
+    return Err(w.At(l, "max"), "max is larger than 137438953471");
+  }
+  if (l.has_burst() && l.algorithm() != config::GCRA) {
+    return Err(w.At(l, "burst"), "burst applies to algorithm: GCRA only");
+  }
+  if (l.has_smtp_code()) {
+    uint32_t c = l.smtp_code();
+    bool temp = l.action() == config::DEFER;
+    if (c < 400 || c > 599 || (temp && c >= 500) || (l.action() == config::REJECT && c < 500)) {
+      return Err(w.At(l, "smtp_code"),
+                 "smtp_code must be 4xx for DEFER and 5xx for REJECT");
+    }
+  }
+  if (l.has_applies_to()) {
+    Level target;
+    if (!ParseLevel(l.applies_to(), &target)) {
+      return Err(w.At(l, "applies_to"), absl::StrCat("unknown level \"", l.applies_to(), "\""));
+    }
+    if (!owner_is_entity) {
+      return Err(w.At(l, "applies_to"), "applies_to is only valid on an entity's limit");
+    }
+    if (!IsChainLevel(owner_level) || !IsChainLevel(target) ||
+        static_cast<int>(target) <= static_cast<int>(owner_level)) {
+      return Err(w.At(l, "applies_to"),
+                 absl::StrCat("applies_to must name a level below \"",
+                              LevelName(owner_level), "\" in the hierarchy"));
+    }
+    if (!configured[static_cast<int>(target)]) {
+      return Err(w.At(l, "applies_to"),
+                 absl::StrCat("level \"", l.applies_to(), "\" is not configured"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+bool ValidCidr(absl::string_view text) {
+  std::string s(text);
+  int prefix = -1;
+  size_t slash = s.find('/');
+  if (slash != std::string::npos) {
+    if (!absl::SimpleAtoi(s.substr(slash + 1), &prefix)) return false;
+    s = s.substr(0, slash);
+  }
+  unsigned char buf[16];
+  if (inet_pton(AF_INET, s.c_str(), buf) == 1) return prefix <= 32;
+  if (inet_pton(AF_INET6, s.c_str(), buf) == 1) return prefix <= 128;
+  return false;
+}
+
+absl::Status Validate(const config::Config& c, const Where& w) {
+  bool configured[kNumLevels] = {};
+  for (int i = 0; i < c.level_size(); ++i) {
+    const auto& lv = c.level(i);
+    Where lw = w.Nested(c, "level", i);
+    Level level;
+    if (!ParseLevel(lv.name(), &level)) {
+      return Err(lw.At(lv, "name"),
+                 absl::StrCat("unknown level \"", lv.name(),
+                              "\" (levels: server, plan, subscription, domain, mailbox, "
+                              "client_ip, sasl_user, script, list)"));
+    }
+    if (configured[static_cast<int>(level)]) {
+      return Err(lw.At(lv, "name"), absl::StrCat("level \"", lv.name(), "\" configured twice"));
+    }
+    configured[static_cast<int>(level)] = true;
+    if ((lv.has_ipv4_prefix() || lv.has_ipv6_prefix()) && level != Level::kClientIp) {
+      return Err(lw.At(lv, "name"), "ipv4_prefix/ipv6_prefix apply to client_ip only");
+    }
+    if (lv.ipv4_prefix() > 32) return Err(lw.At(lv, "ipv4_prefix"), "ipv4_prefix must be <= 32");
+    if (lv.ipv6_prefix() > 128) return Err(lw.At(lv, "ipv6_prefix"), "ipv6_prefix must be <= 128");
+  }
+  for (int i = 0; i < c.level_size(); ++i) {
+    const auto& lv = c.level(i);
+    Where lw = w.Nested(c, "level", i);
+    Level level;
+    ParseLevel(lv.name(), &level);
+    std::set<std::pair<std::string, int>> seen;
+    for (int j = 0; j < lv.limit_size(); ++j) {
+      Where limw = lw.Nested(lv, "limit", j);
+      if (auto s = ValidateLimit(lv.limit(j), limw, level, false, configured); !s.ok()) return s;
+    }
+  }
+  // Entities: names unique per level, parents exist one level up or higher.
+  std::set<std::pair<int, std::string>> names;
+  for (int i = 0; i < c.entity_size(); ++i) {
+    const auto& e = c.entity(i);
+    Where ew = w.Nested(c, "entity", i);
+    Level level;
+    if (!ParseLevel(e.level(), &level)) {
+      return Err(ew.At(e, "level"), absl::StrCat("unknown level \"", e.level(), "\""));
+    }
+    if (!configured[static_cast<int>(level)] && level != Level::kServer) {
+      // An entity of an unconfigured level would never be counted.
+      return Err(ew.At(e, "level"),
+                 absl::StrCat("level \"", e.level(), "\" is not configured (add level { name: \"",
+                              e.level(), "\" })"));
+    }
+    if (e.name().empty()) return Err(ew.At(e, "level"), "entity needs a name");
+    if (!names.insert({static_cast<int>(level), absl::AsciiStrToLower(e.name())}).second) {
+      return Err(ew.At(e, "name"),
+                 absl::StrCat("duplicate entity \"", e.name(), "\" at level ", e.level()));
+    }
+    for (int j = 0; j < e.limit_size(); ++j) {
+      Where limw = ew.Nested(e, "limit", j);
+      if (auto s = ValidateLimit(e.limit(j), limw, level, true, configured); !s.ok()) return s;
+    }
+  }
+  for (int i = 0; i < c.entity_size(); ++i) {
+    const auto& e = c.entity(i);
+    if (!e.has_parent()) continue;
+    Where ew = w.Nested(c, "entity", i);
+    Level level;
+    ParseLevel(e.level(), &level);
+    if (!IsChainLevel(level) || level == Level::kServer) {
+      return Err(ew.At(e, "parent"),
+                 absl::StrCat("entities at level ", e.level(), " have no parent"));
+    }
+    bool found = false;
+    for (int l = static_cast<int>(level) - 1; l >= 1 && !found; --l) {
+      found = names.count({l, absl::AsciiStrToLower(e.parent())}) > 0;
+    }
+    if (!found) {
+      return Err(ew.At(e, "parent"),
+                 absl::StrCat("unknown parent \"", e.parent(), "\" (no entity of a level above ",
+                              e.level(), " has that name)"));
+    }
+  }
+  if (c.has_exempt()) {
+    const auto& x = c.exempt();
+    Where xw = w.Nested(c, "exempt", 0);
+    for (int i = 0; i < x.cidr_size(); ++i) {
+      if (!ValidCidr(x.cidr(i))) {
+        return Err(xw.At(x, "cidr", i), absl::StrCat("bad CIDR \"", x.cidr(i), "\""));
+      }
+    }
+    for (int i = 0; i < x.sender_size(); ++i) {
+      if (x.sender(i).empty()) return Err(xw.At(x, "sender", i), "empty sender");
+    }
+  }
+  if (c.has_table() && c.table().has_max_probe() &&
+      (c.table().max_probe() < 1 || c.table().max_probe() > 4096)) {
+    Where tw = w.Nested(c, "table", 0);
+    return Err(tw.At(c.table(), "max_probe"), "max_probe must be in [1, 4096]");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::string_view LevelName(Level level) { return kLevelNames[static_cast<int>(level)]; }
+
+bool ParseLevel(absl::string_view name, Level* level) {
+  for (int i = 0; i < kNumLevels; ++i) {
+    if (kLevelNames[i] == name) {
+      *level = static_cast<Level>(i);
+      return true;
+    }
+  }
+  return false;
+}
+
+absl::StatusOr<int64_t> ParseWindow(absl::string_view text) {
+  if (text.empty()) return absl::InvalidArgumentError("empty window");
+  int64_t mult = 1;
+  absl::string_view num = text;
+  switch (text.back()) {
+    case 's': mult = 1; num.remove_suffix(1); break;
+    case 'm': mult = 60; num.remove_suffix(1); break;
+    case 'h': mult = 3600; num.remove_suffix(1); break;
+    case 'd': mult = 86400; num.remove_suffix(1); break;
+    default: break;
+  }
+  int64_t v;
+  if (num.empty() || !absl::SimpleAtoi(num, &v)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("bad window \"", text, "\" (use e.g. \"90s\", \"15m\", \"1h\", \"1d\")"));
+  }
+  if (v <= 0) return absl::InvalidArgumentError(absl::StrCat("window \"", text, "\" must be positive"));
+  if (v > (int64_t{1} << 40) / mult) return absl::InvalidArgumentError("window too long");
+  return v * mult;
+}
+
+std::string FormatWindow(int64_t s) {
+  if (s % 86400 == 0) return absl::StrCat(s / 86400, "d");
+  if (s % 3600 == 0) return absl::StrCat(s / 3600, "h");
+  if (s % 60 == 0) return absl::StrCat(s / 60, "m");
+  return absl::StrCat(s, "s");
+}
+
+absl::StatusOr<config::Config> ParseConfigText(absl::string_view text,
+                                               absl::string_view filename) {
+  config::Config c;
+  TextFormat::Parser parser;
+  Collector collector(filename);
+  TextFormat::ParseInfoTree tree;
+  parser.RecordErrorsTo(&collector);
+  parser.WriteLocationsTo(&tree);
+  if (!parser.ParseFromString(std::string(text), &c)) {
+    return absl::InvalidArgumentError(collector.first().empty()
+                                          ? absl::StrCat(filename, ": parse error")
+                                          : collector.first());
+  }
+  if (auto s = Validate(c, Where(std::string(filename), &tree, "")); !s.ok()) return s;
+  return c;
+}
+
+absl::StatusOr<config::Config> LoadConfigFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read config ", path));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ParseConfigText(ss.str(), path);
+}
+
+absl::Status ValidateConfig(const config::Config& config) {
+  return Validate(config, Where("<config>", nullptr, ""));
+}
+
+absl::string_view DefaultConfigText() {
+  return R"pb(# sluice demo config: a shared hosting server.
+server_name: "mx1.hosting.example"
+level { name: "server"       limit { metric: MESSAGES window: "1h" max: 20000 } }
+level { name: "plan" }
+level { name: "subscription" limit { metric: MESSAGES window: "1h" max: 2000 } }
+level { name: "domain"       limit { metric: MESSAGES window: "1h" max: 1000 } }
+level { name: "mailbox"
+        limit { metric: MESSAGES   window: "1h" max: 100 }
+        limit { metric: RECIPIENTS window: "1h" max: 300 }
+        limit { metric: MESSAGES   window: "1d" max: 500 } }
+level { name: "script"       limit { metric: MESSAGES window: "1h" max: 50 } }
+
+entity { level: "plan" name: "starter"
+         limit { applies_to: "subscription" metric: MESSAGES window: "1h" max: 500 }
+         limit { applies_to: "mailbox" metric: MESSAGES window: "1h" max: 60 } }
+entity { level: "plan" name: "business"
+         limit { applies_to: "subscription" metric: MESSAGES window: "1h" max: 4000 } }
+entity { level: "subscription" name: "acme"      parent: "business" }
+entity { level: "subscription" name: "bakery"    parent: "starter" }
+entity { level: "subscription" name: "consult"   parent: "starter" }
+entity { level: "domain" name: "acme.example"    parent: "acme" }
+entity { level: "domain" name: "acme-shop.example" parent: "acme" }
+entity { level: "domain" name: "bakery.example"  parent: "bakery" }
+entity { level: "domain" name: "consult.example" parent: "consult" }
+entity { level: "mailbox" name: "newsletter@acme.example"
+         limit { metric: MESSAGES window: "1h" max: 1000 } }
+exempt { cidr: "192.0.2.10/32" sender: "postmaster@acme.example" }
+)pb";
+}
+
+}  // namespace sluice

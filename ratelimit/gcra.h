@@ -1,0 +1,68 @@
+// Gcra: the generic cell rate algorithm on one atomic word.
+//
+// A limit of `count` per `period` with a burst of `burst` requests:
+//   emission interval T = period / count
+//   tolerance        tau = T * burst
+// The slot's head word holds the theoretical arrival time (TAT), in
+// microseconds since the table's base time. A request of n units at `now`:
+//   tat = max(TAT, now); new_tat = tat + n*T
+//   admitted iff new_tat - tau <= now; then TAT := new_tat (one CAS)
+// `retry_after` (denied) is how long until the same request would pass;
+// `reset_after` is how long until the limiter is back to its idle state.
+// This matches the usual GCRA semantics (redis-cell, throttled).
+//
+// Thread safety: thread-safe and lock-free (CAS loop on one word), also
+// across processes sharing the slot.
+#ifndef SLUICE_RATELIMIT_GCRA_H_
+#define SLUICE_RATELIMIT_GCRA_H_
+
+#include <cstdint>
+
+#include "ratelimit/internal/slot.h"
+
+namespace sluice {
+
+class Gcra {
+ public:
+  struct Params {
+    int64_t emission_us;   // T, > 0
+    int64_t tolerance_us;  // tau >= 0
+  };
+  // Returns params for `count` per `period_us` with `burst` (>= 1).
+  static Params Make(uint64_t count, int64_t period_us, uint64_t burst) noexcept {
+    int64_t t = period_us / static_cast<int64_t>(count ? count : 1);
+    if (t < 1) t = 1;
+    return {t, t * static_cast<int64_t>(burst ? burst : 1)};
+  }
+
+  enum class Outcome { kAdmitted, kDenied, kSlotGone };
+  struct Result {
+    Outcome outcome;
+    int64_t retry_after_us;  // 0 if admitted
+    int64_t reset_after_us;  // time until fully idle
+    uint64_t remaining;      // requests of size 1 still allowed now
+    int64_t charged_us;      // n*T actually added (for Remove)
+  };
+
+  // Tries to admit n units at `now_us` (microseconds since table base).
+  static Result TryAdd(internal::Slot& slot, int64_t now_us, uint64_t n,
+                       const Params& p, bool force = false) noexcept;
+
+  // Undoes a charge of `charged_us`. Thread-safe.
+  static void Remove(internal::Slot& slot, int64_t now_us,
+                     int64_t charged_us) noexcept;
+
+  // Returns the equivalent "usage": requests of size 1 the window holds now,
+  // i.e. ceil((TAT - now) / T). Thread-safe.
+  static uint64_t Usage(const internal::Slot& slot, int64_t now_us,
+                        const Params& p) noexcept;
+
+  static bool Expired(uint64_t head_word, int64_t now_us) noexcept {
+    return head_word != internal::kDeadHead &&
+           static_cast<int64_t>(head_word) <= now_us;
+  }
+};
+
+}  // namespace sluice
+
+#endif  // SLUICE_RATELIMIT_GCRA_H_

@@ -1,0 +1,1012 @@
+#include "ratelimit/limiter.h"
+
+#include <arpa/inet.h>
+#include <xxhash.h>
+
+#include <algorithm>
+#include <cstring>
+#include <utility>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "ratelimit/gcra.h"
+#include "ratelimit/sliding_window.h"
+
+namespace sluice {
+
+using internal::MakeKeyWord;
+using internal::Slot;
+
+namespace {
+
+constexpr int kMaxRulesPerLevel = 8;
+constexpr int kMaxPending = kNumLevels * kMaxRulesPerLevel;
+constexpr size_t kMaxAddress = 320;
+
+uint64_t Mix(uint64_t x) {
+  // splitmix64 finaliser: spreads the XOR of two hashes over all bits.
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ull;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebull;
+  x ^= x >> 31;
+  return x;
+}
+
+uint64_t LevelSeed(Level level) { return 0x5a17ce0000000000ull + static_cast<uint64_t>(level); }
+
+uint64_t EntityHash(Level level, absl::string_view name) {
+  return XXH3_64bits_withSeed(name.data(), name.size(), LevelSeed(level));
+}
+
+// Lower-cases `in` into buf (at most cap bytes); returns the view.
+absl::string_view Lower(absl::string_view in, char* buf, size_t cap) {
+  size_t n = std::min(in.size(), cap);
+  for (size_t i = 0; i < n; ++i) buf[i] = absl::ascii_tolower(static_cast<unsigned char>(in[i]));
+  return absl::string_view(buf, n);
+}
+
+Action ToAction(config::Action a) {
+  switch (a) {
+    case config::DEFER: return Action::kDefer;
+    case config::REJECT: return Action::kReject;
+    case config::HOLD: return Action::kHold;
+    case config::DISCARD: return Action::kDiscard;
+    case config::NOTIFY: return Action::kNotify;
+  }
+  return Action::kDefer;
+}
+
+struct Cidr {
+  int family;  // AF_INET / AF_INET6
+  unsigned char addr[16];
+  int prefix;
+};
+
+bool ParseIp(absl::string_view text, int* family, unsigned char* out) {
+  char buf[64];
+  if (text.empty() || text.size() >= sizeof(buf)) return false;
+  std::memcpy(buf, text.data(), text.size());
+  buf[text.size()] = 0;
+  if (inet_pton(AF_INET, buf, out) == 1) {
+    *family = AF_INET;
+    return true;
+  }
+  if (inet_pton(AF_INET6, buf, out) == 1) {
+    *family = AF_INET6;
+    return true;
+  }
+  return false;
+}
+
+bool PrefixMatch(const unsigned char* a, const unsigned char* b, int prefix) {
+  int full = prefix / 8;
+  if (std::memcmp(a, b, full) != 0) return false;
+  int rest = prefix % 8;
+  if (rest == 0) return true;
+  unsigned char mask = static_cast<unsigned char>(0xFF << (8 - rest));
+  return (a[full] & mask) == (b[full] & mask);
+}
+
+}  // namespace
+
+absl::string_view ActionName(Action a) {
+  switch (a) {
+    case Action::kAccept: return "accept";
+    case Action::kDefer: return "defer";
+    case Action::kReject: return "reject";
+    case Action::kHold: return "hold";
+    case Action::kDiscard: return "discard";
+    case Action::kNotify: return "notify";
+  }
+  return "?";
+}
+
+absl::string_view MetricName(Metric m) {
+  switch (m) {
+    case Metric::kMessages: return "messages";
+    case Metric::kRecipients: return "recipients";
+    case Metric::kBytes: return "bytes";
+  }
+  return "?";
+}
+
+// ---- Compiled config -------------------------------------------------------
+
+namespace {
+
+struct Rule {
+  uint64_t seed = 0;          // identifies (level, metric, window, algorithm)
+  uint64_t overflow_hash = 0;
+  Level level = Level::kServer;
+  Metric metric = Metric::kMessages;
+  bool gcra = false;
+  int64_t window_s = 0;
+  uint32_t sub_s = 0;         // 0 for GCRA
+  uint64_t max = 0;
+  Gcra::Params gcra_params{1, 1};
+  Action action = Action::kDefer;
+  bool shadow = false;
+  bool strict = false;
+  int smtp_code = 451;
+  std::string enhanced;
+  std::string text;
+};
+
+using RuleSet = std::vector<Rule>;
+
+uint64_t RuleSeed(Level level, Metric metric, int64_t window_s, bool gcra) {
+  uint64_t parts[4] = {static_cast<uint64_t>(level), static_cast<uint64_t>(metric),
+                       static_cast<uint64_t>(window_s), gcra ? 1u : 0u};
+  return XXH3_64bits(parts, sizeof(parts));
+}
+
+Rule MakeRule(Level level, const config::Limit& l) {
+  Rule r;
+  r.level = level;
+  r.metric = static_cast<Metric>(l.metric());
+  r.gcra = l.algorithm() == config::GCRA;
+  r.window_s = *ParseWindow(l.window());
+  r.sub_s = r.gcra ? 0 : SlidingWindow::SubBucketSeconds(r.window_s);
+  r.max = l.max();
+  r.gcra_params = Gcra::Make(r.max, r.window_s * 1000000, l.has_burst() ? l.burst() : 1);
+  r.action = ToAction(l.action());
+  r.shadow = l.shadow();
+  r.strict = l.strict();
+  r.seed = RuleSeed(level, r.metric, r.window_s, r.gcra);
+  r.overflow_hash = Mix(r.seed ^ 0x0bad0bad0bad0badull);
+  bool reject = r.action == Action::kReject;
+  bool temp = r.action == Action::kDefer;
+  r.smtp_code = l.has_smtp_code() ? static_cast<int>(l.smtp_code())
+                                  : (reject ? 550 : temp ? 451 : 250);
+  r.enhanced = l.has_enhanced_status() ? l.enhanced_status()
+                                       : (reject ? "5.7.1" : temp ? "4.7.1" : "2.0.0");
+  r.text = l.has_text() ? l.text()
+                        : absl::StrCat(LevelName(level), " ", MetricName(r.metric), " limit ",
+                                       r.max, "/", FormatWindow(r.window_s), " exceeded");
+  return r;
+}
+
+void MergeLimit(RuleSet* set, Level level, const config::Limit& l) {
+  Metric metric = static_cast<Metric>(l.metric());
+  int64_t window = *ParseWindow(l.window());
+  bool gcra = l.algorithm() == config::GCRA;
+  auto it = std::find_if(set->begin(), set->end(), [&](const Rule& r) {
+    return r.metric == metric && r.window_s == window && r.gcra == gcra;
+  });
+  if (l.unlimited()) {
+    if (it != set->end()) set->erase(it);
+    return;
+  }
+  Rule r = MakeRule(level, l);
+  if (it != set->end()) {
+    *it = std::move(r);
+  } else {
+    set->push_back(std::move(r));
+  }
+}
+
+}  // namespace
+
+struct Limiter::Snapshot {
+  struct Node {
+    Level level = Level::kServer;
+    std::string name;  // lower-case
+    uint64_t hash = 0;
+    int parent = -1;
+    RuleSet resolved[kNumLevels];
+  };
+  config::Config config;
+  bool enabled[kNumLevels] = {};
+  std::vector<Node> nodes;  // nodes[0]: the server (root)
+  absl::flat_hash_map<uint64_t, int> index;
+  std::vector<Cidr> exempt_cidrs;
+  absl::flat_hash_set<std::string> exempt_senders;  // "a@b" or "@b"
+  absl::flat_hash_set<std::string> exempt_sasl;
+  int v4_prefix = 32;
+  int v6_prefix = 64;
+
+  int Find(Level level, absl::string_view name) const {
+    auto it = index.find(EntityHash(level, name));
+    return it == index.end() ? -1 : it->second;
+  }
+};
+
+absl::StatusOr<std::unique_ptr<Limiter::Snapshot>> Limiter::Compile(const config::Config& c) {
+  if (auto st = ValidateConfig(c); !st.ok()) return st;
+  auto s = std::make_unique<Snapshot>();
+  s->config = c;
+  RuleSet defaults[kNumLevels];
+  for (const auto& lv : c.level()) {
+    Level level;
+    ParseLevel(lv.name(), &level);
+    s->enabled[static_cast<int>(level)] = true;
+    for (const auto& l : lv.limit()) MergeLimit(&defaults[static_cast<int>(level)], level, l);
+    if (level == Level::kClientIp) {
+      if (lv.has_ipv4_prefix()) s->v4_prefix = static_cast<int>(lv.ipv4_prefix());
+      if (lv.has_ipv6_prefix()) s->v6_prefix = static_cast<int>(lv.ipv6_prefix());
+    }
+  }
+  // Nodes: the server root first, then every configured entity.
+  const std::string server =
+      absl::AsciiStrToLower(c.has_server_name() ? c.server_name() : "server");
+  std::vector<const config::Entity*> cfg(1, nullptr);
+  s->nodes.emplace_back();
+  s->nodes[0].level = Level::kServer;
+  s->nodes[0].name = server;
+  for (const auto& e : c.entity()) {
+    Level level;
+    ParseLevel(e.level(), &level);
+    if (level == Level::kServer) {
+      cfg[0] = &e;  // limits for the server entity itself
+      continue;
+    }
+    Snapshot::Node n;
+    n.level = level;
+    n.name = absl::AsciiStrToLower(e.name());
+    s->nodes.push_back(std::move(n));
+    cfg.push_back(&e);
+  }
+  for (size_t i = 0; i < s->nodes.size(); ++i) {
+    auto& n = s->nodes[i];
+    n.hash = EntityHash(n.level, n.name);
+    s->index[n.hash] = static_cast<int>(i);
+  }
+  for (size_t i = 1; i < s->nodes.size(); ++i) {
+    auto& n = s->nodes[i];
+    n.parent = 0;
+    if (cfg[i]->has_parent()) {
+      std::string p = absl::AsciiStrToLower(cfg[i]->parent());
+      for (int l = static_cast<int>(n.level) - 1; l >= 1; --l) {
+        int idx = s->Find(static_cast<Level>(l), p);
+        if (idx >= 0) {
+          n.parent = idx;
+          break;
+        }
+      }
+    }
+  }
+  // Resolve each node's rules for its own level and (chain) the levels below.
+  for (size_t i = 0; i < s->nodes.size(); ++i) {
+    auto& n = s->nodes[i];
+    std::vector<int> chain;  // root ... n
+    for (int j = static_cast<int>(i); j >= 0; j = s->nodes[j].parent) {
+      chain.insert(chain.begin(), j);
+      if (j == 0) break;
+    }
+    int first = static_cast<int>(n.level);
+    int last = IsChainLevel(n.level) ? kNumChainLevels - 1 : first;
+    if (i == 0) last = kNumLevels - 1;  // the root resolves every level
+    for (int L = first; L <= last; ++L) {
+      if (!s->enabled[L]) continue;
+      RuleSet set = defaults[L];
+      for (int j : chain) {
+        const config::Entity* e = cfg[j];
+        if (e == nullptr) continue;
+        for (const auto& l : e->limit()) {
+          Level target;
+          bool own = !l.has_applies_to();
+          if (!own) ParseLevel(l.applies_to(), &target);
+          if ((own && j == static_cast<int>(i) && L == first) ||
+              (!own && static_cast<int>(target) == L)) {
+            MergeLimit(&set, static_cast<Level>(L), l);
+          }
+        }
+        if (j == static_cast<int>(i) && L == first && e->unlimited()) set.clear();
+      }
+      if (set.size() > kMaxRulesPerLevel) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("entity \"", n.name, "\" has ", set.size(), " limits at level ",
+                         LevelName(static_cast<Level>(L)), "; at most ", kMaxRulesPerLevel));
+      }
+      n.resolved[L] = std::move(set);
+    }
+  }
+  for (const auto& cidr : c.exempt().cidr()) {
+    Cidr x{};
+    std::string a = cidr;
+    int prefix = -1;
+    if (size_t slash = a.find('/'); slash != std::string::npos) {
+      absl::SimpleAtoi(a.substr(slash + 1), &prefix);
+      a = a.substr(0, slash);
+    }
+    ParseIp(a, &x.family, x.addr);
+    x.prefix = prefix >= 0 ? prefix : (x.family == AF_INET ? 32 : 128);
+    s->exempt_cidrs.push_back(x);
+  }
+  for (const auto& e : c.exempt().sender()) s->exempt_senders.insert(absl::AsciiStrToLower(e));
+  for (const auto& e : c.exempt().sasl_user()) s->exempt_sasl.insert(e);
+  return s;
+}
+
+// ---- Names, events, transactions ------------------------------------------
+
+namespace {
+constexpr int kShards = 16;
+}
+
+struct Limiter::Names {
+  struct Entry {
+    Level level;
+    std::string name;
+  };
+  struct Shard {
+    mutable absl::Mutex mu;
+    absl::flat_hash_map<uint64_t, Entry> map ABSL_GUARDED_BY(mu);
+  };
+  Shard shards[kShards];
+  std::atomic<size_t> size{0};
+  size_t cap = 0;
+};
+
+struct Limiter::Events {
+  absl::Mutex mu;
+  std::vector<std::function<void(const Event&)>> sinks ABSL_GUARDED_BY(mu);
+  std::atomic<bool> any{false};
+  struct Shard {
+    absl::Mutex mu;
+    absl::flat_hash_map<uint64_t, int64_t> last ABSL_GUARDED_BY(mu);
+  };
+  Shard shards[kShards];
+};
+
+struct Limiter::Charge {
+  Slot* slot;
+  uint64_t key_word;
+  bool gcra;
+  uint32_t epoch;
+  int64_t gcra_us;
+  uint64_t amount;
+};
+
+struct Limiter::ChargeList {
+  Charge items[kMaxPending];
+  int n = 0;
+  void Add(const Charge& c) {
+    if (n < kMaxPending) items[n++] = c;
+  }
+};
+
+struct Limiter::Txn {
+  std::string sender, sasl_user, client_ip, script, list;
+  std::vector<Charge> charges;
+  absl::flat_hash_map<std::string, Decision> items;
+  absl::Time created;
+  bool counted_message = false;
+};
+
+struct Limiter::TxnShard {
+  mutable absl::Mutex mu;
+  absl::flat_hash_map<std::string, Txn> map ABSL_GUARDED_BY(mu);
+};
+
+struct Limiter::PathEntry {
+  Level level;
+  absl::string_view name;
+  uint64_t entity_hash;
+  const RuleSet* rules;
+};
+
+// ---- Construction ----------------------------------------------------------
+
+absl::StatusOr<std::unique_ptr<Limiter>> Limiter::Create(const config::Config& config,
+                                                         absl::Time now, Options options) {
+  auto snap = Compile(config);
+  if (!snap.ok()) return snap.status();
+  std::unique_ptr<Limiter> l(new Limiter());
+  l->options_ = options;
+  CounterTable::Options topt = options.table;
+  if (options.table_from_config && config.has_table()) {
+    if (config.table().has_path()) topt.path = config.table().path();
+    if (config.table().has_max_memory_bytes()) {
+      topt.max_memory_bytes = config.table().max_memory_bytes();
+    }
+    if (config.table().has_max_probe()) topt.max_probe = config.table().max_probe();
+  }
+  auto table = CounterTable::Open(topt, now);
+  if (!table.ok()) return table.status();
+  l->table_ = std::move(*table);
+  l->names_ = std::make_unique<Names>();
+  l->names_->cap = options.max_names;
+  l->events_ = std::make_unique<Events>();
+  l->txns_.reset(new TxnShard[kShards]);
+  l->snapshot_.store(snap->get(), std::memory_order_release);
+  l->snapshots_.push_back(std::move(*snap));
+  return l;
+}
+
+Limiter::~Limiter() = default;
+
+const config::Config& Limiter::config() const { return current()->config; }
+
+absl::Status Limiter::Reload(const config::Config& config) {
+  const config::Config& old = current()->config;
+  if (config.table().path() != old.table().path() ||
+      config.table().max_memory_bytes() != old.table().max_memory_bytes()) {
+    return absl::FailedPreconditionError(
+        "reload: the counter table settings changed; they take effect only on restart");
+  }
+  auto snap = Compile(config);
+  if (!snap.ok()) return snap.status();
+  absl::MutexLock lock(&snapshots_mu_);
+  // release: publishes the fully built snapshot.
+  snapshot_.store(snap->get(), std::memory_order_release);
+  snapshots_.push_back(std::move(*snap));
+  return absl::OkStatus();
+}
+
+void Limiter::AddEventSink(std::function<void(const Event&)> sink) {
+  absl::MutexLock lock(&events_->mu);
+  events_->sinks.push_back(std::move(sink));
+  events_->any.store(true, std::memory_order_release);
+}
+
+void Limiter::RecordName(uint64_t entity_hash, Level level, absl::string_view name) noexcept {
+  Names& n = *names_;
+  // relaxed: an approximate cap is enough.
+  if (n.size.load(std::memory_order_relaxed) >= n.cap) return;
+  auto& shard = n.shards[entity_hash % kShards];
+  absl::MutexLock lock(&shard.mu);
+  auto [it, inserted] = shard.map.try_emplace(entity_hash, Names::Entry{level, std::string(name)});
+  if (inserted) n.size.fetch_add(1, std::memory_order_relaxed);
+}
+
+void Limiter::Emit(const Event& e, uint64_t dedup_key, int64_t window_index) {
+  if (!events_->any.load(std::memory_order_acquire)) return;
+  auto& shard = events_->shards[dedup_key % kShards];
+  {
+    absl::MutexLock lock(&shard.mu);
+    auto [it, inserted] = shard.last.try_emplace(dedup_key, window_index);
+    if (!inserted) {
+      if (it->second == window_index) return;
+      it->second = window_index;
+    }
+    if (shard.last.size() > 100000) shard.last.clear();  // bounded memory
+  }
+  absl::MutexLock lock(&events_->mu);
+  for (auto& sink : events_->sinks) sink(e);
+}
+
+// ---- The hot path ----------------------------------------------------------
+
+int Limiter::ResolvePath(const Snapshot& s, const Request& r, char* mailbox_buf,
+                         PathEntry* out) const noexcept {
+  int n = 0;
+  const auto& root = s.nodes[0];
+  // Extra dimensions.
+  auto dim = [&](Level level, absl::string_view name) {
+    if (!s.enabled[static_cast<int>(level)] || name.empty()) return;
+    uint64_t h = EntityHash(level, name);
+    auto it = s.index.find(h);
+    const RuleSet* rules = it != s.index.end() ? &s.nodes[it->second].resolved[static_cast<int>(level)]
+                                               : &root.resolved[static_cast<int>(level)];
+    out[n++] = PathEntry{level, name, h, rules};
+  };
+  // Chain: find the names, then walk top-down inheriting from the nearest
+  // configured ancestor.
+  absl::string_view names[kNumChainLevels];
+  names[0] = root.name;
+  absl::string_view mailbox = Lower(r.sender, mailbox_buf, kMaxAddress);
+  size_t at = mailbox.rfind('@');
+  absl::string_view domain;
+  if (at != absl::string_view::npos) {
+    domain = mailbox.substr(at + 1);
+    if (at > 0) names[static_cast<int>(Level::kMailbox)] = mailbox;
+  } else if (!mailbox.empty()) {
+    names[static_cast<int>(Level::kMailbox)] = mailbox;  // a bare local user
+  }
+  names[static_cast<int>(Level::kDomain)] = domain;
+  if (!domain.empty()) {
+    int d = s.Find(Level::kDomain, domain);
+    int p = d >= 0 ? s.nodes[d].parent : -1;
+    if (p > 0) {
+      for (int j = p; j > 0; j = s.nodes[j].parent) {
+        names[static_cast<int>(s.nodes[j].level)] = s.nodes[j].name;
+      }
+    } else if (options_.resolver != nullptr) {
+      PathResolver::Path path = options_.resolver->Resolve(domain);
+      names[static_cast<int>(Level::kSubscription)] = path.subscription;
+      names[static_cast<int>(Level::kPlan)] = path.plan;
+      if (path.plan.empty() && !path.subscription.empty()) {
+        int sub = s.Find(Level::kSubscription, path.subscription);
+        if (sub >= 0 && s.nodes[sub].parent > 0) {
+          names[static_cast<int>(Level::kPlan)] = s.nodes[s.nodes[sub].parent].name;
+        }
+      }
+    }
+  }
+  const Snapshot::Node* anc = &root;
+  PathEntry chain[kNumChainLevels];
+  int nchain = 0;
+  for (int L = 0; L < kNumChainLevels; ++L) {
+    if (names[L].empty()) continue;
+    uint64_t h = EntityHash(static_cast<Level>(L), names[L]);
+    const Snapshot::Node* node = &root;
+    if (L > 0) {
+      auto it = s.index.find(h);
+      if (it != s.index.end()) {
+        node = &s.nodes[it->second];
+        anc = node;
+      } else {
+        node = anc;
+      }
+    }
+    if (!s.enabled[L]) continue;
+    chain[nchain++] = PathEntry{static_cast<Level>(L), names[L], h, &node->resolved[L]};
+  }
+  dim(Level::kClientIp, r.client_ip);  // (aggregated by the caller if needed)
+  dim(Level::kSaslUser, r.sasl_user);
+  dim(Level::kScript, r.script);
+  dim(Level::kList, r.list);
+  // Most specific first: mailbox ... server.
+  for (int i = nchain - 1; i >= 0; --i) out[n++] = chain[i];
+  return n;
+}
+
+namespace {
+
+void FillDecision(Decision* d, Action action, Level level, absl::string_view entity,
+                  const Rule& rule, uint64_t usage) {
+  d->action = action;
+  d->level = level;
+  d->metric = rule.metric;
+  d->window_seconds = rule.window_s;
+  d->limit = rule.max;
+  d->usage = usage;
+  d->smtp_code = rule.smtp_code;
+  d->enhanced_status = rule.enhanced.c_str();
+  d->text = rule.text.c_str();
+  size_t n = std::min(entity.size(), sizeof(d->entity) - 1);
+  std::memcpy(d->entity, entity.data(), n);
+  d->entity[n] = 0;
+}
+
+}  // namespace
+
+Decision Limiter::Apply(const Snapshot& s, const Request& r, absl::Time now,
+                        ChargeList* charges, bool count_messages) noexcept {
+  Decision d;
+  // Exemptions.
+  if (!s.exempt_cidrs.empty() && !r.client_ip.empty()) {
+    int fam;
+    unsigned char a[16];
+    if (ParseIp(r.client_ip, &fam, a)) {
+      for (const auto& c : s.exempt_cidrs) {
+        if (c.family == fam && PrefixMatch(a, c.addr, c.prefix)) {
+          d.exempt = true;
+          return d;
+        }
+      }
+    }
+  }
+  if (!s.exempt_senders.empty() && !r.sender.empty()) {
+    char buf[kMaxAddress];
+    absl::string_view m = Lower(r.sender, buf, sizeof(buf));
+    size_t at = m.rfind('@');
+    if (s.exempt_senders.contains(std::string(m)) ||
+        (at != absl::string_view::npos && s.exempt_senders.contains(std::string(m.substr(at))))) {
+      d.exempt = true;
+      return d;
+    }
+  }
+  if (!s.exempt_sasl.empty() && !r.sasl_user.empty() &&
+      s.exempt_sasl.contains(std::string(r.sasl_user))) {
+    d.exempt = true;
+    return d;
+  }
+
+  // Aggregate the client address into its prefix (text form of the network).
+  Request req = r;
+  char ipbuf[64];
+  if (s.enabled[static_cast<int>(Level::kClientIp)] && !r.client_ip.empty()) {
+    int fam;
+    unsigned char a[16];
+    if (ParseIp(r.client_ip, &fam, a)) {
+      int prefix = fam == AF_INET ? s.v4_prefix : s.v6_prefix;
+      int bytes = fam == AF_INET ? 4 : 16;
+      if (prefix < bytes * 8) {
+        for (int i = 0; i < bytes; ++i) {
+          int keep = std::max(0, std::min(8, prefix - i * 8));
+          a[i] &= static_cast<unsigned char>(keep == 0 ? 0 : (0xFF << (8 - keep)));
+        }
+        if (inet_ntop(fam, a, ipbuf, sizeof(ipbuf)) != nullptr) {
+          size_t len = std::strlen(ipbuf);
+          int w = snprintf(ipbuf + len, sizeof(ipbuf) - len, "/%d", prefix);
+          req.client_ip = absl::string_view(ipbuf, len + (w > 0 ? w : 0));
+        }
+      }
+    }
+  }
+
+  char mailbox_buf[kMaxAddress];
+  PathEntry path[kNumLevels];
+  int np = ResolvePath(s, req, mailbox_buf, path);
+
+  struct Pending {
+    const Rule* rule;
+    const PathEntry* entry;
+    uint64_t hash;
+    uint64_t key_word;
+    uint64_t amount;
+  };
+  Pending pending[kMaxPending];
+  int n = 0;
+  for (int i = 0; i < np; ++i) {
+    for (const Rule& rule : *path[i].rules) {
+      uint64_t amount = rule.metric == Metric::kMessages     ? (count_messages ? req.messages : 0)
+                        : rule.metric == Metric::kRecipients ? req.recipients
+                                                             : req.bytes;
+      if (amount == 0) continue;
+      uint64_t h = Mix(path[i].entity_hash ^ rule.seed);
+      pending[n++] = Pending{&rule, &path[i], h, MakeKeyWord(h, rule.sub_s), amount};
+      table_->Prefetch(h);
+    }
+  }
+
+  const int64_t since_ms = table_->SinceBaseMs(now);
+  const int64_t since_us = table_->SinceBaseUs(now);
+  const int first_charge = charges->n;
+  const Pending* failed = nullptr;
+  uint64_t failed_usage = 0;
+  int64_t failed_retry_ms = 0;
+  const Pending* shadow_hit = nullptr;
+  uint64_t shadow_usage = 0;
+
+  for (int i = 0; i < n && failed == nullptr; ++i) {
+    const Pending& p = pending[i];
+    const Rule& rule = *p.rule;
+    const bool soft = rule.shadow || rule.action == Action::kNotify;
+    if (rule.max == 0 && !rule.gcra) {  // 0 blocks: no counter needed
+      if (soft) {
+        if (shadow_hit == nullptr) shadow_hit = &p;
+        continue;
+      }
+      failed = &p;
+      failed_retry_ms = -1;
+      break;
+    }
+    for (int attempt = 0; attempt < 8; ++attempt) {
+      CounterTable::Placement how;
+      uint64_t overflow_word = MakeKeyWord(rule.overflow_hash, rule.sub_s);
+      Slot* slot = table_->FindOrClaim(p.hash, p.key_word, rule.overflow_hash, overflow_word,
+                                       since_ms, &how);
+      if (slot == nullptr) {  // even the overflow region is full: fail closed
+        failed = &p;
+        failed_retry_ms = 60000;
+        break;
+      }
+      uint64_t owner = how == CounterTable::Placement::kOverflow ? overflow_word : p.key_word;
+      if (how == CounterTable::Placement::kClaimed) {
+        RecordName(p.entry->entity_hash, p.entry->level, p.entry->name);
+      }
+      if (!rule.gcra) {
+        uint32_t epoch = SlidingWindow::EpochAt(since_ms, rule.sub_s);
+        auto res = SlidingWindow::TryAdd(*slot, epoch, p.amount, rule.max);
+        if (res.outcome == SlidingWindow::Outcome::kSlotGone) continue;
+        if (res.outcome == SlidingWindow::Outcome::kDenied) {
+          if (soft) {
+            res = SlidingWindow::ForceAdd(*slot, epoch, p.amount);
+            if (shadow_hit == nullptr) {
+              shadow_hit = &p;
+              shadow_usage = res.usage;
+            }
+          } else {
+            failed = &p;
+            failed_usage = res.usage;
+            int64_t k = SlidingWindow::EpochsUntilRoom(*slot, epoch, p.amount, rule.max);
+            int64_t sub_ms = int64_t{rule.sub_s} * 1000;
+            failed_retry_ms = (since_ms / sub_ms + k) * sub_ms - since_ms;
+            break;
+          }
+        }
+        if (!CounterTable::StillOwns(slot, owner)) continue;  // reclaimed under us: redo
+        charges->Add(Charge{slot, owner, false, res.epoch, 0, p.amount});
+        break;
+      } else {
+        auto res = Gcra::TryAdd(*slot, since_us, p.amount, rule.gcra_params);
+        if (res.outcome == Gcra::Outcome::kSlotGone) continue;
+        if (res.outcome == Gcra::Outcome::kDenied) {
+          if (soft) {
+            res = Gcra::TryAdd(*slot, since_us, p.amount, rule.gcra_params, /*force=*/true);
+            if (shadow_hit == nullptr) {
+              shadow_hit = &p;
+              shadow_usage = Gcra::Usage(*slot, since_us, rule.gcra_params);
+            }
+          } else {
+            failed = &p;
+            failed_usage = Gcra::Usage(*slot, since_us, rule.gcra_params);
+            failed_retry_ms = (res.retry_after_us + 999) / 1000;
+            break;
+          }
+        }
+        if (!CounterTable::StillOwns(slot, owner)) continue;
+        charges->Add(Charge{slot, owner, true, 0, res.charged_us, p.amount});
+        break;
+      }
+    }
+  }
+
+  if (failed != nullptr) {
+    // All or nothing: take back what this request charged.
+    ChargeList mine;
+    for (int i = first_charge; i < charges->n; ++i) mine.Add(charges->items[i]);
+    charges->n = first_charge;
+    Undo(mine, now);
+    // Strict rules count every attempt, admitted or not.
+    for (int i = 0; i < n; ++i) {
+      const Pending& p = pending[i];
+      if (!p.rule->strict || p.rule->max == 0) continue;
+      CounterTable::Placement how;
+      uint64_t ow = MakeKeyWord(p.rule->overflow_hash, p.rule->sub_s);
+      Slot* slot = table_->FindOrClaim(p.hash, p.key_word, p.rule->overflow_hash, ow, since_ms, &how);
+      if (slot == nullptr) continue;
+      if (p.rule->gcra) {
+        Gcra::TryAdd(*slot, since_us, p.amount, p.rule->gcra_params, true);
+      } else {
+        SlidingWindow::ForceAdd(*slot, SlidingWindow::EpochAt(since_ms, p.rule->sub_s), p.amount);
+      }
+    }
+    FillDecision(&d, failed->rule->action, failed->entry->level, failed->entry->name,
+                 *failed->rule, failed_usage);
+    d.retry_after = failed_retry_ms < 0 ? absl::InfiniteDuration()
+                                        : absl::Milliseconds(failed_retry_ms);
+    if (events_->any.load(std::memory_order_relaxed)) {
+      Emit(Event{now, failed->entry->level, std::string(failed->entry->name), failed->rule->metric,
+                 failed->rule->window_s, failed->rule->max, failed_usage, failed->rule->action,
+                 false},
+           failed->hash, absl::ToUnixSeconds(now) / failed->rule->window_s);
+    }
+    return d;
+  }
+  if (shadow_hit != nullptr) {
+    const Rule& rule = *shadow_hit->rule;
+    FillDecision(&d, rule.action == Action::kNotify ? Action::kNotify : Action::kAccept,
+                 shadow_hit->entry->level, shadow_hit->entry->name, rule, shadow_usage);
+    d.shadow = true;
+    d.shadow_action = rule.action;
+    d.smtp_code = 250;
+    d.enhanced_status = "2.0.0";
+    if (events_->any.load(std::memory_order_relaxed)) {
+      Emit(Event{now, shadow_hit->entry->level, std::string(shadow_hit->entry->name), rule.metric,
+                 rule.window_s, rule.max, shadow_usage, rule.action, rule.shadow},
+           shadow_hit->hash, absl::ToUnixSeconds(now) / rule.window_s);
+    }
+  }
+  return d;
+}
+
+void Limiter::Undo(const ChargeList& charges, absl::Time now) noexcept {
+  const int64_t since_us = table_->SinceBaseUs(now);
+  for (int i = charges.n - 1; i >= 0; --i) {
+    const Charge& c = charges.items[i];
+    if (!CounterTable::StillOwns(c.slot, c.key_word)) continue;
+    if (c.gcra) {
+      Gcra::Remove(*c.slot, since_us, c.gcra_us);
+    } else {
+      SlidingWindow::Remove(*c.slot, c.epoch, c.amount);
+    }
+  }
+}
+
+Decision Limiter::CheckAndCharge(const Request& request, absl::Time now) noexcept {
+  ChargeList charges;
+  return Apply(*current(), request, now, &charges, true);
+}
+
+// ---- Transactions ------------------------------------------------------------
+
+Decision Limiter::Reserve(absl::string_view txn_id, absl::string_view item,
+                          const Request& request, absl::Time now) {
+  auto& shard = txns_[XXH3_64bits(txn_id.data(), txn_id.size()) % kShards];
+  absl::MutexLock lock(&shard.mu);
+  auto [it, created] = shard.map.try_emplace(std::string(txn_id));
+  Txn& t = it->second;
+  if (created) {
+    t.created = now;
+    t.sender = std::string(request.sender);
+    t.sasl_user = std::string(request.sasl_user);
+    t.client_ip = std::string(request.client_ip);
+    t.script = std::string(request.script);
+    t.list = std::string(request.list);
+  }
+  auto found = t.items.find(item);
+  if (found != t.items.end()) return found->second;
+  ChargeList charges;
+  Decision d = Apply(*current(), request, now, &charges, !t.counted_message);
+  if (d.admitted()) {
+    if (!d.exempt) t.counted_message = true;
+    for (int i = 0; i < charges.n; ++i) t.charges.push_back(charges.items[i]);
+  }
+  t.items.emplace(std::string(item), d);
+  return d;
+}
+
+Decision Limiter::Commit(absl::string_view txn_id, uint64_t bytes, absl::Time now) {
+  auto& shard = txns_[XXH3_64bits(txn_id.data(), txn_id.size()) % kShards];
+  absl::MutexLock lock(&shard.mu);
+  auto it = shard.map.find(txn_id);
+  if (it == shard.map.end()) return Decision();
+  Txn& t = it->second;
+  Decision d;
+  if (bytes > 0) {
+    Request r;
+    r.sender = t.sender;
+    r.sasl_user = t.sasl_user;
+    r.client_ip = t.client_ip;
+    r.script = t.script;
+    r.list = t.list;
+    r.messages = 0;
+    r.recipients = 0;
+    r.bytes = bytes;
+    ChargeList charges;
+    d = Apply(*current(), r, now, &charges, false);
+    if (!d.admitted()) {
+      ChargeList all;
+      for (const Charge& c : t.charges) all.Add(c);
+      Undo(all, now);
+      shard.map.erase(it);
+      return d;
+    }
+  }
+  shard.map.erase(it);
+  return d;
+}
+
+void Limiter::Release(absl::string_view txn_id, absl::Time now) {
+  auto& shard = txns_[XXH3_64bits(txn_id.data(), txn_id.size()) % kShards];
+  absl::MutexLock lock(&shard.mu);
+  auto it = shard.map.find(txn_id);
+  if (it == shard.map.end()) return;
+  ChargeList all;
+  for (const Charge& c : it->second.charges) all.Add(c);
+  Undo(all, now);
+  shard.map.erase(it);
+}
+
+int Limiter::ExpireTransactions(absl::Time now, absl::Duration max_age) {
+  int released = 0;
+  for (int i = 0; i < kShards; ++i) {
+    auto& shard = txns_[i];
+    absl::MutexLock lock(&shard.mu);
+    for (auto it = shard.map.begin(); it != shard.map.end();) {
+      if (now - it->second.created > max_age) {
+        ChargeList all;
+        for (const Charge& c : it->second.charges) all.Add(c);
+        Undo(all, now);
+        shard.map.erase(it++);
+        ++released;
+      } else {
+        ++it;
+      }
+    }
+  }
+  return released;
+}
+
+size_t Limiter::open_transactions() const {
+  size_t n = 0;
+  for (int i = 0; i < kShards; ++i) {
+    absl::MutexLock lock(&txns_[i].mu);
+    n += txns_[i].map.size();
+  }
+  return n;
+}
+
+// ---- Reports -----------------------------------------------------------------
+
+namespace {
+
+uint64_t ReadUsage(const CounterTable& t, const Rule& rule, uint64_t entity_hash,
+                   absl::Time now) {
+  uint64_t h = Mix(entity_hash ^ rule.seed);
+  const Slot* slot = t.Find(h, MakeKeyWord(h, rule.sub_s));
+  if (slot == nullptr) return 0;
+  if (rule.gcra) return Gcra::Usage(*slot, t.SinceBaseUs(now), rule.gcra_params);
+  return SlidingWindow::Usage(*slot, SlidingWindow::EpochAt(t.SinceBaseMs(now), rule.sub_s));
+}
+
+void FillUsage(config::RuleUsage* u, const Rule& rule, absl::string_view entity, uint64_t usage) {
+  u->set_level(std::string(LevelName(rule.level)));
+  u->set_entity(std::string(entity));
+  u->set_metric(static_cast<config::Metric>(rule.metric));
+  u->set_window(FormatWindow(rule.window_s));
+  u->set_algorithm(rule.gcra ? config::GCRA : config::SLIDING_WINDOW);
+  u->set_usage(usage);
+  u->set_limit(rule.max);
+  u->set_shadow(rule.shadow);
+}
+
+}  // namespace
+
+config::UsageReport Limiter::UsageForRequest(const Request& request, absl::Time now) const {
+  config::UsageReport rep;
+  rep.set_time_unix(absl::ToUnixSeconds(now));
+  const Snapshot& s = *current();
+  char buf[kMaxAddress];
+  PathEntry path[kNumLevels];
+  int np = ResolvePath(s, request, buf, path);
+  for (int i = np - 1; i >= 0; --i) {
+    for (const Rule& rule : *path[i].rules) {
+      FillUsage(rep.add_rule(), rule, path[i].name,
+                ReadUsage(*table_, rule, path[i].entity_hash, now));
+    }
+  }
+  return rep;
+}
+
+config::UsageReport Limiter::Usage(Level level, absl::string_view entity, absl::Time now) const {
+  std::string name = absl::AsciiStrToLower(entity);
+  Request r;
+  std::string sender;
+  if (level == Level::kMailbox) {
+    sender = name;
+  } else if (level == Level::kDomain) {
+    sender = "@" + name;
+  }
+  r.sender = sender;
+  config::UsageReport rep;
+  rep.set_time_unix(absl::ToUnixSeconds(now));
+  const Snapshot& s = *current();
+  const RuleSet* rules = nullptr;
+  if (level == Level::kMailbox || level == Level::kDomain) {
+    char buf[kMaxAddress];
+    PathEntry path[kNumLevels];
+    int np = ResolvePath(s, r, buf, path);
+    for (int i = 0; i < np; ++i) {
+      if (path[i].level == level) rules = path[i].rules;
+    }
+  } else {
+    int idx = s.Find(level, name);
+    rules = idx >= 0 ? &s.nodes[idx].resolved[static_cast<int>(level)]
+                     : &s.nodes[0].resolved[static_cast<int>(level)];
+    if (level == Level::kServer) rules = &s.nodes[0].resolved[0];
+  }
+  if (rules == nullptr) return rep;
+  uint64_t eh = EntityHash(level, level == Level::kServer ? s.nodes[0].name : name);
+  for (const Rule& rule : *rules) {
+    FillUsage(rep.add_rule(), rule, level == Level::kServer ? s.nodes[0].name : name,
+              ReadUsage(*table_, rule, eh, now));
+  }
+  return rep;
+}
+
+config::TopReport Limiter::Top(Level level, Metric metric, int64_t window_seconds, size_t k,
+                               absl::Time now) const {
+  config::TopReport rep;
+  rep.set_time_unix(absl::ToUnixSeconds(now));
+  rep.set_level(std::string(LevelName(level)));
+  rep.set_metric(static_cast<config::Metric>(metric));
+  std::vector<config::RuleUsage> rows;
+  for (int i = 0; i < kShards; ++i) {
+    std::vector<std::pair<uint64_t, std::string>> entries;
+    {
+      absl::MutexLock lock(&names_->shards[i].mu);
+      for (const auto& [h, e] : names_->shards[i].map) {
+        if (e.level == level) entries.emplace_back(h, e.name);
+      }
+    }
+    for (const auto& [h, name] : entries) {
+      config::UsageReport u = Usage(level, name, now);
+      for (const auto& ru : u.rule()) {
+        if (ru.metric() != static_cast<config::Metric>(metric)) continue;
+        if (window_seconds != 0 && *ParseWindow(ru.window()) != window_seconds) continue;
+        if (ru.usage() == 0) break;
+        rows.push_back(ru);
+        break;
+      }
+    }
+  }
+  std::sort(rows.begin(), rows.end(), [](const config::RuleUsage& a, const config::RuleUsage& b) {
+    return a.usage() != b.usage() ? a.usage() > b.usage() : a.entity() < b.entity();
+  });
+  if (rows.size() > k) rows.resize(k);
+  if (!rows.empty()) rep.set_window(rows[0].window());
+  for (auto& r : rows) *rep.add_entry() = std::move(r);
+  return rep;
+}
+
+}  // namespace sluice

@@ -1,0 +1,218 @@
+// Limiter: hierarchical, all-or-nothing outgoing limits.
+//
+// A message's path runs server > plan > subscription > domain > mailbox
+// (the configured subset), plus extra dimensions (client IP, SASL user,
+// originating script, list address). The mailbox is the envelope sender;
+// its domain comes from the address; domain > subscription > plan come from
+// the config's entity directory (`parent`) or from a PathResolver the host
+// supplies. Every level on the path has a resolved set of rules (metric x
+// window x algorithm): the level's defaults, overridden by `applies_to`
+// limits of the entity's ancestors (farthest first) and by the entity's own.
+//
+// CheckAndCharge admits a message only if every rule on the path has room,
+// and then charges them all. Rules are tried most specific first (mailbox
+// before server) with a lock-free check-and-add per counter; if one has no
+// room, the ones already charged are taken back. No counter ever exceeds its
+// limit, however many threads and processes share the table. A concurrent
+// request may see a transient charge that is then taken back (a spurious
+// defer is possible at the very edge of a limit; an overshoot is not).
+//
+// Reserve / Commit / Release implement the SMTP transaction: recipients are
+// reserved at RCPT (keyed by transaction id and recipient, idempotent),
+// bytes are charged at end-of-data by Commit, Release returns everything.
+//
+// Thread safety: all public methods are thread-safe. CheckAndCharge,
+// Reserve and Commit are the hot paths: CheckAndCharge takes no lock and
+// allocates nothing (except to record a name the first time an entity is
+// seen and when a trip event is emitted); Reserve/Commit/Release lock one
+// shard of the transaction map.
+#ifndef SLUICE_RATELIMIT_LIMITER_H_
+#define SLUICE_RATELIMIT_LIMITER_H_
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "ratelimit/config.h"
+#include "ratelimit/config.pb.h"
+#include "ratelimit/counter_table.h"
+
+namespace sluice {
+
+enum class Action : uint8_t { kAccept, kDefer, kReject, kHold, kDiscard, kNotify };
+enum class Metric : uint8_t { kMessages, kRecipients, kBytes };
+
+absl::string_view ActionName(Action a);
+absl::string_view MetricName(Metric m);
+
+// One message (or one recipient, with Reserve). Strings are only read during
+// the call.
+struct Request {
+  absl::string_view sender;     // envelope sender: the mailbox
+  absl::string_view sasl_user;  // empty if not authenticated
+  absl::string_view client_ip;  // textual IPv4 or IPv6 address, may be empty
+  absl::string_view script;     // X-PHP-Originating-Script or similar
+  absl::string_view list;       // mailing list address
+  uint64_t messages = 1;
+  uint64_t recipients = 1;
+  uint64_t bytes = 0;           // 0 = unknown yet (bytes rules skipped)
+};
+
+// The answer. Small and self-contained (no pointers into the request).
+struct Decision {
+  Action action = Action::kAccept;
+  bool exempt = false;       // matched an exemption; nothing was counted
+  bool shadow = false;       // a shadow or NOTIFY rule tripped; mail passes
+  Action shadow_action = Action::kAccept;  // what that rule would have done
+  Level level = Level::kServer;  // level that tripped (if any)
+  Metric metric = Metric::kMessages;
+  int64_t window_seconds = 0;
+  uint64_t limit = 0;
+  uint64_t usage = 0;            // usage of the tripped counter
+  absl::Duration retry_after = absl::ZeroDuration();
+  int smtp_code = 250;
+  const char* enhanced_status = "2.0.0";
+  const char* text = "";         // the rule's text (lives as long as the Limiter)
+  char entity[256] = {0};        // tripped entity, NUL-terminated, truncated
+
+  // True if the message may go (accept, or a shadow/notify trip).
+  bool admitted() const { return action == Action::kAccept || action == Action::kNotify; }
+  bool tripped() const { return !admitted() || shadow; }
+};
+
+// A trip of a rule, delivered to event sinks at most once per entity, rule
+// and window.
+struct Event {
+  absl::Time time;
+  Level level;
+  std::string entity;
+  Metric metric;
+  int64_t window_seconds;
+  uint64_t limit;
+  uint64_t usage;
+  Action action;  // the rule's action
+  bool shadow;
+};
+
+// Host-supplied directory: the subscription and plan of a domain. Called on
+// the hot path for domains the config does not list. The returned views
+// must stay valid until the next call from the same thread.
+class PathResolver {
+ public:
+  struct Path {
+    absl::string_view subscription;
+    absl::string_view plan;
+  };
+  virtual ~PathResolver() = default;
+  virtual Path Resolve(absl::string_view domain) noexcept = 0;
+};
+
+class Limiter {
+ public:
+  struct Options {
+    PathResolver* resolver = nullptr;  // not owned; may be null
+    // Names kept for reports (top senders). Bounded; beyond it new entities
+    // are counted but reported by hash.
+    size_t max_names = 1 << 16;
+    // Overrides config.table (e.g. tests). Empty path = use config's.
+    CounterTable::Options table;
+    bool table_from_config = true;
+  };
+
+  // Builds a limiter and opens (or creates) its counter table.
+  static absl::StatusOr<std::unique_ptr<Limiter>> Create(const config::Config& config,
+                                                         absl::Time now,
+                                                         Options options);
+  static absl::StatusOr<std::unique_ptr<Limiter>> Create(const config::Config& config,
+                                                         absl::Time now) {
+    return Create(config, now, Options());
+  }
+  ~Limiter();
+
+  // Checks every rule on the request's path and charges all of them, or
+  // none. Thread-safe, lock-free.
+  Decision CheckAndCharge(const Request& request, absl::Time now) noexcept;
+
+  // Reserves one item (e.g. a recipient) of transaction `txn`: the first
+  // item charges messages=request.messages, every item recipients=
+  // request.recipients. Repeating an item returns the earlier decision and
+  // charges nothing. Thread-safe.
+  Decision Reserve(absl::string_view txn, absl::string_view item,
+                   const Request& request, absl::Time now);
+  // Makes a transaction's reservations final and charges `bytes` (checked
+  // against bytes rules). If bytes do not fit, everything is released and
+  // the decision says why. Unknown or already committed txn: accept, no-op.
+  Decision Commit(absl::string_view txn, uint64_t bytes, absl::Time now);
+  // Gives back everything a transaction reserved. Idempotent. Thread-safe.
+  void Release(absl::string_view txn, absl::Time now);
+  // Releases transactions older than max_age; returns how many.
+  int ExpireTransactions(absl::Time now, absl::Duration max_age);
+  size_t open_transactions() const;
+
+  // Swaps in a new config. Counters of (level, entity, metric, window) that
+  // still exist keep their counts. A config that asks for a different table
+  // is refused; the running config stays. Thread-safe.
+  absl::Status Reload(const config::Config& config);
+
+  // Registers a sink for trip events (deduplicated per entity, rule, window).
+  void AddEventSink(std::function<void(const Event&)> sink);
+
+  // Reports (not hot paths).
+  config::UsageReport Usage(Level level, absl::string_view entity, absl::Time now) const;
+  // Usage for a sender's whole path (every level it is charged on).
+  config::UsageReport UsageForRequest(const Request& request, absl::Time now) const;
+  // The k entities of `level` with the highest usage of (metric, window),
+  // highest first. window_seconds 0 = the level's first rule of that metric.
+  config::TopReport Top(Level level, Metric metric, int64_t window_seconds, size_t k,
+                        absl::Time now) const;
+
+  CounterTable& table() { return *table_; }
+  const config::Config& config() const;
+
+ private:
+  struct Snapshot;
+  struct Charge;
+  struct ChargeList;
+  struct Txn;
+  struct TxnShard;
+  Limiter() = default;
+  static absl::StatusOr<std::unique_ptr<Snapshot>> Compile(const config::Config& c);
+  struct PathEntry;
+  int ResolvePath(const Snapshot& s, const Request& r, char* mailbox_buf,
+                  PathEntry* out) const noexcept;
+
+  Decision Apply(const Snapshot& s, const Request& r, absl::Time now, ChargeList* charges,
+                 bool count_messages) noexcept;
+  void Undo(const ChargeList& charges, absl::Time now) noexcept;
+  void RecordName(uint64_t entity_hash, Level level, absl::string_view name) noexcept;
+  void Emit(const Event& e, uint64_t dedup_key, int64_t window_index);
+  const Snapshot* current() const {
+    // acquire: see the snapshot fully built before it was published.
+    return snapshot_.load(std::memory_order_acquire);
+  }
+
+  std::unique_ptr<CounterTable> table_;
+  Options options_;
+  std::atomic<const Snapshot*> snapshot_{nullptr};
+  // Every snapshot ever published; freed with the Limiter (readers never
+  // hold a reference, so old ones must outlive any in-flight call).
+  mutable absl::Mutex snapshots_mu_;
+  std::vector<std::unique_ptr<Snapshot>> snapshots_;
+
+  struct Names;
+  std::unique_ptr<Names> names_;
+  struct Events;
+  std::unique_ptr<Events> events_;
+  std::unique_ptr<TxnShard[]> txns_;
+};
+
+}  // namespace sluice
+
+#endif  // SLUICE_RATELIMIT_LIMITER_H_
