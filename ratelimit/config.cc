@@ -67,10 +67,11 @@ class Where {
 
   Where Nested(const Message& m, absl::string_view field, int index) const {
     const FieldDescriptor* f = m.GetDescriptor()->FindFieldByName(std::string(field));
+    if (f != nullptr && !f->is_repeated()) index = -1;
     const TextFormat::ParseInfoTree* t =
         (tree_ != nullptr && f != nullptr) ? tree_->GetTreeForNested(f, index) : nullptr;
     std::string p = path_.empty() ? std::string(field) : absl::StrCat(path_, ".", field);
-    absl::StrAppend(&p, "[", index, "]");
+    if (index >= 0) absl::StrAppend(&p, "[", index, "]");
     return Where(filename_, t, p);
   }
 

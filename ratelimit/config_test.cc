@@ -1,0 +1,127 @@
+#include "ratelimit/config.h"
+
+#include "gtest/gtest.h"
+
+namespace sluice {
+namespace {
+
+std::string Error(absl::string_view text) {
+  auto c = ParseConfigText(text, "sluice.conf");
+  EXPECT_FALSE(c.ok());
+  return std::string(c.status().message());
+}
+
+TEST(ConfigTest, DefaultConfigIsValid) {
+  auto c = ParseConfigText(DefaultConfigText());
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->level_size(), 6);
+}
+
+TEST(ConfigTest, Windows) {
+  EXPECT_EQ(*ParseWindow("90s"), 90);
+  EXPECT_EQ(*ParseWindow("15m"), 900);
+  EXPECT_EQ(*ParseWindow("1h"), 3600);
+  EXPECT_EQ(*ParseWindow("2d"), 172800);
+  EXPECT_EQ(*ParseWindow("45"), 45);
+  EXPECT_FALSE(ParseWindow("").ok());
+  EXPECT_FALSE(ParseWindow("h").ok());
+  EXPECT_FALSE(ParseWindow("1w").ok());
+  EXPECT_FALSE(ParseWindow("-5m").ok());
+  EXPECT_FALSE(ParseWindow("0s").ok());
+  EXPECT_EQ(FormatWindow(3600), "1h");
+  EXPECT_EQ(FormatWindow(90), "90s");
+}
+
+TEST(ConfigTest, SyntaxErrorsHaveLineAndColumn) {
+  EXPECT_EQ(Error("level { name: \"mailbox\"\n  limit { window: \"1h\" max: 10 \n"),
+            "sluice.conf:3:1: Expected identifier, got: ");
+  EXPECT_EQ(Error("level { nmae: \"mailbox\" }"),
+            "sluice.conf:1:13: Message type \"sluice.config.Level\" has no field named \"nmae\".");
+  EXPECT_EQ(Error("level {\n  name: \"mailbox\"\n  limit { max: -3 window: \"1h\" }\n}"),
+            "sluice.conf:3:16: Expected integer, got: -");
+}
+
+TEST(ConfigTest, UnknownLevel) {
+  EXPECT_EQ(Error("level { name: \"mailbox\" }\nlevel { name: \"mailboxes\" }"),
+            "sluice.conf:2:9: unknown level \"mailboxes\" (levels: server, plan, subscription, "
+            "domain, mailbox, client_ip, sasl_user, script, list)");
+}
+
+TEST(ConfigTest, ZeroAndBadWindow) {
+  EXPECT_EQ(Error("level {\n  name: \"mailbox\"\n  limit { window: \"0m\" max: 5 }\n}"),
+            "sluice.conf:3:11: window \"0m\" must be positive");
+  EXPECT_EQ(Error("level { name: \"mailbox\" limit { window: \"1 hour\" max: 5 } }"),
+            "sluice.conf:1:33: bad window \"1 hour\" (use e.g. \"90s\", \"15m\", \"1h\", \"1d\")");
+  EXPECT_EQ(Error("level { name: \"mailbox\" limit { max: 5 } }"),
+            "sluice.conf:1:33: limit needs a window (e.g. window: \"1h\")");
+  EXPECT_EQ(Error("level { name: \"mailbox\" limit { window: \"30d\" max: 5 } }"),
+            "sluice.conf:1:33: sliding window longer than 393204s is not supported; use GCRA "
+            "for longer periods");
+}
+
+TEST(ConfigTest, LimitNeedsMaxOrUnlimited) {
+  EXPECT_EQ(Error("level { name: \"mailbox\" limit { window: \"1h\" } }"),
+            "sluice.conf:1:33: limit needs max (0 blocks) or unlimited: true");
+  EXPECT_EQ(Error("level { name: \"mailbox\" limit { window: \"1h\" max: 3 unlimited: true } }"),
+            "sluice.conf:1:53: a limit has either max or unlimited, not both");
+}
+
+TEST(ConfigTest, OverrideOfUnknownEntityOrParent) {
+  EXPECT_EQ(Error("level { name: \"domain\" }\n"
+                  "entity { level: \"domain\" name: \"a.example\" parent: \"nosuch\" }"),
+            "sluice.conf:2:44: unknown parent \"nosuch\" (no entity of a level above domain "
+            "has that name)");
+  EXPECT_EQ(Error("level { name: \"domain\" }\nentity { level: \"mailbox\" name: \"a@b\" }"),
+            "sluice.conf:2:10: level \"mailbox\" is not configured (add level { name: "
+            "\"mailbox\" })");
+  EXPECT_EQ(Error("level { name: \"domain\" }\n"
+                  "entity { level: \"domain\" name: \"a.example\" }\n"
+                  "entity { level: \"domain\" name: \"A.example\" }"),
+            "sluice.conf:3:26: duplicate entity \"A.example\" at level domain");
+}
+
+TEST(ConfigTest, AppliesToMustPointDown) {
+  EXPECT_EQ(Error("level { name: \"plan\" }\nlevel { name: \"mailbox\" }\n"
+                  "entity { level: \"plan\" name: \"p\"\n"
+                  "         limit { applies_to: \"server\" window: \"1h\" max: 1 } }"),
+            "sluice.conf:4:18: applies_to must name a level below \"plan\" in the hierarchy");
+  EXPECT_EQ(Error("level { name: \"plan\" }\n"
+                  "entity { level: \"plan\" name: \"p\"\n"
+                  "         limit { applies_to: \"domain\" window: \"1h\" max: 1 } }"),
+            "sluice.conf:3:18: level \"domain\" is not configured");
+  EXPECT_EQ(Error("level { name: \"mailbox\" limit { applies_to: \"mailbox\" window: \"1h\" max: 1 } }"),
+            "sluice.conf:1:33: applies_to is only valid on an entity's limit");
+}
+
+TEST(ConfigTest, Misc) {
+  EXPECT_EQ(Error("level { name: \"mailbox\" }\nlevel { name: \"mailbox\" }"),
+            "sluice.conf:2:9: level \"mailbox\" configured twice");
+  EXPECT_EQ(Error("exempt { cidr: \"10.0.0.0/8\" cidr: \"10.0.0.0/33\" }"),
+            "sluice.conf:1:29: bad CIDR \"10.0.0.0/33\"");
+  EXPECT_EQ(Error("level { name: \"mailbox\" limit { window: \"1h\" max: 1 action: DEFER smtp_code: 550 } }"),
+            "sluice.conf:1:67: smtp_code must be 4xx for DEFER and 5xx for REJECT");
+  EXPECT_EQ(Error("level { name: \"mailbox\" limit { window: \"1h\" max: 1 burst: 3 } }"),
+            "sluice.conf:1:53: burst applies to algorithm: GCRA only");
+  EXPECT_EQ(Error("level { name: \"domain\" ipv4_prefix: 24 }"),
+            "sluice.conf:1:9: ipv4_prefix/ipv6_prefix apply to client_ip only");
+  EXPECT_EQ(Error("table { max_probe: 0 }"), "sluice.conf:1:9: max_probe must be in [1, 4096]");
+}
+
+TEST(ConfigTest, ValidationWithoutTextNamesTheField) {
+  config::Config c;
+  c.add_level()->set_name("mailbox");
+  auto* l = c.mutable_level(0)->add_limit();
+  l->set_window("1x");
+  l->set_max(1);
+  auto s = ValidateConfig(c);
+  EXPECT_EQ(s.message(), "<config>: level[0].limit[0].window: bad window \"1x\" (use e.g. "
+                         "\"90s\", \"15m\", \"1h\", \"1d\")");
+}
+
+TEST(ConfigTest, MissingFile) {
+  auto c = LoadConfigFile("/nonexistent/sluice.conf");
+  EXPECT_EQ(c.status().code(), absl::StatusCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace sluice
