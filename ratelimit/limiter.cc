@@ -335,8 +335,8 @@ struct Limiter::Names {
     std::string name;
   };
   struct Shard {
-    mutable absl::Mutex mu;
-    absl::flat_hash_map<uint64_t, Entry> map ABSL_GUARDED_BY(mu);
+    mutable std::mutex mu;
+    absl::flat_hash_map<uint64_t, Entry> map;
   };
   Shard shards[kShards];
   std::atomic<size_t> size{0};
@@ -344,12 +344,12 @@ struct Limiter::Names {
 };
 
 struct Limiter::Events {
-  absl::Mutex mu;
-  std::vector<std::function<void(const Event&)>> sinks ABSL_GUARDED_BY(mu);
+  std::mutex mu;
+  std::vector<std::function<void(const Event&)>> sinks;
   std::atomic<bool> any{false};
   struct Shard {
-    absl::Mutex mu;
-    absl::flat_hash_map<uint64_t, int64_t> last ABSL_GUARDED_BY(mu);
+    std::mutex mu;
+    absl::flat_hash_map<uint64_t, int64_t> last;
   };
   Shard shards[kShards];
 };
@@ -380,8 +380,8 @@ struct Limiter::Txn {
 };
 
 struct Limiter::TxnShard {
-  mutable absl::Mutex mu;
-  absl::flat_hash_map<std::string, Txn> map ABSL_GUARDED_BY(mu);
+  mutable std::mutex mu;
+  absl::flat_hash_map<std::string, Txn> map;
 };
 
 struct Limiter::PathEntry {
@@ -432,7 +432,7 @@ absl::Status Limiter::Reload(const config::Config& config) {
   }
   auto snap = Compile(config);
   if (!snap.ok()) return snap.status();
-  absl::MutexLock lock(&snapshots_mu_);
+  std::lock_guard<std::mutex> lock(snapshots_mu_);
   // release: publishes the fully built snapshot.
   snapshot_.store(snap->get(), std::memory_order_release);
   snapshots_.push_back(std::move(*snap));
@@ -440,7 +440,7 @@ absl::Status Limiter::Reload(const config::Config& config) {
 }
 
 void Limiter::AddEventSink(std::function<void(const Event&)> sink) {
-  absl::MutexLock lock(&events_->mu);
+  std::lock_guard<std::mutex> lock(events_->mu);
   events_->sinks.push_back(std::move(sink));
   events_->any.store(true, std::memory_order_release);
 }
@@ -450,7 +450,7 @@ void Limiter::RecordName(uint64_t entity_hash, Level level, absl::string_view na
   // relaxed: an approximate cap is enough.
   if (n.size.load(std::memory_order_relaxed) >= n.cap) return;
   auto& shard = n.shards[entity_hash % kShards];
-  absl::MutexLock lock(&shard.mu);
+  std::lock_guard<std::mutex> lock(shard.mu);
   auto [it, inserted] = shard.map.try_emplace(entity_hash, Names::Entry{level, std::string(name)});
   if (inserted) n.size.fetch_add(1, std::memory_order_relaxed);
 }
@@ -459,7 +459,7 @@ void Limiter::Emit(const Event& e, uint64_t dedup_key, int64_t window_index) {
   if (!events_->any.load(std::memory_order_acquire)) return;
   auto& shard = events_->shards[dedup_key % kShards];
   {
-    absl::MutexLock lock(&shard.mu);
+    std::lock_guard<std::mutex> lock(shard.mu);
     auto [it, inserted] = shard.last.try_emplace(dedup_key, window_index);
     if (!inserted) {
       if (it->second == window_index) return;
@@ -467,7 +467,7 @@ void Limiter::Emit(const Event& e, uint64_t dedup_key, int64_t window_index) {
     }
     if (shard.last.size() > 100000) shard.last.clear();  // bounded memory
   }
-  absl::MutexLock lock(&events_->mu);
+  std::lock_guard<std::mutex> lock(events_->mu);
   for (auto& sink : events_->sinks) sink(e);
 }
 
@@ -802,7 +802,7 @@ Decision Limiter::CheckAndCharge(const Request& request, absl::Time now) noexcep
 Decision Limiter::Reserve(absl::string_view txn_id, absl::string_view item,
                           const Request& request, absl::Time now) {
   auto& shard = txns_[XXH3_64bits(txn_id.data(), txn_id.size()) % kShards];
-  absl::MutexLock lock(&shard.mu);
+  std::lock_guard<std::mutex> lock(shard.mu);
   auto [it, created] = shard.map.try_emplace(std::string(txn_id));
   Txn& t = it->second;
   if (created) {
@@ -827,7 +827,7 @@ Decision Limiter::Reserve(absl::string_view txn_id, absl::string_view item,
 
 Decision Limiter::Commit(absl::string_view txn_id, uint64_t bytes, absl::Time now) {
   auto& shard = txns_[XXH3_64bits(txn_id.data(), txn_id.size()) % kShards];
-  absl::MutexLock lock(&shard.mu);
+  std::lock_guard<std::mutex> lock(shard.mu);
   auto it = shard.map.find(txn_id);
   if (it == shard.map.end()) return Decision();
   Txn& t = it->second;
@@ -858,7 +858,7 @@ Decision Limiter::Commit(absl::string_view txn_id, uint64_t bytes, absl::Time no
 
 void Limiter::Release(absl::string_view txn_id, absl::Time now) {
   auto& shard = txns_[XXH3_64bits(txn_id.data(), txn_id.size()) % kShards];
-  absl::MutexLock lock(&shard.mu);
+  std::lock_guard<std::mutex> lock(shard.mu);
   auto it = shard.map.find(txn_id);
   if (it == shard.map.end()) return;
   ChargeList all;
@@ -871,7 +871,7 @@ int Limiter::ExpireTransactions(absl::Time now, absl::Duration max_age) {
   int released = 0;
   for (int i = 0; i < kShards; ++i) {
     auto& shard = txns_[i];
-    absl::MutexLock lock(&shard.mu);
+    std::lock_guard<std::mutex> lock(shard.mu);
     for (auto it = shard.map.begin(); it != shard.map.end();) {
       if (now - it->second.created > max_age) {
         ChargeList all;
@@ -890,7 +890,7 @@ int Limiter::ExpireTransactions(absl::Time now, absl::Duration max_age) {
 size_t Limiter::open_transactions() const {
   size_t n = 0;
   for (int i = 0; i < kShards; ++i) {
-    absl::MutexLock lock(&txns_[i].mu);
+    std::lock_guard<std::mutex> lock(txns_[i].mu);
     n += txns_[i].map.size();
   }
   return n;
@@ -984,7 +984,7 @@ config::TopReport Limiter::Top(Level level, Metric metric, int64_t window_second
   for (int i = 0; i < kShards; ++i) {
     std::vector<std::pair<uint64_t, std::string>> entries;
     {
-      absl::MutexLock lock(&names_->shards[i].mu);
+      std::lock_guard<std::mutex> lock(names_->shards[i].mu);
       for (const auto& [h, e] : names_->shards[i].map) {
         if (e.level == level) entries.emplace_back(h, e.name);
       }

@@ -38,7 +38,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "absl/synchronization/mutex.h"
+#include <mutex>
 #include "absl/time/time.h"
 #include "ratelimit/config.h"
 #include "ratelimit/config.pb.h"
@@ -203,7 +203,7 @@ class Limiter {
   std::atomic<const Snapshot*> snapshot_{nullptr};
   // Every snapshot ever published; freed with the Limiter (readers never
   // hold a reference, so old ones must outlive any in-flight call).
-  mutable absl::Mutex snapshots_mu_;
+  mutable std::mutex snapshots_mu_;
   std::vector<std::unique_ptr<Snapshot>> snapshots_;
 
   struct Names;
