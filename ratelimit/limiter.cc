@@ -403,7 +403,10 @@ absl::StatusOr<std::unique_ptr<Limiter>> Limiter::Create(const config::Config& c
   if (options.table_from_config && config.has_table()) {
     if (config.table().has_path()) topt.path = config.table().path();
     if (config.table().has_max_memory_bytes()) {
-      topt.max_memory_bytes = config.table().max_memory_bytes();
+      // The cap covers the whole limiter: 7/8 for counters, 1/8 for names.
+      uint64_t cap = config.table().max_memory_bytes();
+      topt.max_memory_bytes = cap - cap / 8;
+      options.max_names = std::min<size_t>(options.max_names, cap / 8 / 256);
     }
     if (config.table().has_max_probe()) topt.max_probe = config.table().max_probe();
   }
@@ -465,7 +468,7 @@ void Limiter::Emit(const Event& e, uint64_t dedup_key, int64_t window_index) {
       if (it->second == window_index) return;
       it->second = window_index;
     }
-    if (shard.last.size() > 100000) shard.last.clear();  // bounded memory
+    if (shard.last.size() > 4096) shard.last.clear();  // bounded memory
   }
   std::lock_guard<std::mutex> lock(events_->mu);
   for (auto& sink : events_->sinks) sink(e);
@@ -655,6 +658,7 @@ Decision Limiter::Apply(const Snapshot& s, const Request& r, absl::Time now,
   int64_t failed_retry_ms = 0;
   const Pending* shadow_hit = nullptr;
   uint64_t shadow_usage = 0;
+  bool failed_overflow = false;
 
   for (int i = 0; i < n && failed == nullptr; ++i) {
     const Pending& p = pending[i];
@@ -697,6 +701,7 @@ Decision Limiter::Apply(const Snapshot& s, const Request& r, absl::Time now,
           } else {
             failed = &p;
             failed_usage = res.usage;
+            failed_overflow = how == CounterTable::Placement::kOverflow;
             int64_t k = SlidingWindow::EpochsUntilRoom(*slot, epoch, p.amount, rule.max);
             int64_t sub_ms = int64_t{rule.sub_s} * 1000;
             failed_retry_ms = (since_ms / sub_ms + k) * sub_ms - since_ms;
@@ -719,6 +724,7 @@ Decision Limiter::Apply(const Snapshot& s, const Request& r, absl::Time now,
           } else {
             failed = &p;
             failed_usage = Gcra::Usage(*slot, since_us, rule.gcra_params);
+            failed_overflow = how == CounterTable::Placement::kOverflow;
             failed_retry_ms = (res.retry_after_us + 999) / 1000;
             break;
           }
@@ -754,11 +760,17 @@ Decision Limiter::Apply(const Snapshot& s, const Request& r, absl::Time now,
                  *failed->rule, failed_usage);
     d.retry_after = failed_retry_ms < 0 ? absl::InfiniteDuration()
                                         : absl::Milliseconds(failed_retry_ms);
+    d.overflow = failed_overflow;
     if (events_->any.load(std::memory_order_relaxed)) {
-      Emit(Event{now, failed->entry->level, std::string(failed->entry->name), failed->rule->metric,
+      // Keys in the overflow bucket share one event (a flood is one trip).
+      std::string who = failed_overflow
+                            ? absl::StrCat("(overflow of ", LevelName(failed->entry->level), ")")
+                            : std::string(failed->entry->name);
+      Emit(Event{now, failed->entry->level, std::move(who), failed->rule->metric,
                  failed->rule->window_s, failed->rule->max, failed_usage, failed->rule->action,
                  false},
-           failed->hash, absl::ToUnixSeconds(now) / failed->rule->window_s);
+           failed_overflow ? failed->rule->overflow_hash : failed->hash,
+           absl::ToUnixSeconds(now) / failed->rule->window_s);
     }
     return d;
   }

@@ -70,6 +70,8 @@ struct Decision {
   Action action = Action::kAccept;
   bool exempt = false;       // matched an exemption; nothing was counted
   bool shadow = false;       // a shadow or NOTIFY rule tripped; mail passes
+  bool overflow = false;     // the tripped counter is the level's shared
+                             // overflow bucket (the table is full)
   Action shadow_action = Action::kAccept;  // what that rule would have done
   Level level = Level::kServer;  // level that tripped (if any)
   Metric metric = Metric::kMessages;
@@ -119,7 +121,8 @@ class Limiter {
   struct Options {
     PathResolver* resolver = nullptr;  // not owned; may be null
     // Names kept for reports (top senders). Bounded; beyond it new entities
-    // are counted but reported by hash.
+    // are counted but not listed. The memory cap (config table
+    // max_memory_bytes) also bounds it: 1/8 of the cap goes to names.
     size_t max_names = 1 << 16;
     // Overrides config.table (e.g. tests). Empty path = use config's.
     CounterTable::Options table;
