@@ -333,6 +333,10 @@ struct Limiter::Names {
   struct Entry {
     Level level;
     std::string name;
+    // The configured entity whose rules applied when first seen (its
+    // nearest configured ancestor), so reports show the right limits.
+    Level anc_level;
+    std::string anc_name;
   };
   struct Shard {
     mutable std::mutex mu;
@@ -389,6 +393,7 @@ struct Limiter::PathEntry {
   absl::string_view name;
   uint64_t entity_hash;
   const RuleSet* rules;
+  int node;  // the snapshot node whose rules apply
 };
 
 // ---- Construction ----------------------------------------------------------
@@ -448,13 +453,15 @@ void Limiter::AddEventSink(std::function<void(const Event&)> sink) {
   events_->any.store(true, std::memory_order_release);
 }
 
-void Limiter::RecordName(uint64_t entity_hash, Level level, absl::string_view name) noexcept {
+void Limiter::RecordName(uint64_t entity_hash, Level level, absl::string_view name,
+                         Level anc_level, absl::string_view anc_name) noexcept {
   Names& n = *names_;
   // relaxed: an approximate cap is enough.
   if (n.size.load(std::memory_order_relaxed) >= n.cap) return;
   auto& shard = n.shards[entity_hash % kShards];
   std::lock_guard<std::mutex> lock(shard.mu);
-  auto [it, inserted] = shard.map.try_emplace(entity_hash, Names::Entry{level, std::string(name)});
+  auto [it, inserted] = shard.map.try_emplace(
+      entity_hash, Names::Entry{level, std::string(name), anc_level, std::string(anc_name)});
   if (inserted) n.size.fetch_add(1, std::memory_order_relaxed);
 }
 
@@ -485,9 +492,8 @@ int Limiter::ResolvePath(const Snapshot& s, const Request& r, char* mailbox_buf,
     if (!s.enabled[static_cast<int>(level)] || name.empty()) return;
     uint64_t h = EntityHash(level, name);
     auto it = s.index.find(h);
-    const RuleSet* rules = it != s.index.end() ? &s.nodes[it->second].resolved[static_cast<int>(level)]
-                                               : &root.resolved[static_cast<int>(level)];
-    out[n++] = PathEntry{level, name, h, rules};
+    int node = it != s.index.end() ? it->second : 0;
+    out[n++] = PathEntry{level, name, h, &s.nodes[node].resolved[static_cast<int>(level)], node};
   };
   // Chain: find the names, then walk top-down inheriting from the nearest
   // configured ancestor.
@@ -522,24 +528,24 @@ int Limiter::ResolvePath(const Snapshot& s, const Request& r, char* mailbox_buf,
       }
     }
   }
-  const Snapshot::Node* anc = &root;
+  int anc = 0;
   PathEntry chain[kNumChainLevels];
   int nchain = 0;
   for (int L = 0; L < kNumChainLevels; ++L) {
     if (names[L].empty()) continue;
     uint64_t h = EntityHash(static_cast<Level>(L), names[L]);
-    const Snapshot::Node* node = &root;
+    int node = 0;
     if (L > 0) {
       auto it = s.index.find(h);
       if (it != s.index.end()) {
-        node = &s.nodes[it->second];
+        node = it->second;
         anc = node;
       } else {
         node = anc;
       }
     }
     if (!s.enabled[L]) continue;
-    chain[nchain++] = PathEntry{static_cast<Level>(L), names[L], h, &node->resolved[L]};
+    chain[nchain++] = PathEntry{static_cast<Level>(L), names[L], h, &s.nodes[node].resolved[L], node};
   }
   dim(Level::kClientIp, r.client_ip);  // (aggregated by the caller if needed)
   dim(Level::kSaslUser, r.sasl_user);
@@ -685,7 +691,8 @@ Decision Limiter::Apply(const Snapshot& s, const Request& r, absl::Time now,
       }
       uint64_t owner = how == CounterTable::Placement::kOverflow ? overflow_word : p.key_word;
       if (how == CounterTable::Placement::kClaimed) {
-        RecordName(p.entry->entity_hash, p.entry->level, p.entry->name);
+        const auto& node = s.nodes[p.entry->node];
+        RecordName(p.entry->entity_hash, p.entry->level, p.entry->name, node.level, node.name);
       }
       if (!rule.gcra) {
         uint32_t epoch = SlidingWindow::EpochAt(since_ms, rule.sub_s);
@@ -973,6 +980,14 @@ config::UsageReport Limiter::Usage(Level level, absl::string_view entity, absl::
     }
   } else {
     int idx = s.Find(level, name);
+    if (idx < 0) {
+      // Not configured: use the ancestor recorded when it was first seen.
+      uint64_t h = EntityHash(level, name);
+      auto& shard = names_->shards[h % kShards];
+      std::lock_guard<std::mutex> lock(shard.mu);
+      auto it = shard.map.find(h);
+      if (it != shard.map.end()) idx = s.Find(it->second.anc_level, it->second.anc_name);
+    }
     rules = idx >= 0 ? &s.nodes[idx].resolved[static_cast<int>(level)]
                      : &s.nodes[0].resolved[static_cast<int>(level)];
     if (level == Level::kServer) rules = &s.nodes[0].resolved[0];

@@ -194,7 +194,8 @@ class Limiter {
   Decision Apply(const Snapshot& s, const Request& r, absl::Time now, ChargeList* charges,
                  bool count_messages) noexcept;
   void Undo(const ChargeList& charges, absl::Time now) noexcept;
-  void RecordName(uint64_t entity_hash, Level level, absl::string_view name) noexcept;
+  void RecordName(uint64_t entity_hash, Level level, absl::string_view name, Level anc_level,
+                  absl::string_view anc_name) noexcept;
   void Emit(const Event& e, uint64_t dedup_key, int64_t window_index);
   const Snapshot* current() const {
     // acquire: see the snapshot fully built before it was published.
