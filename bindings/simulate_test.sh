@@ -7,12 +7,12 @@ sim="$(dirname "$0")/sluice_simulate"
 out="$("$sim" --minutes 60 --mailboxes 2000)"
 echo "$out" | head -5
 fail() { echo "FAIL: $*"; echo "$out"; exit 1; }
-grep -q "TRIP defer mailbox info@bakery.example" <<<"$out" || fail "compromised mailbox did not trip"
+grep -q "TRIP defer mailbox info@bakery.example: recipients 300/1h" <<<"$out" || fail "compromised mailbox did not trip"
 grep -q "TRIP defer script /var/www/vhosts/acme.example" <<<"$out" || fail "script did not trip"
 grep -q "ordinary mailboxes deferred: 0;" <<<"$out" || fail "ordinary mailboxes were deferred"
-# The mailbox limit (starter plan: 60/h) caps the compromised mailbox.
+# The mailbox recipients limit (300/h, 25 recipients a message) caps it at 12.
 admitted=$(awk '$1 ~ /^[0-9]+$/ && $1 >= 20 { split($4, a, "/"); s += a[1] } END { print s }' <<<"$out")
-[[ "$admitted" -eq 60 ]] || fail "compromised mailbox admitted $admitted, want 60"
+[[ "$admitted" -eq 12 ]] || fail "compromised mailbox admitted $admitted, want 12"
 # Bad arguments are refused.
 if "$sim" --minutes 0 2>/dev/null; then fail "accepted --minutes 0"; fi
 echo "$out" | grep -q "top mailbox by messages" || fail "no top report"
