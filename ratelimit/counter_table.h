@@ -54,8 +54,9 @@ class CounterTable {
     uint64_t max_memory_bytes = 64ull << 20;
     // Longest probe sequence. Larger fills the table more before overflow.
     uint32_t max_probe = 64;
-    // Empty: anonymous memory private to this process (and its fork()ed
-    // children). Otherwise a file shared by every process that opens it.
+    // Empty: anonymous memory private to this process (fork()ed children
+    // get a copy, not a share). Otherwise a file shared by every process
+    // that opens it.
     std::string path;
   };
 

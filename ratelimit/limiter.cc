@@ -1,6 +1,8 @@
 #include "ratelimit/limiter.h"
 
 #include <arpa/inet.h>
+// Inline XXH3: short keys hash in a few ns without a call into libxxhash.
+#define XXH_INLINE_ALL
 #include <xxhash.h>
 
 #include <algorithm>
@@ -43,11 +45,23 @@ uint64_t EntityHash(Level level, absl::string_view name) {
   return XXH3_64bits_withSeed(name.data(), name.size(), LevelSeed(level));
 }
 
-// Lower-cases `in` into buf (at most cap bytes); returns the view.
+// Lower-cases ASCII `in` into buf (at most cap bytes); returns the view.
+// Branch-free so the compiler can vectorise it.
 absl::string_view Lower(absl::string_view in, char* buf, size_t cap) {
   size_t n = std::min(in.size(), cap);
-  for (size_t i = 0; i < n; ++i) buf[i] = absl::ascii_tolower(static_cast<unsigned char>(in[i]));
+  const unsigned char* src = reinterpret_cast<const unsigned char*>(in.data());
+  for (size_t i = 0; i < n; ++i) {
+    unsigned char c = src[i];
+    buf[i] = static_cast<char>(c | ((static_cast<unsigned char>(c - 'A') < 26u) << 5));
+  }
   return absl::string_view(buf, n);
+}
+
+size_t LastAt(absl::string_view s) {
+  for (size_t i = s.size(); i > 0; --i) {
+    if (s[i - 1] == '@') return i - 1;
+  }
+  return absl::string_view::npos;
 }
 
 Action ToAction(config::Action a) {
@@ -132,6 +146,7 @@ struct Rule {
   Action action = Action::kDefer;
   bool shadow = false;
   bool strict = false;
+  uint64_t lease = 0;         // units a thread may take at once (0 = none)
   int smtp_code = 451;
   std::string enhanced;
   std::string text;
@@ -157,6 +172,11 @@ Rule MakeRule(Level level, const config::Limit& l) {
   r.action = ToAction(l.action());
   r.shadow = l.shadow();
   r.strict = l.strict();
+  // Large limits are charged in per-thread leases while far from the limit
+  // (see Limiter's header): 1/1024 of the limit, at most 64 units.
+  r.lease = (!r.gcra && r.metric != Metric::kBytes && r.max >= 4096)
+                ? std::min<uint64_t>(64, r.max / 1024)
+                : 0;
   r.seed = RuleSeed(level, r.metric, r.window_s, r.gcra);
   r.overflow_hash = Mix(r.seed ^ 0x0bad0bad0bad0badull);
   bool reject = r.action == Action::kReject;
@@ -203,7 +223,34 @@ struct Limiter::Snapshot {
   config::Config config;
   bool enabled[kNumLevels] = {};
   std::vector<Node> nodes;  // nodes[0]: the server (root)
-  absl::flat_hash_map<uint64_t, int> index;
+  // Entity hash -> node, open addressing over a power-of-two array (the
+  // hash is already uniform; no second hashing). Key 0 = empty.
+  std::vector<std::pair<uint64_t, int>> index;
+  uint64_t index_mask = 0;
+
+  void BuildIndex() {
+    size_t cap = 16;
+    while (cap < nodes.size() * 2) cap <<= 1;
+    index.assign(cap, {0, -1});
+    index_mask = cap - 1;
+    for (size_t i = 0; i < nodes.size(); ++i) {
+      uint64_t h = nodes[i].hash | 1;
+      for (uint64_t j = h & index_mask;; j = (j + 1) & index_mask) {
+        if (index[j].first == 0 || index[j].first == h) {
+          index[j] = {h, static_cast<int>(i)};
+          break;
+        }
+      }
+    }
+  }
+  // Returns the node of an entity hash, or -1.
+  int Lookup(uint64_t hash) const {
+    uint64_t h = hash | 1;
+    for (uint64_t j = h & index_mask;; j = (j + 1) & index_mask) {
+      if (index[j].first == h) return index[j].second;
+      if (index[j].first == 0) return -1;
+    }
+  }
   std::vector<Cidr> exempt_cidrs;
   absl::flat_hash_set<std::string> exempt_senders;  // "a@b" or "@b"
   absl::flat_hash_set<std::string> exempt_sasl;
@@ -211,8 +258,7 @@ struct Limiter::Snapshot {
   int v6_prefix = 64;
 
   int Find(Level level, absl::string_view name) const {
-    auto it = index.find(EntityHash(level, name));
-    return it == index.end() ? -1 : it->second;
+    return Lookup(EntityHash(level, name));
   }
 };
 
@@ -254,8 +300,8 @@ absl::StatusOr<std::unique_ptr<Limiter::Snapshot>> Limiter::Compile(const config
   for (size_t i = 0; i < s->nodes.size(); ++i) {
     auto& n = s->nodes[i];
     n.hash = EntityHash(n.level, n.name);
-    s->index[n.hash] = static_cast<int>(i);
   }
+  s->BuildIndex();
   for (size_t i = 1; i < s->nodes.size(); ++i) {
     auto& n = s->nodes[i];
     n.parent = 0;
@@ -365,6 +411,7 @@ struct Limiter::Charge {
   uint32_t epoch;
   int64_t gcra_us;
   uint64_t amount;
+  bool leased;  // taken from this thread's lease
 };
 
 struct Limiter::ChargeList {
@@ -372,6 +419,18 @@ struct Limiter::ChargeList {
   int n = 0;
   void Add(const Charge& c) {
     if (n < kMaxPending) items[n++] = c;
+  }
+  void Add(Slot* slot, uint64_t key_word, bool gcra, uint32_t epoch, int64_t gcra_us,
+           uint64_t amount, bool leased) {
+    if (n >= kMaxPending) return;
+    Charge& c = items[n++];
+    c.slot = slot;
+    c.key_word = key_word;
+    c.gcra = gcra;
+    c.epoch = epoch;
+    c.gcra_us = gcra_us;
+    c.amount = amount;
+    c.leased = leased;
   }
 };
 
@@ -389,12 +448,161 @@ struct Limiter::TxnShard {
 };
 
 struct Limiter::PathEntry {
-  Level level;
-  absl::string_view name;
-  uint64_t entity_hash;
   const RuleSet* rules;
+  uint64_t entity_hash;
+  absl::string_view name;
   int node;  // the snapshot node whose rules apply
+  Level level;
+
+  void Set(Level l, absl::string_view n, uint64_t h, const RuleSet* r, int nd) {
+    rules = r;
+    entity_hash = h;
+    name = n;
+    node = nd;
+    level = l;
+  }
 };
+
+// ---- Thread-local path cache and leases --------------------------------------
+
+namespace {
+
+std::atomic<uint64_t> g_generation{1};
+
+// The counters a recently seen request was charged to, so a repeat sender
+// skips path resolution, hashing and probing. Validated on use: generation
+// (limiter), snapshot pointer, and each slot's key.
+struct CachedCounter {
+  const Rule* rule;
+  Slot* slot;
+  uint64_t key_word;
+};
+constexpr int kCacheCounters = 8;
+struct PathCacheEntry {
+  uint64_t key = 0;
+  uint64_t generation = 0;
+  const void* snapshot = nullptr;
+  int n = 0;
+  CachedCounter c[kCacheCounters];
+};
+constexpr int kPathCacheSize = 512;
+thread_local PathCacheEntry tls_path_cache[kPathCacheSize];
+
+// Units of a counter this thread has taken in advance (one CAS for many
+// messages on busy shared counters such as the server's).
+struct LeaseEntry {
+  uint64_t generation = 0;
+  uint64_t key_word = 0;
+  Slot* slot = nullptr;
+  uint32_t epoch = 0;
+  uint64_t remaining = 0;
+};
+constexpr int kLeases = 256;
+thread_local LeaseEntry tls_leases[kLeases];
+
+LeaseEntry& LeaseFor(uint64_t key_word) {
+  return tls_leases[((key_word >> 16) ^ (key_word >> 40)) & (kLeases - 1)];
+}
+
+uint64_t RequestKey(const Request& r, bool count_messages) {
+  uint64_t mask = (count_messages && r.messages ? 1 : 0) | (r.recipients ? 2 : 0) |
+                  (r.bytes ? 4 : 0);
+  uint64_t h = XXH3_64bits_withSeed(r.sender.data(), r.sender.size(), mask);
+  absl::string_view dims[4] = {r.sasl_user, r.client_ip, r.script, r.list};
+  for (int i = 0; i < 4; ++i) {
+    if (!dims[i].empty()) h ^= Mix(XXH3_64bits_withSeed(dims[i].data(), dims[i].size(), i + 8));
+  }
+  return h | 1;
+}
+
+}  // namespace
+
+// Charges a sliding-window counter, from this thread's lease when the rule
+// allows it. Returns the TryAdd outcome; fills *charge when admitted.
+SlidingWindow::Outcome Limiter::ChargeWindow(Slot* slot, uint64_t owner, const void* rule_ptr,
+                                             uint32_t epoch, uint64_t amount,
+                                             uint64_t* usage, ChargeList* charges) noexcept {
+  const Rule& rule = *static_cast<const Rule*>(rule_ptr);
+  if (options_.lease && rule.lease > 0) {
+    LeaseEntry& l = LeaseFor(owner);
+    const bool mine = l.generation == generation_ && l.key_word == owner && l.slot == slot;
+    if (mine && l.epoch == epoch && l.remaining >= amount) {
+      l.remaining -= amount;
+      charges->Add(slot, owner, false, epoch, 0, amount, true);
+      return SlidingWindow::Outcome::kAdmitted;
+    }
+    if (mine) {
+      // Our lease is spent or from an older sub-bucket: give back the rest
+      // and take a new one, only while far from the limit (<= max/2).
+      if (l.remaining > 0 && CounterTable::StillOwns(slot, owner)) {
+        SlidingWindow::Remove(*slot, l.epoch, l.remaining);
+      }
+      l.remaining = 0;
+      auto res = SlidingWindow::TryAdd(*slot, epoch, amount + rule.lease, rule.max / 2);
+      if (res.outcome == SlidingWindow::Outcome::kAdmitted) {
+        l.epoch = res.epoch;
+        l.remaining = rule.lease;
+        charges->Add(slot, owner, false, res.epoch, 0, amount, true);
+        *usage = res.usage;
+        return res.outcome;
+      }
+      if (res.outcome == SlidingWindow::Outcome::kSlotGone) return res.outcome;
+    } else if (l.generation != generation_ || l.remaining == 0) {
+      // A counter earns a lease entry by being seen twice in a row here, so
+      // busy shared counters keep theirs and one-off senders do not churn.
+      l = LeaseEntry{generation_, owner, slot, 0, 0};
+    }
+  }
+  auto res = SlidingWindow::TryAdd(*slot, epoch, amount, rule.max);
+  *usage = res.usage;
+  if (res.outcome == SlidingWindow::Outcome::kAdmitted) {
+    charges->Add(slot, owner, false, res.epoch, 0, amount, false);
+  }
+  return res.outcome;
+}
+
+bool Limiter::FastApply(const Snapshot& s, const Request& r, absl::Time now, ChargeList* charges,
+                        bool count_messages, uint64_t key) noexcept {
+  const PathCacheEntry& ce = tls_path_cache[key & (kPathCacheSize - 1)];
+  if (ce.key != key || ce.generation != generation_ || ce.snapshot != &s) return false;
+  const int64_t since_us = table_->SinceBaseUs(now);
+  const int64_t since_ms = since_us / 1000;
+  const int first = charges->n;
+  bool ok = true;
+  for (int i = 0; i < ce.n && ok; ++i) {
+    const CachedCounter& c = ce.c[i];
+    const Rule& rule = *c.rule;
+    uint64_t amount = rule.metric == Metric::kMessages     ? (count_messages ? r.messages : 0)
+                      : rule.metric == Metric::kRecipients ? r.recipients
+                                                           : r.bytes;
+    if (!CounterTable::StillOwns(c.slot, c.key_word)) {
+      ok = false;
+      break;
+    }
+    if (!rule.gcra) {
+      uint64_t usage;
+      auto out = ChargeWindow(c.slot, c.key_word, &rule,
+                              SlidingWindow::EpochAt(since_ms, rule.sub_s), amount, &usage, charges);
+      if (out != SlidingWindow::Outcome::kAdmitted) {
+        ok = false;
+        break;
+      }
+    } else {
+      auto res = Gcra::TryAdd(*c.slot, since_us, amount, rule.gcra_params);
+      if (res.outcome != Gcra::Outcome::kAdmitted) {
+        ok = false;
+        break;
+      }
+      charges->Add(c.slot, c.key_word, true, 0, res.charged_us, amount, false);
+    }
+  }
+  if (ok) return true;
+  ChargeList mine;
+  for (int i = first; i < charges->n; ++i) mine.Add(charges->items[i]);
+  charges->n = first;
+  Undo(mine, now);
+  return false;
+}
 
 // ---- Construction ----------------------------------------------------------
 
@@ -404,6 +612,7 @@ absl::StatusOr<std::unique_ptr<Limiter>> Limiter::Create(const config::Config& c
   if (!snap.ok()) return snap.status();
   std::unique_ptr<Limiter> l(new Limiter());
   l->options_ = options;
+  l->generation_ = g_generation.fetch_add(1, std::memory_order_relaxed);
   CounterTable::Options topt = options.table;
   if (options.table_from_config && config.has_table()) {
     if (config.table().has_path()) topt.path = config.table().path();
@@ -491,16 +700,19 @@ int Limiter::ResolvePath(const Snapshot& s, const Request& r, char* mailbox_buf,
   auto dim = [&](Level level, absl::string_view name) {
     if (!s.enabled[static_cast<int>(level)] || name.empty()) return;
     uint64_t h = EntityHash(level, name);
-    auto it = s.index.find(h);
-    int node = it != s.index.end() ? it->second : 0;
-    out[n++] = PathEntry{level, name, h, &s.nodes[node].resolved[static_cast<int>(level)], node};
+    int found = s.Lookup(h);
+    int node = found >= 0 ? found : 0;
+    out[n++].Set(level, name, h, &s.nodes[node].resolved[static_cast<int>(level)], node);
   };
-  // Chain: find the names, then walk top-down inheriting from the nearest
-  // configured ancestor.
+  // Chain: find the names (and, for directory entities, their nodes), then
+  // walk top-down inheriting from the nearest configured ancestor.
   absl::string_view names[kNumChainLevels];
+  int known[kNumChainLevels] = {0, -1, -1, -1, -1};  // node, if already found
+  uint64_t hashes[kNumChainLevels];
   names[0] = root.name;
+  hashes[0] = root.hash;
   absl::string_view mailbox = Lower(r.sender, mailbox_buf, kMaxAddress);
-  size_t at = mailbox.rfind('@');
+  size_t at = LastAt(mailbox);
   absl::string_view domain;
   if (at != absl::string_view::npos) {
     domain = mailbox.substr(at + 1);
@@ -510,11 +722,17 @@ int Limiter::ResolvePath(const Snapshot& s, const Request& r, char* mailbox_buf,
   }
   names[static_cast<int>(Level::kDomain)] = domain;
   if (!domain.empty()) {
-    int d = s.Find(Level::kDomain, domain);
+    constexpr int kD = static_cast<int>(Level::kDomain);
+    hashes[kD] = EntityHash(Level::kDomain, domain);
+    int d = s.Lookup(hashes[kD]);
+    known[kD] = d;
     int p = d >= 0 ? s.nodes[d].parent : -1;
     if (p > 0) {
       for (int j = p; j > 0; j = s.nodes[j].parent) {
-        names[static_cast<int>(s.nodes[j].level)] = s.nodes[j].name;
+        int L = static_cast<int>(s.nodes[j].level);
+        names[L] = s.nodes[j].name;
+        known[L] = j;
+        hashes[L] = s.nodes[j].hash;
       }
     } else if (options_.resolver != nullptr) {
       PathResolver::Path path = options_.resolver->Resolve(domain);
@@ -529,30 +747,33 @@ int Limiter::ResolvePath(const Snapshot& s, const Request& r, char* mailbox_buf,
     }
   }
   int anc = 0;
-  PathEntry chain[kNumChainLevels];
-  int nchain = 0;
+  int chain_node[kNumChainLevels];
   for (int L = 0; L < kNumChainLevels; ++L) {
+    chain_node[L] = -1;
     if (names[L].empty()) continue;
-    uint64_t h = EntityHash(static_cast<Level>(L), names[L]);
-    int node = 0;
-    if (L > 0) {
-      auto it = s.index.find(h);
-      if (it != s.index.end()) {
-        node = it->second;
-        anc = node;
-      } else {
-        node = anc;
-      }
+    int node = known[L];
+    if (node < 0 && L != static_cast<int>(Level::kDomain)) {
+      hashes[L] = EntityHash(static_cast<Level>(L), names[L]);
+      node = s.Lookup(hashes[L]);
+    }
+    if (node >= 0) {
+      anc = node;
+    } else {
+      node = anc;
     }
     if (!s.enabled[L]) continue;
-    chain[nchain++] = PathEntry{static_cast<Level>(L), names[L], h, &s.nodes[node].resolved[L], node};
+    chain_node[L] = node;
   }
   dim(Level::kClientIp, r.client_ip);  // (aggregated by the caller if needed)
   dim(Level::kSaslUser, r.sasl_user);
   dim(Level::kScript, r.script);
   dim(Level::kList, r.list);
   // Most specific first: mailbox ... server.
-  for (int i = nchain - 1; i >= 0; --i) out[n++] = chain[i];
+  for (int L = kNumChainLevels - 1; L >= 0; --L) {
+    if (chain_node[L] < 0) continue;
+    out[n++].Set(static_cast<Level>(L), names[L], hashes[L],
+                 &s.nodes[chain_node[L]].resolved[L], chain_node[L]);
+  }
   return n;
 }
 
@@ -631,6 +852,9 @@ Decision Limiter::Apply(const Snapshot& s, const Request& r, absl::Time now,
     }
   }
 
+  const uint64_t req_key = RequestKey(req, count_messages);
+  if (FastApply(s, req, now, charges, count_messages, req_key)) return d;
+
   char mailbox_buf[kMaxAddress];
   PathEntry path[kNumLevels];
   int np = ResolvePath(s, req, mailbox_buf, path);
@@ -656,8 +880,8 @@ Decision Limiter::Apply(const Snapshot& s, const Request& r, absl::Time now,
     }
   }
 
-  const int64_t since_ms = table_->SinceBaseMs(now);
   const int64_t since_us = table_->SinceBaseUs(now);
+  const int64_t since_ms = since_us / 1000;
   const int first_charge = charges->n;
   const Pending* failed = nullptr;
   uint64_t failed_usage = 0;
@@ -665,12 +889,15 @@ Decision Limiter::Apply(const Snapshot& s, const Request& r, absl::Time now,
   const Pending* shadow_hit = nullptr;
   uint64_t shadow_usage = 0;
   bool failed_overflow = false;
+  bool cacheable = n <= kCacheCounters;
+  CachedCounter to_cache[kCacheCounters];
 
   for (int i = 0; i < n && failed == nullptr; ++i) {
     const Pending& p = pending[i];
     const Rule& rule = *p.rule;
     const bool soft = rule.shadow || rule.action == Action::kNotify;
     if (rule.max == 0 && !rule.gcra) {  // 0 blocks: no counter needed
+      cacheable = false;
       if (soft) {
         if (shadow_hit == nullptr) shadow_hit = &p;
         continue;
@@ -694,16 +921,27 @@ Decision Limiter::Apply(const Snapshot& s, const Request& r, absl::Time now,
         const auto& node = s.nodes[p.entry->node];
         RecordName(p.entry->entity_hash, p.entry->level, p.entry->name, node.level, node.name);
       }
+      if (how == CounterTable::Placement::kOverflow) cacheable = false;
+      if (cacheable) to_cache[i] = CachedCounter{&rule, slot, owner};
       if (!rule.gcra) {
         uint32_t epoch = SlidingWindow::EpochAt(since_ms, rule.sub_s);
-        auto res = SlidingWindow::TryAdd(*slot, epoch, p.amount, rule.max);
+        SlidingWindow::AddResult res{SlidingWindow::Outcome::kDenied, 0, epoch};
+        res.outcome = ChargeWindow(slot, owner, &rule, epoch, p.amount, &res.usage, charges);
         if (res.outcome == SlidingWindow::Outcome::kSlotGone) continue;
+        if (res.outcome == SlidingWindow::Outcome::kAdmitted) {
+          if (!CounterTable::StillOwns(slot, owner)) {  // reclaimed under us: redo
+            --charges->n;
+            continue;
+          }
+          break;
+        }
         if (res.outcome == SlidingWindow::Outcome::kDenied) {
+          cacheable = false;
           if (soft) {
             res = SlidingWindow::ForceAdd(*slot, epoch, p.amount);
             if (shadow_hit == nullptr) {
               shadow_hit = &p;
-              shadow_usage = res.usage;
+              shadow_usage = SlidingWindow::Usage(*slot, epoch);
             }
           } else {
             failed = &p;
@@ -716,12 +954,13 @@ Decision Limiter::Apply(const Snapshot& s, const Request& r, absl::Time now,
           }
         }
         if (!CounterTable::StillOwns(slot, owner)) continue;  // reclaimed under us: redo
-        charges->Add(Charge{slot, owner, false, res.epoch, 0, p.amount});
+        charges->Add(slot, owner, false, res.epoch, 0, p.amount, false);
         break;
       } else {
         auto res = Gcra::TryAdd(*slot, since_us, p.amount, rule.gcra_params);
         if (res.outcome == Gcra::Outcome::kSlotGone) continue;
         if (res.outcome == Gcra::Outcome::kDenied) {
+          cacheable = false;
           if (soft) {
             res = Gcra::TryAdd(*slot, since_us, p.amount, rule.gcra_params, /*force=*/true);
             if (shadow_hit == nullptr) {
@@ -737,7 +976,7 @@ Decision Limiter::Apply(const Snapshot& s, const Request& r, absl::Time now,
           }
         }
         if (!CounterTable::StillOwns(slot, owner)) continue;
-        charges->Add(Charge{slot, owner, true, 0, res.charged_us, p.amount});
+        charges->Add(slot, owner, true, 0, res.charged_us, p.amount, false);
         break;
       }
     }
@@ -781,6 +1020,14 @@ Decision Limiter::Apply(const Snapshot& s, const Request& r, absl::Time now,
     }
     return d;
   }
+  if (cacheable && shadow_hit == nullptr) {
+    PathCacheEntry& ce = tls_path_cache[req_key & (kPathCacheSize - 1)];
+    ce.key = req_key;
+    ce.generation = generation_;
+    ce.snapshot = &s;
+    ce.n = n;
+    for (int i = 0; i < n; ++i) ce.c[i] = to_cache[i];
+  }
   if (shadow_hit != nullptr) {
     const Rule& rule = *shadow_hit->rule;
     FillDecision(&d, rule.action == Action::kNotify ? Action::kNotify : Action::kAccept,
@@ -805,9 +1052,17 @@ void Limiter::Undo(const ChargeList& charges, absl::Time now) noexcept {
     if (!CounterTable::StillOwns(c.slot, c.key_word)) continue;
     if (c.gcra) {
       Gcra::Remove(*c.slot, since_us, c.gcra_us);
-    } else {
-      SlidingWindow::Remove(*c.slot, c.epoch, c.amount);
+      continue;
     }
+    if (c.leased) {  // back into this thread's lease if it is still there
+      LeaseEntry& l = LeaseFor(c.key_word);
+      if (l.generation == generation_ && l.key_word == c.key_word && l.slot == c.slot &&
+          l.epoch == c.epoch) {
+        l.remaining += c.amount;
+        continue;
+      }
+    }
+    SlidingWindow::Remove(*c.slot, c.epoch, c.amount);
   }
 }
 

@@ -43,6 +43,7 @@
 #include "ratelimit/config.h"
 #include "ratelimit/config.pb.h"
 #include "ratelimit/counter_table.h"
+#include "ratelimit/sliding_window.h"
 
 namespace sluice {
 
@@ -82,7 +83,9 @@ struct Decision {
   int smtp_code = 250;
   const char* enhanced_status = "2.0.0";
   const char* text = "";         // the rule's text (lives as long as the Limiter)
-  char entity[256] = {0};        // tripped entity, NUL-terminated, truncated
+  char entity[256];              // tripped entity, NUL-terminated, truncated
+
+  Decision() { entity[0] = 0; }
 
   // True if the message may go (accept, or a shadow/notify trip).
   bool admitted() const { return action == Action::kAccept || action == Action::kNotify; }
@@ -127,6 +130,12 @@ class Limiter {
     // Overrides config.table (e.g. tests). Empty path = use config's.
     CounterTable::Options table;
     bool table_from_config = true;
+    // Per-thread leases on counters with large limits (>= 4096): while a
+    // counter is below half its limit, a thread takes up to 64 units with
+    // one CAS and spends them locally. Never overshoots; usage may show up
+    // to 64 units per thread per busy counter that are leased but unused
+    // (given back when the lease is replaced, expire with the window).
+    bool lease = true;
   };
 
   // Builds a limiter and opens (or creates) its counter table.
@@ -194,6 +203,11 @@ class Limiter {
   Decision Apply(const Snapshot& s, const Request& r, absl::Time now, ChargeList* charges,
                  bool count_messages) noexcept;
   void Undo(const ChargeList& charges, absl::Time now) noexcept;
+  bool FastApply(const Snapshot& s, const Request& r, absl::Time now, ChargeList* charges,
+                 bool count_messages, uint64_t key) noexcept;
+  SlidingWindow::Outcome ChargeWindow(internal::Slot* slot, uint64_t owner, const void* rule,
+                                      uint32_t epoch, uint64_t amount, uint64_t* usage,
+                                      ChargeList* charges) noexcept;
   void RecordName(uint64_t entity_hash, Level level, absl::string_view name, Level anc_level,
                   absl::string_view anc_name) noexcept;
   void Emit(const Event& e, uint64_t dedup_key, int64_t window_index);
@@ -204,6 +218,7 @@ class Limiter {
 
   std::unique_ptr<CounterTable> table_;
   Options options_;
+  uint64_t generation_ = 0;  // tells this limiter's thread-local cache entries apart
   std::atomic<const Snapshot*> snapshot_{nullptr};
   // Every snapshot ever published; freed with the Limiter (readers never
   // hold a reference, so old ones must outlive any in-flight call).

@@ -74,11 +74,20 @@ SlidingWindow::AddResult SlidingWindow::TryAdd(Slot& slot, uint32_t epoch,
       }
       continue;
     }
-    const uint64_t usage = CountOf(h) + HistorySum(slot, epoch, 0, false);
+    // Fast path: if even the sum of every ring entry (stale ones included,
+    // an over-estimate) leaves room, there is no need to filter by epoch.
+    uint64_t upper = CountOf(h);
+    for (int i = 0; i < kHistory; ++i) {
+      upper += CountOf(slot.hist[i].load(std::memory_order_acquire));
+    }
+    const uint64_t usage =
+        upper + n <= limit ? upper : CountOf(h) + HistorySum(slot, epoch, 0, false);
     if (usage + n > limit) return {Outcome::kDenied, usage, epoch};
     // acq_rel: the linearisation point of the add.
     if (slot.head.compare_exchange_weak(h, h + n, std::memory_order_acq_rel,
                                         std::memory_order_acquire)) {
+      // `usage` may include stale ring entries on the fast path; it is only
+      // exact when it matters (near the limit).
       return {Outcome::kAdmitted, usage + n, epoch};
     }
   }
