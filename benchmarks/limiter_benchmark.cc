@@ -27,8 +27,8 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/numbers.h"
-#include "absl/strings/string_view.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "benchmark/benchmark.h"
 #include "ratelimit/config.h"
@@ -44,7 +44,7 @@ constexpr uint64_t kHuge = 100000000000ull;  // limits that never trip
 struct Population {
   int n = 0;
   std::vector<std::string> mailbox, domain, subscription;
-  std::vector<std::string> subs;  // by subscription number
+  std::vector<std::string> subs;   // by subscription number
   std::vector<uint32_t> sequence;  // the order messages arrive in
 };
 

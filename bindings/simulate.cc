@@ -61,8 +61,9 @@ bool ParseArgs(int argc, char** argv, Args* a) {
     } else if (s == "--json") {
       a->json = true;
     } else if (s == "--help" || s == "-h") {
-      std::printf("usage: sluice_simulate [--config FILE] [--minutes N] [--mailboxes N] "
-                  "[--seed N] [--json]\n");
+      std::printf(
+          "usage: sluice_simulate [--config FILE] [--minutes N] [--mailboxes N] "
+          "[--seed N] [--json]\n");
       std::exit(0);
     } else {
       std::fprintf(stderr, "sluice_simulate: unknown argument %s\n", s.c_str());
@@ -143,8 +144,8 @@ int main(int argc, char** argv) {
   const double p_send = 2.0 / 60.0;
   std::uniform_real_distribution<double> uni(0, 1);
 
-  std::printf("sluice simulation: %d mailboxes on %zu domains, %d minutes\n",
-              args.mailboxes, domains.size(), args.minutes);
+  std::printf("sluice simulation: %d mailboxes on %zu domains, %d minutes\n", args.mailboxes,
+              domains.size(), args.minutes);
   std::printf("minute 20: %s is compromised (40 messages/minute, 25 recipients each)\n",
               compromised.c_str());
   std::printf("minute 40: a PHP script on acme.example starts mailing (30 messages/minute)\n\n");
@@ -217,13 +218,12 @@ int main(int argc, char** argv) {
     std::printf("%6d %9d %9d %5d/%-5d %5d/%-5d  %s\n", minute, ok, deferred, bad_ok, bad_total,
                 php_ok, php_total, what.c_str());
   }
-  std::printf("\ntotal: %llu admitted, %llu deferred; ordinary mailboxes deferred: %llu; "
-              "attack messages admitted %llu of %llu\n\n",
-              static_cast<unsigned long long>(total_ok),
-              static_cast<unsigned long long>(total_deferred),
-              static_cast<unsigned long long>(normal_deferred),
-              static_cast<unsigned long long>(burst_ok),
-              static_cast<unsigned long long>(burst_total));
+  std::printf(
+      "\ntotal: %llu admitted, %llu deferred; ordinary mailboxes deferred: %llu; "
+      "attack messages admitted %llu of %llu\n\n",
+      static_cast<unsigned long long>(total_ok), static_cast<unsigned long long>(total_deferred),
+      static_cast<unsigned long long>(normal_deferred), static_cast<unsigned long long>(burst_ok),
+      static_cast<unsigned long long>(burst_total));
   absl::Time now = clock.Now();
   for (Level level : {Level::kSubscription, Level::kDomain, Level::kMailbox}) {
     auto top = limiter.Top(level, sluice::Metric::kMessages, 3600, 5, now);

@@ -45,9 +45,7 @@ class FakeClock final : public Clock {
   void Advance(absl::Duration d) noexcept {
     nanos_.fetch_add(absl::ToInt64Nanoseconds(d), std::memory_order_relaxed);
   }
-  void Set(absl::Time t) noexcept {
-    nanos_.store(absl::ToUnixNanos(t), std::memory_order_relaxed);
-  }
+  void Set(absl::Time t) noexcept { nanos_.store(absl::ToUnixNanos(t), std::memory_order_relaxed); }
 
  private:
   std::atomic<int64_t> nanos_;

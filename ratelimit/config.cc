@@ -24,9 +24,9 @@ using google::protobuf::FieldDescriptor;
 using google::protobuf::Message;
 using google::protobuf::TextFormat;
 
-constexpr absl::string_view kLevelNames[kNumLevels] = {
-    "server", "plan", "subscription", "domain", "mailbox",
-    "client_ip", "sasl_user", "script", "list"};
+constexpr absl::string_view kLevelNames[kNumLevels] = {"server",    "plan",    "subscription",
+                                                       "domain",    "mailbox", "client_ip",
+                                                       "sasl_user", "script",  "list"};
 
 class Collector : public google::protobuf::io::ErrorCollector {
  public:
@@ -48,8 +48,7 @@ class Collector : public google::protobuf::io::ErrorCollector {
 // the config came from text, else a field path.
 class Where {
  public:
-  Where(std::string filename, const TextFormat::ParseInfoTree* tree,
-        std::string path)
+  Where(std::string filename, const TextFormat::ParseInfoTree* tree, std::string path)
       : filename_(std::move(filename)), tree_(tree), path_(std::move(path)) {}
 
   std::string At(const Message& m, absl::string_view field, int index = -1) const {
@@ -111,8 +110,7 @@ absl::Status ValidateLimit(const config::Limit& l, const Where& w, Level owner_l
     uint32_t c = l.smtp_code();
     bool temp = l.action() == config::DEFER;
     if (c < 400 || c > 599 || (temp && c >= 500) || (l.action() == config::REJECT && c < 500)) {
-      return Err(w.At(l, "smtp_code"),
-                 "smtp_code must be 4xx for DEFER and 5xx for REJECT");
+      return Err(w.At(l, "smtp_code"), "smtp_code must be 4xx for DEFER and 5xx for REJECT");
     }
   }
   if (l.has_applies_to()) {
@@ -126,8 +124,8 @@ absl::Status ValidateLimit(const config::Limit& l, const Where& w, Level owner_l
     if (!IsChainLevel(owner_level) || !IsChainLevel(target) ||
         static_cast<int>(target) <= static_cast<int>(owner_level)) {
       return Err(w.At(l, "applies_to"),
-                 absl::StrCat("applies_to must name a level below \"",
-                              LevelName(owner_level), "\" in the hierarchy"));
+                 absl::StrCat("applies_to must name a level below \"", LevelName(owner_level),
+                              "\" in the hierarchy"));
     }
     if (!configured[static_cast<int>(target)]) {
       return Err(w.At(l, "applies_to"),
@@ -268,18 +266,32 @@ absl::StatusOr<int64_t> ParseWindow(absl::string_view text) {
   int64_t mult = 1;
   absl::string_view num = text;
   switch (text.back()) {
-    case 's': mult = 1; num.remove_suffix(1); break;
-    case 'm': mult = 60; num.remove_suffix(1); break;
-    case 'h': mult = 3600; num.remove_suffix(1); break;
-    case 'd': mult = 86400; num.remove_suffix(1); break;
-    default: break;
+    case 's':
+      mult = 1;
+      num.remove_suffix(1);
+      break;
+    case 'm':
+      mult = 60;
+      num.remove_suffix(1);
+      break;
+    case 'h':
+      mult = 3600;
+      num.remove_suffix(1);
+      break;
+    case 'd':
+      mult = 86400;
+      num.remove_suffix(1);
+      break;
+    default:
+      break;
   }
   int64_t v;
   if (num.empty() || !absl::SimpleAtoi(num, &v)) {
     return absl::InvalidArgumentError(
         absl::StrCat("bad window \"", text, "\" (use e.g. \"90s\", \"15m\", \"1h\", \"1d\")"));
   }
-  if (v <= 0) return absl::InvalidArgumentError(absl::StrCat("window \"", text, "\" must be positive"));
+  if (v <= 0)
+    return absl::InvalidArgumentError(absl::StrCat("window \"", text, "\" must be positive"));
   if (v > (int64_t{1} << 40) / mult) return absl::InvalidArgumentError("window too long");
   return v * mult;
 }
@@ -291,8 +303,7 @@ std::string FormatWindow(int64_t s) {
   return absl::StrCat(s, "s");
 }
 
-absl::StatusOr<config::Config> ParseConfigText(absl::string_view text,
-                                               absl::string_view filename) {
+absl::StatusOr<config::Config> ParseConfigText(absl::string_view text, absl::string_view filename) {
   config::Config c;
   TextFormat::Parser parser;
   Collector collector(filename);
@@ -300,9 +311,8 @@ absl::StatusOr<config::Config> ParseConfigText(absl::string_view text,
   parser.RecordErrorsTo(&collector);
   parser.WriteLocationsTo(&tree);
   if (!parser.ParseFromString(std::string(text), &c)) {
-    return absl::InvalidArgumentError(collector.first().empty()
-                                          ? absl::StrCat(filename, ": parse error")
-                                          : collector.first());
+    return absl::InvalidArgumentError(
+        collector.first().empty() ? absl::StrCat(filename, ": parse error") : collector.first());
   }
   if (auto s = Validate(c, Where(std::string(filename), &tree, "")); !s.ok()) return s;
   return c;
@@ -322,33 +332,56 @@ absl::Status ValidateConfig(const config::Config& config) {
 
 absl::string_view DefaultConfigText() {
   return R"pb(# sluice demo config: a shared hosting server.
-server_name: "mx1.hosting.example"
-level { name: "server"       limit { metric: MESSAGES window: "1h" max: 20000 } }
-level { name: "plan" }
-level { name: "subscription" limit { metric: MESSAGES window: "1h" max: 2000 } }
-level { name: "domain"       limit { metric: MESSAGES window: "1h" max: 1000 } }
-level { name: "mailbox"
-        limit { metric: MESSAGES   window: "1h" max: 100 }
-        limit { metric: RECIPIENTS window: "1h" max: 300 }
-        limit { metric: MESSAGES   window: "1d" max: 500 } }
-level { name: "script"       limit { metric: MESSAGES window: "1h" max: 50 } }
+              server_name: "mx1.hosting.example"
+              level {
+                name: "server"
+                limit { metric: MESSAGES window: "1h" max: 20000 }
+              }
+              level { name: "plan" }
+              level {
+                name: "subscription"
+                limit { metric: MESSAGES window: "1h" max: 2000 }
+              }
+              level {
+                name: "domain"
+                limit { metric: MESSAGES window: "1h" max: 1000 }
+              }
+              level {
+                name: "mailbox"
+                limit { metric: MESSAGES window: "1h" max: 100 }
+                limit { metric: RECIPIENTS window: "1h" max: 300 }
+                limit { metric: MESSAGES window: "1d" max: 500 }
+              }
+              level {
+                name: "script"
+                limit { metric: MESSAGES window: "1h" max: 50 }
+              }
 
-entity { level: "plan" name: "starter"
-         limit { applies_to: "subscription" metric: MESSAGES window: "1h" max: 500 }
-         limit { applies_to: "mailbox" metric: MESSAGES window: "1h" max: 60 } }
-entity { level: "plan" name: "business"
-         limit { applies_to: "subscription" metric: MESSAGES window: "1h" max: 4000 } }
-entity { level: "subscription" name: "acme"      parent: "business" }
-entity { level: "subscription" name: "bakery"    parent: "starter" }
-entity { level: "subscription" name: "consult"   parent: "starter" }
-entity { level: "domain" name: "acme.example"    parent: "acme" }
-entity { level: "domain" name: "acme-shop.example" parent: "acme" }
-entity { level: "domain" name: "bakery.example"  parent: "bakery" }
-entity { level: "domain" name: "consult.example" parent: "consult" }
-entity { level: "mailbox" name: "newsletter@acme.example"
-         limit { metric: MESSAGES window: "1h" max: 1000 } }
-exempt { cidr: "192.0.2.10/32" sender: "postmaster@acme.example" }
-)pb";
+              entity {
+                level: "plan"
+                name: "starter"
+                limit { applies_to: "subscription" metric: MESSAGES window: "1h" max: 500 }
+                limit { applies_to: "mailbox" metric: MESSAGES window: "1h" max: 60 }
+              }
+              entity {
+                level: "plan"
+                name: "business"
+                limit { applies_to: "subscription" metric: MESSAGES window: "1h" max: 4000 }
+              }
+              entity { level: "subscription" name: "acme" parent: "business" }
+              entity { level: "subscription" name: "bakery" parent: "starter" }
+              entity { level: "subscription" name: "consult" parent: "starter" }
+              entity { level: "domain" name: "acme.example" parent: "acme" }
+              entity { level: "domain" name: "acme-shop.example" parent: "acme" }
+              entity { level: "domain" name: "bakery.example" parent: "bakery" }
+              entity { level: "domain" name: "consult.example" parent: "consult" }
+              entity {
+                level: "mailbox"
+                name: "newsletter@acme.example"
+                limit { metric: MESSAGES window: "1h" max: 1000 }
+              }
+              exempt { cidr: "192.0.2.10/32" sender: "postmaster@acme.example" }
+  )pb";
 }
 
 }  // namespace sluice

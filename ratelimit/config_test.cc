@@ -89,8 +89,9 @@ TEST(ConfigTest, AppliesToMustPointDown) {
                   "entity { level: \"plan\" name: \"p\"\n"
                   "         limit { applies_to: \"domain\" window: \"1h\" max: 1 } }"),
             "sluice.conf:3:18: level \"domain\" is not configured");
-  EXPECT_EQ(Error("level { name: \"mailbox\" limit { applies_to: \"mailbox\" window: \"1h\" max: 1 } }"),
-            "sluice.conf:1:33: applies_to is only valid on an entity's limit");
+  EXPECT_EQ(
+      Error("level { name: \"mailbox\" limit { applies_to: \"mailbox\" window: \"1h\" max: 1 } }"),
+      "sluice.conf:1:33: applies_to is only valid on an entity's limit");
 }
 
 TEST(ConfigTest, Misc) {
@@ -98,7 +99,8 @@ TEST(ConfigTest, Misc) {
             "sluice.conf:2:9: level \"mailbox\" configured twice");
   EXPECT_EQ(Error("exempt { cidr: \"10.0.0.0/8\" cidr: \"10.0.0.0/33\" }"),
             "sluice.conf:1:29: bad CIDR \"10.0.0.0/33\"");
-  EXPECT_EQ(Error("level { name: \"mailbox\" limit { window: \"1h\" max: 1 action: DEFER smtp_code: 550 } }"),
+  EXPECT_EQ(Error("level { name: \"mailbox\" limit { window: \"1h\" max: 1 action: DEFER "
+                  "smtp_code: 550 } }"),
             "sluice.conf:1:67: smtp_code must be 4xx for DEFER and 5xx for REJECT");
   EXPECT_EQ(Error("level { name: \"mailbox\" limit { window: \"1h\" max: 1 burst: 3 } }"),
             "sluice.conf:1:53: burst applies to algorithm: GCRA only");
@@ -114,8 +116,9 @@ TEST(ConfigTest, ValidationWithoutTextNamesTheField) {
   l->set_window("1x");
   l->set_max(1);
   auto s = ValidateConfig(c);
-  EXPECT_EQ(s.message(), "<config>: level[0].limit[0].window: bad window \"1x\" (use e.g. "
-                         "\"90s\", \"15m\", \"1h\", \"1d\")");
+  EXPECT_EQ(s.message(),
+            "<config>: level[0].limit[0].window: bad window \"1x\" (use e.g. "
+            "\"90s\", \"15m\", \"1h\", \"1d\")");
 }
 
 TEST(ConfigTest, MissingFile) {

@@ -18,8 +18,8 @@
 namespace sluice {
 
 using internal::kDeadHead;
-using internal::kHistory;
 using internal::KeySubSeconds;
+using internal::kHistory;
 using internal::Slot;
 
 namespace {
@@ -57,26 +57,24 @@ uint64_t OverflowFor(uint64_t capacity) {
 }
 
 absl::Status Errno(absl::string_view what, const std::string& path) {
-  return absl::InternalError(
-      absl::StrCat(what, " ", path, ": ", std::strerror(errno)));
+  return absl::InternalError(absl::StrCat(what, " ", path, ": ", std::strerror(errno)));
 }
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<CounterTable>> CounterTable::Open(
-    const Options& options, absl::Time now) {
+absl::StatusOr<std::unique_ptr<CounterTable>> CounterTable::Open(const Options& options,
+                                                                 absl::Time now) {
   uint64_t capacity = options.capacity;
   if (capacity == 0) {
     // Largest power of two whose table (with overflow) fits the cap.
     uint64_t budget = options.max_memory_bytes;
     if (budget < kHeaderBytes + 2048 * sizeof(Slot)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "counter table: max_memory_bytes ", budget, " is below the minimum ",
-          kHeaderBytes + 2048 * sizeof(Slot)));
+      return absl::InvalidArgumentError(absl::StrCat("counter table: max_memory_bytes ", budget,
+                                                     " is below the minimum ",
+                                                     kHeaderBytes + 2048 * sizeof(Slot)));
     }
     capacity = 1024;
-    while (kHeaderBytes + (capacity * 2 + OverflowFor(capacity * 2)) * sizeof(Slot) <=
-           budget) {
+    while (kHeaderBytes + (capacity * 2 + OverflowFor(capacity * 2)) * sizeof(Slot) <= budget) {
       capacity *= 2;
     }
   }
@@ -133,9 +131,9 @@ absl::StatusOr<std::unique_ptr<CounterTable>> CounterTable::Open(
       if (static_cast<uint64_t>(st.st_size) < sizeof(TableHeader) ||
           pread(fd, &have, sizeof(have), 0) != static_cast<ssize_t>(sizeof(have))) {
         flock(fd, LOCK_UN);
-        return absl::DataLossError(absl::StrCat(
-            "counter table ", options.path, ": file is ", st.st_size,
-            " bytes, too short for a sluice table header"));
+        return absl::DataLossError(absl::StrCat("counter table ", options.path, ": file is ",
+                                                st.st_size,
+                                                " bytes, too short for a sluice table header"));
       }
       if (std::memcmp(have.magic, kMagic, sizeof(kMagic)) != 0) {
         flock(fd, LOCK_UN);
@@ -144,35 +142,34 @@ absl::StatusOr<std::unique_ptr<CounterTable>> CounterTable::Open(
       }
       if (have.version != kFormatVersion) {
         flock(fd, LOCK_UN);
-        return absl::FailedPreconditionError(absl::StrCat(
-            "counter table ", options.path, ": format version ", have.version,
-            ", this build reads version ", kFormatVersion,
-            "; move the file away to start with empty counters"));
+        return absl::FailedPreconditionError(
+            absl::StrCat("counter table ", options.path, ": format version ", have.version,
+                         ", this build reads version ", kFormatVersion,
+                         "; move the file away to start with empty counters"));
       }
       if (HeaderChecksum(have) != have.checksum) {
         flock(fd, LOCK_UN);
         return absl::DataLossError(absl::StrCat("counter table ", options.path,
                                                 ": header checksum mismatch (corrupt file)"));
       }
-      uint64_t have_bytes =
-          kHeaderBytes + (have.capacity + have.overflow_capacity) * sizeof(Slot);
+      uint64_t have_bytes = kHeaderBytes + (have.capacity + have.overflow_capacity) * sizeof(Slot);
       if (have.header_bytes != kHeaderBytes || have.slot_bytes != sizeof(Slot) ||
           have.capacity == 0 || (have.capacity & (have.capacity - 1)) != 0 ||
           have.overflow_capacity == 0 ||
           (have.overflow_capacity & (have.overflow_capacity - 1)) != 0 ||
           static_cast<uint64_t>(st.st_size) != have_bytes) {
         flock(fd, LOCK_UN);
-        return absl::DataLossError(absl::StrCat(
-            "counter table ", options.path, ": file size ", st.st_size,
-            " does not match its header (", have_bytes, " bytes expected)"));
+        return absl::DataLossError(absl::StrCat("counter table ", options.path, ": file size ",
+                                                st.st_size, " does not match its header (",
+                                                have_bytes, " bytes expected)"));
       }
       if ((options.capacity != 0 || options.max_memory_bytes != Options().max_memory_bytes) &&
           have.capacity != capacity) {
         flock(fd, LOCK_UN);
-        return absl::FailedPreconditionError(absl::StrCat(
-            "counter table ", options.path, ": file holds ", have.capacity,
-            " slots but the config asks for ", capacity,
-            "; move the file away or change the config to match"));
+        return absl::FailedPreconditionError(
+            absl::StrCat("counter table ", options.path, ": file holds ", have.capacity,
+                         " slots but the config asks for ", capacity,
+                         "; move the file away or change the config to match"));
       }
       bytes = have_bytes;
     }
@@ -217,8 +214,7 @@ void CounterTable::Revive(Slot& s) noexcept {
   for (auto& h : s.hist) h.store(0, std::memory_order_relaxed);
   uint64_t dead = kDeadHead;
   // acq_rel: publishes the cleared ring with the fresh head.
-  s.head.compare_exchange_strong(dead, 0, std::memory_order_acq_rel,
-                                 std::memory_order_acquire);
+  s.head.compare_exchange_strong(dead, 0, std::memory_order_acq_rel, std::memory_order_acquire);
 }
 
 bool CounterTable::Reclaim(Slot& s, uint64_t old_key, uint64_t old_head,
@@ -235,14 +231,12 @@ bool CounterTable::Reclaim(Slot& s, uint64_t old_key, uint64_t old_head,
   bool ok = s.key.compare_exchange_strong(k, new_key, std::memory_order_acq_rel,
                                           std::memory_order_acquire);
   uint64_t dead = kDeadHead;
-  s.head.compare_exchange_strong(dead, 0, std::memory_order_acq_rel,
-                                 std::memory_order_acquire);
+  s.head.compare_exchange_strong(dead, 0, std::memory_order_acq_rel, std::memory_order_acquire);
   return ok;
 }
 
-Slot* CounterTable::Probe(Slot* base, uint64_t mask, uint64_t hash,
-                          uint64_t key_word, int64_t since_base_ms,
-                          uint32_t max_probe, bool* claimed) noexcept {
+Slot* CounterTable::Probe(Slot* base, uint64_t mask, uint64_t hash, uint64_t key_word,
+                          int64_t since_base_ms, uint32_t max_probe, bool* claimed) noexcept {
   *claimed = false;
   const uint64_t start = hash & mask;
   for (int attempt = 0; attempt < 4; ++attempt) {
@@ -287,9 +281,9 @@ Slot* CounterTable::Probe(Slot* base, uint64_t mask, uint64_t hash,
   return nullptr;
 }
 
-Slot* CounterTable::FindOrClaim(uint64_t hash, uint64_t key_word,
-                                uint64_t overflow_hash, uint64_t overflow_word,
-                                int64_t since_base_ms, Placement* how) noexcept {
+Slot* CounterTable::FindOrClaim(uint64_t hash, uint64_t key_word, uint64_t overflow_hash,
+                                uint64_t overflow_word, int64_t since_base_ms,
+                                Placement* how) noexcept {
   bool claimed;
   Slot* s = Probe(slots_, mask_, hash, key_word, since_base_ms, max_probe_, &claimed);
   if (s != nullptr) {

@@ -67,8 +67,7 @@ class CounterTable {
   // unless `capacity`/`max_memory_bytes` ask for a different one, which is an
   // error (FailedPrecondition) naming both numbers. Corrupt or foreign files
   // are refused (DataLoss / FailedPrecondition).
-  static absl::StatusOr<std::unique_ptr<CounterTable>> Open(const Options& options,
-                                                            absl::Time now);
+  static absl::StatusOr<std::unique_ptr<CounterTable>> Open(const Options& options, absl::Time now);
   ~CounterTable();
 
   CounterTable(const CounterTable&) = delete;
@@ -82,17 +81,15 @@ class CounterTable {
   // *how says whether the key was found, newly placed, or overflowed.
   // Thread-safe, lock-free.
   enum class Placement { kFound, kClaimed, kOverflow };
-  internal::Slot* FindOrClaim(uint64_t hash, uint64_t key_word,
-                              uint64_t overflow_hash, uint64_t overflow_word,
-                              int64_t since_base_ms, Placement* how) noexcept;
+  internal::Slot* FindOrClaim(uint64_t hash, uint64_t key_word, uint64_t overflow_hash,
+                              uint64_t overflow_word, int64_t since_base_ms,
+                              Placement* how) noexcept;
 
   // Returns the slot holding `key_word`, or nullptr (read-only). Thread-safe.
   const internal::Slot* Find(uint64_t hash, uint64_t key_word) const noexcept;
 
   // Hints the CPU to fetch the first slot of `hash`'s probe sequence.
-  void Prefetch(uint64_t hash) const noexcept {
-    __builtin_prefetch(&slots_[hash & mask_], 1, 3);
-  }
+  void Prefetch(uint64_t hash) const noexcept { __builtin_prefetch(&slots_[hash & mask_], 1, 3); }
 
   // Returns true if `slot` still belongs to `key_word` (after an add, to
   // detect a concurrent reclaim). Thread-safe.
@@ -103,9 +100,7 @@ class CounterTable {
 
   // The table's base time: epochs and GCRA times count from it.
   absl::Time base_time() const { return base_; }
-  int64_t SinceBaseMs(absl::Time now) const noexcept {
-    return absl::ToUnixMillis(now) - base_ms_;
-  }
+  int64_t SinceBaseMs(absl::Time now) const noexcept { return absl::ToUnixMillis(now) - base_ms_; }
   int64_t SinceBaseUs(absl::Time now) const noexcept {
     return absl::ToUnixMicros(now) - base_ms_ * 1000;
   }
@@ -116,12 +111,12 @@ class CounterTable {
   const std::string& path() const { return path_; }
 
   struct Stats {
-    uint64_t used_slots = 0;      // main-region slots holding a key
-    uint64_t live_slots = 0;      // ... whose counts have not all expired
+    uint64_t used_slots = 0;  // main-region slots holding a key
+    uint64_t live_slots = 0;  // ... whose counts have not all expired
     uint64_t overflow_slots_used = 0;
-    uint64_t claims = 0;          // this process: new keys placed
-    uint64_t reclaims = 0;        // this process: expired slots reused
-    uint64_t overflows = 0;       // this process: keys sent to overflow
+    uint64_t claims = 0;     // this process: new keys placed
+    uint64_t reclaims = 0;   // this process: expired slots reused
+    uint64_t overflows = 0;  // this process: keys sent to overflow
   };
   // Scans the whole table (O(capacity)): for reports, not hot paths.
   Stats GetStats(absl::Time now) const;
@@ -141,12 +136,10 @@ class CounterTable {
  private:
   CounterTable() = default;
   bool IsExpired(uint64_t key_word, uint64_t head, int64_t since_base_ms) const noexcept;
-  bool Reclaim(internal::Slot& s, uint64_t old_key, uint64_t old_head,
-               uint64_t new_key) noexcept;
+  bool Reclaim(internal::Slot& s, uint64_t old_key, uint64_t old_head, uint64_t new_key) noexcept;
   static void Revive(internal::Slot& s) noexcept;
-  internal::Slot* Probe(internal::Slot* base, uint64_t mask, uint64_t hash,
-                        uint64_t key_word, int64_t since_base_ms,
-                        uint32_t max_probe, bool* claimed) noexcept;
+  internal::Slot* Probe(internal::Slot* base, uint64_t mask, uint64_t hash, uint64_t key_word,
+                        int64_t since_base_ms, uint32_t max_probe, bool* claimed) noexcept;
 
   void* map_ = nullptr;
   uint64_t bytes_ = 0;

@@ -34,10 +34,12 @@ TEST(CounterTableTest, FindOrClaimIsStable) {
   auto t = CounterTable::Open(o, kT0);
   ASSERT_TRUE(t.ok()) << t.status();
   CounterTable::Placement how;
-  Slot* a = (*t)->FindOrClaim(H(1), MakeKeyWord(H(1), 600), H(999), MakeKeyWord(H(999), 600), 0, &how);
+  Slot* a =
+      (*t)->FindOrClaim(H(1), MakeKeyWord(H(1), 600), H(999), MakeKeyWord(H(999), 600), 0, &how);
   ASSERT_NE(a, nullptr);
   EXPECT_EQ(how, CounterTable::Placement::kClaimed);
-  Slot* b = (*t)->FindOrClaim(H(1), MakeKeyWord(H(1), 600), H(999), MakeKeyWord(H(999), 600), 0, &how);
+  Slot* b =
+      (*t)->FindOrClaim(H(1), MakeKeyWord(H(1), 600), H(999), MakeKeyWord(H(999), 600), 0, &how);
   EXPECT_EQ(a, b);
   EXPECT_EQ(how, CounterTable::Placement::kFound);
   EXPECT_EQ((*t)->Find(H(1), MakeKeyWord(H(1), 600)), a);
@@ -78,7 +80,8 @@ TEST(CounterTableTest, FullTableSendsNewKeysToOverflowAndKeepsOldOnes) {
     EXPECT_EQ(how, CounterTable::Placement::kFound);
   }
   // All overflowed keys share one counter.
-  Slot* o1 = (*t)->FindOrClaim(H(90000), MakeKeyWord(H(90000), 600), of, MakeKeyWord(of, 600), 0, &how);
+  Slot* o1 =
+      (*t)->FindOrClaim(H(90000), MakeKeyWord(H(90000), 600), of, MakeKeyWord(of, 600), 0, &how);
   EXPECT_EQ(how, CounterTable::Placement::kOverflow);
   EXPECT_EQ(SlidingWindow::Usage(*o1, 0), static_cast<uint64_t>(overflowed));
 }
@@ -113,9 +116,11 @@ TEST(CounterTableTest, DeadSlotOfAKilledReclaimerIsRevived) {
   o.capacity = 1024;
   auto t = CounterTable::Open(o, kT0);
   CounterTable::Placement how;
-  Slot* s = (*t)->FindOrClaim(H(7), MakeKeyWord(H(7), 600), 1 << 20, MakeKeyWord(1 << 20, 600), 0, &how);
+  Slot* s =
+      (*t)->FindOrClaim(H(7), MakeKeyWord(H(7), 600), 1 << 20, MakeKeyWord(1 << 20, 600), 0, &how);
   s->head.store(internal::kDeadHead);  // reclaimer died after step 1
-  Slot* again = (*t)->FindOrClaim(H(7), MakeKeyWord(H(7), 600), 1 << 20, MakeKeyWord(1 << 20, 600), 0, &how);
+  Slot* again =
+      (*t)->FindOrClaim(H(7), MakeKeyWord(H(7), 600), 1 << 20, MakeKeyWord(1 << 20, 600), 0, &how);
   EXPECT_EQ(again, s);
   EXPECT_EQ(SlidingWindow::TryAdd(*s, 1, 1, 5).outcome, SlidingWindow::Outcome::kAdmitted);
 }
@@ -130,7 +135,8 @@ TEST(CounterTableTest, FileTablePersistsAcrossReopen) {
   {
     auto t = CounterTable::Open(o, kT0);
     ASSERT_TRUE(t.ok()) << t.status();
-    s = (*t)->FindOrClaim(H(3), MakeKeyWord(H(3), 600), 1 << 20, MakeKeyWord(1 << 20, 600), 0, &how);
+    s = (*t)->FindOrClaim(H(3), MakeKeyWord(H(3), 600), 1 << 20, MakeKeyWord(1 << 20, 600), 0,
+                          &how);
     SlidingWindow::TryAdd(*s, 0, 42, 100);
   }
   auto t = CounterTable::Open(o, kT0 + absl::Hours(5));  // base time stays

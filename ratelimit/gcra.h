@@ -45,21 +45,18 @@ class Gcra {
   };
 
   // Tries to admit n units at `now_us` (microseconds since table base).
-  static Result TryAdd(internal::Slot& slot, int64_t now_us, uint64_t n,
-                       const Params& p, bool force = false) noexcept;
+  static Result TryAdd(internal::Slot& slot, int64_t now_us, uint64_t n, const Params& p,
+                       bool force = false) noexcept;
 
   // Undoes a charge of `charged_us`. Thread-safe.
-  static void Remove(internal::Slot& slot, int64_t now_us,
-                     int64_t charged_us) noexcept;
+  static void Remove(internal::Slot& slot, int64_t now_us, int64_t charged_us) noexcept;
 
   // Returns the equivalent "usage": requests of size 1 the window holds now,
   // i.e. ceil((TAT - now) / T). Thread-safe.
-  static uint64_t Usage(const internal::Slot& slot, int64_t now_us,
-                        const Params& p) noexcept;
+  static uint64_t Usage(const internal::Slot& slot, int64_t now_us, const Params& p) noexcept;
 
   static bool Expired(uint64_t head_word, int64_t now_us) noexcept {
-    return head_word != internal::kDeadHead &&
-           static_cast<int64_t>(head_word) <= now_us;
+    return head_word != internal::kDeadHead && static_cast<int64_t>(head_word) <= now_us;
   }
 };
 

@@ -66,11 +66,16 @@ size_t LastAt(absl::string_view s) {
 
 Action ToAction(config::Action a) {
   switch (a) {
-    case config::DEFER: return Action::kDefer;
-    case config::REJECT: return Action::kReject;
-    case config::HOLD: return Action::kHold;
-    case config::DISCARD: return Action::kDiscard;
-    case config::NOTIFY: return Action::kNotify;
+    case config::DEFER:
+      return Action::kDefer;
+    case config::REJECT:
+      return Action::kReject;
+    case config::HOLD:
+      return Action::kHold;
+    case config::DISCARD:
+      return Action::kDiscard;
+    case config::NOTIFY:
+      return Action::kNotify;
   }
   return Action::kDefer;
 }
@@ -110,21 +115,30 @@ bool PrefixMatch(const unsigned char* a, const unsigned char* b, int prefix) {
 
 absl::string_view ActionName(Action a) {
   switch (a) {
-    case Action::kAccept: return "accept";
-    case Action::kDefer: return "defer";
-    case Action::kReject: return "reject";
-    case Action::kHold: return "hold";
-    case Action::kDiscard: return "discard";
-    case Action::kNotify: return "notify";
+    case Action::kAccept:
+      return "accept";
+    case Action::kDefer:
+      return "defer";
+    case Action::kReject:
+      return "reject";
+    case Action::kHold:
+      return "hold";
+    case Action::kDiscard:
+      return "discard";
+    case Action::kNotify:
+      return "notify";
   }
   return "?";
 }
 
 absl::string_view MetricName(Metric m) {
   switch (m) {
-    case Metric::kMessages: return "messages";
-    case Metric::kRecipients: return "recipients";
-    case Metric::kBytes: return "bytes";
+    case Metric::kMessages:
+      return "messages";
+    case Metric::kRecipients:
+      return "recipients";
+    case Metric::kBytes:
+      return "bytes";
   }
   return "?";
 }
@@ -134,19 +148,19 @@ absl::string_view MetricName(Metric m) {
 namespace {
 
 struct Rule {
-  uint64_t seed = 0;          // identifies (level, metric, window, algorithm)
+  uint64_t seed = 0;  // identifies (level, metric, window, algorithm)
   uint64_t overflow_hash = 0;
   Level level = Level::kServer;
   Metric metric = Metric::kMessages;
   bool gcra = false;
   int64_t window_s = 0;
-  uint32_t sub_s = 0;         // 0 for GCRA
+  uint32_t sub_s = 0;  // 0 for GCRA
   uint64_t max = 0;
   Gcra::Params gcra_params{1, 1};
   Action action = Action::kDefer;
   bool shadow = false;
   bool strict = false;
-  uint64_t lease = 0;         // units a thread may take at once (0 = none)
+  uint64_t lease = 0;  // units a thread may take at once (0 = none)
   int smtp_code = 451;
   std::string enhanced;
   std::string text;
@@ -182,9 +196,13 @@ Rule MakeRule(Level level, const config::Limit& l) {
   bool reject = r.action == Action::kReject;
   bool temp = r.action == Action::kDefer;
   r.smtp_code = l.has_smtp_code() ? static_cast<int>(l.smtp_code())
-                                  : (reject ? 550 : temp ? 451 : 250);
+                                  : (reject ? 550
+                                     : temp ? 451
+                                            : 250);
   r.enhanced = l.has_enhanced_status() ? l.enhanced_status()
-                                       : (reject ? "5.7.1" : temp ? "4.7.1" : "2.0.0");
+                                       : (reject ? "5.7.1"
+                                          : temp ? "4.7.1"
+                                                 : "2.0.0");
   r.text = l.has_text() ? l.text()
                         : absl::StrCat(LevelName(level), " ", MetricName(r.metric), " limit ",
                                        r.max, "/", FormatWindow(r.window_s), " exceeded");
@@ -257,9 +275,7 @@ struct Limiter::Snapshot {
   int v4_prefix = 32;
   int v6_prefix = 64;
 
-  int Find(Level level, absl::string_view name) const {
-    return Lookup(EntityHash(level, name));
-  }
+  int Find(Level level, absl::string_view name) const { return Lookup(EntityHash(level, name)); }
 };
 
 absl::StatusOr<std::unique_ptr<Limiter::Snapshot>> Limiter::Compile(const config::Config& c) {
@@ -505,8 +521,8 @@ LeaseEntry& LeaseFor(uint64_t key_word) {
 }
 
 uint64_t RequestKey(const Request& r, bool count_messages) {
-  uint64_t mask = (count_messages && r.messages ? 1 : 0) | (r.recipients ? 2 : 0) |
-                  (r.bytes ? 4 : 0);
+  uint64_t mask =
+      (count_messages && r.messages ? 1 : 0) | (r.recipients ? 2 : 0) | (r.bytes ? 4 : 0);
   uint64_t h = XXH3_64bits_withSeed(r.sender.data(), r.sender.size(), mask);
   absl::string_view dims[4] = {r.sasl_user, r.client_ip, r.script, r.list};
   for (int i = 0; i < 4; ++i) {
@@ -520,8 +536,8 @@ uint64_t RequestKey(const Request& r, bool count_messages) {
 // Charges a sliding-window counter, from this thread's lease when the rule
 // allows it. Returns the TryAdd outcome; fills *charge when admitted.
 SlidingWindow::Outcome Limiter::ChargeWindow(Slot* slot, uint64_t owner, const void* rule_ptr,
-                                             uint32_t epoch, uint64_t amount,
-                                             uint64_t* usage, ChargeList* charges) noexcept {
+                                             uint32_t epoch, uint64_t amount, uint64_t* usage,
+                                             ChargeList* charges) noexcept {
   const Rule& rule = *static_cast<const Rule*>(rule_ptr);
   if (options_.lease && rule.lease > 0) {
     LeaseEntry& l = LeaseFor(owner);
@@ -581,8 +597,9 @@ bool Limiter::FastApply(const Snapshot& s, const Request& r, absl::Time now, Cha
     }
     if (!rule.gcra) {
       uint64_t usage;
-      auto out = ChargeWindow(c.slot, c.key_word, &rule,
-                              SlidingWindow::EpochAt(since_ms, rule.sub_s), amount, &usage, charges);
+      auto out =
+          ChargeWindow(c.slot, c.key_word, &rule, SlidingWindow::EpochAt(since_ms, rule.sub_s),
+                       amount, &usage, charges);
       if (out != SlidingWindow::Outcome::kAdmitted) {
         ok = false;
         break;
@@ -662,8 +679,8 @@ void Limiter::AddEventSink(std::function<void(const Event&)> sink) {
   events_->any.store(true, std::memory_order_release);
 }
 
-void Limiter::RecordName(uint64_t entity_hash, Level level, absl::string_view name,
-                         Level anc_level, absl::string_view anc_name) noexcept {
+void Limiter::RecordName(uint64_t entity_hash, Level level, absl::string_view name, Level anc_level,
+                         absl::string_view anc_name) noexcept {
   Names& n = *names_;
   // relaxed: an approximate cap is enough.
   if (n.size.load(std::memory_order_relaxed) >= n.cap) return;
@@ -771,8 +788,8 @@ int Limiter::ResolvePath(const Snapshot& s, const Request& r, char* mailbox_buf,
   // Most specific first: mailbox ... server.
   for (int L = kNumChainLevels - 1; L >= 0; --L) {
     if (chain_node[L] < 0) continue;
-    out[n++].Set(static_cast<Level>(L), names[L], hashes[L],
-                 &s.nodes[chain_node[L]].resolved[L], chain_node[L]);
+    out[n++].Set(static_cast<Level>(L), names[L], hashes[L], &s.nodes[chain_node[L]].resolved[L],
+                 chain_node[L]);
   }
   return n;
 }
@@ -797,8 +814,8 @@ void FillDecision(Decision* d, Action action, Level level, absl::string_view ent
 
 }  // namespace
 
-Decision Limiter::Apply(const Snapshot& s, const Request& r, absl::Time now,
-                        ChargeList* charges, bool count_messages) noexcept {
+Decision Limiter::Apply(const Snapshot& s, const Request& r, absl::Time now, ChargeList* charges,
+                        bool count_messages) noexcept {
   Decision d;
   // Exemptions.
   if (!s.exempt_cidrs.empty() && !r.client_ip.empty()) {
@@ -994,7 +1011,8 @@ Decision Limiter::Apply(const Snapshot& s, const Request& r, absl::Time now,
       if (!p.rule->strict || p.rule->max == 0) continue;
       CounterTable::Placement how;
       uint64_t ow = MakeKeyWord(p.rule->overflow_hash, p.rule->sub_s);
-      Slot* slot = table_->FindOrClaim(p.hash, p.key_word, p.rule->overflow_hash, ow, since_ms, &how);
+      Slot* slot =
+          table_->FindOrClaim(p.hash, p.key_word, p.rule->overflow_hash, ow, since_ms, &how);
       if (slot == nullptr) continue;
       if (p.rule->gcra) {
         Gcra::TryAdd(*slot, since_us, p.amount, p.rule->gcra_params, true);
@@ -1002,10 +1020,10 @@ Decision Limiter::Apply(const Snapshot& s, const Request& r, absl::Time now,
         SlidingWindow::ForceAdd(*slot, SlidingWindow::EpochAt(since_ms, p.rule->sub_s), p.amount);
       }
     }
-    FillDecision(&d, failed->rule->action, failed->entry->level, failed->entry->name,
-                 *failed->rule, failed_usage);
-    d.retry_after = failed_retry_ms < 0 ? absl::InfiniteDuration()
-                                        : absl::Milliseconds(failed_retry_ms);
+    FillDecision(&d, failed->rule->action, failed->entry->level, failed->entry->name, *failed->rule,
+                 failed_usage);
+    d.retry_after =
+        failed_retry_ms < 0 ? absl::InfiniteDuration() : absl::Milliseconds(failed_retry_ms);
     d.overflow = failed_overflow;
     if (events_->any.load(std::memory_order_relaxed)) {
       // Keys in the overflow bucket share one event (a flood is one trip).
@@ -1073,8 +1091,8 @@ Decision Limiter::CheckAndCharge(const Request& request, absl::Time now) noexcep
 
 // ---- Transactions ------------------------------------------------------------
 
-Decision Limiter::Reserve(absl::string_view txn_id, absl::string_view item,
-                          const Request& request, absl::Time now) {
+Decision Limiter::Reserve(absl::string_view txn_id, absl::string_view item, const Request& request,
+                          absl::Time now) {
   auto& shard = txns_[XXH3_64bits(txn_id.data(), txn_id.size()) % kShards];
   std::lock_guard<std::mutex> lock(shard.mu);
   auto [it, created] = shard.map.try_emplace(std::string(txn_id));
@@ -1174,8 +1192,7 @@ size_t Limiter::open_transactions() const {
 
 namespace {
 
-uint64_t ReadUsage(const CounterTable& t, const Rule& rule, uint64_t entity_hash,
-                   absl::Time now) {
+uint64_t ReadUsage(const CounterTable& t, const Rule& rule, uint64_t entity_hash, absl::Time now) {
   uint64_t h = Mix(entity_hash ^ rule.seed);
   const Slot* slot = t.Find(h, MakeKeyWord(h, rule.sub_s));
   if (slot == nullptr) return 0;

@@ -33,12 +33,12 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include <mutex>
 #include "absl/time/time.h"
 #include "ratelimit/config.h"
 #include "ratelimit/config.pb.h"
@@ -63,27 +63,27 @@ struct Request {
   absl::string_view list;       // mailing list address
   uint64_t messages = 1;
   uint64_t recipients = 1;
-  uint64_t bytes = 0;           // 0 = unknown yet (bytes rules skipped)
+  uint64_t bytes = 0;  // 0 = unknown yet (bytes rules skipped)
 };
 
 // The answer. Small and self-contained (no pointers into the request).
 struct Decision {
   Action action = Action::kAccept;
-  bool exempt = false;       // matched an exemption; nothing was counted
-  bool shadow = false;       // a shadow or NOTIFY rule tripped; mail passes
-  bool overflow = false;     // the tripped counter is the level's shared
-                             // overflow bucket (the table is full)
+  bool exempt = false;                     // matched an exemption; nothing was counted
+  bool shadow = false;                     // a shadow or NOTIFY rule tripped; mail passes
+  bool overflow = false;                   // the tripped counter is the level's shared
+                                           // overflow bucket (the table is full)
   Action shadow_action = Action::kAccept;  // what that rule would have done
-  Level level = Level::kServer;  // level that tripped (if any)
+  Level level = Level::kServer;            // level that tripped (if any)
   Metric metric = Metric::kMessages;
   int64_t window_seconds = 0;
   uint64_t limit = 0;
-  uint64_t usage = 0;            // usage of the tripped counter
+  uint64_t usage = 0;  // usage of the tripped counter
   absl::Duration retry_after = absl::ZeroDuration();
   int smtp_code = 250;
   const char* enhanced_status = "2.0.0";
-  const char* text = "";         // the rule's text (lives as long as the Limiter)
-  char entity[256];              // tripped entity, NUL-terminated, truncated
+  const char* text = "";  // the rule's text (lives as long as the Limiter)
+  char entity[256];       // tripped entity, NUL-terminated, truncated
 
   Decision() { entity[0] = 0; }
 
@@ -140,8 +140,7 @@ class Limiter {
 
   // Builds a limiter and opens (or creates) its counter table.
   static absl::StatusOr<std::unique_ptr<Limiter>> Create(const config::Config& config,
-                                                         absl::Time now,
-                                                         Options options);
+                                                         absl::Time now, Options options);
   static absl::StatusOr<std::unique_ptr<Limiter>> Create(const config::Config& config,
                                                          absl::Time now) {
     return Create(config, now, Options());
@@ -156,8 +155,8 @@ class Limiter {
   // item charges messages=request.messages, every item recipients=
   // request.recipients. Repeating an item returns the earlier decision and
   // charges nothing. Thread-safe.
-  Decision Reserve(absl::string_view txn, absl::string_view item,
-                   const Request& request, absl::Time now);
+  Decision Reserve(absl::string_view txn, absl::string_view item, const Request& request,
+                   absl::Time now);
   // Makes a transaction's reservations final and charges `bytes` (checked
   // against bytes rules). If bytes do not fit, everything is released and
   // the decision says why. Unknown or already committed txn: accept, no-op.

@@ -24,12 +24,24 @@ const absl::Time kT0 = absl::FromUnixSeconds(1767225600);
 
 // Small limits so that every level is contended and trips.
 constexpr char kConfig[] = R"pb(
-  level { name: "server" limit { window: "1h" max: 1300 } }
+  level {
+    name: "server"
+    limit { window: "1h" max: 1300 }
+  }
   level { name: "plan" }
-  level { name: "subscription" limit { window: "1h" max: 700 } }
-  level { name: "domain" limit { window: "1h" max: 400 } }
-  level { name: "mailbox" limit { window: "1h" max: 60 }
-                          limit { metric: RECIPIENTS window: "1h" max: 150 } }
+  level {
+    name: "subscription"
+    limit { window: "1h" max: 700 }
+  }
+  level {
+    name: "domain"
+    limit { window: "1h" max: 400 }
+  }
+  level {
+    name: "mailbox"
+    limit { window: "1h" max: 60 }
+    limit { metric: RECIPIENTS window: "1h" max: 150 }
+  }
   entity { level: "plan" name: "p" }
   entity { level: "subscription" name: "s0" parent: "p" }
   entity { level: "subscription" name: "s1" parent: "p" }

@@ -34,8 +34,12 @@ int FloodKeys() {
 TEST(LimiterFloodTest, RandomKeysStayUnderCapAndHeavySenderIsStillLimited) {
   constexpr uint64_t kCap = 64ull << 20;
   auto c = ParseConfigText(absl::StrCat(R"pb(
-    level { name: "mailbox" limit { window: "1h" max: 100 } }
-    table { max_memory_bytes: )pb", kCap, " }"));
+                                          level {
+                                            name: "mailbox"
+                                            limit { window: "1h" max: 100 }
+                                          }
+                                          table { max_memory_bytes:)pb",
+                                        kCap, " }"));
   ASSERT_TRUE(c.ok()) << c.status();
   const uint64_t rss_before = RssBytes();
   auto made = Limiter::Create(*c, kT0);
@@ -54,8 +58,8 @@ TEST(LimiterFloodTest, RandomKeysStayUnderCapAndHeavySenderIsStillLimited) {
   for (int i = 0; i < n; ++i) {
     // Within one hour, like an attack at full speed.
     absl::Time now = kT0 + absl::Milliseconds(static_cast<int64_t>(i) * 3000000 / n);
-    int len = snprintf(buf, sizeof(buf), "%016llx@flood.example",
-                       static_cast<unsigned long long>(rng()));
+    int len =
+        snprintf(buf, sizeof(buf), "%016llx@flood.example", static_cast<unsigned long long>(rng()));
     Request r;
     r.sender = absl::string_view(buf, static_cast<size_t>(len));
     Decision d = l.CheckAndCharge(r, now);
@@ -68,13 +72,14 @@ TEST(LimiterFloodTest, RandomKeysStayUnderCapAndHeavySenderIsStillLimited) {
   }
   const uint64_t rss_after = RssBytes();
   const uint64_t grew = rss_after > rss_before ? rss_after - rss_before : 0;
-  std::printf("flood: %d keys, table %llu slots (%llu MiB), admitted %llu, deferred in overflow "
-              "%llu, RSS grew %.1f MiB (cap %llu MiB)\n",
-              n, static_cast<unsigned long long>(l.table().capacity()),
-              static_cast<unsigned long long>(l.table().mapped_bytes() >> 20),
-              static_cast<unsigned long long>(flood_admitted),
-              static_cast<unsigned long long>(overflow_deferred), grew / 1048576.0,
-              static_cast<unsigned long long>(kCap >> 20));
+  std::printf(
+      "flood: %d keys, table %llu slots (%llu MiB), admitted %llu, deferred in overflow "
+      "%llu, RSS grew %.1f MiB (cap %llu MiB)\n",
+      n, static_cast<unsigned long long>(l.table().capacity()),
+      static_cast<unsigned long long>(l.table().mapped_bytes() >> 20),
+      static_cast<unsigned long long>(flood_admitted),
+      static_cast<unsigned long long>(overflow_deferred), grew / 1048576.0,
+      static_cast<unsigned long long>(kCap >> 20));
   EXPECT_LT(grew, kCap);
   EXPECT_LE(l.table().mapped_bytes(), kCap);
   // The flood limited itself: each tracked key sent one, the overflow bucket

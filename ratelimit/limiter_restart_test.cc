@@ -24,8 +24,14 @@ std::string Path(const char* name) {
 
 std::unique_ptr<Limiter> Open(const std::string& path) {
   auto c = ParseConfigText(R"pb(
-    level { name: "server" limit { window: "1h" max: 100000 } }
-    level { name: "mailbox" limit { window: "1h" max: 50 } }
+    level {
+      name: "server"
+      limit { window: "1h" max: 100000 }
+    }
+    level {
+      name: "mailbox"
+      limit { window: "1h" max: 50 }
+    }
   )pb");
   EXPECT_TRUE(c.ok());
   Limiter::Options o;

@@ -43,24 +43,55 @@ int SendUntilBlocked(Limiter& l, absl::string_view sender, absl::Time now, int m
 }
 
 constexpr char kHosting[] = R"pb(
-  level { name: "server" limit { window: "1h" max: 1000 } }
+  level {
+    name: "server"
+    limit { window: "1h" max: 1000 }
+  }
   level { name: "plan" }
-  level { name: "subscription" limit { window: "1h" max: 50 } }
-  level { name: "domain" limit { window: "1h" max: 30 } }
-  level { name: "mailbox" limit { window: "1h" max: 10 } }
-  entity { level: "plan" name: "basic"
-           limit { applies_to: "mailbox" window: "1h" max: 5 } }
+  level {
+    name: "subscription"
+    limit { window: "1h" max: 50 }
+  }
+  level {
+    name: "domain"
+    limit { window: "1h" max: 30 }
+  }
+  level {
+    name: "mailbox"
+    limit { window: "1h" max: 10 }
+  }
+  entity {
+    level: "plan"
+    name: "basic"
+    limit { applies_to: "mailbox" window: "1h" max: 5 }
+  }
   entity { level: "plan" name: "pro" }
   entity { level: "subscription" name: "s1" parent: "basic" }
-  entity { level: "subscription" name: "s2" parent: "pro"
-           limit { window: "1h" max: 12 } }
+  entity {
+    level: "subscription"
+    name: "s2"
+    parent: "pro"
+    limit { window: "1h" max: 12 }
+  }
   entity { level: "domain" name: "a.example" parent: "s1" }
   entity { level: "domain" name: "b.example" parent: "s1" }
   entity { level: "domain" name: "c.example" parent: "s2" }
-  entity { level: "domain" name: "d.example" parent: "s2"
-           limit { applies_to: "mailbox" window: "1h" max: 20 } }
-  entity { level: "mailbox" name: "vip@c.example" limit { window: "1h" max: 100 } }
-  entity { level: "mailbox" name: "blocked@c.example" limit { window: "1h" max: 0 } }
+  entity {
+    level: "domain"
+    name: "d.example"
+    parent: "s2"
+    limit { applies_to: "mailbox" window: "1h" max: 20 }
+  }
+  entity {
+    level: "mailbox"
+    name: "vip@c.example"
+    limit { window: "1h" max: 100 }
+  }
+  entity {
+    level: "mailbox"
+    name: "blocked@c.example"
+    limit { window: "1h" max: 0 }
+  }
   entity { level: "mailbox" name: "free@c.example" unlimited: true }
 )pb";
 
@@ -137,9 +168,11 @@ TEST(LimiterTest, AllOrNothingLeavesNoPartialCharges) {
 
 TEST(LimiterTest, RecipientsAndBytesAreCountedPerUnit) {
   auto l = Make(R"pb(
-    level { name: "mailbox"
-            limit { metric: RECIPIENTS window: "1h" max: 10 }
-            limit { metric: BYTES window: "1h" max: 1000 } }
+    level {
+      name: "mailbox"
+      limit { metric: RECIPIENTS window: "1h" max: 10 }
+      limit { metric: BYTES window: "1h" max: 1000 }
+    }
   )pb");
   Request r = Msg("a@x.example", 4);
   EXPECT_TRUE(l->CheckAndCharge(r, kT0).admitted());
@@ -160,9 +193,11 @@ TEST(LimiterTest, RecipientsAndBytesAreCountedPerUnit) {
 
 TEST(LimiterTest, SeveralWindowsAtOnce) {
   auto l = Make(R"pb(
-    level { name: "mailbox"
-            limit { window: "1h" max: 10 }
-            limit { window: "1d" max: 25 } }
+    level {
+      name: "mailbox"
+      limit { window: "1h" max: 10 }
+      limit { window: "1d" max: 25 }
+    }
   )pb");
   absl::Time t = kT0;
   int total = 0;
@@ -176,7 +211,10 @@ TEST(LimiterTest, SeveralWindowsAtOnce) {
 }
 
 TEST(LimiterTest, WindowSlidesWithTime) {
-  auto l = Make(R"pb(level { name: "mailbox" limit { window: "1h" max: 6 } })pb");
+  auto l = Make(R"pb(level {
+                       name: "mailbox"
+                       limit { window: "1h" max: 6 }
+                     })pb");
   absl::Time t = kT0;
   for (int i = 0; i < 6; ++i) {
     ASSERT_TRUE(l->CheckAndCharge(Msg("a@x.example"), t).admitted());
@@ -189,7 +227,10 @@ TEST(LimiterTest, WindowSlidesWithTime) {
 }
 
 TEST(LimiterTest, RetryAfterPointsAtTheFirstAdmissibleTime) {
-  auto l = Make(R"pb(level { name: "mailbox" limit { window: "1h" max: 3 } })pb");
+  auto l = Make(R"pb(level {
+                       name: "mailbox"
+                       limit { window: "1h" max: 3 }
+                     })pb");
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(l->CheckAndCharge(Msg("a@x.example"), kT0).admitted());
   Decision d = l->CheckAndCharge(Msg("a@x.example"), kT0 + absl::Minutes(5));
   ASSERT_FALSE(d.admitted());
@@ -199,8 +240,14 @@ TEST(LimiterTest, RetryAfterPointsAtTheFirstAdmissibleTime) {
 }
 
 TEST(LimiterTest, StrictCountsRejectedAttempts) {
-  auto leaky = Make(R"pb(level { name: "mailbox" limit { window: "1h" max: 3 } })pb");
-  auto strict = Make(R"pb(level { name: "mailbox" limit { window: "1h" max: 3 strict: true } })pb");
+  auto leaky = Make(R"pb(level {
+                           name: "mailbox"
+                           limit { window: "1h" max: 3 }
+                         })pb");
+  auto strict = Make(R"pb(level {
+                            name: "mailbox"
+                            limit { window: "1h" max: 3 strict: true }
+                          })pb");
   for (int i = 0; i < 10; ++i) {
     leaky->CheckAndCharge(Msg("a@x.example"), kT0);
     strict->CheckAndCharge(Msg("a@x.example"), kT0);
@@ -211,8 +258,14 @@ TEST(LimiterTest, StrictCountsRejectedAttempts) {
 
 TEST(LimiterTest, ShadowRulePassesMailAndReportsTheTrip) {
   auto l = Make(R"pb(
-    level { name: "mailbox" limit { window: "1h" max: 2 shadow: true action: REJECT } }
-    level { name: "server" limit { window: "1h" max: 100 } }
+    level {
+      name: "mailbox"
+      limit { window: "1h" max: 2 shadow: true action: REJECT }
+    }
+    level {
+      name: "server"
+      limit { window: "1h" max: 100 }
+    }
   )pb");
   std::vector<Event> events;
   l->AddEventSink([&](const Event& e) { events.push_back(e); });
@@ -235,7 +288,10 @@ TEST(LimiterTest, ShadowRulePassesMailAndReportsTheTrip) {
 }
 
 TEST(LimiterTest, EventsOncePerEntityPerWindow) {
-  auto l = Make(R"pb(level { name: "mailbox" limit { window: "1m" max: 1 } })pb");
+  auto l = Make(R"pb(level {
+                       name: "mailbox"
+                       limit { window: "1m" max: 1 }
+                     })pb");
   std::vector<Event> events;
   l->AddEventSink([&](const Event& e) { events.push_back(e); });
   for (int i = 0; i < 5; ++i) l->CheckAndCharge(Msg("a@x.example"), kT0);
@@ -249,10 +305,21 @@ TEST(LimiterTest, EventsOncePerEntityPerWindow) {
 
 TEST(LimiterTest, ActionsAndSmtpTexts) {
   auto l = Make(R"pb(
-    level { name: "mailbox" limit { window: "1h" max: 1 action: REJECT
-                                    smtp_code: 554 enhanced_status: "5.7.0"
-                                    text: "Too much mail, call support" } }
-    level { name: "script" limit { window: "1h" max: 1 action: HOLD } }
+    level {
+      name: "mailbox"
+      limit {
+        window: "1h"
+        max: 1
+        action: REJECT
+        smtp_code: 554
+        enhanced_status: "5.7.0"
+        text: "Too much mail, call support"
+      }
+    }
+    level {
+      name: "script"
+      limit { window: "1h" max: 1 action: HOLD }
+    }
   )pb");
   l->CheckAndCharge(Msg("a@x.example"), kT0);
   Decision d = l->CheckAndCharge(Msg("a@x.example"), kT0);
@@ -272,9 +339,17 @@ TEST(LimiterTest, ActionsAndSmtpTexts) {
 
 TEST(LimiterTest, Exemptions) {
   auto l = Make(R"pb(
-    level { name: "mailbox" limit { window: "1h" max: 0 } }
-    exempt { cidr: "10.1.0.0/16" cidr: "2001:db8::/32" sender: "ok@x.example"
-             sender: "@trusted.example" sasl_user: "relayuser" }
+    level {
+      name: "mailbox"
+      limit { window: "1h" max: 0 }
+    }
+    exempt {
+      cidr: "10.1.0.0/16"
+      cidr: "2001:db8::/32"
+      sender: "ok@x.example"
+      sender: "@trusted.example"
+      sasl_user: "relayuser"
+    }
   )pb");
   Request r = Msg("a@x.example");
   EXPECT_FALSE(l->CheckAndCharge(r, kT0).admitted());
@@ -296,7 +371,12 @@ TEST(LimiterTest, Exemptions) {
 
 TEST(LimiterTest, ClientIpDimensionAggregatesPrefixes) {
   auto l = Make(R"pb(
-    level { name: "client_ip" ipv4_prefix: 24 ipv6_prefix: 48 limit { window: "1h" max: 3 } }
+    level {
+      name: "client_ip"
+      ipv4_prefix: 24
+      ipv6_prefix: 48
+      limit { window: "1h" max: 3 }
+    }
   )pb");
   Request r = Msg("a@x.example");
   for (int i = 1; i <= 3; ++i) {
@@ -320,8 +400,15 @@ TEST(LimiterTest, ClientIpDimensionAggregatesPrefixes) {
 
 TEST(LimiterTest, SaslUserDimensionWithOverride) {
   auto l = Make(R"pb(
-    level { name: "sasl_user" limit { window: "1h" max: 2 } }
-    entity { level: "sasl_user" name: "bulk" limit { window: "1h" max: 5 } }
+    level {
+      name: "sasl_user"
+      limit { window: "1h" max: 2 }
+    }
+    entity {
+      level: "sasl_user"
+      name: "bulk"
+      limit { window: "1h" max: 5 }
+    }
   )pb");
   Request r = Msg("a@x.example");
   r.sasl_user = "alice";
@@ -350,11 +437,22 @@ TEST(LimiterTest, HostResolverSuppliesSubscriptionAndPlan) {
   Limiter::Options o;
   o.resolver = &resolver;
   auto l = Make(R"pb(
-    level { name: "plan" }
-    level { name: "subscription" limit { window: "1h" max: 7 } }
-    level { name: "mailbox" limit { window: "1h" max: 100 } }
-    entity { level: "plan" name: "basic" limit { applies_to: "mailbox" window: "1h" max: 3 } }
-  )pb", o);
+                  level { name: "plan" }
+                  level {
+                    name: "subscription"
+                    limit { window: "1h" max: 7 }
+                  }
+                  level {
+                    name: "mailbox"
+                    limit { window: "1h" max: 100 }
+                  }
+                  entity {
+                    level: "plan"
+                    name: "basic"
+                    limit { applies_to: "mailbox" window: "1h" max: 3 }
+                  }
+                )pb",
+                o);
   EXPECT_EQ(SendUntilBlocked(*l, "a@hosted.example", kT0), 3);
   EXPECT_EQ(SendUntilBlocked(*l, "b@hosted.example", kT0), 3);
   Decision d;
@@ -367,7 +465,10 @@ TEST(LimiterTest, HostResolverSuppliesSubscriptionAndPlan) {
 
 TEST(LimiterTest, GcraRule) {
   auto l = Make(R"pb(
-    level { name: "mailbox" limit { algorithm: GCRA window: "1m" max: 60 burst: 3 } }
+    level {
+      name: "mailbox"
+      limit { algorithm: GCRA window: "1m" max: 60 burst: 3 }
+    }
   )pb");
   EXPECT_EQ(SendUntilBlocked(*l, "a@x.example", kT0), 3);
   Decision d = l->CheckAndCharge(Msg("a@x.example"), kT0);
@@ -377,10 +478,12 @@ TEST(LimiterTest, GcraRule) {
 
 TEST(LimiterTest, ReserveCommitRelease) {
   auto l = Make(R"pb(
-    level { name: "mailbox"
-            limit { metric: MESSAGES window: "1h" max: 2 }
-            limit { metric: RECIPIENTS window: "1h" max: 5 }
-            limit { metric: BYTES window: "1h" max: 10000 } }
+    level {
+      name: "mailbox"
+      limit { metric: MESSAGES window: "1h" max: 2 }
+      limit { metric: RECIPIENTS window: "1h" max: 5 }
+      limit { metric: BYTES window: "1h" max: 10000 }
+    }
   )pb");
   Request r = Msg("a@x.example");
   // Transaction 1: three recipients, one of them retried (idempotent).
@@ -416,7 +519,10 @@ TEST(LimiterTest, ReserveCommitRelease) {
 }
 
 TEST(LimiterTest, AbandonedTransactionsExpire) {
-  auto l = Make(R"pb(level { name: "mailbox" limit { window: "1h" max: 1 } })pb");
+  auto l = Make(R"pb(level {
+                       name: "mailbox"
+                       limit { window: "1h" max: 1 }
+                     })pb");
   EXPECT_TRUE(l->Reserve("Q9", "r", Msg("a@x.example"), kT0).admitted());
   EXPECT_FALSE(l->CheckAndCharge(Msg("a@x.example"), kT0).admitted());
   EXPECT_EQ(l->ExpireTransactions(kT0 + absl::Minutes(1), absl::Minutes(10)), 0);
@@ -425,9 +531,15 @@ TEST(LimiterTest, AbandonedTransactionsExpire) {
 }
 
 TEST(LimiterTest, ReloadKeepsCountersOfEntitiesThatStillExist) {
-  auto l = Make(R"pb(level { name: "mailbox" limit { window: "1h" max: 10 } })pb");
+  auto l = Make(R"pb(level {
+                       name: "mailbox"
+                       limit { window: "1h" max: 10 }
+                     })pb");
   EXPECT_EQ(SendUntilBlocked(*l, "a@x.example", kT0), 10);
-  auto raised = ParseConfigText(R"pb(level { name: "mailbox" limit { window: "1h" max: 15 } })pb");
+  auto raised = ParseConfigText(R"pb(level {
+                                       name: "mailbox"
+                                       limit { window: "1h" max: 15 }
+                                     })pb");
   ASSERT_TRUE(l->Reload(*raised).ok());
   EXPECT_EQ(SendUntilBlocked(*l, "a@x.example", kT0), 5);
   // A bad config is refused and the running one stays.

@@ -20,8 +20,8 @@ std::string FormatTopTable(const config::TopReport& r) {
   for (auto& c : metric) c = static_cast<char>(std::tolower(c));
   std::string out = absl::StrFormat("top %s by %s per %s\n", r.level(), metric,
                                     r.window().empty() ? "-" : r.window());
-  absl::StrAppend(&out, absl::StrFormat("%4s  %-40s %10s %10s %6s\n", "#", r.level(), metric,
-                                        "limit", "used"));
+  absl::StrAppend(
+      &out, absl::StrFormat("%4s  %-40s %10s %10s %6s\n", "#", r.level(), metric, "limit", "used"));
   int rank = 0;
   for (const auto& e : r.entry()) {
     double pct = e.limit() > 0 ? 100.0 * static_cast<double>(e.usage()) / e.limit() : 0;

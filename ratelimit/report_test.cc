@@ -9,7 +9,10 @@ namespace {
 
 TEST(ReportTest, TopAsJsonAndTable) {
   const absl::Time t = absl::FromUnixSeconds(1767225600);
-  auto c = ParseConfigText(R"pb(level { name: "mailbox" limit { window: "1h" max: 10 } })pb");
+  auto c = ParseConfigText(R"pb(level {
+                                  name: "mailbox"
+                                  limit { window: "1h" max: 10 }
+                                })pb");
   Limiter::Options o;
   o.table.capacity = 1024;
   auto l = Limiter::Create(*c, t, o);

@@ -6,8 +6,8 @@ using internal::kDeadHead;
 using internal::kHistory;
 using internal::Slot;
 
-uint64_t SlidingWindow::HistorySum(const Slot& slot, uint32_t epoch,
-                                   uint32_t skip_epoch, bool use_skip) noexcept {
+uint64_t SlidingWindow::HistorySum(const Slot& slot, uint32_t epoch, uint32_t skip_epoch,
+                                   bool use_skip) noexcept {
   uint64_t sum = 0;
   for (int i = 0; i < kHistory; ++i) {
     // acquire: pairs with the release of the publishing CAS.
@@ -22,8 +22,7 @@ uint64_t SlidingWindow::HistorySum(const Slot& slot, uint32_t epoch,
   return sum;
 }
 
-void SlidingWindow::HelpAdvance(Slot& slot, uint64_t frozen_head,
-                                uint32_t new_epoch) noexcept {
+void SlidingWindow::HelpAdvance(Slot& slot, uint64_t frozen_head, uint32_t new_epoch) noexcept {
   const uint32_t he = EpochOf(frozen_head);
   const uint64_t count = CountOf(frozen_head);
   if (count > 0) {
@@ -33,8 +32,7 @@ void SlidingWindow::HelpAdvance(Slot& slot, uint64_t frozen_head,
       // Already published (same epoch) or overwritten by a newer one: done.
       if (FlagOf(v) && Diff(EpochOf(v), he) >= 0) break;
       // acq_rel: the published count must be visible before the new head.
-      if (w.compare_exchange_weak(v, Pack(he, true, count),
-                                  std::memory_order_acq_rel,
+      if (w.compare_exchange_weak(v, Pack(he, true, count), std::memory_order_acq_rel,
                                   std::memory_order_acquire)) {
         break;
       }
@@ -42,13 +40,11 @@ void SlidingWindow::HelpAdvance(Slot& slot, uint64_t frozen_head,
   }
   uint64_t expected = frozen_head;
   // acq_rel: installs the new head after the publish above.
-  slot.head.compare_exchange_strong(expected, Pack(new_epoch, false, 0),
-                                    std::memory_order_acq_rel,
+  slot.head.compare_exchange_strong(expected, Pack(new_epoch, false, 0), std::memory_order_acq_rel,
                                     std::memory_order_acquire);
 }
 
-SlidingWindow::AddResult SlidingWindow::TryAdd(Slot& slot, uint32_t epoch,
-                                               uint64_t n,
+SlidingWindow::AddResult SlidingWindow::TryAdd(Slot& slot, uint32_t epoch, uint64_t n,
                                                uint64_t limit) noexcept {
   epoch &= kEpochMask;
   for (;;) {
@@ -93,8 +89,7 @@ SlidingWindow::AddResult SlidingWindow::TryAdd(Slot& slot, uint32_t epoch,
   }
 }
 
-void SlidingWindow::Remove(Slot& slot, uint32_t charged_epoch,
-                           uint64_t n) noexcept {
+void SlidingWindow::Remove(Slot& slot, uint32_t charged_epoch, uint64_t n) noexcept {
   charged_epoch &= kEpochMask;
   for (;;) {
     uint64_t h = slot.head.load(std::memory_order_acquire);
@@ -144,8 +139,8 @@ uint64_t SlidingWindow::Usage(const Slot& slot, uint32_t epoch) noexcept {
   return head_count + HistorySum(slot, epoch, he, true);
 }
 
-int64_t SlidingWindow::EpochsUntilRoom(const Slot& slot, uint32_t epoch,
-                                       uint64_t n, uint64_t limit) noexcept {
+int64_t SlidingWindow::EpochsUntilRoom(const Slot& slot, uint32_t epoch, uint64_t n,
+                                       uint64_t limit) noexcept {
   epoch &= kEpochMask;
   uint64_t h = slot.head.load(std::memory_order_acquire);
   if (h == kDeadHead) return 0;

@@ -57,15 +57,14 @@ class SlidingWindow {
   // Returns the (wrapped) epoch of a time given in ms since the table base.
   static uint32_t EpochAt(int64_t since_base_ms, uint32_t sub_seconds) noexcept {
     if (since_base_ms < 0) since_base_ms = 0;
-    return static_cast<uint32_t>(since_base_ms / (int64_t{sub_seconds} * 1000)) &
-           kEpochMask;
+    return static_cast<uint32_t>(since_base_ms / (int64_t{sub_seconds} * 1000)) & kEpochMask;
   }
 
   enum class Outcome { kAdmitted, kDenied, kSlotGone };
   struct AddResult {
     Outcome outcome;
-    uint64_t usage;   // usage after the add if admitted, before it if denied
-    uint32_t epoch;   // sub-bucket charged (pass to Remove to undo)
+    uint64_t usage;  // usage after the add if admitted, before it if denied
+    uint32_t epoch;  // sub-bucket charged (pass to Remove to undo)
   };
 
   // Adds n if usage + n <= limit. Returns kSlotGone if the slot is being
@@ -74,23 +73,21 @@ class SlidingWindow {
                           uint64_t limit) noexcept;
 
   // Adds n whatever the usage (strict counting, shadow rules).
-  static AddResult ForceAdd(internal::Slot& slot, uint32_t epoch,
-                            uint64_t n) noexcept {
+  static AddResult ForceAdd(internal::Slot& slot, uint32_t epoch, uint64_t n) noexcept {
     return TryAdd(slot, epoch, n, kMaxCount);
   }
 
   // Undoes an add of n charged to sub-bucket `charged_epoch`; a no-op if that
   // sub-bucket has left the ring. Counts never go below zero. Thread-safe.
-  static void Remove(internal::Slot& slot, uint32_t charged_epoch,
-                     uint64_t n) noexcept;
+  static void Remove(internal::Slot& slot, uint32_t charged_epoch, uint64_t n) noexcept;
 
   // Returns the usage at `epoch` (read-only). Thread-safe.
   static uint64_t Usage(const internal::Slot& slot, uint32_t epoch) noexcept;
 
   // Returns how many sub-bucket boundaries must pass after `epoch` before
   // usage + n <= limit holds (0 if it holds now). Used for retry-after.
-  static int64_t EpochsUntilRoom(const internal::Slot& slot, uint32_t epoch,
-                                 uint64_t n, uint64_t limit) noexcept;
+  static int64_t EpochsUntilRoom(const internal::Slot& slot, uint32_t epoch, uint64_t n,
+                                 uint64_t limit) noexcept;
 
   // Returns true if nothing in the slot counts at `epoch` any more.
   static bool Expired(uint64_t head_word, uint32_t epoch) noexcept;
@@ -106,8 +103,7 @@ class SlidingWindow {
   static constexpr uint64_t kCountMask = (uint64_t{1} << 38) - 1;
   static constexpr uint64_t kFlagBit = uint64_t{1} << 38;  // frozen / valid
   static uint64_t Pack(uint32_t epoch, bool flag, uint64_t count) noexcept {
-    return (uint64_t{epoch & kEpochMask} << 39) | (flag ? kFlagBit : 0) |
-           (count & kCountMask);
+    return (uint64_t{epoch & kEpochMask} << 39) | (flag ? kFlagBit : 0) | (count & kCountMask);
   }
   static uint32_t EpochOf(uint64_t w) noexcept {
     return static_cast<uint32_t>(w >> 39) & kEpochMask;
@@ -116,10 +112,9 @@ class SlidingWindow {
   static uint64_t CountOf(uint64_t w) noexcept { return w & kCountMask; }
 
  private:
-  static void HelpAdvance(internal::Slot& slot, uint64_t frozen_head,
-                          uint32_t new_epoch) noexcept;
-  static uint64_t HistorySum(const internal::Slot& slot, uint32_t epoch,
-                             uint32_t skip_epoch, bool use_skip) noexcept;
+  static void HelpAdvance(internal::Slot& slot, uint64_t frozen_head, uint32_t new_epoch) noexcept;
+  static uint64_t HistorySum(const internal::Slot& slot, uint32_t epoch, uint32_t skip_epoch,
+                             bool use_skip) noexcept;
 };
 
 }  // namespace sluice

@@ -68,8 +68,7 @@ TEST(SlidingWindowPropertyTest, BoundHoldsAndNeverOvershoots) {
         ASSERT_NE(res.outcome, SlidingWindow::Outcome::kSlotGone);
         if (res.outcome == SlidingWindow::Outcome::kAdmitted) {
           log.push_back(Event{t, n, res.epoch});
-          ASSERT_LE(Exact(log, t - W * 1000, t), limit)
-              << "overshoot: W=" << W << " step=" << step;
+          ASSERT_LE(Exact(log, t - W * 1000, t), limit) << "overshoot: W=" << W << " step=" << step;
         } else {
           // Denied only if the estimate (which bounds the log) had no room.
           ASSERT_GT(res.usage + n, limit);

@@ -92,7 +92,7 @@ TEST(SlidingWindowTest, EpochsUntilRoom) {
   EXPECT_EQ(SlidingWindow::EpochsUntilRoom(*s, 12, 1, 10), 5);  // 10 leaves at 17
   EXPECT_EQ(SlidingWindow::EpochsUntilRoom(*s, 12, 0, 10), 0);
   EXPECT_EQ(SlidingWindow::EpochsUntilRoom(*s, 12, 5, 10), 5);
-  EXPECT_EQ(SlidingWindow::EpochsUntilRoom(*s, 12, 7, 10), 7);  // needs both gone
+  EXPECT_EQ(SlidingWindow::EpochsUntilRoom(*s, 12, 7, 10), 7);   // needs both gone
   EXPECT_EQ(SlidingWindow::EpochsUntilRoom(*s, 12, 11, 10), 7);  // never fits
 }
 

@@ -5,7 +5,7 @@ set -euo pipefail
 
 PKGS=(
   bazel-bootstrap bazel-rules-java
-  g++ clang-format
+  g++ clang-format clang libclang-rt-14-dev pkg-config
   libabsl-dev libxxhash-dev libprotobuf-dev protobuf-compiler
   libgtest-dev libgmock-dev libbenchmark-dev
   python3
