@@ -501,7 +501,7 @@ struct PathCacheEntry {
   int n = 0;
   CachedCounter c[kCacheCounters];
 };
-constexpr int kPathCacheSize = 512;
+constexpr int kPathCacheSize = 1024;
 thread_local PathCacheEntry tls_path_cache[kPathCacheSize];
 
 // Units of a counter this thread has taken in advance (one CAS for many
@@ -547,6 +547,7 @@ SlidingWindow::Outcome Limiter::ChargeWindow(Slot* slot, uint64_t owner, const v
       charges->Add(slot, owner, false, epoch, 0, amount, true);
       return SlidingWindow::Outcome::kAdmitted;
     }
+    if (!CounterTable::StillOwns(slot, owner)) return SlidingWindow::Outcome::kSlotGone;
     if (mine) {
       // Our lease is spent or from an older sub-bucket: give back the rest
       // and take a new one, only while far from the limit (<= max/2).
@@ -569,6 +570,7 @@ SlidingWindow::Outcome Limiter::ChargeWindow(Slot* slot, uint64_t owner, const v
       l = LeaseEntry{generation_, owner, slot, 0, 0};
     }
   }
+  if (!CounterTable::StillOwns(slot, owner)) return SlidingWindow::Outcome::kSlotGone;
   auto res = SlidingWindow::TryAdd(*slot, epoch, amount, rule.max);
   *usage = res.usage;
   if (res.outcome == SlidingWindow::Outcome::kAdmitted) {
@@ -591,11 +593,9 @@ bool Limiter::FastApply(const Snapshot& s, const Request& r, absl::Time now, Cha
     uint64_t amount = rule.metric == Metric::kMessages     ? (count_messages ? r.messages : 0)
                       : rule.metric == Metric::kRecipients ? r.recipients
                                                            : r.bytes;
-    if (!CounterTable::StillOwns(c.slot, c.key_word)) {
-      ok = false;
-      break;
-    }
     if (!rule.gcra) {
+      // ChargeWindow checks the slot's owner unless a lease covers it.
+
       uint64_t usage;
       auto out =
           ChargeWindow(c.slot, c.key_word, &rule, SlidingWindow::EpochAt(since_ms, rule.sub_s),
@@ -605,6 +605,10 @@ bool Limiter::FastApply(const Snapshot& s, const Request& r, absl::Time now, Cha
         break;
       }
     } else {
+      if (!CounterTable::StillOwns(c.slot, c.key_word)) {
+        ok = false;
+        break;
+      }
       auto res = Gcra::TryAdd(*c.slot, since_us, amount, rule.gcra_params);
       if (res.outcome != Gcra::Outcome::kAdmitted) {
         ok = false;
