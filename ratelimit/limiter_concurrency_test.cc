@@ -216,3 +216,58 @@ TEST(LimiterConcurrencyTest, ForkedProcessesOnOneFileNeverOvershoot) {
 
 }  // namespace
 }  // namespace sluice
+
+namespace sluice {
+namespace {
+
+// Large limits switch on per-thread leases; they must not overshoot either,
+// and what they hold back (leased, unused) stays small.
+TEST(LimiterConcurrencyTest, LeasedCountersNeverOvershoot) {
+  auto c = ParseConfigText(R"pb(
+    level { name: "server" limit { window: "1h" max: 10000 } }
+    level { name: "domain" limit { window: "1h" max: 4096 } }
+  )pb");
+  ASSERT_TRUE(c.ok()) << c.status();
+  Limiter::Options o;
+  o.table.capacity = 4096;
+  auto made = Limiter::Create(*c, kT0, o);
+  ASSERT_TRUE(made.ok());
+  Limiter& l = **made;
+  const int kThreads = 4;
+  std::vector<std::map<std::string, uint64_t>> admitted(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937 rng(t);
+      for (int i = 0; i < Iterations(); ++i) {
+        std::string sender = absl::StrCat("u", rng() % 50, "@d", rng() % 4, ".example");
+        Request r;
+        r.sender = sender;
+        absl::Time now = kT0 + absl::Milliseconds(int64_t{i} * 100);
+        if (l.CheckAndCharge(r, now).admitted()) {
+          admitted[t]["server"]++;
+          admitted[t][sender.substr(sender.find('@') + 1)]++;
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  std::map<std::string, uint64_t> total;
+  for (auto& m : admitted) {
+    for (auto& [k, v] : m) total[k] += v;
+  }
+  const absl::Time end = kT0 + absl::Minutes(50);
+  EXPECT_LE(total["server"], 10000u);
+  EXPECT_GE(total["server"], 9000u);  // leases hold back little
+  uint64_t usage = l.Usage(Level::kServer, "", end).rule(0).usage();
+  EXPECT_GE(usage, total["server"]);
+  EXPECT_LE(usage, total["server"] + kThreads * 64);
+  for (int d = 0; d < 4; ++d) {
+    std::string dom = absl::StrCat("d", d, ".example");
+    EXPECT_LE(total[dom], 4096u) << dom;
+    EXPECT_GE(l.Usage(Level::kDomain, dom, end).rule(0).usage(), total[dom]) << dom;
+  }
+}
+
+}  // namespace
+}  // namespace sluice
