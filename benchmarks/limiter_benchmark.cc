@@ -146,11 +146,11 @@ struct SluiceFixture {
   std::unique_ptr<sluice::Limiter> limiter;
 };
 
-SluiceFixture& GetSluice(int n, bool zipf) {
+SluiceFixture& GetSluice(int n, bool zipf, bool lease) {
   static std::mutex mu;
   static std::unordered_map<int, std::unique_ptr<SluiceFixture>> cache;
   std::lock_guard<std::mutex> lock(mu);
-  auto& f = cache[n * 2 + (zipf ? 1 : 0)];
+  auto& f = cache[n * 4 + (zipf ? 1 : 0) + (lease ? 2 : 0)];
   if (f) return *f;
   f = std::make_unique<SluiceFixture>();
   const Population& p = GetPopulation(n, zipf);
@@ -165,6 +165,7 @@ SluiceFixture& GetSluice(int n, bool zipf) {
   if (!c.ok()) std::abort();
   sluice::Limiter::Options o;
   o.resolver = f->dir.get();
+  o.lease = lease;
   o.table.capacity = n >= 1000000 ? (4u << 20) : 8192;
   o.table.max_probe = 64;
   auto l = sluice::Limiter::Create(*c, kT0, o);
@@ -176,8 +177,9 @@ SluiceFixture& GetSluice(int n, bool zipf) {
 void BM_Sluice(benchmark::State& state) {
   const int n = static_cast<int>(state.range(0));
   const bool zipf = state.range(1) != 0;
+  const bool lease = state.range(2) != 0;
   const Population& p = GetPopulation(n, zipf);
-  sluice::Limiter& l = *GetSluice(n, zipf).limiter;
+  sluice::Limiter& l = *GetSluice(n, zipf, lease).limiter;
   size_t i = static_cast<size_t>(state.thread_index()) * 7919;
   uint64_t denied = 0;
   sluice::Request r;
@@ -295,11 +297,36 @@ void BM_Baseline(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 
+// The harness alone (pick a mailbox, format its names, compute the time):
+// subtract it from the rows above for the cost of the limiters themselves.
+void BM_Harness(benchmark::State& state) {
+  const int n = static_cast<int>(state.range(0));
+  const bool zipf = state.range(1) != 0;
+  const Population& p = GetPopulation(n, zipf);
+  size_t i = static_cast<size_t>(state.thread_index()) * 7919;
+  Names names;
+  for (auto _ : state) {
+    uint32_t who = p.sequence[i++ & (p.sequence.size() - 1)];
+    names.Format(p, who, false);
+    absl::Time now = kT0 + absl::Milliseconds(static_cast<int64_t>(i >> 6));
+    benchmark::DoNotOptimize(names.mailbox.data());
+    benchmark::DoNotOptimize(now);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
 void Args(benchmark::internal::Benchmark* b) {
   b->Args({1000, 1})->Args({1000000, 0})->Threads(1)->Threads(2)->UseRealTime();
 }
 
-BENCHMARK(BM_Sluice)->Apply(Args);
+// Third argument: per-thread leases on (1) or off (0).
+void SluiceArgs(benchmark::internal::Benchmark* b) {
+  b->Args({1000, 1, 1})->Args({1000000, 0, 1})->Args({1000, 1, 0})->Args({1000000, 0, 0});
+  b->Threads(1)->Threads(2)->UseRealTime();
+}
+
+BENCHMARK(BM_Harness)->Args({1000, 1})->Args({1000000, 0});
+BENCHMARK(BM_Sluice)->Apply(SluiceArgs);
 BENCHMARK_TEMPLATE(BM_Baseline, GlobalMutexLimiter)->Apply(Args);
 BENCHMARK_TEMPLATE(BM_Baseline, ShardedLimiter)->Apply(Args);
 

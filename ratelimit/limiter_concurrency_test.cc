@@ -224,8 +224,14 @@ namespace {
 // and what they hold back (leased, unused) stays small.
 TEST(LimiterConcurrencyTest, LeasedCountersNeverOvershoot) {
   auto c = ParseConfigText(R"pb(
-    level { name: "server" limit { window: "1h" max: 10000 } }
-    level { name: "domain" limit { window: "1h" max: 4096 } }
+    level {
+      name: "server"
+      limit { window: "1h" max: 10000 }
+    }
+    level {
+      name: "domain"
+      limit { window: "1h" max: 4096 }
+    }
   )pb");
   ASSERT_TRUE(c.ok()) << c.status();
   Limiter::Options o;
