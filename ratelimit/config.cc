@@ -171,6 +171,10 @@ absl::Status Validate(const config::Config& c, const Where& w) {
     if (lv.ipv4_prefix() > 32) return Err(lw.At(lv, "ipv4_prefix"), "ipv4_prefix must be <= 32");
     if (lv.ipv6_prefix() > 128) return Err(lw.At(lv, "ipv6_prefix"), "ipv6_prefix must be <= 128");
   }
+  if (c.level_size() == 0) {
+    // No levels listed: the default chain server > ... > mailbox.
+    for (int l = 0; l < kNumChainLevels; ++l) configured[l] = true;
+  }
   for (int i = 0; i < c.level_size(); ++i) {
     const auto& lv = c.level(i);
     Where lw = w.Nested(c, "level", i);

@@ -283,6 +283,11 @@ absl::StatusOr<std::unique_ptr<Limiter::Snapshot>> Limiter::Compile(const config
   auto s = std::make_unique<Snapshot>();
   s->config = c;
   RuleSet defaults[kNumLevels];
+  if (c.level_size() == 0) {
+    // No levels configured: count the default chain (without limits, so
+    // usage reports work and entities' own limits apply).
+    for (int L = 0; L < kNumChainLevels; ++L) s->enabled[L] = true;
+  }
   for (const auto& lv : c.level()) {
     Level level;
     ParseLevel(lv.name(), &level);

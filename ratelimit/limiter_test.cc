@@ -576,6 +576,27 @@ TEST(LimiterTest, NullSenderCountsOnlyUpperLevels) {
   EXPECT_EQ(l->Usage(Level::kServer, "", kT0).rule(0).usage(), 20u);
 }
 
+TEST(LimiterTest, NoLevelsMeansTheDefaultChain) {
+  auto l = Make(R"pb(
+    entity {
+      level: "domain"
+      name: "x.example"
+      limit { window: "1h" max: 4 }
+    }
+    entity {
+      level: "mailbox"
+      name: "a@y.example"
+      limit { window: "1h" max: 2 }
+    }
+  )pb");
+  Decision d;
+  EXPECT_EQ(SendUntilBlocked(*l, "a@x.example", kT0, 100, &d), 4);
+  EXPECT_EQ(d.level, Level::kDomain);
+  EXPECT_EQ(SendUntilBlocked(*l, "a@y.example", kT0, 100), 2);
+  EXPECT_EQ(SendUntilBlocked(*l, "b@y.example", kT0, 100), 100);
+  EXPECT_EQ(l->Usage(Level::kServer, "", kT0).rule_size(), 0);
+}
+
 TEST(LimiterTest, AddressCaseDoesNotMatter) {
   auto l = Make(kHosting);
   EXPECT_EQ(SendUntilBlocked(*l, "Mixed@C.Example", kT0), 10);
