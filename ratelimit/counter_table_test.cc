@@ -10,6 +10,7 @@
 
 #include "gtest/gtest.h"
 #include "ratelimit/sliding_window.h"
+#include "ratelimit/testing.h"
 
 namespace sluice {
 namespace {
@@ -17,14 +18,9 @@ namespace {
 using internal::MakeKeyWord;
 using internal::Slot;
 
-const absl::Time kT0 = absl::FromUnixSeconds(1767225600);
+using testing::kT0;
 
-std::string TempPath(const std::string& name) {
-  const char* dir = getenv("TEST_TMPDIR");
-  std::string p = std::string(dir ? dir : "/tmp") + "/" + name;
-  unlink(p.c_str());
-  return p;
-}
+using testing::TempPath;
 
 uint64_t H(int i) { return 0x9e3779b97f4a7c15ull * (i + 1); }
 

@@ -3,17 +3,14 @@
 #include <memory>
 
 #include "gtest/gtest.h"
+#include "ratelimit/testing.h"
 
 namespace sluice {
 namespace {
 
 using internal::Slot;
 
-std::unique_ptr<Slot> NewSlot() {
-  auto s = std::make_unique<Slot>();
-  s->key.store(1);
-  return s;
-}
+using testing::NewSlot;
 
 constexpr int64_t kSec = 1000000;
 

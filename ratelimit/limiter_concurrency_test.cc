@@ -16,11 +16,12 @@
 #include "gtest/gtest.h"
 #include "ratelimit/config.h"
 #include "ratelimit/limiter.h"
+#include "ratelimit/testing.h"
 
 namespace sluice {
 namespace {
 
-const absl::Time kT0 = absl::FromUnixSeconds(1767225600);
+using testing::kT0;
 
 // Small limits so that every level is contended and trips.
 constexpr char kConfig[] = R"pb(
@@ -123,14 +124,7 @@ void CheckTally(const Tally& t, Limiter& l) {
 }
 
 std::unique_ptr<Limiter> Open(const std::string& path) {
-  auto c = ParseConfigText(kConfig);
-  EXPECT_TRUE(c.ok()) << c.status();
-  Limiter::Options o;
-  o.table.capacity = 4096;
-  o.table.path = path;
-  auto l = Limiter::Create(*c, kT0, o);
-  EXPECT_TRUE(l.ok()) << l.status();
-  return std::move(*l);
+  return testing::MakeLimiter(kConfig, path);
 }
 
 int Iterations() {
@@ -153,9 +147,7 @@ TEST(LimiterConcurrencyTest, ThreadsNeverOvershoot) {
 }
 
 TEST(LimiterConcurrencyTest, ForkedProcessesOnOneFileNeverOvershoot) {
-  const char* dir = getenv("TEST_TMPDIR");
-  std::string path = std::string(dir ? dir : "/tmp") + "/shared.tbl";
-  unlink(path.c_str());
+  std::string path = testing::TempPath("shared.tbl");
   { auto creator = Open(path); }  // create the file once
   const int kProcs = 4;
   std::vector<int> fds;
@@ -223,7 +215,7 @@ namespace {
 // Large limits switch on per-thread leases; they must not overshoot either,
 // and what they hold back (leased, unused) stays small.
 TEST(LimiterConcurrencyTest, LeasedCountersNeverOvershoot) {
-  auto c = ParseConfigText(R"pb(
+  auto made = testing::MakeLimiter(R"pb(
     level {
       name: "server"
       limit { window: "1h" max: 10000 }
@@ -233,12 +225,8 @@ TEST(LimiterConcurrencyTest, LeasedCountersNeverOvershoot) {
       limit { window: "1h" max: 4096 }
     }
   )pb");
-  ASSERT_TRUE(c.ok()) << c.status();
-  Limiter::Options o;
-  o.table.capacity = 4096;
-  auto made = Limiter::Create(*c, kT0, o);
-  ASSERT_TRUE(made.ok());
-  Limiter& l = **made;
+  ASSERT_NE(made, nullptr);
+  Limiter& l = *made;
   const int kThreads = 4;
   std::vector<std::map<std::string, uint64_t>> admitted(kThreads);
   std::vector<std::thread> threads;

@@ -9,37 +9,26 @@
 #include "gtest/gtest.h"
 #include "ratelimit/config.h"
 #include "ratelimit/limiter.h"
+#include "ratelimit/testing.h"
 
 namespace sluice {
 namespace {
 
-const absl::Time kT0 = absl::FromUnixSeconds(1767225600);
-
-std::string Path(const char* name) {
-  const char* dir = getenv("TEST_TMPDIR");
-  std::string p = std::string(dir ? dir : "/tmp") + "/" + name;
-  unlink(p.c_str());
-  return p;
-}
+using testing::kT0;
+using testing::TempPath;
 
 std::unique_ptr<Limiter> Open(const std::string& path) {
-  auto c = ParseConfigText(R"pb(
-    level {
-      name: "server"
-      limit { window: "1h" max: 100000 }
-    }
-    level {
-      name: "mailbox"
-      limit { window: "1h" max: 50 }
-    }
-  )pb");
-  EXPECT_TRUE(c.ok());
-  Limiter::Options o;
-  o.table.capacity = 4096;
-  o.table.path = path;
-  auto l = Limiter::Create(*c, kT0, o);
-  EXPECT_TRUE(l.ok()) << l.status();
-  return std::move(*l);
+  return testing::MakeLimiter(R"pb(
+                                level {
+                                  name: "server"
+                                  limit { window: "1h" max: 100000 }
+                                }
+                                level {
+                                  name: "mailbox"
+                                  limit { window: "1h" max: 50 }
+                                }
+                              )pb",
+                              path);
 }
 
 Request Msg(const char* sender) {
@@ -73,7 +62,7 @@ pid_t SpawnSender(const std::string& path, int n, int* read_fd) {
 }
 
 TEST(LimiterRestartTest, CountsSurviveKill9) {
-  std::string path = Path("restart.tbl");
+  std::string path = TempPath("restart.tbl");
   int fd;
   pid_t pid = SpawnSender(path, 37, &fd);
   int admitted = 0;
@@ -98,7 +87,7 @@ TEST(LimiterRestartTest, CountsSurviveKill9) {
 }
 
 TEST(LimiterRestartTest, KilledMidStreamLosesNothingAcknowledged) {
-  std::string path = Path("midstream.tbl");
+  std::string path = TempPath("midstream.tbl");
   int fd;
   pid_t pid = SpawnSender(path, -1, &fd);
   int admitted = 0, seen = 0;
@@ -123,7 +112,7 @@ TEST(LimiterRestartTest, KilledMidStreamLosesNothingAcknowledged) {
 }
 
 TEST(LimiterRestartTest, RestartedLimiterKeepsDenying) {
-  std::string path = Path("deny.tbl");
+  std::string path = TempPath("deny.tbl");
   {
     auto l = Open(path);
     for (int i = 0; i < 60; ++i) l->CheckAndCharge(Msg("s@x.example"), kT0);

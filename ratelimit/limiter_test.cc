@@ -7,19 +7,15 @@
 #include "gtest/gtest.h"
 #include "ratelimit/clock.h"
 #include "ratelimit/config.h"
+#include "ratelimit/testing.h"
 
 namespace sluice {
 namespace {
 
-const absl::Time kT0 = absl::FromUnixSeconds(1767225600);  // 2026-01-01
+using testing::kT0;
 
 std::unique_ptr<Limiter> Make(absl::string_view text, Limiter::Options o = {}) {
-  auto c = ParseConfigText(text, "test.conf");
-  EXPECT_TRUE(c.ok()) << c.status();
-  o.table.capacity = 4096;
-  auto l = Limiter::Create(*c, kT0, o);
-  EXPECT_TRUE(l.ok()) << l.status();
-  return std::move(*l);
+  return testing::MakeLimiter(text, "", o);
 }
 
 Request Msg(absl::string_view sender, uint64_t rcpts = 1) {

@@ -3,19 +3,14 @@
 #include <memory>
 
 #include "gtest/gtest.h"
+#include "ratelimit/testing.h"
 
 namespace sluice {
 namespace {
 
 using internal::Slot;
 
-std::unique_ptr<Slot> NewSlot() {
-  auto s = std::make_unique<Slot>();
-  s->key.store(1);
-  s->head.store(0);
-  for (auto& h : s->hist) h.store(0);
-  return s;
-}
+using testing::NewSlot;
 
 TEST(SlidingWindowTest, SubBucketSeconds) {
   EXPECT_EQ(SlidingWindow::SubBucketSeconds(3600), 600u);
