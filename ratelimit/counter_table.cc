@@ -307,6 +307,22 @@ const Slot* CounterTable::Find(uint64_t hash, uint64_t key_word) const noexcept 
   return nullptr;
 }
 
+uint64_t CounterTable::Sweep(absl::Time now) noexcept {
+  const int64_t since = SinceBaseMs(now);
+  uint64_t reset = 0;
+  for (uint64_t i = 0; i < capacity_ + overflow_capacity_; ++i) {
+    Slot& s = slots_[i];
+    uint64_t k = s.key.load(std::memory_order_acquire);
+    if (k == 0) continue;
+    uint64_t h = s.head.load(std::memory_order_acquire);
+    if (h == 0 || !IsExpired(k, h, since)) continue;
+    // Same protocol as a reclaim, keeping the key: kill the head (fails if
+    // the slot was touched meanwhile), clear the ring, bring it back fresh.
+    if (Reclaim(s, k, h, k)) ++reset;
+  }
+  return reset;
+}
+
 CounterTable::Stats CounterTable::GetStats(absl::Time now) const {
   Stats st;
   int64_t since = SinceBaseMs(now);

@@ -130,6 +130,14 @@ class CounterTable {
     }
   }
 
+  // Resets every slot whose counts have all expired to a fresh state (the
+  // key stays). Call it periodically (hourly is plenty): sliding-window
+  // epochs wrap after 2^25 sub-buckets (388 days at 1-second sub-buckets),
+  // and a slot idle for half that must be reset before it is misread.
+  // O(capacity); thread-safe and lock-free like every other method.
+  // Returns the number of slots reset.
+  uint64_t Sweep(absl::Time now) noexcept;
+
   // Flushes a file-backed table to disk (msync). No-op in memory.
   absl::Status Sync();
 

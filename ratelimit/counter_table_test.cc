@@ -107,6 +107,33 @@ TEST(CounterTableTest, ExpiredSlotsAreReclaimed) {
   EXPECT_GT((*t)->GetStats(kT0 + absl::Seconds(80)).reclaims, 0u);
 }
 
+TEST(CounterTableTest, SweepResetsExpiredSlotsBeforeEpochsWrap) {
+  CounterTable::Options o;
+  o.capacity = 1024;
+  auto t = CounterTable::Open(o, kT0);
+  ASSERT_TRUE(t.ok());
+  CounterTable::Placement how;
+  const uint64_t of = 1 << 20;
+  // A 6-second window: 1-second sub-buckets, the fastest-wrapping case.
+  Slot* s = (*t)->FindOrClaim(H(5), MakeKeyWord(H(5), 1), of, MakeKeyWord(of, 1), 0, &how);
+  ASSERT_EQ(SlidingWindow::TryAdd(*s, 0, 5, 5).outcome, SlidingWindow::Outcome::kAdmitted);
+  Slot* live = (*t)->FindOrClaim(H(6), MakeKeyWord(H(6), 1), of, MakeKeyWord(of, 1), 0, &how);
+  ASSERT_EQ(SlidingWindow::TryAdd(*live, 99, 1, 5).outcome, SlidingWindow::Outcome::kAdmitted);
+  // 2^25 seconds later the epoch wraps back to 0: unswept, the old count
+  // would be read as current.
+  const int64_t wrapped_ms = (int64_t{1} << SlidingWindow::kEpochBits) * 1000;
+  EXPECT_EQ(SlidingWindow::Usage(*s, SlidingWindow::EpochAt(wrapped_ms, 1)), 5u);
+  // A sweep at any time in between (here at 100 s) resets it; live slots stay.
+  EXPECT_EQ((*t)->Sweep(kT0 + absl::Seconds(100)), 1u);
+  EXPECT_EQ(SlidingWindow::Usage(*s, SlidingWindow::EpochAt(wrapped_ms, 1)), 0u);
+  EXPECT_EQ(SlidingWindow::Usage(*live, 99), 1u);
+  EXPECT_EQ((*t)->Find(H(5), MakeKeyWord(H(5), 1)), s);  // key kept
+  EXPECT_EQ(SlidingWindow::TryAdd(*s, SlidingWindow::EpochAt(wrapped_ms, 1), 5, 5).outcome,
+            SlidingWindow::Outcome::kAdmitted);
+  // At the wrapped time the fresh count is current: nothing to reset.
+  EXPECT_EQ((*t)->Sweep(kT0 + absl::Milliseconds(wrapped_ms)), 0u);
+}
+
 TEST(CounterTableTest, DeadSlotOfAKilledReclaimerIsRevived) {
   CounterTable::Options o;
   o.capacity = 1024;

@@ -1247,6 +1247,11 @@ int Limiter::ExpireTransactions(absl::Time now, absl::Duration max_age) {
   return released;
 }
 
+uint64_t Limiter::Maintain(absl::Time now, absl::Duration max_txn_age) {
+  ExpireTransactions(now, max_txn_age);
+  return table_->Sweep(now);
+}
+
 size_t Limiter::open_transactions() const {
   size_t n = 0;
   for (int i = 0; i < kShards; ++i) {

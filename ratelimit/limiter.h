@@ -184,6 +184,11 @@ class Limiter {
   config::TopReport Top(Level level, Metric metric, int64_t window_seconds, size_t k,
                         absl::Time now) const;
 
+  // Housekeeping to call periodically (e.g. hourly): resets counters whose
+  // windows have expired (see CounterTable::Sweep) and releases
+  // transactions older than `max_txn_age`. Returns slots reset. Thread-safe.
+  uint64_t Maintain(absl::Time now, absl::Duration max_txn_age = absl::Hours(1));
+
   CounterTable& table() { return *table_; }
   const config::Config& config() const;
 
