@@ -1,0 +1,644 @@
+#include "reputation/body_normalizer.h"
+
+#include <cstring>
+
+namespace sluice {
+
+namespace {
+
+inline unsigned char Lower(unsigned char c) {
+  return static_cast<unsigned char>(c | ((static_cast<unsigned char>(c - 'A') < 26u) << 5));
+}
+
+inline bool IsAlpha(unsigned char c) { return static_cast<unsigned char>(Lower(c) - 'a') < 26u; }
+inline bool IsDigit(unsigned char c) { return static_cast<unsigned char>(c - '0') < 10u; }
+inline bool IsAlnum(unsigned char c) { return IsAlpha(c) || IsDigit(c); }
+
+// Case-insensitive prefix test (prefix is lower case).
+bool StartsWithI(absl::string_view s, absl::string_view prefix) {
+  if (s.size() < prefix.size()) return false;
+  for (size_t i = 0; i < prefix.size(); ++i) {
+    if (Lower(static_cast<unsigned char>(s[i])) != static_cast<unsigned char>(prefix[i])) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// Finds a lower-case needle case-insensitively.
+size_t FindI(absl::string_view s, absl::string_view needle) {
+  if (needle.size() > s.size()) return absl::string_view::npos;
+  for (size_t i = 0; i + needle.size() <= s.size(); ++i) {
+    if (StartsWithI(s.substr(i), needle)) return i;
+  }
+  return absl::string_view::npos;
+}
+
+absl::string_view Trim(absl::string_view s) {
+  while (!s.empty() && static_cast<unsigned char>(s.front()) <= ' ') s.remove_prefix(1);
+  while (!s.empty() && static_cast<unsigned char>(s.back()) <= ' ') s.remove_suffix(1);
+  return s;
+}
+
+int HexValue(unsigned char c) {
+  if (IsDigit(c)) return c - '0';
+  c = Lower(c);
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  return -1;
+}
+
+int Base64Value(unsigned char c) {
+  if (c >= 'A' && c <= 'Z') return c - 'A';
+  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+  if (IsDigit(c)) return c - '0' + 52;
+  if (c == '+' || c == '-') return 62;
+  if (c == '/' || c == '_') return 63;
+  return -1;
+}
+
+bool IsSeparator(unsigned char c) {
+  if (c <= ' ') return true;
+  switch (c) {
+    case '<':
+    case '>':
+    case '"':
+    case '\'':
+    case '(':
+    case ')':
+    case '[':
+    case ']':
+    case '{':
+    case '}':
+    case ',':
+    case ';':
+    case '|':
+    case '*':
+    case '!':
+    case '`':
+    case 0x7f:
+      return true;
+    default:
+      return false;
+  }
+}
+
+constexpr absl::string_view kGreetings[] = {"dear",      "hi",      "hello", "hey",
+                                            "greetings", "dearest", "attn",  "attention"};
+
+bool IsGreeting(absl::string_view w) {
+  for (absl::string_view g : kGreetings) {
+    if (w == g) return true;
+  }
+  return false;
+}
+
+// Block-level tags end a line of text.
+bool IsBlockTag(absl::string_view name) {
+  static constexpr absl::string_view kBlocks[] = {
+      "br", "p",  "div", "tr",         "li", "ul",    "ol",     "table",   "h1", "h2", "h3",
+      "h4", "h5", "h6",  "blockquote", "hr", "title", "center", "section", "td", "th"};
+  for (absl::string_view b : kBlocks) {
+    if (name == b) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+BodyNormalizer::BodyNormalizer() : BodyNormalizer(Options()) {}
+BodyNormalizer::BodyNormalizer(const Options& options) : options_(options) { Reset(nullptr); }
+
+void BodyNormalizer::Reset(TokenSink* sink) noexcept {
+  sink_ = sink;
+  line_len_ = 0;
+  line_overflowed_ = false;
+  in_headers_ = true;
+  header_len_ = 0;
+  next_kind_ = PartKind::kPlain;
+  next_encoding_ = Encoding::kIdentity;
+  next_boundary_len_ = 0;
+  depth_ = 0;
+  kind_ = PartKind::kPlain;
+  encoding_ = Encoding::kIdentity;
+  saw_content_type_ = false;
+  b64_acc_ = 0;
+  b64_bits_ = 0;
+  html_ = Html::kText;
+  tag_len_ = 0;
+  entity_len_ = 0;
+  skip_until_close_ = 0;
+  word_len_ = 0;
+  word_overlong_ = false;
+  line_start_ = true;
+  greeting_left_ = 0;
+  bytes_seen_ = 0;
+  text_bytes_ = 0;
+  tokens_ = 0;
+  text_parts_ = 0;
+}
+
+void BodyNormalizer::Feed(absl::string_view data) noexcept {
+  bytes_seen_ += data.size();
+  // Once the text budget is spent only boundaries could matter, and nothing
+  // after them would be tokenised either: stop looking.
+  if (text_bytes_ >= options_.max_text_bytes) return;
+  while (!data.empty()) {
+    const void* nl = std::memchr(data.data(), '\n', data.size());
+    size_t n = nl ? static_cast<size_t>(static_cast<const char*>(nl) - data.data()) : data.size();
+    absl::string_view piece = data.substr(0, n);
+    if (nl != nullptr && line_len_ == 0 && !line_overflowed_) {
+      // The whole line is in this chunk: no copy.
+      if (!piece.empty() && piece.back() == '\r') piece.remove_suffix(1);
+      OnLine(piece, true);
+    } else {
+      while (!piece.empty()) {
+        size_t room = kLineMax - line_len_;
+        size_t take = piece.size() < room ? piece.size() : room;
+        std::memcpy(line_ + line_len_, piece.data(), take);
+        line_len_ += take;
+        piece.remove_prefix(take);
+        if (line_len_ == kLineMax) {  // an over-long line goes on in pieces
+          OnLine(absl::string_view(line_, line_len_), false);
+          line_len_ = 0;
+          line_overflowed_ = true;
+        }
+      }
+      if (nl != nullptr) {
+        absl::string_view line(line_, line_len_);
+        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+        OnLine(line, true);
+        line_len_ = 0;
+        line_overflowed_ = false;
+      }
+    }
+    if (nl == nullptr) break;
+    data.remove_prefix(n + 1);
+    if (text_bytes_ >= options_.max_text_bytes) return;
+  }
+}
+
+void BodyNormalizer::Finish() noexcept {
+  if (line_len_ > 0) {
+    OnLine(absl::string_view(line_, line_len_), true);
+    line_len_ = 0;
+  }
+  if (in_headers_) EndHeaders();
+  if (html_ == Html::kEntity) {
+    html_ = Html::kText;
+    TextByte('&');
+  }
+  Newline();
+}
+
+void BodyNormalizer::OnLine(absl::string_view line, bool complete) noexcept {
+  if (!in_headers_) {
+    OnBodyLine(line, complete);
+    return;
+  }
+  if (complete && line.empty()) {
+    OnHeaderLine(absl::string_view());  // process the last header
+    EndHeaders();
+    return;
+  }
+  OnHeaderLine(line);
+}
+
+void BodyNormalizer::OnHeaderLine(absl::string_view line) noexcept {
+  const bool continuation = !line.empty() && (line[0] == ' ' || line[0] == '\t');
+  if (continuation) {
+    size_t take = std::min(line.size(), sizeof(header_) - header_len_);
+    std::memcpy(header_ + header_len_, line.data(), take);
+    header_len_ += take;
+    return;
+  }
+  // A new header (or the end of them): act on the one collected so far.
+  absl::string_view h(header_, header_len_);
+  if (StartsWithI(h, "content-type:")) {
+    saw_content_type_ = true;
+    absl::string_view v = Trim(h.substr(13));
+    if (StartsWithI(v, "text/html")) {
+      next_kind_ = PartKind::kHtml;
+    } else if (StartsWithI(v, "text/")) {
+      next_kind_ = PartKind::kPlain;
+    } else if (StartsWithI(v, "multipart/")) {
+      next_kind_ = PartKind::kMultipart;
+      size_t b = FindI(v, "boundary=");
+      next_boundary_len_ = 0;
+      if (b != absl::string_view::npos) {
+        absl::string_view bv = v.substr(b + 9);
+        if (!bv.empty() && bv[0] == '"') {
+          bv.remove_prefix(1);
+          bv = bv.substr(0, bv.find('"'));
+        } else {
+          size_t end = 0;
+          while (end < bv.size() && bv[end] != ';' && static_cast<unsigned char>(bv[end]) > ' ') {
+            ++end;
+          }
+          bv = bv.substr(0, end);
+        }
+        next_boundary_len_ = std::min(bv.size(), sizeof(next_boundary_));
+        std::memcpy(next_boundary_, bv.data(), next_boundary_len_);
+      }
+    } else {
+      next_kind_ = PartKind::kSkip;
+    }
+  } else if (StartsWithI(h, "content-transfer-encoding:")) {
+    absl::string_view v = Trim(h.substr(26));
+    next_encoding_ = StartsWithI(v, "quoted-printable") ? Encoding::kQuotedPrintable
+                     : StartsWithI(v, "base64")         ? Encoding::kBase64
+                                                        : Encoding::kIdentity;
+  }
+  header_len_ = std::min(line.size(), sizeof(header_));
+  std::memcpy(header_, line.data(), header_len_);
+}
+
+void BodyNormalizer::EndHeaders() noexcept {
+  in_headers_ = false;
+  header_len_ = 0;
+  kind_ = next_kind_;
+  encoding_ = next_encoding_;
+  b64_acc_ = 0;
+  b64_bits_ = 0;
+  html_ = Html::kText;
+  skip_until_close_ = 0;
+  if (kind_ == PartKind::kMultipart) {
+    if (next_boundary_len_ > 0 && depth_ < kMaxDepth) {
+      std::memcpy(boundaries_[depth_], next_boundary_, next_boundary_len_);
+      boundary_len_[depth_] = next_boundary_len_;
+      ++depth_;
+    }
+    kind_ = PartKind::kSkip;  // the preamble
+  } else if (kind_ != PartKind::kSkip) {
+    ++text_parts_;
+  }
+  // Defaults for the next part's headers.
+  next_kind_ = PartKind::kPlain;
+  next_encoding_ = Encoding::kIdentity;
+  next_boundary_len_ = 0;
+  saw_content_type_ = false;
+}
+
+void BodyNormalizer::OnBodyLine(absl::string_view line, bool complete) noexcept {
+  if (complete && !line_overflowed_ && depth_ > 0 && line.size() >= 3 && line[0] == '-' &&
+      line[1] == '-') {
+    absl::string_view rest = line.substr(2);
+    for (int d = depth_ - 1; d >= 0; --d) {
+      absl::string_view b(boundaries_[d], boundary_len_[d]);
+      if (rest.substr(0, b.size()) != b) continue;
+      absl::string_view tail = Trim(rest.substr(b.size()));
+      Newline();
+      if (tail.substr(0, 2) == "--") {  // closing: back to the parent's epilogue
+        depth_ = d;
+        kind_ = PartKind::kSkip;
+      } else {  // the next part of level d begins with its headers
+        depth_ = d + 1;
+        in_headers_ = true;
+        header_len_ = 0;
+      }
+      return;
+    }
+  }
+  if (kind_ == PartKind::kSkip || kind_ == PartKind::kMultipart) return;
+  DecodeLine(line, complete);
+}
+
+void BodyNormalizer::DecodeLine(absl::string_view line, bool complete) noexcept {
+  switch (encoding_) {
+    case Encoding::kIdentity:
+      Text(line);
+      if (complete) Text("\n");
+      return;
+    case Encoding::kQuotedPrintable: {
+      bool soft = false;
+      size_t end = line.size();
+      while (end > 0 && (line[end - 1] == ' ' || line[end - 1] == '\t')) --end;
+      if (complete && end > 0 && line[end - 1] == '=') {
+        soft = true;
+        --end;
+      }
+      char out[256];
+      size_t o = 0;
+      for (size_t i = 0; i < end; ++i) {
+        unsigned char c = static_cast<unsigned char>(line[i]);
+        if (c == '=' && i + 2 < end) {
+          int hi = HexValue(static_cast<unsigned char>(line[i + 1]));
+          int lo = HexValue(static_cast<unsigned char>(line[i + 2]));
+          if (hi >= 0 && lo >= 0) {
+            c = static_cast<unsigned char>(hi * 16 + lo);
+            i += 2;
+          }
+        }
+        out[o++] = static_cast<char>(c);
+        if (o == sizeof(out)) {
+          Text(absl::string_view(out, o));
+          o = 0;
+        }
+      }
+      Text(absl::string_view(out, o));
+      if (complete && !soft) Text("\n");
+      return;
+    }
+    case Encoding::kBase64: {
+      char out[192];
+      size_t o = 0;
+      for (unsigned char c : line) {
+        if (c == '=') {  // padding: the group ends
+          b64_acc_ = 0;
+          b64_bits_ = 0;
+          continue;
+        }
+        int v = Base64Value(c);
+        if (v < 0) continue;
+        b64_acc_ = (b64_acc_ << 6) | static_cast<uint32_t>(v);
+        b64_bits_ += 6;
+        if (b64_bits_ >= 8) {
+          b64_bits_ -= 8;
+          out[o++] = static_cast<char>((b64_acc_ >> b64_bits_) & 0xFF);
+          if (o == sizeof(out)) {
+            Text(absl::string_view(out, o));
+            o = 0;
+          }
+        }
+      }
+      Text(absl::string_view(out, o));
+      return;
+    }
+  }
+}
+
+void BodyNormalizer::Text(absl::string_view text) noexcept {
+  for (unsigned char c : text) {
+    if (text_bytes_ >= options_.max_text_bytes) return;
+    ++text_bytes_;
+    if (kind_ == PartKind::kHtml) {
+      HtmlByte(c);
+    } else {
+      TextByte(c);
+    }
+  }
+}
+
+void BodyNormalizer::HtmlByte(unsigned char c) noexcept {
+  switch (html_) {
+    case Html::kText:
+      if (c == '<') {
+        html_ = Html::kTag;
+        tag_len_ = 0;
+      } else if (c == '&') {
+        html_ = Html::kEntity;
+        entity_len_ = 0;
+      } else if (skip_until_close_ == 0) {
+        TextByte(c);
+      }
+      return;
+    case Html::kTag:
+      if (tag_len_ == 0 && !(IsAlpha(c) || c == '/' || c == '!' || c == '?')) {
+        // "a < b" is text, not a tag.
+        html_ = Html::kText;
+        if (skip_until_close_ == 0) TextByte('<');
+        HtmlByte(c);
+        return;
+      }
+      if (c == '>') {
+        html_ = Html::kText;
+        EndTag();
+        return;
+      }
+      if (tag_len_ < sizeof(tag_)) tag_[tag_len_++] = static_cast<char>(c);
+      if (tag_len_ == 3 && std::memcmp(tag_, "!--", 3) == 0) {
+        html_ = Html::kComment;
+        comment_dashes_ = 0;
+      }
+      return;
+    case Html::kComment:
+      if (c == '-') {
+        ++comment_dashes_;
+      } else if (c == '>' && comment_dashes_ >= 2) {
+        html_ = Html::kText;
+      } else {
+        comment_dashes_ = 0;
+      }
+      return;
+    case Html::kEntity: {
+      if (c == ';' && entity_len_ > 0) {
+        html_ = Html::kText;
+        absl::string_view e(entity_, entity_len_);
+        uint32_t cp = 0;
+        if (e[0] == '#') {
+          bool hex = e.size() > 1 && (e[1] == 'x' || e[1] == 'X');
+          for (size_t i = hex ? 2 : 1; i < e.size(); ++i) {
+            int v = hex ? HexValue(static_cast<unsigned char>(e[i]))
+                        : (IsDigit(static_cast<unsigned char>(e[i])) ? e[i] - '0' : -1);
+            if (v < 0 || cp > 0x10FFFF) {
+              cp = ' ';
+              break;
+            }
+            cp = cp * (hex ? 16 : 10) + static_cast<uint32_t>(v);
+          }
+        } else if (e == "amp") {
+          cp = '&';
+        } else if (e == "lt") {
+          cp = '<';
+        } else if (e == "gt") {
+          cp = '>';
+        } else if (e == "quot") {
+          cp = '"';
+        } else if (e == "apos") {
+          cp = '\'';
+        } else {
+          cp = ' ';  // &nbsp; and the rest: a separator
+        }
+        if (skip_until_close_ != 0) return;
+        if (cp < 0x80) {
+          TextByte(static_cast<unsigned char>(cp));
+        } else if (cp < 0x800) {
+          TextByte(static_cast<unsigned char>(0xC0 | (cp >> 6)));
+          TextByte(static_cast<unsigned char>(0x80 | (cp & 0x3F)));
+        } else if (cp < 0x10000) {
+          TextByte(static_cast<unsigned char>(0xE0 | (cp >> 12)));
+          TextByte(static_cast<unsigned char>(0x80 | ((cp >> 6) & 0x3F)));
+          TextByte(static_cast<unsigned char>(0x80 | (cp & 0x3F)));
+        } else if (cp <= 0x10FFFF) {
+          TextByte(static_cast<unsigned char>(0xF0 | (cp >> 18)));
+          TextByte(static_cast<unsigned char>(0x80 | ((cp >> 12) & 0x3F)));
+          TextByte(static_cast<unsigned char>(0x80 | ((cp >> 6) & 0x3F)));
+          TextByte(static_cast<unsigned char>(0x80 | (cp & 0x3F)));
+        } else {
+          TextByte(' ');
+        }
+        return;
+      }
+      if (entity_len_ < sizeof(entity_) - 1 && (IsAlnum(c) || (c == '#' && entity_len_ == 0))) {
+        entity_[entity_len_++] = static_cast<char>(c);
+        return;
+      }
+      // Not an entity after all: the '&' and what followed are text.
+      html_ = Html::kText;
+      if (skip_until_close_ == 0) {
+        TextByte('&');
+        for (size_t i = 0; i < entity_len_; ++i) TextByte(static_cast<unsigned char>(entity_[i]));
+      }
+      HtmlByte(c);
+      return;
+    }
+  }
+}
+
+void BodyNormalizer::EndTag() noexcept {
+  absl::string_view tag(tag_, tag_len_);
+  bool closing = !tag.empty() && tag[0] == '/';
+  absl::string_view name = closing ? tag.substr(1) : tag;
+  size_t end = 0;
+  while (end < name.size() && IsAlnum(static_cast<unsigned char>(name[end]))) ++end;
+  char lname[16];
+  size_t n = std::min(end, sizeof(lname));
+  for (size_t i = 0; i < n; ++i)
+    lname[i] = static_cast<char>(Lower(static_cast<unsigned char>(name[i])));
+  absl::string_view ln(lname, n);
+  if (skip_until_close_ != 0) {
+    if (closing &&
+        ((skip_until_close_ == 1 && ln == "style") || (skip_until_close_ == 2 && ln == "script"))) {
+      skip_until_close_ = 0;
+    }
+    return;
+  }
+  if (!closing && ln == "style") {
+    skip_until_close_ = 1;
+    return;
+  }
+  if (!closing && ln == "script") {
+    skip_until_close_ = 2;
+    return;
+  }
+  if (IsBlockTag(ln)) {
+    Newline();
+  } else {
+    FlushWord();
+  }
+  // Links keep their host.
+  for (absl::string_view attr : {absl::string_view("href="), absl::string_view("src=")}) {
+    size_t at = FindI(tag, attr);
+    if (at == absl::string_view::npos) continue;
+    absl::string_view v = tag.substr(at + attr.size());
+    if (!v.empty() && (v[0] == '"' || v[0] == '\'')) {
+      char q = v[0];
+      v.remove_prefix(1);
+      v = v.substr(0, v.find(q));
+    } else {
+      size_t e = 0;
+      while (e < v.size() && static_cast<unsigned char>(v[e]) > ' ') ++e;
+      v = v.substr(0, e);
+    }
+    v = Trim(v);
+    if (StartsWithI(v, "http://") || StartsWithI(v, "https://") || StartsWithI(v, "www.")) {
+      EmitUrlHost(v);
+    }
+  }
+}
+
+void BodyNormalizer::TextByte(unsigned char c) noexcept {
+  if (c == '\n') {
+    Newline();
+    return;
+  }
+  if (IsSeparator(c)) {
+    FlushWord();
+    if ((c == ',' || c == ';' || c == '!') && greeting_left_ > 0) greeting_left_ = 0;
+    return;
+  }
+  if (word_len_ < kWordMax) {
+    word_[word_len_++] = static_cast<char>(Lower(c));
+  } else {
+    word_overlong_ = true;
+  }
+}
+
+void BodyNormalizer::Newline() noexcept {
+  FlushWord();
+  line_start_ = true;
+  greeting_left_ = 0;
+}
+
+void BodyNormalizer::FlushWord() noexcept {
+  if (word_len_ == 0) return;
+  absl::string_view w(word_, word_len_);
+  const bool overlong = word_overlong_;
+  word_len_ = 0;
+  word_overlong_ = false;
+  if (StartsWithI(w, "http://") || StartsWithI(w, "https://") || StartsWithI(w, "ftp://") ||
+      StartsWithI(w, "www.")) {
+    EmitUrlHost(w);
+    line_start_ = false;
+    return;
+  }
+  if (overlong) return;
+  if (w.find('@') != absl::string_view::npos) {  // an e-mail address
+    line_start_ = false;
+    return;
+  }
+  // Split at ASCII punctuation ("re:", "buy-now", "U.S.A.").
+  size_t start = 0;
+  for (size_t i = 0; i <= w.size(); ++i) {
+    bool cut = i == w.size();
+    if (!cut) {
+      unsigned char c = static_cast<unsigned char>(w[i]);
+      cut = c < 0x80 && !IsAlnum(c);
+    }
+    if (cut) {
+      if (i > start) EmitWord(w.substr(start, i - start));
+      start = i + 1;
+    }
+  }
+}
+
+void BodyNormalizer::EmitWord(absl::string_view w) noexcept {
+  const bool at_start = line_start_;
+  line_start_ = false;
+  if (options_.drop_greetings) {
+    if (at_start && IsGreeting(w)) {
+      greeting_left_ = 4;  // the name that follows
+      return;
+    }
+    if (greeting_left_ > 0) {
+      --greeting_left_;
+      return;
+    }
+  }
+  if (w.size() > 30) return;
+  size_t digits = 0;
+  for (unsigned char c : w) digits += IsDigit(c);
+  if (digits > 0) return;  // numbers, prices, ids and codes that vary per recipient
+  ++tokens_;
+  if (sink_ != nullptr) sink_->Token(w);
+}
+
+void BodyNormalizer::EmitUrlHost(absl::string_view url) noexcept {
+  size_t scheme = url.find("://");
+  if (scheme != absl::string_view::npos && scheme < 10) url.remove_prefix(scheme + 3);
+  size_t end = 0;
+  while (end < url.size()) {
+    unsigned char c = static_cast<unsigned char>(url[end]);
+    if (c == '/' || c == '?' || c == '#' || c == '\\' || c == '"' || c == '\'' || c == '<' ||
+        c == '>' || c <= ' ') {
+      break;
+    }
+    ++end;
+  }
+  absl::string_view host = url.substr(0, end);
+  size_t at = host.rfind('@');
+  if (at != absl::string_view::npos) host.remove_prefix(at + 1);  // user:pass@host
+  size_t colon = host.rfind(':');
+  if (colon != absl::string_view::npos) host = host.substr(0, colon);  // :port
+  while (!host.empty() && host.back() == '.') host.remove_suffix(1);
+  if (host.empty()) return;
+  char buf[2 + 253];
+  buf[0] = 'u';
+  buf[1] = ':';
+  size_t n = std::min(host.size(), sizeof(buf) - 2);
+  for (size_t i = 0; i < n; ++i)
+    buf[2 + i] = static_cast<char>(Lower(static_cast<unsigned char>(host[i])));
+  ++tokens_;
+  if (sink_ != nullptr) sink_->Token(absl::string_view(buf, 2 + n));
+}
+
+}  // namespace sluice

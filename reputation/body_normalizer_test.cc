@@ -1,0 +1,165 @@
+#include "reputation/body_normalizer.h"
+
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "gtest/gtest.h"
+
+namespace sluice {
+namespace {
+
+class Collect : public TokenSink {
+ public:
+  void Token(absl::string_view t) noexcept override { tokens.emplace_back(t); }
+  std::string Joined() const { return absl::StrJoin(tokens, " "); }
+  std::vector<std::string> tokens;
+};
+
+std::string Norm(absl::string_view message, BodyNormalizer::Options o = {}) {
+  BodyNormalizer n(o);
+  Collect c;
+  n.Normalize(message, &c);
+  return c.Joined();
+}
+
+TEST(BodyNormalizerTest, PlainTextIsFoldedAndCollapsed) {
+  EXPECT_EQ(Norm("Subject: x\n\nBUY   Cheap\tWatches\r\nNOW!!\n"), "buy cheap watches now");
+  // A message starting with a blank line has no headers.
+  EXPECT_EQ(Norm("\nCheap meds\n"), "cheap meds");
+}
+
+TEST(BodyNormalizerTest, PerRecipientTokensAreDropped) {
+  EXPECT_EQ(Norm("\nYour order 48213 ships today. Code AB12CD. Mail anna.smith@example.com "
+                 "or call 555-0199.\n"),
+            "your order ships today code mail or call");
+}
+
+TEST(BodyNormalizerTest, GreetingLinesAreDropped) {
+  EXPECT_EQ(Norm("\nDear John Smith,\nWe have an offer.\n"), "we have an offer");
+  EXPECT_EQ(Norm("\nHi Anna\nWe have an offer.\n"), "we have an offer");
+  EXPECT_EQ(Norm("\nHello, we have an offer.\n"), "we have an offer");
+  BodyNormalizer::Options keep;
+  keep.drop_greetings = false;
+  EXPECT_EQ(Norm("\nDear John,\nOffer.\n", keep), "dear john offer");
+}
+
+TEST(BodyNormalizerTest, UrlsBecomeHosts) {
+  EXPECT_EQ(Norm("\nClick https://Shop.Example.COM/track?id=8f7a6&u=anna now or "
+                 "www.other.example/x or http://user:pw@evil.example:8080/p\n"),
+            "click u:shop.example.com now or u:www.other.example or u:evil.example");
+}
+
+TEST(BodyNormalizerTest, QuotedPrintable) {
+  EXPECT_EQ(Norm("Content-Transfer-Encoding: quoted-printable\n\n"
+                 "Caf=C3=A9 pri=\nces =3D low\nsecond line\n"),
+            "caf\xc3\xa9 prices low second line");
+}
+
+TEST(BodyNormalizerTest, Base64AndBrokenBase64) {
+  // "Limited offer today only" in base64, wrapped, with garbage mixed in.
+  EXPECT_EQ(Norm("Content-Transfer-Encoding: base64\n\nTGltaXRl!ZCBvZmZl\nciB0b2R#heSBv\tbmx5\n"),
+            "limited offer today only");
+  // Truncated mid-group: what decodes is kept, nothing crashes.
+  EXPECT_EQ(Norm("Content-Transfer-Encoding: base64\n\nTGltaXRlZCBvZm"), "limited of");
+}
+
+TEST(BodyNormalizerTest, HtmlTagsEntitiesStyleScriptComments) {
+  EXPECT_EQ(Norm("Content-Type: text/html\n\n"
+                 "<html><head><style>p { color: red }</style><script>var x=1;</script></head>"
+                 "<body><p>Best&nbsp;PRICES &amp; deals</p><!-- hidden words -->"
+                 "<a href=\"https://deals.example/r/123\">Click&#32;here</a>"
+                 "<img src='http://img.example/a.png'> a &lt; b & c</body></html>\n"),
+            "best prices deals u:deals.example click here u:img.example a b c");
+}
+
+TEST(BodyNormalizerTest, MultipartKeepsTextPartsOnly) {
+  std::string m =
+      "Content-Type: multipart/mixed; boundary=\"outer\"\n\n"
+      "preamble is ignored\n"
+      "--outer\n"
+      "Content-Type: multipart/alternative; boundary=inner\n\n"
+      "--inner\n"
+      "Content-Type: text/plain\n\n"
+      "plain words\n"
+      "--inner\n"
+      "Content-Type: text/html\n"
+      "Content-Transfer-Encoding: quoted-printable\n\n"
+      "<b>html=20words</b>\n"
+      "--inner--\n"
+      "--outer\n"
+      "Content-Type: application/pdf\n"
+      "Content-Transfer-Encoding: base64\n\n"
+      "JVBERi0xLjQKJcfsj6IKNSAwIG9iago=\n"
+      "--outer--\n"
+      "epilogue ignored\n";
+  BodyNormalizer n;
+  Collect c;
+  n.Normalize(m, &c);
+  EXPECT_EQ(c.Joined(), "plain words html words");
+  EXPECT_EQ(n.text_parts(), 2);
+}
+
+TEST(BodyNormalizerTest, ChunkingDoesNotChangeTheResult) {
+  std::string m =
+      "Content-Type: multipart/alternative; boundary=b\n\n--b\nContent-Type: text/html\n"
+      "Content-Transfer-Encoding: base64\n\n"
+      "PHA+U3BlY2lhbCBvZmZlciBmb3IgeW91PC9wPjxhIGhyZWY9Imh0dHA6Ly9zaG9wLmV4YW1wbGUvIj5i\n"
+      "dXk8L2E+\n--b\nContent-Type: text/plain\nContent-Transfer-Encoding: quoted-printable\n\n"
+      "Special offer for you =\n today, visit http://shop.example/x\n--b--\n";
+  std::string whole = Norm(m);
+  EXPECT_EQ(whole,
+            "special offer for you u:shop.example buy special offer for you today visit "
+            "u:shop.example");
+  std::mt19937 rng(3);
+  for (int trial = 0; trial < 200; ++trial) {
+    BodyNormalizer n;
+    Collect c;
+    n.Reset(&c);
+    size_t pos = 0;
+    while (pos < m.size()) {
+      size_t len = 1 + rng() % 40;
+      n.Feed(absl::string_view(m).substr(pos, len));
+      pos += len;
+    }
+    n.Finish();
+    ASSERT_EQ(c.Joined(), whole) << trial;
+  }
+}
+
+TEST(BodyNormalizerTest, HostileInputsStayBounded) {
+  BodyNormalizer n;
+  Collect c;
+  // A megabyte of '<' in HTML, NUL bytes, an unterminated tag and entity.
+  std::string lt = "Content-Type: text/html\n\n" + std::string(1 << 19, '<') + " word";
+  n.Normalize(lt, &c);
+  EXPECT_EQ(c.Joined(), "word");
+  c.tokens.clear();
+  n.Normalize(std::string("\nnul\0bytes\0here\n", 16) + "<a href=\"http://x.example" +
+                  std::string(5000, 'a') + " &#99999999999; &unterminated",
+              &c);
+  EXPECT_EQ(c.tokens.front(), "nul");
+  // A 50 MB single line: linear time, fixed memory, the budget caps text.
+  c.tokens.clear();
+  BodyNormalizer::Options o;
+  o.max_text_bytes = 1 << 20;
+  BodyNormalizer capped(o);
+  std::string big = "\n" + std::string(50 << 20, 'x');
+  capped.Normalize(big, &c);
+  EXPECT_LE(capped.text_bytes(), uint64_t{1} << 20);
+  EXPECT_TRUE(c.tokens.empty());  // one over-long word: dropped
+  // Deeply nested multiparts beyond the depth limit are not a problem.
+  std::string nest;
+  for (int i = 0; i < 20; ++i) {
+    nest += absl::StrCat("Content-Type: multipart/mixed; boundary=b", i, "\n\n--b", i, "\n");
+  }
+  nest += "Content-Type: text/plain\n\ndeep text\n";
+  c.tokens.clear();
+  n.Normalize(nest, &c);
+  SUCCEED();
+}
+
+}  // namespace
+}  // namespace sluice

@@ -1,0 +1,142 @@
+#include "reputation/fingerprint.h"
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+namespace sluice {
+
+namespace {
+
+uint64_t Mix(uint64_t x) {
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ull;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebull;
+  x ^= x >> 31;
+  return x;
+}
+
+constexpr uint64_t kEmpty = std::numeric_limits<uint64_t>::max();
+
+}  // namespace
+
+struct Fingerprinter::State {
+  XXH3_state_t digest;
+  uint64_t window[4] = {0, 0, 0, 0};  // hashes of the last shingle-1 tokens
+  uint64_t seen = 0;
+  uint64_t bins[Fingerprint::kMaxK];
+};
+
+Fingerprinter::Fingerprinter() : Fingerprinter(Options()) {}
+
+Fingerprinter::Fingerprinter(const Options& options)
+    : options_(options), normalizer_(options.normalizer), state_(new State) {
+  int k = options_.k;
+  if (k < 8) k = 8;
+  if (k > Fingerprint::kMaxK) k = Fingerprint::kMaxK;
+  int bits = 0;
+  while ((1 << (bits + 1)) <= k) ++bits;
+  options_.k = 1 << bits;
+  k_bits_ = bits;
+  if (options_.shingle < 1) options_.shingle = 1;
+  if (options_.shingle > 4) options_.shingle = 4;
+}
+
+Fingerprinter::~Fingerprinter() = default;
+
+void Fingerprinter::Begin() noexcept {
+  XXH3_128bits_reset(&state_->digest);
+  state_->seen = 0;
+  for (int i = 0; i < options_.k; ++i) state_->bins[i] = kEmpty;
+  normalizer_.Reset(this);
+}
+
+void Fingerprinter::Token(absl::string_view token) noexcept {
+  State& s = *state_;
+  XXH3_128bits_update(&s.digest, token.data(), token.size());
+  XXH3_128bits_update(&s.digest, "\0", 1);
+  const uint64_t t = XXH3_64bits(token.data(), token.size());
+  const int w = options_.shingle;
+  ++s.seen;
+  uint64_t shingle = t;
+  for (int i = 0; i < w - 1; ++i) shingle = Mix(shingle * 0x9E3779B97F4A7C15ull ^ s.window[i]);
+  for (int i = w - 2; i > 0; --i) s.window[i] = s.window[i - 1];
+  if (w > 1) s.window[0] = t;
+  if (s.seen < static_cast<uint64_t>(w)) return;  // not a full shingle yet
+  // One permutation hashing: the top bits choose the bin, keep the minimum.
+  const uint64_t h = Mix(shingle);
+  const int bin = static_cast<int>(h >> (64 - k_bits_));
+  if (h < s.bins[bin]) s.bins[bin] = h;
+}
+
+void Fingerprinter::Finish(Fingerprint* out) noexcept {
+  normalizer_.Finish();
+  State& s = *state_;
+  // A message shorter than one shingle: use its tokens as they are.
+  if (s.seen > 0 && s.seen < static_cast<uint64_t>(options_.shingle)) {
+    uint64_t h = Mix(s.window[0] ^ s.seen);
+    s.bins[h >> (64 - k_bits_)] = h;
+  }
+  XXH128_hash_t d = XXH3_128bits_digest(&s.digest);
+  out->digest_lo = d.low64;
+  out->digest_hi = d.high64;
+  out->tokens = normalizer_.tokens();
+  out->size = normalizer_.bytes_seen();
+  out->size_bucket = Fingerprint::SizeBucket(out->size);
+  out->k = options_.k;
+  const int k = options_.k;
+  bool any = false;
+  for (int i = 0; i < k; ++i) any |= s.bins[i] != kEmpty;
+  for (int i = 0; i < k; ++i) {
+    if (!any) {
+      out->minhash[i] = 0;
+      continue;
+    }
+    if (s.bins[i] != kEmpty) {
+      out->minhash[i] = s.bins[i];
+      continue;
+    }
+    // Densification: borrow from the next non-empty bin to the right,
+    // re-hashed with the distance so borrowed values differ per bin.
+    int j = i, dist = 0;
+    do {
+      j = (j + 1) & (k - 1);
+      ++dist;
+    } while (s.bins[j] == kEmpty);
+    out->minhash[i] = Mix(s.bins[j] + 0x9E3779B97F4A7C15ull * static_cast<uint64_t>(dist));
+  }
+}
+
+void Fingerprinter::Compute(absl::string_view message, Fingerprint* out) noexcept {
+  Begin();
+  Feed(message);
+  Finish(out);
+}
+
+double Fingerprint::Similarity(const Fingerprint& a, const Fingerprint& b) noexcept {
+  if (a.k != b.k || a.k == 0 || a.tokens == 0 || b.tokens == 0) return 0;
+  int equal = 0;
+  for (int i = 0; i < a.k; ++i) equal += a.minhash[i] == b.minhash[i];
+  return static_cast<double>(equal) / a.k;
+}
+
+int Fingerprint::BandKeys(int bands, uint64_t* out) const noexcept {
+  if (tokens == 0 || bands <= 0 || k % bands != 0) return 0;
+  const int rows = k / bands;
+  for (int b = 0; b < bands; ++b) {
+    out[b] =
+        XXH3_64bits_withSeed(&minhash[b * rows], sizeof(uint64_t) * rows, static_cast<uint64_t>(b));
+  }
+  return bands;
+}
+
+uint32_t Fingerprint::SizeBucket(uint64_t size) noexcept {
+  if (size == 0) return 0;
+  return static_cast<uint32_t>(std::floor(std::log2(static_cast<double>(size)) * 8.0));
+}
+
+}  // namespace sluice

@@ -1,0 +1,168 @@
+#include "reputation/fingerprint.h"
+
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "gtest/gtest.h"
+
+namespace sluice {
+namespace {
+
+// A deterministic vocabulary of pronounceable, digit-free words.
+std::vector<std::string> Vocabulary() {
+  static const char* kSyl[] = {"ka", "lo",  "mi",  "ne",  "ru",  "sa",  "ti",  "vo",  "ze",
+                               "pa", "qui", "ber", "don", "fal", "gor", "hen", "jas", "mor"};
+  std::vector<std::string> v;
+  for (int a = 0; a < 18; ++a) {
+    for (int b = 0; b < 18; ++b) {
+      for (int c = 0; c < 6; ++c) v.push_back(absl::StrCat(kSyl[a], kSyl[b], kSyl[c]));
+    }
+  }
+  return v;
+}
+
+std::vector<std::string> Words(int n, uint32_t seed) {
+  static const std::vector<std::string> vocab = Vocabulary();
+  std::mt19937 rng(seed);
+  std::vector<std::string> w;
+  for (int i = 0; i < n; ++i) w.push_back(vocab[rng() % vocab.size()]);
+  return w;
+}
+
+std::string Message(const std::vector<std::string>& words, absl::string_view greeting_name = "",
+                    absl::string_view url = "https://shop.example/offer", int wrap = 12) {
+  std::string body = "From: a@b.example\nSubject: offer\n\n";
+  if (!greeting_name.empty()) absl::StrAppend(&body, "Dear ", greeting_name, ",\n");
+  for (size_t i = 0; i < words.size(); ++i) {
+    absl::StrAppend(&body, words[i], (i + 1) % wrap == 0 ? "\n" : " ");
+    if (i == words.size() / 2) absl::StrAppend(&body, url, " ");
+  }
+  return body;
+}
+
+Fingerprint Fp(absl::string_view m, Fingerprinter::Options o = {}) {
+  Fingerprinter f(o);
+  Fingerprint fp;
+  f.Compute(m, &fp);
+  return fp;
+}
+
+TEST(FingerprintTest, PersonalisationKeepsTheTemplateDigest) {
+  auto w = Words(150, 1);
+  Fingerprint base = Fp(Message(w, "Anna Smith"));
+  EXPECT_EQ(base.tokens, 151u);  // 150 words + the URL host
+  // Another name, another tracking URL, other wrapping and spacing.
+  Fingerprint other =
+      Fp(Message(w, "Bob", "https://shop.example/offer?uid=8f3a99&r=bob%40x.example", 7));
+  EXPECT_TRUE(base.SameTemplate(other));
+  EXPECT_EQ(Fingerprint::Similarity(base, other), 1.0);
+  // The same text as base64 and quoted-printable parts.
+  std::string text = Message(w, "Carol");
+  std::string body = text.substr(text.find("\n\n") + 2);
+  std::string b64;
+  {
+    static const char* kAlphabet =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t i = 0;
+    int col = 0;
+    for (; i + 2 < body.size(); i += 3) {
+      uint32_t v = (uint8_t(body[i]) << 16) | (uint8_t(body[i + 1]) << 8) | uint8_t(body[i + 2]);
+      for (int s = 18; s >= 0; s -= 6) b64 += kAlphabet[(v >> s) & 63];
+      if ((col += 4) >= 76) {
+        b64 += "\n";
+        col = 0;
+      }
+    }
+    std::string tail = body.substr(i);
+    if (!tail.empty()) {
+      uint32_t v = uint8_t(tail[0]) << 16;
+      if (tail.size() > 1) v |= uint8_t(tail[1]) << 8;
+      b64 += kAlphabet[(v >> 18) & 63];
+      b64 += kAlphabet[(v >> 12) & 63];
+      b64 += tail.size() > 1 ? kAlphabet[(v >> 6) & 63] : '=';
+      b64 += '=';
+    }
+  }
+  Fingerprint enc = Fp("Content-Type: text/plain\nContent-Transfer-Encoding: base64\n\n" + b64);
+  EXPECT_TRUE(base.SameTemplate(enc));
+}
+
+TEST(FingerprintTest, SubstitutedWordsKeepHighSimilarityAndShareABand) {
+  auto w = Words(200, 2);
+  Fingerprint base = Fp(Message(w));
+  std::mt19937 rng(9);
+  auto other_words = Words(200, 99);
+  int shared_band_trials = 0;
+  for (int trial = 0; trial < 20; ++trial) {
+    auto m = w;
+    for (int i = 0; i < 20; ++i) m[rng() % m.size()] = other_words[rng() % other_words.size()];
+    Fingerprint fp = Fp(Message(m));
+    EXPECT_FALSE(base.SameTemplate(fp));
+    double sim = Fingerprint::Similarity(base, fp);
+    EXPECT_GT(sim, 0.45) << trial;  // true Jaccard of 2-shingles ~0.67
+    uint64_t a[8], b[8];
+    ASSERT_EQ(base.BandKeys(8, a), 8);
+    ASSERT_EQ(fp.BandKeys(8, b), 8);
+    bool shared = false;
+    for (int i = 0; i < 8; ++i) shared |= a[i] == b[i];
+    shared_band_trials += shared;
+  }
+  EXPECT_GE(shared_band_trials, 17);
+}
+
+TEST(FingerprintTest, UnrelatedMessagesAreDissimilar) {
+  for (uint32_t s = 0; s < 20; ++s) {
+    Fingerprint a = Fp(Message(Words(150, 100 + s)));
+    Fingerprint b = Fp(Message(Words(150, 200 + s)));
+    EXPECT_LT(Fingerprint::Similarity(a, b), 0.2);
+    EXPECT_FALSE(a.SameTemplate(b));
+  }
+}
+
+TEST(FingerprintTest, SimilarityEstimatesJaccardOfWordSets) {
+  Fingerprinter::Options o;
+  o.shingle = 1;
+  o.k = 128;
+  auto pool = Words(400, 5);
+  std::set<std::string> unique(pool.begin(), pool.end());
+  std::vector<std::string> u(unique.begin(), unique.end());
+  ASSERT_GE(u.size(), 300u);
+  for (int overlap : {50, 100, 150, 200}) {
+    // A = u[0..200), B = u[200-overlap .. 400-overlap): |A∩B| = overlap.
+    std::vector<std::string> a(u.begin(), u.begin() + 200);
+    std::vector<std::string> b(u.begin() + 200 - overlap, u.begin() + 400 - overlap);
+    if (400 - overlap > static_cast<int>(u.size())) continue;
+    double truth = static_cast<double>(overlap) / (400 - overlap);
+    double est = Fingerprint::Similarity(Fp(Message(a, "", ""), o), Fp(Message(b, "", ""), o));
+    EXPECT_NEAR(est, truth, 0.15) << overlap;
+  }
+}
+
+TEST(FingerprintTest, SizeBuckets) {
+  EXPECT_EQ(Fingerprint::SizeBucket(0), 0u);
+  EXPECT_EQ(Fingerprint::SizeBucket(1024), 80u);
+  EXPECT_EQ(Fingerprint::SizeBucket(1100), 80u);
+  EXPECT_EQ(Fingerprint::SizeBucket(2048), 88u);
+  EXPECT_LT(Fingerprint::SizeBucket(5000), Fingerprint::SizeBucket(6000));
+  Fingerprint fp = Fp("\nabc\n");
+  EXPECT_EQ(fp.size, 5u);
+}
+
+TEST(FingerprintTest, EmptyAndTinyMessages) {
+  Fingerprint empty = Fp("");
+  EXPECT_EQ(empty.tokens, 0u);
+  EXPECT_EQ(Fingerprint::Similarity(empty, empty), 0.0);
+  uint64_t keys[8];
+  EXPECT_EQ(empty.BandKeys(8, keys), 0);
+  Fingerprint one = Fp("\nviagra\n");
+  Fingerprint one2 = Fp("\nVIAGRA\n");
+  EXPECT_EQ(one.tokens, 1u);
+  EXPECT_EQ(Fingerprint::Similarity(one, one2), 1.0);
+}
+
+}  // namespace
+}  // namespace sluice
