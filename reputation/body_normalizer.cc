@@ -6,6 +6,11 @@ namespace sluice {
 
 namespace {
 
+// memcpy that accepts an empty (possibly null) source.
+inline void Copy(char* dst, const char* src, size_t n) {
+  if (n > 0) std::memcpy(dst, src, n);
+}
+
 inline unsigned char Lower(unsigned char c) {
   return static_cast<unsigned char>(c | ((static_cast<unsigned char>(c - 'A') < 26u) << 5));
 }
@@ -154,7 +159,7 @@ void BodyNormalizer::Feed(absl::string_view data) noexcept {
       while (!piece.empty()) {
         size_t room = kLineMax - line_len_;
         size_t take = piece.size() < room ? piece.size() : room;
-        std::memcpy(line_ + line_len_, piece.data(), take);
+        Copy(line_ + line_len_, piece.data(), take);
         line_len_ += take;
         piece.remove_prefix(take);
         if (line_len_ == kLineMax) {  // an over-long line goes on in pieces
@@ -207,7 +212,7 @@ void BodyNormalizer::OnHeaderLine(absl::string_view line) noexcept {
   const bool continuation = !line.empty() && (line[0] == ' ' || line[0] == '\t');
   if (continuation) {
     size_t take = std::min(line.size(), sizeof(header_) - header_len_);
-    std::memcpy(header_ + header_len_, line.data(), take);
+    Copy(header_ + header_len_, line.data(), take);
     header_len_ += take;
     return;
   }
@@ -237,7 +242,7 @@ void BodyNormalizer::OnHeaderLine(absl::string_view line) noexcept {
           bv = bv.substr(0, end);
         }
         next_boundary_len_ = std::min(bv.size(), sizeof(next_boundary_));
-        std::memcpy(next_boundary_, bv.data(), next_boundary_len_);
+        Copy(next_boundary_, bv.data(), next_boundary_len_);
       }
     } else {
       next_kind_ = PartKind::kSkip;
@@ -249,7 +254,7 @@ void BodyNormalizer::OnHeaderLine(absl::string_view line) noexcept {
                                                         : Encoding::kIdentity;
   }
   header_len_ = std::min(line.size(), sizeof(header_));
-  std::memcpy(header_, line.data(), header_len_);
+  Copy(header_, line.data(), header_len_);
 }
 
 void BodyNormalizer::EndHeaders() noexcept {
@@ -263,7 +268,7 @@ void BodyNormalizer::EndHeaders() noexcept {
   skip_until_close_ = 0;
   if (kind_ == PartKind::kMultipart) {
     if (next_boundary_len_ > 0 && depth_ < kMaxDepth) {
-      std::memcpy(boundaries_[depth_], next_boundary_, next_boundary_len_);
+      Copy(boundaries_[depth_], next_boundary_, next_boundary_len_);
       boundary_len_[depth_] = next_boundary_len_;
       ++depth_;
     }

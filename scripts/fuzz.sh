@@ -13,13 +13,20 @@ absl_libs=$(pkg-config --libs absl_flat_hash_map absl_status absl_statusor absl_
   absl_time absl_strings absl_str_format absl_hash)
 flags=(-std=c++17 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
        -I. -I"$(bazel info bazel-bin 2>/dev/null)")
-echo "fuzz: building config_fuzzer with clang++"
-srcs=$(ls ratelimit/*.cc | grep -v -e '_test.cc$' -e '_benchmark.cc$')
-clang++ "${flags[@]}" tests/fuzz/config_fuzzer.cc $srcs "$gen/config.pb.cc" \
-  -o "$out/config_fuzzer" -lprotobuf -lxxhash $absl_libs -lpthread
-corpus="$out/config_corpus"
-mkdir -p "$corpus"
-cp tests/fuzz/config_corpus/* "$corpus/"
-"$out/config_fuzzer" -max_total_time="$secs" -max_len=4096 -timeout=10 -rss_limit_mb=2048 \
-  -print_final_stats=1 "$corpus" 2>&1 | tail -15
-echo "fuzz: config_fuzzer ran ${secs}s without a crash"
+run_target() {  # name, corpus dir, sources...
+  local name="$1" corpus_src="$2"; shift 2
+  echo "fuzz: building $name with clang++"
+  clang++ "${flags[@]}" "$@" -o "$out/$name" -lprotobuf -lxxhash $absl_libs -lpthread
+  local corpus="$out/${name}_corpus"
+  mkdir -p "$corpus"
+  cp "$corpus_src"/* "$corpus/"
+  "$out/$name" -max_total_time="$secs" -max_len=8192 -timeout=10 -rss_limit_mb=2048 \
+    -artifact_prefix="$out/$name-" \
+    -print_final_stats=1 "$corpus" 2>&1 | tail -4
+  echo "fuzz: $name ran ${secs}s without a crash"
+}
+
+rl_srcs=$(ls ratelimit/*.cc | grep -v -e '_test.cc$' -e '_benchmark.cc$')
+run_target config_fuzzer tests/fuzz/config_corpus tests/fuzz/config_fuzzer.cc $rl_srcs "$gen/config.pb.cc"
+rep_srcs=$(ls reputation/*.cc | grep -v -e '_test.cc$' -e '_benchmark.cc$')
+run_target normalizer_fuzzer tests/fuzz/normalizer_corpus tests/fuzz/normalizer_fuzzer.cc $rep_srcs
