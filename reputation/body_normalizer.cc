@@ -61,31 +61,21 @@ int Base64Value(unsigned char c) {
   return -1;
 }
 
-bool IsSeparator(unsigned char c) {
-  if (c <= ' ') return true;
-  switch (c) {
-    case '<':
-    case '>':
-    case '"':
-    case '\'':
-    case '(':
-    case ')':
-    case '[':
-    case ']':
-    case '{':
-    case '}':
-    case ',':
-    case ';':
-    case '|':
-    case '*':
-    case '!':
-    case '`':
-    case 0x7f:
-      return true;
-    default:
-      return false;
+// Byte classes for the tokenizer, one table lookup per byte.
+struct ByteClasses {
+  bool separator[256];
+  constexpr ByteClasses() : separator() {
+    for (int c = 0; c <= ' '; ++c) separator[c] = true;
+    for (unsigned char c :
+         {'<', '>', '"', '\'', '(', ')', '[', ']', '{', '}', ',', ';', '|', '*', '!', '`'}) {
+      separator[c] = true;
+    }
+    separator[0x7f] = true;
   }
-}
+};
+constexpr ByteClasses kClasses;
+
+inline bool IsSeparator(unsigned char c) { return kClasses.separator[c]; }
 
 constexpr absl::string_view kGreetings[] = {"dear",      "hi",      "hello", "hey",
                                             "greetings", "dearest", "attn",  "attention"};
@@ -372,15 +362,15 @@ void BodyNormalizer::DecodeLine(absl::string_view line, bool complete) noexcept 
 }
 
 void BodyNormalizer::Text(absl::string_view text) noexcept {
-  for (unsigned char c : text) {
-    if (text_bytes_ >= options_.max_text_bytes) return;
-    ++text_bytes_;
-    if (kind_ == PartKind::kHtml) {
-      HtmlByte(c);
-    } else {
-      TextByte(c);
-    }
+  const uint64_t budget =
+      options_.max_text_bytes - std::min<uint64_t>(text_bytes_, options_.max_text_bytes);
+  if (text.size() > budget) text = text.substr(0, budget);
+  text_bytes_ += text.size();
+  if (kind_ == PartKind::kHtml) {
+    for (unsigned char c : text) HtmlByte(c);
+    return;
   }
+  for (unsigned char c : text) TextByte(c);
 }
 
 void BodyNormalizer::HtmlByte(unsigned char c) noexcept {
@@ -570,14 +560,18 @@ void BodyNormalizer::FlushWord() noexcept {
   const bool overlong = word_overlong_;
   word_len_ = 0;
   word_overlong_ = false;
-  if (StartsWithI(w, "http://") || StartsWithI(w, "https://") || StartsWithI(w, "ftp://") ||
-      StartsWithI(w, "www.")) {
+  const char first = w[0];  // already lower case
+  if ((first == 'h' || first == 'f' || first == 'w') &&
+      (StartsWithI(w, "http://") || StartsWithI(w, "https://") || StartsWithI(w, "ftp://") ||
+       StartsWithI(w, "www."))) {
     EmitUrlHost(w);
     line_start_ = false;
     return;
   }
   if (overlong) return;
-  if (w.find('@') != absl::string_view::npos) {  // an e-mail address
+  bool at = false;
+  for (char c : w) at |= c == '@';
+  if (at) {  // an e-mail address
     line_start_ = false;
     return;
   }
