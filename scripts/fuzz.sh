@@ -28,5 +28,5 @@ run_target() {  # name, corpus dir, sources...
 
 rl_srcs=$(ls ratelimit/*.cc | grep -v -e '_test.cc$' -e '_benchmark.cc$')
 run_target config_fuzzer tests/fuzz/config_corpus tests/fuzz/config_fuzzer.cc $rl_srcs "$gen/config.pb.cc"
-rep_srcs=$(ls reputation/*.cc | grep -v -e '_test.cc$' -e '_benchmark.cc$')
-run_target normalizer_fuzzer tests/fuzz/normalizer_corpus tests/fuzz/normalizer_fuzzer.cc $rep_srcs
+run_target normalizer_fuzzer tests/fuzz/normalizer_corpus tests/fuzz/normalizer_fuzzer.cc \
+  reputation/body_normalizer.cc reputation/fingerprint.cc
