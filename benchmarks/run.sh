@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-bazel build --config=opt //benchmarks:limiter_benchmark //ratelimit:counters_benchmark >/dev/null 2>&1
+bazel build --config=opt //benchmarks:limiter_benchmark //ratelimit:counters_benchmark \
+  //reputation:fingerprint_benchmark //benchmarks:fingerprint_corpus_benchmark >/dev/null 2>&1
 bin="$(bazel info --config=opt bazel-bin 2>/dev/null)"
 echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo "machine: $(nproc) vCPU, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/ {print $2}') GiB"
@@ -12,3 +13,6 @@ echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo none)"
 "$bin/ratelimit/counters_benchmark" --benchmark_min_time=0.5 "$@"
 "$bin/benchmarks/limiter_benchmark" --benchmark_min_time=1 --benchmark_repetitions=3 \
   --benchmark_report_aggregates_only=true "$@"
+corpus="$(bash benchmarks/corpus.sh)"
+"$bin/reputation/fingerprint_benchmark" --benchmark_min_time=0.5 "$@"
+"$bin/benchmarks/fingerprint_corpus_benchmark" --corpus "$corpus" --benchmark_min_time=1 "$@"

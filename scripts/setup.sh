@@ -8,6 +8,7 @@ PKGS=(
   g++ clang-format clang libclang-rt-14-dev pkg-config
   libabsl-dev libxxhash-dev libprotobuf-dev protobuf-compiler
   libgtest-dev libgmock-dev libbenchmark-dev
+  libfuzzy-dev libtlsh-dev
   python3
 )
 
