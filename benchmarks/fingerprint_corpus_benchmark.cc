@@ -264,6 +264,7 @@ sluice::Fingerprinter* PairsFp() {
   static sluice::Fingerprinter* f = [] {
     sluice::Fingerprinter::Options o;
     o.k = g_k;
+    o.shingle = 2;
     return new sluice::Fingerprinter(o);
   }();
   return f;

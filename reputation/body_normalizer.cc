@@ -32,9 +32,12 @@ bool StartsWithI(absl::string_view s, absl::string_view prefix) {
 
 // Finds a lower-case needle case-insensitively.
 size_t FindI(absl::string_view s, absl::string_view needle) {
-  if (needle.size() > s.size()) return absl::string_view::npos;
+  if (needle.empty() || needle.size() > s.size()) return absl::string_view::npos;
+  const unsigned char first = static_cast<unsigned char>(needle[0]);
   for (size_t i = 0; i + needle.size() <= s.size(); ++i) {
-    if (StartsWithI(s.substr(i), needle)) return i;
+    if (Lower(static_cast<unsigned char>(s[i])) == first && StartsWithI(s.substr(i), needle)) {
+      return i;
+    }
   }
   return absl::string_view::npos;
 }
@@ -366,11 +369,39 @@ void BodyNormalizer::Text(absl::string_view text) noexcept {
       options_.max_text_bytes - std::min<uint64_t>(text_bytes_, options_.max_text_bytes);
   if (text.size() > budget) text = text.substr(0, budget);
   text_bytes_ += text.size();
+  const unsigned char* p = reinterpret_cast<const unsigned char*>(text.data());
+  const unsigned char* const end = p + text.size();
   if (kind_ == PartKind::kHtml) {
-    for (unsigned char c : text) HtmlByte(c);
+    while (p < end) {
+      // Fast path: runs of word bytes in HTML text go straight to the word.
+      if (html_ == Html::kText && skip_until_close_ == 0) {
+        while (p < end && !IsSeparator(*p) && *p != '&') {
+          if (word_len_ < kWordMax) {
+            word_[word_len_++] = static_cast<char>(Lower(*p));
+          } else {
+            word_overlong_ = true;
+          }
+          ++p;
+        }
+        if (p == end) break;
+      }
+      HtmlByte(*p++);
+    }
     return;
   }
-  for (unsigned char c : text) TextByte(c);
+  while (p < end) {
+    // Fast path: a run of word bytes is copied (lower-cased) in one loop.
+    while (p < end && !IsSeparator(*p)) {
+      if (word_len_ < kWordMax) {
+        word_[word_len_++] = static_cast<char>(Lower(*p));
+      } else {
+        word_overlong_ = true;
+      }
+      ++p;
+    }
+    if (p == end) break;
+    TextByte(*p++);
+  }
 }
 
 void BodyNormalizer::HtmlByte(unsigned char c) noexcept {

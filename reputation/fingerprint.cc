@@ -79,13 +79,18 @@ void Fingerprinter::Token(absl::string_view token) noexcept {
   const uint64_t t = XXH3_64bits(token.data(), token.size());
   const int w = options_.shingle;
   ++s.seen;
-  uint64_t shingle = t;
-  for (int i = 0; i < w - 1; ++i) shingle = Mix(shingle * 0x9E3779B97F4A7C15ull ^ s.window[i]);
-  for (int i = w - 2; i > 0; --i) s.window[i] = s.window[i - 1];
-  if (w > 1) s.window[0] = t;
+  // The shingle's hash: the token hashes combined in order, mixed once
+  // (a single token's XXH3 hash is already well mixed).
+  uint64_t h = t;
+  if (w > 1) {
+    uint64_t combined = t;
+    for (int i = 0; i < w - 1; ++i) combined = combined * 0x9E3779B97F4A7C15ull + s.window[i];
+    h = Mix(combined);
+    for (int i = w - 2; i > 0; --i) s.window[i] = s.window[i - 1];
+    s.window[0] = t;
+  }
   if (s.seen < static_cast<uint64_t>(w)) return;  // not a full shingle yet
   // One permutation hashing: the top bits choose the bin, keep the minimum.
-  const uint64_t h = Mix(shingle);
   const int bin = static_cast<int>(h >> (64 - k_bits_));
   if (h < s.bins[bin]) s.bins[bin] = h;
 }

@@ -34,7 +34,7 @@ class TemplateIndex {
  public:
   struct Options {
     size_t max_templates = 1 << 16;
-    double similarity = 0.5;
+    double similarity = 0.42;  // see BurstDetector::Options::similarity
   };
   explicit TemplateIndex(const Options& options);
 
