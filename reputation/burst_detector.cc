@@ -96,9 +96,12 @@ BurstDetector::Verdict BurstDetector::Observe(absl::string_view sender, const Fi
     v.near_duplicate_count = Add(Key(kNearDup, who, t), kNearDup, sub_[kNearDup], since_ms, 1);
     // The first time this sender uses this template in the campaign window
     // it counts as one more sender of the template.
-    uint64_t mine = Add(Key(kSeenBySender, who, t), kSeenBySender, sub_[kCampaign], since_ms, 1);
-    v.campaign_senders =
-        Add(Key(kCampaign, t, 0), kCampaign, sub_[kCampaign], since_ms, mine == 1 ? 1 : 0);
+    // Only close copies count towards a campaign (campaign_similarity).
+    if (v.similarity >= options_.campaign_similarity) {
+      uint64_t mine = Add(Key(kSeenBySender, who, t), kSeenBySender, sub_[kCampaign], since_ms, 1);
+      v.campaign_senders =
+          Add(Key(kCampaign, t, 0), kCampaign, sub_[kCampaign], since_ms, mine == 1 ? 1 : 0);
+    }
   }
   v.near_duplicate = v.near_duplicate_count >= options_.near_duplicate_threshold;
   v.campaign = v.campaign_senders >= options_.campaign_threshold;

@@ -46,6 +46,11 @@ class BurstDetector {
     // (c) one template from many senders.
     uint64_t campaign_threshold = 5;
     absl::Duration campaign_window = absl::Hours(1);
+    // A sender counts towards a template's campaign only if its message is
+    // at least this similar to the template (or has its exact digest):
+    // stricter than near-duplicates, because mailing-list boilerplate makes
+    // unrelated senders' ham look alike (see the burst simulation).
+    double campaign_similarity = 0.6;
     CounterTable::Options table;
   };
 
