@@ -378,7 +378,7 @@ absl::StatusOr<std::unique_ptr<Limiter::Snapshot>> Limiter::Compile(const config
     std::string a = cidr;
     int prefix = -1;
     if (size_t slash = a.find('/'); slash != std::string::npos) {
-      absl::SimpleAtoi(a.substr(slash + 1), &prefix);
+      if (!absl::SimpleAtoi(a.substr(slash + 1), &prefix)) prefix = -1;
       a = a.substr(0, slash);
     }
     ParseIp(a, &x.family, x.addr);

@@ -144,8 +144,10 @@ void BodyNormalizer::Feed(absl::string_view data) noexcept {
     const void* nl = std::memchr(data.data(), '\n', data.size());
     size_t n = nl ? static_cast<size_t>(static_cast<const char*>(nl) - data.data()) : data.size();
     absl::string_view piece = data.substr(0, n);
-    if (nl != nullptr && line_len_ == 0 && !line_overflowed_) {
-      // The whole line is in this chunk: no copy.
+    if (nl != nullptr && line_len_ == 0 && !line_overflowed_ && n < kLineMax) {
+      // The whole (short) line is in this chunk: no copy. Long lines take
+      // the copying path below, so they are cut at the same places however
+      // the message is chunked.
       if (!piece.empty() && piece.back() == '\r') piece.remove_suffix(1);
       OnLine(piece, true);
     } else {
