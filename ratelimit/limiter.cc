@@ -1,6 +1,8 @@
 #include "ratelimit/limiter.h"
 
 #include <arpa/inet.h>
+
+#include "ratelimit/internal/hash.h"
 // Inline XXH3: short keys hash in a few ns without a call into libxxhash.
 #define XXH_INLINE_ALL
 #include <xxhash.h>
@@ -29,15 +31,7 @@ constexpr int kMaxRulesPerLevel = 8;
 constexpr int kMaxPending = kNumLevels * kMaxRulesPerLevel;
 constexpr size_t kMaxAddress = 320;
 
-uint64_t Mix(uint64_t x) {
-  // splitmix64 finaliser: spreads the XOR of two hashes over all bits.
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ull;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebull;
-  x ^= x >> 31;
-  return x;
-}
+inline uint64_t Mix(uint64_t x) { return internal::Mix64(x); }
 
 uint64_t LevelSeed(Level level) { return 0x5a17ce0000000000ull + static_cast<uint64_t>(level); }
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/status/status.h"
+#include "ratelimit/internal/hash.h"
 #include "ratelimit/sliding_window.h"
 
 #define XXH_INLINE_ALL
@@ -15,14 +16,7 @@ namespace {
 // Counter kinds; they seed the keys so kinds never share a counter.
 enum Kind : int { kSameSize = 0, kNearDup = 1, kCampaign = 2, kSeenBySender = 3 };
 
-uint64_t Mix(uint64_t x) {
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ull;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebull;
-  x ^= x >> 31;
-  return x;
-}
+inline uint64_t Mix(uint64_t x) { return internal::Mix64(x); }
 
 uint64_t Key(int kind, uint64_t a, uint64_t b) {
   return Mix(Mix(a ^ (0x6275727374000000ull + static_cast<uint64_t>(kind))) ^ b);

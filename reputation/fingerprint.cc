@@ -4,6 +4,8 @@
 #include <cstring>
 #include <limits>
 
+#include "ratelimit/internal/hash.h"
+
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
@@ -11,14 +13,7 @@ namespace sluice {
 
 namespace {
 
-uint64_t Mix(uint64_t x) {
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ull;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebull;
-  x ^= x >> 31;
-  return x;
-}
+inline uint64_t Mix(uint64_t x) { return internal::Mix64(x); }
 
 constexpr uint64_t kEmpty = std::numeric_limits<uint64_t>::max();
 

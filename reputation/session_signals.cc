@@ -7,6 +7,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
+#include "ratelimit/internal/hash.h"
 #include "ratelimit/sliding_window.h"
 
 #define XXH_INLINE_ALL
@@ -25,14 +26,7 @@ enum Kind : uint64_t {
   kBlock,
 };
 
-uint64_t Mix(uint64_t x) {
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ull;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebull;
-  x ^= x >> 31;
-  return x;
-}
+inline uint64_t Mix(uint64_t x) { return internal::Mix64(x); }
 
 uint64_t Key(Kind kind, absl::string_view s) {
   return Mix(XXH3_64bits_withSeed(s.data(), s.size(), 0x5e55000000000000ull + kind)) | 1;

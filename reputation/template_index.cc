@@ -1,5 +1,7 @@
 #include "reputation/template_index.h"
 
+#include "ratelimit/internal/hash.h"
+
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
@@ -7,14 +9,7 @@ namespace sluice {
 
 namespace {
 
-uint64_t Mix(uint64_t x) {
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ull;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebull;
-  x ^= x >> 31;
-  return x;
-}
+inline uint64_t Mix(uint64_t x) { return internal::Mix64(x); }
 
 }  // namespace
 
