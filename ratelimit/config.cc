@@ -106,6 +106,9 @@ absl::Status ValidateLimit(const config::Limit& l, const Where& w, Level owner_l
   if (l.has_burst() && l.algorithm() != config::GCRA) {
     return Err(w.At(l, "burst"), "burst applies to algorithm: GCRA only");
   }
+  if (l.has_burst() && (l.burst() < 1 || l.burst() > 1000000000)) {
+    return Err(w.At(l, "burst"), "burst must be between 1 and 1000000000");
+  }
   if (l.has_smtp_code()) {
     uint32_t c = l.smtp_code();
     bool temp = l.action() == config::DEFER;

@@ -104,6 +104,9 @@ TEST(ConfigTest, Misc) {
             "sluice.conf:1:67: smtp_code must be 4xx for DEFER and 5xx for REJECT");
   EXPECT_EQ(Error("level { name: \"mailbox\" limit { window: \"1h\" max: 1 burst: 3 } }"),
             "sluice.conf:1:53: burst applies to algorithm: GCRA only");
+  EXPECT_EQ(Error("level { name: \"mailbox\" limit { algorithm: GCRA window: \"1m\" max: 6 "
+                  "burst: 333333333333333335 } }"),
+            "sluice.conf:1:69: burst must be between 1 and 1000000000");
   EXPECT_EQ(Error("level { name: \"domain\" ipv4_prefix: 24 }"),
             "sluice.conf:1:9: ipv4_prefix/ipv6_prefix apply to client_ip only");
   EXPECT_EQ(Error("table { max_probe: 0 }"), "sluice.conf:1:9: max_probe must be in [1, 4096]");

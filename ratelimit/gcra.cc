@@ -7,6 +7,10 @@ using internal::Slot;
 
 Gcra::Result Gcra::TryAdd(Slot& slot, int64_t now_us, uint64_t n, const Params& p,
                           bool force) noexcept {
+  // A request too large to express in time never fits (and cannot be forced).
+  if (n > static_cast<uint64_t>(kMaxUs / p.emission_us)) {
+    return {Outcome::kDenied, kMaxUs, 0, 0, 0};
+  }
   const int64_t increment = p.emission_us * static_cast<int64_t>(n);
   // acquire: pairs with the acq_rel CAS of other writers.
   uint64_t w = slot.head.load(std::memory_order_acquire);

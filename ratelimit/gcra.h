@@ -29,10 +29,17 @@ class Gcra {
     int64_t tolerance_us;  // tau >= 0
   };
   // Returns params for `count` per `period_us` with `burst` (>= 1).
+  // Times are kept below kMaxUs so that sums of them never overflow.
+  static constexpr int64_t kMaxUs = int64_t{1} << 60;
+
   static Params Make(uint64_t count, int64_t period_us, uint64_t burst) noexcept {
     int64_t t = period_us / static_cast<int64_t>(count ? count : 1);
     if (t < 1) t = 1;
-    return {t, t * static_cast<int64_t>(burst ? burst : 1)};
+    if (burst == 0) burst = 1;
+    // Saturate instead of overflowing on absurd bursts.
+    int64_t tolerance =
+        burst > static_cast<uint64_t>(kMaxUs / t) ? kMaxUs : t * static_cast<int64_t>(burst);
+    return {t, tolerance};
   }
 
   enum class Outcome { kAdmitted, kDenied, kSlotGone };

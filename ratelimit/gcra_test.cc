@@ -77,6 +77,16 @@ TEST(GcraTest, RemoveGivesBackTheCharge) {
   EXPECT_EQ(Gcra::TryAdd(*s, now, 1, p).outcome, Gcra::Outcome::kAdmitted);
 }
 
+TEST(GcraTest, AbsurdNumbersSaturateInsteadOfOverflowing) {
+  auto p = Gcra::Make(60, 1000000, 333333333333333335ull);  // found by the fuzzer
+  EXPECT_EQ(p.tolerance_us, Gcra::kMaxUs);
+  auto s = NewSlot();
+  EXPECT_EQ(Gcra::TryAdd(*s, kSec, 1, p).outcome, Gcra::Outcome::kAdmitted);
+  auto q = Gcra::Make(1, kSec, 1);
+  auto r = Gcra::TryAdd(*s, kSec, ~uint64_t{0}, q, /*force=*/true);
+  EXPECT_EQ(r.outcome, Gcra::Outcome::kDenied);  // cannot be expressed in time
+}
+
 TEST(GcraTest, OversizedRequestNeverFits) {
   auto p = Gcra::Make(10, kSec, 3);
   auto s = NewSlot();
