@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Runs each libFuzzer target for a bounded time (default 30 s each) with
-# ASan+UBSan. Needs the generated protobuf sources: builds them with Bazel.
+# Runs each libFuzzer target with ASan+UBSan, bounded in time (SECONDS,
+# default 30) and in runs. In CI (CI=true) the run is reproducible: a fixed
+# seed and a fixed number of runs, so a submission's result does not depend
+# on luck; elsewhere every run explores afresh.
+# Needs the generated protobuf sources: builds them with Bazel.
 # Usage: scripts/fuzz.sh [SECONDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,10 +21,15 @@ run_target() {  # name, corpus dir, sources...
   echo "fuzz: building $name with clang++"
   clang++ "${flags[@]}" "$@" -o "$out/$name" -lprotobuf -lxxhash $absl_libs -lpthread
   local corpus="$out/${name}_corpus"
+  local fixed=()
+  if [[ "${CI:-}" == "true" || -n "${SLUICE_FUZZ_SEED:-}" ]]; then
+    fixed=(-seed="${SLUICE_FUZZ_SEED:-1}" -runs="${SLUICE_FUZZ_RUNS:-200000}")
+    rm -rf "$corpus"  # reproducible: start from the committed seeds only
+  fi
   mkdir -p "$corpus"
   cp "$corpus_src"/* "$corpus/"
   "$out/$name" -max_total_time="$secs" -max_len=8192 -timeout=10 -rss_limit_mb=2048 \
-    -artifact_prefix="$out/$name-" \
+    -artifact_prefix="$out/$name-" "${fixed[@]}" \
     -print_final_stats=1 "$corpus" 2>&1 | tail -4
   echo "fuzz: $name ran ${secs}s without a crash"
 }
