@@ -432,9 +432,6 @@ struct Limiter::Charge {
 struct Limiter::ChargeList {
   Charge items[kMaxPending];
   int n = 0;
-  void Add(const Charge& c) {
-    if (n < kMaxPending) items[n++] = c;
-  }
   void Add(Slot* slot, uint64_t key_word, bool gcra, uint32_t epoch, int64_t gcra_us,
            uint64_t amount, bool leased) {
     if (n >= kMaxPending) return;
@@ -651,10 +648,8 @@ bool Limiter::FastApply(const Snapshot& s, const Request& r, absl::Time now, Cha
     }
   }
   if (ok) return true;
-  ChargeList mine;
-  for (int i = first; i < charges->n; ++i) mine.Add(charges->items[i]);
+  Undo(charges->items + first, charges->n - first, now);
   charges->n = first;
-  Undo(mine, now);
   return false;
 }
 
@@ -1056,10 +1051,8 @@ Decision Limiter::Apply(const Snapshot& s, const Request& r, absl::Time now, Cha
 
   if (failed != nullptr) {
     // All or nothing: take back what this request charged.
-    ChargeList mine;
-    for (int i = first_charge; i < charges->n; ++i) mine.Add(charges->items[i]);
+    Undo(charges->items + first_charge, charges->n - first_charge, now);
     charges->n = first_charge;
-    Undo(mine, now);
     // Strict rules count every attempt, admitted or not.
     for (int i = 0; i < n; ++i) {
       const Pending& p = pending[i];
@@ -1125,10 +1118,10 @@ Decision Limiter::Apply(const Snapshot& s, const Request& r, absl::Time now, Cha
   return d;
 }
 
-void Limiter::Undo(const ChargeList& charges, absl::Time now) noexcept {
+void Limiter::Undo(const Charge* charges, size_t n, absl::Time now) noexcept {
   const int64_t since_us = table_->SinceBaseUs(now);
-  for (int i = charges.n - 1; i >= 0; --i) {
-    const Charge& c = charges.items[i];
+  for (size_t i = n; i-- > 0;) {
+    const Charge& c = charges[i];
     if (!CounterTable::StillOwns(c.slot, c.key_word)) continue;
     if (c.gcra) {
       Gcra::Remove(*c.slot, since_us, c.gcra_us);
@@ -1199,9 +1192,7 @@ Decision Limiter::Commit(absl::string_view txn_id, uint64_t bytes, absl::Time no
     ChargeList charges;
     d = Apply(*current(), r, now, &charges, false);
     if (!d.admitted()) {
-      ChargeList all;
-      for (const Charge& c : t.charges) all.Add(c);
-      Undo(all, now);
+      Undo(t.charges.data(), t.charges.size(), now);
       shard.map.erase(it);
       return d;
     }
@@ -1215,9 +1206,7 @@ void Limiter::Release(absl::string_view txn_id, absl::Time now) {
   std::lock_guard<std::mutex> lock(shard.mu);
   auto it = shard.map.find(txn_id);
   if (it == shard.map.end()) return;
-  ChargeList all;
-  for (const Charge& c : it->second.charges) all.Add(c);
-  Undo(all, now);
+  Undo(it->second.charges.data(), it->second.charges.size(), now);
   shard.map.erase(it);
 }
 
@@ -1228,9 +1217,7 @@ int Limiter::ExpireTransactions(absl::Time now, absl::Duration max_age) {
     std::lock_guard<std::mutex> lock(shard.mu);
     for (auto it = shard.map.begin(); it != shard.map.end();) {
       if (now - it->second.created > max_age) {
-        ChargeList all;
-        for (const Charge& c : it->second.charges) all.Add(c);
-        Undo(all, now);
+        Undo(it->second.charges.data(), it->second.charges.size(), now);
         shard.map.erase(it++);
         ++released;
       } else {

@@ -206,7 +206,8 @@ class Limiter {
 
   Decision Apply(const Snapshot& s, const Request& r, absl::Time now, ChargeList* charges,
                  bool count_messages) noexcept;
-  void Undo(const ChargeList& charges, absl::Time now) noexcept;
+  // Takes back n charges (latest first); transactions pass all of theirs.
+  void Undo(const Charge* charges, size_t n, absl::Time now) noexcept;
   bool FastApply(const Snapshot& s, const Request& r, absl::Time now, ChargeList* charges,
                  bool count_messages, uint64_t key) noexcept;
   SlidingWindow::Outcome ChargeWindow(internal::Slot* slot, uint64_t owner, const void* rule,

@@ -514,6 +514,31 @@ TEST(LimiterTest, ReserveCommitRelease) {
   EXPECT_EQ(l->open_transactions(), 0u);
 }
 
+TEST(LimiterTest, ReleaseGivesBackEveryRecipientOfALargeTransaction) {
+  auto l = Make(R"pb(
+    level {
+      name: "mailbox"
+      limit { metric: RECIPIENTS window: "1h" max: 1000 }
+    }
+    level {
+      name: "domain"
+      limit { metric: RECIPIENTS window: "1h" max: 1000 }
+    }
+  )pb");
+  Request r = Msg("a@x.example");
+  for (int i = 0; i < 300; ++i) {
+    ASSERT_TRUE(l->Reserve("BIG", absl::StrCat("r", i, "@y"), r, kT0).admitted()) << i;
+  }
+  EXPECT_EQ(l->Usage(Level::kMailbox, "a@x.example", kT0).rule(0).usage(), 300u);
+  l->Release("BIG", kT0);
+  EXPECT_EQ(l->Usage(Level::kMailbox, "a@x.example", kT0).rule(0).usage(), 0u);
+  EXPECT_EQ(l->Usage(Level::kDomain, "x.example", kT0).rule(0).usage(), 0u);
+  // The same through expiry.
+  for (int i = 0; i < 300; ++i) l->Reserve("OLD", absl::StrCat("r", i, "@y"), r, kT0);
+  EXPECT_EQ(l->ExpireTransactions(kT0 + absl::Hours(2), absl::Minutes(10)), 1);
+  EXPECT_EQ(l->Usage(Level::kMailbox, "a@x.example", kT0 + absl::Hours(2)).rule(0).usage(), 0u);
+}
+
 TEST(LimiterTest, AbandonedTransactionsExpire) {
   auto l = Make(R"pb(level {
                        name: "mailbox"
