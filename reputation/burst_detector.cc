@@ -5,6 +5,7 @@
 #include "absl/status/status.h"
 #include "ratelimit/internal/hash.h"
 #include "ratelimit/sliding_window.h"
+#include "ratelimit/window_counter.h"
 
 #define XXH_INLINE_ALL
 #include <xxhash.h>
@@ -53,23 +54,10 @@ absl::StatusOr<std::unique_ptr<BurstDetector>> BurstDetector::Create(const Optio
 
 uint64_t BurstDetector::Add(uint64_t key, int kind, uint32_t sub_s, int64_t since_ms,
                             uint64_t n) noexcept {
-  const uint64_t overflow = Key(kind, 0x0f10, 0);
-  CounterTable::Placement how;
-  for (int attempt = 0; attempt < 4; ++attempt) {
-    internal::Slot* slot =
-        table_->FindOrClaim(key, internal::MakeKeyWord(key, sub_s), overflow,
-                            internal::MakeKeyWord(overflow, sub_s), since_ms, &how);
-    if (slot == nullptr) return 0;
-    const uint32_t epoch = SlidingWindow::EpochAt(since_ms, sub_s);
-    auto r = n > 0 ? SlidingWindow::ForceAdd(*slot, epoch, n)
-                   : SlidingWindow::AddResult{SlidingWindow::Outcome::kAdmitted, 0, epoch};
-    if (r.outcome == SlidingWindow::Outcome::kSlotGone) continue;
-    // A full table's shared overflow counter mixes everybody's messages:
-    // it must not raise an alarm for whoever lands in it.
-    if (how == CounterTable::Placement::kOverflow) return 0;
-    return SlidingWindow::Usage(*slot, epoch);
-  }
-  return 0;
+  // A full table's shared overflow counter mixes everybody's messages: it
+  // reads as 0, so it raises no alarm for whoever lands in it.
+  return CountInWindow(*table_, key, Key(kind, 0x0f10, 0), sub_s, since_ms,
+                       static_cast<int64_t>(n));
 }
 
 BurstDetector::Verdict BurstDetector::Observe(absl::string_view sender, const Fingerprint& fp,

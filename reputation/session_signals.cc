@@ -9,6 +9,7 @@
 #include "absl/strings/ascii.h"
 #include "ratelimit/internal/hash.h"
 #include "ratelimit/sliding_window.h"
+#include "ratelimit/window_counter.h"
 
 #define XXH_INLINE_ALL
 #include <xxhash.h>
@@ -85,34 +86,9 @@ absl::StatusOr<std::unique_ptr<SessionSignals>> SessionSignals::Create(const Opt
 
 uint64_t SessionSignals::Count(uint64_t key, int64_t window_s, int64_t since_ms,
                                int64_t delta) noexcept {
-  const uint32_t sub = SlidingWindow::SubBucketSeconds(window_s);
   const uint64_t overflow = Key(kBlock, "\x01overflow") ^ static_cast<uint64_t>(window_s);
-  CounterTable::Placement how;
-  for (int attempt = 0; attempt < 4; ++attempt) {
-    internal::Slot* slot =
-        table_->FindOrClaim(key, internal::MakeKeyWord(key, sub), overflow,
-                            internal::MakeKeyWord(overflow, sub), since_ms, &how);
-    if (slot == nullptr) return 0;
-    const uint32_t epoch = SlidingWindow::EpochAt(since_ms, sub);
-    if (delta > 0) {
-      if (SlidingWindow::ForceAdd(*slot, epoch, static_cast<uint64_t>(delta)).outcome ==
-          SlidingWindow::Outcome::kSlotGone) {
-        continue;
-      }
-    } else if (delta < 0) {
-      // Take it from the newest sub-bucket that still holds a count.
-      const uint64_t before = SlidingWindow::Usage(*slot, epoch);
-      for (uint32_t back = 0; back <= SlidingWindow::kSubBuckets && before > 0; ++back) {
-        SlidingWindow::Remove(*slot, (epoch - back) & SlidingWindow::kEpochMask,
-                              static_cast<uint64_t>(-delta));
-        if (SlidingWindow::Usage(*slot, epoch) < before) break;
-      }
-    }
-    // The shared overflow counter mixes everyone: it never trips anything.
-    if (how == CounterTable::Placement::kOverflow) return 0;
-    return SlidingWindow::Usage(*slot, epoch);
-  }
-  return 0;
+  return CountInWindow(*table_, key, overflow, SlidingWindow::SubBucketSeconds(window_s), since_ms,
+                       delta);
 }
 
 void SessionSignals::Block(uint64_t key, absl::Duration d, absl::Time now) noexcept {
