@@ -618,11 +618,14 @@ int main(int argc, char** argv) {
   std::string corpus;
   int pairs = 100000;
   uint64_t seed = 1;
+  bool evaluate = true;  // --throughput_only: skip detection rates and the simulation
   std::vector<char*> rest = {argv[0]};
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--corpus" && i + 1 < argc) {
       corpus = argv[++i];
+    } else if (a == "--throughput_only") {
+      evaluate = false;
     } else if (a == "--pairs" && i + 1 < argc) {
       pairs = std::atoi(argv[++i]);
     } else if (a == "--k" && i + 1 < argc) {
@@ -634,8 +637,10 @@ int main(int argc, char** argv) {
     }
   }
   if (corpus.empty() || !LoadCorpus(corpus)) {
-    std::fprintf(stderr, "usage: %s --corpus DIR [--pairs N] [--seed N] [benchmark flags]\n",
-                 argv[0]);
+    std::fprintf(
+        stderr,
+        "usage: %s --corpus DIR [--pairs N] [--seed N] [--throughput_only] [benchmark flags]\n",
+        argv[0]);
     return 2;
   }
   std::vector<std::string> vocab;
@@ -650,8 +655,10 @@ int main(int argc, char** argv) {
       s = e + 1;
     }
   }
-  Evaluate(pairs, seed);
-  Simulate(seed);
+  if (evaluate) {
+    Evaluate(pairs, seed);
+    Simulate(seed);
+  }
   int rargc = static_cast<int>(rest.size());
   benchmark::Initialize(&rargc, rest.data());
   benchmark::RunSpecifiedBenchmarks();

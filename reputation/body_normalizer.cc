@@ -11,13 +11,13 @@ inline void Copy(char* dst, const char* src, size_t n) {
   if (n > 0) std::memcpy(dst, src, n);
 }
 
-inline unsigned char Lower(unsigned char c) {
+constexpr unsigned char Lower(unsigned char c) {
   return static_cast<unsigned char>(c | ((static_cast<unsigned char>(c - 'A') < 26u) << 5));
 }
 
-inline bool IsAlpha(unsigned char c) { return static_cast<unsigned char>(Lower(c) - 'a') < 26u; }
-inline bool IsDigit(unsigned char c) { return static_cast<unsigned char>(c - '0') < 10u; }
-inline bool IsAlnum(unsigned char c) { return IsAlpha(c) || IsDigit(c); }
+constexpr bool IsAlpha(unsigned char c) { return static_cast<unsigned char>(Lower(c) - 'a') < 26u; }
+constexpr bool IsDigit(unsigned char c) { return static_cast<unsigned char>(c - '0') < 10u; }
+constexpr bool IsAlnum(unsigned char c) { return IsAlpha(c) || IsDigit(c); }
 
 // Case-insensitive prefix test (prefix is lower case).
 bool StartsWithI(absl::string_view s, absl::string_view prefix) {
@@ -64,21 +64,34 @@ int Base64Value(unsigned char c) {
   return -1;
 }
 
-// Byte classes for the tokenizer, one table lookup per byte.
+// Byte classes for the tokenizer, one table lookup per byte: whether the
+// byte ends a word, and what it tells about the word (so FlushWord can skip
+// its scans for a plain word).
+constexpr uint8_t kSeparatorClass = 1;
+constexpr uint8_t kDigitClass = 2;
+constexpr uint8_t kAtClass = 4;
+constexpr uint8_t kPunctClass = 8;  // ASCII, neither alphanumeric nor a separator
 struct ByteClasses {
-  bool separator[256];
-  constexpr ByteClasses() : separator() {
-    for (int c = 0; c <= ' '; ++c) separator[c] = true;
+  uint8_t flags[256];
+  uint8_t lower[256];
+  constexpr ByteClasses() : flags(), lower() {
+    for (int c = 0; c < 256; ++c) {
+      lower[c] = Lower(static_cast<unsigned char>(c));
+      if (c < 0x80 && !IsAlnum(static_cast<unsigned char>(c))) flags[c] = kPunctClass;
+      if (IsDigit(static_cast<unsigned char>(c))) flags[c] = kDigitClass;
+    }
+    flags['@'] = kPunctClass | kAtClass;
+    for (int c = 0; c <= ' '; ++c) flags[c] = kSeparatorClass;
     for (unsigned char c :
          {'<', '>', '"', '\'', '(', ')', '[', ']', '{', '}', ',', ';', '|', '*', '!', '`'}) {
-      separator[c] = true;
+      flags[c] = kSeparatorClass;
     }
-    separator[0x7f] = true;
+    flags[0x7f] = kSeparatorClass;
   }
 };
 constexpr ByteClasses kClasses;
 
-inline bool IsSeparator(unsigned char c) { return kClasses.separator[c]; }
+inline bool IsSeparator(unsigned char c) { return kClasses.flags[c] & kSeparatorClass; }
 
 constexpr absl::string_view kGreetings[] = {"dear",      "hi",      "hello", "hey",
                                             "greetings", "dearest", "attn",  "attention"};
@@ -127,6 +140,7 @@ void BodyNormalizer::Reset(TokenSink* sink) noexcept {
   skip_until_close_ = 0;
   word_len_ = 0;
   word_overlong_ = false;
+  word_flags_ = 0;
   line_start_ = true;
   greeting_left_ = 0;
   bytes_seen_ = 0;
@@ -366,6 +380,15 @@ void BodyNormalizer::DecodeLine(absl::string_view line, bool complete) noexcept 
   }
 }
 
+inline void BodyNormalizer::AppendWordByte(unsigned char c) noexcept {
+  if (word_len_ < kWordMax) {
+    word_[word_len_++] = static_cast<char>(kClasses.lower[c]);
+    word_flags_ |= kClasses.flags[c];
+  } else {
+    word_overlong_ = true;
+  }
+}
+
 void BodyNormalizer::Text(absl::string_view text) noexcept {
   const uint64_t budget =
       options_.max_text_bytes - std::min<uint64_t>(text_bytes_, options_.max_text_bytes);
@@ -379,14 +402,7 @@ void BodyNormalizer::Text(absl::string_view text) noexcept {
     while (p < end) {
       // Fast path: runs of word bytes in HTML text go straight to the word.
       if (html_ == Html::kText && skip_until_close_ == 0) {
-        while (p < end && !IsSeparator(*p) && *p != '&') {
-          if (word_len_ < kWordMax) {
-            word_[word_len_++] = static_cast<char>(Lower(*p));
-          } else {
-            word_overlong_ = true;
-          }
-          ++p;
-        }
+        while (p < end && !IsSeparator(*p) && *p != '&') AppendWordByte(*p++);
         if (p == end) break;
       }
       HtmlByte(*p++);
@@ -395,14 +411,7 @@ void BodyNormalizer::Text(absl::string_view text) noexcept {
   }
   while (p < end) {
     // Fast path: a run of word bytes is copied (lower-cased) in one loop.
-    while (p < end && !IsSeparator(*p)) {
-      if (word_len_ < kWordMax) {
-        word_[word_len_++] = static_cast<char>(Lower(*p));
-      } else {
-        word_overlong_ = true;
-      }
-      ++p;
-    }
+    while (p < end && !IsSeparator(*p)) AppendWordByte(*p++);
     if (p == end) break;
     TextByte(*p++);
   }
@@ -576,11 +585,7 @@ void BodyNormalizer::TextByte(unsigned char c) noexcept {
     if ((c == ',' || c == ';' || c == '!') && greeting_left_ > 0) greeting_left_ = 0;
     return;
   }
-  if (word_len_ < kWordMax) {
-    word_[word_len_++] = static_cast<char>(Lower(c));
-  } else {
-    word_overlong_ = true;
-  }
+  AppendWordByte(c);
 }
 
 void BodyNormalizer::Newline() noexcept {
@@ -593,8 +598,10 @@ void BodyNormalizer::FlushWord() noexcept {
   if (word_len_ == 0) return;
   absl::string_view w(word_, word_len_);
   const bool overlong = word_overlong_;
+  const uint8_t flags = word_flags_;
   word_len_ = 0;
   word_overlong_ = false;
+  word_flags_ = 0;
   const char first = w[0];  // already lower case
   if ((first == 'h' || first == 'f' || first == 'w') &&
       (StartsWithI(w, "http://") || StartsWithI(w, "https://") || StartsWithI(w, "ftp://") ||
@@ -604,10 +611,12 @@ void BodyNormalizer::FlushWord() noexcept {
     return;
   }
   if (overlong) return;
-  bool at = false;
-  for (char c : w) at |= c == '@';
-  if (at) {  // an e-mail address
+  if (flags & kAtClass) {  // an e-mail address
     line_start_ = false;
+    return;
+  }
+  if (!(flags & kPunctClass)) {  // a plain word: nothing to split
+    EmitWord(w, flags & kDigitClass);
     return;
   }
   // Split at ASCII punctuation ("re:", "buy-now", "U.S.A.").
@@ -619,13 +628,18 @@ void BodyNormalizer::FlushWord() noexcept {
       cut = c < 0x80 && !IsAlnum(c);
     }
     if (cut) {
-      if (i > start) EmitWord(w.substr(start, i - start));
+      if (i > start) {
+        absl::string_view piece = w.substr(start, i - start);
+        bool has_digit = false;
+        for (unsigned char d : piece) has_digit |= IsDigit(d);
+        EmitWord(piece, has_digit);
+      }
       start = i + 1;
     }
   }
 }
 
-void BodyNormalizer::EmitWord(absl::string_view w) noexcept {
+void BodyNormalizer::EmitWord(absl::string_view w, bool has_digit) noexcept {
   const bool at_start = line_start_;
   line_start_ = false;
   if (options_.drop_greetings) {
@@ -639,9 +653,7 @@ void BodyNormalizer::EmitWord(absl::string_view w) noexcept {
     }
   }
   if (w.size() > 30) return;
-  size_t digits = 0;
-  for (unsigned char c : w) digits += IsDigit(c);
-  if (digits > 0) return;  // numbers, prices, ids and codes that vary per recipient
+  if (has_digit) return;  // numbers, prices, ids and codes that vary per recipient
   ++tokens_;
   if (sink_ != nullptr) sink_->Token(w);
 }

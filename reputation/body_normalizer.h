@@ -84,8 +84,9 @@ class BodyNormalizer {
   void HtmlByte(unsigned char c) noexcept;
   void EndTag() noexcept;
   void CharOut(unsigned char c) noexcept;
+  void AppendWordByte(unsigned char c) noexcept;
   void FlushWord() noexcept;
-  void EmitWord(absl::string_view w) noexcept;
+  void EmitWord(absl::string_view w, bool has_digit) noexcept;
   void EmitUrlHost(absl::string_view url) noexcept;
   void Newline() noexcept;
 
@@ -133,6 +134,7 @@ class BodyNormalizer {
   char word_[kWordMax];
   size_t word_len_ = 0;
   bool word_overlong_ = false;
+  uint8_t word_flags_ = 0;  // OR of the word's byte classes (digit, '@', punctuation)
   bool line_start_ = true;
   int greeting_left_ = 0;  // words of a greeting line still to drop
 

@@ -4,6 +4,10 @@
 #include <cstring>
 #include <limits>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "ratelimit/internal/hash.h"
 
 #define XXH_INLINE_ALL
@@ -116,7 +120,7 @@ void Fingerprinter::Finish(Fingerprint* out) noexcept {
       continue;
     }
     if (s.bins[i] != kEmpty) {
-      out->minhash[i] = s.bins[i];
+      out->minhash[i] = static_cast<uint32_t>(s.bins[i]);
       continue;
     }
     // Densification: borrow from the next non-empty bin to the right,
@@ -126,7 +130,8 @@ void Fingerprinter::Finish(Fingerprint* out) noexcept {
       j = (j + 1) & (k - 1);
       ++dist;
     } while (s.bins[j] == kEmpty);
-    out->minhash[i] = Mix(s.bins[j] + 0x9E3779B97F4A7C15ull * static_cast<uint64_t>(dist));
+    out->minhash[i] =
+        static_cast<uint32_t>(Mix(s.bins[j] + 0x9E3779B97F4A7C15ull * static_cast<uint64_t>(dist)));
   }
 }
 
@@ -138,15 +143,22 @@ void Fingerprinter::Compute(absl::string_view message, Fingerprint* out) noexcep
 
 double Fingerprint::Similarity(const Fingerprint& a, const Fingerprint& b) noexcept {
   if (a.k != b.k || a.k == 0 || a.tokens == 0 || b.tokens == 0) return 0;
-  // Four independent counters so the compiler keeps the loop in registers.
-  int e0 = 0, e1 = 0, e2 = 0, e3 = 0;
+#if defined(__SSE2__)
+  // K >= 8 is a multiple of 4: four bins per compare; each equal bin
+  // subtracts -1 from its lane of the accumulator.
+  __m128i acc = _mm_setzero_si128();
   for (int i = 0; i < a.k; i += 4) {
-    e0 += a.minhash[i] == b.minhash[i];
-    e1 += a.minhash[i + 1] == b.minhash[i + 1];
-    e2 += a.minhash[i + 2] == b.minhash[i + 2];
-    e3 += a.minhash[i + 3] == b.minhash[i + 3];
+    const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a.minhash + i));
+    const __m128i y = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.minhash + i));
+    acc = _mm_sub_epi32(acc, _mm_cmpeq_epi32(x, y));
   }
-  const int equal = e0 + e1 + e2 + e3;
+  acc = _mm_add_epi32(acc, _mm_shuffle_epi32(acc, _MM_SHUFFLE(1, 0, 3, 2)));
+  acc = _mm_add_epi32(acc, _mm_shuffle_epi32(acc, _MM_SHUFFLE(2, 3, 0, 1)));
+  const int equal = _mm_cvtsi128_si32(acc);
+#else
+  int equal = 0;
+  for (int i = 0; i < a.k; ++i) equal += a.minhash[i] == b.minhash[i];
+#endif
   // k is a power of two: scale by its exact reciprocal (no division).
   static constexpr double kInverse[] = {1.0,    0.5,     0.25,     0.125,
                                         0.0625, 0.03125, 0.015625, 0.0078125};
@@ -157,8 +169,8 @@ int Fingerprint::BandKeys(int bands, uint64_t* out) const noexcept {
   if (tokens == 0 || bands <= 0 || k % bands != 0) return 0;
   const int rows = k / bands;
   for (int b = 0; b < bands; ++b) {
-    out[b] =
-        XXH3_64bits_withSeed(&minhash[b * rows], sizeof(uint64_t) * rows, static_cast<uint64_t>(b));
+    out[b] = XXH3_64bits_withSeed(&minhash[b * rows], sizeof(minhash[0]) * rows,
+                                  static_cast<uint64_t>(b));
   }
   return bands;
 }
