@@ -84,6 +84,90 @@ absl::Status Err(const std::string& where, absl::string_view msg) {
   return absl::InvalidArgumentError(absl::StrCat(where, msg));
 }
 
+// A reply code must be 4xx or 5xx and agree with a DEFER or REJECT action.
+bool SmtpCodeFits(config::Action action, uint32_t code) {
+  if (code < 400 || code > 599) return false;
+  if (action == config::DEFER) return code < 500;
+  if (action == config::REJECT) return code >= 500;
+  return true;
+}
+
+absl::Status ValidateTable(const config::Table& t, const Where& w) {
+  if (t.has_max_probe() && (t.max_probe() < 1 || t.max_probe() > 4096)) {
+    return Err(w.At(t, "max_probe"), "max_probe must be in [1, 4096]");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateDetector(const config::Detector& d, const Where& w) {
+  if (d.has_window()) {
+    auto win = ParseWindow(d.window());
+    if (!win.ok()) return Err(w.At(d, "window"), win.status().message());
+    if (*win > kMaxWindowSeconds) {
+      return Err(w.At(d, "window"),
+                 absl::StrCat("window longer than ", FormatWindow(kMaxWindowSeconds)));
+    }
+  }
+  if (d.has_block()) {
+    auto b = ParseWindow(d.block());
+    if (!b.ok()) return Err(w.At(d, "block"), b.status().message());
+  }
+  if (d.has_threshold() && (d.threshold() < 1 || d.threshold() > (uint64_t{1} << 37) - 1)) {
+    return Err(w.At(d, "threshold"), "threshold must be in [1, 137438953471] (off: true disables)");
+  }
+  if (d.has_smtp_code() && !SmtpCodeFits(d.action(), d.smtp_code())) {
+    return Err(w.At(d, "smtp_code"), "smtp_code must be 4xx for DEFER and 5xx for REJECT");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateAbuse(const config::Abuse& a, const Where& w) {
+  // Every Detector field, found by reflection so a new detector is checked too.
+  const auto* desc = a.GetDescriptor();
+  const auto* refl = a.GetReflection();
+  for (int i = 0; i < desc->field_count(); ++i) {
+    const FieldDescriptor* f = desc->field(i);
+    if (f->message_type() != config::Detector::descriptor() || !refl->HasField(a, f)) continue;
+    const auto& d = static_cast<const config::Detector&>(refl->GetMessage(a, f));
+    if (auto s = ValidateDetector(d, w.Nested(a, f->name(), 0)); !s.ok()) return s;
+  }
+  for (const char* name : {"similarity", "campaign_similarity"}) {
+    const FieldDescriptor* f = desc->FindFieldByName(name);
+    if (!refl->HasField(a, f)) continue;
+    double v = refl->GetDouble(a, f);
+    if (!(v > 0 && v <= 1)) return Err(w.At(a, name), "similarity must be in (0, 1]");
+  }
+  for (int i = 0; i < a.alias_size(); ++i) {
+    const auto& al = a.alias(i);
+    Where aw = w.Nested(a, "alias", i);
+    if (al.login().empty()) return Err(aw.At(al, "login"), "alias needs a login");
+    for (int j = 0; j < al.address_size(); ++j) {
+      if (al.address(j).find('@') == std::string::npos) {
+        return Err(aw.At(al, "address", j),
+                   absl::StrCat("\"", al.address(j), "\" is neither an address nor @domain"));
+      }
+    }
+  }
+  if (a.has_table()) return ValidateTable(a.table(), w.Nested(a, "table", 0));
+  return absl::OkStatus();
+}
+
+absl::Status ValidatePolicy(const config::Policy& p, const Where& w) {
+  for (int i = 0; i < p.identity_size(); ++i) {
+    const std::string& id = p.identity(i);
+    if (id != "sasl_username" && id != "sender" && id != "client_address") {
+      return Err(
+          w.At(p, "identity", i),
+          absl::StrCat("unknown identity \"", id, "\" (sasl_username, sender or client_address)"));
+    }
+  }
+  if (p.has_transaction_timeout()) {
+    auto t = ParseWindow(p.transaction_timeout());
+    if (!t.ok()) return Err(w.At(p, "transaction_timeout"), t.status().message());
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ValidateLimit(const config::Limit& l, const Where& w, Level owner_level,
                            bool owner_is_entity, const bool* configured) {
   if (!l.has_window()) return Err(w.At(l, "max"), "limit needs a window (e.g. window: \"1h\")");
@@ -109,12 +193,8 @@ absl::Status ValidateLimit(const config::Limit& l, const Where& w, Level owner_l
   if (l.has_burst() && (l.burst() < 1 || l.burst() > 1000000000)) {
     return Err(w.At(l, "burst"), "burst must be between 1 and 1000000000");
   }
-  if (l.has_smtp_code()) {
-    uint32_t c = l.smtp_code();
-    bool temp = l.action() == config::DEFER;
-    if (c < 400 || c > 599 || (temp && c >= 500) || (l.action() == config::REJECT && c < 500)) {
-      return Err(w.At(l, "smtp_code"), "smtp_code must be 4xx for DEFER and 5xx for REJECT");
-    }
+  if (l.has_smtp_code() && !SmtpCodeFits(l.action(), l.smtp_code())) {
+    return Err(w.At(l, "smtp_code"), "smtp_code must be 4xx for DEFER and 5xx for REJECT");
   }
   if (l.has_applies_to()) {
     Level target;
@@ -246,10 +326,14 @@ absl::Status Validate(const config::Config& c, const Where& w) {
       if (x.sender(i).empty()) return Err(xw.At(x, "sender", i), "empty sender");
     }
   }
-  if (c.has_table() && c.table().has_max_probe() &&
-      (c.table().max_probe() < 1 || c.table().max_probe() > 4096)) {
-    Where tw = w.Nested(c, "table", 0);
-    return Err(tw.At(c.table(), "max_probe"), "max_probe must be in [1, 4096]");
+  if (c.has_table()) {
+    if (auto s = ValidateTable(c.table(), w.Nested(c, "table", 0)); !s.ok()) return s;
+  }
+  if (c.has_abuse()) {
+    if (auto s = ValidateAbuse(c.abuse(), w.Nested(c, "abuse", 0)); !s.ok()) return s;
+  }
+  if (c.has_policy()) {
+    if (auto s = ValidatePolicy(c.policy(), w.Nested(c, "policy", 0)); !s.ok()) return s;
   }
   return absl::OkStatus();
 }

@@ -112,6 +112,40 @@ TEST(ConfigTest, Misc) {
   EXPECT_EQ(Error("table { max_probe: 0 }"), "sluice.conf:1:9: max_probe must be in [1, 4096]");
 }
 
+TEST(ConfigTest, AbuseAndPolicySections) {
+  auto ok = ParseConfigText(
+      "abuse {\n"
+      "  same_size { threshold: 30 window: \"10m\" action: REJECT smtp_code: 554 }\n"
+      "  auth_failures_per_ip { threshold: 5 window: \"15m\" block: \"2h\" }\n"
+      "  new_network { action: NOTIFY }\n"
+      "  campaign { off: true }\n"
+      "  similarity: 0.5 sender_ownership: ALIAS_MAP\n"
+      "  alias { login: \"bob\" address: \"@acme.example\" }\n"
+      "}\n"
+      "policy { identity: \"sasl_username\" identity: \"sender\" transaction_timeout: \"5m\" }\n");
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(ok->abuse().same_size().threshold(), 30u);
+  EXPECT_EQ(Error("abuse {\n  same_size { window: \"10q\" }\n}"),
+            "sluice.conf:2:15: bad window \"10q\" (use e.g. \"90s\", \"15m\", \"1h\", \"1d\")");
+  EXPECT_EQ(Error("abuse { auth_failures_per_user { block: \"-1h\" } }"),
+            "sluice.conf:1:34: window \"-1h\" must be positive");
+  EXPECT_EQ(Error("abuse { harvest: 1 }"),
+            "sluice.conf:1:16: Message type \"sluice.config.Abuse\" has no field named "
+            "\"harvest\".");
+  EXPECT_EQ(Error("abuse { near_duplicate { threshold: 0 } }"),
+            "sluice.conf:1:26: threshold must be in [1, 137438953471] (off: true disables)");
+  EXPECT_EQ(Error("abuse { sender_mismatch { action: DEFER smtp_code: 553 } }"),
+            "sluice.conf:1:41: smtp_code must be 4xx for DEFER and 5xx for REJECT");
+  EXPECT_EQ(Error("abuse { similarity: 1.5 }"), "sluice.conf:1:9: similarity must be in (0, 1]");
+  EXPECT_EQ(Error("abuse { alias { login: \"bob\" address: \"acme.example\" } }"),
+            "sluice.conf:1:30: \"acme.example\" is neither an address nor @domain");
+  EXPECT_EQ(Error("abuse { table { max_probe: 9999 } }"),
+            "sluice.conf:1:17: max_probe must be in [1, 4096]");
+  EXPECT_EQ(
+      Error("policy { identity: \"helo\" }"),
+      "sluice.conf:1:10: unknown identity \"helo\" (sasl_username, sender or client_address)");
+}
+
 TEST(ConfigTest, ValidationWithoutTextNamesTheField) {
   config::Config c;
   c.add_level()->set_name("mailbox");

@@ -9,6 +9,8 @@ PKGS=(
   libabsl-dev libxxhash-dev libprotobuf-dev protobuf-compiler
   libgtest-dev libgmock-dev libbenchmark-dev
   libfuzzy-dev libtlsh-dev
+  libevent-dev
+  postfix swaks sasl2-bin libsasl2-modules
   python3
 )
 
@@ -23,6 +25,10 @@ if ((${#missing[@]})); then
   SUDO=""
   if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
   echo "setup: installing ${missing[*]}" >&2
+  # Postfix asks questions on install; the tests run private instances and
+  # need no system configuration.
+  printf '%s\n' 'postfix postfix/main_mailer_type select No configuration' \
+    'postfix postfix/mailname string sluice-test.example' | $SUDO debconf-set-selections
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -q >&2
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
 fi
