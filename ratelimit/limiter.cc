@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 
+#include "ratelimit/internal/event_dedup.h"
 #include "ratelimit/internal/hash.h"
 // Inline XXH3: short keys hash in a few ns without a call into libxxhash.
 #define XXH_INLINE_ALL
@@ -412,11 +413,7 @@ struct Limiter::Events {
   std::mutex mu;
   std::vector<std::function<void(const Event&)>> sinks;
   std::atomic<bool> any{false};
-  struct Shard {
-    std::mutex mu;
-    absl::flat_hash_map<uint64_t, int64_t> last;
-  };
-  Shard shards[kShards];
+  internal::EventDedup dedup;
 };
 
 struct Limiter::Charge {
@@ -725,16 +722,7 @@ void Limiter::RecordName(uint64_t entity_hash, Level level, absl::string_view na
 
 void Limiter::Emit(const Event& e, uint64_t dedup_key, int64_t window_index) {
   if (!events_->any.load(std::memory_order_acquire)) return;
-  auto& shard = events_->shards[dedup_key % kShards];
-  {
-    std::lock_guard<std::mutex> lock(shard.mu);
-    auto [it, inserted] = shard.last.try_emplace(dedup_key, window_index);
-    if (!inserted) {
-      if (it->second == window_index) return;
-      it->second = window_index;
-    }
-    if (shard.last.size() > 4096) shard.last.clear();  // bounded memory
-  }
+  if (!events_->dedup.First(dedup_key, window_index)) return;
   std::lock_guard<std::mutex> lock(events_->mu);
   for (auto& sink : events_->sinks) sink(e);
 }

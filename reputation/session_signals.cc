@@ -173,9 +173,8 @@ SessionSignals::Verdict SessionSignals::AuthFailed(absl::string_view ip, absl::s
   Verdict v = CheckBlocked(ip, user, now);
   if (v.reject()) return v;
   const int64_t since_ms = table_->SinceBaseMs(now);
-  const int64_t w = absl::ToInt64Seconds(options_.auth_window);
   if (!ip.empty()) {
-    uint64_t n = Count(Key(kAuthIp, ip), w, since_ms, 1);
+    uint64_t n = Count(Key(kAuthIp, ip), absl::ToInt64Seconds(options_.auth_window), since_ms, 1);
     if (n >= options_.auth_failures_per_ip) {
       Block(Key(kBlock, ip), options_.auth_block, now);
       return Verdict{Signal::kAuthBruteForceIp, n, options_.auth_failures_per_ip,
@@ -183,11 +182,12 @@ SessionSignals::Verdict SessionSignals::AuthFailed(absl::string_view ip, absl::s
     }
   }
   if (!user.empty()) {
-    uint64_t n = Count(Key(kAuthUser, user), w, since_ms, 1);
+    uint64_t n =
+        Count(Key(kAuthUser, user), absl::ToInt64Seconds(options_.auth_user_window), since_ms, 1);
     if (n >= options_.auth_failures_per_user) {
-      Block(Key(kBlock, user), options_.auth_block, now);
+      Block(Key(kBlock, user), options_.auth_user_block, now);
       return Verdict{Signal::kAuthBruteForceUser, n, options_.auth_failures_per_user,
-                     options_.auth_block};
+                     options_.auth_user_block};
     }
   }
   return v;

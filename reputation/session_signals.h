@@ -40,8 +40,10 @@ class SessionSignals {
   struct Options {
     uint64_t auth_failures_per_ip = 10;
     uint64_t auth_failures_per_user = 20;
-    absl::Duration auth_window = absl::Minutes(15);
-    absl::Duration auth_block = absl::Hours(1);
+    absl::Duration auth_window = absl::Minutes(15);  // per IP
+    absl::Duration auth_block = absl::Hours(1);      // of the IP
+    absl::Duration auth_user_window = absl::Minutes(15);
+    absl::Duration auth_user_block = absl::Hours(1);
     uint64_t unknown_recipients_per_ip = 20;
     absl::Duration unknown_recipient_window = absl::Minutes(10);
     absl::Duration harvest_block = absl::Hours(1);
