@@ -59,22 +59,6 @@ size_t LastAt(absl::string_view s) {
   return absl::string_view::npos;
 }
 
-Action ToAction(config::Action a) {
-  switch (a) {
-    case config::DEFER:
-      return Action::kDefer;
-    case config::REJECT:
-      return Action::kReject;
-    case config::HOLD:
-      return Action::kHold;
-    case config::DISCARD:
-      return Action::kDiscard;
-    case config::NOTIFY:
-      return Action::kNotify;
-  }
-  return Action::kDefer;
-}
-
 struct Cidr {
   int family;  // AF_INET / AF_INET6
   unsigned char addr[16];
@@ -107,6 +91,22 @@ bool PrefixMatch(const unsigned char* a, const unsigned char* b, int prefix) {
 }
 
 }  // namespace
+
+Action ToAction(config::Action a) {
+  switch (a) {
+    case config::DEFER:
+      return Action::kDefer;
+    case config::REJECT:
+      return Action::kReject;
+    case config::HOLD:
+      return Action::kHold;
+    case config::DISCARD:
+      return Action::kDiscard;
+    case config::NOTIFY:
+      return Action::kNotify;
+  }
+  return Action::kDefer;
+}
 
 absl::string_view ActionName(Action a) {
   switch (a) {
@@ -1198,14 +1198,14 @@ void Limiter::Release(absl::string_view txn_id, absl::Time now) {
   shard.map.erase(it);
 }
 
-int Limiter::ExpireTransactions(absl::Time now, absl::Duration max_age) {
+int Limiter::ExpireTransactions(absl::Time now, absl::Duration max_age, bool keep) {
   int released = 0;
   for (int i = 0; i < kShards; ++i) {
     auto& shard = txns_[i];
     std::lock_guard<std::mutex> lock(shard.mu);
     for (auto it = shard.map.begin(); it != shard.map.end();) {
       if (now - it->second.created > max_age) {
-        Undo(it->second.charges.data(), it->second.charges.size(), now);
+        if (!keep) Undo(it->second.charges.data(), it->second.charges.size(), now);
         shard.map.erase(it++);
         ++released;
       } else {

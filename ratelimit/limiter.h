@@ -51,6 +51,8 @@ enum class Action : uint8_t { kAccept, kDefer, kReject, kHold, kDiscard, kNotify
 enum class Metric : uint8_t { kMessages, kRecipients, kBytes };
 
 absl::string_view ActionName(Action a);
+// The config's action as the limiter's.
+Action ToAction(config::Action a);
 absl::string_view MetricName(Metric m);
 
 // One message (or one recipient, with Reserve). Strings are only read during
@@ -163,8 +165,10 @@ class Limiter {
   Decision Commit(absl::string_view txn, uint64_t bytes, absl::Time now);
   // Gives back everything a transaction reserved. Idempotent. Thread-safe.
   void Release(absl::string_view txn, absl::Time now);
-  // Releases transactions older than max_age; returns how many.
-  int ExpireTransactions(absl::Time now, absl::Duration max_age);
+  // Ends transactions older than max_age; returns how many. Their charges
+  // are given back, or with `keep` stay counted (as if committed without
+  // bytes: for MTAs that never say when a transaction ends).
+  int ExpireTransactions(absl::Time now, absl::Duration max_age, bool keep = false);
   size_t open_transactions() const;
 
   // Swaps in a new config. Counters of (level, entity, metric, window) that

@@ -551,6 +551,18 @@ TEST(LimiterTest, AbandonedTransactionsExpire) {
   EXPECT_TRUE(l->CheckAndCharge(Msg("a@x.example"), kT0 + absl::Minutes(11)).admitted());
 }
 
+TEST(LimiterTest, ExpiredTransactionsCanStayCounted) {
+  auto l = Make(R"pb(level {
+                       name: "mailbox"
+                       limit { metric: RECIPIENTS window: "1h" max: 2 }
+                     })pb");
+  EXPECT_TRUE(l->Reserve("Q1", "r1", Msg("a@x.example"), kT0).admitted());
+  EXPECT_TRUE(l->Reserve("Q1", "r2", Msg("a@x.example"), kT0).admitted());
+  EXPECT_EQ(l->ExpireTransactions(kT0 + absl::Minutes(11), absl::Minutes(10), /*keep=*/true), 1);
+  EXPECT_EQ(l->open_transactions(), 0u);
+  EXPECT_FALSE(l->Reserve("Q2", "r3", Msg("a@x.example"), kT0 + absl::Minutes(11)).admitted());
+}
+
 TEST(LimiterTest, ReloadKeepsCountersOfEntitiesThatStillExist) {
   auto l = Make(R"pb(level {
                        name: "mailbox"

@@ -43,22 +43,6 @@ constexpr Spec kSpecs[AbuseGuard::kNumDetectors] = {
      "sender address not owned by the authenticated user"},
 };
 
-Action FromConfig(config::Action a) {
-  switch (a) {
-    case config::DEFER:
-      return Action::kDefer;
-    case config::REJECT:
-      return Action::kReject;
-    case config::HOLD:
-      return Action::kHold;
-    case config::DISCARD:
-      return Action::kDiscard;
-    case config::NOTIFY:
-      return Action::kNotify;
-  }
-  return Action::kDefer;
-}
-
 // The detector's config message, or an empty one.
 const config::Detector& DetectorConfig(const config::Abuse& a, D d) {
   const auto* f = a.GetDescriptor()->FindFieldByName(kSpecs[static_cast<int>(d)].name);
@@ -105,7 +89,7 @@ absl::StatusOr<std::unique_ptr<AbuseGuard>> AbuseGuard::Create(const config::Con
     const config::Detector& c = DetectorConfig(a, static_cast<D>(i));
     Response& r = g->responses_[i];
     r.off = c.off();
-    r.action = c.has_action() ? FromConfig(c.action()) : spec.action;
+    r.action = c.has_action() ? ToAction(c.action()) : spec.action;
     r.shadow = c.shadow();
     if (c.has_window()) r.window_s = *ParseWindow(c.window());
     const bool own_default = r.action == spec.action;

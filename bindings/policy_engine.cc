@@ -1,0 +1,259 @@
+#include "bindings/policy_engine.h"
+
+#include "absl/strings/str_cat.h"
+#include "ratelimit/config.h"
+
+namespace sluice {
+
+namespace {
+
+// The path overrides an adapter asks for, applied to every config version.
+config::Config WithOverrides(const config::Config& c, const PolicyEngine::Options& o) {
+  config::Config out = c;
+  if (!o.table_path.empty()) out.mutable_table()->set_path(o.table_path);
+  if (!o.abuse_table_path.empty()) {
+    out.mutable_abuse()->mutable_table()->set_path(o.abuse_table_path);
+  }
+  return out;
+}
+
+std::string RetryText(absl::Duration d) {
+  int64_t s = absl::ToInt64Seconds(absl::Ceil(d, absl::Seconds(1)));
+  if (s <= 0) return "";
+  if (s < 120) return absl::StrCat(", retry in ", s, "s");
+  if (s < 7200) return absl::StrCat(", retry in ", (s + 59) / 60, "m");
+  return absl::StrCat(", retry in ", (s + 3599) / 3600, "h");
+}
+
+}  // namespace
+
+Stage ParseStage(absl::string_view s) {
+  if (s == "RCPT") return Stage::kRcpt;
+  if (s == "END-OF-MESSAGE") return Stage::kEndOfMessage;
+  if (s == "MAIL") return Stage::kMail;
+  if (s == "DATA") return Stage::kData;
+  if (s == "CONNECT") return Stage::kConnect;
+  if (s == "EHLO" || s == "HELO") return Stage::kHelo;
+  return Stage::kOther;
+}
+
+std::unique_ptr<PolicyEngine::Settings> PolicyEngine::MakeSettings(const config::Config& c) {
+  auto s = std::make_unique<Settings>();
+  const auto& p = c.policy();
+  s->identity.assign(p.identity().begin(), p.identity().end());
+  if (s->identity.empty()) s->identity = {"sasl_username", "sender", "client_address"};
+  s->shadow_header = p.has_shadow_header() ? p.shadow_header() : "X-Sluice";
+  s->transaction_timeout = p.has_transaction_timeout()
+                               ? absl::Seconds(*ParseWindow(p.transaction_timeout()))
+                               : absl::Minutes(10);
+  s->abuse_config = c.abuse().SerializeAsString();
+  return s;
+}
+
+absl::StatusOr<std::unique_ptr<PolicyEngine>> PolicyEngine::Create(const config::Config& config,
+                                                                   absl::Time now,
+                                                                   Options options) {
+  std::unique_ptr<PolicyEngine> e(new PolicyEngine);
+  e->options_ = std::move(options);
+  const config::Config c = WithOverrides(config, e->options_);
+  Limiter::Options lo;
+  lo.resolver = e->options_.resolver;
+  auto limiter = Limiter::Create(c, now, lo);
+  if (!limiter.ok()) return limiter.status();
+  e->limiter_ = std::move(*limiter);
+  auto abuse = AbuseGuard::Create(c, now);
+  if (!abuse.ok()) return abuse.status();
+  e->abuse_.store(abuse->get(), std::memory_order_release);
+  e->abuse_versions_.push_back(std::move(*abuse));
+  e->settings_versions_.push_back(MakeSettings(c));
+  e->settings_.store(e->settings_versions_.back().get(), std::memory_order_release);
+  return e;
+}
+
+absl::Status PolicyEngine::Reload(const config::Config& config, absl::Time now) {
+  if (auto s = ValidateConfig(config); !s.ok()) return s;
+  const config::Config c = WithOverrides(config, options_);
+  std::lock_guard<std::mutex> lock(reload_mu_);
+  auto settings = MakeSettings(c);
+  std::unique_ptr<AbuseGuard> abuse;
+  if (settings->abuse_config != settings_.load(std::memory_order_relaxed)->abuse_config) {
+    auto a = AbuseGuard::Create(c, now);
+    if (!a.ok()) return a.status();
+    abuse = std::move(*a);
+  }
+  if (auto s = limiter_->Reload(c); !s.ok()) return s;
+  if (abuse != nullptr) {
+    // release: readers see the guard fully built.
+    abuse_.store(abuse.get(), std::memory_order_release);
+    abuse_versions_.push_back(std::move(abuse));
+  }
+  settings_.store(settings.get(), std::memory_order_release);
+  settings_versions_.push_back(std::move(settings));
+  return absl::OkStatus();
+}
+
+absl::string_view PolicyEngine::Identity(const Settings& s, const SmtpEvent& e) const {
+  for (const std::string& id : s.identity) {
+    if (id == "sasl_username" && !e.sasl_username.empty()) return e.sasl_username;
+    if (id == "sender" && !e.sender.empty()) return e.sender;
+    if (id == "client_address" && !e.client_address.empty()) return e.client_address;
+  }
+  return "";
+}
+
+void PolicyEngine::FromDecision(const Decision& d, Verdict* v) {
+  if (!d.tripped()) return;
+  v->action = d.action;
+  v->shadow = d.shadow;
+  v->shadow_action = d.shadow_action;
+  v->source = "limit";
+  v->level = d.level;
+  v->entity = d.entity;
+  v->metric = d.metric;
+  v->window_seconds = d.window_seconds;
+  v->limit = d.limit;
+  v->usage = d.usage;
+  v->retry_after = d.retry_after;
+  v->smtp_code = d.smtp_code;
+  v->enhanced_status = d.enhanced_status;
+  v->text = absl::StrCat("sluice: ", d.text, " (", d.entity, ")", RetryText(d.retry_after));
+}
+
+void PolicyEngine::FromFinding(const AbuseGuard::Finding& f, absl::string_view key, Verdict* v) {
+  if (!f.tripped()) return;
+  const bool passes = f.shadow || f.action == Action::kNotify || f.action == Action::kAccept;
+  v->action = passes ? (f.action == Action::kNotify ? Action::kNotify : Action::kAccept) : f.action;
+  v->shadow = passes;
+  v->shadow_action = f.action;
+  v->source = std::string(AbuseGuard::DetectorName(f.detector));
+  v->entity = std::string(key);
+  v->limit = f.limit;
+  v->usage = f.count;
+  v->retry_after = f.retry_after;
+  v->smtp_code = f.smtp_code;
+  v->enhanced_status = f.enhanced_status;
+  v->text = absl::StrCat(f.text, RetryText(f.retry_after));
+}
+
+Verdict PolicyEngine::Evaluate(const SmtpEvent& e, absl::Time now) {
+  const Settings& s = *settings_.load(std::memory_order_acquire);
+  AbuseGuard& abuse = *abuse_.load(std::memory_order_acquire);
+  Verdict v;
+  const absl::string_view identity = Identity(s, e);
+  v.identity = std::string(identity);
+  // A blocked client or user is refused at every stage.
+  AbuseGuard::Finding blocked = abuse.CheckBlocked(e.client_address, e.sasl_username, now);
+  if (blocked.tripped()) {
+    FromFinding(blocked, e.client_address.empty() ? e.sasl_username : e.client_address, &v);
+    if (!v.admitted()) return v;
+  }
+  Request r;
+  r.sender = identity;
+  r.sasl_user = e.sasl_username;
+  r.client_ip = e.client_address;
+  r.script = e.script;
+  r.list = e.list;
+  switch (e.stage) {
+    case Stage::kMail: {
+      if (e.sasl_username.empty()) break;
+      Verdict w;
+      FromFinding(abuse.AuthSucceeded(e.client_address, e.sasl_username, now), e.sasl_username, &w);
+      if (w.tripped()) v = std::move(w);
+      if (!v.admitted()) break;
+      Verdict m;
+      FromFinding(abuse.MailFrom(e.sasl_username, e.sender, now), e.sasl_username, &m);
+      if (m.tripped() && (!v.tripped() || !m.admitted())) v = std::move(m);
+      break;
+    }
+    case Stage::kRcpt: {
+      Decision d = e.transaction.empty() ? limiter_->CheckAndCharge(r, now)
+                                         : limiter_->Reserve(e.transaction, e.recipient, r, now);
+      FromDecision(d, &v);
+      break;
+    }
+    case Stage::kEndOfMessage: {
+      Decision d = limiter_->Commit(e.transaction, e.size, now);
+      FromDecision(d, &v);
+      if (!v.admitted()) break;
+      Fingerprint size_only;
+      const Fingerprint* fp = e.fingerprint;
+      if (fp == nullptr) {
+        size_only.size = e.size;
+        size_only.size_bucket = Fingerprint::SizeBucket(e.size);
+        fp = &size_only;
+      }
+      Verdict b;
+      FromFinding(abuse.Message(identity, *fp, now), identity, &b);
+      if (b.tripped() && (!v.tripped() || !b.admitted())) v = std::move(b);
+      break;
+    }
+    default:
+      break;
+  }
+  v.identity = std::string(identity);
+  return v;
+}
+
+void PolicyEngine::Abort(absl::string_view transaction, absl::Time now) {
+  limiter_->Release(transaction, now);
+}
+
+Verdict PolicyEngine::Auth(absl::string_view client_address, absl::string_view user, bool ok,
+                           absl::Time now) {
+  AbuseGuard& abuse = *abuse_.load(std::memory_order_acquire);
+  Verdict v;
+  if (ok) {
+    FromFinding(abuse.AuthSucceeded(client_address, user, now), user, &v);
+  } else {
+    AbuseGuard::Finding f = abuse.AuthFailed(client_address, user, now);
+    FromFinding(f, f.detector == AbuseGuard::Detector::kAuthFailuresPerUser ? user : client_address,
+                &v);
+  }
+  return v;
+}
+
+void PolicyEngine::Maintain(absl::Time now) {
+  const Settings& s = *settings_.load(std::memory_order_acquire);
+  limiter_->ExpireTransactions(now, s.transaction_timeout, /*keep=*/true);
+  limiter_->Maintain(now, s.transaction_timeout);
+}
+
+void PolicyEngine::Unblock(absl::string_view ip_or_user, absl::Time now) {
+  abuse_.load(std::memory_order_acquire)->Unblock(ip_or_user, now);
+}
+
+std::string PolicyEngine::PostfixAction(const Verdict& v) const {
+  if (!v.tripped()) return "DUNNO";
+  if (v.shadow || v.admitted()) {
+    const Settings& s = *settings_.load(std::memory_order_acquire);
+    if (v.action == Action::kNotify || s.shadow_header.empty()) return "WARN " + v.text;
+    return absl::StrCat("PREPEND ", s.shadow_header, ": would ", ActionName(v.shadow_action), "; ",
+                        v.text);
+  }
+  switch (v.action) {
+    case Action::kHold:
+      return "HOLD " + v.text;
+    case Action::kDiscard:
+      return "DISCARD " + v.text;
+    default:
+      return absl::StrCat(v.smtp_code, " ", v.enhanced_status, " ", v.text);
+  }
+}
+
+std::string PolicyEngine::LogLine(const Verdict& v, absl::string_view queue_id) {
+  std::string line =
+      absl::StrCat(queue_id.empty() ? "NOQUEUE" : queue_id, ": sluice: ", v.shadow ? "shadow " : "",
+                   ActionName(v.shadow ? v.shadow_action : v.action), " identity=<", v.identity,
+                   "> rule=", v.source);
+  if (v.source == "limit") {
+    absl::StrAppend(&line, " level=", LevelName(v.level), " entity=<", v.entity,
+                    "> metric=", MetricName(v.metric), " window=", FormatWindow(v.window_seconds));
+  } else {
+    absl::StrAppend(&line, " key=<", v.entity, ">");
+  }
+  absl::StrAppend(&line, " limit=", v.limit, " usage=", v.usage,
+                  " retry_after=", absl::ToInt64Seconds(v.retry_after), "s");
+  return line;
+}
+
+}  // namespace sluice

@@ -1,0 +1,148 @@
+// PolicyEngine: one place where an SMTP transaction meets sluice's limits
+// and abuse detectors, shared by every adapter (Postfix policy daemon,
+// milter, Exim).
+//
+// An adapter reports each SMTP stage with what it knows (SmtpEvent) and
+// gets one Verdict back:
+//   every stage      a blocked client IP or SASL user is refused
+//   MAIL             a SASL login feeds the compromised-account signs;
+//                    MAIL FROM must belong to the login (sender match)
+//   RCPT             the recipient is reserved on every level of the
+//                    sender's path (all-or-nothing), keyed by transaction
+//   END-OF-MESSAGE   the reservation is committed with the size (bytes
+//                    limits) and the message feeds the burst detectors
+// A transaction whose end is never reported (an MTA asking only at RCPT)
+// stays counted: Maintain() ends it after the policy's
+// transaction_timeout. Abort() gives a transaction's reservations back.
+//
+// Whose quota a message uses (the mailbox level's key) is the first
+// present of the policy's identity list (default: SASL username, envelope
+// sender, client address).
+//
+// Thread safety: all methods are thread-safe. Reload swaps the config
+// while requests run; counters of entities that still exist keep counting.
+#ifndef SLUICE_BINDINGS_POLICY_ENGINE_H_
+#define SLUICE_BINDINGS_POLICY_ENGINE_H_
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "ratelimit/config.pb.h"
+#include "ratelimit/limiter.h"
+#include "reputation/abuse.h"
+#include "reputation/fingerprint.h"
+
+namespace sluice {
+
+enum class Stage : uint8_t { kConnect, kHelo, kMail, kRcpt, kData, kEndOfMessage, kOther };
+// Parses Postfix's protocol_state ("RCPT", "END-OF-MESSAGE", ...).
+Stage ParseStage(absl::string_view protocol_state);
+
+struct SmtpEvent {
+  Stage stage = Stage::kOther;
+  absl::string_view transaction;  // ties one transaction's stages together
+  absl::string_view client_address;
+  absl::string_view helo;
+  absl::string_view sasl_username;
+  absl::string_view sender;
+  absl::string_view recipient;
+  absl::string_view script;  // X-PHP-Originating-Script or similar
+  absl::string_view list;
+  uint64_t size = 0;
+  const Fingerprint* fingerprint = nullptr;  // the body's, when the adapter sees it
+};
+
+struct Verdict {
+  Action action = Action::kAccept;
+  bool shadow = false;  // a shadow or notify rule tripped; mail passes
+  Action shadow_action = Action::kAccept;
+  // What tripped: "limit" or an abuse detector's name; empty if nothing.
+  std::string source;
+  Level level = Level::kServer;  // for "limit"
+  std::string entity;            // tripped entity, IP, user or sender
+  Metric metric = Metric::kMessages;
+  int64_t window_seconds = 0;
+  uint64_t limit = 0;
+  uint64_t usage = 0;
+  absl::Duration retry_after = absl::ZeroDuration();
+  int smtp_code = 250;
+  std::string enhanced_status = "2.0.0";
+  std::string text;
+  std::string identity;  // whose quota the message used
+  bool admitted() const { return action == Action::kAccept || action == Action::kNotify; }
+  bool tripped() const { return !source.empty(); }
+};
+
+class PolicyEngine {
+ public:
+  struct Options {
+    // Overrides the config's table path (e.g. tests, daemon flags).
+    std::string table_path;
+    std::string abuse_table_path;
+    PathResolver* resolver = nullptr;  // not owned
+  };
+
+  // REQUIRES: config passed ValidateConfig (ParseConfigText does).
+  static absl::StatusOr<std::unique_ptr<PolicyEngine>> Create(const config::Config& config,
+                                                              absl::Time now, Options options);
+
+  // Evaluates one stage. Thread-safe.
+  Verdict Evaluate(const SmtpEvent& event, absl::Time now);
+  // Gives back a transaction's reservations (the client aborted).
+  void Abort(absl::string_view transaction, absl::Time now);
+  // Reports an AUTH result (adapters that see AUTH: milter, Exim).
+  Verdict Auth(absl::string_view client_address, absl::string_view user, bool ok, absl::Time now);
+
+  // Swaps in a new config; on error the running one stays. Abuse counters
+  // restart when the abuse section changes (unless file-backed).
+  absl::Status Reload(const config::Config& config, absl::Time now);
+  // Ends stale transactions (kept counted) and sweeps expired counters.
+  void Maintain(absl::Time now);
+
+  // The Postfix policy action for a verdict ("DUNNO", "451 4.7.1 ...",
+  // "PREPEND X-Sluice: ...", "WARN ...", "HOLD ...", "DISCARD ...").
+  std::string PostfixAction(const Verdict& v) const;
+  // One mail.log-style line for a verdict that tripped.
+  static std::string LogLine(const Verdict& v, absl::string_view queue_id);
+
+  Limiter& limiter() { return *limiter_; }
+  AbuseGuard& abuse() { return *abuse_.load(std::memory_order_acquire); }
+  const config::Config& config() const { return limiter_->config(); }
+  // Lifts blocks and restarts an entity's counters' view: unblocks an IP
+  // or user in the abuse detectors.
+  void Unblock(absl::string_view ip_or_user, absl::Time now);
+
+ private:
+  struct Settings {
+    std::vector<std::string> identity;
+    std::string shadow_header;
+    absl::Duration transaction_timeout;
+    std::string abuse_config;  // serialized, to tell whether it changed
+  };
+  PolicyEngine() = default;
+  static std::unique_ptr<Settings> MakeSettings(const config::Config& c);
+  absl::string_view Identity(const Settings& s, const SmtpEvent& e) const;
+  static void FromDecision(const Decision& d, Verdict* v);
+  static void FromFinding(const AbuseGuard::Finding& f, absl::string_view key, Verdict* v);
+  absl::StatusOr<std::unique_ptr<AbuseGuard>> MakeAbuse(const config::Config& c, absl::Time now);
+
+  Options options_;
+  std::unique_ptr<Limiter> limiter_;
+  std::atomic<AbuseGuard*> abuse_{nullptr};
+  std::atomic<const Settings*> settings_{nullptr};
+  std::mutex reload_mu_;  // serializes Reload; owns every version (readers hold none)
+  std::vector<std::unique_ptr<AbuseGuard>> abuse_versions_;
+  std::vector<std::unique_ptr<Settings>> settings_versions_;
+};
+
+}  // namespace sluice
+
+#endif  // SLUICE_BINDINGS_POLICY_ENGINE_H_
