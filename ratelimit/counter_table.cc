@@ -307,6 +307,17 @@ const Slot* CounterTable::Find(uint64_t hash, uint64_t key_word) const noexcept 
   return nullptr;
 }
 
+bool CounterTable::Reset(uint64_t hash, uint64_t key_word) noexcept {
+  Slot* s = const_cast<Slot*>(Find(hash, key_word));
+  if (s == nullptr) return false;
+  for (int attempt = 0; attempt < 64; ++attempt) {
+    uint64_t h = s->head.load(std::memory_order_acquire);
+    if (h == kDeadHead) continue;  // someone else is resetting it
+    if (Reclaim(*s, key_word, h, key_word)) return true;
+  }
+  return false;
+}
+
 uint64_t CounterTable::Sweep(absl::Time now) noexcept {
   const int64_t since = SinceBaseMs(now);
   uint64_t reset = 0;

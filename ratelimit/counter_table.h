@@ -87,6 +87,10 @@ class CounterTable {
 
   // Returns the slot holding `key_word`, or nullptr (read-only). Thread-safe.
   const internal::Slot* Find(uint64_t hash, uint64_t key_word) const noexcept;
+  // Zeroes the counter of a key in place (the reclaim protocol, keeping the
+  // key). Returns false if the key is not in the main region. Thread-safe;
+  // a concurrent charge may land before or after the reset.
+  bool Reset(uint64_t hash, uint64_t key_word) noexcept;
 
   // Hints the CPU to fetch the first slot of `hash`'s probe sequence.
   void Prefetch(uint64_t hash) const noexcept { __builtin_prefetch(&slots_[hash & mask_], 1, 3); }

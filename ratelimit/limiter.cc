@@ -1271,8 +1271,8 @@ config::UsageReport Limiter::UsageForRequest(const Request& request, absl::Time 
   return rep;
 }
 
-config::UsageReport Limiter::Usage(Level level, absl::string_view entity, absl::Time now) const {
-  std::string name = absl::AsciiStrToLower(entity);
+void Limiter::EntityRules(const Snapshot& s, Level level, const std::string& name,
+                          PathEntry* out) const {
   Request r;
   std::string sender;
   if (level == Level::kMailbox) {
@@ -1281,9 +1281,6 @@ config::UsageReport Limiter::Usage(Level level, absl::string_view entity, absl::
     sender = "@" + name;
   }
   r.sender = sender;
-  config::UsageReport rep;
-  rep.set_time_unix(absl::ToUnixSeconds(now));
-  const Snapshot& s = *current();
   const RuleSet* rules = nullptr;
   if (level == Level::kMailbox || level == Level::kDomain) {
     char buf[kMaxAddress];
@@ -1306,13 +1303,37 @@ config::UsageReport Limiter::Usage(Level level, absl::string_view entity, absl::
                      : &s.nodes[0].resolved[static_cast<int>(level)];
     if (level == Level::kServer) rules = &s.nodes[0].resolved[0];
   }
-  if (rules == nullptr) return rep;
-  uint64_t eh = EntityHash(level, level == Level::kServer ? s.nodes[0].name : name);
-  for (const Rule& rule : *rules) {
+  out->rules = rules;
+  out->entity_hash = EntityHash(level, level == Level::kServer ? s.nodes[0].name : name);
+}
+
+config::UsageReport Limiter::Usage(Level level, absl::string_view entity, absl::Time now) const {
+  std::string name = absl::AsciiStrToLower(entity);
+  config::UsageReport rep;
+  rep.set_time_unix(absl::ToUnixSeconds(now));
+  const Snapshot& s = *current();
+  PathEntry e;
+  EntityRules(s, level, name, &e);
+  if (e.rules == nullptr) return rep;
+  for (const Rule& rule : *e.rules) {
     FillUsage(rep.add_rule(), rule, level == Level::kServer ? s.nodes[0].name : name,
-              ReadUsage(*table_, rule, eh, now));
+              ReadUsage(*table_, rule, e.entity_hash, now));
   }
   return rep;
+}
+
+int Limiter::Reset(Level level, absl::string_view entity) {
+  std::string name = absl::AsciiStrToLower(entity);
+  const Snapshot& s = *current();
+  PathEntry e;
+  EntityRules(s, level, name, &e);
+  if (e.rules == nullptr) return 0;
+  int n = 0;
+  for (const Rule& rule : *e.rules) {
+    uint64_t h = Mix(e.entity_hash ^ rule.seed);
+    n += table_->Reset(h, MakeKeyWord(h, rule.sub_s));
+  }
+  return n;
 }
 
 config::TopReport Limiter::Top(Level level, Metric metric, int64_t window_seconds, size_t k,

@@ -183,6 +183,11 @@ class Limiter {
   config::UsageReport Usage(Level level, absl::string_view entity, absl::Time now) const;
   // Usage for a sender's whole path (every level it is charged on).
   config::UsageReport UsageForRequest(const Request& request, absl::Time now) const;
+  // Zeroes every counter of an entity at a level (a manual unblock).
+  // Returns the number of counters reset. A charge racing with the reset
+  // may survive it. Thread-safe.
+  int Reset(Level level, absl::string_view entity);
+
   // The k entities of `level` with the highest usage of (metric, window),
   // highest first. window_seconds 0 = the level's first rule of that metric.
   config::TopReport Top(Level level, Metric metric, int64_t window_seconds, size_t k,
@@ -205,6 +210,8 @@ class Limiter {
   Limiter() = default;
   static absl::StatusOr<std::unique_ptr<Snapshot>> Compile(const config::Config& c);
   struct PathEntry;
+  // The rules (null if none) and hash of (level, entity name) in `out`.
+  void EntityRules(const Snapshot& s, Level level, const std::string& name, PathEntry* out) const;
   int ResolvePath(const Snapshot& s, const Request& r, char* mailbox_buf,
                   PathEntry* out) const noexcept;
 

@@ -551,6 +551,21 @@ TEST(LimiterTest, AbandonedTransactionsExpire) {
   EXPECT_TRUE(l->CheckAndCharge(Msg("a@x.example"), kT0 + absl::Minutes(11)).admitted());
 }
 
+TEST(LimiterTest, ResetUnblocksOneEntityOnly) {
+  auto l = Make(R"pb(level {
+                       name: "mailbox"
+                       limit { window: "1h" max: 2 }
+                       limit { window: "1d" max: 5 }
+                     })pb");
+  EXPECT_EQ(SendUntilBlocked(*l, "a@x.example", kT0), 2);
+  EXPECT_EQ(SendUntilBlocked(*l, "b@x.example", kT0), 2);
+  EXPECT_EQ(l->Reset(Level::kMailbox, "A@x.example"), 2);
+  EXPECT_EQ(l->Usage(Level::kMailbox, "a@x.example", kT0).rule(0).usage(), 0u);
+  EXPECT_EQ(SendUntilBlocked(*l, "a@x.example", kT0), 2);
+  EXPECT_FALSE(l->CheckAndCharge(Msg("b@x.example"), kT0).admitted());
+  EXPECT_EQ(l->Reset(Level::kMailbox, "never-seen@x.example"), 0);
+}
+
 TEST(LimiterTest, ExpiredTransactionsCanStayCounted) {
   auto l = Make(R"pb(level {
                        name: "mailbox"
