@@ -1,0 +1,635 @@
+#include "bindings/policy_server.h"
+
+#include <arpa/inet.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/listener.h>
+#include <event2/thread.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <ctime>
+#include <mutex>
+#include <thread>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "bindings/admin.h"
+#include "ratelimit/config.h"
+
+namespace sluice {
+
+namespace {
+
+constexpr int kNumSources = 1 + AbuseGuard::kNumDetectors;  // "limit" + detectors
+constexpr int kNumActions = 6;
+// Latency histogram bounds in microseconds (Prometheus "le" labels).
+constexpr double kBucketsUs[] = {10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 50000};
+constexpr int kNumBuckets = sizeof(kBucketsUs) / sizeof(kBucketsUs[0]);
+
+// Per-worker counters (one writer each; summed when scraped).
+struct alignas(64) WorkerMetrics {
+  std::atomic<uint64_t> requests{0};
+  std::atomic<uint64_t> bad_requests{0};
+  std::atomic<uint64_t> connections{0};
+  std::atomic<uint64_t> idle_closed{0};
+  std::atomic<uint64_t> by_action[kNumActions] = {};
+  std::atomic<uint64_t> shadow{0};
+  std::atomic<uint64_t> by_source[kNumSources] = {};
+  std::atomic<uint64_t> by_level[kNumLevels] = {};
+  std::atomic<uint64_t> latency[kNumBuckets + 1] = {};
+  std::atomic<uint64_t> latency_sum_ns{0};
+
+  void Add(std::atomic<uint64_t>& c, uint64_t n = 1) {
+    // relaxed: a statistic; one writer, readers tolerate staleness.
+    c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+};
+
+int64_t MonotonicNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
+}
+
+absl::Status Errno(absl::string_view what) {
+  return absl::InternalError(absl::StrCat(what, ": ", std::strerror(errno)));
+}
+
+// Opens a listening socket for "inet:HOST:PORT" or "unix:PATH".
+absl::StatusOr<int> Listen(const std::string& spec, mode_t unix_mode) {
+  if (spec.rfind("unix:", 0) == 0) {
+    std::string path = spec.substr(5);
+    sockaddr_un sa{};
+    if (path.empty() || path.size() >= sizeof(sa.sun_path)) {
+      return absl::InvalidArgumentError(absl::StrCat("bad unix socket path in \"", spec, "\""));
+    }
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return Errno("socket");
+    sa.sun_family = AF_UNIX;
+    std::memcpy(sa.sun_path, path.data(), path.size());
+    unlink(path.c_str());  // a stale socket of an earlier run
+    if (bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0) {
+      auto s = Errno(absl::StrCat("bind ", path));
+      close(fd);
+      return s;
+    }
+    chmod(path.c_str(), unix_mode);
+    if (listen(fd, 1024) != 0 || evutil_make_socket_nonblocking(fd) != 0) {
+      close(fd);
+      return Errno("listen");
+    }
+    return fd;
+  }
+  std::string rest = spec.rfind("inet:", 0) == 0 ? spec.substr(5) : spec;
+  size_t colon = rest.rfind(':');
+  int port = -1;
+  if (colon == std::string::npos || !absl::SimpleAtoi(rest.substr(colon + 1), &port) || port < 0 ||
+      port > 65535) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("bad listen address \"", spec, "\" (inet:HOST:PORT or unix:PATH)"));
+  }
+  std::string host = rest.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  sockaddr_storage ss{};
+  socklen_t len;
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&ss);
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&ss);
+  if (inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(static_cast<uint16_t>(port));
+    len = sizeof(*v4);
+  } else if (inet_pton(AF_INET6, host.c_str(), &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(static_cast<uint16_t>(port));
+    len = sizeof(*v6);
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat("bad host in \"", spec, "\" (use an address)"));
+  }
+  int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return Errno("socket");
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
+    auto s = Errno(absl::StrCat("bind ", spec));
+    close(fd);
+    return s;
+  }
+  if (listen(fd, 1024) != 0 || evutil_make_socket_nonblocking(fd) != 0) {
+    close(fd);
+    return Errno("listen");
+  }
+  return fd;
+}
+
+int BoundPort(int fd) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof(ss);
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return -1;
+  if (ss.ss_family == AF_INET) return ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+  if (ss.ss_family == AF_INET6) return ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port);
+  return -1;
+}
+
+void StderrLog(PolicyServer::LogPriority, const std::string& line) {
+  char stamp[32];
+  time_t t = time(nullptr);
+  tm tmv;
+  localtime_r(&t, &tmv);
+  strftime(stamp, sizeof(stamp), "%b %e %H:%M:%S", &tmv);
+  std::fprintf(stderr, "%s sluice-policyd[%d]: %s\n", stamp, static_cast<int>(getpid()),
+               line.c_str());
+}
+
+}  // namespace
+
+struct PolicyServer::Impl {
+  struct Worker {
+    Impl* impl = nullptr;
+    event_base* base = nullptr;
+    std::vector<evconnlistener*> listeners;
+    std::thread thread;
+    WorkerMetrics metrics;
+    absl::flat_hash_set<void*> conns;  // open connections (this worker's thread only)
+  };
+  struct Conn {
+    Worker* worker;
+    bufferevent* bev;
+  };
+
+  PolicyEngine* engine = nullptr;
+  Options options;
+  std::vector<int> fds;  // listening sockets (options.listen order)
+  int admin_fd = -1;
+  std::vector<std::unique_ptr<Worker>> workers;
+  event_base* main_base = nullptr;
+  std::vector<event*> main_events;
+  evconnlistener* admin_listener = nullptr;
+  evhttp* http = nullptr;
+  int metrics_port = -1;
+  std::atomic<int> open_connections{0};
+  std::atomic<int64_t> last_refusal_log{0};
+  std::atomic<uint64_t> refused{0};
+  std::atomic<uint64_t> reloads_ok{0}, reloads_failed{0};
+  std::atomic<int64_t> config_loaded_unix{0};
+
+  void Log(LogPriority p, const std::string& line) {
+    if (options.log) {
+      options.log(p, line);
+    } else {
+      StderrLog(p, line);
+    }
+  }
+
+  // ---- Policy connections -------------------------------------------------
+
+  static void OnAccept(evconnlistener*, evutil_socket_t fd, sockaddr*, int, void* arg) {
+    auto* w = static_cast<Worker*>(arg);
+    Impl* impl = w->impl;
+    if (impl->open_connections.fetch_add(1, std::memory_order_relaxed) >=
+        impl->options.max_connections) {
+      impl->open_connections.fetch_sub(1, std::memory_order_relaxed);
+      evutil_closesocket(fd);
+      impl->refused.fetch_add(1, std::memory_order_relaxed);
+      const int64_t now = absl::ToUnixSeconds(absl::Now());
+      int64_t last = impl->last_refusal_log.load(std::memory_order_relaxed);
+      if (now != last && impl->last_refusal_log.compare_exchange_strong(last, now)) {
+        impl->Log(kWarning,
+                  absl::StrCat("warning: too many connections (max ", impl->options.max_connections,
+                               "); closing new ones (", impl->refused.load(), " so far)"));
+      }
+      return;
+    }
+    bufferevent* bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    if (bev == nullptr) {
+      evutil_closesocket(fd);
+      impl->open_connections.fetch_sub(1, std::memory_order_relaxed);
+      return;
+    }
+    auto* c = new Conn{w, bev};
+    w->conns.insert(c);
+    w->metrics.Add(w->metrics.connections);
+    bufferevent_setcb(bev, OnRead, nullptr, OnEvent, c);
+    timeval tv = absl::ToTimeval(impl->options.idle_timeout);
+    bufferevent_set_timeouts(bev, &tv, &tv);
+    bufferevent_enable(bev, EV_READ | EV_WRITE);
+  }
+
+  static void Close(Conn* c) {
+    Impl* impl = c->worker->impl;
+    c->worker->conns.erase(c);
+    bufferevent_free(c->bev);
+    delete c;
+    impl->open_connections.fetch_sub(1, std::memory_order_relaxed);
+  }
+
+  static void OnEvent(bufferevent*, short what, void* arg) {
+    auto* c = static_cast<Conn*>(arg);
+    if (what & BEV_EVENT_TIMEOUT) c->worker->metrics.Add(c->worker->metrics.idle_closed);
+    Close(c);  // EOF, error or idle timeout
+  }
+
+  static void OnRead(bufferevent* bev, void* arg) {
+    auto* c = static_cast<Conn*>(arg);
+    Worker* w = c->worker;
+    Impl* impl = w->impl;
+    const PolicyLimits& limits = impl->options.limits;
+    evbuffer* in = bufferevent_get_input(bev);
+    evbuffer* out = bufferevent_get_output(bev);
+    for (int served = 0; served < 64; ++served) {  // bounded work per wakeup
+      const size_t have = evbuffer_get_length(in);
+      if (have == 0) return;
+      const size_t look = have < limits.max_request + 1 ? have : limits.max_request + 1;
+      const char* data = reinterpret_cast<const char*>(evbuffer_pullup(in, look));
+      absl::string_view buf(data, look);
+      auto end = FindPolicyRequest(buf, limits);
+      if (!end.ok()) return impl->Reject(c, end.status());
+      if (*end == 0) return;  // wait for the rest
+      PolicyRequest req;
+      absl::Status s = ParsePolicyRequest(buf.substr(0, *end), limits, &req);
+      if (!s.ok()) return impl->Reject(c, s);
+      const int64_t t0 = MonotonicNs();
+      impl->Serve(w, req, out);
+      const int64_t ns = MonotonicNs() - t0;
+      WorkerMetrics& m = w->metrics;
+      int b = 0;
+      while (b<kNumBuckets&& static_cast<double>(ns)> kBucketsUs[b] * 1000) ++b;
+      m.Add(m.latency[b]);
+      m.Add(m.latency_sum_ns, static_cast<uint64_t>(ns));
+      m.Add(m.requests);
+      evbuffer_drain(in, *end);
+    }
+  }
+
+  void Reject(Conn* c, const absl::Status& s) {
+    c->worker->metrics.Add(c->worker->metrics.bad_requests);
+    std::string peer = "unknown";
+    sockaddr_storage ss{};
+    socklen_t len = sizeof(ss);
+    if (getpeername(bufferevent_getfd(c->bev), reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
+      char host[INET6_ADDRSTRLEN] = "";
+      if (ss.ss_family == AF_INET) {
+        inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(&ss)->sin_addr, host, sizeof(host));
+      } else if (ss.ss_family == AF_INET6) {
+        inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(&ss)->sin6_addr, host, sizeof(host));
+      } else {
+        std::snprintf(host, sizeof(host), "local");
+      }
+      peer = host;
+    }
+    Log(kError, absl::StrCat("error: bad policy request from ", peer, ": ", s.message(),
+                             "; closing the connection"));
+    Close(c);
+  }
+
+  void Serve(Worker* w, const PolicyRequest& req, evbuffer* out) {
+    SmtpEvent e;
+    e.stage = ParseStage(req.protocol_state);
+    e.transaction = !req.instance.empty() ? req.instance : req.queue_id;
+    e.client_address = req.client_address;
+    e.helo = req.helo_name;
+    e.sasl_username = req.sasl_username;
+    e.sender = req.sender;
+    e.recipient = req.recipient;
+    e.size = req.size;
+    Verdict v = engine->Evaluate(e, absl::Now());
+    WorkerMetrics& m = w->metrics;
+    m.Add(m.by_action[static_cast<int>(v.action)]);
+    if (!v.tripped()) {
+      static constexpr char kDunno[] = "action=DUNNO\n\n";
+      evbuffer_add(out, kDunno, sizeof(kDunno) - 1);
+      return;
+    }
+    if (v.shadow) m.Add(m.shadow);
+    if (v.source == "limit") {
+      m.Add(m.by_source[0]);
+      m.Add(m.by_level[static_cast<int>(v.level)]);
+    } else {
+      for (int d = 0; d < AbuseGuard::kNumDetectors; ++d) {
+        if (AbuseGuard::DetectorName(static_cast<AbuseGuard::Detector>(d)) == v.source) {
+          m.Add(m.by_source[1 + d]);
+        }
+      }
+    }
+    const std::string reply = FormatPolicyReply(engine->PostfixAction(v));
+    evbuffer_add(out, reply.data(), reply.size());
+    Log(v.admitted() ? kInfo : kWarning, PolicyEngine::LogLine(v, req.queue_id));
+  }
+
+  // ---- Admin socket -------------------------------------------------------
+
+  struct AdminConn {
+    Impl* impl;
+    bufferevent* bev;
+  };
+
+  static void OnAdminAccept(evconnlistener*, evutil_socket_t fd, sockaddr*, int, void* arg) {
+    auto* impl = static_cast<Impl*>(arg);
+    bufferevent* bev = bufferevent_socket_new(impl->main_base, fd, BEV_OPT_CLOSE_ON_FREE);
+    if (bev == nullptr) {
+      evutil_closesocket(fd);
+      return;
+    }
+    auto* a = new AdminConn{impl, bev};
+    bufferevent_setcb(bev, OnAdminRead, nullptr, OnAdminEvent, a);
+    timeval tv = {10, 0};
+    bufferevent_set_timeouts(bev, &tv, &tv);
+    bufferevent_enable(bev, EV_READ | EV_WRITE);
+  }
+
+  static void OnAdminEvent(bufferevent*, short, void* arg) {
+    auto* a = static_cast<AdminConn*>(arg);
+    bufferevent_free(a->bev);
+    delete a;
+  }
+
+  static void OnAdminWritten(bufferevent* bev, void* arg) {
+    if (evbuffer_get_length(bufferevent_get_output(bev)) == 0) OnAdminEvent(bev, 0, arg);
+  }
+
+  static void OnAdminRead(bufferevent* bev, void* arg) {
+    auto* a = static_cast<AdminConn*>(arg);
+    evbuffer* in = bufferevent_get_input(bev);
+    size_t len = 0;
+    char* line = evbuffer_readln(in, &len, EVBUFFER_EOL_LF);
+    if (line == nullptr) {
+      if (evbuffer_get_length(in) > 4096) OnAdminEvent(bev, 0, arg);
+      return;
+    }
+    Impl* impl = a->impl;
+    AdminContext ctx;
+    ctx.engine = impl->engine;
+    ctx.config_path = impl->options.config_path;
+    ctx.reload = [impl] { return impl->Reload(); };
+    ctx.metrics = [impl] { return impl->Metrics(); };
+    std::string reply = HandleAdminCommand(ctx, absl::string_view(line, len), absl::Now());
+    std::free(line);
+    bufferevent_disable(bev, EV_READ);
+    bufferevent_setcb(bev, nullptr, OnAdminWritten, OnAdminEvent, a);
+    bufferevent_write(bev, reply.data(), reply.size());
+  }
+
+  // ---- Main loop ----------------------------------------------------------
+
+  absl::Status Reload() {
+    if (options.config_path.empty()) {
+      return absl::FailedPreconditionError("no config file: the embedded default is running");
+    }
+    absl::Status s;
+    auto c = LoadConfigFile(options.config_path);
+    if (!c.ok()) {
+      s = c.status();
+    } else {
+      s = engine->Reload(*c, absl::Now());
+    }
+    if (s.ok()) {
+      reloads_ok.fetch_add(1);
+      config_loaded_unix.store(absl::ToUnixSeconds(absl::Now()));
+      Log(kInfo, absl::StrCat("reloaded ", options.config_path));
+    } else {
+      reloads_failed.fetch_add(1);
+      Log(kError, absl::StrCat("error: reload refused, the running config stays: ", s.message()));
+    }
+    return s;
+  }
+
+  static void OnSignal(evutil_socket_t sig, short, void* arg) {
+    auto* impl = static_cast<Impl*>(arg);
+    if (sig == SIGHUP) {
+      impl->Reload().IgnoreError();
+      return;
+    }
+    impl->Log(kInfo, absl::StrCat("stopping on signal ", static_cast<int>(sig)));
+    event_base_loopexit(impl->main_base, nullptr);
+  }
+
+  static void OnMaintain(evutil_socket_t, short, void* arg) {
+    auto* impl = static_cast<Impl*>(arg);
+    impl->engine->Maintain(absl::Now());
+  }
+
+  static void OnMetrics(evhttp_request* req, void* arg) {
+    auto* impl = static_cast<Impl*>(arg);
+    std::string text = impl->Metrics();
+    evbuffer* buf = evbuffer_new();
+    evbuffer_add(buf, text.data(), text.size());
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+                      "text/plain; version=0.0.4");
+    evhttp_send_reply(req, 200, "OK", buf);
+    evbuffer_free(buf);
+  }
+
+  std::string Metrics() {
+    auto sum = [&](auto field) {
+      uint64_t n = 0;
+      for (auto& w : workers) n += field(w->metrics).load(std::memory_order_relaxed);
+      return n;
+    };
+    std::string o;
+    absl::StrAppend(&o, "# HELP sluice_requests_total Policy requests answered.\n",
+                    "# TYPE sluice_requests_total counter\n", "sluice_requests_total ",
+                    sum([](WorkerMetrics & m) -> auto& { return m.requests; }), "\n");
+    absl::StrAppend(&o, "# HELP sluice_bad_requests_total Requests refused as malformed.\n",
+                    "# TYPE sluice_bad_requests_total counter\n", "sluice_bad_requests_total ",
+                    sum([](WorkerMetrics & m) -> auto& { return m.bad_requests; }), "\n");
+    absl::StrAppend(&o, "# HELP sluice_decisions_total Decisions by action.\n",
+                    "# TYPE sluice_decisions_total counter\n");
+    for (int a = 0; a < kNumActions; ++a) {
+      absl::StrAppend(&o, "sluice_decisions_total{action=\"", ActionName(static_cast<Action>(a)),
+                      "\"} ", sum([a](WorkerMetrics & m) -> auto& { return m.by_action[a]; }),
+                      "\n");
+    }
+    absl::StrAppend(&o, "sluice_decisions_total{action=\"shadow\"} ",
+                    sum([](WorkerMetrics & m) -> auto& { return m.shadow; }), "\n");
+    absl::StrAppend(&o, "# HELP sluice_trips_total Rules that tripped, by rule and level.\n",
+                    "# TYPE sluice_trips_total counter\n");
+    for (int l = 0; l < kNumLevels; ++l) {
+      absl::StrAppend(&o, "sluice_trips_total{rule=\"limit\",level=\"",
+                      LevelName(static_cast<Level>(l)), "\"} ",
+                      sum([l](WorkerMetrics & m) -> auto& { return m.by_level[l]; }), "\n");
+    }
+    for (int d = 1; d < AbuseGuard::kNumDetectors; ++d) {
+      absl::StrAppend(&o, "sluice_trips_total{rule=\"",
+                      AbuseGuard::DetectorName(static_cast<AbuseGuard::Detector>(d)), "\"} ",
+                      sum([d](WorkerMetrics & m) -> auto& { return m.by_source[1 + d]; }), "\n");
+    }
+    absl::StrAppend(&o, "# HELP sluice_request_duration_seconds Time to decide a request.\n",
+                    "# TYPE sluice_request_duration_seconds histogram\n");
+    uint64_t cum = 0;
+    for (int b = 0; b <= kNumBuckets; ++b) {
+      cum += sum([b](WorkerMetrics & m) -> auto& { return m.latency[b]; });
+      std::string le = b < kNumBuckets ? absl::StrFormat("%g", kBucketsUs[b] / 1e6) : "+Inf";
+      absl::StrAppend(&o, "sluice_request_duration_seconds_bucket{le=\"", le, "\"} ", cum, "\n");
+    }
+    absl::StrAppend(&o, "sluice_request_duration_seconds_sum ",
+                    absl::StrFormat("%.9f", sum([](WorkerMetrics & m) -> auto& {
+                                              return m.latency_sum_ns;
+                                            }) / 1e9),
+                    "\n", "sluice_request_duration_seconds_count ", cum, "\n");
+    absl::StrAppend(&o, "# TYPE sluice_connections_total counter\nsluice_connections_total ",
+                    sum([](WorkerMetrics & m) -> auto& { return m.connections; }), "\n");
+    absl::StrAppend(&o, "# TYPE sluice_connections_open gauge\nsluice_connections_open ",
+                    open_connections.load(), "\n");
+    absl::StrAppend(&o,
+                    "# TYPE sluice_connections_refused_total counter\n"
+                    "sluice_connections_refused_total ",
+                    refused.load(), "\n");
+    absl::StrAppend(&o,
+                    "# TYPE sluice_connections_idle_closed_total counter\n"
+                    "sluice_connections_idle_closed_total ",
+                    sum([](WorkerMetrics & m) -> auto& { return m.idle_closed; }), "\n");
+    const auto st = engine->limiter().table().GetStats(absl::Now());
+    absl::StrAppend(&o, "# HELP sluice_table_slots Counter table slots.\n",
+                    "# TYPE sluice_table_slots gauge\n", "sluice_table_slots{state=\"used\"} ",
+                    st.used_slots, "\n", "sluice_table_slots{state=\"live\"} ", st.live_slots, "\n",
+                    "sluice_table_slots{state=\"overflow\"} ", st.overflow_slots_used, "\n",
+                    "sluice_table_slots{state=\"capacity\"} ", engine->limiter().table().capacity(),
+                    "\n");
+    absl::StrAppend(&o, "# TYPE sluice_open_transactions gauge\nsluice_open_transactions ",
+                    engine->limiter().open_transactions(), "\n");
+    absl::StrAppend(&o, "# TYPE sluice_reloads_total counter\nsluice_reloads_total{result=\"ok\"} ",
+                    reloads_ok.load(), "\nsluice_reloads_total{result=\"refused\"} ",
+                    reloads_failed.load(), "\n");
+    return o;
+  }
+};
+
+absl::StatusOr<std::unique_ptr<PolicyServer>> PolicyServer::Create(PolicyEngine* engine,
+                                                                   Options options) {
+  static std::once_flag threads_once;
+  std::call_once(threads_once, [] { evthread_use_pthreads(); });
+  std::unique_ptr<PolicyServer> s(new PolicyServer);
+  s->impl_ = std::make_unique<Impl>();
+  Impl& impl = *s->impl_;
+  impl.engine = engine;
+  impl.options = std::move(options);
+  if (impl.options.threads <= 0) {
+    impl.options.threads = static_cast<int>(std::thread::hardware_concurrency());
+    if (impl.options.threads <= 0) impl.options.threads = 1;
+  }
+  if (impl.options.listen.empty()) {
+    return absl::InvalidArgumentError("nothing to listen on (--listen inet:HOST:PORT|unix:PATH)");
+  }
+  for (const std::string& spec : impl.options.listen) {
+    auto fd = Listen(spec, 0666);
+    if (!fd.ok()) return fd.status();
+    impl.fds.push_back(*fd);
+  }
+  impl.main_base = event_base_new();
+  if (impl.main_base == nullptr) return absl::InternalError("event_base_new failed");
+  for (int i = 0; i < impl.options.threads; ++i) {
+    auto w = std::make_unique<Impl::Worker>();
+    w->impl = &impl;
+    w->base = event_base_new();
+    if (w->base == nullptr) return absl::InternalError("event_base_new failed");
+    for (int fd : impl.fds) {
+      evconnlistener* l =
+          evconnlistener_new(w->base, Impl::OnAccept, w.get(), LEV_OPT_CLOSE_ON_EXEC, -1, fd);
+      if (l == nullptr) return absl::InternalError("evconnlistener_new failed");
+      w->listeners.push_back(l);
+    }
+    impl.workers.push_back(std::move(w));
+  }
+  if (!impl.options.admin_socket.empty()) {
+    auto fd = Listen("unix:" + impl.options.admin_socket, 0600);
+    if (!fd.ok()) return fd.status();
+    impl.admin_fd = *fd;
+    impl.admin_listener = evconnlistener_new(impl.main_base, Impl::OnAdminAccept, &impl,
+                                             LEV_OPT_CLOSE_ON_EXEC, -1, impl.admin_fd);
+    if (impl.admin_listener == nullptr) return absl::InternalError("admin listener failed");
+  }
+  if (!impl.options.metrics.empty()) {
+    size_t colon = impl.options.metrics.rfind(':');
+    int port = -1;
+    if (colon == std::string::npos ||
+        !absl::SimpleAtoi(impl.options.metrics.substr(colon + 1), &port)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("bad metrics address \"", impl.options.metrics, "\" (HOST:PORT)"));
+    }
+    std::string host = impl.options.metrics.substr(0, colon);
+    impl.http = evhttp_new(impl.main_base);
+    evhttp_bound_socket* bound =
+        evhttp_bind_socket_with_handle(impl.http, host.c_str(), static_cast<uint16_t>(port));
+    if (bound == nullptr) {
+      return absl::InternalError(absl::StrCat("cannot listen on ", impl.options.metrics));
+    }
+    impl.metrics_port = BoundPort(evhttp_bound_socket_get_fd(bound));
+    evhttp_set_cb(impl.http, "/metrics", Impl::OnMetrics, &impl);
+  }
+  if (impl.options.handle_signals) {
+    for (int sig : {SIGHUP, SIGTERM, SIGINT}) {
+      event* ev = evsignal_new(impl.main_base, sig, Impl::OnSignal, &impl);
+      evsignal_add(ev, nullptr);
+      impl.main_events.push_back(ev);
+    }
+    std::signal(SIGPIPE, SIG_IGN);
+  }
+  event* tick = event_new(impl.main_base, -1, EV_PERSIST, Impl::OnMaintain, &impl);
+  timeval tv = absl::ToTimeval(impl.options.maintain_every);
+  event_add(tick, &tv);
+  impl.main_events.push_back(tick);
+  return s;
+}
+
+PolicyServer::~PolicyServer() {
+  if (impl_ == nullptr) return;
+  Impl& impl = *impl_;
+  for (auto& w : impl.workers) {
+    for (void* c : std::vector<void*>(w->conns.begin(), w->conns.end())) {
+      Impl::Close(static_cast<Impl::Conn*>(c));
+    }
+    for (auto* l : w->listeners) evconnlistener_free(l);
+    if (w->base != nullptr) event_base_free(w->base);
+  }
+  for (event* ev : impl.main_events) event_free(ev);
+  if (impl.admin_listener != nullptr) evconnlistener_free(impl.admin_listener);
+  if (impl.http != nullptr) evhttp_free(impl.http);
+  if (impl.main_base != nullptr) event_base_free(impl.main_base);
+  for (int fd : impl.fds) close(fd);
+  if (impl.admin_fd >= 0) {
+    close(impl.admin_fd);
+    unlink(impl.options.admin_socket.c_str());
+  }
+  for (const std::string& spec : impl.options.listen) {
+    if (spec.rfind("unix:", 0) == 0) unlink(spec.substr(5).c_str());
+  }
+}
+
+int PolicyServer::port(size_t i) const {
+  return i < impl_->fds.size() ? BoundPort(impl_->fds[i]) : -1;
+}
+
+int PolicyServer::metrics_port() const { return impl_->metrics_port; }
+
+void PolicyServer::Run() {
+  Impl& impl = *impl_;
+  impl.Log(kInfo, absl::StrCat("serving on ", impl.options.listen.size(), " socket(s) with ",
+                               impl.workers.size(), " worker thread(s)"));
+  for (auto& w : impl.workers) {
+    w->thread = std::thread([b = w->base] { event_base_loop(b, EVLOOP_NO_EXIT_ON_EMPTY); });
+  }
+  event_base_loop(impl.main_base, EVLOOP_NO_EXIT_ON_EMPTY);
+  for (auto& w : impl.workers) event_base_loopexit(w->base, nullptr);
+  for (auto& w : impl.workers) w->thread.join();
+}
+
+void PolicyServer::Stop() { event_base_loopexit(impl_->main_base, nullptr); }
+
+absl::Status PolicyServer::Reload() { return impl_->Reload(); }
+
+std::string PolicyServer::MetricsText() const { return impl_->Metrics(); }
+
+}  // namespace sluice
