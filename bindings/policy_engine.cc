@@ -172,9 +172,8 @@ Verdict PolicyEngine::Evaluate(const SmtpEvent& e, absl::Time now) {
       break;
     }
     case Stage::kEndOfMessage: {
-      Decision d = limiter_->Commit(e.transaction, e.size, now);
-      FromDecision(d, &v);
-      if (!v.admitted()) break;
+      // The burst detectors first: a message they refuse must not stay
+      // counted against the limits (all or nothing).
       Fingerprint size_only;
       const Fingerprint* fp = e.fingerprint;
       if (fp == nullptr) {
@@ -184,7 +183,14 @@ Verdict PolicyEngine::Evaluate(const SmtpEvent& e, absl::Time now) {
       }
       Verdict b;
       FromFinding(abuse.Message(identity, *fp, now), identity, &b);
-      if (b.tripped() && (!v.tripped() || !b.admitted())) v = std::move(b);
+      if (b.tripped() && !b.admitted()) {
+        limiter_->Release(e.transaction, now);
+        v = std::move(b);
+        break;
+      }
+      Decision d = limiter_->Commit(e.transaction, e.size, now);
+      FromDecision(d, &v);
+      if (b.tripped() && v.admitted()) v = std::move(b);  // a notify/shadow finding
       break;
     }
     default:

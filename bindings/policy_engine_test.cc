@@ -196,6 +196,8 @@ TEST(PolicyEngineTest, SameSizeBurstAtEndOfMessage) {
   for (int i = 0; i < 3; ++i) EXPECT_EQ(Send(*p, absl::StrCat("Z", i), "a@x.example", 1, kT0), "");
   std::string refused = Send(*p, "Z3", "a@x.example", 1, kT0);
   EXPECT_EQ(refused, "451 4.7.1 sluice: too many messages of the same size");
+  // The refused message does not stay counted against the limits.
+  EXPECT_EQ(p->limiter().Usage(Level::kMailbox, "a@x.example", kT0).rule(0).usage(), 3u);
 }
 
 TEST(PolicyEngineTest, AuthBruteForceBlocksTheClientAtEveryStage) {
