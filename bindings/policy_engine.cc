@@ -18,6 +18,8 @@ config::Config WithOverrides(const config::Config& c, const PolicyEngine::Option
 }
 
 std::string RetryText(absl::Duration d) {
+  if (d == absl::InfiniteDuration()) return "";  // blocked (max 0): no retry time to give
+  if (d > absl::Hours(24 * 366)) d = absl::Hours(24 * 366);
   int64_t s = absl::ToInt64Seconds(absl::Ceil(d, absl::Seconds(1)));
   if (s <= 0) return "";
   if (s < 120) return absl::StrCat(", retry in ", s, "s");

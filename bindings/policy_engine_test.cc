@@ -159,7 +159,8 @@ TEST(PolicyEngineTest, HoldAndDiscardActions) {
                        name: "mailbox"
                        limit { window: "1h" max: 0 action: HOLD }
                      })pb");
-  EXPECT_EQ(Send(*p, "D1", "a@acme.example", 1, kT0).substr(0, 5), "HOLD ");
+  EXPECT_EQ(Send(*p, "D1", "a@acme.example", 1, kT0),
+            "HOLD sluice: mailbox messages limit 0/1h exceeded (a@acme.example)");
   auto d = Make(R"pb(level {
                        name: "mailbox"
                        limit { window: "1h" max: 0 action: DISCARD }
