@@ -38,3 +38,6 @@ rl_srcs=$(ls ratelimit/*.cc | grep -v -e '_test.cc$' -e '_benchmark.cc$')
 run_target config_fuzzer tests/fuzz/config_corpus tests/fuzz/config_fuzzer.cc $rl_srcs "$gen/config.pb.cc"
 run_target normalizer_fuzzer tests/fuzz/normalizer_corpus tests/fuzz/normalizer_fuzzer.cc \
   reputation/body_normalizer.cc reputation/fingerprint.cc
+rep_srcs=$(ls reputation/*.cc | grep -v -e '_test.cc$' -e '_benchmark.cc$')
+run_target policy_fuzzer tests/fuzz/policy_corpus tests/fuzz/policy_fuzzer.cc \
+  bindings/policy_protocol.cc bindings/policy_engine.cc $rep_srcs $rl_srcs "$gen/config.pb.cc"
