@@ -9,6 +9,7 @@
 #include <event2/thread.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -144,14 +145,35 @@ int BoundPort(int fd) {
   return -1;
 }
 
+// Default log: mail.log-style lines on stderr. A worker batches the lines
+// of one wakeup into one write (thread-local buffer, flushed by
+// FlushStderrLog); elsewhere every line is written at once.
+thread_local bool t_batch_log = false;
+thread_local std::string t_log;
+thread_local int64_t t_stamp_second = -1;
+thread_local char t_stamp[32];
+
+void FlushStderrLog() {
+  size_t off = 0;
+  while (off < t_log.size()) {
+    ssize_t w = write(2, t_log.data() + off, t_log.size() - off);
+    if (w <= 0) break;
+    off += static_cast<size_t>(w);
+  }
+  t_log.clear();
+}
+
 void StderrLog(PolicyServer::LogPriority, const std::string& line) {
-  char stamp[32];
   time_t t = time(nullptr);
-  tm tmv;
-  localtime_r(&t, &tmv);
-  strftime(stamp, sizeof(stamp), "%b %e %H:%M:%S", &tmv);
-  std::fprintf(stderr, "%s sluice-policyd[%d]: %s\n", stamp, static_cast<int>(getpid()),
-               line.c_str());
+  if (t != t_stamp_second) {
+    tm tmv;
+    localtime_r(&t, &tmv);
+    strftime(t_stamp, sizeof(t_stamp), "%b %e %H:%M:%S", &tmv);
+    t_stamp_second = t;
+  }
+  absl::StrAppend(&t_log, t_stamp, " sluice-policyd[", static_cast<int>(getpid()), "]: ", line,
+                  "\n");
+  if (!t_batch_log || t_log.size() > 65536) FlushStderrLog();
 }
 
 }  // namespace
@@ -165,10 +187,18 @@ struct PolicyServer::Impl {
     WorkerMetrics metrics;
     absl::flat_hash_set<void*> conns;  // open connections (this worker's thread only)
   };
+  // A policy connection: plain events and direct reads and writes (one
+  // read and one send per batch of requests; no output buffering unless
+  // the socket is full).
   struct Conn {
     Worker* worker;
-    bufferevent* bev;
+    int fd;
+    event* rev = nullptr;  // read, persistent, with the idle timeout
+    event* wev = nullptr;  // write, only while `pending` holds output
+    std::string in;
+    std::string pending;
   };
+  static constexpr size_t kMaxPending = 1 << 20;  // a client that does not read
 
   PolicyEngine* engine = nullptr;
   Options options;
@@ -213,56 +243,89 @@ struct PolicyServer::Impl {
       }
       return;
     }
-    bufferevent* bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
-    if (bev == nullptr) {
-      evutil_closesocket(fd);
-      impl->open_connections.fetch_sub(1, std::memory_order_relaxed);
-      return;
-    }
-    auto* c = new Conn{w, bev};
+    evutil_make_socket_nonblocking(fd);
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));  // fails harmlessly on unix
+    auto* c = new Conn{w, fd};
+    c->rev = event_new(w->base, fd, EV_READ | EV_PERSIST, OnReadable, c);
+    c->wev = event_new(w->base, fd, EV_WRITE, OnWritable, c);
     w->conns.insert(c);
     w->metrics.Add(w->metrics.connections);
-    bufferevent_setcb(bev, OnRead, nullptr, OnEvent, c);
     timeval tv = absl::ToTimeval(impl->options.idle_timeout);
-    bufferevent_set_timeouts(bev, &tv, &tv);
-    bufferevent_enable(bev, EV_READ | EV_WRITE);
+    event_add(c->rev, &tv);
   }
 
   static void Close(Conn* c) {
     Impl* impl = c->worker->impl;
     c->worker->conns.erase(c);
-    bufferevent_free(c->bev);
+    event_free(c->rev);
+    event_free(c->wev);
+    evutil_closesocket(c->fd);
     delete c;
     impl->open_connections.fetch_sub(1, std::memory_order_relaxed);
   }
 
-  static void OnEvent(bufferevent*, short what, void* arg) {
-    auto* c = static_cast<Conn*>(arg);
-    if (what & BEV_EVENT_TIMEOUT) c->worker->metrics.Add(c->worker->metrics.idle_closed);
-    Close(c);  // EOF, error or idle timeout
+  // Sends `data` (after anything pending); returns false if the connection
+  // must close.
+  static bool Send(Conn* c, const char* data, size_t n) {
+    if (c->pending.empty()) {
+      ssize_t w = send(c->fd, data, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK) return false;
+      size_t sent = w > 0 ? static_cast<size_t>(w) : 0;
+      if (sent == n) return true;
+      c->pending.assign(data + sent, n - sent);
+      event_add(c->wev, nullptr);
+      return true;
+    }
+    if (c->pending.size() + n > kMaxPending) return false;
+    c->pending.append(data, n);
+    return true;
   }
 
-  static void OnRead(bufferevent* bev, void* arg) {
+  static void OnWritable(evutil_socket_t, short, void* arg) {
+    auto* c = static_cast<Conn*>(arg);
+    ssize_t w = send(c->fd, c->pending.data(), c->pending.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK) return Close(c);
+    if (w > 0) c->pending.erase(0, static_cast<size_t>(w));
+    if (!c->pending.empty()) event_add(c->wev, nullptr);
+  }
+
+  static void OnReadable(evutil_socket_t fd, short what, void* arg) {
     auto* c = static_cast<Conn*>(arg);
     Worker* w = c->worker;
     Impl* impl = w->impl;
+    if (what & EV_TIMEOUT) {
+      w->metrics.Add(w->metrics.idle_closed);
+      return Close(c);
+    }
+    char buf[16384];
+    ssize_t r = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+    t_batch_log = true;
+    struct Flush {
+      ~Flush() {
+        t_batch_log = false;
+        if (!t_log.empty()) FlushStderrLog();
+      }
+    } flush_at_exit;
+    if (r == 0) return Close(c);  // the client closed
+    if (r < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
+      return Close(c);
+    }
+    c->in.append(buf, static_cast<size_t>(r));
     const PolicyLimits& limits = impl->options.limits;
-    evbuffer* in = bufferevent_get_input(bev);
-    evbuffer* out = bufferevent_get_output(bev);
-    for (int served = 0; served < 64; ++served) {  // bounded work per wakeup
-      const size_t have = evbuffer_get_length(in);
-      if (have == 0) return;
-      const size_t look = have < limits.max_request + 1 ? have : limits.max_request + 1;
-      const char* data = reinterpret_cast<const char*>(evbuffer_pullup(in, look));
-      absl::string_view buf(data, look);
-      auto end = FindPolicyRequest(buf, limits);
+    std::string out;
+    size_t done = 0;
+    while (done < c->in.size()) {
+      absl::string_view rest(c->in.data() + done, c->in.size() - done);
+      auto end = FindPolicyRequest(rest, limits);
       if (!end.ok()) return impl->Reject(c, end.status());
-      if (*end == 0) return;  // wait for the rest
+      if (*end == 0) break;  // wait for the rest
       PolicyRequest req;
-      absl::Status s = ParsePolicyRequest(buf.substr(0, *end), limits, &req);
+      absl::Status s = ParsePolicyRequest(rest.substr(0, *end), limits, &req);
       if (!s.ok()) return impl->Reject(c, s);
       const int64_t t0 = MonotonicNs();
-      impl->Serve(w, req, out);
+      impl->Serve(w, req, &out);
       const int64_t ns = MonotonicNs() - t0;
       WorkerMetrics& m = w->metrics;
       int b = 0;
@@ -270,8 +333,10 @@ struct PolicyServer::Impl {
       m.Add(m.latency[b]);
       m.Add(m.latency_sum_ns, static_cast<uint64_t>(ns));
       m.Add(m.requests);
-      evbuffer_drain(in, *end);
+      done += *end;
     }
+    c->in.erase(0, done);
+    if (!out.empty() && !Send(c, out.data(), out.size())) return Close(c);
   }
 
   void Reject(Conn* c, const absl::Status& s) {
@@ -279,7 +344,7 @@ struct PolicyServer::Impl {
     std::string peer = "unknown";
     sockaddr_storage ss{};
     socklen_t len = sizeof(ss);
-    if (getpeername(bufferevent_getfd(c->bev), reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
+    if (getpeername(c->fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
       char host[INET6_ADDRSTRLEN] = "";
       if (ss.ss_family == AF_INET) {
         inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(&ss)->sin_addr, host, sizeof(host));
@@ -295,7 +360,7 @@ struct PolicyServer::Impl {
     Close(c);
   }
 
-  void Serve(Worker* w, const PolicyRequest& req, evbuffer* out) {
+  void Serve(Worker* w, const PolicyRequest& req, std::string* out) {
     SmtpEvent e;
     e.stage = ParseStage(req.protocol_state);
     e.transaction = !req.instance.empty() ? req.instance : req.queue_id;
@@ -309,8 +374,7 @@ struct PolicyServer::Impl {
     WorkerMetrics& m = w->metrics;
     m.Add(m.by_action[static_cast<int>(v.action)]);
     if (!v.tripped()) {
-      static constexpr char kDunno[] = "action=DUNNO\n\n";
-      evbuffer_add(out, kDunno, sizeof(kDunno) - 1);
+      out->append("action=DUNNO\n\n");
       return;
     }
     if (v.shadow) m.Add(m.shadow);
@@ -324,8 +388,7 @@ struct PolicyServer::Impl {
         }
       }
     }
-    const std::string reply = FormatPolicyReply(engine->PostfixAction(v));
-    evbuffer_add(out, reply.data(), reply.size());
+    out->append(FormatPolicyReply(engine->PostfixAction(v)));
     Log(v.admitted() ? kInfo : kWarning, PolicyEngine::LogLine(v, req.queue_id));
   }
 

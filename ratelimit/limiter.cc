@@ -1138,6 +1138,24 @@ Decision Limiter::Reserve(absl::string_view txn_id, absl::string_view item, cons
                           absl::Time now) {
   auto& shard = txns_[XXH3_64bits(txn_id.data(), txn_id.size()) % kShards];
   std::lock_guard<std::mutex> lock(shard.mu);
+  const size_t shard_cap = std::max<size_t>(4, options_.max_transactions / kShards);
+  if (shard.map.size() >= shard_cap && shard.map.find(txn_id) == shard.map.end()) {
+    // End the oldest quarter (kept counted): amortized O(1) per transaction.
+    std::vector<absl::Time> ages;
+    ages.reserve(shard.map.size());
+    for (const auto& [id, txn] : shard.map) ages.push_back(txn.created);
+    auto cut = ages.begin() + static_cast<std::ptrdiff_t>(ages.size() / 4);
+    std::nth_element(ages.begin(), cut, ages.end());
+    const absl::Time cutoff = *cut;
+    for (auto e = shard.map.begin(); e != shard.map.end();) {
+      if (e->second.created <= cutoff) {
+        shard.map.erase(e++);
+      } else {
+        ++e;
+      }
+    }
+    evicted_txns_.fetch_add(1, std::memory_order_relaxed);
+  }
   auto [it, created] = shard.map.try_emplace(std::string(txn_id));
   Txn& t = it->second;
   if (created) {

@@ -551,6 +551,28 @@ TEST(LimiterTest, AbandonedTransactionsExpire) {
   EXPECT_TRUE(l->CheckAndCharge(Msg("a@x.example"), kT0 + absl::Minutes(11)).admitted());
 }
 
+TEST(LimiterTest, OpenTransactionsAreBoundedAndEvictedOnesStayCounted) {
+  auto c = ParseConfigText(R"pb(level {
+                                  name: "mailbox"
+                                  limit { metric: RECIPIENTS window: "1h" max: 4000 }
+                                })pb");
+  ASSERT_TRUE(c.ok());
+  Limiter::Options o;
+  o.max_transactions = 256;
+  auto l = Limiter::Create(*c, kT0, o);
+  ASSERT_TRUE(l.ok());
+  for (int i = 0; i < 3000; ++i) {
+    ASSERT_TRUE(
+        (*l)->Reserve(absl::StrCat("T", i), "r", Msg("a@x.example"), kT0 + absl::Milliseconds(i))
+            .admitted());
+    ASSERT_LE((*l)->open_transactions(), 256u);
+  }
+  EXPECT_EQ((*l)->Usage(Level::kMailbox, "a@x.example", kT0 + absl::Seconds(5)).rule(0).usage(),
+            3000u);
+  // (No leases below 4096.) The newest ones are still open and can be committed.
+  EXPECT_TRUE((*l)->Commit("T2999", 10, kT0 + absl::Seconds(5)).admitted());
+}
+
 TEST(LimiterTest, ResetUnblocksOneEntityOnly) {
   auto l = Make(R"pb(level {
                        name: "mailbox"

@@ -1,0 +1,257 @@
+// policy_load: a load generator speaking the Postfix policy delegation
+// protocol, for sluice-policyd and its peers (policyd-rate-limit, postfwd,
+// a Python floor, a bare echo server).
+//
+//   policy_load --target HOST:PORT --connections C --senders S --requests N
+//               --limit L [--threads T] [--name NAME] [--seed X]
+//
+// Like Postfix's smtpd, every connection has one request in flight. Each
+// request is a RCPT-stage request of its own transaction from one of S
+// senders (a fixed pseudo-random order). With a per-sender limit of L per
+// window configured in the server, a correct server allows each sender
+// exactly min(sent, L) requests; "wrong" is the sum over senders of the
+// difference. Prints one result line: requests/s, p50/p99 latency, wrong.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+struct Options {
+  std::string host = "127.0.0.1";
+  int port = 0;
+  int connections = 16;
+  int senders = 1000;
+  long requests = 100000;
+  long limit = 50;
+  int threads = 2;
+  std::string name = "server";
+  uint64_t seed = 1;
+};
+
+using Clock = std::chrono::steady_clock;
+
+struct Conn {
+  int fd = -1;
+  std::string out;
+  size_t out_off = 0;
+  std::string in;
+  long request = -1;  // index in flight
+  Clock::time_point sent;
+};
+
+struct Shared {
+  Options o;
+  std::vector<int> sender_of;  // request -> sender
+  std::atomic<long> next{0};
+  std::vector<std::atomic<long>> allowed;
+  std::atomic<long> errors{0};
+  std::string run_tag;
+  explicit Shared(const Options& opt) : o(opt), allowed(opt.senders) {}
+};
+
+std::string MakeRequest(const Shared& s, long i) {
+  char buf[512];
+  int n = std::snprintf(buf, sizeof(buf),
+                        "request=smtpd_access_policy\nprotocol_state=RCPT\nprotocol_name=ESMTP\n"
+                        "client_address=192.0.2.%d\nclient_name=client.example\n"
+                        "helo_name=client.example\nqueue_id=\nsender=s%d-%s@load.example\n"
+                        "recipient=r%ld@remote.example\nrecipient_count=0\ninstance=%s.%ld\n"
+                        "size=0\nsasl_method=\nsasl_username=\nsasl_sender=\n\n",
+                        1 + s.sender_of[i] % 250, s.sender_of[i], s.run_tag.c_str(), i,
+                        s.run_tag.c_str(), i);
+  return std::string(buf, static_cast<size_t>(n));
+}
+
+int Connect(const Options& o) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(static_cast<uint16_t>(o.port));
+  inet_pton(AF_INET, o.host.c_str(), &sa.sin_addr);
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  if (connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0 && errno != EINPROGRESS) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// Starts the next request on c; returns false when none is left.
+bool Next(Shared& s, Conn& c) {
+  long i = s.next.fetch_add(1, std::memory_order_relaxed);
+  if (i >= s.o.requests) return false;
+  c.request = i;
+  c.out = MakeRequest(s, i);
+  c.out_off = 0;
+  c.in.clear();
+  c.sent = Clock::now();
+  return true;
+}
+
+void Worker(Shared& s, int nconn, std::vector<double>* lat) {
+  int ep = epoll_create1(0);
+  std::vector<Conn> conns(nconn);
+  int active = 0;
+  for (int k = 0; k < nconn; ++k) {
+    Conn& c = conns[k];
+    c.fd = Connect(s.o);
+    if (c.fd < 0) {
+      s.errors++;
+      continue;
+    }
+    if (!Next(s, c)) {
+      close(c.fd);
+      c.fd = -1;
+      continue;
+    }
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLOUT;
+    ev.data.u32 = static_cast<uint32_t>(k);
+    epoll_ctl(ep, EPOLL_CTL_ADD, c.fd, &ev);
+    ++active;
+  }
+  std::vector<epoll_event> evs(256);
+  char buf[4096];
+  auto deadline = Clock::now() + std::chrono::minutes(5);
+  while (active > 0 && Clock::now() < deadline) {
+    int n = epoll_wait(ep, evs.data(), static_cast<int>(evs.size()), 1000);
+    for (int e = 0; e < n; ++e) {
+      Conn& c = conns[evs[e].data.u32];
+      if (c.fd < 0) continue;
+      bool dead = (evs[e].events & (EPOLLERR | EPOLLHUP)) != 0;
+      if (!dead && c.out_off < c.out.size()) {
+        ssize_t w = send(c.fd, c.out.data() + c.out_off, c.out.size() - c.out_off, MSG_NOSIGNAL);
+        if (w > 0) c.out_off += static_cast<size_t>(w);
+        if (w < 0 && errno != EAGAIN) dead = true;
+        if (c.out_off == c.out.size()) {
+          epoll_event ev{};
+          ev.events = EPOLLIN;
+          ev.data.u32 = evs[e].data.u32;
+          epoll_ctl(ep, EPOLL_CTL_MOD, c.fd, &ev);
+        }
+      }
+      if (!dead && (evs[e].events & EPOLLIN)) {
+        ssize_t r = recv(c.fd, buf, sizeof(buf), 0);
+        if (r == 0 || (r < 0 && errno != EAGAIN)) dead = true;
+        if (r > 0) c.in.append(buf, static_cast<size_t>(r));
+        if (c.in.size() >= 2 && c.in.compare(c.in.size() - 2, 2, "\n\n") == 0) {
+          lat->push_back(std::chrono::duration<double, std::micro>(Clock::now() - c.sent).count());
+          std::string a = c.in.substr(0, c.in.find('\n'));
+          for (auto& ch : a) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+          if (a == "action=dunno" || a == "action=ok" || a.rfind("action=prepend", 0) == 0) {
+            s.allowed[s.sender_of[c.request]]++;
+          }
+          if (Next(s, c)) {
+            epoll_event ev{};
+            ev.events = EPOLLIN | EPOLLOUT;
+            ev.data.u32 = evs[e].data.u32;
+            epoll_ctl(ep, EPOLL_CTL_MOD, c.fd, &ev);
+          } else {
+            close(c.fd);
+            c.fd = -1;
+            --active;
+          }
+        }
+      }
+      if (dead && c.fd >= 0) {
+        s.errors++;
+        close(c.fd);
+        c.fd = -1;
+        --active;
+      }
+    }
+  }
+  for (auto& c : conns) {
+    if (c.fd >= 0) close(c.fd);
+  }
+  close(ep);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string a = argv[i], v = argv[i + 1];
+    if (a == "--target") {
+      size_t colon = v.rfind(':');
+      o.host = v.substr(0, colon);
+      o.port = std::atoi(v.c_str() + colon + 1);
+    } else if (a == "--connections") {
+      o.connections = std::atoi(v.c_str());
+    } else if (a == "--senders") {
+      o.senders = std::atoi(v.c_str());
+    } else if (a == "--requests") {
+      o.requests = std::atol(v.c_str());
+    } else if (a == "--limit") {
+      o.limit = std::atol(v.c_str());
+    } else if (a == "--threads") {
+      o.threads = std::atoi(v.c_str());
+    } else if (a == "--name") {
+      o.name = v;
+    } else if (a == "--seed") {
+      o.seed = std::strtoull(v.c_str(), nullptr, 10);
+    } else {
+      std::fprintf(stderr, "unknown option %s\n", a.c_str());
+      return 2;
+    }
+  }
+  if (o.port <= 0 || o.connections < 1 || o.senders < 1 || o.requests < 1) {
+    std::fprintf(stderr,
+                 "usage: policy_load --target HOST:PORT --connections C --senders S "
+                 "--requests N --limit L [--threads T] [--name NAME] [--seed X]\n");
+    return 2;
+  }
+  Shared s(o);
+  std::mt19937_64 rng(o.seed);
+  s.sender_of.resize(static_cast<size_t>(o.requests));
+  for (auto& x : s.sender_of) x = static_cast<int>(rng() % static_cast<uint64_t>(o.senders));
+  s.run_tag =
+      std::to_string(std::chrono::system_clock::now().time_since_epoch().count() % 1000000007);
+  int threads = std::max(1, std::min(o.threads, o.connections));
+  std::vector<std::vector<double>> lat(threads);
+  std::vector<std::thread> ts;
+  auto t0 = Clock::now();
+  for (int t = 0; t < threads; ++t) {
+    int n = o.connections / threads + (t < o.connections % threads ? 1 : 0);
+    ts.emplace_back(Worker, std::ref(s), n, &lat[t]);
+  }
+  for (auto& t : ts) t.join();
+  double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+  std::vector<double> all;
+  for (auto& v : lat) all.insert(all.end(), v.begin(), v.end());
+  std::sort(all.begin(), all.end());
+  auto pct = [&](double p) {
+    return all.empty() ? 0.0 : all[std::min(all.size() - 1, static_cast<size_t>(p * all.size()))];
+  };
+  std::vector<long> sent(o.senders, 0);
+  for (long i = 0; i < static_cast<long>(all.size()) && i < o.requests; ++i) {
+    sent[s.sender_of[i]]++;
+  }
+  long wrong = 0;
+  for (int k = 0; k < o.senders; ++k) {
+    wrong += std::labs(s.allowed[k].load() - std::min(sent[k], o.limit));
+  }
+  std::printf(
+      "%-22s conns %4d  requests %7zu  %9.0f req/s  p50 %8.1f us  p99 %8.1f us  "
+      "wrong %ld  errors %ld\n",
+      o.name.c_str(), o.connections, all.size(), all.size() / secs, pct(0.50), pct(0.99), wrong,
+      s.errors.load());
+  return 0;
+}
