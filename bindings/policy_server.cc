@@ -171,8 +171,8 @@ void StderrLog(PolicyServer::LogPriority, const std::string& line) {
     strftime(t_stamp, sizeof(t_stamp), "%b %e %H:%M:%S", &tmv);
     t_stamp_second = t;
   }
-  absl::StrAppend(&t_log, t_stamp, " sluice-policyd[", static_cast<int>(getpid()), "]: ", line,
-                  "\n");
+  static const int pid = static_cast<int>(getpid());  // getpid() is a syscall
+  absl::StrAppend(&t_log, t_stamp, " sluice-policyd[", pid, "]: ", line, "\n");
   if (!t_batch_log || t_log.size() > 65536) FlushStderrLog();
 }
 

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Policy servers side by side, one load generator (benchmarks/policy_load.cc)
+# speaking the Postfix policy protocol: sluice-policyd vs policyd-rate-limit
+# and postfwd (Debian packages, installed here), a minimal Python
+# dict-counting server (the floor) and a bare echo server answering DUNNO
+# without parsing (the loopback limit). Every server is configured with the
+# same per-sender limit (5 per hour); 1,000 senders; 1, 16 and 128
+# concurrent connections. Everything on 127.0.0.1, stopped by PID.
+# Usage: benchmarks/policy_bench.sh [REQUESTS_FAST] [REQUESTS_SLOW]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+fast="${1:-100000}"
+slow="${2:-5000}"
+limit=5
+bash scripts/setup.sh
+for p in policyd-rate-limit postfwd; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$p" >&2
+  fi
+done
+bazel build --config=opt //bindings:sluice-policyd //benchmarks:policy_load \
+  //benchmarks:echo_policy_server >/dev/null 2>&1
+bin="$(bazel info --config=opt bazel-bin 2>/dev/null)"
+work="$(mktemp -d /tmp/sluice-policy-bench.XXXXXX)"
+chmod 0755 "$work"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  [[ -f "$work/pfw.pid" ]] && kill "$(cat "$work/pfw.pid")" 2>/dev/null || true
+  sleep 1
+  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() {
+  local deadline=$((SECONDS + 15))
+  while ((SECONDS <= deadline)); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "server on port $1 did not start" >&2
+  return 1
+}
+
+p_sluice=$(port) p_prl=$(port) p_pfw=$(port) p_py=$(port) p_echo=$(port)
+echo "level { name: \"mailbox\" limit { window: \"1h\" max: $limit } }" >"$work/sluice.conf"
+"$bin/bindings/sluice-policyd" --config "$work/sluice.conf" --listen "inet:127.0.0.1:$p_sluice" \
+  2>"$work/sluice.log" &
+pids+=($!)
+cat >"$work/prl.yaml" <<CONF
+debug: False
+user: "root"
+group: "root"
+pidfile: "$work/prl.pid"
+sqlite_config:
+    database: "$work/prl.sqlite3"
+backend: 0
+SOCKET: ["127.0.0.1", $p_prl]
+limits:
+    - [$limit, 3600]
+limits_by_id: {}
+limit_by_sasl: False
+limit_by_sender: True
+limit_by_ip: False
+limited_networks: []
+success_action: "dunno"
+fail_action: "defer_if_permit Rate limit reached, retry later"
+db_error_action: "dunno"
+report: False
+delay_to_close: 300
+CONF
+policyd-rate-limit --file "$work/prl.yaml" >"$work/prl.log" 2>&1 &
+pids+=($!)
+# postfwd1: postfwd2's rate() did not limit anything in this setup (its
+# separate cache daemon); postfwd1 keeps rates in its one process.
+echo "id=RATE001; action=rate(sender/$limit/3600/450 4.7.1 sender rate exceeded)" >"$work/pfw.cf"
+postfwd1 --daemon --file "$work/pfw.cf" --interface 127.0.0.1 --port "$p_pfw" --user nobody \
+  --group nogroup --pidfile "$work/pfw.pid" >"$work/pfw.log" 2>&1
+python3 benchmarks/python_floor_policy.py "$p_py" "$limit" >"$work/py.log" 2>&1 &
+pids+=($!)
+"$bin/benchmarks/echo_policy_server" "$p_echo" 2 &
+pids+=($!)
+for p in $p_sluice $p_prl $p_pfw $p_py $p_echo; do wait_port "$p"; done
+
+echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+echo "machine: $(nproc) vCPU, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo none)"
+echo "per-sender limit $limit/h, 1000 senders, requests: $fast (fast servers), $slow (peers)"
+run() {  # NAME PORT REQUESTS LIMIT CONNS
+  "$bin/benchmarks/policy_load" --target "127.0.0.1:$2" --connections "$5" --senders 1000 \
+    --requests "$3" --limit "$4" --name "$1"
+}
+for c in 1 16 128; do
+  run sluice-policyd "$p_sluice" "$fast" "$limit" "$c"
+  run policyd-rate-limit "$p_prl" "$slow" "$limit" "$c"
+  run postfwd "$p_pfw" "$slow" "$limit" "$c"
+  run python-floor "$p_py" "$fast" "$limit" "$c"
+  run echo-dunno "$p_echo" "$fast" 1000000000 "$c"
+done
