@@ -125,6 +125,19 @@ absl::Status ParsePolicyRequest(absl::string_view text, const PolicyLimits& limi
   return absl::OkStatus();
 }
 
+SmtpEvent ToSmtpEvent(const PolicyRequest& r) {
+  SmtpEvent e;
+  e.stage = ParseStage(r.protocol_state);
+  e.transaction = !r.instance.empty() ? r.instance : r.queue_id;
+  e.client_address = r.client_address;
+  e.helo = r.helo_name;
+  e.sasl_username = r.sasl_username;
+  e.sender = r.sender;
+  e.recipient = r.recipient;
+  e.size = r.size;
+  return e;
+}
+
 std::string FormatPolicyReply(absl::string_view action) {
   action = action.substr(0, action.find('\n'));
   return absl::StrCat("action=", action, "\n\n");

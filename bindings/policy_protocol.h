@@ -21,6 +21,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "bindings/policy_engine.h"
 
 namespace sluice {
 
@@ -63,6 +64,11 @@ absl::StatusOr<size_t> FindPolicyRequest(absl::string_view buffer, const PolicyL
 // request other than smtpd_access_policy, a non-numeric size.
 absl::Status ParsePolicyRequest(absl::string_view text, const PolicyLimits& limits,
                                 PolicyRequest* out);
+
+// The policy engine's view of a request: the stage, the transaction (the
+// `instance` attribute, else the queue id) and the envelope. Views point
+// into `r`'s text.
+SmtpEvent ToSmtpEvent(const PolicyRequest& r);
 
 // Formats a reply: "action=<action>\n\n". The action text must not hold a
 // newline (it is cut at the first one).

@@ -106,6 +106,25 @@ TEST(PolicyProtocolTest, BadRequestsAreRefusedWithAReason) {
                   .ok());
 }
 
+TEST(PolicyProtocolTest, EngineEventFromARequest) {
+  PolicyLimits limits;
+  PolicyRequest r;
+  ASSERT_TRUE(ParsePolicyRequest(kRcpt, limits, &r).ok());
+  SmtpEvent e = ToSmtpEvent(r);
+  EXPECT_EQ(e.stage, Stage::kRcpt);
+  EXPECT_EQ(e.transaction, "1a2b.5f0c1e2d.3a4b5.0");
+  EXPECT_EQ(e.sasl_username, "alice@acme.example");
+  EXPECT_EQ(e.size, 12345u);
+  // Without `instance` the queue id ties the stages together.
+  ASSERT_TRUE(ParsePolicyRequest("request=smtpd_access_policy\nprotocol_state=END-OF-MESSAGE\n"
+                                 "queue_id=4ABC\n\n",
+                                 limits, &r)
+                  .ok());
+  e = ToSmtpEvent(r);
+  EXPECT_EQ(e.stage, Stage::kEndOfMessage);
+  EXPECT_EQ(e.transaction, "4ABC");
+}
+
 TEST(PolicyProtocolTest, ReplyFormat) {
   EXPECT_EQ(FormatPolicyReply("DUNNO"), "action=DUNNO\n\n");
   EXPECT_EQ(FormatPolicyReply("451 4.7.1 a\nb"), "action=451 4.7.1 a\n\n");

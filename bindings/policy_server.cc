@@ -361,16 +361,7 @@ struct PolicyServer::Impl {
   }
 
   void Serve(Worker* w, const PolicyRequest& req, std::string* out) {
-    SmtpEvent e;
-    e.stage = ParseStage(req.protocol_state);
-    e.transaction = !req.instance.empty() ? req.instance : req.queue_id;
-    e.client_address = req.client_address;
-    e.helo = req.helo_name;
-    e.sasl_username = req.sasl_username;
-    e.sender = req.sender;
-    e.recipient = req.recipient;
-    e.size = req.size;
-    Verdict v = engine->Evaluate(e, absl::Now());
+    Verdict v = engine->Evaluate(ToSmtpEvent(req), absl::Now());
     WorkerMetrics& m = w->metrics;
     m.Add(m.by_action[static_cast<int>(v.action)]);
     if (!v.tripped()) {

@@ -31,15 +31,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (*end > buf.size()) __builtin_trap();
     sluice::PolicyRequest req;
     if (sluice::ParsePolicyRequest(buf.substr(0, *end), limits, &req).ok()) {
-      sluice::SmtpEvent e;
-      e.stage = sluice::ParseStage(req.protocol_state);
-      e.transaction = !req.instance.empty() ? req.instance : req.queue_id;
-      e.client_address = req.client_address;
-      e.sasl_username = req.sasl_username;
-      e.sender = req.sender;
-      e.recipient = req.recipient;
-      e.size = req.size;
-      sluice::Verdict v = engine->Evaluate(e, absl::FromUnixSeconds(1700000000 + tick++ / 64));
+      sluice::Verdict v = engine->Evaluate(sluice::ToSmtpEvent(req),
+                                           absl::FromUnixSeconds(1700000000 + tick++ / 64));
       std::string action = engine->PostfixAction(v);
       if (action.find('\n') != std::string::npos) __builtin_trap();
     }
