@@ -1,0 +1,281 @@
+#include "bindings/policy_server.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "bindings/admin.h"
+#include "gtest/gtest.h"
+#include "ratelimit/config.h"
+
+namespace sluice {
+namespace {
+
+int ConnectTcp(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(static_cast<uint16_t>(port));
+  inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0) {
+    close(fd);
+    return -1;
+  }
+  timeval tv{5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  return fd;
+}
+
+int ConnectUnix(const std::string& path) {
+  int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+  sockaddr_un sa{};
+  sa.sun_family = AF_UNIX;
+  std::memcpy(sa.sun_path, path.data(), path.size());
+  if (connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0) {
+    close(fd);
+    return -1;
+  }
+  timeval tv{5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  return fd;
+}
+
+// Sends `data` and reads until "\n\n" or EOF (bounded by the 5 s timeout).
+std::string Ask(int fd, const std::string& data) {
+  if (!data.empty() && send(fd, data.data(), data.size(), MSG_NOSIGNAL) < 0) return "<send failed>";
+  std::string got;
+  char buf[4096];
+  while (got.size() < 2 || got.compare(got.size() - 2, 2, "\n\n") != 0) {
+    ssize_t n = recv(fd, buf, sizeof(buf), 0);
+    if (n <= 0) return got.empty() ? "<closed>" : got;
+    got.append(buf, static_cast<size_t>(n));
+  }
+  return got;
+}
+
+std::string ReadAll(int fd) {
+  std::string got;
+  char buf[4096];
+  ssize_t n;
+  while ((n = recv(fd, buf, sizeof(buf), 0)) > 0) got.append(buf, static_cast<size_t>(n));
+  return got;
+}
+
+std::string Rcpt(const std::string& sender, const std::string& instance) {
+  return absl::StrCat("request=smtpd_access_policy\nprotocol_state=RCPT\nsender=", sender,
+                      "\nrecipient=r@remote.example\nclient_address=192.0.2.1\ninstance=", instance,
+                      "\n\n");
+}
+
+class PolicyServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = absl::StrCat("/tmp/sluice-server-test.", getpid());
+    mkdir(dir_.c_str(), 0755);
+    config_path_ = dir_ + "/sluice.conf";
+    WriteConfig(2);
+    auto c = LoadConfigFile(config_path_);
+    ASSERT_TRUE(c.ok()) << c.status();
+    auto e = PolicyEngine::Create(*c, absl::Now(), PolicyEngine::Options());
+    ASSERT_TRUE(e.ok()) << e.status();
+    engine_ = std::move(*e);
+    PolicyServer::Options o;
+    o.listen = {"inet:127.0.0.1:0", "unix:" + dir_ + "/policy.sock"};
+    o.threads = 2;
+    o.idle_timeout = absl::Seconds(1);
+    o.max_connections = 8;
+    o.admin_socket = dir_ + "/admin.sock";
+    o.metrics = "127.0.0.1:0";
+    o.config_path = config_path_;
+    o.handle_signals = false;
+    o.log = [this](PolicyServer::LogPriority, const std::string& line) {
+      std::lock_guard<std::mutex> lock(log_mu_);
+      log_.push_back(line);
+    };
+    auto s = PolicyServer::Create(engine_.get(), o);
+    ASSERT_TRUE(s.ok()) << s.status();
+    server_ = std::move(*s);
+    runner_ = std::thread([this] { server_->Run(); });
+    port_ = server_->port(0);
+  }
+
+  void TearDown() override {
+    if (server_ != nullptr) server_->Stop();
+    if (runner_.joinable()) runner_.join();
+    server_.reset();
+    std::system(absl::StrCat("rm -rf ", dir_).c_str());
+  }
+
+  void WriteConfig(int max) {
+    std::ofstream(config_path_) << "level { name: \"mailbox\" limit { window: \"1h\" max: " << max
+                                << " } }\n";
+  }
+
+  bool Logged(absl::string_view what) {
+    std::lock_guard<std::mutex> lock(log_mu_);
+    for (const auto& l : log_) {
+      if (l.find(std::string(what)) != std::string::npos) return true;
+    }
+    return false;
+  }
+
+  std::string Admin(const std::string& line) {
+    int fd = ConnectUnix(o_admin());
+    if (fd < 0) return "<no admin socket>";
+    std::string cmd = line + "\n";
+    send(fd, cmd.data(), cmd.size(), MSG_NOSIGNAL);
+    std::string r = ReadAll(fd);
+    close(fd);
+    return r;
+  }
+  std::string o_admin() const { return dir_ + "/admin.sock"; }
+
+  std::string dir_, config_path_;
+  std::unique_ptr<PolicyEngine> engine_;
+  std::unique_ptr<PolicyServer> server_;
+  std::thread runner_;
+  int port_ = 0;
+  std::mutex log_mu_;
+  std::vector<std::string> log_;
+};
+
+TEST_F(PolicyServerTest, PersistentConnectionPipelinedRequestsAndTheLimit) {
+  int fd = ConnectTcp(port_);
+  ASSERT_GE(fd, 0);
+  // Two requests in one write: two answers, in order.
+  std::string both = Ask(fd, Rcpt("a@x.example", "t1") + Rcpt("a@x.example", "t2"));
+  if (both == "action=DUNNO\n\n") both += Ask(fd, "");
+  EXPECT_EQ(both, "action=DUNNO\n\naction=DUNNO\n\n");
+  std::string third = Ask(fd, Rcpt("a@x.example", "t3"));
+  EXPECT_EQ(third.rfind("action=451 4.7.1 sluice: mailbox messages limit 2/1h exceeded", 0), 0u)
+      << third;
+  close(fd);
+  EXPECT_TRUE(Logged("sluice: defer identity=<a@x.example> rule=limit level=mailbox"));
+}
+
+TEST_F(PolicyServerTest, UnixSocket) {
+  int fd = ConnectUnix(dir_ + "/policy.sock");
+  ASSERT_GE(fd, 0);
+  EXPECT_EQ(Ask(fd, Rcpt("u@x.example", "u1")), "action=DUNNO\n\n");
+  close(fd);
+}
+
+TEST_F(PolicyServerTest, BadInputClosesTheConnectionAndIsLogged) {
+  struct Case {
+    std::string payload, logged;
+  } cases[] = {
+      {std::string("\x01\x02\x00garbage\n\n", 12), "not name=value"},
+      {"protocol_state=RCPT\nsender=a@x.example\n\n", "no request= attribute"},
+      {"request=smtpd_access_policy\nsender=" + std::string(4000, 'a'), "line longer than"},
+  };
+  for (const auto& c : cases) {
+    int fd = ConnectTcp(port_);
+    ASSERT_GE(fd, 0);
+    EXPECT_EQ(Ask(fd, c.payload), "<closed>") << c.logged;
+    close(fd);
+    EXPECT_TRUE(Logged(c.logged)) << c.logged;
+  }
+  // A request that never ends within the request limit.
+  int fd = ConnectTcp(port_);
+  std::string endless = "request=smtpd_access_policy\n";
+  while (endless.size() < 20000) endless += "x=y\n";
+  EXPECT_EQ(Ask(fd, endless), "<closed>");
+  close(fd);
+  EXPECT_TRUE(Logged("request longer than"));
+  // Still serving.
+  fd = ConnectTcp(port_);
+  EXPECT_EQ(Ask(fd, Rcpt("ok@x.example", "k1")), "action=DUNNO\n\n");
+  close(fd);
+}
+
+TEST_F(PolicyServerTest, IdleClientWithoutTheBlankLineIsClosed) {
+  int fd = ConnectTcp(port_);
+  ASSERT_GE(fd, 0);
+  absl::Time start = absl::Now();
+  // Half a request, then silence: closed after the 1 s idle timeout.
+  EXPECT_EQ(Ask(fd, "request=smtpd_access_policy\nprotocol_state=RCPT\n"), "<closed>");
+  EXPECT_GE(absl::Now() - start, absl::Milliseconds(900));
+  close(fd);
+}
+
+TEST_F(PolicyServerTest, ConnectionFloodIsCappedAndLogged) {
+  std::vector<int> fds;
+  for (int i = 0; i < 20; ++i) fds.push_back(ConnectTcp(port_));
+  // The first 8 are served; the rest are closed at accept.
+  int served = 0, closed = 0;
+  for (size_t i = 0; i < fds.size(); ++i) {
+    std::string r = Ask(fds[i], Rcpt(absl::StrCat("f", i, "@x.example"), absl::StrCat("f", i)));
+    if (r == "action=DUNNO\n\n") ++served;
+    if (r == "<closed>") ++closed;
+  }
+  EXPECT_EQ(served, 8);
+  EXPECT_EQ(closed, 12);
+  EXPECT_TRUE(Logged("too many connections (max 8)"));
+  for (int fd : fds) close(fd);
+  // Once they are gone, new clients are served again (bounded wait).
+  std::string r;
+  for (int i = 0; i < 50 && r != "action=DUNNO\n\n"; ++i) {
+    absl::SleepFor(absl::Milliseconds(20));
+    int fd = ConnectTcp(port_);
+    r = Ask(fd, Rcpt("later@x.example", absl::StrCat("l", i)));
+    close(fd);
+  }
+  EXPECT_EQ(r, "action=DUNNO\n\n");
+}
+
+TEST_F(PolicyServerTest, AdminSocketAndReload) {
+  int fd = ConnectTcp(port_);
+  Ask(fd, Rcpt("b@x.example", "b1"));
+  Ask(fd, Rcpt("b@x.example", "b2"));
+  EXPECT_NE(Ask(fd, Rcpt("b@x.example", "b3")), "action=DUNNO\n\n");
+  std::string usage = Admin("usage b@x.example");
+  EXPECT_EQ(usage.rfind("OK\n", 0), 0u) << usage;
+  EXPECT_NE(usage.find("b@x.example"), std::string::npos) << usage;
+  std::string top = Admin("top mailbox");
+  EXPECT_NE(top.find("b@x.example"), std::string::npos) << top;
+  EXPECT_EQ(Admin("reset b@x.example").rfind("OK reset 1 counters", 0), 0u);
+  EXPECT_EQ(Ask(fd, Rcpt("b@x.example", "b4")), "action=DUNNO\n\n");
+  // A bad config file is refused with its position; the old one stays.
+  std::ofstream(config_path_) << "level { name: \"mailbox\" limit { window: \"1q\" max: 1 } }\n";
+  std::string bad = Admin("reload");
+  EXPECT_EQ(bad.rfind("ERR " + config_path_ + ":1:", 0), 0u) << bad;
+  EXPECT_EQ(Admin("check-config").rfind("ERR", 0), 0u);
+  WriteConfig(10);
+  EXPECT_EQ(Admin("check-config"), "OK " + config_path_ + " is valid: 1 levels, 0 entities\n");
+  EXPECT_EQ(Admin("reload"), "OK reloaded\n");
+  EXPECT_EQ(Ask(fd, Rcpt("b@x.example", "b5")), "action=DUNNO\n\n");
+  close(fd);
+  EXPECT_EQ(Admin("frobnicate").rfind("ERR unknown command", 0), 0u);
+}
+
+TEST_F(PolicyServerTest, PrometheusMetrics) {
+  int fd = ConnectTcp(port_);
+  for (int i = 0; i < 3; ++i) Ask(fd, Rcpt("m@x.example", absl::StrCat("m", i)));
+  close(fd);
+  int h = ConnectTcp(server_->metrics_port());
+  ASSERT_GE(h, 0);
+  std::string req = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+  send(h, req.data(), req.size(), MSG_NOSIGNAL);
+  std::string page = ReadAll(h);
+  close(h);
+  EXPECT_NE(page.find("200 OK"), std::string::npos);
+  EXPECT_NE(page.find("sluice_requests_total 3"), std::string::npos) << page;
+  EXPECT_NE(page.find("sluice_decisions_total{action=\"defer\"} 1"), std::string::npos);
+  EXPECT_NE(page.find("sluice_trips_total{rule=\"limit\",level=\"mailbox\"} 1"), std::string::npos);
+  EXPECT_NE(page.find("sluice_request_duration_seconds_count 3"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace sluice
