@@ -82,8 +82,10 @@ std::string Rcpt(const std::string& sender, const std::string& instance) {
 class PolicyServerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = absl::StrCat("/tmp/sluice-server-test.", getpid());
-    mkdir(dir_.c_str(), 0755);
+    // Short (unix socket paths) and unique (sandboxes share pid numbers).
+    char tmpl[] = "/tmp/sluice-server-test.XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
     config_path_ = dir_ + "/sluice.conf";
     WriteConfig(2);
     auto c = LoadConfigFile(config_path_);
