@@ -19,7 +19,7 @@ flags=(-std=c++17 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recov
 run_target() {  # name, corpus dir, sources...
   local name="$1" corpus_src="$2"; shift 2
   echo "fuzz: building $name with clang++"
-  clang++ "${flags[@]}" "$@" -o "$out/$name" -lprotobuf -lxxhash $absl_libs -lpthread
+  clang++ "${flags[@]}" "$@" -o "$out/$name" -lprotobuf -lxxhash -lpsl -lidn2 $absl_libs -lpthread
   local corpus="$out/${name}_corpus"
   local fixed=()
   if [[ "${CI:-}" == "true" || -n "${SLUICE_FUZZ_SEED:-}" ]]; then
@@ -38,6 +38,7 @@ rl_srcs=$(ls ratelimit/*.cc | grep -v -e '_test.cc$' -e '_benchmark.cc$')
 run_target config_fuzzer tests/fuzz/config_corpus tests/fuzz/config_fuzzer.cc $rl_srcs "$gen/config.pb.cc"
 run_target normalizer_fuzzer tests/fuzz/normalizer_corpus tests/fuzz/normalizer_fuzzer.cc \
   reputation/body_normalizer.cc reputation/fingerprint.cc
+run_target url_fuzzer tests/fuzz/url_corpus tests/fuzz/url_fuzzer.cc reputation/url_extractor.cc
 rep_srcs=$(ls reputation/*.cc | grep -v -e '_test.cc$' -e '_benchmark.cc$')
 run_target policy_fuzzer tests/fuzz/policy_corpus tests/fuzz/policy_fuzzer.cc \
   bindings/policy_protocol.cc bindings/policy_engine.cc $rep_srcs $rl_srcs "$gen/config.pb.cc"
