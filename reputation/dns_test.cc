@@ -205,6 +205,30 @@ TEST(DnsCacheTest, TtlClampsNegativeCachingAndExpiry) {
   EXPECT_EQ(cache.Lookup("9.9.9.9.zen.bl.test", far).source, DnsCache::Source::kCache);
 }
 
+TEST(DnsCacheTest, PrefetchNearExpiryRefreshesWithoutWaiting) {
+  ScriptedResolver r;
+  FakeClock clock(absl::FromUnixSeconds(1700000000));
+  DnsCache cache(&r, &clock);  // prefetch in the last 10% of the TTL
+  std::thread first([&] {
+    while (!r.Answer(absl::OkStatus(), Listed(300))) absl::SleepFor(absl::Milliseconds(1));
+  });
+  cache.Lookup("2.0.0.127.zen.bl.test", absl::Now() + absl::Seconds(5));
+  first.join();
+  clock.Advance(absl::Seconds(200));
+  EXPECT_EQ(cache.Lookup("2.0.0.127.zen.bl.test", absl::Now()).source, DnsCache::Source::kCache);
+  EXPECT_EQ(r.queries_sent(), 1u);   // not yet near expiry
+  clock.Advance(absl::Seconds(80));  // 20 s left of 300
+  absl::Time start = absl::Now();
+  EXPECT_EQ(cache.Lookup("2.0.0.127.zen.bl.test", absl::Now() + absl::Seconds(5)).source,
+            DnsCache::Source::kCache);  // answered at once from the cache
+  EXPECT_LT(absl::Now() - start, absl::Seconds(1));
+  EXPECT_EQ(r.queries_sent(), 2u);  // and refreshed in the background
+  EXPECT_EQ(cache.GetStats().prefetches, 1u);
+  ASSERT_TRUE(r.Answer(absl::OkStatus(), Listed(300)));
+  clock.Advance(absl::Seconds(100));  // past the first expiry, within the refreshed one
+  EXPECT_EQ(cache.Lookup("2.0.0.127.zen.bl.test", absl::Now()).source, DnsCache::Source::kCache);
+}
+
 TEST(DnsCacheTest, SingleFlight) {
   ScriptedResolver r;
   FakeClock clock(absl::FromUnixSeconds(1700000000));
