@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 
+#include <cmath>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -12,8 +13,10 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/text_format.h"
+#include "ratelimit/internal/return_filter.h"
 
 namespace sluice {
 
@@ -149,6 +152,41 @@ absl::Status ValidateAbuse(const config::Abuse& a, const Where& w) {
     }
   }
   if (a.has_table()) return ValidateTable(a.table(), w.Nested(a, "table", 0));
+  return absl::OkStatus();
+}
+
+absl::Status ValidateReputation(const config::Reputation& r, const Where& w) {
+  for (int i = 0; i < r.list_size(); ++i) {
+    const auto& l = r.list(i);
+    Where lw = w.Nested(r, "list", i);
+    if (l.zone().empty() || l.zone().find_first_of(" \t/@") != std::string::npos) {
+      return Err(l.has_zone() ? lw.At(l, "zone") : w.At(r, "list", i),
+                 "a list needs a zone (e.g. zone: \"zen.spamhaus.org\")");
+    }
+    for (int j = 0; j < l.match_size(); ++j) {
+      auto f = internal::ReturnFilter::Parse(l.match(j));
+      if (!f.ok()) return Err(lw.At(l, "match", j), f.status().message());
+    }
+    if (!std::isfinite(l.weight())) return Err(lw.At(l, "weight"), "weight must be a number");
+    if (l.has_suspend()) {
+      absl::Duration d;
+      if (!absl::ParseDuration(l.suspend(), &d) || d < absl::ZeroDuration()) {
+        return Err(lw.At(l, "suspend"), absl::StrCat("bad duration \"", l.suspend(), "\""));
+      }
+    }
+  }
+  for (const char* name : {"timeout", "budget", "min_ttl", "max_ttl"}) {
+    const FieldDescriptor* f = r.GetDescriptor()->FindFieldByName(name);
+    if (!r.GetReflection()->HasField(r, f)) continue;
+    const std::string v = r.GetReflection()->GetString(r, f);
+    absl::Duration d;
+    if (!absl::ParseDuration(v, &d) || d <= absl::ZeroDuration()) {
+      return Err(w.At(r, name), absl::StrCat("bad duration \"", v, "\" (e.g. \"500ms\", \"2s\")"));
+    }
+  }
+  if (r.has_smtp_code() && !SmtpCodeFits(r.action(), r.smtp_code())) {
+    return Err(w.At(r, "smtp_code"), "smtp_code must be 4xx for DEFER and 5xx for REJECT");
+  }
   return absl::OkStatus();
 }
 
@@ -334,6 +372,11 @@ absl::Status Validate(const config::Config& c, const Where& w) {
   }
   if (c.has_policy()) {
     if (auto s = ValidatePolicy(c.policy(), w.Nested(c, "policy", 0)); !s.ok()) return s;
+  }
+  if (c.has_reputation()) {
+    if (auto s = ValidateReputation(c.reputation(), w.Nested(c, "reputation", 0)); !s.ok()) {
+      return s;
+    }
   }
   return absl::OkStatus();
 }

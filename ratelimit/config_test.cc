@@ -146,6 +146,24 @@ TEST(ConfigTest, AbuseAndPolicySections) {
       "sluice.conf:1:10: unknown identity \"helo\" (sasl_username, sender or client_address)");
 }
 
+TEST(ConfigTest, ReputationSection) {
+  auto ok = ParseConfigText(
+      "reputation {\n"
+      "  list { zone: \"zen.bl.test\" kind: SPAMHAUS match: \"127.0.0.[2..11]\" weight: 2 }\n"
+      "  list { zone: \"dbl.bl.test\" check: MAIL_FROM_DOMAIN check: BODY_URLS }\n"
+      "  list { zone: \"wl.bl.test\" kind: DNSWL weight: -1 match: \"mask:0x02\" }\n"
+      "  threshold: 2 budget: \"1500ms\" nameserver: \"127.0.0.1\" port: 5353\n"
+      "}\n");
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(ok->reputation().list_size(), 3);
+  EXPECT_EQ(Error("reputation {\n  list { zone: \"zen.bl.test\" match: \"127.0.0.[9..2]\" }\n}"),
+            "sluice.conf:2:30: bad range \"[9..2]\" in \"127.0.0.[9..2]\"");
+  EXPECT_EQ(Error("reputation { list { weight: 1 } }"),
+            "sluice.conf:1:14: a list needs a zone (e.g. zone: \"zen.spamhaus.org\")");
+  EXPECT_EQ(Error("reputation { budget: \"soon\" }"),
+            "sluice.conf:1:14: bad duration \"soon\" (e.g. \"500ms\", \"2s\")");
+}
+
 TEST(ConfigTest, ValidationWithoutTextNamesTheField) {
   config::Config c;
   c.add_level()->set_name("mailbox");

@@ -11,6 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "ratelimit/internal/return_filter.h"
 
 namespace sluice {
 
@@ -20,21 +21,8 @@ bool IpQueryName(absl::string_view ip, absl::string_view zone, std::string* out)
 // "example.com" -> "example.com.ZONE" (lower case, no trailing dot).
 std::string DomainQueryName(absl::string_view domain, absl::string_view zone);
 
-// Which answers count as a listing.
-//   "127.0.0.2"          exactly this address
-//   "127.0.0.[2..11]"    a range in the last octet (also "127.0.[0..1].[2..11]"-style
-//                        ranges in any octet)
-//   "mask:0x04"          any address in 127/8 whose low 32 bits AND the mask != 0
-//   "" / "any"           any address in 127/8
-class ReturnFilter {
- public:
-  static absl::StatusOr<ReturnFilter> Parse(absl::string_view text);
-  bool Match(uint32_t addr) const;
-
- private:
-  uint8_t lo_[4] = {127, 0, 0, 0}, hi_[4] = {127, 255, 255, 255};
-  uint32_t mask_ = 0;  // nonzero: bitmask filter
-};
+// Which answers count as a listing: see ratelimit/internal/return_filter.h.
+using internal::ReturnFilter;
 
 // Kinds of lists, for their error answers.
 enum class ListKind : uint8_t { kGeneric, kSpamhaus, kSpamhausDbl, kUribl, kSurbl, kDnswl };
