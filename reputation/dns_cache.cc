@@ -100,6 +100,10 @@ void DnsCache::Finish(const std::string& name, const absl::Status& s, const DnsA
 }
 
 DnsCache::Result DnsCache::Lookup(const std::string& name, absl::Time deadline) {
+  return Find(name, deadline, /*wait=*/true);
+}
+
+DnsCache::Result DnsCache::Find(const std::string& name, absl::Time deadline, bool wait) {
   Shard& shard = ShardOf(name);
   const absl::Time now = clock_->Now();
   std::shared_ptr<Flight> flight;
@@ -152,7 +156,7 @@ DnsCache::Result DnsCache::Lookup(const std::string& name, absl::Time deadline) 
     }
   }
   if (start) Start(name);
-  if (r.source == Source::kCache) return r;  // a prefetch: do not wait
+  if (r.source == Source::kCache || !wait) return r;  // a prefetch or Prepare: do not wait
   {
     std::unique_lock<std::mutex> lock(flight->mu);
     const auto until = absl::ToChronoTime(deadline);
@@ -176,6 +180,20 @@ DnsCache::Result DnsCache::Lookup(const std::string& name, absl::Time deadline) 
   unknown_.fetch_add(1, std::memory_order_relaxed);
   r.source = Source::kUnknown;
   return r;
+}
+
+void DnsCache::Prepare(const std::string& name) {
+  Shard& shard = ShardOf(name);
+  const absl::Time now = clock_->Now();
+  {
+    std::lock_guard<std::mutex> lock(shard.mu);
+    auto it = shard.map.find(name);
+    if (it != shard.map.end() &&
+        (it->second.flight != nullptr || (it->second.has && now < it->second.expires))) {
+      return;
+    }
+  }
+  Find(name, absl::InfinitePast(), /*wait=*/false);
 }
 
 DnsCache::Stats DnsCache::GetStats() const {

@@ -69,6 +69,10 @@ class DnsCache {
   // The A records of `name` (a blocklist query). Blocks at most until
   // `deadline` (real time).
   Result Lookup(const std::string& name, absl::Time deadline);
+  // Starts a query for `name` if it is neither cached nor asked yet, and
+  // returns at once: a message's lookups then go out together and Lookup
+  // waits for them in parallel.
+  void Prepare(const std::string& name);
   Stats GetStats() const;
   size_t size() const;
 
@@ -78,6 +82,7 @@ class DnsCache {
   struct Shard;
   Shard& ShardOf(const std::string& name);
   void Start(const std::string& name);  // sends the query of a new flight
+  Result Find(const std::string& name, absl::Time deadline, bool wait);
   void Finish(const std::string& name, const absl::Status& s, const DnsAnswer& a);
   absl::Time Expiry(const DnsAnswer& a, absl::Time now) const;
 

@@ -24,6 +24,7 @@
 #include "gtest/gtest.h"
 #include "ratelimit/clock.h"
 #include "reputation/dns_cache.h"
+#include "reputation/dnsbl.h"
 #include "reputation/dnsbl_query.h"
 #include "reputation/resolver.h"
 
@@ -105,7 +106,7 @@ class RbldnsdTest : public ::testing::Test {
           "source\n198.51.100.7\n");
     Write("ip4b.zone", "$TTL 300\n198.51.100.7 :127.0.0.10:Also in the policy list\n");
     Write("ip6.zone", "$TTL 300\n2001:db8::/32 :127.0.0.3:IPv6 spam network\n");
-    Write("dbl.zone", "$TTL 300\n:127.0.1.2:Spam domain\nspam.example\n.spamfarm.example\n");
+    Write("dbl.zone", "$TTL 300\n:127.0.1.2:Spam domain\nspam.example\n.spamfarm.example\ntest\n");
     Write("err.zone", "$TTL 300\n192.0.2.1 :127.255.255.254:Public resolver\n");
     server_ = std::make_unique<Rbldnsd>(dir_);
     server_->Start();
@@ -266,6 +267,69 @@ TEST_F(RbldnsdTest, ServeStaleWhenTheServerIsGone) {
   // A name never seen: unknown, never listed.
   auto unknown = cache_->Lookup("99.2.0.192.zen.bl.test", absl::Now() + absl::Seconds(2));
   EXPECT_EQ(unknown.source, DnsCache::Source::kUnknown);
+}
+
+TEST_F(RbldnsdTest, ListsWeightsThresholdSuspensionAndHealth) {
+  config::Reputation rc;
+  auto* zen = rc.add_list();
+  zen->set_zone("zen.bl.test");
+  zen->set_kind(config::SPAMHAUS);
+  zen->add_match("127.0.0.[2..11]");
+  zen->set_weight(2);
+  auto* dbl = rc.add_list();
+  dbl->set_zone("dbl.bl.test");
+  dbl->set_kind(config::SPAMHAUS_DBL);
+  dbl->add_check(config::MAIL_FROM_DOMAIN);
+  dbl->add_check(config::BODY_URLS);
+  auto* err = rc.add_list();
+  err->set_zone("err.bl.test");
+  err->set_suspend("10m");
+  rc.set_threshold(2);
+  auto psl = PublicSuffixList::Load();
+  ASSERT_TRUE(psl.ok());
+  auto d = Dnsbl::Create(rc, cache_.get(), psl->get(), &clock_);
+  ASSERT_TRUE(d.ok()) << d.status();
+  std::vector<Dnsbl::Event> events;
+  std::mutex mu;
+  (*d)->AddEventSink([&](const Dnsbl::Event& e) {
+    std::lock_guard<std::mutex> lock(mu);
+    events.push_back(e);
+  });
+  // Health: zen and dbl answer their test points; err lists nothing, so
+  // its 127.0.0.2 test point fails and it is suspended.
+  auto health = (*d)->CheckHealth(absl::Now() + absl::Seconds(3));
+  ASSERT_EQ(health.size(), 3u);
+  EXPECT_TRUE(health[0].ok()) << health[0];
+  EXPECT_TRUE(health[1].ok()) << health[1];
+  EXPECT_FALSE(health[2].ok());
+  // A listed client, a spam MAIL FROM domain and a URL on a listed farm.
+  std::vector<UrlHost> urls = {{"www.spamfarm.example", false}, {"fine.example", false}};
+  Dnsbl::Subject s;
+  s.client_ip = "192.0.2.50";
+  s.mail_from_domain = "news.spam.example";
+  s.urls = &urls;
+  auto res = (*d)->Check(s, absl::Now() + absl::Seconds(3));
+  EXPECT_EQ(res.unknown, 0);
+  EXPECT_EQ(res.suspended, 1);  // err.bl.test
+  ASSERT_EQ(res.hits.size(), 3u);
+  EXPECT_EQ(res.hits[0].answer, "127.0.0.4");
+  EXPECT_DOUBLE_EQ(res.score, 4);  // 2 (zen) + 1 (dbl, MAIL FROM) + 1 (dbl, URL)
+  EXPECT_GE(res.score, (*d)->threshold());
+  // An error answer never lists and suspends the list, once.
+  clock_.Advance(absl::Minutes(11));  // err's health suspension is over
+  Dnsbl::Subject e;
+  e.client_ip = "192.0.2.1";  // err.bl.test answers 127.255.255.254 for it
+  auto er = (*d)->Check(e, absl::Now() + absl::Seconds(3));
+  double from_zen = 2;  // 192.0.2.1 is also in zen (127.0.0.4)
+  EXPECT_DOUBLE_EQ(er.score, from_zen);
+  (*d)->Check(e, absl::Now() + absl::Seconds(3));
+  std::lock_guard<std::mutex> lock(mu);
+  int error_events = 0;
+  for (const auto& ev : events) {
+    error_events += ev.zone == "err.bl.test" &&
+                    ev.what.find("error answer 127.255.255.254") != std::string::npos;
+  }
+  EXPECT_EQ(error_events, 1);
 }
 
 TEST(RbldnsdBudgetTest, ServerThatDropsPacketsCostsAtMostTheBudget) {
