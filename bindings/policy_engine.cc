@@ -69,7 +69,70 @@ absl::StatusOr<std::unique_ptr<PolicyEngine>> PolicyEngine::Create(const config:
   e->abuse_versions_.push_back(std::move(*abuse));
   e->settings_versions_.push_back(MakeSettings(c));
   e->settings_.store(e->settings_versions_.back().get(), std::memory_order_release);
+  if (c.reputation().list_size() > 0) {
+    const config::Reputation& rc = c.reputation();
+    e->reputation_ = rc;
+    static const RealClock real_clock;
+    const Clock* clock = e->options_.clock != nullptr ? e->options_.clock : &real_clock;
+    DnsResolver* dns = e->options_.dns;
+    if (dns == nullptr) {
+      AresResolver::Options ro;
+      ro.server = rc.nameserver();
+      ro.port = static_cast<int>(rc.port());
+      if (rc.has_timeout()) (void)absl::ParseDuration(rc.timeout(), &ro.timeout);
+      auto r = AresResolver::Create(ro);
+      if (!r.ok()) return r.status();
+      e->own_dns_ = std::move(*r);
+      e->own_dns_->Start();
+      dns = e->own_dns_.get();
+    }
+    DnsCache::Options co;
+    if (rc.has_min_ttl()) (void)absl::ParseDuration(rc.min_ttl(), &co.min_ttl);
+    if (rc.has_max_ttl()) (void)absl::ParseDuration(rc.max_ttl(), &co.max_ttl);
+    if (rc.has_cache_entries()) co.max_entries = rc.cache_entries();
+    e->dns_cache_ = std::make_unique<DnsCache>(dns, clock, co);
+    auto psl = PublicSuffixList::Load();
+    if (psl.ok()) e->psl_ = std::move(*psl);  // without it domains are used as written
+    auto d = Dnsbl::Create(rc, e->dns_cache_.get(), e->psl_.get(), clock);
+    if (!d.ok()) return d.status();
+    e->dnsbl_ = std::move(*d);
+    if (rc.has_budget()) (void)absl::ParseDuration(rc.budget(), &e->dns_budget_);
+  }
   return e;
+}
+
+Verdict PolicyEngine::CheckReputation(const SmtpEvent& e, absl::Time now) {
+  Verdict v;
+  if (dnsbl_ == nullptr) return v;
+  Dnsbl::Subject s;
+  s.client_ip = e.client_address;
+  s.helo = e.helo;
+  size_t at = e.sender.rfind('@');
+  if (at != absl::string_view::npos) s.mail_from_domain = e.sender.substr(at + 1);
+  // The budget is real time: a message never waits longer for DNS.
+  Dnsbl::Result r = dnsbl_->Check(s, absl::Now() + dns_budget_);
+  (void)now;
+  if (r.hits.empty() || r.score < dnsbl_->threshold()) return v;
+  const auto& rc = reputation_;
+  v.source = "dnsbl";
+  v.action = rc.has_action() ? ToAction(rc.action()) : Action::kReject;
+  v.shadow = v.action == Action::kNotify;
+  v.shadow_action = v.action;
+  v.entity = std::string(e.client_address);
+  v.usage = static_cast<uint64_t>(r.score);
+  v.limit = static_cast<uint64_t>(dnsbl_->threshold());
+  const bool reject = v.action == Action::kReject;
+  v.smtp_code = rc.has_smtp_code() ? static_cast<int>(rc.smtp_code()) : reject ? 554 : 450;
+  v.enhanced_status = rc.has_enhanced_status() ? rc.enhanced_status() : reject ? "5.7.1" : "4.7.1";
+  std::string zones;
+  for (const auto& h : r.hits) {
+    if (zones.find(h.zone) == std::string::npos)
+      absl::StrAppend(&zones, zones.empty() ? "" : ", ", h.zone);
+  }
+  v.text = rc.has_text() ? rc.text()
+                         : absl::StrCat("sluice: Service unavailable; client [", e.client_address,
+                                        "] blocked using ", zones);
+  return v;
 }
 
 absl::Status PolicyEngine::Reload(const config::Config& config, absl::Time now) {
@@ -168,6 +231,11 @@ Verdict PolicyEngine::Evaluate(const SmtpEvent& e, absl::Time now) {
       break;
     }
     case Stage::kRcpt: {
+      Verdict rep = CheckReputation(e, now);
+      if (rep.tripped() && !rep.admitted()) {
+        v = std::move(rep);
+        break;
+      }
       Decision d = e.transaction.empty() ? limiter_->CheckAndCharge(r, now)
                                          : limiter_->Reserve(e.transaction, e.recipient, r, now);
       FromDecision(d, &v);

@@ -11,6 +11,9 @@
 //                    sender's path (all-or-nothing), keyed by transaction
 //   END-OF-MESSAGE   the reservation is committed with the size (bytes
 //                    limits) and the message feeds the burst detectors
+//   RCPT             (first) the DNS lists of the reputation section are
+//                    asked about the client IP, HELO and MAIL FROM domain
+//                    within the budget; a score at the threshold refuses
 // A transaction whose end is never reported (an MTA asking only at RCPT)
 // stays counted: Maintain() ends it after the policy's
 // transaction_timeout. Abort() gives a transaction's reservations back.
@@ -38,7 +41,11 @@
 #include "ratelimit/config.pb.h"
 #include "ratelimit/limiter.h"
 #include "reputation/abuse.h"
+#include "reputation/dns_cache.h"
+#include "reputation/dnsbl.h"
 #include "reputation/fingerprint.h"
+#include "reputation/public_suffix.h"
+#include "reputation/resolver.h"
 
 namespace sluice {
 
@@ -88,6 +95,10 @@ class PolicyEngine {
     std::string table_path;
     std::string abuse_table_path;
     PathResolver* resolver = nullptr;  // not owned
+    // DNS for the reputation lists (not owned; tests). Null: c-ares on the
+    // config's nameserver, with its own thread.
+    DnsResolver* dns = nullptr;
+    const Clock* clock = nullptr;  // for DNS TTLs; null: the real clock
   };
 
   // REQUIRES: config passed ValidateConfig (ParseConfigText does).
@@ -114,6 +125,8 @@ class PolicyEngine {
   static std::string LogLine(const Verdict& v, absl::string_view queue_id);
 
   Limiter& limiter() { return *limiter_; }
+  Dnsbl* dnsbl() { return dnsbl_.get(); }  // null without reputation lists
+  DnsCache* dns_cache() { return dns_cache_.get(); }
   AbuseGuard& abuse() { return *abuse_.load(std::memory_order_acquire); }
   const config::Config& config() const { return limiter_->config(); }
   // Lifts blocks and restarts an entity's counters' view: unblocks an IP
@@ -134,8 +147,18 @@ class PolicyEngine {
   static void FromFinding(const AbuseGuard::Finding& f, absl::string_view key, Verdict* v);
   absl::StatusOr<std::unique_ptr<AbuseGuard>> MakeAbuse(const config::Config& c, absl::Time now);
 
+  Verdict CheckReputation(const SmtpEvent& e, absl::Time now);
+
   Options options_;
   std::unique_ptr<Limiter> limiter_;
+  // Reputation (built at Create; a reload keeps the lists of the first
+  // config: changing them needs a restart).
+  std::unique_ptr<AresResolver> own_dns_;
+  std::unique_ptr<DnsCache> dns_cache_;
+  std::unique_ptr<PublicSuffixList> psl_;
+  std::unique_ptr<Dnsbl> dnsbl_;
+  config::Reputation reputation_;
+  absl::Duration dns_budget_ = absl::Seconds(2);
   std::atomic<AbuseGuard*> abuse_{nullptr};
   std::atomic<const Settings*> settings_{nullptr};
   std::mutex reload_mu_;  // serializes Reload; owns every version (readers hold none)

@@ -1,7 +1,10 @@
 #include "bindings/policy_engine.h"
 
+#include <atomic>
+
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "ratelimit/clock.h"
 #include "ratelimit/config.h"
 
 namespace sluice {
@@ -258,6 +261,59 @@ TEST(PolicyEngineTest, ReloadChangesALimitLiveAndABadOneIsRefused) {
   bad.mutable_level(0)->mutable_limit(0)->set_window("0s");
   EXPECT_FALSE(p->Reload(bad, kT0).ok());
   EXPECT_EQ(p->config().level(0).limit(0).max(), 2u);
+}
+
+// Answers at once: 192.0.2.x is listed (127.0.0.2), everything else is not.
+class InstantDns : public DnsResolver {
+ public:
+  void Query(const std::string& name, Type, Callback cb) override {
+    ++sent;
+    DnsAnswer a;
+    if (name.find(".2.0.192.zen.bl.test") != std::string::npos) {
+      a.a = {0x7f000002};
+      a.ttl = 300;
+    } else {
+      a.rcode = 3;
+      a.negative_ttl = 60;
+    }
+    cb(absl::OkStatus(), a);
+  }
+  uint64_t queries_sent() const override { return sent; }
+  std::atomic<uint64_t> sent{0};
+};
+
+TEST(PolicyEngineTest, DnsblListedClientIsRejectedAtRcpt) {
+  auto c =
+      ParseConfigText(R"pb(level {
+                             name: "mailbox"
+                             limit { window: "1h" max: 100 }
+                           }
+                           reputation {
+                             list { zone: "zen.bl.test" kind: SPAMHAUS match: "127.0.0.[2..11]" }
+                           })pb");
+  ASSERT_TRUE(c.ok()) << c.status();
+  InstantDns dns;
+  FakeClock clock(kT0);
+  PolicyEngine::Options o;
+  o.dns = &dns;
+  o.clock = &clock;
+  auto p = PolicyEngine::Create(*c, kT0, o);
+  ASSERT_TRUE(p.ok()) << p.status();
+  SmtpEvent listed = Rcpt("D1", "a@x.example", "r@y.example");
+  listed.client_address = "192.0.2.66";
+  Verdict v = (*p)->Evaluate(listed, kT0);
+  EXPECT_EQ(v.source, "dnsbl");
+  EXPECT_EQ((*p)->PostfixAction(v),
+            "554 5.7.1 sluice: Service unavailable; client [192.0.2.66] blocked using zen.bl.test");
+  // The refused recipient is not counted.
+  EXPECT_EQ((*p)->limiter().Usage(Level::kMailbox, "a@x.example", kT0).rule(0).usage(), 0u);
+  SmtpEvent clean = Rcpt("D2", "a@x.example", "r@y.example");
+  clean.client_address = "198.51.100.1";
+  EXPECT_TRUE((*p)->Evaluate(clean, kT0).admitted());
+  // Cached: asking again costs no query.
+  const uint64_t sent = dns.sent;
+  (*p)->Evaluate(listed, kT0);
+  EXPECT_EQ(dns.sent, sent);
 }
 
 TEST(PolicyEngineTest, LogLineNamesEverything) {
