@@ -19,7 +19,7 @@ flags=(-std=c++17 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recov
 run_target() {  # name, corpus dir, sources...
   local name="$1" corpus_src="$2"; shift 2
   echo "fuzz: building $name with clang++"
-  clang++ "${flags[@]}" "$@" -o "$out/$name" -lprotobuf -lxxhash -lpsl -lidn2 $absl_libs -lpthread
+  clang++ "${flags[@]}" "$@" -o "$out/$name" -lprotobuf -lxxhash -lpsl -lidn2 -lcares $absl_libs -lpthread
   local corpus="$out/${name}_corpus"
   local fixed=()
   if [[ "${CI:-}" == "true" || -n "${SLUICE_FUZZ_SEED:-}" ]]; then
@@ -34,11 +34,13 @@ run_target() {  # name, corpus dir, sources...
   echo "fuzz: $name ran ${secs}s without a crash"
 }
 
-rl_srcs=$(ls ratelimit/*.cc | grep -v -e '_test.cc$' -e '_benchmark.cc$')
+rl_srcs=$(ls ratelimit/*.cc ratelimit/internal/*.cc | grep -v -e '_test.cc$' -e '_benchmark.cc$')
 run_target config_fuzzer tests/fuzz/config_corpus tests/fuzz/config_fuzzer.cc $rl_srcs "$gen/config.pb.cc"
 run_target normalizer_fuzzer tests/fuzz/normalizer_corpus tests/fuzz/normalizer_fuzzer.cc \
   reputation/body_normalizer.cc reputation/fingerprint.cc
 run_target url_fuzzer tests/fuzz/url_corpus tests/fuzz/url_fuzzer.cc reputation/url_extractor.cc
+run_target dns_answer_fuzzer tests/fuzz/dns_corpus tests/fuzz/dns_answer_fuzzer.cc \
+  reputation/dns_answer.cc
 rep_srcs=$(ls reputation/*.cc | grep -v -e '_test.cc$' -e '_benchmark.cc$')
 run_target policy_fuzzer tests/fuzz/policy_corpus tests/fuzz/policy_fuzzer.cc \
   bindings/policy_protocol.cc bindings/policy_engine.cc $rep_srcs $rl_srcs "$gen/config.pb.cc"
