@@ -27,12 +27,15 @@ struct DnsCache::Entry {
   absl::Time fetched, expires, stale_until;
   std::shared_ptr<Flight> flight;  // non-null while a query is out
   std::list<std::string>::iterator lru;
+  bool referenced = false;  // used since it was last passed by eviction (CLOCK)
 };
 
-struct DnsCache::Shard {
+// alignas: shards used by different threads do not share cache lines.
+struct alignas(64) DnsCache::Shard {
   std::mutex mu;
   absl::flat_hash_map<std::string, Entry> map;
-  std::list<std::string> lru;  // front = most recent
+  std::list<std::string> lru;  // front = newest; eviction gives a second chance
+  uint64_t hits = 0;           // under mu: no shared counter on the hit path
 };
 
 DnsCache::DnsCache(DnsResolver* resolver, const Clock* clock, Options options)
@@ -116,24 +119,27 @@ DnsCache::Result DnsCache::Find(const std::string& name, absl::Time deadline, bo
     if (inserted) {
       shard.lru.push_front(name);
       e.lru = shard.lru.begin();
-      // Evict least recently used names that have no query out.
+      // Evict from the old end: a name used since the last pass gets a
+      // second chance (CLOCK); names with a query out stay.
       const size_t cap = std::max<size_t>(1, options_.max_entries / kShards);
-      auto victim = std::prev(shard.lru.end());
-      while (shard.map.size() > cap && victim != shard.lru.begin()) {
-        auto prev = std::prev(victim);
+      for (size_t budget = 2 * shard.lru.size(); shard.map.size() > cap && budget > 0; --budget) {
+        auto victim = std::prev(shard.lru.end());
+        if (victim == e.lru) break;
         auto v = shard.map.find(*victim);
-        if (v != shard.map.end() && v->second.flight == nullptr) {
-          shard.map.erase(v);
-          shard.lru.erase(victim);
-          evictions_.fetch_add(1, std::memory_order_relaxed);
+        if (v != shard.map.end() && (v->second.referenced || v->second.flight != nullptr)) {
+          v->second.referenced = false;
+          shard.lru.splice(shard.lru.begin(), shard.lru, victim);
+          continue;
         }
-        victim = prev;
+        if (v != shard.map.end()) shard.map.erase(v);
+        shard.lru.erase(victim);
+        evictions_.fetch_add(1, std::memory_order_relaxed);
       }
     } else {
-      shard.lru.splice(shard.lru.begin(), shard.lru, e.lru);
+      if (!e.referenced) e.referenced = true;
     }
     if (e.has && now < e.expires) {
-      hits_.fetch_add(1, std::memory_order_relaxed);
+      ++shard.hits;
       r.source = Source::kCache;
       r.answer = e.answer;
       // Prefetch in the last `prefetch` fraction of the TTL (no one waits).
@@ -198,7 +204,10 @@ void DnsCache::Prepare(const std::string& name) {
 
 DnsCache::Stats DnsCache::GetStats() const {
   Stats s;
-  s.hits = hits_.load();
+  for (int i = 0; i < kShards; ++i) {
+    std::lock_guard<std::mutex> lock(shards_[i].mu);
+    s.hits += shards_[i].hits;
+  }
   s.misses = misses_.load();
   s.joined = joined_.load();
   s.stale = stale_.load();

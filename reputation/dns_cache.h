@@ -90,7 +90,7 @@ class DnsCache {
   const Clock* clock_;
   Options options_;
   std::unique_ptr<Shard[]> shards_;
-  std::atomic<uint64_t> hits_{0}, misses_{0}, joined_{0}, stale_{0}, unknown_{0}, prefetches_{0},
+  std::atomic<uint64_t> misses_{0}, joined_{0}, stale_{0}, unknown_{0}, prefetches_{0},
       evictions_{0};
   std::shared_ptr<std::atomic<bool>> alive_;  // callbacks after destruction do nothing
 };
