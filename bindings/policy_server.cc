@@ -554,6 +554,20 @@ struct PolicyServer::Impl {
                     "\n");
     absl::StrAppend(&o, "# TYPE sluice_open_transactions gauge\nsluice_open_transactions ",
                     engine->limiter().open_transactions(), "\n");
+    if (DnsCache* cache = engine->dns_cache(); cache != nullptr) {
+      const DnsCache::Stats d = cache->GetStats();
+      absl::StrAppend(&o, "# HELP sluice_dns_cache_lookups_total DNS list lookups by outcome.\n",
+                      "# TYPE sluice_dns_cache_lookups_total counter\n");
+      const std::pair<const char*, uint64_t> rows[] = {
+          {"hit", d.hits},         {"miss", d.misses},     {"joined", d.joined},
+          {"stale", d.stale},      {"unknown", d.unknown}, {"prefetch", d.prefetches},
+          {"evicted", d.evictions}};
+      for (const auto& [name, n] : rows) {
+        absl::StrAppend(&o, "sluice_dns_cache_lookups_total{outcome=\"", name, "\"} ", n, "\n");
+      }
+      absl::StrAppend(&o, "# TYPE sluice_dns_cache_entries gauge\nsluice_dns_cache_entries ",
+                      cache->size(), "\n");
+    }
     absl::StrAppend(&o, "# TYPE sluice_reloads_total counter\nsluice_reloads_total{result=\"ok\"} ",
                     reloads_ok.load(), "\nsluice_reloads_total{result=\"refused\"} ",
                     reloads_failed.load(), "\n");

@@ -279,5 +279,60 @@ TEST_F(PolicyServerTest, PrometheusMetrics) {
   EXPECT_NE(page.find("sluice_request_duration_seconds_count 3"), std::string::npos);
 }
 
+class ListedDns : public DnsResolver {
+ public:
+  void Query(const std::string&, Type, Callback cb) override {
+    DnsAnswer a;
+    a.a = {0x7f000002};
+    a.ttl = 300;
+    cb(absl::OkStatus(), a);
+  }
+  uint64_t queries_sent() const override { return 0; }
+};
+
+TEST(PolicyServerDnsTest, DnsblRefusalAndCacheMetrics) {
+  auto c = ParseConfigText(R"pb(level {
+                                  name: "mailbox"
+                                  limit { window: "1h" max: 10 }
+                                }
+                                reputation { list { zone: "zen.bl.test" } })pb");
+  ASSERT_TRUE(c.ok()) << c.status();
+  ListedDns dns;
+  PolicyEngine::Options eo;
+  eo.dns = &dns;
+  auto engine = PolicyEngine::Create(*c, absl::Now(), eo);
+  ASSERT_TRUE(engine.ok()) << engine.status();
+  PolicyServer::Options o;
+  o.listen = {"inet:127.0.0.1:0"};
+  o.threads = 1;
+  o.metrics = "127.0.0.1:0";
+  o.handle_signals = false;
+  o.log = [](PolicyServer::LogPriority, const std::string&) {};
+  auto server = PolicyServer::Create(engine->get(), o);
+  ASSERT_TRUE(server.ok()) << server.status();
+  std::thread runner([&] { (*server)->Run(); });
+  int fd = ConnectTcp((*server)->port(0));
+  std::string r1 = Ask(fd, Rcpt("a@x.example", "z1"));
+  std::string r2 = Ask(fd, Rcpt("a@x.example", "z2"));
+  close(fd);
+  EXPECT_EQ(r1.rfind("action=554 5.7.1 sluice: Service unavailable; client [192.0.2.1] blocked "
+                     "using zen.bl.test",
+                     0),
+            0u)
+      << r1;
+  EXPECT_EQ(r1, r2);
+  int h = ConnectTcp((*server)->metrics_port());
+  std::string req = "GET /metrics HTTP/1.0\r\n\r\n";
+  send(h, req.data(), req.size(), MSG_NOSIGNAL);
+  std::string page = ReadAll(h);
+  close(h);
+  EXPECT_NE(page.find("sluice_dns_cache_lookups_total{outcome=\"miss\"} 1"), std::string::npos)
+      << page;
+  EXPECT_NE(page.find("sluice_dns_cache_lookups_total{outcome=\"hit\"} 2"), std::string::npos);
+  EXPECT_NE(page.find("sluice_decisions_total{action=\"reject\"} 2"), std::string::npos);
+  (*server)->Stop();
+  runner.join();
+}
+
 }  // namespace
 }  // namespace sluice
