@@ -1,6 +1,7 @@
 #include "bindings/policy_engine.h"
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "ratelimit/config.h"
 
 namespace sluice {
@@ -63,15 +64,21 @@ absl::StatusOr<std::unique_ptr<PolicyEngine>> PolicyEngine::Create(const config:
   auto limiter = Limiter::Create(c, now, lo);
   if (!limiter.ok()) return limiter.status();
   e->limiter_ = std::move(*limiter);
+  ScoreBoard::Options so;
+  if (c.reputation().has_score_half_life()) {
+    (void)absl::ParseDuration(c.reputation().score_half_life(), &so.half_life);
+  }
+  e->scores_ = std::make_unique<ScoreBoard>(so);
+  e->reputation_ = c.reputation();
   auto abuse = AbuseGuard::Create(c, now);
   if (!abuse.ok()) return abuse.status();
+  e->AttachScores(abuse->get());
   e->abuse_.store(abuse->get(), std::memory_order_release);
   e->abuse_versions_.push_back(std::move(*abuse));
   e->settings_versions_.push_back(MakeSettings(c));
   e->settings_.store(e->settings_versions_.back().get(), std::memory_order_release);
   if (c.reputation().list_size() > 0) {
     const config::Reputation& rc = c.reputation();
-    e->reputation_ = rc;
     static const RealClock real_clock;
     const Clock* clock = e->options_.clock != nullptr ? e->options_.clock : &real_clock;
     DnsResolver* dns = e->options_.dns;
@@ -101,6 +108,38 @@ absl::StatusOr<std::unique_ptr<PolicyEngine>> PolicyEngine::Create(const config:
   return e;
 }
 
+void PolicyEngine::AttachScores(AbuseGuard* guard) {
+  const double weight = reputation_.abuse_weight();
+  ScoreBoard* scores = scores_.get();
+  guard->AddEventSink([scores, weight](const AbuseGuard::Event& ev) {
+    if (!ev.key.empty()) scores->Add(ev.key, weight, ev.time);
+  });
+}
+
+Verdict PolicyEngine::CheckScores(absl::string_view ip, absl::string_view identity,
+                                  absl::Time now) {
+  Verdict v;
+  const double threshold = reputation_.score_threshold();
+  if (threshold <= 0) return v;
+  for (absl::string_view key : {ip, identity}) {
+    if (key.empty()) continue;
+    const double s = scores_->Get(key, now);
+    if (s < threshold) continue;
+    v.source = "score";
+    v.action = Action::kDefer;
+    v.shadow_action = v.action;
+    v.entity = std::string(key);
+    v.usage = static_cast<uint64_t>(s);
+    v.limit = static_cast<uint64_t>(threshold);
+    v.smtp_code = 450;
+    v.enhanced_status = "4.7.1";
+    v.text = absl::StrFormat("sluice: reputation score %.1f of %s is over %.1f, try again later", s,
+                             std::string(key), threshold);
+    return v;
+  }
+  return v;
+}
+
 Verdict PolicyEngine::CheckReputation(const SmtpEvent& e, absl::Time now) {
   Verdict v;
   if (dnsbl_ == nullptr) return v;
@@ -111,7 +150,12 @@ Verdict PolicyEngine::CheckReputation(const SmtpEvent& e, absl::Time now) {
   if (at != absl::string_view::npos) s.mail_from_domain = e.sender.substr(at + 1);
   // The budget is real time: a message never waits longer for DNS.
   Dnsbl::Result r = dnsbl_->Check(s, absl::Now() + dns_budget_);
-  (void)now;
+  // The lists set a floor under the client's score (asked again per
+  // recipient, they must not add up).
+  if (!e.client_address.empty() && r.score > 0) {
+    const double have = scores_->Get(e.client_address, now);
+    if (have < r.score) scores_->Add(e.client_address, r.score - have, now);
+  }
   if (r.hits.empty() || r.score < dnsbl_->threshold()) return v;
   const auto& rc = reputation_;
   v.source = "dnsbl";
@@ -145,6 +189,7 @@ absl::Status PolicyEngine::Reload(const config::Config& config, absl::Time now) 
     auto a = AbuseGuard::Create(c, now);
     if (!a.ok()) return a.status();
     abuse = std::move(*a);
+    AttachScores(abuse.get());
   }
   if (auto s = limiter_->Reload(c); !s.ok()) return s;
   if (abuse != nullptr) {
@@ -231,6 +276,11 @@ Verdict PolicyEngine::Evaluate(const SmtpEvent& e, absl::Time now) {
       break;
     }
     case Stage::kRcpt: {
+      Verdict sc = CheckScores(e.client_address, identity, now);
+      if (sc.tripped()) {
+        v = std::move(sc);
+        break;
+      }
       Verdict rep = CheckReputation(e, now);
       if (rep.tripped() && !rep.admitted()) {
         v = std::move(rep);

@@ -46,6 +46,7 @@
 #include "reputation/fingerprint.h"
 #include "reputation/public_suffix.h"
 #include "reputation/resolver.h"
+#include "reputation/score_board.h"
 
 namespace sluice {
 
@@ -126,6 +127,7 @@ class PolicyEngine {
 
   Limiter& limiter() { return *limiter_; }
   Dnsbl* dnsbl() { return dnsbl_.get(); }  // null without reputation lists
+  ScoreBoard& scores() { return *scores_; }
   DnsCache* dns_cache() { return dns_cache_.get(); }
   AbuseGuard& abuse() { return *abuse_.load(std::memory_order_acquire); }
   const config::Config& config() const { return limiter_->config(); }
@@ -148,6 +150,9 @@ class PolicyEngine {
   absl::StatusOr<std::unique_ptr<AbuseGuard>> MakeAbuse(const config::Config& c, absl::Time now);
 
   Verdict CheckReputation(const SmtpEvent& e, absl::Time now);
+  Verdict CheckScores(absl::string_view ip, absl::string_view identity, absl::Time now);
+  // Feeds the guard's trips into the scores.
+  void AttachScores(AbuseGuard* guard);
 
   Options options_;
   std::unique_ptr<Limiter> limiter_;
@@ -159,6 +164,7 @@ class PolicyEngine {
   std::unique_ptr<Dnsbl> dnsbl_;
   config::Reputation reputation_;
   absl::Duration dns_budget_ = absl::Seconds(2);
+  std::unique_ptr<ScoreBoard> scores_;
   std::atomic<AbuseGuard*> abuse_{nullptr};
   std::atomic<const Settings*> settings_{nullptr};
   std::mutex reload_mu_;  // serializes Reload; owns every version (readers hold none)

@@ -316,6 +316,25 @@ TEST(PolicyEngineTest, DnsblListedClientIsRejectedAtRcpt) {
   EXPECT_EQ(dns.sent, sent);
 }
 
+TEST(PolicyEngineTest, AbuseTripsRaiseTheScoreUntilItDecays) {
+  auto p = Make(R"pb(level {
+                       name: "mailbox"
+                       limit { window: "1h" max: 1000 }
+                     }
+                     abuse { same_size { threshold: 2 window: "10m" action: NOTIFY } }
+                     reputation { score_threshold: 1 score_half_life: "10m" })pb");
+  // Two same-size messages: a notify-only trip, which scores 1.
+  EXPECT_EQ(Send(*p, "S1", "a@x.example", 1, kT0), "");
+  EXPECT_EQ(Send(*p, "S2", "a@x.example", 1, kT0), "");
+  EXPECT_DOUBLE_EQ(p->scores().Get("a@x.example", kT0), 1);
+  Verdict v = p->Evaluate(Rcpt("S3", "a@x.example", "r@y.example"), kT0);
+  EXPECT_EQ(v.source, "score");
+  EXPECT_EQ(p->PostfixAction(v).substr(0, 10), "450 4.7.1 ");
+  // Ten minutes later the score has halved: below the threshold.
+  EXPECT_TRUE(
+      p->Evaluate(Rcpt("S4", "a@x.example", "r@y.example"), kT0 + absl::Minutes(10)).admitted());
+}
+
 TEST(PolicyEngineTest, LogLineNamesEverything) {
   auto p = Make(kHosting);
   for (int i = 0; i < 3; ++i) Send(*p, absl::StrCat("G", i), "a@acme.example", 1, kT0);

@@ -1,0 +1,72 @@
+#include "reputation/score_board.h"
+
+#include <cmath>
+#include <limits>
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+namespace sluice {
+
+namespace {
+constexpr int kShards = 16;
+}  // namespace
+
+ScoreBoard::ScoreBoard(Options o) : options_(o), shards_(new Shard[kShards]) {
+  if (options_.half_life <= absl::ZeroDuration()) options_.half_life = absl::Hours(1);
+  if (options_.max_keys < kShards) options_.max_keys = kShards;
+}
+
+ScoreBoard::Shard& ScoreBoard::ShardOf(absl::string_view key) const {
+  return shards_[XXH3_64bits(key.data(), key.size()) % kShards];
+}
+
+double ScoreBoard::Decayed(const Value& v, absl::Time now) const {
+  if (now <= v.at) return v.score;
+  return v.score * std::exp2(-absl::FDivDuration(now - v.at, options_.half_life));
+}
+
+double ScoreBoard::Add(absl::string_view key, double points, absl::Time now) {
+  if (!std::isfinite(points)) return Get(key, now);
+  Shard& s = ShardOf(key);
+  std::lock_guard<std::mutex> lock(s.mu);
+  auto it = s.map.find(key);
+  if (it == s.map.end()) {
+    if (s.map.size() >= options_.max_keys / kShards) {
+      // Full: drop the key with the smallest current magnitude.
+      auto victim = s.map.begin();
+      double least = std::numeric_limits<double>::infinity();
+      for (auto e = s.map.begin(); e != s.map.end(); ++e) {
+        double m = std::fabs(Decayed(e->second, now));
+        if (m < least) {
+          least = m;
+          victim = e;
+        }
+      }
+      s.map.erase(victim);
+    }
+    it = s.map.emplace(std::string(key), Value{0, now}).first;
+  }
+  Value& v = it->second;
+  v.score = Decayed(v, now) + points;
+  v.at = now;
+  return v.score;
+}
+
+double ScoreBoard::Get(absl::string_view key, absl::Time now) const {
+  Shard& s = ShardOf(key);
+  std::lock_guard<std::mutex> lock(s.mu);
+  auto it = s.map.find(key);
+  return it == s.map.end() ? 0 : Decayed(it->second, now);
+}
+
+size_t ScoreBoard::size() const {
+  size_t n = 0;
+  for (int i = 0; i < kShards; ++i) {
+    std::lock_guard<std::mutex> lock(shards_[i].mu);
+    n += shards_[i].map.size();
+  }
+  return n;
+}
+
+}  // namespace sluice
