@@ -179,6 +179,12 @@ std::vector<absl::Status> Dnsbl::CheckHealth(absl::Time deadline) {
       points.push_back({n, true});
       IpQueryName("127.0.0.1", l.config.zone(), &n);
       points.push_back({n, false});
+      if (l.config.ipv6()) {
+        IpQueryName("::ffff:7f00:2", l.config.zone(), &n);
+        points.push_back({n, true});
+        IpQueryName("::ffff:7f00:1", l.config.zone(), &n);
+        points.push_back({n, false});
+      }
     } else {
       points.push_back({DomainQueryName("test", l.config.zone()), true});
       points.push_back({DomainQueryName("invalid", l.config.zone()), false});

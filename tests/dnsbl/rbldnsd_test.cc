@@ -2,6 +2,7 @@
 // rbldnsd on 127.0.0.1 (started here, zones written here, stopped by PID).
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -105,7 +106,9 @@ class RbldnsdTest : public ::testing::Test {
           ":127.0.0.2:Listed, see https://bl.test/$\n127.0.0.2\n192.0.2.0/24 :127.0.0.4:Spam "
           "source\n198.51.100.7\n");
     Write("ip4b.zone", "$TTL 300\n198.51.100.7 :127.0.0.10:Also in the policy list\n");
-    Write("ip6.zone", "$TTL 300\n2001:db8::/32 :127.0.0.3:IPv6 spam network\n");
+    Write("ip6.zone",
+          "$TTL 300\n2001:db8::/32 :127.0.0.3:IPv6 spam network\n"
+          "::ffff:7f00:2 :127.0.0.2:RFC 5782 IPv6 test point\n");
     Write("dbl.zone", "$TTL 300\n:127.0.1.2:Spam domain\nspam.example\n.spamfarm.example\ntest\n");
     Write("err.zone", "$TTL 300\n192.0.2.1 :127.255.255.254:Public resolver\n");
     server_ = std::make_unique<Rbldnsd>(dir_);
@@ -276,6 +279,7 @@ TEST_F(RbldnsdTest, ListsWeightsThresholdSuspensionAndHealth) {
   zen->set_kind(config::SPAMHAUS);
   zen->add_match("127.0.0.[2..11]");
   zen->set_weight(2);
+  zen->set_ipv6(true);
   auto* dbl = rc.add_list();
   dbl->set_zone("dbl.bl.test");
   dbl->set_kind(config::SPAMHAUS_DBL);
@@ -330,6 +334,44 @@ TEST_F(RbldnsdTest, ListsWeightsThresholdSuspensionAndHealth) {
                     ev.what.find("error answer 127.255.255.254") != std::string::npos;
   }
   EXPECT_EQ(error_events, 1);
+}
+
+TEST_F(RbldnsdTest, HostEventLoopDrivesTheResolver) {
+  // No thread of its own: this test's loop polls the resolver's sockets.
+  AresResolver::Options o;
+  o.server = "127.0.0.1";
+  o.port = server_->port();
+  auto r = AresResolver::Create(o);
+  ASSERT_TRUE(r.ok());
+  bool done = false;
+  DnsAnswer got;
+  (*r)->Query("2.0.0.127.zen.bl.test", DnsResolver::Type::kA,
+              [&](const absl::Status& s, const DnsAnswer& a) {
+                EXPECT_TRUE(s.ok()) << s;
+                got = a;
+                done = true;
+              });
+  const absl::Time end = absl::Now() + absl::Seconds(3);
+  while (!done && absl::Now() < end) {
+    std::vector<pollfd> fds;
+    for (const auto& s : (*r)->Sockets()) {
+      fds.push_back(
+          pollfd{s.fd, static_cast<short>((s.read ? POLLIN : 0) | (s.write ? POLLOUT : 0)), 0});
+    }
+    int ms = static_cast<int>(absl::ToInt64Milliseconds((*r)->Timeout(absl::Milliseconds(50))));
+    if (poll(fds.data(), fds.size(), ms + 1) <= 0) {
+      (*r)->Process(-1, -1);
+      continue;
+    }
+    for (const auto& p : fds) {
+      if (p.revents != 0) {
+        (*r)->Process((p.revents & (POLLIN | POLLERR | POLLHUP)) ? p.fd : -1,
+                      (p.revents & POLLOUT) ? p.fd : -1);
+      }
+    }
+  }
+  ASSERT_TRUE(done);
+  EXPECT_EQ(got.a, std::vector<uint32_t>{0x7f000002});
 }
 
 TEST(RbldnsdBudgetTest, ServerThatDropsPacketsCostsAtMostTheBudget) {
