@@ -64,6 +64,11 @@ absl::StatusOr<std::unique_ptr<PolicyEngine>> PolicyEngine::Create(const config:
   auto limiter = Limiter::Create(c, now, lo);
   if (!limiter.ok()) return limiter.status();
   e->limiter_ = std::move(*limiter);
+  if (!c.reputation().local_lists().empty()) {
+    auto lists = LocalListsFile::Open(c.reputation().local_lists());
+    if (!lists.ok()) return lists.status();
+    e->local_lists_ = std::move(*lists);
+  }
   ScoreBoard::Options so;
   if (c.reputation().has_score_half_life()) {
     (void)absl::ParseDuration(c.reputation().score_half_life(), &so.half_life);
@@ -106,6 +111,34 @@ absl::StatusOr<std::unique_ptr<PolicyEngine>> PolicyEngine::Create(const config:
     if (rc.has_budget()) (void)absl::ParseDuration(rc.budget(), &e->dns_budget_);
   }
   return e;
+}
+
+LocalLists::Verdict PolicyEngine::CheckLocal(const SmtpEvent& e, Verdict* out) {
+  if (local_lists_ == nullptr) return LocalLists::Verdict::kNone;
+  std::shared_ptr<const LocalLists> lists = local_lists_->Get();
+  LocalLists::Verdict ip = lists->CheckIp(e.client_address);
+  absl::string_view domain;
+  size_t at = e.sender.rfind('@');
+  if (at != absl::string_view::npos) domain = e.sender.substr(at + 1);
+  LocalLists::Verdict dom =
+      domain.empty() ? LocalLists::Verdict::kNone : lists->CheckDomain(domain);
+  if (ip == LocalLists::Verdict::kDeny || dom == LocalLists::Verdict::kDeny) {
+    const bool by_ip = ip == LocalLists::Verdict::kDeny;
+    out->source = "local_deny";
+    out->action = reputation_.has_action() ? ToAction(reputation_.action()) : Action::kReject;
+    out->shadow_action = out->action;
+    out->entity = std::string(by_ip ? e.client_address : domain);
+    const bool reject = out->action == Action::kReject;
+    out->smtp_code = reject ? 554 : 450;
+    out->enhanced_status = reject ? "5.7.1" : "4.7.1";
+    out->text = absl::StrCat("sluice: ", by_ip ? "client [" : "sender domain ", out->entity,
+                             by_ip ? "]" : "", " is on the local deny list");
+    return LocalLists::Verdict::kDeny;
+  }
+  if (ip == LocalLists::Verdict::kAllow || dom == LocalLists::Verdict::kAllow) {
+    return LocalLists::Verdict::kAllow;
+  }
+  return LocalLists::Verdict::kNone;
 }
 
 void PolicyEngine::AttachScores(AbuseGuard* guard) {
@@ -190,6 +223,9 @@ absl::Status PolicyEngine::Reload(const config::Config& config, absl::Time now) 
     if (!a.ok()) return a.status();
     abuse = std::move(*a);
     AttachScores(abuse.get());
+  }
+  if (local_lists_ != nullptr) {
+    if (auto s = local_lists_->Reload(); !s.ok()) return s;
   }
   if (auto s = limiter_->Reload(c); !s.ok()) return s;
   if (abuse != nullptr) {
@@ -276,15 +312,23 @@ Verdict PolicyEngine::Evaluate(const SmtpEvent& e, absl::Time now) {
       break;
     }
     case Stage::kRcpt: {
-      Verdict sc = CheckScores(e.client_address, identity, now);
-      if (sc.tripped()) {
-        v = std::move(sc);
+      Verdict local;
+      const LocalLists::Verdict lv = CheckLocal(e, &local);
+      if (lv == LocalLists::Verdict::kDeny) {
+        v = std::move(local);
         break;
       }
-      Verdict rep = CheckReputation(e, now);
-      if (rep.tripped() && !rep.admitted()) {
-        v = std::move(rep);
-        break;
+      if (lv != LocalLists::Verdict::kAllow) {  // allowed clients skip scores and lists
+        Verdict sc = CheckScores(e.client_address, identity, now);
+        if (sc.tripped()) {
+          v = std::move(sc);
+          break;
+        }
+        Verdict rep = CheckReputation(e, now);
+        if (rep.tripped() && !rep.admitted()) {
+          v = std::move(rep);
+          break;
+        }
       }
       Decision d = e.transaction.empty() ? limiter_->CheckAndCharge(r, now)
                                          : limiter_->Reserve(e.transaction, e.recipient, r, now);

@@ -44,6 +44,7 @@
 #include "reputation/dns_cache.h"
 #include "reputation/dnsbl.h"
 #include "reputation/fingerprint.h"
+#include "reputation/local_lists.h"
 #include "reputation/public_suffix.h"
 #include "reputation/resolver.h"
 #include "reputation/score_board.h"
@@ -151,6 +152,8 @@ class PolicyEngine {
 
   Verdict CheckReputation(const SmtpEvent& e, absl::Time now);
   Verdict CheckScores(absl::string_view ip, absl::string_view identity, absl::Time now);
+  // kDeny: `out` says why; kAllow: skip the lists and scores.
+  LocalLists::Verdict CheckLocal(const SmtpEvent& e, Verdict* out);
   // Feeds the guard's trips into the scores.
   void AttachScores(AbuseGuard* guard);
 
@@ -165,6 +168,7 @@ class PolicyEngine {
   config::Reputation reputation_;
   absl::Duration dns_budget_ = absl::Seconds(2);
   std::unique_ptr<ScoreBoard> scores_;
+  std::unique_ptr<LocalListsFile> local_lists_;
   std::atomic<AbuseGuard*> abuse_{nullptr};
   std::atomic<const Settings*> settings_{nullptr};
   std::mutex reload_mu_;  // serializes Reload; owns every version (readers hold none)

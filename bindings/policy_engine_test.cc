@@ -1,6 +1,10 @@
 #include "bindings/policy_engine.h"
 
+#include <unistd.h>
+
 #include <atomic>
+#include <cstdio>
+#include <fstream>
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
@@ -333,6 +337,52 @@ TEST(PolicyEngineTest, AbuseTripsRaiseTheScoreUntilItDecays) {
   // Ten minutes later the score has halved: below the threshold.
   EXPECT_TRUE(
       p->Evaluate(Rcpt("S4", "a@x.example", "r@y.example"), kT0 + absl::Minutes(10)).admitted());
+}
+
+TEST(PolicyEngineTest, LocalListsDenyAndAllow) {
+  char tmpl[] = "/tmp/sluice-engine-lists.XXXXXX";
+  int fd = mkstemp(tmpl);
+  ASSERT_GE(fd, 0);
+  close(fd);
+  const std::string path = tmpl;
+  std::ofstream(path) << "deny 203.0.113.0/24\nallow 192.0.2.10\ndeny spam.example\n";
+  auto c = ParseConfigText(absl::StrCat(R"pb(level {
+                                               name: "mailbox"
+                                               limit { window: "1h" max: 10 }
+                                             }
+                                             reputation { list { zone: "zen.bl.test" }
+                                                          local_lists: ")pb",
+                                        path, "\" }"));
+  ASSERT_TRUE(c.ok()) << c.status();
+  InstantDns dns;  // lists every 192.0.2.x
+  PolicyEngine::Options o;
+  o.dns = &dns;
+  auto p = PolicyEngine::Create(*c, kT0, o);
+  ASSERT_TRUE(p.ok()) << p.status();
+  SmtpEvent e = Rcpt("L1", "a@x.example", "r@y.example");
+  e.client_address = "203.0.113.5";
+  Verdict v = (*p)->Evaluate(e, kT0);
+  EXPECT_EQ(v.source, "local_deny");
+  EXPECT_EQ((*p)->PostfixAction(v),
+            "554 5.7.1 sluice: client [203.0.113.5] is on the local deny list");
+  e.client_address = "198.51.100.1";
+  e.sender = "promo@news.spam.example";
+  EXPECT_EQ((*p)->Evaluate(e, kT0).source, "local_deny");
+  // 192.0.2.10 is DNS-listed but locally allowed; 192.0.2.11 is not.
+  e.sender = "a@x.example";
+  e.client_address = "192.0.2.10";
+  EXPECT_TRUE((*p)->Evaluate(e, kT0).admitted());
+  e.client_address = "192.0.2.11";
+  EXPECT_EQ((*p)->Evaluate(e, kT0).source, "dnsbl");
+  // A reload rereads the file; a broken file is refused, the old lists stay.
+  std::ofstream(path) << "allow 203.0.113.0/24\n";
+  ASSERT_TRUE((*p)->Reload(*c, kT0).ok());
+  e.client_address = "203.0.113.5";
+  EXPECT_TRUE((*p)->Evaluate(e, kT0).admitted());
+  std::ofstream(path) << "permit 1.2.3.4\n";
+  EXPECT_FALSE((*p)->Reload(*c, kT0).ok());
+  EXPECT_TRUE((*p)->Evaluate(e, kT0).admitted());
+  std::remove(path.c_str());
 }
 
 TEST(PolicyEngineTest, LogLineNamesEverything) {
