@@ -215,6 +215,7 @@ struct PolicyServer::Impl {
   std::atomic<uint64_t> refused{0};
   std::atomic<uint64_t> reloads_ok{0}, reloads_failed{0};
   std::atomic<int64_t> config_loaded_unix{0};
+  absl::Time last_health = absl::InfinitePast();
 
   void Log(LogPriority p, const std::string& line) {
     if (options.log) {
@@ -472,7 +473,27 @@ struct PolicyServer::Impl {
 
   static void OnMaintain(evutil_socket_t, short, void* arg) {
     auto* impl = static_cast<Impl*>(arg);
-    impl->engine->Maintain(absl::Now());
+    const absl::Time now = absl::Now();
+    impl->engine->Maintain(now);
+    if (impl->engine->dnsbl() != nullptr && now - impl->last_health >= absl::Minutes(10)) {
+      impl->CheckHealth();
+    }
+  }
+
+  // RFC 5782 test points of every DNS list; failing lists are suspended
+  // (Dnsbl logs that through its event sink).
+  void CheckHealth() {
+    last_health = absl::Now();
+    auto results = engine->dnsbl()->CheckHealth(absl::Now() + absl::Seconds(3));
+    int ok = 0;
+    for (const auto& s : results) {
+      if (s.ok()) {
+        ++ok;
+      } else {
+        Log(kWarning, absl::StrCat("warning: DNS list health check: ", s.message()));
+      }
+    }
+    Log(kInfo, absl::StrCat("DNS list health check: ", ok, " of ", results.size(), " lists ok"));
   }
 
   static void OnMetrics(evhttp_request* req, void* arg) {
@@ -645,6 +666,12 @@ absl::StatusOr<std::unique_ptr<PolicyServer>> PolicyServer::Create(PolicyEngine*
     }
     std::signal(SIGPIPE, SIG_IGN);
   }
+  if (engine->dnsbl() != nullptr) {
+    Impl* ip = &impl;
+    engine->dnsbl()->AddEventSink([ip](const Dnsbl::Event& e) {
+      ip->Log(kWarning, absl::StrCat("warning: DNS list ", e.zone, " ", e.what));
+    });
+  }
   event* tick = event_new(impl.main_base, -1, EV_PERSIST, Impl::OnMaintain, &impl);
   timeval tv = absl::ToTimeval(impl.options.maintain_every);
   event_add(tick, &tv);
@@ -686,6 +713,7 @@ void PolicyServer::Run() {
   Impl& impl = *impl_;
   impl.Log(kInfo, absl::StrCat("serving on ", impl.options.listen.size(), " socket(s) with ",
                                impl.workers.size(), " worker thread(s)"));
+  if (engine_has_lists()) impl.CheckHealth();  // at start, then every 10 minutes
   for (auto& w : impl.workers) {
     w->thread = std::thread([b = w->base] { event_base_loop(b, EVLOOP_NO_EXIT_ON_EMPTY); });
   }
@@ -695,6 +723,8 @@ void PolicyServer::Run() {
 }
 
 void PolicyServer::Stop() { event_base_loopexit(impl_->main_base, nullptr); }
+
+bool PolicyServer::engine_has_lists() const { return impl_->engine->dnsbl() != nullptr; }
 
 absl::Status PolicyServer::Reload() { return impl_->Reload(); }
 

@@ -70,6 +70,7 @@ class PolicyServer {
 
  private:
   PolicyServer() = default;
+  bool engine_has_lists() const;
   std::unique_ptr<Impl> impl_;
 };
 

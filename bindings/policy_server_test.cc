@@ -279,12 +279,17 @@ TEST_F(PolicyServerTest, PrometheusMetrics) {
   EXPECT_NE(page.find("sluice_request_duration_seconds_count 3"), std::string::npos);
 }
 
+// Lists everything but the RFC 5782 "not listed" test point 127.0.0.1.
 class ListedDns : public DnsResolver {
  public:
-  void Query(const std::string&, Type, Callback cb) override {
+  void Query(const std::string& name, Type, Callback cb) override {
     DnsAnswer a;
-    a.a = {0x7f000002};
-    a.ttl = 300;
+    if (name.rfind("1.0.0.127.", 0) == 0) {
+      a.rcode = 3;
+    } else {
+      a.a = {0x7f000002};
+      a.ttl = 300;
+    }
     cb(absl::OkStatus(), a);
   }
   uint64_t queries_sent() const override { return 0; }
@@ -307,7 +312,12 @@ TEST(PolicyServerDnsTest, DnsblRefusalAndCacheMetrics) {
   o.threads = 1;
   o.metrics = "127.0.0.1:0";
   o.handle_signals = false;
-  o.log = [](PolicyServer::LogPriority, const std::string&) {};
+  std::mutex log_mu;
+  std::vector<std::string> log;
+  o.log = [&](PolicyServer::LogPriority, const std::string& line) {
+    std::lock_guard<std::mutex> lock(log_mu);
+    log.push_back(line);
+  };
   auto server = PolicyServer::Create(engine->get(), o);
   ASSERT_TRUE(server.ok()) << server.status();
   std::thread runner([&] { (*server)->Run(); });
@@ -326,9 +336,19 @@ TEST(PolicyServerDnsTest, DnsblRefusalAndCacheMetrics) {
   send(h, req.data(), req.size(), MSG_NOSIGNAL);
   std::string page = ReadAll(h);
   close(h);
-  EXPECT_NE(page.find("sluice_dns_cache_lookups_total{outcome=\"miss\"} 1"), std::string::npos)
+  // Two lookups for the health check at start (127.0.0.2 and 127.0.0.1),
+  // one for the client; its second request is a hit.
+  EXPECT_NE(page.find("sluice_dns_cache_lookups_total{outcome=\"miss\"} 3"), std::string::npos)
       << page;
-  EXPECT_NE(page.find("sluice_dns_cache_lookups_total{outcome=\"hit\"} 2"), std::string::npos);
+  // Each lookup after its query went out is a hit: 2 for the health check,
+  // 2 for the client's two requests.
+  EXPECT_NE(page.find("sluice_dns_cache_lookups_total{outcome=\"hit\"} 4"), std::string::npos);
+  {
+    std::lock_guard<std::mutex> lock(log_mu);
+    bool health = false;
+    for (const auto& l : log) health |= l == "DNS list health check: 1 of 1 lists ok";
+    EXPECT_TRUE(health);
+  }
   EXPECT_NE(page.find("sluice_decisions_total{action=\"reject\"} 2"), std::string::npos);
   (*server)->Stop();
   runner.join();
