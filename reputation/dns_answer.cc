@@ -1,5 +1,7 @@
 #include "reputation/dns_answer.h"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 
 namespace sluice {
@@ -51,6 +53,32 @@ class Reader {
   size_t pos_ = 0;
 };
 
+// Reads a possibly compressed name starting at `at` (bounded: at most 128
+// labels and 16 pointer jumps, 255 bytes).
+bool ReadName(absl::string_view m, size_t at, std::string* out) {
+  out->clear();
+  int jumps = 0;
+  for (int labels = 0; labels < 128; ++labels) {
+    if (at >= m.size()) return false;
+    const uint8_t len = static_cast<uint8_t>(m[at]);
+    if (len == 0) return true;
+    if ((len & 0xC0) == 0xC0) {
+      if (at + 1 >= m.size() || ++jumps > 16) return false;
+      at = (size_t{len & 0x3Fu} << 8) | static_cast<uint8_t>(m[at + 1]);
+      continue;
+    }
+    if ((len & 0xC0) != 0 || at + 1 + len > m.size()) return false;
+    if (!out->empty()) out->push_back('.');
+    for (size_t i = 0; i < len; ++i) {
+      char ch = m[at + 1 + i];
+      out->push_back(ch >= 'A' && ch <= 'Z' ? static_cast<char>(ch - 'A' + 'a') : ch);
+    }
+    if (out->size() > 255) return false;
+    at += 1 + len;
+  }
+  return false;
+}
+
 absl::Status Bad(const char* why) {
   return absl::InvalidArgumentError(std::string("malformed DNS answer: ") + why);
 }
@@ -88,6 +116,17 @@ absl::Status ParseDnsAnswer(absl::string_view message, DnsAnswer* out) {
                        uint32_t{static_cast<uint8_t>(b[1])} << 16 |
                        uint32_t{static_cast<uint8_t>(b[2])} << 8 | static_cast<uint8_t>(b[3]));
       min_ttl = std::min(min_ttl, ttl);
+    } else if (answer && type == 12 && klass == 1) {  // PTR
+      std::string name;
+      if (!ReadName(message, rdata, &name)) return Bad("PTR name");
+      if (out->ptr.size() < 16) out->ptr.push_back(name);
+      min_ttl = std::min(min_ttl, ttl);
+    } else if (answer && type == 28 && klass == 1) {  // AAAA
+      if (rdlen != 16) return Bad("AAAA length");
+      char buf[INET6_ADDRSTRLEN];
+      inet_ntop(AF_INET6, r.Bytes(rdata, 16).data(), buf, sizeof(buf));
+      out->aaaa.push_back(buf);
+      min_ttl = std::min(min_ttl, ttl);
     } else if (answer && type == 16 && klass == 1) {  // TXT: length-prefixed strings
       std::string text;
       size_t p = 0;
@@ -110,7 +149,7 @@ absl::Status ParseDnsAnswer(absl::string_view message, DnsAnswer* out) {
       out->negative_ttl = std::min<uint32_t>(ttl, std::min<uint32_t>(minimum, 0x7FFFFFFF));
     }
   }
-  out->ttl = out->a.empty() ? 0 : min_ttl;
+  out->ttl = min_ttl == UINT32_MAX ? 0 : min_ttl;
   return absl::OkStatus();
 }
 

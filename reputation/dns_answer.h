@@ -24,8 +24,10 @@ struct DnsAnswer {
   int rcode = 0;            // 0 NOERROR, 3 NXDOMAIN, 2 SERVFAIL, ...
   std::vector<uint32_t> a;  // IPv4 addresses, host byte order (127.0.0.2 = 0x7f000002)
   std::vector<std::string> txt;
-  uint32_t ttl = 0;           // smallest TTL of the A records
-  int64_t negative_ttl = -1;  // from the SOA, -1 if none
+  std::vector<std::string> ptr;   // PTR targets, lower case, no trailing dot
+  std::vector<std::string> aaaa;  // IPv6 addresses, textual
+  uint32_t ttl = 0;               // smallest TTL of the A records
+  int64_t negative_ttl = -1;      // from the SOA, -1 if none
 };
 
 absl::Status ParseDnsAnswer(absl::string_view message, DnsAnswer* out);

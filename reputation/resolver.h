@@ -30,7 +30,7 @@ namespace sluice {
 
 class DnsResolver {
  public:
-  enum class Type { kA = 1, kTxt = 16 };
+  enum class Type { kA = 1, kPtr = 12, kTxt = 16, kAaaa = 28 };
   // status: OK with an answer (NOERROR or NXDOMAIN, see answer.rcode), or
   // DeadlineExceeded (timeout), Unavailable (server failure, refused,
   // unreachable), DataLoss (malformed answer).
