@@ -352,6 +352,27 @@ Verdict PolicyEngine::Evaluate(const SmtpEvent& e, absl::Time now) {
         v = std::move(b);
         break;
       }
+      // URL domains of the body on the domain lists (adapters that see the
+      // body: milter, Exim).
+      if (e.urls != nullptr && !e.urls->empty() && dnsbl_ != nullptr) {
+        Dnsbl::Subject s;
+        s.urls = e.urls;
+        Dnsbl::Result r = dnsbl_->Check(s, absl::Now() + dns_budget_);
+        if (!r.hits.empty() && r.score >= dnsbl_->threshold()) {
+          v.source = "dnsbl";
+          v.action = reputation_.has_action() ? ToAction(reputation_.action()) : Action::kReject;
+          v.shadow_action = v.action;
+          v.entity = r.hits[0].query;
+          v.usage = static_cast<uint64_t>(r.score);
+          v.limit = static_cast<uint64_t>(dnsbl_->threshold());
+          const bool reject = v.action == Action::kReject;
+          v.smtp_code = reject ? 554 : 450;
+          v.enhanced_status = reject ? "5.7.1" : "4.7.1";
+          v.text = absl::StrCat("sluice: message contains a URL listed by ", r.hits[0].zone);
+          limiter_->Release(e.transaction, now);
+          break;
+        }
+      }
       Decision d = limiter_->Commit(e.transaction, e.size, now);
       FromDecision(d, &v);
       if (b.tripped() && v.admitted()) v = std::move(b);  // a notify/shadow finding

@@ -66,7 +66,8 @@ struct SmtpEvent {
   absl::string_view script;  // X-PHP-Originating-Script or similar
   absl::string_view list;
   uint64_t size = 0;
-  const Fingerprint* fingerprint = nullptr;  // the body's, when the adapter sees it
+  const Fingerprint* fingerprint = nullptr;    // the body's, when the adapter sees it
+  const std::vector<UrlHost>* urls = nullptr;  // the body's URL hosts (UrlExtractor)
 };
 
 struct Verdict {

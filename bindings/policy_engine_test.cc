@@ -385,6 +385,33 @@ TEST(PolicyEngineTest, LocalListsDenyAndAllow) {
   std::remove(path.c_str());
 }
 
+TEST(PolicyEngineTest, ListedBodyUrlRefusesAtEndOfMessage) {
+  auto c =
+      ParseConfigText(R"pb(level {
+                             name: "mailbox"
+                             limit { window: "1h" max: 10 }
+                           }
+                           reputation {
+                             list { zone: "zen.bl.test" check: BODY_URLS registered_domain: false }
+                           })pb");
+  ASSERT_TRUE(c.ok()) << c.status();
+  InstantDns dns;  // lists names under 192.0.2.x
+  PolicyEngine::Options o;
+  o.dns = &dns;
+  auto p = PolicyEngine::Create(*c, kT0, o);
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_TRUE((*p)->Evaluate(Rcpt("U1", "a@x.example", "r@y.example"), kT0).admitted());
+  std::vector<UrlHost> urls = {{"192.0.2.77", true}};  // an IP literal URL
+  SmtpEvent end = End("U1", "a@x.example", 1000);
+  end.urls = &urls;
+  Verdict v = (*p)->Evaluate(end, kT0);
+  EXPECT_EQ(v.source, "dnsbl");
+  EXPECT_EQ((*p)->PostfixAction(v),
+            "554 5.7.1 sluice: message contains a URL listed by zen.bl.test");
+  // Refused: not counted.
+  EXPECT_EQ((*p)->limiter().Usage(Level::kMailbox, "a@x.example", kT0).rule(0).usage(), 0u);
+}
+
 TEST(PolicyEngineTest, LogLineNamesEverything) {
   auto p = Make(kHosting);
   for (int i = 0; i < 3; ++i) Send(*p, absl::StrCat("G", i), "a@acme.example", 1, kT0);
