@@ -190,25 +190,33 @@ Verdict PolicyEngine::CheckReputation(const SmtpEvent& e, absl::Time now) {
     if (have < r.score) scores_->Add(e.client_address, r.score - have, now);
   }
   if (r.hits.empty() || r.score < dnsbl_->threshold()) return v;
+  std::string zones;
+  for (const auto& h : r.hits) {
+    if (zones.find(h.zone) == std::string::npos) {
+      absl::StrAppend(&zones, zones.empty() ? "" : ", ", h.zone);
+    }
+  }
+  return ListVerdict(r, e.client_address,
+                     absl::StrCat("sluice: Service unavailable; client [", e.client_address,
+                                  "] blocked using ", zones));
+}
+
+// The reputation section's response to a score at the threshold.
+Verdict PolicyEngine::ListVerdict(const Dnsbl::Result& r, absl::string_view entity,
+                                  std::string default_text) const {
+  Verdict v;
   const auto& rc = reputation_;
   v.source = "dnsbl";
   v.action = rc.has_action() ? ToAction(rc.action()) : Action::kReject;
   v.shadow = v.action == Action::kNotify;
   v.shadow_action = v.action;
-  v.entity = std::string(e.client_address);
+  v.entity = std::string(entity);
   v.usage = static_cast<uint64_t>(r.score);
   v.limit = static_cast<uint64_t>(dnsbl_->threshold());
   const bool reject = v.action == Action::kReject;
   v.smtp_code = rc.has_smtp_code() ? static_cast<int>(rc.smtp_code()) : reject ? 554 : 450;
   v.enhanced_status = rc.has_enhanced_status() ? rc.enhanced_status() : reject ? "5.7.1" : "4.7.1";
-  std::string zones;
-  for (const auto& h : r.hits) {
-    if (zones.find(h.zone) == std::string::npos)
-      absl::StrAppend(&zones, zones.empty() ? "" : ", ", h.zone);
-  }
-  v.text = rc.has_text() ? rc.text()
-                         : absl::StrCat("sluice: Service unavailable; client [", e.client_address,
-                                        "] blocked using ", zones);
+  v.text = rc.has_text() ? rc.text() : std::move(default_text);
   return v;
 }
 
@@ -359,16 +367,9 @@ Verdict PolicyEngine::Evaluate(const SmtpEvent& e, absl::Time now) {
         s.urls = e.urls;
         Dnsbl::Result r = dnsbl_->Check(s, absl::Now() + dns_budget_);
         if (!r.hits.empty() && r.score >= dnsbl_->threshold()) {
-          v.source = "dnsbl";
-          v.action = reputation_.has_action() ? ToAction(reputation_.action()) : Action::kReject;
-          v.shadow_action = v.action;
-          v.entity = r.hits[0].query;
-          v.usage = static_cast<uint64_t>(r.score);
-          v.limit = static_cast<uint64_t>(dnsbl_->threshold());
-          const bool reject = v.action == Action::kReject;
-          v.smtp_code = reject ? 554 : 450;
-          v.enhanced_status = reject ? "5.7.1" : "4.7.1";
-          v.text = absl::StrCat("sluice: message contains a URL listed by ", r.hits[0].zone);
+          v = ListVerdict(
+              r, r.hits[0].query,
+              absl::StrCat("sluice: message contains a URL listed by ", r.hits[0].zone));
           limiter_->Release(e.transaction, now);
           break;
         }

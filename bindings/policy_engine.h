@@ -153,6 +153,8 @@ class PolicyEngine {
 
   Verdict CheckReputation(const SmtpEvent& e, absl::Time now);
   Verdict CheckScores(absl::string_view ip, absl::string_view identity, absl::Time now);
+  Verdict ListVerdict(const Dnsbl::Result& r, absl::string_view entity,
+                      std::string default_text) const;
   // kDeny: `out` says why; kAllow: skip the lists and scores.
   LocalLists::Verdict CheckLocal(const SmtpEvent& e, Verdict* out);
   // Feeds the guard's trips into the scores.

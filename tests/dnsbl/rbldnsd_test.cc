@@ -28,21 +28,13 @@
 #include "reputation/dnsbl.h"
 #include "reputation/dnsbl_query.h"
 #include "reputation/resolver.h"
+#include "tests/dnsbl/test_servers.h"
 
 namespace sluice {
 namespace {
 
-int FreeUdpPort() {
-  int fd = socket(AF_INET, SOCK_DGRAM, 0);
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa));
-  socklen_t len = sizeof(sa);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len);
-  close(fd);
-  return ntohs(sa.sin_port);
-}
+using testing::FreeUdpPort;
+using testing::StopChild;
 
 class Rbldnsd {
  public:
@@ -63,17 +55,7 @@ class Rbldnsd {
     }
   }
   void Stop() {
-    if (pid_ <= 0) return;
-    kill(pid_, SIGTERM);
-    for (int i = 0; i < 100; ++i) {
-      if (waitpid(pid_, nullptr, WNOHANG) == pid_) {
-        pid_ = -1;
-        return;
-      }
-      absl::SleepFor(absl::Milliseconds(20));
-    }
-    kill(pid_, SIGKILL);
-    waitpid(pid_, nullptr, 0);
+    StopChild(pid_);
     pid_ = -1;
   }
   int port() const { return port_; }

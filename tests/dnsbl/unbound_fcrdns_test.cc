@@ -17,21 +17,13 @@
 #include "gtest/gtest.h"
 #include "reputation/fcrdns.h"
 #include "reputation/resolver.h"
+#include "tests/dnsbl/test_servers.h"
 
 namespace sluice {
 namespace {
 
-int FreeUdpPort() {
-  int fd = socket(AF_INET, SOCK_DGRAM, 0);
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa));
-  socklen_t len = sizeof(sa);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len);
-  close(fd);
-  return ntohs(sa.sin_port);
-}
+using testing::FreeUdpPort;
+using testing::StopChild;
 
 class UnboundTest : public ::testing::Test {
  protected:
@@ -83,14 +75,7 @@ class UnboundTest : public ::testing::Test {
   }
   void TearDown() override {
     resolver_.reset();
-    if (pid_ > 0) {
-      kill(pid_, SIGTERM);
-      for (int i = 0; i < 100 && waitpid(pid_, nullptr, WNOHANG) != pid_; ++i) {
-        absl::SleepFor(absl::Milliseconds(20));
-      }
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, WNOHANG);
-    }
+    StopChild(pid_);
     std::system(absl::StrCat("rm -rf ", dir_).c_str());
   }
   Fcrdns Check(const std::string& ip) {
