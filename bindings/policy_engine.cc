@@ -113,7 +113,8 @@ absl::StatusOr<std::unique_ptr<PolicyEngine>> PolicyEngine::Create(const config:
   return e;
 }
 
-LocalLists::Verdict PolicyEngine::CheckLocal(const SmtpEvent& e, Verdict* out) {
+LocalLists::Verdict PolicyEngine::CheckLocal(const SmtpEvent& e, absl::string_view identity,
+                                             absl::Time now, Verdict* out) {
   if (local_lists_ == nullptr) return LocalLists::Verdict::kNone;
   std::shared_ptr<const LocalLists> lists = local_lists_->Get();
   LocalLists::Verdict ip = lists->CheckIp(e.client_address);
@@ -133,6 +134,9 @@ LocalLists::Verdict PolicyEngine::CheckLocal(const SmtpEvent& e, Verdict* out) {
     out->enhanced_status = reject ? "5.7.1" : "4.7.1";
     out->text = absl::StrCat("sluice: ", by_ip ? "client [" : "sender domain ", out->entity,
                              by_ip ? "]" : "", " is on the local deny list");
+    // A deny hit also counts against the client and the account's score.
+    scores_->Add(e.client_address, reputation_.abuse_weight(), now);
+    if (!identity.empty()) scores_->Add(identity, reputation_.abuse_weight(), now);
     return LocalLists::Verdict::kDeny;
   }
   if (ip == LocalLists::Verdict::kAllow || dom == LocalLists::Verdict::kAllow) {
@@ -321,7 +325,7 @@ Verdict PolicyEngine::Evaluate(const SmtpEvent& e, absl::Time now) {
     }
     case Stage::kRcpt: {
       Verdict local;
-      const LocalLists::Verdict lv = CheckLocal(e, &local);
+      const LocalLists::Verdict lv = CheckLocal(e, identity, now, &local);
       if (lv == LocalLists::Verdict::kDeny) {
         v = std::move(local);
         break;
