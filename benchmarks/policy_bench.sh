@@ -21,33 +21,14 @@ done
 bazel build --config=opt //bindings:sluice-policyd //benchmarks:policy_load \
   //benchmarks:echo_policy_server >/dev/null 2>&1
 bin="$(bazel info --config=opt bazel-bin 2>/dev/null)"
-work="$(mktemp -d /tmp/sluice-policy-bench.XXXXXX)"
-chmod 0755 "$work"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  [[ -f "$work/pfw.pid" ]] && kill "$(cat "$work/pfw.pid")" 2>/dev/null || true
-  sleep 1
-  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() {
-  local deadline=$((SECONDS + 15))
-  while ((SECONDS <= deadline)); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-    sleep 0.1
-  done
-  echo "server on port $1 did not start" >&2
-  return 1
-}
+source benchmarks/servers.sh
+bench_init sluice-policy-bench
 
-p_sluice=$(port) p_prl=$(port) p_pfw=$(port) p_py=$(port) p_echo=$(port)
+p_sluice=$(bench_port) p_prl=$(bench_port) p_pfw=$(bench_port) p_py=$(bench_port) p_echo=$(bench_port)
 echo "level { name: \"mailbox\" limit { window: \"1h\" max: $limit } }" >"$work/sluice.conf"
 "$bin/bindings/sluice-policyd" --config "$work/sluice.conf" --listen "inet:127.0.0.1:$p_sluice" \
   2>"$work/sluice.log" &
-pids+=($!)
+bench_track $!
 cat >"$work/prl.yaml" <<CONF
 debug: False
 user: "root"
@@ -71,17 +52,17 @@ report: False
 delay_to_close: 300
 CONF
 policyd-rate-limit --file "$work/prl.yaml" >"$work/prl.log" 2>&1 &
-pids+=($!)
+bench_track $!
 # postfwd1: postfwd2's rate() did not limit anything in this setup (its
 # separate cache daemon); postfwd1 keeps rates in its one process.
 echo "id=RATE001; action=rate(sender/$limit/3600/450 4.7.1 sender rate exceeded)" >"$work/pfw.cf"
 postfwd1 --daemon --file "$work/pfw.cf" --interface 127.0.0.1 --port "$p_pfw" --user nobody \
   --group nogroup --pidfile "$work/pfw.pid" >"$work/pfw.log" 2>&1
 python3 benchmarks/python_floor_policy.py "$p_py" "$limit" >"$work/py.log" 2>&1 &
-pids+=($!)
+bench_track $!
 "$bin/benchmarks/echo_policy_server" "$p_echo" 2 &
-pids+=($!)
-for p in $p_sluice $p_prl $p_pfw $p_py $p_echo; do wait_port "$p"; done
+bench_track $!
+for p in $p_sluice $p_prl $p_pfw $p_py $p_echo; do bench_wait_tcp "$p"; done
 
 echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo "machine: $(nproc) vCPU, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"

@@ -12,22 +12,13 @@ if ! command -v unbound >/dev/null; then
 fi
 bazel build --config=opt //reputation:reputation_benchmark >/dev/null 2>&1
 bin="$(bazel info --config=opt bazel-bin 2>/dev/null)"
-work="$(mktemp -d /tmp/sluice-rep-bench.XXXXXX)"
-chmod 0755 "$work"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  sleep 0.5
-  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-port() { python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-rbl=$(port)
-ub=$(port)
+source benchmarks/servers.sh
+bench_init sluice-rep-bench
+rbl=$(bench_port udp)
+ub=$(bench_port udp)
 printf '$SOA 300 ns.bl.test. hostmaster.bl.test. 1 600 300 86400 60\n$TTL 3600\n:127.0.0.2:Listed\n127.0.0.2\n' >"$work/ip4.zone"
 rbldnsd -u rbldns -n -b "127.0.0.1/$rbl" -w "$work" zen.bl.test:ip4set:ip4.zone >"$work/rbldnsd.log" 2>&1 &
-pids+=($!)
+bench_track $!
 cat >"$work/unbound.conf" <<CONF
 server:
   interface: 127.0.0.1
@@ -50,7 +41,7 @@ stub-zone:
   stub-addr: 127.0.0.1@$rbl
 CONF
 unbound -c "$work/unbound.conf" &
-pids+=($!)
+bench_track $!
 for i in $(seq 1 50); do
   if dig +short +tries=1 +time=1 -p "$ub" @127.0.0.1 2.0.0.127.zen.bl.test A 2>/dev/null | grep -q 127.0.0.2; then
     break
