@@ -102,6 +102,7 @@ absl::StatusOr<std::unique_ptr<PolicyEngine>> PolicyEngine::Create(const config:
     if (rc.has_min_ttl()) (void)absl::ParseDuration(rc.min_ttl(), &co.min_ttl);
     if (rc.has_max_ttl()) (void)absl::ParseDuration(rc.max_ttl(), &co.max_ttl);
     if (rc.has_cache_entries()) co.max_entries = rc.cache_entries();
+    e->dns_ = dns;
     e->dns_cache_ = std::make_unique<DnsCache>(dns, clock, co);
     auto psl = PublicSuffixList::Load();
     if (psl.ok()) e->psl_ = std::move(*psl);  // without it domains are used as written
@@ -143,6 +144,24 @@ LocalLists::Verdict PolicyEngine::CheckLocal(const SmtpEvent& e, absl::string_vi
     return LocalLists::Verdict::kAllow;
   }
   return LocalLists::Verdict::kNone;
+}
+
+void PolicyEngine::CheckFcrdns(absl::string_view ip, absl::Time now) {
+  const double weight = reputation_.fcrdns_weight();
+  if (weight == 0 || dns_ == nullptr || ip.empty()) return;
+  {
+    std::lock_guard<std::mutex> lock(fcrdns_mu_);
+    auto it = fcrdns_.find(ip);
+    if (it != fcrdns_.end() && now - it->second.second < absl::Hours(1)) return;  // counted
+  }
+  const Fcrdns f = ForwardConfirmed(dns_, ip, absl::Now() + dns_budget_);
+  if (f.result == Fcrdns::Result::kUnknown) return;  // ask again next time
+  {
+    std::lock_guard<std::mutex> lock(fcrdns_mu_);
+    if (fcrdns_.size() >= 65536) fcrdns_.clear();  // bounded
+    fcrdns_[std::string(ip)] = {f.result, now};
+  }
+  if (f.result != Fcrdns::Result::kConfirmed) scores_->Add(ip, weight, now);
 }
 
 void PolicyEngine::AttachScores(AbuseGuard* guard) {
@@ -331,6 +350,7 @@ Verdict PolicyEngine::Evaluate(const SmtpEvent& e, absl::Time now) {
         break;
       }
       if (lv != LocalLists::Verdict::kAllow) {  // allowed clients skip scores and lists
+        CheckFcrdns(e.client_address, now);
         Verdict sc = CheckScores(e.client_address, identity, now);
         if (sc.tripped()) {
           v = std::move(sc);

@@ -43,6 +43,7 @@
 #include "reputation/abuse.h"
 #include "reputation/dns_cache.h"
 #include "reputation/dnsbl.h"
+#include "reputation/fcrdns.h"
 #include "reputation/fingerprint.h"
 #include "reputation/local_lists.h"
 #include "reputation/public_suffix.h"
@@ -174,6 +175,11 @@ class PolicyEngine {
   absl::Duration dns_budget_ = absl::Seconds(2);
   std::unique_ptr<ScoreBoard> scores_;
   std::unique_ptr<LocalListsFile> local_lists_;
+  DnsResolver* dns_ = nullptr;  // own_dns_ or the injected one
+  // FCrDNS results per client address (bounded; an hour each).
+  std::mutex fcrdns_mu_;
+  absl::flat_hash_map<std::string, std::pair<Fcrdns::Result, absl::Time>> fcrdns_;
+  void CheckFcrdns(absl::string_view ip, absl::Time now);
   std::atomic<AbuseGuard*> abuse_{nullptr};
   std::atomic<const Settings*> settings_{nullptr};
   std::mutex reload_mu_;  // serializes Reload; owns every version (readers hold none)

@@ -412,6 +412,69 @@ TEST(PolicyEngineTest, ListedBodyUrlRefusesAtEndOfMessage) {
   EXPECT_EQ((*p)->limiter().Usage(Level::kMailbox, "a@x.example", kT0).rule(0).usage(), 0u);
 }
 
+// PTR/A answers for FCrDNS: 192.0.2.1 has a confirmed name, 192.0.2.2 a
+// name that points elsewhere, 192.0.2.3 none. Nothing is DNS-listed.
+class ReverseDns : public DnsResolver {
+ public:
+  void Query(const std::string& name, Type type, Callback cb) override {
+    ++sent;
+    DnsAnswer a;
+    a.rcode = 3;
+    if (type == Type::kPtr && name == "1.2.0.192.in-addr.arpa") a = Ptr("mail.good.example");
+    if (type == Type::kPtr && name == "2.2.0.192.in-addr.arpa") a = Ptr("fake.bad.example");
+    if (type == Type::kA && name == "mail.good.example") a = A(0xc0000201);
+    if (type == Type::kA && name == "fake.bad.example") a = A(0xc6336409);
+    cb(absl::OkStatus(), a);
+  }
+  uint64_t queries_sent() const override { return sent; }
+  std::atomic<uint64_t> sent{0};
+
+ private:
+  static DnsAnswer Ptr(const std::string& n) {
+    DnsAnswer a;
+    a.ptr = {n};
+    return a;
+  }
+  static DnsAnswer A(uint32_t ip) {
+    DnsAnswer a;
+    a.a = {ip};
+    a.ttl = 300;
+    return a;
+  }
+};
+
+TEST(PolicyEngineTest, FcrdnsFailuresScoreOncePerHour) {
+  auto c = ParseConfigText(R"pb(level {
+                                  name: "mailbox"
+                                  limit { window: "1h" max: 100 }
+                                }
+                                reputation {
+                                  list { zone: "zen.bl.test" }
+                                  fcrdns_weight: 3
+                                  score_threshold: 5
+                                })pb");
+  ASSERT_TRUE(c.ok()) << c.status();
+  ReverseDns dns;
+  PolicyEngine::Options o;
+  o.dns = &dns;
+  auto p = PolicyEngine::Create(*c, kT0, o);
+  ASSERT_TRUE(p.ok()) << p.status();
+  auto rcpt = [&](const char* ip, const char* txn, absl::Time t) {
+    SmtpEvent e = Rcpt(txn, "a@x.example", "r@y.example");
+    e.client_address = ip;
+    return (*p)->Evaluate(e, t);
+  };
+  EXPECT_TRUE(rcpt("192.0.2.1", "F1", kT0).admitted());
+  EXPECT_DOUBLE_EQ((*p)->scores().Get("192.0.2.1", kT0), 0);  // confirmed
+  EXPECT_TRUE(rcpt("192.0.2.2", "F2", kT0).admitted());
+  EXPECT_DOUBLE_EQ((*p)->scores().Get("192.0.2.2", kT0), 3);  // points elsewhere
+  EXPECT_TRUE(rcpt("192.0.2.3", "F3", kT0).admitted());
+  EXPECT_DOUBLE_EQ((*p)->scores().Get("192.0.2.3", kT0), 3);  // no PTR
+  // Remembered: more mail from it within the hour adds nothing.
+  EXPECT_TRUE(rcpt("192.0.2.3", "F4", kT0 + absl::Minutes(5)).admitted());
+  EXPECT_NEAR((*p)->scores().Get("192.0.2.3", kT0 + absl::Minutes(5)), 3, 0.2);
+}
+
 TEST(PolicyEngineTest, LogLineNamesEverything) {
   auto p = Make(kHosting);
   for (int i = 0; i < 3; ++i) Send(*p, absl::StrCat("G", i), "a@acme.example", 1, kT0);
