@@ -317,12 +317,14 @@ Verdict PolicyEngine::Evaluate(const SmtpEvent& e, absl::Time now) {
   AbuseGuard& abuse = *abuse_.load(std::memory_order_acquire);
   Verdict v;
   const absl::string_view identity = Identity(s, e);
-  v.identity = std::string(identity);
   // A blocked client or user is refused at every stage.
   AbuseGuard::Finding blocked = abuse.CheckBlocked(e.client_address, e.sasl_username, now);
   if (blocked.tripped()) {
     FromFinding(blocked, e.client_address.empty() ? e.sasl_username : e.client_address, &v);
-    if (!v.admitted()) return v;
+    if (!v.admitted()) {
+      v.identity = std::string(identity);
+      return v;
+    }
   }
   Request r;
   r.sender = identity;
@@ -406,7 +408,7 @@ Verdict PolicyEngine::Evaluate(const SmtpEvent& e, absl::Time now) {
     default:
       break;
   }
-  v.identity = std::string(identity);
+  v.identity = std::string(identity);  // set once: the stages above may replace v
   return v;
 }
 
