@@ -146,8 +146,9 @@ int BoundPort(int fd) {
 }
 
 // Default log: mail.log-style lines on stderr. A worker batches the lines
-// of one wakeup into one write (thread-local buffer, flushed by
-// FlushStderrLog); elsewhere every line is written at once.
+// of one pass of its event loop into one write (thread-local buffer,
+// flushed by FlushStderrLog from a lowest-priority event, or at 64 KiB);
+// elsewhere every line is written at once.
 thread_local bool t_batch_log = false;
 thread_local std::string t_log;
 thread_local int64_t t_stamp_second = -1;
@@ -186,6 +187,10 @@ struct PolicyServer::Impl {
     std::thread thread;
     WorkerMetrics metrics;
     absl::flat_hash_set<void*> conns;  // open connections (this worker's thread only)
+    // Runs after every connection event of a loop pass (lowest priority):
+    // writes the log lines of the pass at once.
+    event* log_flush = nullptr;
+    bool log_flush_active = false;
   };
   // A policy connection: plain events and direct reads and writes (one
   // read and one send per batch of requests; no output buffering unless
@@ -256,6 +261,11 @@ struct PolicyServer::Impl {
     event_add(c->rev, &tv);
   }
 
+  static void OnLogFlush(evutil_socket_t, short, void* arg) {
+    static_cast<Worker*>(arg)->log_flush_active = false;
+    if (!t_log.empty()) FlushStderrLog();
+  }
+
   static void Close(Conn* c) {
     Impl* impl = c->worker->impl;
     c->worker->conns.erase(c);
@@ -303,11 +313,15 @@ struct PolicyServer::Impl {
     ssize_t r = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
     t_batch_log = true;
     struct Flush {
+      Worker* w;
       ~Flush() {
         t_batch_log = false;
-        if (!t_log.empty()) FlushStderrLog();
+        if (!t_log.empty() && !w->log_flush_active) {
+          w->log_flush_active = true;
+          event_active(w->log_flush, EV_TIMEOUT, 0);
+        }
       }
-    } flush_at_exit;
+    } flush_at_exit{w};
     if (r == 0) return Close(c);  // the client closed
     if (r < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
@@ -624,6 +638,10 @@ absl::StatusOr<std::unique_ptr<PolicyServer>> PolicyServer::Create(PolicyEngine*
     w->impl = &impl;
     w->base = event_base_new();
     if (w->base == nullptr) return absl::InternalError("event_base_new failed");
+    // Priorities: 0 unused, 1 (the default) connections, 2 the log flush.
+    event_base_priority_init(w->base, 3);
+    w->log_flush = event_new(w->base, -1, 0, Impl::OnLogFlush, w.get());
+    event_priority_set(w->log_flush, 2);
     for (int fd : impl.fds) {
       evconnlistener* l =
           evconnlistener_new(w->base, Impl::OnAccept, w.get(), LEV_OPT_CLOSE_ON_EXEC, -1, fd);
@@ -687,6 +705,7 @@ PolicyServer::~PolicyServer() {
       Impl::Close(static_cast<Impl::Conn*>(c));
     }
     for (auto* l : w->listeners) evconnlistener_free(l);
+    if (w->log_flush != nullptr) event_free(w->log_flush);
     if (w->base != nullptr) event_base_free(w->base);
   }
   for (event* ev : impl.main_events) event_free(ev);
@@ -715,7 +734,10 @@ void PolicyServer::Run() {
                                impl.workers.size(), " worker thread(s)"));
   if (engine_has_lists()) impl.CheckHealth();  // at start, then every 10 minutes
   for (auto& w : impl.workers) {
-    w->thread = std::thread([b = w->base] { event_base_loop(b, EVLOOP_NO_EXIT_ON_EMPTY); });
+    w->thread = std::thread([b = w->base] {
+      event_base_loop(b, EVLOOP_NO_EXIT_ON_EMPTY);
+      if (!t_log.empty()) FlushStderrLog();  // lines of the last pass
+    });
   }
   event_base_loop(impl.main_base, EVLOOP_NO_EXIT_ON_EMPTY);
   for (auto& w : impl.workers) event_base_loopexit(w->base, nullptr);
