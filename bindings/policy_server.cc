@@ -15,12 +15,14 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
 #include <ctime>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/numbers.h"
@@ -183,7 +185,6 @@ struct PolicyServer::Impl {
   struct Worker {
     Impl* impl = nullptr;
     event_base* base = nullptr;
-    std::vector<evconnlistener*> listeners;
     std::thread thread;
     WorkerMetrics metrics;
     absl::flat_hash_set<void*> conns;  // open connections (this worker's thread only)
@@ -191,6 +192,11 @@ struct PolicyServer::Impl {
     // writes the log lines of the pass at once.
     event* log_flush = nullptr;
     bool log_flush_active = false;
+    // Connections accepted by the main thread for this worker.
+    std::mutex adopt_mu;
+    std::vector<int> adopt;  // guarded by adopt_mu
+    event* adopt_ev = nullptr;
+    std::atomic<int> load{0};  // open and handed-over connections
   };
   // A policy connection: plain events and direct reads and writes (one
   // read and one send per batch of requests; no output buffering unless
@@ -212,6 +218,7 @@ struct PolicyServer::Impl {
   std::vector<std::unique_ptr<Worker>> workers;
   event_base* main_base = nullptr;
   std::vector<event*> main_events;
+  std::vector<evconnlistener*> listeners;  // policy sockets, on main_base
   evconnlistener* admin_listener = nullptr;
   evhttp* http = nullptr;
   int metrics_port = -1;
@@ -232,9 +239,11 @@ struct PolicyServer::Impl {
 
   // ---- Policy connections -------------------------------------------------
 
+  // The main thread accepts every connection and hands it to the worker
+  // with the fewest (the kernel's choice among workers sharing a listening
+  // socket left one worker with all 128 connections in a measured run).
   static void OnAccept(evconnlistener*, evutil_socket_t fd, sockaddr*, int, void* arg) {
-    auto* w = static_cast<Worker*>(arg);
-    Impl* impl = w->impl;
+    Impl* impl = static_cast<Impl*>(arg);
     if (impl->open_connections.fetch_add(1, std::memory_order_relaxed) >=
         impl->options.max_connections) {
       impl->open_connections.fetch_sub(1, std::memory_order_relaxed);
@@ -252,13 +261,37 @@ struct PolicyServer::Impl {
     evutil_make_socket_nonblocking(fd);
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));  // fails harmlessly on unix
-    auto* c = new Conn{w, fd};
-    c->rev = event_new(w->base, fd, EV_READ | EV_PERSIST, OnReadable, c);
-    c->wev = event_new(w->base, fd, EV_WRITE, OnWritable, c);
-    w->conns.insert(c);
-    w->metrics.Add(w->metrics.connections);
-    timeval tv = absl::ToTimeval(impl->options.idle_timeout);
-    event_add(c->rev, &tv);
+    Worker* w = impl->workers[0].get();
+    for (auto& cand : impl->workers) {
+      // relaxed: a balancing hint; a stale count only skews the choice.
+      if (cand->load.load(std::memory_order_relaxed) < w->load.load(std::memory_order_relaxed)) {
+        w = cand.get();
+      }
+    }
+    w->load.fetch_add(1, std::memory_order_relaxed);
+    {
+      std::lock_guard<std::mutex> lock(w->adopt_mu);
+      w->adopt.push_back(fd);
+    }
+    event_active(w->adopt_ev, EV_READ, 0);  // thread-safe: evthread_use_pthreads
+  }
+
+  static void OnAdopt(evutil_socket_t, short, void* arg) {
+    auto* w = static_cast<Worker*>(arg);
+    std::vector<int> fds;
+    {
+      std::lock_guard<std::mutex> lock(w->adopt_mu);
+      fds.swap(w->adopt);
+    }
+    timeval tv = absl::ToTimeval(w->impl->options.idle_timeout);
+    for (int fd : fds) {
+      auto* c = new Conn{w, fd};
+      c->rev = event_new(w->base, fd, EV_READ | EV_PERSIST, OnReadable, c);
+      c->wev = event_new(w->base, fd, EV_WRITE, OnWritable, c);
+      w->conns.insert(c);
+      w->metrics.Add(w->metrics.connections);
+      event_add(c->rev, &tv);
+    }
   }
 
   static void OnLogFlush(evutil_socket_t, short, void* arg) {
@@ -269,6 +302,7 @@ struct PolicyServer::Impl {
   static void Close(Conn* c) {
     Impl* impl = c->worker->impl;
     c->worker->conns.erase(c);
+    c->worker->load.fetch_sub(1, std::memory_order_relaxed);
     event_free(c->rev);
     event_free(c->wev);
     evutil_closesocket(c->fd);
@@ -642,13 +676,14 @@ absl::StatusOr<std::unique_ptr<PolicyServer>> PolicyServer::Create(PolicyEngine*
     event_base_priority_init(w->base, 3);
     w->log_flush = event_new(w->base, -1, 0, Impl::OnLogFlush, w.get());
     event_priority_set(w->log_flush, 2);
-    for (int fd : impl.fds) {
-      evconnlistener* l =
-          evconnlistener_new(w->base, Impl::OnAccept, w.get(), LEV_OPT_CLOSE_ON_EXEC, -1, fd);
-      if (l == nullptr) return absl::InternalError("evconnlistener_new failed");
-      w->listeners.push_back(l);
-    }
+    w->adopt_ev = event_new(w->base, -1, 0, Impl::OnAdopt, w.get());
     impl.workers.push_back(std::move(w));
+  }
+  for (int fd : impl.fds) {
+    evconnlistener* l =
+        evconnlistener_new(impl.main_base, Impl::OnAccept, &impl, LEV_OPT_CLOSE_ON_EXEC, -1, fd);
+    if (l == nullptr) return absl::InternalError("evconnlistener_new failed");
+    impl.listeners.push_back(l);
   }
   if (!impl.options.admin_socket.empty()) {
     auto fd = Listen("unix:" + impl.options.admin_socket, 0600);
@@ -704,10 +739,12 @@ PolicyServer::~PolicyServer() {
     for (void* c : std::vector<void*>(w->conns.begin(), w->conns.end())) {
       Impl::Close(static_cast<Impl::Conn*>(c));
     }
-    for (auto* l : w->listeners) evconnlistener_free(l);
+    for (int fd : w->adopt) evutil_closesocket(fd);
     if (w->log_flush != nullptr) event_free(w->log_flush);
+    if (w->adopt_ev != nullptr) event_free(w->adopt_ev);
     if (w->base != nullptr) event_base_free(w->base);
   }
+  for (auto* l : impl.listeners) evconnlistener_free(l);
   for (event* ev : impl.main_events) event_free(ev);
   if (impl.admin_listener != nullptr) evconnlistener_free(impl.admin_listener);
   if (impl.http != nullptr) evhttp_free(impl.http);
