@@ -655,6 +655,19 @@ int main(int argc, char** argv) {
       s = e + 1;
     }
   }
+  {  // what the throughput rows process
+    sluice::BodyNormalizer n;
+    uint64_t text = 0, tokens = 0;
+    for (const auto& m : g_messages) {
+      n.Normalize(m.raw, nullptr);
+      text += n.text_bytes();
+      tokens += n.tokens();
+    }
+    std::printf(
+        "corpus: %zu messages, %.1f MB raw, %.1f MB bodies, %.1f MB decoded text, %.2f M tokens\n",
+        g_messages.size(), CorpusBytes(false) / 1e6, CorpusBytes(true) / 1e6, text / 1e6,
+        tokens / 1e6);
+  }
   if (evaluate) {
     Evaluate(pairs, seed);
     Simulate(seed);

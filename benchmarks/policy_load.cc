@@ -4,8 +4,13 @@
 //
 //   policy_load --target HOST:PORT --connections C --senders S --requests N
 //               --limit L [--threads T] [--name NAME] [--seed X]
+//               [--rate R] [--verbose 1]
 //
-// Like Postfix's smtpd, every connection has one request in flight. Each
+// Like Postfix's smtpd, every connection has one request in flight. By
+// default the load is a closed loop (each connection sends its next request
+// as soon as the answer is in: the server's throughput); --rate R offers a
+// fixed R requests/s instead (latency at a given load, measured from each
+// request's due time). Each
 // request is a RCPT-stage request of its own transaction from one of S
 // senders (a fixed pseudo-random order). With a per-sender limit of L per
 // window configured in the server, a correct server allows each sender
@@ -43,6 +48,7 @@ struct Options {
   std::string name = "server";
   uint64_t seed = 1;
   bool verbose = false;
+  double rate = 0;  // open loop: requests/s over all threads; 0: closed loop
 };
 
 using Clock = std::chrono::steady_clock;
@@ -110,7 +116,6 @@ bool Next(Shared& s, Conn& c) {
   c.out = MakeRequest(s, i);
   c.out_off = 0;
   c.in.clear();
-  c.sent = Clock::now();
   return true;
 }
 
@@ -140,13 +145,23 @@ bool Flush(int ep, uint32_t k, Conn& c) {
   return true;
 }
 
-// One epoll loop over nconn connections. A request is sent as soon as the
-// answer to the previous one is in (no epoll_ctl per request), so the
-// generator costs two syscalls per request plus its share of epoll_wait.
-void Worker(Shared& s, int nconn, std::vector<double>* lat) {
+// One epoll loop over nconn connections.
+//
+// Closed loop (rate 0): a request is sent as soon as the answer to the
+// previous one is in (no epoll_ctl per request), so the generator costs two
+// syscalls per request plus its share of epoll_wait; latency is measured
+// from the send.
+//
+// Open loop (rate > 0 requests/s for this thread): request j is due at
+// t0 + j / rate and goes out on an idle connection; latency is measured
+// from the due time, so a server that falls behind is charged for the
+// queueing it causes (no coordinated omission).
+void Worker(Shared& s, int nconn, double rate, std::vector<double>* lat) {
   int ep = epoll_create1(0);
   std::vector<Conn> conns(nconn);
+  std::vector<uint32_t> idle;  // open loop: connections with nothing in flight
   int active = 0;
+  bool more = true;  // requests left to start
   for (int k = 0; k < nconn; ++k) {
     Conn& c = conns[k];
     c.fd = Connect(s.o);
@@ -154,23 +169,69 @@ void Worker(Shared& s, int nconn, std::vector<double>* lat) {
       s.errors++;
       continue;
     }
-    if (!Next(s, c)) {
-      close(c.fd);
-      c.fd = -1;
-      continue;
-    }
     epoll_event ev{};
-    ev.events = EPOLLIN | EPOLLOUT;  // the connect completes first
     ev.data.u32 = static_cast<uint32_t>(k);
-    c.want_out = true;
+    if (rate > 0) {
+      ev.events = EPOLLIN;
+      idle.push_back(static_cast<uint32_t>(k));
+    } else {
+      if (!Next(s, c)) {
+        close(c.fd);
+        c.fd = -1;
+        continue;
+      }
+      ev.events = EPOLLIN | EPOLLOUT;  // the connect completes first
+      c.want_out = true;
+      c.sent = Clock::now();
+    }
     epoll_ctl(ep, EPOLL_CTL_ADD, c.fd, &ev);
     ++active;
   }
   std::vector<epoll_event> evs(256);
   char buf[4096];
-  auto deadline = Clock::now() + std::chrono::minutes(5);
-  while (active > 0 && Clock::now() < deadline) {
-    int n = epoll_wait(ep, evs.data(), static_cast<int>(evs.size()), 1000);
+  const auto t0 = Clock::now();
+  const auto deadline = t0 + std::chrono::minutes(5);
+  long issued = 0;  // open loop: requests started by this thread
+  auto due_time = [&](long j) {
+    return t0 +
+           std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(j / rate));
+  };
+  auto close_conn = [&](Conn& c) {
+    close(c.fd);
+    c.fd = -1;
+    --active;
+  };
+  while (active > 0) {
+    auto now = Clock::now();
+    if (now >= deadline) break;
+    timespec timeout{1, 0};
+    if (rate > 0) {
+      // Start every due request that has an idle connection.
+      while (more && !idle.empty() && due_time(issued) <= now) {
+        const uint32_t k = idle.back();
+        Conn& c = conns[k];
+        if (!Next(s, c)) {
+          more = false;
+          break;
+        }
+        idle.pop_back();
+        c.sent = due_time(issued++);
+        if (!Flush(ep, k, c)) {
+          s.errors++;
+          close_conn(c);
+        }
+      }
+      if (!more) {  // nothing left to send: idle connections are done
+        for (uint32_t k : idle) close_conn(conns[k]);
+        idle.clear();
+        if (active == 0) break;
+      } else if (!idle.empty()) {
+        const auto wait = std::max(due_time(issued) - Clock::now(), Clock::duration::zero());
+        const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(wait).count();
+        timeout = {static_cast<time_t>(ns / 1000000000), static_cast<long>(ns % 1000000000)};
+      }
+    }
+    int n = epoll_pwait2(ep, evs.data(), static_cast<int>(evs.size()), &timeout, nullptr);
     for (int e = 0; e < n; ++e) {
       const uint32_t k = evs[e].data.u32;
       Conn& c = conns[k];
@@ -184,20 +245,20 @@ void Worker(Shared& s, int nconn, std::vector<double>* lat) {
         if (c.in.size() >= 2 && c.in.compare(c.in.size() - 2, 2, "\n\n") == 0) {
           lat->push_back(std::chrono::duration<double, std::micro>(Clock::now() - c.sent).count());
           if (Allowed(c.in)) s.allowed[s.sender_of[c.request]]++;
-          if (Next(s, c)) {
+          c.in.clear();
+          if (rate > 0) {
+            idle.push_back(k);
+          } else if (Next(s, c)) {
+            c.sent = Clock::now();
             dead = !Flush(ep, k, c);
           } else {
-            close(c.fd);
-            c.fd = -1;
-            --active;
+            close_conn(c);
           }
         }
       }
       if (dead && c.fd >= 0) {
         s.errors++;
-        close(c.fd);
-        c.fd = -1;
-        --active;
+        close_conn(c);
       }
     }
   }
@@ -229,6 +290,8 @@ int main(int argc, char** argv) {
       o.threads = std::atoi(v.c_str());
     } else if (a == "--name") {
       o.name = v;
+    } else if (a == "--rate") {
+      o.rate = std::atof(v.c_str());
     } else if (a == "--verbose") {
       o.verbose = v == "1";
     } else if (a == "--seed") {
@@ -241,7 +304,8 @@ int main(int argc, char** argv) {
   if (o.port <= 0 || o.connections < 1 || o.senders < 1 || o.requests < 1) {
     std::fprintf(stderr,
                  "usage: policy_load --target HOST:PORT --connections C --senders S "
-                 "--requests N --limit L [--threads T] [--name NAME] [--seed X]\n");
+                 "--requests N --limit L [--threads T] [--name NAME] [--seed X] [--rate R] "
+                 "[--verbose 1]\n");
     return 2;
   }
   Shared s(o);
@@ -256,7 +320,7 @@ int main(int argc, char** argv) {
   auto t0 = Clock::now();
   for (int t = 0; t < threads; ++t) {
     int n = o.connections / threads + (t < o.connections % threads ? 1 : 0);
-    ts.emplace_back(Worker, std::ref(s), n, &lat[t]);
+    ts.emplace_back(Worker, std::ref(s), n, o.rate * n / o.connections, &lat[t]);
   }
   for (auto& t : ts) t.join();
   double secs = std::chrono::duration<double>(Clock::now() - t0).count();

@@ -61,6 +61,7 @@ absl::StatusOr<std::unique_ptr<PolicyEngine>> PolicyEngine::Create(const config:
   const config::Config c = WithOverrides(config, e->options_);
   Limiter::Options lo;
   lo.resolver = e->options_.resolver;
+  lo.table.prefault = e->options_.prefault_tables;
   auto limiter = Limiter::Create(c, now, lo);
   if (!limiter.ok()) return limiter.status();
   e->limiter_ = std::move(*limiter);
@@ -75,7 +76,7 @@ absl::StatusOr<std::unique_ptr<PolicyEngine>> PolicyEngine::Create(const config:
   }
   e->scores_ = std::make_unique<ScoreBoard>(so);
   e->reputation_ = c.reputation();
-  auto abuse = AbuseGuard::Create(c, now);
+  auto abuse = AbuseGuard::Create(c, now, e->options_.prefault_tables);
   if (!abuse.ok()) return abuse.status();
   e->AttachScores(abuse->get());
   e->abuse_.store(abuse->get(), std::memory_order_release);
@@ -250,7 +251,7 @@ absl::Status PolicyEngine::Reload(const config::Config& config, absl::Time now) 
   auto settings = MakeSettings(c);
   std::unique_ptr<AbuseGuard> abuse;
   if (settings->abuse_config != settings_.load(std::memory_order_relaxed)->abuse_config) {
-    auto a = AbuseGuard::Create(c, now);
+    auto a = AbuseGuard::Create(c, now, options_.prefault_tables);
     if (!a.ok()) return a.status();
     abuse = std::move(*a);
     AttachScores(abuse.get());

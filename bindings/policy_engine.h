@@ -103,6 +103,9 @@ class PolicyEngine {
     // config's nameserver, with its own thread.
     DnsResolver* dns = nullptr;
     const Clock* clock = nullptr;  // for DNS TTLs; null: the real clock
+    // Touch the counter tables' pages at creation (daemons: no request
+    // pays a first-touch page fault).
+    bool prefault_tables = false;
   };
 
   // REQUIRES: config passed ValidateConfig (ParseConfigText does).

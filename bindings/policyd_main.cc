@@ -42,6 +42,7 @@ int Usage(const char* why) {
 int main(int argc, char** argv) {
   sluice::PolicyServer::Options so;
   sluice::PolicyEngine::Options eo;
+  eo.prefault_tables = true;  // a daemon: pay the tables' page faults at start
   std::string pid_file;
   bool use_syslog = false;
   for (int i = 1; i < argc; ++i) {

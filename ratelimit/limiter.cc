@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <deque>
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
@@ -454,6 +455,11 @@ struct Limiter::Txn {
 struct Limiter::TxnShard {
   mutable std::mutex mu;
   absl::flat_hash_map<std::string, Txn> map;
+  // Transaction ids in creation order, for evicting the oldest one at a
+  // time (O(1) per new transaction: no bulk pass stalls a request). Ids of
+  // transactions that ended meanwhile are skipped, and dropped in one pass
+  // once they make up half of the queue.
+  std::deque<std::string> order;
 };
 
 struct Limiter::PathEntry {
@@ -1140,25 +1146,28 @@ Decision Limiter::Reserve(absl::string_view txn_id, absl::string_view item, cons
   std::lock_guard<std::mutex> lock(shard.mu);
   const size_t shard_cap = std::max<size_t>(4, options_.max_transactions / kShards);
   if (shard.map.size() >= shard_cap && shard.map.find(txn_id) == shard.map.end()) {
-    // End the oldest quarter (kept counted): amortized O(1) per transaction.
-    std::vector<absl::Time> ages;
-    ages.reserve(shard.map.size());
-    for (const auto& [id, txn] : shard.map) ages.push_back(txn.created);
-    auto cut = ages.begin() + static_cast<std::ptrdiff_t>(ages.size() / 4);
-    std::nth_element(ages.begin(), cut, ages.end());
-    const absl::Time cutoff = *cut;
-    for (auto e = shard.map.begin(); e != shard.map.end();) {
-      if (e->second.created <= cutoff) {
-        shard.map.erase(e++);
-      } else {
-        ++e;
+    // End the oldest open transaction (kept counted).
+    while (!shard.order.empty()) {
+      auto oldest = shard.map.find(shard.order.front());
+      shard.order.pop_front();
+      if (oldest != shard.map.end()) {
+        shard.map.erase(oldest);
+        evicted_txns_.fetch_add(1, std::memory_order_relaxed);
+        break;
       }
     }
-    evicted_txns_.fetch_add(1, std::memory_order_relaxed);
   }
   auto [it, created] = shard.map.try_emplace(std::string(txn_id));
   Txn& t = it->second;
   if (created) {
+    if (shard.order.size() >= 2 * shard_cap) {  // mostly ended ones: drop them
+      std::deque<std::string> open;
+      for (auto& id : shard.order) {
+        if (shard.map.contains(id)) open.push_back(std::move(id));
+      }
+      shard.order.swap(open);
+    }
+    shard.order.push_back(it->first);
     t.created = now;
     t.sender = std::string(request.sender);
     t.sasl_user = std::string(request.sasl_user);

@@ -139,9 +139,9 @@ class Limiter {
     // (given back when the lease is replaced, expire with the window).
     bool lease = true;
     // Open transactions kept (memory bound: about 1 KB each). Beyond it the
-    // oldest quarter of a shard is ended with its reservations kept
-    // counted, as ExpireTransactions(keep) does: an MTA that never reports
-    // a transaction's end (RCPT-only policy checks) cannot grow memory.
+    // oldest one of a shard is ended with its reservations kept counted, as
+    // ExpireTransactions(keep) does: an MTA that never reports a
+    // transaction's end (RCPT-only policy checks) cannot grow memory.
     size_t max_transactions = 1 << 16;
   };
 
@@ -251,7 +251,7 @@ class Limiter {
   struct Events;
   std::unique_ptr<Events> events_;
   std::unique_ptr<TxnShard[]> txns_;
-  std::atomic<uint64_t> evicted_txns_{0};  // eviction rounds (statistics)
+  std::atomic<uint64_t> evicted_txns_{0};  // transactions evicted (statistics)
 };
 
 }  // namespace sluice

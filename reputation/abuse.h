@@ -90,10 +90,11 @@ class AbuseGuard {
     bool shadow;
   };
 
-  // Builds the detectors from `config.abuse()` (defaults where absent).
+  // Builds the detectors from `config.abuse()` (defaults where absent);
+  // `prefault` touches their tables at once (CounterTable::Options).
   // REQUIRES: config passed ValidateConfig.
   static absl::StatusOr<std::unique_ptr<AbuseGuard>> Create(const config::Config& config,
-                                                            absl::Time now);
+                                                            absl::Time now, bool prefault = false);
 
   Finding Connect(absl::string_view ip, absl::Time now) noexcept;
   void Disconnect(absl::string_view ip, absl::Time now) noexcept;

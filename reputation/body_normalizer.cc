@@ -1,6 +1,11 @@
 #include "reputation/body_normalizer.h"
 
+#include <algorithm>
 #include <cstring>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 namespace sluice {
 
@@ -92,6 +97,36 @@ struct ByteClasses {
 constexpr ByteClasses kClasses;
 
 inline bool IsSeparator(unsigned char c) { return kClasses.flags[c] & kSeparatorClass; }
+
+#if defined(__SSE2__)
+// Sixteen bytes at a time: which are separators (the kSeparatorClass bytes
+// of the table above: <= ' ', DEL and the 16 punctuation separators, as
+// ranges), and the flags of the word bytes before the first separator.
+inline __m128i InRange(__m128i v, char lo, char hi) {  // lo <= v <= hi, unsigned
+  const __m128i d = _mm_sub_epi8(v, _mm_set1_epi8(lo));
+  return _mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8(static_cast<char>(hi - lo))), d);
+}
+inline __m128i Eq(__m128i v, char c) { return _mm_cmpeq_epi8(v, _mm_set1_epi8(c)); }
+inline uint32_t Mask(__m128i m) { return static_cast<uint32_t>(_mm_movemask_epi8(m)); }
+
+inline uint32_t SeparatorMask(__m128i v) {
+  __m128i m = InRange(v, 0, '"');  // controls, space, '!', '"'
+  m = _mm_or_si128(m, InRange(v, '\'', '*'));
+  m = _mm_or_si128(m, Eq(v, ','));
+  m = _mm_or_si128(m, InRange(v, ';', '<'));
+  m = _mm_or_si128(m, Eq(v, '>'));
+  m = _mm_or_si128(m, Eq(v, '['));
+  m = _mm_or_si128(m, Eq(v, ']'));
+  m = _mm_or_si128(m, Eq(v, '`'));
+  m = _mm_or_si128(m, InRange(v, '{', '}'));
+  m = _mm_or_si128(m, Eq(v, 0x7f));
+  return Mask(m);
+}
+
+inline __m128i ToLower(__m128i v) {
+  return _mm_or_si128(v, _mm_and_si128(InRange(v, 'A', 'Z'), _mm_set1_epi8(0x20)));
+}
+#endif
 
 constexpr absl::string_view kGreetings[] = {"dear",      "hi",      "hello", "hey",
                                             "greetings", "dearest", "attn",  "attention"};
@@ -389,6 +424,41 @@ inline void BodyNormalizer::AppendWordByte(unsigned char c) noexcept {
   }
 }
 
+// The run of word bytes at p (up to the first separator, or '&' when
+// stop_at_amp): appended to the word, lower-cased. Returns the run's end.
+inline const unsigned char* BodyNormalizer::CopyRun(const unsigned char* p,
+                                                    const unsigned char* end,
+                                                    bool stop_at_amp) noexcept {
+#if defined(__SSE2__)
+  while (end - p >= 16 && word_len_ + 16 <= kWordMax) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    uint32_t stop = SeparatorMask(v);
+    if (stop_at_amp) stop |= Mask(Eq(v, '&'));
+    const __m128i lower = ToLower(v);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(word_ + word_len_), lower);  // 16 bytes of slack
+    const uint32_t n = stop != 0 ? static_cast<uint32_t>(__builtin_ctz(stop)) : 16;
+    const uint32_t keep = (1u << n) - 1;
+    const uint32_t digit = Mask(InRange(v, '0', '9')) & keep;
+    const uint32_t alpha = Mask(InRange(lower, 'a', 'z'));
+    const uint32_t ascii = ~Mask(v);
+    // Word bytes only: ASCII that is neither a letter nor a digit ('@' too).
+    const uint32_t punct = ascii & ~alpha & ~digit & keep;
+    const uint32_t at = Mask(Eq(v, '@')) & keep;
+    word_flags_ |= static_cast<uint8_t>((digit != 0 ? kDigitClass : 0) |
+                                        (punct != 0 ? kPunctClass : 0) | (at != 0 ? kAtClass : 0));
+    word_len_ += n;
+    p += n;
+    if (stop != 0) return p;
+  }
+#endif
+  if (stop_at_amp) {
+    while (p < end && !IsSeparator(*p) && *p != '&') AppendWordByte(*p++);
+  } else {
+    while (p < end && !IsSeparator(*p)) AppendWordByte(*p++);
+  }
+  return p;
+}
+
 void BodyNormalizer::Text(absl::string_view text) noexcept {
   const uint64_t budget =
       options_.max_text_bytes - std::min<uint64_t>(text_bytes_, options_.max_text_bytes);
@@ -401,8 +471,21 @@ void BodyNormalizer::Text(absl::string_view text) noexcept {
   if (kind_ == PartKind::kHtml) {
     while (p < end) {
       // Fast path: runs of word bytes in HTML text go straight to the word.
-      if (html_ == Html::kText && skip_until_close_ == 0) {
-        while (p < end && !IsSeparator(*p) && *p != '&') AppendWordByte(*p++);
+      if (html_ == Html::kText) {
+        if (skip_until_close_ == 0) {
+          p = CopyRun(p, end, true);
+        } else {  // inside <style> or <script>: only '<' and '&' matter
+          while (p < end && *p != '<' && *p != '&') ++p;
+        }
+        if (p == end) break;
+      } else if (html_ == Html::kTag && tag_len_ >= 3) {
+        // Past the checks of a tag's first bytes: collect up to the '>'.
+        const void* gt = std::memchr(p, '>', static_cast<size_t>(end - p));
+        const unsigned char* stop = gt ? static_cast<const unsigned char*>(gt) : end;
+        const size_t take = std::min(static_cast<size_t>(stop - p), sizeof(tag_) - tag_len_);
+        Copy(tag_ + tag_len_, reinterpret_cast<const char*>(p), take);
+        tag_len_ += take;
+        p = stop;
         if (p == end) break;
       }
       HtmlByte(*p++);
@@ -410,8 +493,7 @@ void BodyNormalizer::Text(absl::string_view text) noexcept {
     return;
   }
   while (p < end) {
-    // Fast path: a run of word bytes is copied (lower-cased) in one loop.
-    while (p < end && !IsSeparator(*p)) AppendWordByte(*p++);
+    p = CopyRun(p, end, false);  // a run of word bytes, lower-cased
     if (p == end) break;
     TextByte(*p++);
   }

@@ -85,6 +85,8 @@ class BodyNormalizer {
   void EndTag() noexcept;
   void CharOut(unsigned char c) noexcept;
   void AppendWordByte(unsigned char c) noexcept;
+  const unsigned char* CopyRun(const unsigned char* p, const unsigned char* end,
+                               bool stop_at_amp) noexcept;
   void FlushWord() noexcept;
   void EmitWord(absl::string_view w, bool has_digit) noexcept;
   void EmitUrlHost(absl::string_view url) noexcept;
@@ -131,7 +133,7 @@ class BodyNormalizer {
 
   // Tokenizer state.
   static constexpr size_t kWordMax = 256;
-  char word_[kWordMax];
+  char word_[kWordMax + 16];  // 16 bytes of slack for whole-vector stores
   size_t word_len_ = 0;
   bool word_overlong_ = false;
   uint8_t word_flags_ = 0;  // OR of the word's byte classes (digit, '@', punctuation)
