@@ -68,14 +68,31 @@ echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo "machine: $(nproc) vCPU, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo none)"
 echo "per-sender limit $limit/h, 1000 senders, requests: $fast (fast servers), $slow (peers)"
-run() {  # NAME PORT REQUESTS LIMIT CONNS
+run() {  # NAME PORT REQUESTS LIMIT CONNS [policy_load options]
   "$bin/benchmarks/policy_load" --target "127.0.0.1:$2" --connections "$5" --senders 1000 \
-    --requests "$3" --limit "$4" --name "$1"
+    --requests "$3" --limit "$4" --name "$1" "${@:6}"
 }
+# Closed loop (each connection sends its next request as soon as the answer
+# is in): throughput, and latency at saturation.
+declare -A best
 for c in 1 16 128; do
-  run sluice-policyd "$p_sluice" "$fast" "$limit" "$c"
-  run policyd-rate-limit "$p_prl" "$slow" "$limit" "$c"
-  run postfwd "$p_pfw" "$slow" "$limit" "$c"
-  run python-floor "$p_py" "$fast" "$limit" "$c"
-  run echo-dunno "$p_echo" "$fast" 1000000000 "$c"
+  for srv in "sluice-policyd $p_sluice $fast $limit" "policyd-rate-limit $p_prl $slow $limit" \
+    "postfwd $p_pfw $slow $limit" "python-floor $p_py $fast $limit" \
+    "echo-dunno $p_echo $fast 1000000000"; do
+    read -r name port n lim <<<"$srv"
+    line="$(run "$name" "$port" "$n" "$lim" "$c")"
+    echo "$line"
+    best[$name]="$(awk '{for (i = 1; i < NF; i++) if ($(i + 1) == "req/s") print int($i)}' <<<"$line")"
+  done
+done
+# Open loop at 128 connections: every server offered half of its own
+# closed-loop throughput for about 3 s; latency counted from each request's
+# due time (so queueing behind a stall is charged to the server).
+echo "open loop, 128 connections, offered load = half of each server's closed-loop req/s:"
+for srv in "sluice-policyd $p_sluice $limit" "policyd-rate-limit $p_prl $limit" \
+  "postfwd $p_pfw $limit" "python-floor $p_py $limit" "echo-dunno $p_echo 1000000000"; do
+  read -r name port lim <<<"$srv"
+  rate=$((best[$name] / 2))
+  ((rate > 0)) || continue
+  run "$name@$rate/s" "$port" $((rate * 3 + 1)) "$lim" 128 --rate "$rate" --seed 2
 done

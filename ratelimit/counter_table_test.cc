@@ -170,6 +170,51 @@ TEST(CounterTableTest, FileTablePersistsAcrossReopen) {
   EXPECT_EQ(SlidingWindow::Usage(*r, 0), 42u);
 }
 
+// Resident size of the calling process in KiB (VmRSS).
+long ResidentKiB() {
+  FILE* f = fopen("/proc/self/status", "r");
+  if (f == nullptr) return -1;
+  char line[256];
+  long kib = -1;
+  while (fgets(line, sizeof(line), f) != nullptr) {
+    if (sscanf(line, "VmRSS: %ld kB", &kib) == 1) break;
+  }
+  fclose(f);
+  return kib;
+}
+
+TEST(CounterTableTest, PrefaultTouchesEveryPageAndChangesNothing) {
+  // Anonymous: the whole table is resident right after Open.
+  CounterTable::Options a;
+  a.max_memory_bytes = 32ull << 20;
+  a.prefault = true;
+  const long before = ResidentKiB();
+  auto anon = CounterTable::Open(a, kT0);
+  ASSERT_TRUE(anon.ok()) << anon.status();
+  const long mapped_kib = static_cast<long>((*anon)->mapped_bytes() / 1024);
+  EXPECT_GE(mapped_kib, 8 * 1024);
+  EXPECT_GE(ResidentKiB() - before, mapped_kib * 9 / 10);
+
+  // A file table keeps its counts when reopened with prefault.
+  CounterTable::Options o;
+  o.capacity = 2048;
+  o.path = TempPath("prefault.tbl");
+  CounterTable::Placement how;
+  {
+    auto t = CounterTable::Open(o, kT0);
+    ASSERT_TRUE(t.ok()) << t.status();
+    Slot* s = (*t)->FindOrClaim(H(5), MakeKeyWord(H(5), 600), 1 << 20, MakeKeyWord(1 << 20, 600), 0,
+                                &how);
+    SlidingWindow::TryAdd(*s, 0, 7, 100);
+  }
+  o.prefault = true;
+  auto t = CounterTable::Open(o, kT0);
+  ASSERT_TRUE(t.ok()) << t.status();
+  const Slot* r = (*t)->Find(H(5), MakeKeyWord(H(5), 600));
+  ASSERT_NE(r, nullptr);
+  EXPECT_EQ(SlidingWindow::Usage(*r, 0), 7u);
+}
+
 void Corrupt(const std::string& path, off_t offset, const void* bytes, size_t n) {
   int fd = open(path.c_str(), O_RDWR);
   ASSERT_GE(fd, 0);

@@ -569,8 +569,14 @@ TEST(LimiterTest, OpenTransactionsAreBoundedAndEvictedOnesStayCounted) {
   }
   EXPECT_EQ((*l)->Usage(Level::kMailbox, "a@x.example", kT0 + absl::Seconds(5)).rule(0).usage(),
             3000u);
-  // (No leases below 4096.) The newest ones are still open and can be committed.
-  EXPECT_TRUE((*l)->Commit("T2999", 10, kT0 + absl::Seconds(5)).admitted());
+  // (No leases below 4096.) The oldest were ended kept counted: releasing
+  // one gives nothing back; the newest are still open: releasing gives back.
+  const absl::Time t = kT0 + absl::Seconds(5);
+  (*l)->Release("T0", t);
+  EXPECT_EQ((*l)->Usage(Level::kMailbox, "a@x.example", t).rule(0).usage(), 3000u);
+  for (int i = 2990; i < 3000; ++i) (*l)->Release(absl::StrCat("T", i), t);
+  EXPECT_EQ((*l)->Usage(Level::kMailbox, "a@x.example", t).rule(0).usage(), 2990u);
+  EXPECT_TRUE((*l)->Commit("T2989", 10, t).admitted());
 }
 
 TEST(LimiterTest, ResetUnblocksOneEntityOnly) {

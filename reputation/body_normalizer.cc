@@ -60,14 +60,20 @@ int HexValue(unsigned char c) {
   return -1;
 }
 
-int Base64Value(unsigned char c) {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (IsDigit(c)) return c - '0' + 52;
-  if (c == '+' || c == '-') return 62;
-  if (c == '/' || c == '_') return 63;
-  return -1;
-}
+// Base64 digit values (standard and URL-safe alphabets); -1 elsewhere.
+struct Base64Table {
+  int8_t v[256];
+  constexpr Base64Table() : v() {
+    for (int c = 0; c < 256; ++c) v[c] = -1;
+    for (int c = 'A'; c <= 'Z'; ++c) v[c] = static_cast<int8_t>(c - 'A');
+    for (int c = 'a'; c <= 'z'; ++c) v[c] = static_cast<int8_t>(c - 'a' + 26);
+    for (int c = '0'; c <= '9'; ++c) v[c] = static_cast<int8_t>(c - '0' + 52);
+    v['+'] = v['-'] = 62;
+    v['/'] = v['_'] = 63;
+  }
+};
+constexpr Base64Table kBase64;
+inline int Base64Value(unsigned char c) { return kBase64.v[c]; }
 
 // Byte classes for the tokenizer, one table lookup per byte: whether the
 // byte ends a word, and what it tells about the word (so FlushWord can skip
@@ -255,6 +261,7 @@ void BodyNormalizer::OnLine(absl::string_view line, bool complete) noexcept {
 void BodyNormalizer::OnHeaderLine(absl::string_view line) noexcept {
   const bool continuation = !line.empty() && (line[0] == ' ' || line[0] == '\t');
   if (continuation) {
+    if (header_len_ == 0) return;  // continues a header that does not matter
     size_t take = std::min(line.size(), sizeof(header_) - header_len_);
     Copy(header_ + header_len_, line.data(), take);
     header_len_ += take;
@@ -297,7 +304,9 @@ void BodyNormalizer::OnHeaderLine(absl::string_view line) noexcept {
                      : StartsWithI(v, "base64")         ? Encoding::kBase64
                                                         : Encoding::kIdentity;
   }
-  header_len_ = std::min(line.size(), sizeof(header_));
+  // Only Content-* headers matter: the others are not kept.
+  const bool wanted = !line.empty() && (line[0] == 'c' || line[0] == 'C');
+  header_len_ = wanted ? std::min(line.size(), sizeof(header_)) : 0;
   Copy(header_, line.data(), header_len_);
 }
 
@@ -365,25 +374,26 @@ void BodyNormalizer::DecodeLine(absl::string_view line, bool complete) noexcept 
         soft = true;
         --end;
       }
-      char out[256];
-      size_t o = 0;
-      for (size_t i = 0; i < end; ++i) {
-        unsigned char c = static_cast<unsigned char>(line[i]);
-        if (c == '=' && i + 2 < end) {
-          int hi = HexValue(static_cast<unsigned char>(line[i + 1]));
-          int lo = HexValue(static_cast<unsigned char>(line[i + 2]));
-          if (hi >= 0 && lo >= 0) {
-            c = static_cast<unsigned char>(hi * 16 + lo);
-            i += 2;
-          }
-        }
-        out[o++] = static_cast<char>(c);
-        if (o == sizeof(out)) {
-          Text(absl::string_view(out, o));
-          o = 0;
+      // Runs between '=' go to Text as they are (how the text is cut into
+      // calls does not change the tokens).
+      size_t i = 0;
+      while (i < end) {
+        const void* eq = std::memchr(line.data() + i, '=', end - i);
+        const size_t at =
+            eq ? static_cast<size_t>(static_cast<const char*>(eq) - line.data()) : end;
+        if (at > i) Text(line.substr(i, at - i));
+        if (at == end) break;
+        int hi = at + 2 < end ? HexValue(static_cast<unsigned char>(line[at + 1])) : -1;
+        int lo = at + 2 < end ? HexValue(static_cast<unsigned char>(line[at + 2])) : -1;
+        if (hi >= 0 && lo >= 0) {
+          const char c = static_cast<char>(hi * 16 + lo);
+          Text(absl::string_view(&c, 1));
+          i = at + 3;
+        } else {
+          Text("=");
+          i = at + 1;
         }
       }
-      Text(absl::string_view(out, o));
       if (complete && !soft) Text("\n");
       return;
     }
@@ -636,11 +646,21 @@ void BodyNormalizer::EndTag() noexcept {
   } else {
     FlushWord();
   }
-  // Links keep their host.
-  for (absl::string_view attr : {absl::string_view("href="), absl::string_view("src=")}) {
-    size_t at = FindI(tag, attr);
+  // Links keep their host: the first "href=" and the first "src=" (any
+  // case), found from the tag's '=' signs.
+  size_t value_at[2] = {absl::string_view::npos, absl::string_view::npos};
+  for (size_t eq = tag.find('='); eq != absl::string_view::npos; eq = tag.find('=', eq + 1)) {
+    if (value_at[0] == absl::string_view::npos && eq >= 4 &&
+        StartsWithI(tag.substr(eq - 4), "href")) {
+      value_at[0] = eq + 1;
+    } else if (value_at[1] == absl::string_view::npos && eq >= 3 &&
+               StartsWithI(tag.substr(eq - 3), "src")) {
+      value_at[1] = eq + 1;
+    }
+  }
+  for (size_t at : value_at) {
     if (at == absl::string_view::npos) continue;
-    absl::string_view v = tag.substr(at + attr.size());
+    absl::string_view v = tag.substr(at);
     if (!v.empty() && (v[0] == '"' || v[0] == '\'')) {
       char q = v[0];
       v.remove_prefix(1);
@@ -685,7 +705,8 @@ void BodyNormalizer::FlushWord() noexcept {
   word_overlong_ = false;
   word_flags_ = 0;
   const char first = w[0];  // already lower case
-  if ((first == 'h' || first == 'f' || first == 'w') &&
+  // Every URL prefix holds punctuation (':' or '.'): plain words skip this.
+  if ((flags & kPunctClass) && (first == 'h' || first == 'f' || first == 'w') &&
       (StartsWithI(w, "http://") || StartsWithI(w, "https://") || StartsWithI(w, "ftp://") ||
        StartsWithI(w, "www."))) {
     EmitUrlHost(w);
