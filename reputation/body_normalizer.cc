@@ -780,10 +780,10 @@ void BodyNormalizer::EmitUrlHost(absl::string_view url) noexcept {
   if (colon != absl::string_view::npos) host = host.substr(0, colon);  // :port
   while (!host.empty() && host.back() == '.') host.remove_suffix(1);
   if (host.empty()) return;
-  char buf[2 + 253];
+  char buf[2 + 253 + 16] = {};  // 16 readable bytes past any token (TokenSink)
   buf[0] = 'u';
   buf[1] = ':';
-  size_t n = std::min(host.size(), sizeof(buf) - 2);
+  size_t n = std::min(host.size(), sizeof(buf) - 2 - 16);
   for (size_t i = 0; i < n; ++i)
     buf[2 + i] = static_cast<char>(Lower(static_cast<unsigned char>(host[i])));
   ++tokens_;

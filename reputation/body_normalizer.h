@@ -34,7 +34,9 @@
 
 namespace sluice {
 
-// Receives the normalised tokens. Views are valid only during the call.
+// Receives the normalised tokens. Views are valid only during the call;
+// at least 16 bytes are readable from token.data() even for shorter tokens
+// (what follows a token is unspecified), so sinks may load a whole vector.
 class TokenSink {
  public:
   virtual ~TokenSink() = default;
@@ -133,7 +135,7 @@ class BodyNormalizer {
 
   // Tokenizer state.
   static constexpr size_t kWordMax = 256;
-  char word_[kWordMax + 16];  // 16 bytes of slack for whole-vector stores
+  char word_[kWordMax + 16] = {};  // 16 bytes of slack for whole-vector stores
   size_t word_len_ = 0;
   bool word_overlong_ = false;
   uint8_t word_flags_ = 0;  // OR of the word's byte classes (digit, '@', punctuation)

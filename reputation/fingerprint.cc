@@ -1,5 +1,6 @@
 #include "reputation/fingerprint.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -27,7 +28,8 @@ struct Fingerprinter::State {
   XXH3_state_t digest;
   // Tokens are staged here and hashed into the digest a block at a time
   // (one streaming update per 4 KiB instead of two per token).
-  char stage[4096];
+  static constexpr size_t kStage = 4096;
+  char stage[kStage + 16];  // 16 bytes of slack for whole-vector stores
   size_t staged = 0;
   uint64_t window[4] = {0, 0, 0, 0};  // hashes of the last shingle-1 tokens
   uint64_t seen = 0;
@@ -61,21 +63,41 @@ void Fingerprinter::Begin() noexcept {
 
 void Fingerprinter::Token(absl::string_view token) noexcept {
   State& s = *state_;
-  // Token bytes then a NUL separator, as one stream.
-  if (s.staged + token.size() + 1 > sizeof(s.stage)) {
+  // The digest hashes the token bytes, each token followed by a NUL (tokens
+  // hold no NUL: it separates words), staged and hashed 4 KiB at a time.
+  if (s.staged + token.size() + 1 > State::kStage) {
     XXH3_128bits_update(&s.digest, s.stage, s.staged);
     s.staged = 0;
   }
-  if (token.size() + 1 > sizeof(s.stage)) {
-    XXH3_128bits_update(&s.digest, token.data(), token.size());
-    XXH3_128bits_update(&s.digest, "", 1);
-  } else {
-    char* dst = s.stage + s.staged;
-    for (char c : token) *dst++ = c;  // short tokens: cheaper than a memcpy call
-    s.staged += token.size();
-    s.stage[s.staged++] = 0;
+  uint64_t t;
+#if defined(__SSE2__)
+  if (token.size() < 16) {
+    // Most tokens: no branch on their length. The normaliser guarantees 16
+    // readable bytes at token.data(); the bytes past the token are zeroed,
+    // which also writes the NUL. The sketch hashes the zero-padded block
+    // with the length as seed (an injective encoding of the token).
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(token.data()));
+    const __m128i index = _mm_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m128i padded =
+        _mm_and_si128(v, _mm_cmplt_epi8(index, _mm_set1_epi8(static_cast<char>(token.size()))));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(s.stage + s.staged), padded);
+    s.staged += token.size() + 1;
+    alignas(16) char block[16];
+    _mm_store_si128(reinterpret_cast<__m128i*>(block), padded);
+    t = XXH3_64bits_withSeed(block, 16, token.size());
+  } else
+#endif
+  {
+    if (token.size() + 1 > State::kStage) {
+      XXH3_128bits_update(&s.digest, token.data(), token.size());
+      XXH3_128bits_update(&s.digest, "", 1);
+    } else {
+      std::memcpy(s.stage + s.staged, token.data(), token.size());
+      s.staged += token.size();
+      s.stage[s.staged++] = 0;
+    }
+    t = XXH3_64bits_withSeed(token.data(), token.size(), token.size());
   }
-  const uint64_t t = XXH3_64bits(token.data(), token.size());
   const int w = options_.shingle;
   ++s.seen;
   // The shingle's hash: the token hashes combined in order, mixed once
@@ -91,7 +113,7 @@ void Fingerprinter::Token(absl::string_view token) noexcept {
   if (s.seen < static_cast<uint64_t>(w)) return;  // not a full shingle yet
   // One permutation hashing: the top bits choose the bin, keep the minimum.
   const int bin = static_cast<int>(h >> (64 - k_bits_));
-  if (h < s.bins[bin]) s.bins[bin] = h;
+  s.bins[bin] = std::min(s.bins[bin], h);  // branch-free: which is smaller is random
 }
 
 void Fingerprinter::Finish(Fingerprint* out) noexcept {
