@@ -105,29 +105,13 @@ constexpr ByteClasses kClasses;
 inline bool IsSeparator(unsigned char c) { return kClasses.flags[c] & kSeparatorClass; }
 
 #if defined(__SSE2__)
-// Sixteen bytes at a time: which are separators (the kSeparatorClass bytes
-// of the table above: <= ' ', DEL and the 16 punctuation separators, as
-// ranges), and the flags of the word bytes before the first separator.
+// Sixteen bytes at a time: which are letters, digits or not ASCII (the
+// bytes a word is mostly made of), and the bytes lower-cased.
 inline __m128i InRange(__m128i v, char lo, char hi) {  // lo <= v <= hi, unsigned
   const __m128i d = _mm_sub_epi8(v, _mm_set1_epi8(lo));
   return _mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8(static_cast<char>(hi - lo))), d);
 }
-inline __m128i Eq(__m128i v, char c) { return _mm_cmpeq_epi8(v, _mm_set1_epi8(c)); }
 inline uint32_t Mask(__m128i m) { return static_cast<uint32_t>(_mm_movemask_epi8(m)); }
-
-inline uint32_t SeparatorMask(__m128i v) {
-  __m128i m = InRange(v, 0, '"');  // controls, space, '!', '"'
-  m = _mm_or_si128(m, InRange(v, '\'', '*'));
-  m = _mm_or_si128(m, Eq(v, ','));
-  m = _mm_or_si128(m, InRange(v, ';', '<'));
-  m = _mm_or_si128(m, Eq(v, '>'));
-  m = _mm_or_si128(m, Eq(v, '['));
-  m = _mm_or_si128(m, Eq(v, ']'));
-  m = _mm_or_si128(m, Eq(v, '`'));
-  m = _mm_or_si128(m, InRange(v, '{', '}'));
-  m = _mm_or_si128(m, Eq(v, 0x7f));
-  return Mask(m);
-}
 
 inline __m128i ToLower(__m128i v) {
   return _mm_or_si128(v, _mm_and_si128(InRange(v, 'A', 'Z'), _mm_set1_epi8(0x20)));
@@ -442,23 +426,31 @@ inline const unsigned char* BodyNormalizer::CopyRun(const unsigned char* p,
 #if defined(__SSE2__)
   while (end - p >= 16 && word_len_ + 16 <= kWordMax) {
     const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-    uint32_t stop = SeparatorMask(v);
-    if (stop_at_amp) stop |= Mask(Eq(v, '&'));
     const __m128i lower = ToLower(v);
     _mm_storeu_si128(reinterpret_cast<__m128i*>(word_ + word_len_), lower);  // 16 bytes of slack
-    const uint32_t n = stop != 0 ? static_cast<uint32_t>(__builtin_ctz(stop)) : 16;
-    const uint32_t keep = (1u << n) - 1;
-    const uint32_t digit = Mask(InRange(v, '0', '9')) & keep;
     const uint32_t alpha = Mask(InRange(lower, 'a', 'z'));
-    const uint32_t ascii = ~Mask(v);
-    // Word bytes only: ASCII that is neither a letter nor a digit ('@' too).
-    const uint32_t punct = ascii & ~alpha & ~digit & keep;
-    const uint32_t at = Mask(Eq(v, '@')) & keep;
-    word_flags_ |= static_cast<uint8_t>((digit != 0 ? kDigitClass : 0) |
-                                        (punct != 0 ? kPunctClass : 0) | (at != 0 ? kAtClass : 0));
+    const uint32_t digit = Mask(InRange(v, '0', '9'));
+    // ASCII bytes that are neither letters nor digits: separators, or
+    // punctuation inside the word. Usually just the one ending the word,
+    // so they are told apart by the table, one at a time.
+    uint32_t other = ~(alpha | digit | Mask(v)) & 0xFFFF;
+    uint32_t n = 16;
+    uint8_t flags = 0;
+    while (other != 0) {
+      const uint32_t i = static_cast<uint32_t>(__builtin_ctz(other));
+      const uint8_t f = kClasses.flags[p[i]];
+      if ((f & kSeparatorClass) || (stop_at_amp && p[i] == '&')) {
+        n = i;
+        break;
+      }
+      flags |= f;
+      other &= other - 1;
+    }
+    if (digit & ((1u << n) - 1)) flags |= kDigitClass;
+    word_flags_ |= flags;
     word_len_ += n;
     p += n;
-    if (stop != 0) return p;
+    if (n < 16) return p;
   }
 #endif
   if (stop_at_amp) {
