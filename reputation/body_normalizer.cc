@@ -434,10 +434,16 @@ inline const unsigned char* BodyNormalizer::CopyRun(const unsigned char* p,
     // punctuation inside the word. Usually just the one ending the word,
     // so they are told apart by the table, one at a time.
     uint32_t other = ~(alpha | digit | Mask(v)) & 0xFFFF;
+    // Controls and space (the usual end of a word) need no lookup.
+    const uint32_t space = Mask(InRange(v, 0, ' '));
     uint32_t n = 16;
     uint8_t flags = 0;
     while (other != 0) {
       const uint32_t i = static_cast<uint32_t>(__builtin_ctz(other));
+      if ((space >> i) & 1) {
+        n = i;
+        break;
+      }
       const uint8_t f = kClasses.flags[p[i]];
       if ((f & kSeparatorClass) || (stop_at_amp && p[i] == '&')) {
         n = i;
