@@ -24,6 +24,7 @@
 #include <dirent.h>
 #include <fuzzy.h>
 #include <tlsh.h>
+#include <xxhash.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -668,16 +669,25 @@ int main(int argc, char** argv) {
   }
   {  // what the throughput rows process
     sluice::BodyNormalizer n;
-    uint64_t text = 0, tokens = 0;
+    sluice::Fingerprinter f;
+    sluice::Fingerprint fp;
+    uint64_t text = 0, tokens = 0, digests = 0, sketches = 0;
     for (const auto& m : g_messages) {
       n.Normalize(m.raw, nullptr);
       text += n.text_bytes();
       tokens += n.tokens();
+      // A checksum of every fingerprint: equal before and after a change
+      // that must not change what is computed.
+      f.Compute(m.raw, &fp);
+      digests = XXH64(&fp.digest_lo, sizeof(fp.digest_lo), digests ^ fp.digest_hi);
+      sketches = XXH64(fp.minhash, sizeof(uint32_t) * fp.k, sketches);
     }
     std::printf(
-        "corpus: %zu messages, %.1f MB raw, %.1f MB bodies, %.1f MB decoded text, %.2f M tokens\n",
+        "corpus: %zu messages, %.1f MB raw, %.1f MB bodies, %.1f MB decoded text, %.2f M tokens; "
+        "checksums: digests %016llx, sketches %016llx\n",
         g_messages.size(), CorpusBytes(false) / 1e6, CorpusBytes(true) / 1e6, text / 1e6,
-        tokens / 1e6);
+        tokens / 1e6, static_cast<unsigned long long>(digests),
+        static_cast<unsigned long long>(sketches));
   }
   if (evaluate) {
     Evaluate(pairs, seed);

@@ -128,15 +128,43 @@ bool IsGreeting(absl::string_view w) {
   return false;
 }
 
-// Block-level tags end a line of text.
-bool IsBlockTag(absl::string_view name) {
-  static constexpr absl::string_view kBlocks[] = {
-      "br", "p",  "div", "tr",         "li", "ul",    "ol",     "table",   "h1", "h2", "h3",
-      "h4", "h5", "h6",  "blockquote", "hr", "title", "center", "section", "td", "th"};
-  for (absl::string_view b : kBlocks) {
-    if (name == b) return true;
+// Block-level tags end a line of text: br p div tr td th li ul ol table
+// h1-h6 hr title center section blockquote (by length, then letters).
+bool IsBlockTag(absl::string_view n) {
+  switch (n.size()) {
+    case 1:
+      return n[0] == 'p';
+    case 2: {
+      const char a = n[0], b = n[1];
+      switch (a) {
+        case 'h':
+          return (b >= '1' && b <= '6') || b == 'r';
+        case 'b':
+          return b == 'r';
+        case 't':
+          return b == 'r' || b == 'd' || b == 'h';
+        case 'l':
+          return b == 'i';
+        case 'u':
+        case 'o':
+          return b == 'l';
+        default:
+          return false;
+      }
+    }
+    case 3:
+      return n == "div";
+    case 5:
+      return n == "table" || n == "title";
+    case 6:
+      return n == "center";
+    case 7:
+      return n == "section";
+    case 10:
+      return n == "blockquote";
+    default:
+      return false;
   }
-  return false;
 }
 
 }  // namespace
