@@ -208,6 +208,48 @@ void BodyNormalizer::Feed(absl::string_view data) noexcept {
   // after them would be tokenised either: stop looking.
   if (text_bytes_ >= options_.max_text_bytes) return;
   while (!data.empty()) {
+    if (!in_headers_ && line_len_ == 0 && !line_overflowed_ &&
+        (kind_ == PartKind::kSkip || kind_ == PartKind::kMultipart ||
+         encoding_ == Encoding::kIdentity)) {
+      // Whole lines at once up to the next one that could be a boundary
+      // (it starts with "--"): in a skipped part they are skipped, in
+      // untransformed text they go to Text as one piece ('\r' and '\n'
+      // separate words there as they do line by line).
+      size_t stop = 0;
+      if (!(depth_ > 0 && data.size() >= 2 && data[0] == '-' && data[1] == '-')) {
+        const void* dash = depth_ > 0 ? memmem(data.data(), data.size(), "\n--", 3) : nullptr;
+        if (dash != nullptr) {
+          stop = static_cast<size_t>(static_cast<const char*>(dash) - data.data()) + 1;
+        } else {
+          const void* last = memrchr(data.data(), '\n', data.size());
+          if (last != nullptr) {
+            stop = static_cast<size_t>(static_cast<const char*>(last) - data.data()) + 1;
+          }
+        }
+      }
+      if (stop > 0) {
+        if (kind_ == PartKind::kPlain || kind_ == PartKind::kHtml) {
+          // As line by line: a '\r' before a '\n' is not text.
+          absl::string_view text = data.substr(0, stop);
+          for (;;) {
+            const void* cr = std::memchr(text.data(), '\r', text.size());
+            if (cr == nullptr) break;
+            const size_t at = static_cast<size_t>(static_cast<const char*>(cr) - text.data());
+            if (at + 1 < text.size() && text[at + 1] == '\n') {
+              Text(text.substr(0, at));
+              text.remove_prefix(at + 1);
+            } else {
+              Text(text.substr(0, at + 1));
+              text.remove_prefix(at + 1);
+            }
+          }
+          Text(text);
+        }
+        data.remove_prefix(stop);
+        if (text_bytes_ >= options_.max_text_bytes) return;
+        continue;
+      }
+    }
     const void* nl = std::memchr(data.data(), '\n', data.size());
     size_t n = nl ? static_cast<size_t>(static_cast<const char*>(nl) - data.data()) : data.size();
     absl::string_view piece = data.substr(0, n);
@@ -225,8 +267,12 @@ void BodyNormalizer::Feed(absl::string_view data) noexcept {
         line_len_ += take;
         piece.remove_prefix(take);
         if (line_len_ == kLineMax) {  // an over-long line goes on in pieces
-          OnLine(absl::string_view(line_, line_len_), false);
+          // A final '\r' waits for the next piece: if a '\n' follows, it
+          // is dropped as at the end of any line.
+          const bool cr = line_[kLineMax - 1] == '\r';
+          OnLine(absl::string_view(line_, kLineMax - cr), false);
           line_len_ = 0;
+          if (cr) line_[line_len_++] = '\r';
           line_overflowed_ = true;
         }
       }
@@ -262,8 +308,8 @@ void BodyNormalizer::OnLine(absl::string_view line, bool complete) noexcept {
     OnBodyLine(line, complete);
     return;
   }
-  if (complete && line.empty()) {
-    OnHeaderLine(absl::string_view());  // process the last header
+  if (complete && line.empty() && !line_overflowed_) {  // not the end of a long line
+    OnHeaderLine(absl::string_view());                  // process the last header
     EndHeaders();
     return;
   }

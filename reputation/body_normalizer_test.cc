@@ -129,6 +129,49 @@ TEST(BodyNormalizerTest, ChunkingDoesNotChangeTheResult) {
   }
 }
 
+// Untransformed text is tokenised many lines at a time; CRLF or LF line
+// ends, chunking, and a long line whose '\r' falls on the 2048-byte cut
+// must not change the tokens.
+TEST(BodyNormalizerTest, LineEndsAndLongLinesDoNotChangeTheResult) {
+  std::string html_tag_line = "<a\r\nhref=\"http://far.example/\"\r\n>link</a>";
+  std::string long_line(2047, 'x');
+  long_line += "\r\nafter the long line";
+  std::string body_lf =
+      "Content-Type: multipart/mixed; boundary=zz\n\n--zz\nContent-Type: text/plain\n\n"
+      "Dear Anna,\nCheap watches &amp; more\n--not a boundary\n" +
+      long_line + "\n--zz\nContent-Type: text/html\n\n<p>Best&nbsp;price</p>\n" + html_tag_line +
+      "\n--zz--\n";
+  auto crlf = [](const std::string& s) {
+    std::string out;
+    for (char ch : s) {
+      if (ch == '\n' && (out.empty() || out.back() != '\r')) out += '\r';
+      out += ch;
+    }
+    return out;
+  };
+  const std::string whole = Norm(body_lf);
+  EXPECT_NE(whole.find("cheap watches amp more"), std::string::npos) << whole;
+  EXPECT_NE(whole.find("after the long line"), std::string::npos) << whole;
+  EXPECT_NE(whole.find("u:far.example link"), std::string::npos) << whole;
+  EXPECT_EQ(whole.find("anna"), std::string::npos) << whole;
+  EXPECT_EQ(Norm(crlf(body_lf)), whole);
+  std::mt19937 rng(11);
+  for (const std::string& m : {body_lf, crlf(body_lf)}) {
+    for (int trial = 0; trial < 100; ++trial) {
+      BodyNormalizer n;
+      Collect c;
+      n.Reset(&c);
+      for (size_t pos = 0; pos < m.size();) {
+        size_t len = 1 + rng() % (trial % 2 ? 7 : 3000);
+        n.Feed(absl::string_view(m).substr(pos, len));
+        pos += len;
+      }
+      n.Finish();
+      ASSERT_EQ(c.Joined(), whole) << trial;
+    }
+  }
+}
+
 TEST(BodyNormalizerTest, HostileInputsStayBounded) {
   BodyNormalizer n;
   Collect c;
