@@ -768,8 +768,7 @@ void BodyNormalizer::Newline() noexcept {
   greeting_left_ = 0;
 }
 
-void BodyNormalizer::FlushWord() noexcept {
-  if (word_len_ == 0) return;
+void BodyNormalizer::EndWord() noexcept {
   absl::string_view w(word_, word_len_);
   const bool overlong = word_overlong_;
   const uint8_t flags = word_flags_;

@@ -89,7 +89,11 @@ class BodyNormalizer {
   void AppendWordByte(unsigned char c) noexcept;
   const unsigned char* CopyRun(const unsigned char* p, const unsigned char* end,
                                bool stop_at_amp) noexcept;
-  void FlushWord() noexcept;
+  // Ends the word being collected, if any (most separators end none).
+  void FlushWord() noexcept {
+    if (word_len_ != 0) EndWord();
+  }
+  void EndWord() noexcept;
   void EmitWord(absl::string_view w, bool has_digit) noexcept;
   void EmitUrlHost(absl::string_view url) noexcept;
   void Newline() noexcept;
