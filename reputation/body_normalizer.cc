@@ -560,8 +560,10 @@ void BodyNormalizer::Text(absl::string_view text) noexcept {
           while (p < end && *p != '<' && *p != '&') ++p;
         }
         if (p == end) break;
-      } else if (html_ == Html::kTag && tag_len_ >= 3) {
-        // Past the checks of a tag's first bytes: collect up to the '>'.
+      } else if (html_ == Html::kTag &&
+                 (tag_len_ >= 3 || (tag_len_ > 0 && tag_[0] != '!') ||
+                  (tag_len_ == 0 && (IsAlpha(*p) || *p == '/' || *p == '?')))) {
+        // A tag (not a comment, not "a < b" text): collect up to the '>'.
         const void* gt = std::memchr(p, '>', static_cast<size_t>(end - p));
         const unsigned char* stop = gt ? static_cast<const unsigned char*>(gt) : end;
         const size_t take = std::min(static_cast<size_t>(stop - p), sizeof(tag_) - tag_len_);
