@@ -555,20 +555,23 @@ inline const unsigned char* BodyNormalizer::CopyRun(const unsigned char* p,
   return p;
 }
 
-// Plain text, 64 bytes at a time: one pass of vector compares gives
-// bit masks of separators, line ends, greeting-ending marks (, ; !),
+// Text in blocks of kVectors x 16 bytes: one pass of vector compares
+// gives bit masks of separators, line ends, greeting-ending marks (, ; !),
 // digits, punctuation and '@'; then the block is walked a word and a run
 // of separators at a time. A run of separators does what TextByte does
 // for each of its bytes: the word before it ends, a line end starts a new
-// line, and , ; ! end a greeting. Returns where it stopped (fewer than 64
-// bytes left).
-const unsigned char* BodyNormalizer::PlainBlocks(const unsigned char* p,
-                                                 const unsigned char* end) noexcept {
+// line, and , ; ! end a greeting. HTML text stops at the first '<' or '&'
+// (the parser's state changes there). Returns where it stopped: there, or
+// with less than a block left.
+template <int kVectors, bool kHtml>
+const unsigned char* BodyNormalizer::TextBlocks(const unsigned char* p,
+                                                const unsigned char* end) noexcept {
 #if defined(__SSE2__)
-  alignas(16) char low[64 + 16];  // the block lower-cased; slack for 16-byte loads
-  while (end - p >= 64) {
-    uint64_t sep = 0, nl = 0, greet = 0, digit = 0, punct = 0, at = 0;
-    for (int k = 0; k < 4; ++k) {
+  constexpr uint32_t kBytes = 16 * kVectors;
+  alignas(16) char low[kBytes + 16];  // the block lower-cased; slack for 16-byte loads
+  while (end - p >= kBytes) {
+    uint64_t sep = 0, nl = 0, greet = 0, digit = 0, punct = 0, at = 0, exits = 0;
+    for (int k = 0; k < kVectors; ++k) {
       const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * k));
       const __m128i lower = ToLower(v);
       _mm_store_si128(reinterpret_cast<__m128i*>(low + 16 * k), lower);
@@ -584,9 +587,12 @@ const unsigned char* BodyNormalizer::PlainBlocks(const unsigned char* p,
       digit |= d << shift;
       punct |= (~(s | d | a | high) & 0xFFFF) << shift;
       at |= uint64_t{Mask(Eq(v, '@'))} << shift;
+      if (kHtml) exits |= uint64_t{Mask(_mm_or_si128(Eq(v, '<'), Eq(v, '&')))} << shift;
     }
+    const uint32_t limit = exits != 0 ? static_cast<uint32_t>(__builtin_ctzll(exits)) : kBytes;
+    if (limit < 64) sep |= ~uint64_t{0} << limit;  // no word goes past the limit
     uint32_t pos = 0;
-    while (pos < 64) {
+    while (pos < limit) {
       const uint64_t rest = sep >> pos;
       if ((rest & 1) == 0) {  // word bytes up to the next separator
         const uint32_t len = rest != 0 ? static_cast<uint32_t>(__builtin_ctzll(rest)) : 64 - pos;
@@ -604,11 +610,12 @@ const unsigned char* BodyNormalizer::PlainBlocks(const unsigned char* p,
           for (uint32_t k = 0; k < len; ++k) AppendWordByte(p[pos + k]);
         }
         pos += len;
-        if (pos == 64) break;
+        if (pos >= limit) break;
       }
-      // A run of separators.
+      // A run of separators (before the limit).
       const uint64_t words = ~sep >> pos;
-      const uint32_t run = words != 0 ? static_cast<uint32_t>(__builtin_ctzll(words)) : 64 - pos;
+      uint32_t run = words != 0 ? static_cast<uint32_t>(__builtin_ctzll(words)) : 64 - pos;
+      if (run > limit - pos) run = limit - pos;
       const uint64_t range = (run == 64 ? ~uint64_t{0} : ((uint64_t{1} << run) - 1)) << pos;
       FlushWord();
       if (greet & range) greeting_left_ = 0;
@@ -618,7 +625,8 @@ const unsigned char* BodyNormalizer::PlainBlocks(const unsigned char* p,
       }
       pos += run;
     }
-    p += 64;
+    p += limit;
+    if (limit < kBytes) return p;
   }
 #endif
   return p;
@@ -638,8 +646,9 @@ void BodyNormalizer::Text(absl::string_view text) noexcept {
       // Fast path: runs of word bytes in HTML text go straight to the word.
       if (html_ == Html::kText) {
         if (skip_until_close_ == 0) {
-          p = CopyRun(p, end, true);
-        } else {  // inside <style> or <script>: only '<' and '&' matter
+          p = TextBlocks<1, true>(p, end);
+          p = CopyRun(p, end, true);  // what is left (< 16 bytes)
+        } else {                      // inside <style> or <script>: only '<' and '&' matter
           while (p < end && *p != '<' && *p != '&') ++p;
         }
         if (p == end) break;
@@ -659,7 +668,7 @@ void BodyNormalizer::Text(absl::string_view text) noexcept {
     }
     return;
   }
-  p = PlainBlocks(p, end);
+  p = TextBlocks<4, false>(p, end);
   while (p < end) {              // what is left (< 64 bytes)
     p = CopyRun(p, end, false);  // a run of word bytes, lower-cased
     if (p == end) break;

@@ -87,7 +87,8 @@ class BodyNormalizer {
   void EndTag() noexcept;
   void CharOut(unsigned char c) noexcept;
   void AppendWordByte(unsigned char c) noexcept;
-  const unsigned char* PlainBlocks(const unsigned char* p, const unsigned char* end) noexcept;
+  template <int kVectors, bool kHtml>
+  const unsigned char* TextBlocks(const unsigned char* p, const unsigned char* end) noexcept;
   const unsigned char* CopyRun(const unsigned char* p, const unsigned char* end,
                                bool stop_at_amp) noexcept;
   // Ends the word being collected, if any (most separators end none).
