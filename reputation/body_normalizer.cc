@@ -132,6 +132,22 @@ inline __m128i ToLower(__m128i v) {
 }
 #endif
 
+// The first `c` in [p, end), or null: like memchr, inline, for the short
+// distances of lines and tags.
+inline const char* Find(const char* p, const char* end, char c) {
+#if defined(__SSE2__)
+  while (end - p >= 16) {
+    const uint32_t m = Mask(Eq(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)), c));
+    if (m != 0) return p + __builtin_ctz(m);
+    p += 16;
+  }
+#endif
+  for (; p < end; ++p) {
+    if (*p == c) return p;
+  }
+  return nullptr;
+}
+
 constexpr absl::string_view kGreetings[] = {"dear",      "hi",      "hello", "hey",
                                             "greetings", "dearest", "attn",  "attention"};
 
@@ -264,7 +280,7 @@ void BodyNormalizer::Feed(absl::string_view data) noexcept {
         continue;
       }
     }
-    const void* nl = std::memchr(data.data(), '\n', data.size());
+    const void* nl = Find(data.data(), data.data() + data.size(), '\n');
     size_t n = nl ? static_cast<size_t>(static_cast<const char*>(nl) - data.data()) : data.size();
     absl::string_view piece = data.substr(0, n);
     if (nl != nullptr && line_len_ == 0 && !line_overflowed_ && n < kLineMax) {
@@ -656,7 +672,8 @@ void BodyNormalizer::Text(absl::string_view text) noexcept {
                  (tag_len_ >= 3 || (tag_len_ > 0 && tag_[0] != '!') ||
                   (tag_len_ == 0 && (IsAlpha(*p) || *p == '/' || *p == '?')))) {
         // A tag (not a comment, not "a < b" text): collect up to the '>'.
-        const void* gt = std::memchr(p, '>', static_cast<size_t>(end - p));
+        const void* gt =
+            Find(reinterpret_cast<const char*>(p), reinterpret_cast<const char*>(end), '>');
         const unsigned char* stop = gt ? static_cast<const unsigned char*>(gt) : end;
         const size_t take = std::min(static_cast<size_t>(stop - p), sizeof(tag_) - tag_len_);
         Copy(tag_ + tag_len_, reinterpret_cast<const char*>(p), take);
