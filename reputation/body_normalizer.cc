@@ -584,7 +584,7 @@ const unsigned char* BodyNormalizer::TextBlocks(const unsigned char* p,
                                                 const unsigned char* end) noexcept {
 #if defined(__SSE2__)
   constexpr uint32_t kBytes = 16 * kVectors;
-  alignas(16) char low[kBytes + 16];  // the block lower-cased; slack for 16-byte loads
+  alignas(16) char low[kBytes + 16] = {};  // the block lower-cased; slack for 16-byte loads
   while (end - p >= kBytes) {
     uint64_t sep = 0, nl = 0, greet = 0, digit = 0, punct = 0, at = 0, exits = 0;
     for (int k = 0; k < kVectors; ++k) {
@@ -612,13 +612,17 @@ const unsigned char* BodyNormalizer::TextBlocks(const unsigned char* p,
       const uint64_t rest = sep >> pos;
       if ((rest & 1) == 0) {  // word bytes up to the next separator
         const uint32_t len = rest != 0 ? static_cast<uint32_t>(__builtin_ctzll(rest)) : 64 - pos;
-        if (word_len_ + len <= kWordMax) {
+        const uint64_t range = (len == 64 ? ~uint64_t{0} : ((uint64_t{1} << len) - 1)) << pos;
+        if (word_len_ == 0 && pos + len < limit && ((punct | at) & range) == 0) {
+          // A whole word of letters (and digits) in the block: what EndWord
+          // would do with it, without copying it first.
+          EmitWord(absl::string_view(low + pos, len), (digit & range) != 0);
+        } else if (word_len_ + len <= kWordMax) {
           for (uint32_t k = 0; k < len; k += 16) {
             _mm_storeu_si128(reinterpret_cast<__m128i*>(word_ + word_len_ + k),
                              _mm_loadu_si128(reinterpret_cast<const __m128i*>(low + pos + k)));
           }
           word_len_ += len;
-          const uint64_t range = (len == 64 ? ~uint64_t{0} : ((uint64_t{1} << len) - 1)) << pos;
           word_flags_ |= static_cast<uint8_t>(((digit & range) ? kDigitClass : 0) |
                                               ((punct & range) ? kPunctClass : 0) |
                                               ((at & range) ? kAtClass : 0));
