@@ -613,10 +613,28 @@ const unsigned char* BodyNormalizer::TextBlocks(const unsigned char* p,
       if ((rest & 1) == 0) {  // word bytes up to the next separator
         const uint32_t len = rest != 0 ? static_cast<uint32_t>(__builtin_ctzll(rest)) : 64 - pos;
         const uint64_t range = (len == 64 ? ~uint64_t{0} : ((uint64_t{1} << len) - 1)) << pos;
-        if (word_len_ == 0 && pos + len < limit && ((punct | at) & range) == 0) {
-          // A whole word of letters (and digits) in the block: what EndWord
-          // would do with it, without copying it first.
-          EmitWord(absl::string_view(low + pos, len), (digit & range) != 0);
+        const char first = low[pos];
+        if (word_len_ == 0 && pos + len < limit &&
+            (((punct | at) & range) == 0 || (first != 'h' && first != 'f' && first != 'w'))) {
+          // A whole word inside the block that cannot be a URL: what
+          // EndWord would do with it, without copying it first.
+          if ((punct & range) == 0) {
+            EmitWord(absl::string_view(low + pos, len), (digit & range) != 0);
+          } else if (at & range) {  // an e-mail address
+            line_start_ = false;
+          } else {  // pieces between punctuation ("don't", "today.")
+            uint64_t cuts = (punct & range) | (uint64_t{1} << (pos + len));  // end is a separator
+            uint32_t start = pos;
+            while (cuts != 0) {
+              const uint32_t cut = static_cast<uint32_t>(__builtin_ctzll(cuts));
+              cuts &= cuts - 1;
+              if (cut > start) {
+                const uint64_t piece = ((uint64_t{1} << (cut - start)) - 1) << start;
+                EmitWord(absl::string_view(low + start, cut - start), (digit & piece) != 0);
+              }
+              start = cut + 1;
+            }
+          }
         } else if (word_len_ + len <= kWordMax) {
           for (uint32_t k = 0; k < len; k += 16) {
             _mm_storeu_si128(reinterpret_cast<__m128i*>(word_ + word_len_ + k),
