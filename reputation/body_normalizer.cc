@@ -462,27 +462,48 @@ void BodyNormalizer::DecodeLine(absl::string_view line, bool complete) noexcept 
         soft = true;
         --end;
       }
-      // Runs between '=' go to Text as they are (how the text is cut into
-      // calls does not change the tokens).
+      // Decoded into a buffer (runs between '=' copied whole) and handed to
+      // Text a buffer at a time: how text is cut into calls does not change
+      // the tokens, and one call per line is cheaper than one per escape.
+      char out[512];
+      size_t o = 0;
       size_t i = 0;
       while (i < end) {
-        const void* eq = std::memchr(line.data() + i, '=', end - i);
-        const size_t at =
-            eq ? static_cast<size_t>(static_cast<const char*>(eq) - line.data()) : end;
-        if (at > i) Text(line.substr(i, at - i));
+        const char* eq = Find(line.data() + i, line.data() + end, '=');
+        const size_t at = eq ? static_cast<size_t>(eq - line.data()) : end;
+        while (i < at) {
+          const size_t n = std::min(at - i, sizeof(out) - o);
+          std::memcpy(out + o, line.data() + i, n);
+          o += n;
+          i += n;
+          if (o == sizeof(out)) {
+            Text(absl::string_view(out, o));
+            o = 0;
+          }
+        }
         if (at == end) break;
         int hi = at + 2 < end ? HexValue(static_cast<unsigned char>(line[at + 1])) : -1;
         int lo = at + 2 < end ? HexValue(static_cast<unsigned char>(line[at + 2])) : -1;
         if (hi >= 0 && lo >= 0) {
-          const char c = static_cast<char>(hi * 16 + lo);
-          Text(absl::string_view(&c, 1));
+          out[o++] = static_cast<char>(hi * 16 + lo);
           i = at + 3;
         } else {
-          Text("=");
+          out[o++] = '=';
           i = at + 1;
         }
+        if (o == sizeof(out)) {
+          Text(absl::string_view(out, o));
+          o = 0;
+        }
       }
-      if (complete && !soft) Text("\n");
+      if (complete && !soft) {
+        if (o == sizeof(out)) {
+          Text(absl::string_view(out, o));
+          o = 0;
+        }
+        out[o++] = '\n';
+      }
+      Text(absl::string_view(out, o));
       return;
     }
     case Encoding::kBase64: {
