@@ -62,6 +62,7 @@ absl::StatusOr<std::unique_ptr<PolicyEngine>> PolicyEngine::Create(const config:
   Limiter::Options lo;
   lo.resolver = e->options_.resolver;
   lo.table.prefault = e->options_.prefault_tables;
+  lo.save_names = e->options_.save_names;
   auto limiter = Limiter::Create(c, now, lo);
   if (!limiter.ok()) return limiter.status();
   e->limiter_ = std::move(*limiter);

@@ -106,6 +106,9 @@ class PolicyEngine {
     // Touch the counter tables' pages at creation (daemons: no request
     // pays a first-touch page fault).
     bool prefault_tables = false;
+    // Keep the names for reports beside a file-backed table
+    // (Limiter::Options::save_names): `top` survives a restart.
+    bool save_names = false;
   };
 
   // REQUIRES: config passed ValidateConfig (ParseConfigText does).

@@ -43,6 +43,7 @@ int main(int argc, char** argv) {
   sluice::PolicyServer::Options so;
   sluice::PolicyEngine::Options eo;
   eo.prefault_tables = true;  // a daemon: pay the tables' page faults at start
+  eo.save_names = true;       // and keep `top`'s names across restarts
   std::string pid_file;
   bool use_syslog = false;
   for (int i = 1; i < argc; ++i) {

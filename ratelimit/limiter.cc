@@ -9,8 +9,10 @@
 #include <xxhash.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <deque>
+#include <fstream>
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
@@ -681,6 +683,10 @@ absl::StatusOr<std::unique_ptr<Limiter>> Limiter::Create(const config::Config& c
   l->table_ = std::move(*table);
   l->names_ = std::make_unique<Names>();
   l->names_->cap = options.max_names;
+  if (options.save_names && !l->table_->path().empty()) {
+    l->names_path_ = l->table_->path() + ".names";
+    l->LoadNames();
+  }
   l->events_ = std::make_unique<Events>();
   l->txns_.reset(new TxnShard[kShards]);
   l->snapshot_.store(snap->get(), std::memory_order_release);
@@ -688,7 +694,57 @@ absl::StatusOr<std::unique_ptr<Limiter>> Limiter::Create(const config::Config& c
   return l;
 }
 
-Limiter::~Limiter() = default;
+Limiter::~Limiter() {
+  if (!names_path_.empty()) SaveNames();
+}
+
+void Limiter::LoadNames() {
+  std::ifstream in(names_path_, std::ios::binary);
+  if (!in) return;
+  config::NameSnapshot snap;
+  if (!snap.ParseFromIstream(&in)) return;
+  Names& n = *names_;
+  for (const auto& e : snap.entry()) {
+    Level level, anc_level;
+    if (!ParseLevel(e.level(), &level) || !ParseLevel(e.anc_level(), &anc_level)) continue;
+    if (n.size.load(std::memory_order_relaxed) >= n.cap) break;
+    auto& shard = n.shards[e.hash() % kShards];
+    std::lock_guard<std::mutex> lock(shard.mu);
+    if (shard.map.try_emplace(e.hash(), Names::Entry{level, e.name(), anc_level, e.anc_name()})
+            .second) {
+      n.size.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+  names_saved_.store(n.size.load(std::memory_order_relaxed), std::memory_order_relaxed);
+}
+
+void Limiter::SaveNames() {
+  Names& n = *names_;
+  const size_t size = n.size.load(std::memory_order_relaxed);
+  if (size == names_saved_.load(std::memory_order_relaxed)) return;  // nothing new
+  config::NameSnapshot snap;
+  for (int i = 0; i < kShards; ++i) {
+    std::lock_guard<std::mutex> lock(n.shards[i].mu);
+    for (const auto& [h, e] : n.shards[i].map) {
+      auto* out = snap.add_entry();
+      out->set_hash(h);
+      out->set_level(std::string(LevelName(e.level)));
+      out->set_name(e.name);
+      out->set_anc_level(std::string(LevelName(e.anc_level)));
+      out->set_anc_name(e.anc_name);
+    }
+  }
+  // Written whole under another name, then renamed: a crash leaves the
+  // old file or the new one, never half of one.
+  const std::string tmp = names_path_ + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out || !snap.SerializeToOstream(&out)) return;
+  }
+  if (std::rename(tmp.c_str(), names_path_.c_str()) == 0) {
+    names_saved_.store(size, std::memory_order_relaxed);
+  }
+}
 
 const config::Config& Limiter::config() const { return current()->config; }
 
@@ -1245,6 +1301,7 @@ int Limiter::ExpireTransactions(absl::Time now, absl::Duration max_age, bool kee
 
 uint64_t Limiter::Maintain(absl::Time now, absl::Duration max_txn_age) {
   ExpireTransactions(now, max_txn_age);
+  if (!names_path_.empty()) SaveNames();
   return table_->Sweep(now);
 }
 

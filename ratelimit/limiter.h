@@ -143,6 +143,12 @@ class Limiter {
     // ExpireTransactions(keep) does: an MTA that never reports a
     // transaction's end (RCPT-only policy checks) cannot grow memory.
     size_t max_transactions = 1 << 16;
+    // With a file-backed table: keep the names for reports in TABLE.names
+    // (written by Maintain when new ones were seen, and at destruction;
+    // read by Create), so `top` names the senders counted before a restart
+    // or a crash. For one long-lived process per table (a daemon); an
+    // unreadable names file is ignored (names are a convenience).
+    bool save_names = false;
   };
 
   // Builds a limiter and opens (or creates) its counter table.
@@ -199,8 +205,10 @@ class Limiter {
                         absl::Time now) const;
 
   // Housekeeping to call periodically (e.g. hourly): resets counters whose
-  // windows have expired (see CounterTable::Sweep) and releases
-  // transactions older than `max_txn_age`. Returns slots reset. Thread-safe.
+  // windows have expired (see CounterTable::Sweep), releases transactions
+  // older than `max_txn_age` and, with save_names, saves new names.
+  // Returns slots reset. Thread-safe, but not to be called concurrently
+  // with itself.
   uint64_t Maintain(absl::Time now, absl::Duration max_txn_age = absl::Hours(1));
 
   CounterTable& table() { return *table_; }
@@ -248,6 +256,10 @@ class Limiter {
 
   struct Names;
   std::unique_ptr<Names> names_;
+  std::string names_path_;              // empty: names are not saved
+  std::atomic<size_t> names_saved_{0};  // names_->size at the last save
+  void LoadNames();
+  void SaveNames();
   struct Events;
   std::unique_ptr<Events> events_;
   std::unique_ptr<TxnShard[]> txns_;

@@ -1,5 +1,8 @@
 #include "ratelimit/limiter.h"
 
+#include <unistd.h>
+
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -644,6 +647,53 @@ TEST(LimiterTest, TopReportIsSorted) {
   ASSERT_EQ(dom.entry_size(), 1);
   EXPECT_EQ(dom.entry(0).entity(), "c.example");
   EXPECT_EQ(dom.entry(0).usage(), 10u);
+}
+
+TEST(LimiterTest, TopKeepsItsNamesAcrossARestartWithSaveNames) {
+  const std::string path = testing::TempPath("names.tbl");
+  unlink((path + ".names").c_str());
+  Limiter::Options o;
+  o.save_names = true;
+  config::TopReport before;
+  {
+    auto l = testing::MakeLimiter(kHosting, path, o);
+    for (int i = 0; i < 4; ++i) l->CheckAndCharge(Msg("a@c.example"), kT0);
+    l->Maintain(kT0);  // saves the names
+    for (int i = 0; i < 2; ++i) l->CheckAndCharge(Msg("c@a.example"), kT0);
+    // c@a is saved when the limiter goes (a daemon's clean stop).
+    before = l->Top(Level::kMailbox, Metric::kMessages, 0, 10, kT0);
+  }
+  {
+    auto l = testing::MakeLimiter(kHosting, path, o);
+    auto top = l->Top(Level::kMailbox, Metric::kMessages, 0, 10, kT0);
+    ASSERT_EQ(top.entry_size(), 2);
+    EXPECT_EQ(top.entry(0).entity(), "a@c.example");
+    EXPECT_EQ(top.entry(0).usage(), 4u);
+    EXPECT_EQ(top.entry(1).entity(), "c@a.example");
+    EXPECT_EQ(top.entry(1).usage(), 2u);
+    EXPECT_EQ(top.entry(1).limit(), 5u);  // basic plan's mailbox limit: the rules' owner is back
+    EXPECT_EQ(top.DebugString().substr(top.DebugString().find("entry")),
+              before.DebugString().substr(before.DebugString().find("entry")));
+  }
+  // A broken names file is ignored: the counts are there, the names not.
+  {
+    FILE* f = fopen((path + ".names").c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    fputs("\xff\xff not a snapshot", f);
+    fclose(f);
+    auto l = testing::MakeLimiter(kHosting, path, o);
+    ASSERT_NE(l, nullptr);
+    EXPECT_EQ(l->Top(Level::kMailbox, Metric::kMessages, 0, 10, kT0).entry_size(), 0);
+    EXPECT_EQ(l->Usage(Level::kMailbox, "a@c.example", kT0).rule(0).usage(), 4u);
+  }
+  // Without save_names nothing is written.
+  unlink((path + ".names").c_str());
+  {
+    auto l = testing::MakeLimiter(kHosting, path);
+    l->CheckAndCharge(Msg("c@c.example"), kT0);
+    l->Maintain(kT0);
+  }
+  EXPECT_NE(access((path + ".names").c_str(), F_OK), 0);
 }
 
 TEST(LimiterTest, NullSenderCountsOnlyUpperLevels) {
