@@ -1,6 +1,8 @@
 #include "ratelimit/limiter.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include "ratelimit/internal/event_dedup.h"
 #include "ratelimit/internal/hash.h"
@@ -736,12 +738,19 @@ void Limiter::SaveNames() {
   }
   // Written whole under another name, then renamed: a crash leaves the
   // old file or the new one, never half of one.
+  // Mode 0600 like the table: the names are the server's senders.
   const std::string tmp = names_path_ + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out || !snap.SerializeToOstream(&out)) return;
+  const std::string bytes = snap.SerializeAsString();
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return;
+  size_t off = 0;
+  while (off < bytes.size()) {
+    const ssize_t w = ::write(fd, bytes.data() + off, bytes.size() - off);
+    if (w <= 0) break;
+    off += static_cast<size_t>(w);
   }
-  if (std::rename(tmp.c_str(), names_path_.c_str()) == 0) {
+  ::close(fd);
+  if (off == bytes.size() && std::rename(tmp.c_str(), names_path_.c_str()) == 0) {
     names_saved_.store(size, std::memory_order_relaxed);
   }
 }

@@ -1,5 +1,6 @@
 #include "ratelimit/limiter.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -663,6 +664,9 @@ TEST(LimiterTest, TopKeepsItsNamesAcrossARestartWithSaveNames) {
     // c@a is saved when the limiter goes (a daemon's clean stop).
     before = l->Top(Level::kMailbox, Metric::kMessages, 0, 10, kT0);
   }
+  struct stat st;
+  ASSERT_EQ(stat((path + ".names").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
   {
     auto l = testing::MakeLimiter(kHosting, path, o);
     auto top = l->Top(Level::kMailbox, Metric::kMessages, 0, 10, kT0);
