@@ -208,6 +208,30 @@ TEST(PolicyEngineTest, SameSizeBurstAtEndOfMessage) {
   EXPECT_EQ(p->limiter().Usage(Level::kMailbox, "a@x.example", kT0).rule(0).usage(), 3u);
 }
 
+TEST(PolicyEngineTest, ExemptSendersSkipTheBurstDetectors) {
+  // A list manager sends the same post many times on purpose; exempting
+  // its sender (or its host) spares it the limits and the burst rules.
+  auto p = Make(R"pb(level {
+                       name: "mailbox"
+                       limit { window: "1h" max: 1000 }
+                     }
+                     exempt { sender: "announce-bounces@lists.example" cidr: "198.51.100.0/24" }
+                     abuse { same_size { threshold: 4 window: "10m" } })pb");
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_EQ(Send(*p, absl::StrCat("L", i), "announce-bounces@lists.example", 1, kT0), "") << i;
+  }
+  SmtpEvent from_host = End("H9", "someone@else.example", 1000);
+  from_host.client_address = "198.51.100.7";
+  for (int i = 0; i < 10; ++i) {
+    from_host.transaction = absl::StrCat("H", i);
+    EXPECT_TRUE(p->Evaluate(from_host, kT0).admitted()) << i;
+  }
+  // Anyone else still trips at the fourth.
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(Send(*p, absl::StrCat("Z", i), "a@x.example", 1, kT0), "");
+  EXPECT_EQ(Send(*p, "Z3", "a@x.example", 1, kT0),
+            "451 4.7.1 sluice: too many messages of the same size");
+}
+
 TEST(PolicyEngineTest, AuthBruteForceBlocksTheClientAtEveryStage) {
   auto p = Make(R"pb(level {
                        name: "mailbox"

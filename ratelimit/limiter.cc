@@ -918,18 +918,14 @@ void FillDecision(Decision* d, Action action, Level level, absl::string_view ent
 
 }  // namespace
 
-Decision Limiter::Apply(const Snapshot& s, const Request& r, absl::Time now, ChargeList* charges,
-                        bool count_messages) noexcept {
-  Decision d;
-  // Exemptions.
+bool Limiter::Exempt(const Snapshot& s, const Request& r) noexcept {
   if (!s.exempt_cidrs.empty() && !r.client_ip.empty()) {
     int fam;
     unsigned char a[16];
     if (ParseIp(r.client_ip, &fam, a)) {
       for (const auto& c : s.exempt_cidrs) {
         if (c.family == fam && PrefixMatch(a, c.addr, c.prefix)) {
-          d.exempt = true;
-          return d;
+          return true;
         }
       }
     }
@@ -940,12 +936,22 @@ Decision Limiter::Apply(const Snapshot& s, const Request& r, absl::Time now, Cha
     size_t at = m.rfind('@');
     if (s.exempt_senders.contains(std::string(m)) ||
         (at != absl::string_view::npos && s.exempt_senders.contains(std::string(m.substr(at))))) {
-      d.exempt = true;
-      return d;
+      return true;
     }
   }
   if (!s.exempt_sasl.empty() && !r.sasl_user.empty() &&
       s.exempt_sasl.contains(std::string(r.sasl_user))) {
+    return true;
+  }
+  return false;
+}
+
+bool Limiter::IsExempt(const Request& r) const noexcept { return Exempt(*current(), r); }
+
+Decision Limiter::Apply(const Snapshot& s, const Request& r, absl::Time now, ChargeList* charges,
+                        bool count_messages) noexcept {
+  Decision d;
+  if (Exempt(s, r)) {
     d.exempt = true;
     return d;
   }

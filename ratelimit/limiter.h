@@ -204,6 +204,11 @@ class Limiter {
   config::TopReport Top(Level level, Metric metric, int64_t window_seconds, size_t k,
                         absl::Time now) const;
 
+  // Whether `r` matches the config's exemptions (client CIDR, sender or
+  // its @domain, SASL user): such mail is not counted, and adapters skip
+  // the message-level abuse detectors for it too. Thread-safe.
+  bool IsExempt(const Request& r) const noexcept;
+
   // Housekeeping to call periodically (e.g. hourly): resets counters whose
   // windows have expired (see CounterTable::Sweep), releases transactions
   // older than `max_txn_age` and, with save_names, saves new names.
@@ -228,6 +233,7 @@ class Limiter {
   int ResolvePath(const Snapshot& s, const Request& r, char* mailbox_buf,
                   PathEntry* out) const noexcept;
 
+  static bool Exempt(const Snapshot& s, const Request& r) noexcept;
   Decision Apply(const Snapshot& s, const Request& r, absl::Time now, ChargeList* charges,
                  bool count_messages) noexcept;
   // Takes back n charges (latest first); transactions pass all of theirs.
