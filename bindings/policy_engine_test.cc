@@ -223,7 +223,8 @@ TEST(PolicyEngineTest, ExemptSendersSkipTheBurstDetectors) {
   SmtpEvent from_host = End("H9", "someone@else.example", 1000);
   from_host.client_address = "198.51.100.7";
   for (int i = 0; i < 10; ++i) {
-    from_host.transaction = absl::StrCat("H", i);
+    const std::string txn = absl::StrCat("H", i);  // the event holds a view
+    from_host.transaction = txn;
     EXPECT_TRUE(p->Evaluate(from_host, kT0).admitted()) << i;
   }
   // Anyone else still trips at the fourth.
