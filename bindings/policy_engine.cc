@@ -320,7 +320,11 @@ Verdict PolicyEngine::Evaluate(const SmtpEvent& e, absl::Time now) {
   Verdict v;
   const absl::string_view identity = Identity(s, e);
   // A blocked client or user is refused at every stage.
-  AbuseGuard::Finding blocked = abuse.CheckBlocked(e.client_address, e.sasl_username, now);
+  // Per-address signals are not kept for exempt clients (a webmail host
+  // relays for all its users; one user's typos must not block them all).
+  const absl::string_view counted_ip =
+      limiter_->IsExemptClient(e.client_address) ? absl::string_view() : e.client_address;
+  AbuseGuard::Finding blocked = abuse.CheckBlocked(counted_ip, e.sasl_username, now);
   if (blocked.tripped()) {
     FromFinding(blocked, e.client_address.empty() ? e.sasl_username : e.client_address, &v);
     if (!v.admitted()) {
@@ -427,7 +431,9 @@ Verdict PolicyEngine::Auth(absl::string_view client_address, absl::string_view u
   if (ok) {
     FromFinding(abuse.AuthSucceeded(client_address, user, now), user, &v);
   } else {
-    AbuseGuard::Finding f = abuse.AuthFailed(client_address, user, now);
+    const absl::string_view counted_ip =
+        limiter_->IsExemptClient(client_address) ? absl::string_view() : client_address;
+    AbuseGuard::Finding f = abuse.AuthFailed(counted_ip, user, now);
     FromFinding(f, f.detector == AbuseGuard::Detector::kAuthFailuresPerUser ? user : client_address,
                 &v);
   }

@@ -233,6 +233,32 @@ TEST(PolicyEngineTest, ExemptSendersSkipTheBurstDetectors) {
             "451 4.7.1 sluice: too many messages of the same size");
 }
 
+TEST(PolicyEngineTest, ExemptClientsAreNotBlockedForTheirUsersAuthFailures) {
+  // A webmail host relays AUTH for all its users: per-address counting
+  // would let a few typos block everyone. Per-user counting still applies.
+  auto p = Make(R"pb(level {
+                       name: "mailbox"
+                       limit { window: "1h" max: 1000 }
+                     }
+                     exempt { cidr: "127.0.0.0/8" }
+                     abuse {
+                       auth_failures_per_ip { threshold: 2 block: "1h" }
+                       auth_failures_per_user { threshold: 3 block: "1h" }
+                     })pb");
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_TRUE(p->Auth("127.0.0.1", absl::StrCat("u", i), false, kT0).admitted()) << i;
+  }
+  SmtpEvent e = Rcpt("W1", "a@x.example", "r@y.example");
+  e.client_address = "127.0.0.1";
+  EXPECT_TRUE(p->Evaluate(e, kT0 + absl::Minutes(1)).admitted());
+  EXPECT_TRUE(p->Auth("127.0.0.1", "victim", false, kT0).admitted());
+  EXPECT_TRUE(p->Auth("127.0.0.1", "victim", false, kT0).admitted());
+  EXPECT_FALSE(p->Auth("127.0.0.1", "victim", false, kT0).admitted());  // the user is blocked
+  // A client outside the exemption is still blocked by address.
+  EXPECT_TRUE(p->Auth("198.51.100.9", "w1", false, kT0).admitted());
+  EXPECT_FALSE(p->Auth("198.51.100.9", "w2", false, kT0).admitted());
+}
+
 TEST(PolicyEngineTest, AuthBruteForceBlocksTheClientAtEveryStage) {
   auto p = Make(R"pb(level {
                        name: "mailbox"

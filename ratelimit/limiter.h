@@ -208,6 +208,10 @@ class Limiter {
   // its @domain, SASL user): such mail is not counted, and adapters skip
   // the message-level abuse detectors for it too. Thread-safe.
   bool IsExempt(const Request& r) const noexcept;
+  // Whether a client address is in the exempt CIDRs (a webmail or
+  // application host that relays for many users): adapters do not count
+  // per-address abuse signals (AUTH failures, blocks) for it. Thread-safe.
+  bool IsExemptClient(absl::string_view ip) const noexcept;
 
   // Housekeeping to call periodically (e.g. hourly): resets counters whose
   // windows have expired (see CounterTable::Sweep), releases transactions
