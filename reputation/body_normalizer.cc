@@ -265,13 +265,9 @@ void BodyNormalizer::Feed(absl::string_view data) noexcept {
             const void* cr = std::memchr(text.data(), '\r', text.size());
             if (cr == nullptr) break;
             const size_t at = static_cast<size_t>(static_cast<const char*>(cr) - text.data());
-            if (at + 1 < text.size() && text[at + 1] == '\n') {
-              Text(text.substr(0, at));
-              text.remove_prefix(at + 1);
-            } else {
-              Text(text.substr(0, at + 1));
-              text.remove_prefix(at + 1);
-            }
+            const bool line_end = at + 1 < text.size() && text[at + 1] == '\n';
+            Text(text.substr(0, line_end ? at : at + 1));
+            text.remove_prefix(at + 1);
           }
           Text(text);
         }
@@ -543,47 +539,22 @@ inline void BodyNormalizer::AppendWordByte(unsigned char c) noexcept {
   }
 }
 
+// What ends a word does: a plain word is emitted; one with punctuation
+// may be a URL (its host is kept), an e-mail address (dropped) or pieces.
+// Every URL prefix and every address holds punctuation.
+inline void BodyNormalizer::WordEnded(absl::string_view w, uint8_t flags, bool overlong) noexcept {
+  if (flags & kPunctClass) {
+    WordWithPunctuationEnded(w, flags, overlong);
+  } else if (!overlong) {
+    EmitWord(w, flags & kDigitClass);
+  }
+}
+
 // The run of word bytes at p (up to the first separator, or '&' when
 // stop_at_amp): appended to the word, lower-cased. Returns the run's end.
 inline const unsigned char* BodyNormalizer::CopyRun(const unsigned char* p,
                                                     const unsigned char* end,
                                                     bool stop_at_amp) noexcept {
-#if defined(__SSE2__)
-  while (end - p >= 16 && word_len_ + 16 <= kWordMax) {
-    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-    const __m128i lower = ToLower(v);
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(word_ + word_len_), lower);  // 16 bytes of slack
-    const uint32_t alpha = Mask(InRange(lower, 'a', 'z'));
-    const uint32_t digit = Mask(InRange(v, '0', '9'));
-    // ASCII bytes that are neither letters nor digits: separators, or
-    // punctuation inside the word. Usually just the one ending the word,
-    // so they are told apart by the table, one at a time.
-    uint32_t other = ~(alpha | digit | Mask(v)) & 0xFFFF;
-    // Controls and space (the usual end of a word) need no lookup.
-    const uint32_t space = Mask(InRange(v, 0, ' '));
-    uint32_t n = 16;
-    uint8_t flags = 0;
-    while (other != 0) {
-      const uint32_t i = static_cast<uint32_t>(__builtin_ctz(other));
-      if ((space >> i) & 1) {
-        n = i;
-        break;
-      }
-      const uint8_t f = kClasses.flags[p[i]];
-      if ((f & kSeparatorClass) || (stop_at_amp && p[i] == '&')) {
-        n = i;
-        break;
-      }
-      flags |= f;
-      other &= other - 1;
-    }
-    if (digit & ((1u << n) - 1)) flags |= kDigitClass;
-    word_flags_ |= flags;
-    word_len_ += n;
-    p += n;
-    if (n < 16) return p;
-  }
-#endif
   if (stop_at_amp) {
     while (p < end && !IsSeparator(*p) && *p != '&') AppendWordByte(*p++);
   } else {
@@ -634,37 +605,20 @@ const unsigned char* BodyNormalizer::TextBlocks(const unsigned char* p,
       if ((rest & 1) == 0) {  // word bytes up to the next separator
         const uint32_t len = rest != 0 ? static_cast<uint32_t>(__builtin_ctzll(rest)) : 64 - pos;
         const uint64_t range = (len == 64 ? ~uint64_t{0} : ((uint64_t{1} << len) - 1)) << pos;
-        const char first = low[pos];
-        if (word_len_ == 0 && pos + len < limit &&
-            (((punct | at) & range) == 0 || (first != 'h' && first != 'f' && first != 'w'))) {
-          // A whole word inside the block that cannot be a URL: what
-          // EndWord would do with it, without copying it first.
-          if ((punct & range) == 0) {
-            EmitWord(absl::string_view(low + pos, len), (digit & range) != 0);
-          } else if (at & range) {  // an e-mail address
-            line_start_ = false;
-          } else {  // pieces between punctuation ("don't", "today.")
-            uint64_t cuts = (punct & range) | (uint64_t{1} << (pos + len));  // end is a separator
-            uint32_t start = pos;
-            while (cuts != 0) {
-              const uint32_t cut = static_cast<uint32_t>(__builtin_ctzll(cuts));
-              cuts &= cuts - 1;
-              if (cut > start) {
-                const uint64_t piece = ((uint64_t{1} << (cut - start)) - 1) << start;
-                EmitWord(absl::string_view(low + start, cut - start), (digit & piece) != 0);
-              }
-              start = cut + 1;
-            }
-          }
+        const uint8_t flags = static_cast<uint8_t>(((digit & range) ? kDigitClass : 0) |
+                                                   ((punct & range) ? kPunctClass : 0) |
+                                                   ((at & range) ? kAtClass : 0));
+        if (word_len_ == 0 && pos + len < limit) {
+          // A whole word inside the block: ended straight from the block
+          // (no copy into the word buffer).
+          WordEnded(absl::string_view(low + pos, len), flags, false);
         } else if (word_len_ + len <= kWordMax) {
           for (uint32_t k = 0; k < len; k += 16) {
             _mm_storeu_si128(reinterpret_cast<__m128i*>(word_ + word_len_ + k),
                              _mm_loadu_si128(reinterpret_cast<const __m128i*>(low + pos + k)));
           }
           word_len_ += len;
-          word_flags_ |= static_cast<uint8_t>(((digit & range) ? kDigitClass : 0) |
-                                              ((punct & range) ? kPunctClass : 0) |
-                                              ((at & range) ? kAtClass : 0));
+          word_flags_ |= flags;
         } else {
           for (uint32_t k = 0; k < len; ++k) AppendWordByte(p[pos + k]);
         }
@@ -924,15 +878,19 @@ void BodyNormalizer::Newline() noexcept {
 }
 
 void BodyNormalizer::EndWord() noexcept {
-  absl::string_view w(word_, word_len_);
+  const absl::string_view w(word_, word_len_);
   const bool overlong = word_overlong_;
   const uint8_t flags = word_flags_;
   word_len_ = 0;
   word_overlong_ = false;
   word_flags_ = 0;
+  WordEnded(w, flags, overlong);
+}
+
+void BodyNormalizer::WordWithPunctuationEnded(absl::string_view w, uint8_t flags,
+                                              bool overlong) noexcept {
   const char first = w[0];  // already lower case
-  // Every URL prefix holds punctuation (':' or '.'): plain words skip this.
-  if ((flags & kPunctClass) && (first == 'h' || first == 'f' || first == 'w') &&
+  if ((first == 'h' || first == 'f' || first == 'w') &&
       (StartsWithI(w, "http://") || StartsWithI(w, "https://") || StartsWithI(w, "ftp://") ||
        StartsWithI(w, "www."))) {
     EmitUrlHost(w);
@@ -944,28 +902,21 @@ void BodyNormalizer::EndWord() noexcept {
     line_start_ = false;
     return;
   }
-  if (!(flags & kPunctClass)) {  // a plain word: nothing to split
-    EmitWord(w, flags & kDigitClass);
-    return;
-  }
-  // Split at ASCII punctuation ("re:", "buy-now", "U.S.A.").
+  // Split at ASCII punctuation ("re:", "buy-now", "U.S.A."), one table
+  // lookup per byte.
   size_t start = 0;
-  for (size_t i = 0; i <= w.size(); ++i) {
-    bool cut = i == w.size();
-    if (!cut) {
-      unsigned char c = static_cast<unsigned char>(w[i]);
-      cut = c < 0x80 && !IsAlnum(c);
-    }
-    if (cut) {
-      if (i > start) {
-        absl::string_view piece = w.substr(start, i - start);
-        bool has_digit = false;
-        for (unsigned char d : piece) has_digit |= IsDigit(d);
-        EmitWord(piece, has_digit);
-      }
+  bool has_digit = false;
+  for (size_t i = 0; i < w.size(); ++i) {
+    const uint8_t f = kClasses.flags[static_cast<unsigned char>(w[i])];
+    if (f & kPunctClass) {
+      if (i > start) EmitWord(w.substr(start, i - start), has_digit);
       start = i + 1;
+      has_digit = false;
+    } else {
+      has_digit |= (f & kDigitClass) != 0;
     }
   }
+  if (w.size() > start) EmitWord(w.substr(start), has_digit);
 }
 
 void BodyNormalizer::EmitWord(absl::string_view w, bool has_digit) noexcept {

@@ -96,6 +96,12 @@ class BodyNormalizer {
     if (word_len_ != 0) EndWord();
   }
   void EndWord() noexcept;
+  // What ends a word does: a URL becomes its host, an e-mail address is
+  // dropped, other words are split at punctuation and emitted. `w` is
+  // lower case, with 16 readable bytes at w.data() (TokenSink); `flags`
+  // the OR of its bytes' classes.
+  void WordEnded(absl::string_view w, uint8_t flags, bool overlong) noexcept;
+  void WordWithPunctuationEnded(absl::string_view w, uint8_t flags, bool overlong) noexcept;
   void EmitWord(absl::string_view w, bool has_digit) noexcept;
   void EmitUrlHost(absl::string_view url) noexcept;
   void Newline() noexcept;
