@@ -70,24 +70,26 @@ void Fingerprinter::Token(absl::string_view token) noexcept {
     s.staged = 0;
   }
   uint64_t t;
-#if defined(__SSE2__)
   if (token.size() < 16) {
     // Most tokens: no branch on their length. The normaliser guarantees 16
     // readable bytes at token.data(); the bytes past the token are zeroed,
     // which also writes the NUL. The sketch hashes the zero-padded block
     // with the length as seed (an injective encoding of the token).
+    alignas(16) char block[16];
+#if defined(__SSE2__)
     const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(token.data()));
     const __m128i index = _mm_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     const __m128i padded =
         _mm_and_si128(v, _mm_cmplt_epi8(index, _mm_set1_epi8(static_cast<char>(token.size()))));
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(s.stage + s.staged), padded);
-    s.staged += token.size() + 1;
-    alignas(16) char block[16];
     _mm_store_si128(reinterpret_cast<__m128i*>(block), padded);
-    t = XXH3_64bits_withSeed(block, 16, token.size());
-  } else
+#else
+    std::memset(block, 0, sizeof(block));
+    std::memcpy(block, token.data(), token.size());
 #endif
-  {
+    std::memcpy(s.stage + s.staged, block, sizeof(block));  // 16 bytes of slack
+    s.staged += token.size() + 1;
+    t = XXH3_64bits_withSeed(block, 16, token.size());
+  } else {
     if (token.size() + 1 > State::kStage) {
       XXH3_128bits_update(&s.digest, token.data(), token.size());
       XXH3_128bits_update(&s.digest, "", 1);
