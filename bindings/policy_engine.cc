@@ -314,17 +314,21 @@ void PolicyEngine::FromFinding(const AbuseGuard::Finding& f, absl::string_view k
   v->text = absl::StrCat(f.text, RetryText(f.retry_after));
 }
 
+// Per-address abuse signals are not kept for exempt clients (a webmail
+// host relays for all its users; one user's typos must not block them
+// all): they are given no address.
+absl::string_view PolicyEngine::CountedAddress(absl::string_view client_address) const {
+  return limiter_->IsExemptClient(client_address) ? absl::string_view() : client_address;
+}
+
 Verdict PolicyEngine::Evaluate(const SmtpEvent& e, absl::Time now) {
   const Settings& s = *settings_.load(std::memory_order_acquire);
   AbuseGuard& abuse = *abuse_.load(std::memory_order_acquire);
   Verdict v;
   const absl::string_view identity = Identity(s, e);
   // A blocked client or user is refused at every stage.
-  // Per-address signals are not kept for exempt clients (a webmail host
-  // relays for all its users; one user's typos must not block them all).
-  const absl::string_view counted_ip =
-      limiter_->IsExemptClient(e.client_address) ? absl::string_view() : e.client_address;
-  AbuseGuard::Finding blocked = abuse.CheckBlocked(counted_ip, e.sasl_username, now);
+  AbuseGuard::Finding blocked =
+      abuse.CheckBlocked(CountedAddress(e.client_address), e.sasl_username, now);
   if (blocked.tripped()) {
     FromFinding(blocked, e.client_address.empty() ? e.sasl_username : e.client_address, &v);
     if (!v.admitted()) {
@@ -431,9 +435,7 @@ Verdict PolicyEngine::Auth(absl::string_view client_address, absl::string_view u
   if (ok) {
     FromFinding(abuse.AuthSucceeded(client_address, user, now), user, &v);
   } else {
-    const absl::string_view counted_ip =
-        limiter_->IsExemptClient(client_address) ? absl::string_view() : client_address;
-    AbuseGuard::Finding f = abuse.AuthFailed(counted_ip, user, now);
+    AbuseGuard::Finding f = abuse.AuthFailed(CountedAddress(client_address), user, now);
     FromFinding(f, f.detector == AbuseGuard::Detector::kAuthFailuresPerUser ? user : client_address,
                 &v);
   }

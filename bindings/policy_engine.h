@@ -154,6 +154,7 @@ class PolicyEngine {
   PolicyEngine() = default;
   static std::unique_ptr<Settings> MakeSettings(const config::Config& c);
   absl::string_view Identity(const Settings& s, const SmtpEvent& e) const;
+  absl::string_view CountedAddress(absl::string_view client_address) const;
   static void FromDecision(const Decision& d, Verdict* v);
   static void FromFinding(const AbuseGuard::Finding& f, absl::string_view key, Verdict* v);
   absl::StatusOr<std::unique_ptr<AbuseGuard>> MakeAbuse(const config::Config& c, absl::Time now);

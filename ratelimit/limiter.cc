@@ -949,10 +949,9 @@ bool Limiter::Exempt(const Snapshot& s, const Request& r) noexcept {
 bool Limiter::IsExempt(const Request& r) const noexcept { return Exempt(*current(), r); }
 
 bool Limiter::IsExemptClient(absl::string_view ip) const noexcept {
-  Request r;
+  Request r;  // only the address: only the CIDRs can match
   r.client_ip = ip;
-  const Snapshot& s = *current();
-  return !s.exempt_cidrs.empty() && !ip.empty() && Exempt(s, r);
+  return Exempt(*current(), r);
 }
 
 Decision Limiter::Apply(const Snapshot& s, const Request& r, absl::Time now, ChargeList* charges,
