@@ -563,6 +563,86 @@ inline const unsigned char* BodyNormalizer::CopyRun(const unsigned char* p,
   return p;
 }
 
+// The bytes [from, to) of the lower-cased block join the word being
+// collected (a word that goes on past the block, or came from before it).
+inline void BodyNormalizer::AppendBlockRun(const char* low, uint32_t from, uint32_t to,
+                                           uint64_t digit, uint64_t punct, uint64_t at) noexcept {
+  const uint32_t len = to - from;
+  const uint64_t range = (len == 64 ? ~uint64_t{0} : ((uint64_t{1} << len) - 1)) << from;
+  if (word_len_ + len <= kWordMax) {
+#if defined(__SSE2__)
+    for (uint32_t k = 0; k < len; k += 16) {
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(word_ + word_len_ + k),
+                       _mm_loadu_si128(reinterpret_cast<const __m128i*>(low + from + k)));
+    }
+#else
+    std::memcpy(word_ + word_len_, low + from, len);
+#endif
+    word_len_ += len;
+    word_flags_ |=
+        static_cast<uint8_t>(((digit & range) ? kDigitClass : 0) |
+                             ((punct & range) ? kPunctClass : 0) | ((at & range) ? kAtClass : 0));
+  } else {
+    for (uint32_t k = from; k < to; ++k) AppendWordByte(static_cast<unsigned char>(low[k]));
+  }
+}
+
+// A block without URLs or addresses: the words inside it are split at
+// punctuation into tokens straight from the masks, as WordEnded would
+// split them. Tokens are the runs of letters, digits and non-ASCII bytes;
+// a run holding a digit ends with a carry out of (tokens + digits). The
+// separators between two tokens do what a run of them does in the walk.
+// Needs a separator before the limit: the run before the first one may
+// continue the word collected so far, the run after the last one may go on
+// past the limit; both go to the word buffer.
+inline void BodyNormalizer::FastBlock(const char* low, uint64_t sep, uint64_t digit, uint64_t punct,
+                                      uint64_t nl, uint64_t greet, uint32_t limit) noexcept {
+  const uint64_t before_limit = limit < 64 ? (uint64_t{1} << limit) - 1 : ~uint64_t{0};
+  const uint64_t seps = sep & before_limit;
+  uint32_t pos = 0;
+  if (word_len_ != 0) {
+    pos = static_cast<uint32_t>(__builtin_ctzll(seps));
+    if (pos > 0) AppendBlockRun(low, 0, pos, digit, punct, 0);
+    EndWord();
+  }
+  const uint32_t last = 63 - static_cast<uint32_t>(__builtin_clzll(seps));
+  // Bits [pos, last]: whole words only.
+  const uint64_t region =
+      (~uint64_t{0} << pos) & (last == 63 ? ~uint64_t{0} : ((uint64_t{2} << last) - 1));
+  const uint64_t tok = ~(sep | punct) & region;
+  uint64_t starts = tok & ~(tok << 1);
+  uint64_t ends = tok & ~(tok >> 1);
+  const uint64_t digit_ends = (tok + (digit & tok)) & ~tok;  // the byte after such a token
+  const uint64_t marks = nl | greet;
+  uint32_t gap = pos;  // where the separators before the next token begin
+  while (starts != 0) {
+    const uint32_t s = static_cast<uint32_t>(__builtin_ctzll(starts));
+    const uint32_t e = static_cast<uint32_t>(__builtin_ctzll(ends)) + 1;  // exclusive
+    starts &= starts - 1;
+    ends &= ends - 1;
+    const uint64_t between = ((uint64_t{1} << s) - 1) & (~uint64_t{0} << gap);
+    if (marks & between) {
+      greeting_left_ = 0;
+      if (nl & between) line_start_ = true;
+    }
+    gap = e;
+    const bool has_digit = (digit_ends >> e) & 1;  // e <= last < 64
+    const absl::string_view token(low + s, e - s);
+    if (line_start_ || greeting_left_ > 0) {
+      EmitWord(token, has_digit);
+    } else if (!has_digit && token.size() <= 30) {
+      ++tokens_;
+      if (sink_ != nullptr) sink_->Token(token);
+    }
+  }
+  const uint64_t tail = (~uint64_t{0} << gap) & region;
+  if (marks & tail) {
+    greeting_left_ = 0;
+    if (nl & tail) line_start_ = true;
+  }
+  if (last + 1 < limit) AppendBlockRun(low, last + 1, limit, digit, punct, 0);
+}
+
 // Text in blocks of kVectors x 16 bytes: one pass of vector compares
 // gives bit masks of separators, line ends, greeting-ending marks (, ; !),
 // digits, punctuation and '@'; then the block is walked a word and a run
@@ -578,7 +658,8 @@ const unsigned char* BodyNormalizer::TextBlocks(const unsigned char* p,
   constexpr uint32_t kBytes = 16 * kVectors;
   alignas(16) char low[kBytes + 16] = {};  // the block lower-cased; slack for 16-byte loads
   while (end - p >= kBytes) {
-    uint64_t sep = 0, nl = 0, greet = 0, digit = 0, punct = 0, at = 0, exits = 0;
+    uint64_t sep = 0, nl = 0, greet = 0, digit = 0, punct = 0, exits = 0;
+    uint64_t at = 0, colon = 0, slash = 0, w = 0;
     for (int k = 0; k < kVectors; ++k) {
       const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * k));
       const __m128i lower = ToLower(v);
@@ -595,9 +676,23 @@ const unsigned char* BodyNormalizer::TextBlocks(const unsigned char* p,
       digit |= d << shift;
       punct |= (~(s | d | a | high) & 0xFFFF) << shift;
       at |= uint64_t{Mask(Eq(v, '@'))} << shift;
+      colon |= uint64_t{Mask(Eq(v, ':'))} << shift;
+      slash |= uint64_t{Mask(Eq(v, '/'))} << shift;
+      w |= uint64_t{Mask(Eq(lower, 'w'))} << shift;
       if (kHtml) exits |= uint64_t{Mask(_mm_or_si128(Eq(v, '<'), Eq(v, '&')))} << shift;
     }
+    // What may start a URL ("://", "www") or be an address ('@').
+    const uint64_t special = at | (colon & (slash >> 1)) | (w & (w >> 1) & (w >> 2));
     const uint32_t limit = exits != 0 ? static_cast<uint32_t>(__builtin_ctzll(exits)) : kBytes;
+    const uint64_t before_limit = limit < 64 ? (uint64_t{1} << limit) - 1 : ~uint64_t{0};
+    if ((special & before_limit) == 0 && (sep & before_limit) != 0) {
+      // No URL, no address: every token of the block is decided from the
+      // masks (FastBlock); only the words at its two ends use the buffer.
+      FastBlock(low, sep, digit, punct, nl, greet, limit);
+      p += limit;
+      if (limit < kBytes) return p;
+      continue;
+    }
     if (limit < 64) sep |= ~uint64_t{0} << limit;  // no word goes past the limit
     uint32_t pos = 0;
     while (pos < limit) {

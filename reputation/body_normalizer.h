@@ -89,6 +89,10 @@ class BodyNormalizer {
   void AppendWordByte(unsigned char c) noexcept;
   template <int kVectors, bool kHtml>
   const unsigned char* TextBlocks(const unsigned char* p, const unsigned char* end) noexcept;
+  void FastBlock(const char* low, uint64_t sep, uint64_t digit, uint64_t punct, uint64_t nl,
+                 uint64_t greet, uint32_t limit) noexcept;
+  void AppendBlockRun(const char* low, uint32_t from, uint32_t to, uint64_t digit, uint64_t punct,
+                      uint64_t at) noexcept;
   const unsigned char* CopyRun(const unsigned char* p, const unsigned char* end,
                                bool stop_at_amp) noexcept;
   // Ends the word being collected, if any (most separators end none).
