@@ -148,54 +148,101 @@ inline const char* Find(const char* p, const char* end, char c) {
   return nullptr;
 }
 
-constexpr absl::string_view kGreetings[] = {"dear",      "hi",      "hello", "hey",
-                                            "greetings", "dearest", "attn",  "attention"};
+// The greetings, zero-padded to 16 bytes.
+alignas(16) constexpr char kGreetings[][16] = {"dear",      "hi",      "hello", "hey",
+                                               "greetings", "dearest", "attn",  "attention"};
 
+// Whether a word (lower case, 16 bytes readable at w.data() as for
+// TokenSink) is a greeting: compared with all of them at once, without a
+// branch per candidate (which of them a line's first word is, if any, is
+// not predictable).
 bool IsGreeting(absl::string_view w) {
-  for (absl::string_view g : kGreetings) {
-    if (w == g) return true;
+#if defined(__SSE2__)
+  const __m128i index = _mm_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const size_t n = w.size() < 16 ? w.size() : 16;  // a longer word differs in its 16th byte
+  const __m128i v = _mm_and_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.data())),
+                                  _mm_cmplt_epi8(index, _mm_set1_epi8(static_cast<char>(n))));
+  uint32_t equal = 0;
+  for (const auto& g : kGreetings) {
+    equal |= static_cast<uint32_t>(_mm_movemask_epi8(
+                 _mm_cmpeq_epi8(v, _mm_load_si128(reinterpret_cast<const __m128i*>(g))))) +
+             1;  // 0x10000 when all 16 bytes are equal
+  }
+  return (equal >> 16) & 1;
+#else
+  for (const auto& g : kGreetings) {
+    if (w == absl::string_view(g)) return true;
   }
   return false;
+#endif
 }
 
-// Block-level tags end a line of text: br p div tr td th li ul ol table
-// h1-h6 hr title center section blockquote (by length, then letters).
-bool IsBlockTag(absl::string_view n) {
-  switch (n.size()) {
-    case 1:
-      return n[0] == 'p';
-    case 2: {
-      const char a = n[0], b = n[1];
-      switch (a) {
-        case 'h':
-          return (b >= '1' && b <= '6') || b == 'r';
-        case 'b':
-          return b == 'r';
-        case 't':
-          return b == 'r' || b == 'd' || b == 'h';
-        case 'l':
-          return b == 'i';
-        case 'u':
-        case 'o':
-          return b == 'l';
-        default:
-          return false;
-      }
-    }
-    case 3:
-      return n == "div";
-    case 5:
-      return n == "table" || n == "title";
-    case 6:
-      return n == "center";
-    case 7:
-      return n == "section";
-    case 10:
-      return n == "blockquote";
-    default:
-      return false;
+// What a tag does, by name: block-level tags end a line of text (br p div
+// tr td th li ul ol table h1-h6 hr title center section blockquote);
+// style and script hide what follows up to their closing tag.
+enum TagKind : uint8_t { kOtherTag = 0, kBlockTag = 1, kStyleTag = 2, kScriptTag = 3 };
+
+// A tag name's key: its first 7 bytes (lower case, zero-padded) and its
+// length in the top byte. Only "blockquote" is longer than 7 bytes.
+constexpr uint64_t TagKey(const char* name, size_t len) {
+  uint64_t key = 0;
+  for (size_t i = 0; i < len && i < 7; ++i) {
+    key |= uint64_t{static_cast<unsigned char>(name[i])} << (8 * i);
   }
+  return key | (uint64_t{len} << 56);
 }
+
+// The names in a 64-slot table without collisions (the multiplier was
+// found by a seeded search; the compiler checks it): a lookup is one
+// multiply and one compare.
+struct TagTable {
+  static constexpr int kBits = 6;
+  static constexpr uint64_t kMultiplier = 0xe1988ad9f06c144bull;
+  uint64_t keys[1 << kBits] = {};
+  uint8_t kinds[1 << kBits] = {};
+  bool collided = false;
+  constexpr TagTable() {
+    constexpr const char* kNames[] = {"p",      "br",      "div",        "tr",    "td",    "th",
+                                      "li",     "ul",      "ol",         "table", "h1",    "h2",
+                                      "h3",     "h4",      "h5",         "h6",    "hr",    "title",
+                                      "center", "section", "blockquote", "style", "script"};
+    constexpr size_t kCount = sizeof(kNames) / sizeof(kNames[0]);
+    for (size_t i = 0; i < kCount; ++i) {
+      size_t len = 0;
+      while (kNames[i][len] != 0) ++len;
+      const uint64_t key = TagKey(kNames[i], len);
+      const size_t slot = static_cast<size_t>((key * kMultiplier) >> (64 - kBits));
+      collided |= keys[slot] != 0;
+      keys[slot] = key;
+      kinds[slot] = i + 2 < kCount ? kBlockTag : i + 2 == kCount ? kStyleTag : kScriptTag;
+    }
+  }
+};
+constexpr TagTable kTags;
+static_assert(!kTags.collided, "two tag names share a slot");
+
+// The kind of a tag by its lower-case name (16 bytes readable at `name`).
+TagKind KindOfTag(const char* name, size_t len) {
+  uint64_t first = 0;
+  std::memcpy(&first, name, 8);
+  const uint64_t key =
+      (len >= 7 ? first & 0x00FFFFFFFFFFFFFFull : first & ((uint64_t{1} << (8 * len)) - 1)) |
+      (uint64_t{len} << 56);
+  const size_t slot = static_cast<size_t>((key * TagTable::kMultiplier) >> (64 - TagTable::kBits));
+  if (kTags.keys[slot] != key) return kOtherTag;
+  if (len > 7 && std::memcmp(name + 7, "ote", 3) != 0) return kOtherTag;  // blockquote
+  return static_cast<TagKind>(kTags.kinds[slot]);
+}
+
+// Bytes that end a URL's host.
+struct HostEnds {
+  bool end[256];
+  constexpr HostEnds() : end() {
+    for (int c = 0; c <= ' '; ++c) end[c] = true;
+    for (unsigned char c : {'/', '?', '#', '\\', '"', '\'', '<', '>'}) end[c] = true;
+  }
+};
+constexpr HostEnds kHostEnds;
 
 }  // namespace
 
@@ -621,10 +668,9 @@ inline void BodyNormalizer::FastBlock(const char* low, uint64_t sep, uint64_t di
     starts &= starts - 1;
     ends &= ends - 1;
     const uint64_t between = ((uint64_t{1} << s) - 1) & (~uint64_t{0} << gap);
-    if (marks & between) {
-      greeting_left_ = 0;
-      if (nl & between) line_start_ = true;
-    }
+    // Without branches: which gaps hold a line end or a mark is random.
+    greeting_left_ &= -static_cast<int>((marks & between) == 0);
+    line_start_ |= (nl & between) != 0;
     gap = e;
     const bool has_digit = (digit_ends >> e) & 1;  // e <= last < 64
     const absl::string_view token(low + s, e - s);
@@ -767,7 +813,7 @@ void BodyNormalizer::Text(absl::string_view text) noexcept {
         const void* gt =
             Find(reinterpret_cast<const char*>(p), reinterpret_cast<const char*>(end), '>');
         const unsigned char* stop = gt ? static_cast<const unsigned char*>(gt) : end;
-        const size_t take = std::min(static_cast<size_t>(stop - p), sizeof(tag_) - tag_len_);
+        const size_t take = std::min(static_cast<size_t>(stop - p), kTagMax - tag_len_);
         Copy(tag_ + tag_len_, reinterpret_cast<const char*>(p), take);
         tag_len_ += take;
         p = stop;
@@ -811,7 +857,7 @@ void BodyNormalizer::HtmlByte(unsigned char c) noexcept {
         EndTag();
         return;
       }
-      if (tag_len_ < sizeof(tag_)) tag_[tag_len_++] = static_cast<char>(c);
+      if (tag_len_ < kTagMax) tag_[tag_len_++] = static_cast<char>(c);
       if (tag_len_ == 3 && std::memcmp(tag_, "!--", 3) == 0) {
         html_ = Html::kComment;
         comment_dashes_ = 0;
@@ -892,32 +938,44 @@ void BodyNormalizer::HtmlByte(unsigned char c) noexcept {
 }
 
 void BodyNormalizer::EndTag() noexcept {
-  absl::string_view tag(tag_, tag_len_);
-  bool closing = !tag.empty() && tag[0] == '/';
-  absl::string_view name = closing ? tag.substr(1) : tag;
-  size_t end = 0;
-  while (end < name.size() && IsAlnum(static_cast<unsigned char>(name[end]))) ++end;
-  char lname[16];
-  size_t n = std::min(end, sizeof(lname));
-  for (size_t i = 0; i < n; ++i)
-    lname[i] = static_cast<char>(Lower(static_cast<unsigned char>(name[i])));
-  absl::string_view ln(lname, n);
+  const absl::string_view tag(tag_, tag_len_);
+  const bool closing = !tag.empty() && tag[0] == '/';
+  // The name: the alphanumeric bytes after the optional '/', lower-cased.
+  alignas(16) char lname[16];
+  size_t n = 0;
+  const size_t avail = tag.size() - closing;
+#if defined(__SSE2__)
+  {
+    // tag_ has 16 bytes of slack: the bytes past the tag are masked off.
+    const __m128i index = _mm_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m128i v = _mm_and_si128(
+        _mm_loadu_si128(reinterpret_cast<const __m128i*>(tag_ + closing)),
+        _mm_cmplt_epi8(index, _mm_set1_epi8(static_cast<char>(avail < 16 ? avail : 16))));
+    const __m128i lower = ToLower(v);
+    _mm_store_si128(reinterpret_cast<__m128i*>(lname), lower);
+    const uint32_t alnum = Mask(_mm_or_si128(InRange(lower, 'a', 'z'), InRange(v, '0', '9')));
+    n = static_cast<size_t>(__builtin_ctz(~alnum | 0x10000u));
+  }
+#else
+  std::memset(lname, 0, sizeof(lname));
+  while (n < avail && n < sizeof(lname) && IsAlnum(static_cast<unsigned char>(tag[closing + n]))) {
+    lname[n] = static_cast<char>(Lower(static_cast<unsigned char>(tag[closing + n])));
+    ++n;
+  }
+#endif
+  const TagKind kind = KindOfTag(lname, n);
   if (skip_until_close_ != 0) {
-    if (closing &&
-        ((skip_until_close_ == 1 && ln == "style") || (skip_until_close_ == 2 && ln == "script"))) {
-      skip_until_close_ = 0;
+    // Inside <style> (1) or <script> (2): only its closing tag matters.
+    if (closing && kind == skip_until_close_ + 1) skip_until_close_ = 0;
+    return;
+  }
+  if (kind == kStyleTag || kind == kScriptTag) {
+    if (!closing) {
+      skip_until_close_ = kind - 1;
+      return;
     }
-    return;
-  }
-  if (!closing && ln == "style") {
-    skip_until_close_ = 1;
-    return;
-  }
-  if (!closing && ln == "script") {
-    skip_until_close_ = 2;
-    return;
-  }
-  if (IsBlockTag(ln)) {
+    FlushWord();
+  } else if (kind == kBlockTag) {
     Newline();
   } else {
     FlushWord();
@@ -925,22 +983,34 @@ void BodyNormalizer::EndTag() noexcept {
   // Links keep their host: the first "href=" and the first "src=" (any
   // case), found from the tag's '=' signs.
   size_t value_at[2] = {absl::string_view::npos, absl::string_view::npos};
-  for (size_t eq = tag.find('='); eq != absl::string_view::npos; eq = tag.find('=', eq + 1)) {
-    if (value_at[0] == absl::string_view::npos && eq >= 4 &&
-        StartsWithI(tag.substr(eq - 4), "href")) {
-      value_at[0] = eq + 1;
-    } else if (value_at[1] == absl::string_view::npos && eq >= 3 &&
-               StartsWithI(tag.substr(eq - 3), "src")) {
-      value_at[1] = eq + 1;
+  const char* const begin = tag.data();
+  const char* const end = begin + tag.size();
+  for (const char* eq = Find(begin, end, '='); eq != nullptr; eq = Find(eq + 1, end, '=')) {
+    const size_t at = static_cast<size_t>(eq - begin);
+    if (at >= 4) {
+      uint32_t before;  // the 4 bytes before the '=', letters lower-cased by | 0x20
+      std::memcpy(&before, eq - 4, 4);
+      before |= 0x20202020u;
+      uint32_t href, src;
+      std::memcpy(&href, "href", 4);
+      std::memcpy(&src, " src", 4);
+      if (value_at[0] == absl::string_view::npos && before == href) {
+        value_at[0] = at + 1;
+      } else if (value_at[1] == absl::string_view::npos && (before | 0xFF) == (src | 0xFF)) {
+        value_at[1] = at + 1;
+      }
+    } else if (at == 3 && value_at[1] == absl::string_view::npos && StartsWithI(tag, "src")) {
+      value_at[1] = at + 1;
     }
+    if (value_at[0] != absl::string_view::npos && value_at[1] != absl::string_view::npos) break;
   }
   for (size_t at : value_at) {
     if (at == absl::string_view::npos) continue;
     absl::string_view v = tag.substr(at);
     if (!v.empty() && (v[0] == '"' || v[0] == '\'')) {
-      char q = v[0];
-      v.remove_prefix(1);
-      v = v.substr(0, v.find(q));
+      const char* close = Find(v.data() + 1, v.data() + v.size(), v[0]);
+      v = absl::string_view(
+          v.data() + 1, static_cast<size_t>((close ? close : v.data() + v.size()) - v.data() - 1));
     } else {
       size_t e = 0;
       while (e < v.size() && static_cast<unsigned char>(v[e]) > ' ') ++e;
@@ -1034,22 +1104,25 @@ void BodyNormalizer::EmitWord(absl::string_view w, bool has_digit) noexcept {
 }
 
 void BodyNormalizer::EmitUrlHost(absl::string_view url) noexcept {
-  size_t scheme = url.find("://");
-  if (scheme != absl::string_view::npos && scheme < 10) url.remove_prefix(scheme + 3);
-  size_t end = 0;
-  while (end < url.size()) {
-    unsigned char c = static_cast<unsigned char>(url[end]);
-    if (c == '/' || c == '?' || c == '#' || c == '\\' || c == '"' || c == '\'' || c == '<' ||
-        c == '>' || c <= ' ') {
+  // A scheme ("http://"): a "://" among the first 12 bytes.
+  for (size_t i = 0; i < 10 && i + 3 <= url.size(); ++i) {
+    if (url[i] == ':' && url[i + 1] == '/' && url[i + 2] == '/') {
+      url.remove_prefix(i + 3);
       break;
     }
-    ++end;
   }
-  absl::string_view host = url.substr(0, end);
-  size_t at = host.rfind('@');
-  if (at != absl::string_view::npos) host.remove_prefix(at + 1);  // user:pass@host
-  size_t colon = host.rfind(':');
-  if (colon != absl::string_view::npos) host = host.substr(0, colon);  // :port
+  // The host: up to the path, query or fragment; after the last '@'
+  // (user:pass@host), before the last ':' (a port).
+  size_t end = 0, after_at = 0, colon = absl::string_view::npos;
+  for (; end < url.size(); ++end) {
+    const unsigned char c = static_cast<unsigned char>(url[end]);
+    if (kHostEnds.end[c]) break;
+    after_at = c == '@' ? end + 1 : after_at;
+    colon = c == ':' ? end : colon;
+  }
+  absl::string_view host = url.substr(after_at, end - after_at);
+  if (colon != absl::string_view::npos && colon >= after_at)
+    host = host.substr(0, colon - after_at);
   while (!host.empty() && host.back() == '.') host.remove_suffix(1);
   if (host.empty()) return;
   char buf[2 + 253 + 16] = {};  // 16 readable bytes past any token (TokenSink)

@@ -142,7 +142,8 @@ class BodyNormalizer {
   // HTML state.
   enum class Html : uint8_t { kText, kTag, kComment, kEntity };
   Html html_ = Html::kText;
-  char tag_[512];
+  static constexpr size_t kTagMax = 512;
+  char tag_[kTagMax + 16];  // 16 bytes of slack for whole-vector loads
   size_t tag_len_ = 0;
   int comment_dashes_ = 0;
   int skip_until_close_ = 0;  // inside <style> (1) or <script> (2)

@@ -75,6 +75,26 @@ TEST(BodyNormalizerTest, HtmlTagsEntitiesStyleScriptComments) {
             "best prices deals u:deals.example click here u:img.example a b c");
 }
 
+// Tag names in any case; a block tag starts a line (so a greeting after it
+// is dropped), other tags only end the word; a name that merely shares a
+// prefix with one does nothing; style and script hide text only up to their
+// own closing tag; href and src are found in any case and position.
+TEST(BodyNormalizerTest, TagKindsAndLinks) {
+  const std::string html = "Content-Type: text/html\n\n";
+  EXPECT_EQ(Norm(html + "one<BLOCKQUOTE>Dear Anna, offer"), "one offer");
+  EXPECT_EQ(Norm(html + "one<blockquotx>Dear Anna, offer"), "one dear anna offer");
+  EXPECT_EQ(Norm(html + "one<H3 class=x>Hi Bob, two<Td>Hello Eve, three"), "one two three");
+  EXPECT_EQ(Norm(html + "one<span>Dear Anna, two<h7>Hi Bob, three"),
+            "one dear anna two hi bob three");
+  EXPECT_EQ(Norm(html + "a<b>c</b>d<Section>Dear X, e"), "a c d e");
+  EXPECT_EQ(Norm(html + "<STYLE type=text/css>hidden</script>still</STYLE>shown"), "shown");
+  EXPECT_EQ(Norm(html + "<Script>hidden</style>still</SCRIPT>shown<stylex>seen"), "shown seen");
+  EXPECT_EQ(Norm(html + "<A class=x HREF = 'http://one.example/' data-src=\"https://two.example\">"
+                        "x<img alt=\"y\" SRC=http://Three.Example:8080/p.png>"),
+            "u:two.example x u:three.example");
+  EXPECT_EQ(Norm(html + "<a href=\"https://user:pw@Host.Example.:443/x\">y"), "u:host.example y");
+}
+
 TEST(BodyNormalizerTest, MultipartKeepsTextPartsOnly) {
   std::string m =
       "Content-Type: multipart/mixed; boundary=\"outer\"\n\n"
@@ -268,7 +288,9 @@ TEST(BodyNormalizerTest, BlockAndBytePathsAgreeOnRandomText) {
     const std::string wrapped =
         Norm(type + "Content-Transfer-Encoding: quoted-printable\n\n" + SoftWrapped(text, rng));
     ASSERT_EQ(wrapped, whole) << "trial " << trial << " text:\n" << text;
-    if (trial < 2) EXPECT_FALSE(whole.empty());
+    if (trial < 2) {
+      EXPECT_FALSE(whole.empty());
+    }
   }
 }
 
