@@ -133,19 +133,53 @@ inline __m128i ToLower(__m128i v) {
 #endif
 
 // The first `c` in [p, end), or null: like memchr, inline, for the short
-// distances of lines and tags.
-inline const char* Find(const char* p, const char* end, char c) {
+// distances of lines and tags. The bytes from `floor` (<= p) on are
+// readable: a tail shorter than a vector is looked at as the 16 bytes
+// ending at `end` when there are that many (no byte loop).
+inline const char* Find(const char* p, const char* end, char c, const char* floor) {
 #if defined(__SSE2__)
+  // 64 bytes per step: most lines and tags end within the first one, so the
+  // loop's exit is predictable.
+  while (end - p >= 64) {
+    const __m128i a = Eq(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)), c);
+    const __m128i b = Eq(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16)), c);
+    const __m128i d = Eq(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 32)), c);
+    const __m128i e = Eq(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 48)), c);
+    const uint64_t m = uint64_t{Mask(a)} | uint64_t{Mask(b)} << 16 | uint64_t{Mask(d)} << 32 |
+                       uint64_t{Mask(e)} << 48;
+    if (m != 0) return p + __builtin_ctzll(m);
+    p += 64;
+  }
   while (end - p >= 16) {
     const uint32_t m = Mask(Eq(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)), c));
     if (m != 0) return p + __builtin_ctz(m);
     p += 16;
+  }
+  if (end - floor >= 16) {
+    const uint32_t m = Mask(Eq(_mm_loadu_si128(reinterpret_cast<const __m128i*>(end - 16)), c)) >>
+                       (16 - (end - p));
+    return m != 0 ? p + __builtin_ctz(m) : nullptr;
   }
 #endif
   for (; p < end; ++p) {
     if (*p == c) return p;
   }
   return nullptr;
+}
+
+// Find in a buffer with 16 bytes of slack past `end` (tag_): whole
+// vectors, the bits past `end` dropped.
+inline const char* FindPadded(const char* p, const char* end, char c) {
+#if defined(__SSE2__)
+  for (; p < end; p += 16) {
+    uint32_t m = Mask(Eq(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)), c));
+    if (end - p < 16) m &= (1u << (end - p)) - 1;
+    if (m != 0) return p + __builtin_ctz(m);
+  }
+  return nullptr;
+#else
+  return Find(p, end, c, p);
+#endif
 }
 
 // The greetings, zero-padded to 16 bytes.
@@ -323,7 +357,7 @@ void BodyNormalizer::Feed(absl::string_view data) noexcept {
         continue;
       }
     }
-    const void* nl = Find(data.data(), data.data() + data.size(), '\n');
+    const void* nl = Find(data.data(), data.data() + data.size(), '\n', data.data());
     size_t n = nl ? static_cast<size_t>(static_cast<const char*>(nl) - data.data()) : data.size();
     absl::string_view piece = data.substr(0, n);
     if (nl != nullptr && line_len_ == 0 && !line_overflowed_ && n < kLineMax) {
@@ -512,7 +546,7 @@ void BodyNormalizer::DecodeLine(absl::string_view line, bool complete) noexcept 
       size_t o = 0;
       size_t i = 0;
       while (i < end) {
-        const char* eq = Find(line.data() + i, line.data() + end, '=');
+        const char* eq = Find(line.data() + i, line.data() + end, '=', line.data());
         const size_t at = eq ? static_cast<size_t>(eq - line.data()) : end;
         while (i < at) {
           const size_t n = std::min(at - i, sizeof(out) - o);
@@ -810,8 +844,8 @@ void BodyNormalizer::Text(absl::string_view text) noexcept {
                  (tag_len_ >= 3 || (tag_len_ > 0 && tag_[0] != '!') ||
                   (tag_len_ == 0 && (IsAlpha(*p) || *p == '/' || *p == '?')))) {
         // A tag (not a comment, not "a < b" text): collect up to the '>'.
-        const void* gt =
-            Find(reinterpret_cast<const char*>(p), reinterpret_cast<const char*>(end), '>');
+        const void* gt = Find(reinterpret_cast<const char*>(p), reinterpret_cast<const char*>(end),
+                              '>', text.data());
         const unsigned char* stop = gt ? static_cast<const unsigned char*>(gt) : end;
         const size_t take = std::min(static_cast<size_t>(stop - p), kTagMax - tag_len_);
         Copy(tag_ + tag_len_, reinterpret_cast<const char*>(p), take);
@@ -985,7 +1019,8 @@ void BodyNormalizer::EndTag() noexcept {
   size_t value_at[2] = {absl::string_view::npos, absl::string_view::npos};
   const char* const begin = tag.data();
   const char* const end = begin + tag.size();
-  for (const char* eq = Find(begin, end, '='); eq != nullptr; eq = Find(eq + 1, end, '=')) {
+  for (const char* eq = FindPadded(begin, end, '='); eq != nullptr;
+       eq = FindPadded(eq + 1, end, '=')) {
     const size_t at = static_cast<size_t>(eq - begin);
     if (at >= 4) {
       uint32_t before;  // the 4 bytes before the '=', letters lower-cased by | 0x20
@@ -1008,7 +1043,7 @@ void BodyNormalizer::EndTag() noexcept {
     if (at == absl::string_view::npos) continue;
     absl::string_view v = tag.substr(at);
     if (!v.empty() && (v[0] == '"' || v[0] == '\'')) {
-      const char* close = Find(v.data() + 1, v.data() + v.size(), v[0]);
+      const char* close = FindPadded(v.data() + 1, v.data() + v.size(), v[0]);
       v = absl::string_view(
           v.data() + 1, static_cast<size_t>((close ? close : v.data() + v.size()) - v.data() - 1));
     } else {
