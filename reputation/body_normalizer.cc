@@ -311,6 +311,7 @@ void BodyNormalizer::Reset(TokenSink* sink) noexcept {
   text_bytes_ = 0;
   tokens_ = 0;
   text_parts_ = 0;
+  pending_len_ = 0;
 }
 
 void BodyNormalizer::Feed(absl::string_view data) noexcept {
@@ -402,6 +403,7 @@ void BodyNormalizer::Finish() noexcept {
     OnLine(absl::string_view(line_, line_len_), true);
     line_len_ = 0;
   }
+  FlushPending();
   if (in_headers_) EndHeaders();
   if (html_ == Html::kEntity) {
     html_ = Html::kText;
@@ -509,6 +511,7 @@ void BodyNormalizer::OnBodyLine(absl::string_view line, bool complete) noexcept 
       absl::string_view b(boundaries_[d], boundary_len_[d]);
       if (rest.substr(0, b.size()) != b) continue;
       absl::string_view tail = Trim(rest.substr(b.size()));
+      FlushPending();
       Newline();
       if (tail.substr(0, 2) == "--") {  // closing: back to the parent's epilogue
         depth_ = d;
@@ -539,53 +542,27 @@ void BodyNormalizer::DecodeLine(absl::string_view line, bool complete) noexcept 
         soft = true;
         --end;
       }
-      // Decoded into a buffer (runs between '=' copied whole) and handed to
-      // Text a buffer at a time: how text is cut into calls does not change
-      // the tokens, and one call per line is cheaper than one per escape.
-      char out[512];
-      size_t o = 0;
+      // Runs between '=' are copied whole.
       size_t i = 0;
       while (i < end) {
         const char* eq = Find(line.data() + i, line.data() + end, '=', line.data());
         const size_t at = eq ? static_cast<size_t>(eq - line.data()) : end;
-        while (i < at) {
-          const size_t n = std::min(at - i, sizeof(out) - o);
-          std::memcpy(out + o, line.data() + i, n);
-          o += n;
-          i += n;
-          if (o == sizeof(out)) {
-            Text(absl::string_view(out, o));
-            o = 0;
-          }
-        }
+        Pend(line.data() + i, at - i);
         if (at == end) break;
         int hi = at + 2 < end ? HexValue(static_cast<unsigned char>(line[at + 1])) : -1;
         int lo = at + 2 < end ? HexValue(static_cast<unsigned char>(line[at + 2])) : -1;
         if (hi >= 0 && lo >= 0) {
-          out[o++] = static_cast<char>(hi * 16 + lo);
+          PendByte(static_cast<char>(hi * 16 + lo));
           i = at + 3;
         } else {
-          out[o++] = '=';
+          PendByte('=');
           i = at + 1;
         }
-        if (o == sizeof(out)) {
-          Text(absl::string_view(out, o));
-          o = 0;
-        }
       }
-      if (complete && !soft) {
-        if (o == sizeof(out)) {
-          Text(absl::string_view(out, o));
-          o = 0;
-        }
-        out[o++] = '\n';
-      }
-      Text(absl::string_view(out, o));
+      if (complete && !soft) PendByte('\n');
       return;
     }
     case Encoding::kBase64: {
-      char out[192];
-      size_t o = 0;
       for (unsigned char c : line) {
         if (c == '=') {  // padding: the group ends
           b64_acc_ = 0;
@@ -598,17 +575,30 @@ void BodyNormalizer::DecodeLine(absl::string_view line, bool complete) noexcept 
         b64_bits_ += 6;
         if (b64_bits_ >= 8) {
           b64_bits_ -= 8;
-          out[o++] = static_cast<char>((b64_acc_ >> b64_bits_) & 0xFF);
-          if (o == sizeof(out)) {
-            Text(absl::string_view(out, o));
-            o = 0;
-          }
+          PendByte(static_cast<char>((b64_acc_ >> b64_bits_) & 0xFF));
         }
       }
-      Text(absl::string_view(out, o));
       return;
     }
   }
+}
+
+void BodyNormalizer::Pend(const char* src, size_t n) noexcept {
+  while (n > 0) {
+    const size_t take = std::min(n, kPendingMax - pending_len_);
+    std::memcpy(pending_ + pending_len_, src, take);
+    pending_len_ += take;
+    src += take;
+    n -= take;
+    if (pending_len_ == kPendingMax) FlushPending();
+  }
+}
+
+void BodyNormalizer::FlushPending() noexcept {
+  if (pending_len_ == 0) return;
+  const size_t n = pending_len_;
+  pending_len_ = 0;
+  Text(absl::string_view(pending_, n));
 }
 
 inline void BodyNormalizer::AppendWordByte(unsigned char c) noexcept {

@@ -81,6 +81,15 @@ class BodyNormalizer {
   void EndHeaders() noexcept;
   void OnBodyLine(absl::string_view line, bool complete) noexcept;
   void DecodeLine(absl::string_view line, bool complete) noexcept;
+  // Decoded text of the current part waits in pending_ and goes to Text a
+  // buffer at a time (how text is cut into calls does not change the
+  // tokens; long calls let the block walks see long runs).
+  void Pend(const char* src, size_t n) noexcept;
+  void PendByte(char c) noexcept {
+    pending_[pending_len_++] = c;
+    if (pending_len_ == kPendingMax) FlushPending();
+  }
+  void FlushPending() noexcept;
   void Text(absl::string_view text) noexcept;
   void TextByte(unsigned char c) noexcept;
   void HtmlByte(unsigned char c) noexcept;
@@ -134,6 +143,11 @@ class BodyNormalizer {
   PartKind kind_ = PartKind::kPlain;
   Encoding encoding_ = Encoding::kIdentity;
   bool saw_content_type_ = false;
+
+  // Decoded text not yet tokenised (see Pend).
+  static constexpr size_t kPendingMax = 4096;
+  char pending_[kPendingMax];
+  size_t pending_len_ = 0;
 
   // Base64 decoder state.
   uint32_t b64_acc_ = 0;
