@@ -172,8 +172,9 @@ inline const char* Find(const char* p, const char* end, char c, const char* floo
 inline const char* FindPadded(const char* p, const char* end, char c) {
 #if defined(__SSE2__)
   for (; p < end; p += 16) {
-    uint32_t m = Mask(Eq(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)), c));
-    if (end - p < 16) m &= (1u << (end - p)) - 1;
+    const ptrdiff_t left = end - p;
+    const uint32_t m = Mask(Eq(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)), c)) &
+                       ((1u << (left < 16 ? left : 16)) - 1);
     if (m != 0) return p + __builtin_ctz(m);
   }
   return nullptr;
@@ -185,6 +186,15 @@ inline const char* FindPadded(const char* p, const char* end, char c) {
 // The greetings, zero-padded to 16 bytes.
 alignas(16) constexpr char kGreetings[][16] = {"dear",      "hi",      "hello", "hey",
                                                "greetings", "dearest", "attn",  "attention"};
+
+// Whether a word could be a greeting, by its length (2 to 9) and first
+// letter (a d g h): cheap, no branch.
+inline bool MayBeGreeting(absl::string_view w) {
+  constexpr uint32_t kFirst =
+      1u << ('a' & 31) | 1u << ('d' & 31) | 1u << ('g' & 31) | 1u << ('h' & 31);
+  const uint32_t first = static_cast<unsigned char>(w[0]);
+  return (w.size() - 2 < 8) & (first >= 'a') & (first <= 'z') & ((kFirst >> (first & 31)) & 1);
+}
 
 // Whether a word (lower case, 16 bytes readable at w.data() as for
 // TokenSink) is a greeting: compared with all of them at once, without a
@@ -263,9 +273,11 @@ TagKind KindOfTag(const char* name, size_t len) {
       (len >= 7 ? first & 0x00FFFFFFFFFFFFFFull : first & ((uint64_t{1} << (8 * len)) - 1)) |
       (uint64_t{len} << 56);
   const size_t slot = static_cast<size_t>((key * TagTable::kMultiplier) >> (64 - TagTable::kBits));
-  if (kTags.keys[slot] != key) return kOtherTag;
+  // Without a branch on the outcome: which tags come is not predictable.
+  const TagKind kind =
+      kTags.keys[slot] == key ? static_cast<TagKind>(kTags.kinds[slot]) : kOtherTag;
   if (len > 7 && std::memcmp(name + 7, "ote", 3) != 0) return kOtherTag;  // blockquote
-  return static_cast<TagKind>(kTags.kinds[slot]);
+  return kind;
 }
 
 // Bytes that end a URL's host.
@@ -698,9 +710,11 @@ inline void BodyNormalizer::FastBlock(const char* low, uint64_t sep, uint64_t di
     gap = e;
     const bool has_digit = (digit_ends >> e) & 1;  // e <= last < 64
     const absl::string_view token(low + s, e - s);
-    if (line_start_ || greeting_left_ > 0) {
+    // Only a line's first word can start a greeting: most first words
+    // cannot be one (by length and first letter) and are emitted here.
+    if ((line_start_ & MayBeGreeting(token)) | (greeting_left_ > 0)) {
       EmitWord(token, has_digit);
-    } else if (!has_digit && token.size() <= 30) {
+    } else if (line_start_ = false, !has_digit && token.size() <= 30) {
       ++tokens_;
       if (sink_ != nullptr) sink_->Token(token);
     }
@@ -753,7 +767,10 @@ const unsigned char* BodyNormalizer::TextBlocks(const unsigned char* p,
     }
     // What may start a URL ("://", "www") or be an address ('@').
     const uint64_t special = at | (colon & (slash >> 1)) | (w & (w >> 1) & (w >> 2));
-    const uint32_t limit = exits != 0 ? static_cast<uint32_t>(__builtin_ctzll(exits)) : kBytes;
+    // The first exit, or the block's end (kHtml blocks are < 64 bytes).
+    const uint32_t limit =
+        kHtml ? static_cast<uint32_t>(__builtin_ctzll(exits | (uint64_t{1} << (kBytes & 63))))
+              : kBytes;
     const uint64_t before_limit = limit < 64 ? (uint64_t{1} << limit) - 1 : ~uint64_t{0};
     if ((special & before_limit) == 0 && (sep & before_limit) != 0) {
       // No URL, no address: every token of the block is decided from the
