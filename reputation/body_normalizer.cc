@@ -167,6 +167,52 @@ inline const char* Find(const char* p, const char* end, char c, const char* floo
   return nullptr;
 }
 
+// Where the values of a tag's first "href=" and first "src=" (any case)
+// begin, or npos; 16 bytes are readable past the tag. Sixteen bytes at a
+// time: bit masks of the letters and of '=', each '=' that the letters of
+// a name end at found by shifting the masks (the previous block's masks
+// carry names that straddle two blocks), no branch per attribute.
+void FindLinks(absl::string_view tag, size_t* href, size_t* src) {
+#if defined(__SSE2__)
+  uint32_t h0 = 0, r0 = 0, e0 = 0, f0 = 0, s0 = 0, c0 = 0;  // the previous block's
+  for (size_t k = 0; k < tag.size(); k += 16) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(tag.data() + k));
+    const __m128i l = _mm_or_si128(v, _mm_set1_epi8(0x20));  // letters in lower case
+    const size_t left = tag.size() - k;
+    const uint32_t eq = Mask(Eq(v, '=')) & ((1u << (left < 16 ? left : 16)) - 1);
+    const uint32_t h = Mask(Eq(l, 'h')) << 16 | h0, r = Mask(Eq(l, 'r')) << 16 | r0;
+    const uint32_t e = Mask(Eq(l, 'e')) << 16 | e0, f = Mask(Eq(l, 'f')) << 16 | f0;
+    const uint32_t s = Mask(Eq(l, 's')) << 16 | s0, c = Mask(Eq(l, 'c')) << 16 | c0;
+    const uint32_t at_href = (h << 4) & (r << 3) & (e << 2) & (f << 1) & (eq << 16);
+    const uint32_t at_src = (s << 3) & (r << 2) & (c << 1) & (eq << 16);
+    if ((at_href | at_src) != 0) {
+      if (at_href != 0 && *href == absl::string_view::npos) {
+        *href = k + static_cast<size_t>(__builtin_ctz(at_href)) - 16 + 1;
+      }
+      if (at_src != 0 && *src == absl::string_view::npos) {
+        *src = k + static_cast<size_t>(__builtin_ctz(at_src)) - 16 + 1;
+      }
+      if (*href != absl::string_view::npos && *src != absl::string_view::npos) return;
+    }
+    h0 = h >> 16;
+    r0 = r >> 16;
+    e0 = e >> 16;
+    f0 = f >> 16;
+    s0 = s >> 16;
+    c0 = c >> 16;
+  }
+#else
+  for (size_t at = 3; at < tag.size(); ++at) {
+    if (tag[at] != '=') continue;
+    if (*href == absl::string_view::npos && at >= 4 && StartsWithI(tag.substr(at - 4), "href")) {
+      *href = at + 1;
+    } else if (*src == absl::string_view::npos && StartsWithI(tag.substr(at - 3), "src")) {
+      *src = at + 1;
+    }
+  }
+#endif
+}
+
 // Find in a buffer with 16 bytes of slack past `end` (tag_): whole
 // vectors, the bits past `end` dropped.
 inline const char* FindPadded(const char* p, const char* end, char c) {
@@ -847,6 +893,17 @@ void BodyNormalizer::Text(absl::string_view text) noexcept {
           while (p < end && *p != '<' && *p != '&') ++p;
         }
         if (p == end) break;
+        if (*p == '<' && end - p >= 2 && (IsAlpha(p[1]) || p[1] == '/' || p[1] == '?')) {
+          // A whole tag in this text with 16 bytes after it: taken where
+          // it is (what the byte-wise path would do, without the copy).
+          const char* const name = reinterpret_cast<const char*>(p + 1);
+          const char* const gt = Find(name, reinterpret_cast<const char*>(end), '>', text.data());
+          if (gt != nullptr && reinterpret_cast<const char*>(end) - gt >= 16) {
+            TagEnded(absl::string_view(name, std::min(static_cast<size_t>(gt - name), kTagMax)));
+            p = reinterpret_cast<const unsigned char*>(gt) + 1;
+            continue;
+          }
+        }
       } else if (html_ == Html::kTag &&
                  (tag_len_ >= 3 || (tag_len_ > 0 && tag_[0] != '!') ||
                   (tag_len_ == 0 && (IsAlpha(*p) || *p == '/' || *p == '?')))) {
@@ -978,8 +1035,9 @@ void BodyNormalizer::HtmlByte(unsigned char c) noexcept {
   }
 }
 
-void BodyNormalizer::EndTag() noexcept {
-  const absl::string_view tag(tag_, tag_len_);
+void BodyNormalizer::EndTag() noexcept { TagEnded(absl::string_view(tag_, tag_len_)); }
+
+void BodyNormalizer::TagEnded(absl::string_view tag) noexcept {
   const bool closing = !tag.empty() && tag[0] == '/';
   // The name: the alphanumeric bytes after the optional '/', lower-cased.
   alignas(16) char lname[16];
@@ -987,10 +1045,10 @@ void BodyNormalizer::EndTag() noexcept {
   const size_t avail = tag.size() - closing;
 #if defined(__SSE2__)
   {
-    // tag_ has 16 bytes of slack: the bytes past the tag are masked off.
+    // 16 bytes are readable past the tag: the bytes past it are masked off.
     const __m128i index = _mm_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     const __m128i v = _mm_and_si128(
-        _mm_loadu_si128(reinterpret_cast<const __m128i*>(tag_ + closing)),
+        _mm_loadu_si128(reinterpret_cast<const __m128i*>(tag.data() + closing)),
         _mm_cmplt_epi8(index, _mm_set1_epi8(static_cast<char>(avail < 16 ? avail : 16))));
     const __m128i lower = ToLower(v);
     _mm_store_si128(reinterpret_cast<__m128i*>(lname), lower);
@@ -1022,30 +1080,9 @@ void BodyNormalizer::EndTag() noexcept {
     FlushWord();
   }
   // Links keep their host: the first "href=" and the first "src=" (any
-  // case), found from the tag's '=' signs.
+  // case).
   size_t value_at[2] = {absl::string_view::npos, absl::string_view::npos};
-  const char* const begin = tag.data();
-  const char* const end = begin + tag.size();
-  for (const char* eq = FindPadded(begin, end, '='); eq != nullptr;
-       eq = FindPadded(eq + 1, end, '=')) {
-    const size_t at = static_cast<size_t>(eq - begin);
-    if (at >= 4) {
-      uint32_t before;  // the 4 bytes before the '=', letters lower-cased by | 0x20
-      std::memcpy(&before, eq - 4, 4);
-      before |= 0x20202020u;
-      uint32_t href, src;
-      std::memcpy(&href, "href", 4);
-      std::memcpy(&src, " src", 4);
-      if (value_at[0] == absl::string_view::npos && before == href) {
-        value_at[0] = at + 1;
-      } else if (value_at[1] == absl::string_view::npos && (before | 0xFF) == (src | 0xFF)) {
-        value_at[1] = at + 1;
-      }
-    } else if (at == 3 && value_at[1] == absl::string_view::npos && StartsWithI(tag, "src")) {
-      value_at[1] = at + 1;
-    }
-    if (value_at[0] != absl::string_view::npos && value_at[1] != absl::string_view::npos) break;
-  }
+  FindLinks(tag, &value_at[0], &value_at[1]);
   for (size_t at : value_at) {
     if (at == absl::string_view::npos) continue;
     absl::string_view v = tag.substr(at);

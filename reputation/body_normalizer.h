@@ -94,6 +94,10 @@ class BodyNormalizer {
   void TextByte(unsigned char c) noexcept;
   void HtmlByte(unsigned char c) noexcept;
   void EndTag() noexcept;
+  // What a tag does (its bytes between '<' and '>'; 16 bytes readable past
+  // its end): block tags end the line, style and script hide text, links
+  // keep their host.
+  void TagEnded(absl::string_view tag) noexcept;
   void CharOut(unsigned char c) noexcept;
   void AppendWordByte(unsigned char c) noexcept;
   template <int kVectors, bool kHtml>
