@@ -887,9 +887,11 @@ void BodyNormalizer::Text(absl::string_view text) noexcept {
       // Fast path: runs of word bytes in HTML text go straight to the word.
       if (html_ == Html::kText) {
         if (skip_until_close_ == 0) {
-          p = TextBlocks<1, true>(p, end);
-          p = CopyRun(p, end, true);  // what is left (< 16 bytes)
-        } else {                      // inside <style> or <script>: only '<' and '&' matter
+          if (*p != '<') {  // (no text between two tags: nothing to classify)
+            p = TextBlocks<1, true>(p, end);
+            p = CopyRun(p, end, true);  // what is left (< 16 bytes)
+          }
+        } else {  // inside <style> or <script>: only '<' and '&' matter
           while (p < end && *p != '<' && *p != '&') ++p;
         }
         if (p == end) break;
