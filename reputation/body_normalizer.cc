@@ -229,6 +229,39 @@ inline const char* FindPadded(const char* p, const char* end, char c) {
 #endif
 }
 
+// The length of the whole lines at the start of `data` (which starts a
+// line) that begin with none of 'c', 'C', '\n', '\r': the header lines that
+// neither are nor continue a Content-* header (after one that is not),
+// and do not end the headers. 0 if the first line may matter.
+size_t SkippableHeaderLines(absl::string_view data) {
+  auto candidate = [](char c) { return c == 'c' || c == 'C' || c == '\n' || c == '\r'; };
+  if (data.empty() || candidate(data[0])) return 0;
+  const char* const begin = data.data();
+  const char* const end = begin + data.size();
+  const char* p = begin;
+#if defined(__SSE2__)
+  // A line that matters starts after a '\n' with one of the four bytes.
+  uint32_t carry = 0;  // a '\n' as the previous block's last byte
+  while (end - p >= 16) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    const uint32_t nl = Mask(Eq(v, '\n'));
+    const uint32_t starts = Mask(
+        _mm_or_si128(_mm_or_si128(Eq(v, 'c'), Eq(v, 'C')), _mm_or_si128(Eq(v, '\n'), Eq(v, '\r'))));
+    const uint32_t hits = ((nl << 1) | carry) & starts;
+    if (hits != 0) return static_cast<size_t>(p - begin) + __builtin_ctz(hits);
+    carry = nl >> 15;
+    p += 16;
+  }
+  if (carry != 0 && p < end && candidate(*p)) return static_cast<size_t>(p - begin);
+#endif
+  for (; p + 1 < end; ++p) {
+    if (*p == '\n' && candidate(p[1])) return static_cast<size_t>(p + 1 - begin);
+  }
+  // No line that matters starts here: skip up to the last line end.
+  const void* last = memrchr(begin, '\n', data.size());
+  return last != nullptr ? static_cast<size_t>(static_cast<const char*>(last) - begin) + 1 : 0;
+}
+
 // The greetings, zero-padded to 16 bytes.
 alignas(16) constexpr char kGreetings[][16] = {"dear",      "hi",      "hello", "hey",
                                                "greetings", "dearest", "attn",  "attention"};
@@ -378,6 +411,16 @@ void BodyNormalizer::Feed(absl::string_view data) noexcept {
   // after them would be tokenised either: stop looking.
   if (text_bytes_ >= options_.max_text_bytes) return;
   while (!data.empty()) {
+    if (in_headers_ && header_len_ == 0 && line_len_ == 0 && !line_overflowed_) {
+      // At the start of a header line, after a header that does not matter:
+      // every line up to the next one that starts with 'c' or 'C' (maybe a
+      // Content-* header) or ends the headers is a no-op. Skipped at once.
+      const size_t skip = SkippableHeaderLines(data);
+      if (skip > 0) {
+        data.remove_prefix(skip);
+        continue;
+      }
+    }
     if (!in_headers_ && line_len_ == 0 && !line_overflowed_ &&
         (kind_ == PartKind::kSkip || kind_ == PartKind::kMultipart ||
          encoding_ == Encoding::kIdentity)) {
