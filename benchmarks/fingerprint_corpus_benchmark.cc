@@ -658,6 +658,7 @@ int main(int argc, char** argv) {
   int pairs = 100000;
   uint64_t seed = 1;
   bool evaluate = true;  // --throughput_only: skip detection rates and the simulation
+  bool measure = true;   // --detection_only: skip the throughput benchmarks
   std::vector<char*> rest = {argv[0]};
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -665,6 +666,8 @@ int main(int argc, char** argv) {
       corpus = argv[++i];
     } else if (a == "--throughput_only") {
       evaluate = false;
+    } else if (a == "--detection_only") {
+      measure = false;
     } else if (a == "--pairs" && i + 1 < argc) {
       pairs = std::atoi(argv[++i]);
     } else if (a == "--k" && i + 1 < argc) {
@@ -678,7 +681,8 @@ int main(int argc, char** argv) {
   if (corpus.empty() || !LoadCorpus(corpus)) {
     std::fprintf(
         stderr,
-        "usage: %s --corpus DIR [--pairs N] [--seed N] [--throughput_only] [benchmark flags]\n",
+        "usage: %s --corpus DIR [--pairs N] [--seed N] [--throughput_only | --detection_only] "
+        "[benchmark flags]\n",
         argv[0]);
     return 2;
   }
@@ -720,6 +724,7 @@ int main(int argc, char** argv) {
     Evaluate(pairs, seed);
     Simulate(seed);
   }
+  if (!measure) return 0;
   int rargc = static_cast<int>(rest.size());
   benchmark::Initialize(&rargc, rest.data());
   benchmark::RunSpecifiedBenchmarks();

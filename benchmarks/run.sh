@@ -15,4 +15,11 @@ echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo none)"
   --benchmark_report_aggregates_only=true "$@"
 corpus="$(bash benchmarks/corpus.sh)"
 "$bin/reputation/fingerprint_benchmark" --benchmark_min_time=0.5 "$@"
-"$bin/benchmarks/fingerprint_corpus_benchmark" --corpus "$corpus" --benchmark_min_time=1 "$@"
+# Detection rates and the burst simulation; then the throughput in a fresh
+# process (the detection part's millions of allocations slow TLSH's heap),
+# sluice and its peers interleaved at random so a machine that drifts in
+# speed does not bias the ratios.
+"$bin/benchmarks/fingerprint_corpus_benchmark" --corpus "$corpus" --detection_only
+"$bin/benchmarks/fingerprint_corpus_benchmark" --corpus "$corpus" --throughput_only \
+  --benchmark_repetitions=9 --benchmark_enable_random_interleaving=true \
+  --benchmark_report_aggregates_only=true "$@"
