@@ -786,16 +786,20 @@ inline void BodyNormalizer::FastBlock(const char* low, uint64_t sep, uint64_t di
   uint64_t ends = tok & ~(tok >> 1);
   const uint64_t digit_ends = (tok + (digit & tok)) & ~tok;  // the byte after such a token
   const uint64_t marks = nl | greet;
-  uint32_t gap = pos;  // where the separators before the next token begin
+  // The token starts right after a gap (a run of non-token bytes) holding a
+  // line end, or a mark: the carry out of (gaps + line ends) lands on them.
+  const uint64_t gaps = ~tok & region;
+  const uint64_t after_nl = (gaps + (nl & gaps)) & starts;
+  const uint64_t after_mark = (gaps + (marks & gaps)) & starts;
+  uint32_t gap = pos;  // where the separators after the last token begin
   while (starts != 0) {
     const uint32_t s = static_cast<uint32_t>(__builtin_ctzll(starts));
     const uint32_t e = static_cast<uint32_t>(__builtin_ctzll(ends)) + 1;  // exclusive
     starts &= starts - 1;
     ends &= ends - 1;
-    const uint64_t between = ((uint64_t{1} << s) - 1) & (~uint64_t{0} << gap);
     // Without branches: which gaps hold a line end or a mark is random.
-    greeting_left_ &= -static_cast<int>((marks & between) == 0);
-    line_start_ |= (nl & between) != 0;
+    greeting_left_ &= static_cast<int>((after_mark >> s) & 1) - 1;
+    line_start_ |= (after_nl >> s) & 1;
     gap = e;
     const bool has_digit = (digit_ends >> e) & 1;  // e <= last < 64
     const absl::string_view token(low + s, e - s);
@@ -1227,7 +1231,45 @@ void BodyNormalizer::EmitWord(absl::string_view w, bool has_digit) noexcept {
   if (sink_ != nullptr) sink_->Token(w);
 }
 
+// `url` has 16 readable bytes past its end (a word in the word buffer or a
+// block, or a value inside a tag: both have the slack).
 void BodyNormalizer::EmitUrlHost(absl::string_view url) noexcept {
+  size_t end = 0, after_at = 0, colon = absl::string_view::npos;
+#if defined(__SSE2__)
+  {
+    // A scheme ("http://"): a "://" starting among the first 10 bytes.
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(url.data()));
+    const uint32_t colons = Mask(Eq(v, ':')), slashes = Mask(Eq(v, '/'));
+    const size_t starts = url.size() >= 3 ? std::min<size_t>(url.size() - 2, 10) : 0;
+    const uint32_t scheme = colons & (slashes >> 1) & (slashes >> 2) & ((1u << starts) - 1);
+    if (scheme != 0) url.remove_prefix(static_cast<size_t>(__builtin_ctz(scheme)) + 3);
+  }
+  // The host: up to the path, query or fragment; after the last '@'
+  // (user:pass@host), before the last ':' (a port). 16 bytes at a time.
+  for (end = 0;; end += 16) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(url.data() + end));
+    const size_t left = url.size() - end;  // > 0 here
+    const uint32_t valid = left >= 16 ? 0xFFFFu : (1u << left) - 1;
+    const __m128i stop =
+        _mm_or_si128(_mm_or_si128(_mm_or_si128(InRange(v, 0, ' '), Eq(v, '/')),
+                                  _mm_or_si128(Eq(v, '?'), Eq(v, '#'))),
+                     _mm_or_si128(_mm_or_si128(Eq(v, '\\'), Eq(v, '"')),
+                                  _mm_or_si128(Eq(v, '\''), _mm_or_si128(Eq(v, '<'), Eq(v, '>')))));
+    const uint32_t ends = (Mask(stop) | ~valid) & 0xFFFFu;
+    const uint32_t before = ends != 0 ? (1u << __builtin_ctz(ends)) - 1 : 0xFFFFu;
+    const uint32_t ats = Mask(Eq(v, '@')) & before, colons = Mask(Eq(v, ':')) & before;
+    if (ats != 0) after_at = end + 32 - static_cast<size_t>(__builtin_clz(ats));
+    if (colons != 0) colon = end + 31 - static_cast<size_t>(__builtin_clz(colons));
+    if (ends != 0) {
+      end += static_cast<size_t>(__builtin_ctz(ends));
+      break;
+    }
+    if (left == 16) {
+      end = url.size();
+      break;
+    }
+  }
+#else
   // A scheme ("http://"): a "://" among the first 12 bytes.
   for (size_t i = 0; i < 10 && i + 3 <= url.size(); ++i) {
     if (url[i] == ':' && url[i + 1] == '/' && url[i + 2] == '/') {
@@ -1235,26 +1277,33 @@ void BodyNormalizer::EmitUrlHost(absl::string_view url) noexcept {
       break;
     }
   }
-  // The host: up to the path, query or fragment; after the last '@'
-  // (user:pass@host), before the last ':' (a port).
-  size_t end = 0, after_at = 0, colon = absl::string_view::npos;
   for (; end < url.size(); ++end) {
     const unsigned char c = static_cast<unsigned char>(url[end]);
     if (kHostEnds.end[c]) break;
     after_at = c == '@' ? end + 1 : after_at;
     colon = c == ':' ? end : colon;
   }
+#endif
   absl::string_view host = url.substr(after_at, end - after_at);
-  if (colon != absl::string_view::npos && colon >= after_at)
+  if (colon != absl::string_view::npos && colon >= after_at) {
     host = host.substr(0, colon - after_at);
+  }
   while (!host.empty() && host.back() == '.') host.remove_suffix(1);
   if (host.empty()) return;
   char buf[2 + 253 + 16] = {};  // 16 readable bytes past any token (TokenSink)
   buf[0] = 'u';
   buf[1] = ':';
-  size_t n = std::min(host.size(), sizeof(buf) - 2 - 16);
-  for (size_t i = 0; i < n; ++i)
+  const size_t n = std::min(host.size(), sizeof(buf) - 2 - 16);
+#if defined(__SSE2__)
+  for (size_t i = 0; i < n; i += 16) {  // whole vectors: host has 16 readable bytes past it
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(buf + 2 + i),
+                     ToLower(_mm_loadu_si128(reinterpret_cast<const __m128i*>(host.data() + i))));
+  }
+#else
+  for (size_t i = 0; i < n; ++i) {
     buf[2 + i] = static_cast<char>(Lower(static_cast<unsigned char>(host[i])));
+  }
+#endif
   ++tokens_;
   if (sink_ != nullptr) sink_->Token(absl::string_view(buf, 2 + n));
 }

@@ -1,5 +1,6 @@
 #include "reputation/body_normalizer.h"
 
+#include <cctype>
 #include <random>
 #include <string>
 #include <vector>
@@ -50,6 +51,72 @@ TEST(BodyNormalizerTest, UrlsBecomeHosts) {
   EXPECT_EQ(Norm("\nClick https://Shop.Example.COM/track?id=8f7a6&u=anna now or "
                  "www.other.example/x or http://user:pw@evil.example:8080/p\n"),
             "click u:shop.example.com now or u:www.other.example or u:evil.example");
+}
+
+// The host of a URL, as the rules say: after a "://" that starts among the
+// first 10 bytes, up to the first of / ? # \ " ' < > or a control/space;
+// after the last '@' before that; before the last ':' after the '@';
+// trailing dots dropped; lower case; at most 253 bytes.
+std::string ReferenceHost(std::string url) {
+  for (size_t i = 0; i < 10 && i + 3 <= url.size(); ++i) {
+    if (url.compare(i, 3, "://") == 0) {
+      url = url.substr(i + 3);
+      break;
+    }
+  }
+  size_t end = 0;
+  while (end < url.size() && static_cast<unsigned char>(url[end]) > ' ' &&
+         std::string("/?#\\\"'<>").find(url[end]) == std::string::npos) {
+    ++end;
+  }
+  std::string host = url.substr(0, end);
+  const size_t at = host.rfind('@');
+  if (at != std::string::npos) host = host.substr(at + 1);
+  const size_t colon = host.rfind(':');
+  if (colon != std::string::npos) host = host.substr(0, colon);
+  while (!host.empty() && host.back() == '.') host.pop_back();
+  if (host.size() > 253) host.resize(253);
+  for (char& c : host) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return host;
+}
+
+// URLs of every shape and length, in text and in links, against the
+// reference (hosts from 0 to 300 bytes cross the 16-byte steps).
+TEST(BodyNormalizerTest, UrlHostsMatchTheRules) {
+  std::mt19937 rng(41);
+  const std::string host_bytes = "abcXYZ019.-_:@";
+  const char* const schemes[] = {"http://", "https://", "HTTP://", "ftp://", "www."};
+  const char* const tails[] = {"", "/", "/path/x", "?q=1", "#frag", "\\x", "\"", "'", "<", ">"};
+  for (int trial = 0; trial < 3000; ++trial) {
+    std::string host;
+    const size_t len = trial % 50 == 0 ? 200 + rng() % 100 : rng() % 40;
+    for (size_t i = 0; i < len; ++i) host += host_bytes[rng() % host_bytes.size()];
+    const std::string scheme = schemes[rng() % 5];
+    const std::string url = scheme + host + tails[rng() % 10];
+    std::string want = ReferenceHost(url);
+    // In text a URL is a word: it ends at the first separator, and "www."
+    // stays part of the host.
+    std::string word = url;
+    for (size_t i = 0; i < word.size(); ++i) {
+      const unsigned char c = static_cast<unsigned char>(word[i]);
+      if (c <= ' ' || std::string("<>\"'()[]{},;|*!`").find(word[i]) != std::string::npos) {
+        word.resize(i);
+        break;
+      }
+    }
+    if (word.size() > 256) continue;  // an over-long word: the word buffer's limit applies
+    std::string text_host = ReferenceHost(word);
+    const std::string got = Norm("\n" + word + " end\n");
+    const std::string expect_text = (text_host.empty() ? "" : "u:" + text_host + " ") + "end";
+    ASSERT_EQ(got, expect_text) << "url: " << word;
+    const std::string link = Norm("Content-Type: text/html\n\n<a href=\"" + url + "\">x</a>\n");
+    // Links keep the host of http(s) and www. URLs only.
+    if (scheme == "ftp://") want.clear();
+    const bool quoted_end = url.find('"') != std::string::npos;
+    if (!quoted_end) {
+      ASSERT_EQ(link, (want.empty() ? "" : "u:" + want + " ") + "x") << "link: " << url;
+    }
+  }
 }
 
 TEST(BodyNormalizerTest, QuotedPrintable) {
