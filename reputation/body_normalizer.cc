@@ -887,15 +887,8 @@ const unsigned char* BodyNormalizer::TextBlocks(const unsigned char* p,
           // A whole word inside the block: ended straight from the block
           // (no copy into the word buffer).
           WordEnded(absl::string_view(low + pos, len), flags, false);
-        } else if (word_len_ + len <= kWordMax) {
-          for (uint32_t k = 0; k < len; k += 16) {
-            _mm_storeu_si128(reinterpret_cast<__m128i*>(word_ + word_len_ + k),
-                             _mm_loadu_si128(reinterpret_cast<const __m128i*>(low + pos + k)));
-          }
-          word_len_ += len;
-          word_flags_ |= flags;
         } else {
-          for (uint32_t k = 0; k < len; ++k) AppendWordByte(p[pos + k]);
+          AppendBlockRun(low, pos, pos + len, digit, punct, at);
         }
         pos += len;
         if (pos >= limit) break;
