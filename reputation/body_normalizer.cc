@@ -130,7 +130,27 @@ inline __m128i Separators(__m128i v) {
 inline __m128i ToLower(__m128i v) {
   return _mm_or_si128(v, _mm_and_si128(InRange(v, 'A', 'Z'), _mm_set1_epi8(0x20)));
 }
+
+// The low min(n, 16) bits: the bytes of a 16-byte vector that are before
+// an end n bytes away.
+inline uint32_t FirstBits(size_t n) { return (1u << (n < 16 ? n : 16)) - 1; }
+
+// The 16 bytes at p (all readable) with those from the n-th on zeroed.
+inline __m128i LoadFirst(const char* p, size_t n) {
+  const __m128i index = _mm_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  return _mm_and_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)),
+                       _mm_cmplt_epi8(index, _mm_set1_epi8(static_cast<char>(n < 16 ? n : 16))));
+}
 #endif
+
+// Bits [from, from + len) of a block's 64-bit masks.
+inline uint64_t Bits(uint32_t from, uint32_t len) {
+  return (len >= 64 ? ~uint64_t{0} : ((uint64_t{1} << len) - 1)) << from;
+}
+
+// What a starting tag's first byte is: a letter, '/' or '?' ("a < b" is
+// text, and "<!" opens a comment or a declaration).
+inline bool StartsTag(unsigned char c) { return IsAlpha(c) || c == '/' || c == '?'; }
 
 // The first `c` in [p, end), or null: like memchr, inline, for the short
 // distances of lines and tags. The bytes from `floor` (<= p) on are
@@ -179,7 +199,7 @@ void FindLinks(absl::string_view tag, size_t* href, size_t* src) {
     const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(tag.data() + k));
     const __m128i l = _mm_or_si128(v, _mm_set1_epi8(0x20));  // letters in lower case
     const size_t left = tag.size() - k;
-    const uint32_t eq = Mask(Eq(v, '=')) & ((1u << (left < 16 ? left : 16)) - 1);
+    const uint32_t eq = Mask(Eq(v, '=')) & FirstBits(left);
     const uint32_t h = Mask(Eq(l, 'h')) << 16 | h0, r = Mask(Eq(l, 'r')) << 16 | r0;
     const uint32_t e = Mask(Eq(l, 'e')) << 16 | e0, f = Mask(Eq(l, 'f')) << 16 | f0;
     const uint32_t s = Mask(Eq(l, 's')) << 16 | s0, c = Mask(Eq(l, 'c')) << 16 | c0;
@@ -218,9 +238,8 @@ void FindLinks(absl::string_view tag, size_t* href, size_t* src) {
 inline const char* FindPadded(const char* p, const char* end, char c) {
 #if defined(__SSE2__)
   for (; p < end; p += 16) {
-    const ptrdiff_t left = end - p;
     const uint32_t m = Mask(Eq(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)), c)) &
-                       ((1u << (left < 16 ? left : 16)) - 1);
+                       FirstBits(static_cast<size_t>(end - p));
     if (m != 0) return p + __builtin_ctz(m);
   }
   return nullptr;
@@ -281,10 +300,7 @@ inline bool MayBeGreeting(absl::string_view w) {
 // not predictable).
 bool IsGreeting(absl::string_view w) {
 #if defined(__SSE2__)
-  const __m128i index = _mm_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-  const size_t n = w.size() < 16 ? w.size() : 16;  // a longer word differs in its 16th byte
-  const __m128i v = _mm_and_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.data())),
-                                  _mm_cmplt_epi8(index, _mm_set1_epi8(static_cast<char>(n))));
+  const __m128i v = LoadFirst(w.data(), w.size());  // a longer word differs in its 16th byte
   uint32_t equal = 0;
   for (const auto& g : kGreetings) {
     equal |= static_cast<uint32_t>(_mm_movemask_epi8(
@@ -359,7 +375,8 @@ TagKind KindOfTag(const char* name, size_t len) {
   return kind;
 }
 
-// Bytes that end a URL's host.
+#if !defined(__SSE2__)
+// Bytes that end a URL's host (the vector code compares them directly).
 struct HostEnds {
   bool end[256];
   constexpr HostEnds() : end() {
@@ -368,6 +385,7 @@ struct HostEnds {
   }
 };
 constexpr HostEnds kHostEnds;
+#endif
 
 }  // namespace
 
@@ -740,7 +758,7 @@ inline const unsigned char* BodyNormalizer::CopyRun(const unsigned char* p,
 inline void BodyNormalizer::AppendBlockRun(const char* low, uint32_t from, uint32_t to,
                                            uint64_t digit, uint64_t punct, uint64_t at) noexcept {
   const uint32_t len = to - from;
-  const uint64_t range = (len == 64 ? ~uint64_t{0} : ((uint64_t{1} << len) - 1)) << from;
+  const uint64_t range = Bits(from, len);
   if (word_len_ + len <= kWordMax) {
 #if defined(__SSE2__)
     for (uint32_t k = 0; k < len; k += 16) {
@@ -769,7 +787,7 @@ inline void BodyNormalizer::AppendBlockRun(const char* low, uint32_t from, uint3
 // past the limit; both go to the word buffer.
 inline void BodyNormalizer::FastBlock(const char* low, uint64_t sep, uint64_t digit, uint64_t punct,
                                       uint64_t nl, uint64_t greet, uint32_t limit) noexcept {
-  const uint64_t before_limit = limit < 64 ? (uint64_t{1} << limit) - 1 : ~uint64_t{0};
+  const uint64_t before_limit = Bits(0, limit);
   const uint64_t seps = sep & before_limit;
   uint32_t pos = 0;
   if (word_len_ != 0) {
@@ -779,8 +797,7 @@ inline void BodyNormalizer::FastBlock(const char* low, uint64_t sep, uint64_t di
   }
   const uint32_t last = 63 - static_cast<uint32_t>(__builtin_clzll(seps));
   // Bits [pos, last]: whole words only.
-  const uint64_t region =
-      (~uint64_t{0} << pos) & (last == 63 ? ~uint64_t{0} : ((uint64_t{2} << last) - 1));
+  const uint64_t region = Bits(pos, last + 1 - pos);
   const uint64_t tok = ~(sep | punct) & region;
   uint64_t starts = tok & ~(tok << 1);
   uint64_t ends = tok & ~(tok >> 1);
@@ -813,10 +830,7 @@ inline void BodyNormalizer::FastBlock(const char* low, uint64_t sep, uint64_t di
     }
   }
   const uint64_t tail = (~uint64_t{0} << gap) & region;
-  if (marks & tail) {
-    greeting_left_ = 0;
-    if (nl & tail) line_start_ = true;
-  }
+  if (marks & tail) SeparatorRun((nl & tail) != 0, true);  // no word is being collected
   if (last + 1 < limit) AppendBlockRun(low, last + 1, limit, digit, punct, 0);
 }
 
@@ -864,7 +878,7 @@ const unsigned char* BodyNormalizer::TextBlocks(const unsigned char* p,
     const uint32_t limit =
         kHtml ? static_cast<uint32_t>(__builtin_ctzll(exits | (uint64_t{1} << (kBytes & 63))))
               : kBytes;
-    const uint64_t before_limit = limit < 64 ? (uint64_t{1} << limit) - 1 : ~uint64_t{0};
+    const uint64_t before_limit = Bits(0, limit);
     if ((special & before_limit) == 0 && (sep & before_limit) != 0) {
       // No URL, no address: every token of the block is decided from the
       // masks (FastBlock); only the words at its two ends use the buffer.
@@ -879,7 +893,7 @@ const unsigned char* BodyNormalizer::TextBlocks(const unsigned char* p,
       const uint64_t rest = sep >> pos;
       if ((rest & 1) == 0) {  // word bytes up to the next separator
         const uint32_t len = rest != 0 ? static_cast<uint32_t>(__builtin_ctzll(rest)) : 64 - pos;
-        const uint64_t range = (len == 64 ? ~uint64_t{0} : ((uint64_t{1} << len) - 1)) << pos;
+        const uint64_t range = Bits(pos, len);
         const uint8_t flags = static_cast<uint8_t>(((digit & range) ? kDigitClass : 0) |
                                                    ((punct & range) ? kPunctClass : 0) |
                                                    ((at & range) ? kAtClass : 0));
@@ -897,13 +911,8 @@ const unsigned char* BodyNormalizer::TextBlocks(const unsigned char* p,
       const uint64_t words = ~sep >> pos;
       uint32_t run = words != 0 ? static_cast<uint32_t>(__builtin_ctzll(words)) : 64 - pos;
       if (run > limit - pos) run = limit - pos;
-      const uint64_t range = (run == 64 ? ~uint64_t{0} : ((uint64_t{1} << run) - 1)) << pos;
-      FlushWord();
-      if (greet & range) greeting_left_ = 0;
-      if (nl & range) {
-        line_start_ = true;
-        greeting_left_ = 0;
-      }
+      const uint64_t range = Bits(pos, run);
+      SeparatorRun((nl & range) != 0, (greet & range) != 0);
       pos += run;
     }
     p += limit;
@@ -935,7 +944,7 @@ void BodyNormalizer::Text(absl::string_view text) noexcept {
           while (p < end && *p != '<' && *p != '&') ++p;
         }
         if (p == end) break;
-        if (*p == '<' && end - p >= 2 && (IsAlpha(p[1]) || p[1] == '/' || p[1] == '?')) {
+        if (*p == '<' && end - p >= 2 && StartsTag(p[1])) {
           // A whole tag in this text with 16 bytes after it: taken where
           // it is (what the byte-wise path would do, without the copy).
           const char* const name = reinterpret_cast<const char*>(p + 1);
@@ -946,9 +955,8 @@ void BodyNormalizer::Text(absl::string_view text) noexcept {
             continue;
           }
         }
-      } else if (html_ == Html::kTag &&
-                 (tag_len_ >= 3 || (tag_len_ > 0 && tag_[0] != '!') ||
-                  (tag_len_ == 0 && (IsAlpha(*p) || *p == '/' || *p == '?')))) {
+      } else if (html_ == Html::kTag && (tag_len_ >= 3 || (tag_len_ > 0 && tag_[0] != '!') ||
+                                         (tag_len_ == 0 && StartsTag(*p)))) {
         // A tag (not a comment, not "a < b" text): collect up to the '>'.
         const void* gt = Find(reinterpret_cast<const char*>(p), reinterpret_cast<const char*>(end),
                               '>', text.data());
@@ -985,7 +993,7 @@ void BodyNormalizer::HtmlByte(unsigned char c) noexcept {
       }
       return;
     case Html::kTag:
-      if (tag_len_ == 0 && !(IsAlpha(c) || c == '/' || c == '!' || c == '?')) {
+      if (tag_len_ == 0 && !(StartsTag(c) || c == '!')) {
         // "a < b" is text, not a tag.
         html_ = Html::kText;
         if (skip_until_close_ == 0) TextByte('<');
@@ -1088,10 +1096,7 @@ void BodyNormalizer::TagEnded(absl::string_view tag) noexcept {
 #if defined(__SSE2__)
   {
     // 16 bytes are readable past the tag: the bytes past it are masked off.
-    const __m128i index = _mm_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    const __m128i v = _mm_and_si128(
-        _mm_loadu_si128(reinterpret_cast<const __m128i*>(tag.data() + closing)),
-        _mm_cmplt_epi8(index, _mm_set1_epi8(static_cast<char>(avail < 16 ? avail : 16))));
+    const __m128i v = LoadFirst(tag.data() + closing, avail);
     const __m128i lower = ToLower(v);
     _mm_store_si128(reinterpret_cast<__m128i*>(lname), lower);
     const uint32_t alnum = Mask(_mm_or_si128(InRange(lower, 'a', 'z'), InRange(v, '0', '9')));
@@ -1145,16 +1150,20 @@ void BodyNormalizer::TagEnded(absl::string_view tag) noexcept {
 }
 
 void BodyNormalizer::TextByte(unsigned char c) noexcept {
-  if (c == '\n') {
-    Newline();
-    return;
-  }
   if (IsSeparator(c)) {
-    FlushWord();
-    if ((c == ',' || c == ';' || c == '!') && greeting_left_ > 0) greeting_left_ = 0;
+    SeparatorRun(c == '\n', c == ',' || c == ';' || c == '!');
     return;
   }
   AppendWordByte(c);
+}
+
+void BodyNormalizer::SeparatorRun(bool line_end, bool mark) noexcept {
+  if (line_end) {
+    Newline();
+    return;
+  }
+  FlushWord();
+  if (mark) greeting_left_ = 0;
 }
 
 void BodyNormalizer::Newline() noexcept {
@@ -1242,7 +1251,7 @@ void BodyNormalizer::EmitUrlHost(absl::string_view url) noexcept {
   for (end = 0;; end += 16) {
     const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(url.data() + end));
     const size_t left = url.size() - end;  // > 0 here
-    const uint32_t valid = left >= 16 ? 0xFFFFu : (1u << left) - 1;
+    const uint32_t valid = FirstBits(left);
     const __m128i stop =
         _mm_or_si128(_mm_or_si128(_mm_or_si128(InRange(v, 0, ' '), Eq(v, '/')),
                                   _mm_or_si128(Eq(v, '?'), Eq(v, '#'))),

@@ -123,6 +123,9 @@ class BodyNormalizer {
   // `url` has 16 readable bytes past its end (as every word and tag here).
   void EmitUrlHost(absl::string_view url) noexcept;
   void Newline() noexcept;
+  // What a run of separators does: the word before it ends; a line end
+  // starts a new line; , ; ! (a mark) end a greeting.
+  void SeparatorRun(bool line_end, bool mark) noexcept;
 
   Options options_;
   TokenSink* sink_ = nullptr;
