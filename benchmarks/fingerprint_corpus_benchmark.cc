@@ -39,8 +39,10 @@
 #include <vector>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/strip.h"
 #include "benchmark/benchmark.h"
 #include "reputation/burst_detector.h"
 #include "reputation/fingerprint.h"
@@ -111,6 +113,94 @@ enum Kind { kName, kEmail, kUrl, kWhitespace, kAllPersonal, kSub5, kSub10, kSub2
 const char* kKindNames[] = {"name",         "e-mail", "url tokens", "whitespace",
                             "all of these", "p = 5%", "p = 10%",    "p = 20%"};
 
+// A body as the runs a mutation works on: plain lines as they are, and
+// each run of base64 lines that encodes text (no NUL byte), decoded. Join
+// encodes a decoded run again (in lines as long as the run's first) only
+// if it changed.
+struct Segment {
+  std::string text;
+  bool base64 = false;
+  std::string original;  // the run's lines as they were
+};
+
+std::vector<Segment> Segments(const std::string& body) {
+  std::vector<Segment> out(1);
+  size_t pos = 0;
+  while (pos < body.size()) {
+    size_t nl = body.find('\n', pos);
+    size_t next = nl == std::string::npos ? body.size() : nl + 1;
+    absl::string_view line(body.data() + pos, next - pos);
+    absl::string_view bare = absl::StripSuffix(absl::StripSuffix(line, "\n"), "\r");
+    if (!Base64Line(bare)) {
+      if (out.back().base64) out.emplace_back();
+      out.back().text.append(line.data(), line.size());
+      pos = next;
+      continue;
+    }
+    // A run of base64 lines (the last may be shorter than 40 characters).
+    std::string encoded, original;
+    size_t end = pos;
+    while (end < body.size()) {
+      size_t e = body.find('\n', end);
+      size_t n = e == std::string::npos ? body.size() : e + 1;
+      absl::string_view l(body.data() + end, n - end);
+      absl::string_view b = absl::StripSuffix(absl::StripSuffix(l, "\n"), "\r");
+      const bool tail =
+          !b.empty() && b.size() % 4 == 0 && std::all_of(b.begin(), b.end(), [](char c) {
+            return isalnum(static_cast<unsigned char>(c)) || c == '+' || c == '/' || c == '=';
+          });
+      if (!(Base64Line(b) || (end > pos && tail))) break;
+      encoded.append(b.data(), b.size());
+      original.append(l.data(), l.size());
+      end = n;
+      if (!Base64Line(b)) break;  // a short last line ends the run
+    }
+    std::string decoded;
+    if (absl::Base64Unescape(encoded, &decoded) && decoded.find('\0') == std::string::npos) {
+      Segment g;
+      g.text = std::move(decoded);
+      g.base64 = true;
+      g.original = std::move(original);
+      out.push_back(std::move(g));
+    } else {
+      if (out.back().base64) out.emplace_back();
+      out.back().text += original;
+    }
+    pos = end;
+  }
+  if (out.size() > 1 && out.front().text.empty()) out.erase(out.begin());
+  return out;
+}
+
+std::string Join(const std::vector<Segment>& segments) {
+  std::string out;
+  for (const Segment& g : segments) {
+    if (!g.base64) {
+      out += g.text;
+      continue;
+    }
+    std::string decoded_original;
+    std::string encoded_original;
+    for (char c : g.original) {
+      if (c != '\n' && c != '\r') encoded_original += c;
+    }
+    absl::Base64Unescape(encoded_original, &decoded_original);
+    if (decoded_original == g.text) {
+      out += g.original;
+      continue;
+    }
+    // Encoded as the sender's tool did: its line length and line ends.
+    const size_t eol = g.original.find('\n');
+    const bool crlf = eol != std::string::npos && eol > 0 && g.original[eol - 1] == '\r';
+    const size_t width = eol == std::string::npos ? 76 : eol - crlf;
+    const std::string e = absl::Base64Escape(g.text);
+    for (size_t i = 0; i < e.size(); i += width) {
+      absl::StrAppend(&out, e.substr(i, width), crlf ? "\r\n" : "\n");
+    }
+  }
+  return out;
+}
+
 std::string Mutate(const Message& m, Kind kind, std::mt19937_64& rng) {
   std::string head = m.raw.substr(0, m.body_at);
   std::string body(m.body());
@@ -119,12 +209,14 @@ std::string Mutate(const Message& m, Kind kind, std::mt19937_64& rng) {
   head = absl::StrCat("To: ", first, " <", absl::AsciiStrToLower(first), ".",
                       absl::AsciiStrToLower(last), rng() % 100, "@example.net>\n", "Message-ID: <",
                       rng(), "@mx.example>\n", head);
-  auto apply_name = [&] { body = absl::StrCat("Dear ", first, " ", last, ",\n\n", body); };
-  auto apply_email = [&] {
+  auto apply_name = [&](std::string& body) {
+    body = absl::StrCat("Dear ", first, " ", last, ",\n\n", body);
+  };
+  auto apply_email = [&](std::string& body) {
     body += absl::StrCat("\nThis message was sent to ", absl::AsciiStrToLower(first), ".",
                          absl::AsciiStrToLower(last), "@example.net. Unsubscribe ", first, ".\n");
   };
-  auto apply_url = [&] {
+  auto apply_url = [&](std::string& body) {
     std::string out;
     size_t pos = 0;
     while (true) {
@@ -144,7 +236,7 @@ std::string Mutate(const Message& m, Kind kind, std::mt19937_64& rng) {
     out += body.substr(pos);
     body = out;
   };
-  auto apply_whitespace = [&] {
+  auto apply_whitespace = [&](std::string& body) {
     std::string out;
     size_t col = 0;
     std::istringstream in(body);
@@ -185,7 +277,7 @@ std::string Mutate(const Message& m, Kind kind, std::mt19937_64& rng) {
     }
     body = out + "\n";
   };
-  auto apply_substitution = [&](int percent) {
+  auto apply_substitution = [&](std::string& body, int percent) {
     std::string out;
     size_t i = 0;
     std::istringstream in(body);
@@ -219,37 +311,57 @@ std::string Mutate(const Message& m, Kind kind, std::mt19937_64& rng) {
     }
     body = out;
   };
+  // The text a mail merge writes: base64 runs that encode text are
+  // mutated decoded and encoded again (a sender personalises the text, then
+  // encodes it); runs left unchanged keep their original lines.
+  std::vector<Segment> segments = Segments(body);
+  auto each = [&](const std::function<void(std::string&)>& f) {
+    for (Segment& g : segments) f(g.text);
+  };
+  // The greeting goes in front of the first text, the footer after the
+  // last: into a base64 run where the body starts or ends with one.
+  auto blank = [](const Segment& g) {
+    return !g.base64 && g.text.find_first_not_of(" \t\r\n") == std::string::npos;
+  };
+  auto first_text = [&]() -> std::string& {
+    return segments.size() > 1 && blank(segments[0]) && segments[1].base64 ? segments[1].text
+                                                                           : segments[0].text;
+  };
+  auto last_text = [&]() -> std::string& {
+    const size_t n = segments.size();
+    return n > 1 && blank(segments[n - 1]) && segments[n - 2].base64 ? segments[n - 2].text
+                                                                     : segments[n - 1].text;
+  };
   switch (kind) {
     case kName:
-      apply_name();
+      apply_name(first_text());
       break;
     case kEmail:
-      apply_email();
+      apply_email(last_text());
       break;
     case kUrl:
-      apply_url();
+      each(apply_url);
       break;
     case kWhitespace:
-      apply_whitespace();
+      each(apply_whitespace);
       break;
     case kAllPersonal:
-      apply_name();
-      apply_email();
-      apply_url();
-      apply_whitespace();
+      apply_name(first_text());
+      apply_email(last_text());
+      each(apply_url);
+      each(apply_whitespace);
       break;
     case kSub5:
-      apply_substitution(5);
-      break;
     case kSub10:
-      apply_substitution(10);
+    case kSub20: {
+      const int percent = kind == kSub5 ? 5 : kind == kSub10 ? 10 : 20;
+      each([&](std::string& t) { apply_substitution(t, percent); });
       break;
-    case kSub20:
-      apply_substitution(20);
-      break;
+    }
     default:
       break;
   }
+  body = Join(segments);
   return head + body;
 }
 

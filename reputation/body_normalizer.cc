@@ -375,6 +375,57 @@ TagKind KindOfTag(const char* name, size_t len) {
   return kind;
 }
 
+// A byte that makes an attribute value a possible URL, path, address or
+// query (left out of the markup: a link's host is a token already).
+constexpr bool Locates(unsigned char c) {
+  return c == '/' || c == ':' || c == '@' || c == '?' || c == '&' || c == '=';
+}
+
+// A tag's markup feature (TokenSink::Markup) written to `out` (room for
+// twice the tag's size): its name, then " name" or " name=value" per
+// attribute, lower case, without the values that Locates(). Returns the
+// length, 0 for a tag without attributes.
+size_t MarkupOfTag(absl::string_view tag, char* out) {
+  const unsigned char* t = reinterpret_cast<const unsigned char*>(tag.data());
+  const size_t size = tag.size();
+  auto word_byte = [](unsigned char c) { return c > ' ' && c != '/' && c != '='; };
+  size_t n = 0, i = 0;
+  while (i < size && word_byte(t[i])) out[n++] = static_cast<char>(Lower(t[i++]));
+  const size_t name_len = n;
+  while (i < size) {
+    if (!word_byte(t[i])) {  // spaces, '/' and stray '='
+      ++i;
+      continue;
+    }
+    out[n++] = ' ';
+    while (i < size && word_byte(t[i])) out[n++] = static_cast<char>(Lower(t[i++]));
+    size_t j = i;
+    while (j < size && t[j] <= ' ') ++j;
+    if (j == size || t[j] != '=') continue;
+    i = j + 1;
+    while (i < size && t[i] <= ' ') ++i;
+    size_t to;
+    if (i < size && (t[i] == '"' || t[i] == '\'')) {
+      const unsigned char quote = t[i++];
+      to = i;
+      while (to < size && t[to] != quote) ++to;
+    } else {
+      to = i;
+      while (to < size && t[to] > ' ') ++to;
+    }
+    const size_t before = n;
+    out[n++] = '=';
+    bool locates = false;
+    for (; i < to; ++i) {
+      locates |= Locates(t[i]);
+      out[n++] = static_cast<char>(Lower(t[i]));
+    }
+    if (locates) n = before;
+    if (i < size) ++i;  // the closing quote or the space
+  }
+  return n > name_len ? n : 0;
+}
+
 #if !defined(__SSE2__)
 // Bytes that end a URL's host (the vector code compares them directly).
 struct HostEnds {
@@ -1126,6 +1177,7 @@ void BodyNormalizer::TagEnded(absl::string_view tag) noexcept {
   } else {
     FlushWord();
   }
+  if (tokens_ < kFewTokens && !closing && sink_ != nullptr) TagMarkup(tag);
   // Links keep their host: the first "href=" and the first "src=" (any
   // case).
   size_t value_at[2] = {absl::string_view::npos, absl::string_view::npos};
@@ -1147,6 +1199,13 @@ void BodyNormalizer::TagEnded(absl::string_view tag) noexcept {
       EmitUrlHost(v);
     }
   }
+}
+
+// Out of line: its buffer would cost every TagEnded call a bigger frame.
+void BodyNormalizer::TagMarkup(absl::string_view tag) noexcept {
+  char markup[2 * kTagMax];  // a space or '=' per byte at most
+  const size_t n = MarkupOfTag(tag, markup);
+  if (n > 0) sink_->Markup(absl::string_view(markup, n));
 }
 
 void BodyNormalizer::TextByte(unsigned char c) noexcept {

@@ -10,7 +10,8 @@
 //      (whitespace and garbage skipped, broken tails dropped).
 //   3. HTML (text/html parts): tags and comments removed, block tags become
 //      line breaks, entities decoded (&amp; &nbsp; &#NN; &#xHH; ...), and the
-//      host of every href/src URL kept as a token.
+//      host of every href/src URL kept as a token; the tags before the
+//      kFewTokens-th token also go to TokenSink::Markup.
 //   4. Tokens: ASCII case folded, whitespace collapsed; URLs reduced to
 //      "u:" + their host; e-mail addresses, numbers, tokens that mix letters
 //      and digits (tracking ids, coupon codes), tokens longer than 30 bytes,
@@ -41,6 +42,9 @@ class TokenSink {
  public:
   virtual ~TokenSink() = default;
   virtual void Token(absl::string_view token) noexcept = 0;
+  // The markup of an HTML tag with attributes, normalised (see
+  // BodyNormalizer::kFewTokens); ignored unless overridden.
+  virtual void Markup(absl::string_view markup) noexcept { static_cast<void>(markup); }
 };
 
 class BodyNormalizer {
@@ -58,6 +62,15 @@ class BodyNormalizer {
   void Feed(absl::string_view data) noexcept;
   // Ends the message (flushes pending state).
   void Finish() noexcept;
+
+  // While a message has had fewer tokens than this, each opening HTML tag
+  // with attributes also goes to TokenSink::Markup as its name and
+  // attributes, lower case, without the values that may hold a URL, a path,
+  // an address or a query (a link's host is a token already). A message of
+  // images and links with a line of text is known by its markup as well;
+  // a long message's markup is not looked at (it costs time and says less
+  // than its words).
+  static constexpr uint64_t kFewTokens = 8;
 
   // Statistics of the current message.
   uint64_t bytes_seen() const { return bytes_seen_; }
@@ -98,6 +111,8 @@ class BodyNormalizer {
   // its end): block tags end the line, style and script hide text, links
   // keep their host.
   void TagEnded(absl::string_view tag) noexcept;
+  // Sends the tag's markup to the sink (kFewTokens).
+  [[gnu::noinline]] void TagMarkup(absl::string_view tag) noexcept;
   void CharOut(unsigned char c) noexcept;
   void AppendWordByte(unsigned char c) noexcept;
   template <int kVectors, bool kHtml>

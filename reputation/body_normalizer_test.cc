@@ -15,9 +15,18 @@ namespace {
 class Collect : public TokenSink {
  public:
   void Token(absl::string_view t) noexcept override { tokens.emplace_back(t); }
+  void Markup(absl::string_view m) noexcept override { markup.emplace_back(m); }
   std::string Joined() const { return absl::StrJoin(tokens, " "); }
   std::vector<std::string> tokens;
+  std::vector<std::string> markup;
 };
+
+std::vector<std::string> MarkupOf(absl::string_view message) {
+  BodyNormalizer n;
+  Collect c;
+  n.Normalize(message, &c);
+  return c.markup;
+}
 
 std::string Norm(absl::string_view message, BodyNormalizer::Options o = {}) {
   BodyNormalizer n(o);
@@ -425,6 +434,41 @@ TEST(BodyNormalizerTest, HostileInputsStayBounded) {
   c.tokens.clear();
   n.Normalize(nest, &c);
   SUCCEED();
+}
+
+TEST(BodyNormalizerTest, MarkupOfTagsWithAttributes) {
+  using V = std::vector<std::string>;
+  // Name and attributes, lower case; values that may locate something (a
+  // URL, a path, an address, a query) are left out, their names stay.
+  EXPECT_EQ(
+      MarkupOf("Content-Type: text/html\n\n"
+               "<BODY><A HREF=\"http://x.example/t?id=1\" Class=Btn>"
+               "<img src='cid:part1@x' WIDTH=600 height = \"400\" alt='Big Sale' /></a>"
+               "<td style=\"color:red\" mailto=a@b.example>Buy now</td></body>\n"),
+      (V{"a href class=btn", "img src width=600 height=400 alt=big sale", "td style mailto"}));
+  // Closing tags, tags without attributes and what <style> and <script>
+  // hide give none; nor does markup-like text of a text/plain part.
+  EXPECT_EQ(MarkupOf("Content-Type: text/html\n\n<p><b>x</b><style>p {x:1}</style>"
+                     "<script>var s = '<img width=1>';</script></p>\n"),
+            V{});
+  EXPECT_EQ(MarkupOf("\nuse <font color=red> here\n"), V{});
+  // Broken tags: an unclosed quote runs to the tag's end, stray '=' and
+  // '/' are skipped.
+  EXPECT_EQ(MarkupOf("Content-Type: text/html\n\n<div a=\"b C d>x\n"), V{"div a=b c d"});
+  EXPECT_EQ(MarkupOf("Content-Type: text/html\n\n<div = / x=1 =>x\n"), V{"div x=1"});
+}
+
+TEST(BodyNormalizerTest, MarkupOnlyBeforeFewTokens) {
+  std::string html = "Content-Type: text/html\n\n<div id=top>";
+  for (uint64_t i = 0; i + 1 < BodyNormalizer::kFewTokens; ++i) html += "word ";
+  html += "<span class=a>last</span> <span class=b>after</span>\n";
+  BodyNormalizer n;
+  Collect c;
+  n.Normalize(html, &c);
+  ASSERT_EQ(c.tokens.size(), BodyNormalizer::kFewTokens + 1);
+  // <span class=a> comes before the kFewTokens-th token, <span class=b>
+  // after it.
+  EXPECT_EQ(c.markup, (std::vector<std::string>{"div id=top", "span class=a"}));
 }
 
 }  // namespace

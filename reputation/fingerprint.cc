@@ -118,13 +118,21 @@ void Fingerprinter::Token(absl::string_view token) noexcept {
   s.bins[bin] = std::min(s.bins[bin], h);  // branch-free: which is smaller is random
 }
 
+void Fingerprinter::Markup(absl::string_view markup) noexcept {
+  // A feature of its own, not shingled with the tokens.
+  const uint64_t h = Mix(XXH3_64bits(markup.data(), markup.size()) ^ 0x6D61726B7570ull);
+  uint64_t& bin = state_->bins[h >> (64 - k_bits_)];
+  bin = std::min(bin, h);
+}
+
 void Fingerprinter::Finish(Fingerprint* out) noexcept {
   normalizer_.Finish();
   State& s = *state_;
   // A message shorter than one shingle: use its tokens as they are.
   if (s.seen > 0 && s.seen < static_cast<uint64_t>(options_.shingle)) {
     uint64_t h = Mix(s.window[0] ^ s.seen);
-    s.bins[h >> (64 - k_bits_)] = h;
+    uint64_t& bin = s.bins[h >> (64 - k_bits_)];
+    bin = std::min(bin, h);  // markup may be there already
   }
   if (s.staged > 0) XXH3_128bits_update(&s.digest, s.stage, s.staged);
   s.staged = 0;

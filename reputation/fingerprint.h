@@ -11,7 +11,9 @@
 //                       permutation hashing with rotation densification,
 //                       xxHash): Similarity() estimates the Jaccard
 //                       similarity of two messages' shingle sets with
-//                       standard error about sqrt(J(1-J)/K)
+//                       standard error about sqrt(J(1-J)/K); the HTML
+//                       markup of a message's start (before its
+//                       BodyNormalizer::kFewTokens-th token) joins the set
 //   band keys           LSH bands of the sketch for candidate lookup: two
 //                       messages with similarity J share at least one of b
 //                       bands of r rows with probability 1 - (1 - J^r)^b
@@ -79,6 +81,7 @@ class Fingerprinter : private TokenSink {
 
  private:
   void Token(absl::string_view token) noexcept override;
+  void Markup(absl::string_view markup) noexcept override;
 
   Options options_;
   int k_bits_ = 5;
