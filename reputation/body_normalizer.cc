@@ -47,6 +47,58 @@ size_t FindI(absl::string_view s, absl::string_view needle) {
   return absl::string_view::npos;
 }
 
+// The value of the parameter `name` (lower case) of a Content-Type value:
+// quoted or a token, with whitespace around the '=' as some mailers write
+// it ("boundary= \"...\""); empty if absent.
+absl::string_view ParameterValue(absl::string_view v, absl::string_view name) {
+  auto space = [](char c) { return static_cast<unsigned char>(c) <= ' '; };
+  for (size_t from = 0; from < v.size();) {
+    const size_t at = FindI(v.substr(from), name);
+    if (at == absl::string_view::npos) break;
+    size_t i = from + at + name.size();
+    from = i;
+    const size_t start = i - name.size();
+    if (start > 0 && v[start - 1] != ';' && !space(v[start - 1])) continue;  // in another word
+    while (i < v.size() && space(v[i])) ++i;
+    if (i == v.size() || v[i] != '=') continue;
+    ++i;
+    while (i < v.size() && space(v[i])) ++i;
+    absl::string_view value = v.substr(i);
+    if (!value.empty() && value[0] == '"') {
+      value.remove_prefix(1);
+      return value.substr(0, value.find('"'));
+    }
+    size_t end = 0;
+    while (end < value.size() && value[end] != ';' && !space(value[end])) ++end;
+    return value.substr(0, end);
+  }
+  return {};
+}
+
+// How many bytes of `line` (after its "--") the boundary `b` matches: all
+// of b, or, for a boundary that a broken mailer wrote with other spaces in
+// its delimiter lines ("--= Multipart Boundary 1" for "=Multipart Boundary
+// 1"), b up to spaces and tabs; 0 if it does not match.
+size_t MatchBoundary(absl::string_view line, absl::string_view b) {
+  if (b.empty()) return 0;
+  if (line.substr(0, b.size()) == b) return b.size();
+  auto blank = [](char c) { return c == ' ' || c == '\t'; };
+  size_t i = 0, j = 0;
+  while (j < b.size()) {
+    if (blank(b[j])) {
+      ++j;
+    } else if (i < line.size() && blank(line[i])) {
+      ++i;
+    } else if (i < line.size() && line[i] == b[j]) {
+      ++i;
+      ++j;
+    } else {
+      return 0;
+    }
+  }
+  return i;
+}
+
 absl::string_view Trim(absl::string_view s) {
   while (!s.empty() && static_cast<unsigned char>(s.front()) <= ' ') s.remove_prefix(1);
   while (!s.empty() && static_cast<unsigned char>(s.back()) <= ' ') s.remove_suffix(1);
@@ -615,23 +667,9 @@ void BodyNormalizer::OnHeaderLine(absl::string_view line) noexcept {
       next_kind_ = PartKind::kPlain;
     } else if (StartsWithI(v, "multipart/")) {
       next_kind_ = PartKind::kMultipart;
-      size_t b = FindI(v, "boundary=");
-      next_boundary_len_ = 0;
-      if (b != absl::string_view::npos) {
-        absl::string_view bv = v.substr(b + 9);
-        if (!bv.empty() && bv[0] == '"') {
-          bv.remove_prefix(1);
-          bv = bv.substr(0, bv.find('"'));
-        } else {
-          size_t end = 0;
-          while (end < bv.size() && bv[end] != ';' && static_cast<unsigned char>(bv[end]) > ' ') {
-            ++end;
-          }
-          bv = bv.substr(0, end);
-        }
-        next_boundary_len_ = std::min(bv.size(), sizeof(next_boundary_));
-        Copy(next_boundary_, bv.data(), next_boundary_len_);
-      }
+      const absl::string_view bv = ParameterValue(v, "boundary");
+      next_boundary_len_ = std::min(bv.size(), sizeof(next_boundary_));
+      Copy(next_boundary_, bv.data(), next_boundary_len_);
     } else {
       next_kind_ = PartKind::kSkip;
     }
@@ -679,8 +717,9 @@ void BodyNormalizer::OnBodyLine(absl::string_view line, bool complete) noexcept 
     absl::string_view rest = line.substr(2);
     for (int d = depth_ - 1; d >= 0; --d) {
       absl::string_view b(boundaries_[d], boundary_len_[d]);
-      if (rest.substr(0, b.size()) != b) continue;
-      absl::string_view tail = Trim(rest.substr(b.size()));
+      const size_t matched = MatchBoundary(rest, b);
+      if (matched == 0) continue;
+      absl::string_view tail = Trim(rest.substr(matched));
       FlushPending();
       Newline();
       if (tail.substr(0, 2) == "--") {  // closing: back to the parent's epilogue

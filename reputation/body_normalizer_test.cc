@@ -232,6 +232,34 @@ TEST(BodyNormalizerTest, HeadersAroundContentTypeInAnyChunking) {
   }
 }
 
+// The boundary parameter as mailers write it: spaces around '=' (a bulk
+// mailer's "boundary= \"...\""), any case, after other parameters, not a
+// parameter whose name ends in "boundary".
+TEST(BodyNormalizerTest, BoundaryParameterForms) {
+  for (const char* param :
+       {"boundary= \"----=_NP_1\"", "boundary =----=_NP_1", "BOUNDARY = \"----=_NP_1\"; x=y",
+        "charset=x;boundary=----=_NP_1", "xboundary=zz; boundary=\"----=_NP_1\""}) {
+    const std::string m = absl::StrCat("Content-Type: multipart/mixed;", param,
+                                       "\n\n------=_NP_1\nContent-Type: text/plain\n\nthe text\n"
+                                       "------=_NP_1\nContent-Type: image/gif\n\nGIF89a\n"
+                                       "------=_NP_1--\n");
+    EXPECT_EQ(Norm(m), "the text") << param;
+  }
+  // A bulk mailer's delimiter lines with other spaces than its boundary.
+  EXPECT_EQ(Norm("Content-Type: multipart/alternative; boundary=\"=Multipart Boundary 0925\"\n\n"
+                 "--= Multipart Boundary 0925\nContent-Type: text/plain;\n\nthe text\n"
+                 "--=Multipart  Boundary 0925\nContent-Type: image/gif\n\nGIF89a\n"
+                 "--= Multipart Boundary 0925--\n"),
+            "the text");
+  EXPECT_EQ(Norm("Content-Type: multipart/mixed; boundary=ab\n\n--ab\nContent-Type: text/plain\n\n"
+                 "x\n--a b\nContent-Type: image/gif\n\nGIF89a\n--ab--\n"),
+            "x");  // "--a b" ends the text part
+  // Without a boundary nothing of a multipart body is text.
+  EXPECT_EQ(Norm("Content-Type: multipart/mixed; xboundary=a\n\n--a\nContent-Type: "
+                 "text/plain\n\nhidden\n"),
+            "");
+}
+
 TEST(BodyNormalizerTest, ChunkingDoesNotChangeTheResult) {
   std::string m =
       "Content-Type: multipart/alternative; boundary=b\n\n--b\nContent-Type: text/html\n"

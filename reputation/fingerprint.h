@@ -44,8 +44,10 @@ struct Fingerprint {
   // is 8 SIMD comparisons at K = 32.
   uint32_t minhash[kMaxK];
 
+  // Equal template digests; a message without tokens has no template (as
+  // in TemplateIndex), so two empty messages are not the same template.
   bool SameTemplate(const Fingerprint& o) const {
-    return digest_lo == o.digest_lo && digest_hi == o.digest_hi;
+    return tokens > 0 && o.tokens > 0 && digest_lo == o.digest_lo && digest_hi == o.digest_hi;
   }
   // Estimated Jaccard similarity of the shingle sets, in [0, 1]. Sketches
   // of different K compare as 0. Two empty messages compare as 0.

@@ -16,7 +16,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   size_t step = size > 0 ? 1 + data[0] % 17 : 1;
   for (size_t pos = 0; pos < size; pos += step) chunked->Feed(msg.substr(pos, step));
   chunked->Finish(&b);
-  if (!a.SameTemplate(b) || a.tokens != b.tokens) __builtin_trap();
+  const bool same_digest = a.digest_lo == b.digest_lo && a.digest_hi == b.digest_hi;
+  if (!same_digest || a.tokens != b.tokens) __builtin_trap();
   if (a.tokens > 0 && sluice::Fingerprint::Similarity(a, b) != 1.0) __builtin_trap();
   return 0;
 }
