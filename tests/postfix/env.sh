@@ -156,7 +156,9 @@ sl_postfix_stop() {
   fi
 }
 
-# sl_send FROM "TO1,TO2" [swaks options...]: prints the last SMTP reply line.
+# sl_send FROM "TO1,TO2" [swaks options...]: prints the refusal or the
+# "queued as" reply line; the whole swaks transcript is in
+# $SL_RUN/last_swaks.txt.
 sl_send() {
   local from="$1" to="$2"
   shift 2
@@ -165,6 +167,8 @@ sl_send() {
     --helo client.example --timeout 30 --header "Subject: sluice test" "$@" 2>&1)
   rc=$?
   SL_LAST_OUTPUT="$out"
+  # Also in a file: callers use $(sl_send ...), a subshell.
+  printf '%s\n' "$out" >"$SL_RUN/last_swaks.txt" 2>/dev/null || true
   local replies
   replies=$(printf '%s\n' "$out" | grep -E '^<(-|\*\*|~) +[0-9]{3}' | sed -E 's/^<(-|\*\*|~) +//')
   # The refusal if there was one, else the "queued as" line.

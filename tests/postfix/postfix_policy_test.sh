@@ -29,6 +29,9 @@ check() {  # NAME EXPECTED ACTUAL
     echo "ok   $1"
   else
     echo "FAIL $1: expected [$2] in [$3]"
+    if [[ -z "$3" && -f "$SL_RUN/last_swaks.txt" ]]; then
+      tail -n 12 "$SL_RUN/last_swaks.txt" | sed 's/^/     swaks: /'
+    fi
     failures=$((failures + 1))
   fi
 }
