@@ -101,13 +101,13 @@ bool LoadCorpus(const std::string& dir) {
 const char* kFirst[] = {"Anna", "Bob", "Carla", "David", "Eva", "Frank", "Grace", "Hugo"};
 const char* kLast[] = {"Smith", "Miller", "Garcia", "Novak", "Tanaka", "Okafor", "Rossi"};
 
-bool Base64Line(absl::string_view line) {
-  if (line.size() < 40) return false;
-  for (char c : line) {
-    if (!(isalnum(static_cast<unsigned char>(c)) || c == '+' || c == '/' || c == '=')) return false;
-  }
-  return true;
+bool Base64Chars(absl::string_view line) {
+  return std::all_of(line.begin(), line.end(), [](char c) {
+    return isalnum(static_cast<unsigned char>(c)) || c == '+' || c == '/' || c == '=';
+  });
 }
+
+bool Base64Line(absl::string_view line) { return line.size() >= 40 && Base64Chars(line); }
 
 enum Kind { kName, kEmail, kUrl, kWhitespace, kAllPersonal, kSub5, kSub10, kSub20, kKinds };
 const char* kKindNames[] = {"name",         "e-mail", "url tokens", "whitespace",
@@ -120,53 +120,54 @@ const char* kKindNames[] = {"name",         "e-mail", "url tokens", "whitespace"
 struct Segment {
   std::string text;
   bool base64 = false;
+  std::string decoded;   // a base64 run's text as it was
   std::string original;  // the run's lines as they were
 };
 
 std::vector<Segment> Segments(const std::string& body) {
+  std::vector<absl::string_view> lines;  // each with its line end
+  for (size_t pos = 0; pos < body.size();) {
+    const size_t nl = body.find('\n', pos);
+    const size_t next = nl == std::string::npos ? body.size() : nl + 1;
+    lines.emplace_back(body.data() + pos, next - pos);
+    pos = next;
+  }
+  auto bare = [](absl::string_view l) {
+    return absl::StripSuffix(absl::StripSuffix(l, "\n"), "\r");
+  };
   std::vector<Segment> out(1);
-  size_t pos = 0;
-  while (pos < body.size()) {
-    size_t nl = body.find('\n', pos);
-    size_t next = nl == std::string::npos ? body.size() : nl + 1;
-    absl::string_view line(body.data() + pos, next - pos);
-    absl::string_view bare = absl::StripSuffix(absl::StripSuffix(line, "\n"), "\r");
-    if (!Base64Line(bare)) {
-      if (out.back().base64) out.emplace_back();
-      out.back().text.append(line.data(), line.size());
-      pos = next;
+  auto plain = [&](absl::string_view text) {
+    if (out.back().base64) out.emplace_back();
+    out.back().text.append(text.data(), text.size());
+  };
+  for (size_t i = 0; i < lines.size();) {
+    if (!Base64Line(bare(lines[i]))) {
+      plain(lines[i++]);
       continue;
     }
-    // A run of base64 lines (the last may be shorter than 40 characters).
+    // A run of base64 lines; the last may be shorter than 40 characters.
     std::string encoded, original;
-    size_t end = pos;
-    while (end < body.size()) {
-      size_t e = body.find('\n', end);
-      size_t n = e == std::string::npos ? body.size() : e + 1;
-      absl::string_view l(body.data() + end, n - end);
-      absl::string_view b = absl::StripSuffix(absl::StripSuffix(l, "\n"), "\r");
-      const bool tail =
-          !b.empty() && b.size() % 4 == 0 && std::all_of(b.begin(), b.end(), [](char c) {
-            return isalnum(static_cast<unsigned char>(c)) || c == '+' || c == '/' || c == '=';
-          });
-      if (!(Base64Line(b) || (end > pos && tail))) break;
-      encoded.append(b.data(), b.size());
-      original.append(l.data(), l.size());
-      end = n;
-      if (!Base64Line(b)) break;  // a short last line ends the run
+    size_t end = i;
+    auto take = [&] {
+      absl::StrAppend(&encoded, bare(lines[end]));
+      absl::StrAppend(&original, lines[end]);
+      ++end;
+    };
+    while (end < lines.size() && Base64Line(bare(lines[end]))) take();
+    if (end < lines.size()) {
+      const absl::string_view b = bare(lines[end]);
+      if (!b.empty() && b.size() % 4 == 0 && Base64Chars(b)) take();
     }
-    std::string decoded;
-    if (absl::Base64Unescape(encoded, &decoded) && decoded.find('\0') == std::string::npos) {
-      Segment g;
-      g.text = std::move(decoded);
+    i = end;
+    Segment g;
+    if (absl::Base64Unescape(encoded, &g.decoded) && g.decoded.find('\0') == std::string::npos) {
+      g.text = g.decoded;
       g.base64 = true;
       g.original = std::move(original);
       out.push_back(std::move(g));
     } else {
-      if (out.back().base64) out.emplace_back();
-      out.back().text += original;
+      plain(original);
     }
-    pos = end;
   }
   if (out.size() > 1 && out.front().text.empty()) out.erase(out.begin());
   return out;
@@ -177,25 +178,17 @@ std::string Join(const std::vector<Segment>& segments) {
   for (const Segment& g : segments) {
     if (!g.base64) {
       out += g.text;
-      continue;
-    }
-    std::string decoded_original;
-    std::string encoded_original;
-    for (char c : g.original) {
-      if (c != '\n' && c != '\r') encoded_original += c;
-    }
-    absl::Base64Unescape(encoded_original, &decoded_original);
-    if (decoded_original == g.text) {
+    } else if (g.text == g.decoded) {
       out += g.original;
-      continue;
-    }
-    // Encoded as the sender's tool did: its line length and line ends.
-    const size_t eol = g.original.find('\n');
-    const bool crlf = eol != std::string::npos && eol > 0 && g.original[eol - 1] == '\r';
-    const size_t width = eol == std::string::npos ? 76 : eol - crlf;
-    const std::string e = absl::Base64Escape(g.text);
-    for (size_t i = 0; i < e.size(); i += width) {
-      absl::StrAppend(&out, e.substr(i, width), crlf ? "\r\n" : "\n");
+    } else {
+      // Encoded as the sender's tool did: its line length and line ends.
+      const size_t eol = g.original.find('\n');
+      const bool crlf = eol != std::string::npos && eol > 0 && g.original[eol - 1] == '\r';
+      const size_t width = eol == std::string::npos ? 76 : eol - crlf;
+      const std::string e = absl::Base64Escape(g.text);
+      for (size_t i = 0; i < e.size(); i += width) {
+        absl::StrAppend(&out, e.substr(i, width), crlf ? "\r\n" : "\n");
+      }
     }
   }
   return out;
