@@ -3,8 +3,13 @@
 #include <algorithm>
 #include <cstring>
 
+#include <atomic>
+
 #if defined(__SSE2__)
 #include <emmintrin.h>
+#endif
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
 #endif
 
 namespace sluice {
@@ -195,6 +200,129 @@ inline __m128i LoadFirst(const char* p, size_t n) {
 }
 #endif
 
+// What the bytes of a block of text are, one bit per byte (bit i for byte
+// i): what TextBlocks walks instead of the bytes.
+struct BlockMasks {
+  uint64_t sep;      // separators (kSeparatorClass)
+  uint64_t nl;       // '\n'
+  uint64_t greet;    // , ; ! (they end a greeting)
+  uint64_t digit;    // 0-9
+  uint64_t punct;    // other ASCII that is not alphanumeric (kPunctClass)
+  uint64_t special;  // where a URL ("://", "www") or an address ('@') may be
+  uint64_t at;       // '@'
+  uint64_t exits;    // '<' and '&' (where HTML text stops)
+};
+
+inline uint64_t Special(uint64_t at, uint64_t colon, uint64_t slash, uint64_t w) {
+  return at | (colon & (slash >> 1)) | (w & (w >> 1) & (w >> 2));
+}
+
+#if defined(__SSE2__)
+// kVectors x 16 bytes at p classified, their lower case written to `low`.
+template <int kVectors>
+inline void ClassifySse2(const unsigned char* p, char* low, BlockMasks* m) {
+  uint64_t sep = 0, nl = 0, greet = 0, digit = 0, punct = 0, exits = 0;
+  uint64_t at = 0, colon = 0, slash = 0, w = 0;
+  for (int k = 0; k < kVectors; ++k) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * k));
+    const __m128i lower = ToLower(v);
+    _mm_store_si128(reinterpret_cast<__m128i*>(low + 16 * k), lower);
+    const uint64_t s = Mask(Separators(v));
+    const uint64_t d = Mask(InRange(v, '0', '9'));
+    const uint64_t a = Mask(InRange(lower, 'a', 'z'));
+    const uint64_t high = Mask(v);  // not ASCII
+    const int shift = 16 * k;
+    sep |= s << shift;
+    nl |= uint64_t{Mask(Eq(v, '\n'))} << shift;
+    greet |= uint64_t{Mask(_mm_or_si128(_mm_or_si128(Eq(v, ','), Eq(v, ';')), Eq(v, '!')))}
+             << shift;
+    digit |= d << shift;
+    punct |= (~(s | d | a | high) & 0xFFFF) << shift;
+    at |= uint64_t{Mask(Eq(v, '@'))} << shift;
+    colon |= uint64_t{Mask(Eq(v, ':'))} << shift;
+    slash |= uint64_t{Mask(Eq(v, '/'))} << shift;
+    w |= uint64_t{Mask(Eq(lower, 'w'))} << shift;
+    exits |= uint64_t{Mask(_mm_or_si128(Eq(v, '<'), Eq(v, '&')))} << shift;
+  }
+  *m = BlockMasks{sep, nl, greet, digit, punct, Special(at, colon, slash, w), at, exits};
+}
+
+void Classify64Sse2(const unsigned char* p, char* low, BlockMasks* m) { ClassifySse2<4>(p, low, m); }
+#endif
+
+#if defined(__SSE2__) && defined(__x86_64__) && defined(__GNUC__)
+#define SLUICE_HAVE_AVX512_CLASSIFY 1
+// The byte classes of ASCII for the AVX-512 table lookup, one bit each.
+struct AsciiClasses {
+  static constexpr uint8_t kSep = 1, kDigit = 2, kPunct = 4, kNl = 8, kGreet = 16, kAt = 32,
+                           kColon = 64, kSlash = 128;
+  alignas(64) uint8_t bits[128];
+  constexpr AsciiClasses() : bits() {
+    for (int c = 0; c < 128; ++c) {
+      const uint8_t f = kClasses.flags[c];
+      bits[c] = static_cast<uint8_t>(((f & kSeparatorClass) ? kSep : 0) |
+                                     ((f & kDigitClass) ? kDigit : 0) |
+                                     ((f & kPunctClass) ? kPunct : 0));
+    }
+    bits['\n'] |= kNl;
+    bits[','] |= kGreet;
+    bits[';'] |= kGreet;
+    bits['!'] |= kGreet;
+    bits['@'] |= kAt;
+    bits[':'] |= kColon;
+    bits['/'] |= kSlash;
+  }
+};
+constexpr AsciiClasses kAscii;
+
+// 64 bytes at p classified at once: one table lookup of the 128 ASCII
+// classes (bytes from 0x80 on have none), a mask per class.
+__attribute__((target("avx512f,avx512bw,avx512vbmi"))) void Classify64Avx512(
+    const unsigned char* p, char* low, BlockMasks* m) {
+  const __m512i v = _mm512_loadu_si512(p);
+  const __m512i lo = _mm512_load_si512(kAscii.bits);
+  const __m512i hi = _mm512_load_si512(kAscii.bits + 64);
+  const __mmask64 ascii = ~_mm512_movepi8_mask(v);
+  const __m512i cls = _mm512_maskz_permutex2var_epi8(ascii, lo, v, hi);
+  const __mmask64 upper = _mm512_cmplt_epu8_mask(_mm512_sub_epi8(v, _mm512_set1_epi8('A')),
+                                                 _mm512_set1_epi8(26));
+  const __m512i lower = _mm512_mask_add_epi8(v, upper, v, _mm512_set1_epi8(0x20));
+  _mm512_storeu_si512(low, lower);
+  // A lambda would not inherit the target: each class spelled out.
+  const uint64_t at = _mm512_test_epi8_mask(cls, _mm512_set1_epi8(AsciiClasses::kAt));
+  const uint64_t colon = _mm512_test_epi8_mask(cls, _mm512_set1_epi8(AsciiClasses::kColon));
+  const uint64_t slash = _mm512_test_epi8_mask(
+      cls, _mm512_set1_epi8(static_cast<char>(AsciiClasses::kSlash)));
+  const uint64_t w = _mm512_cmpeq_epi8_mask(lower, _mm512_set1_epi8('w'));
+  m->sep = _mm512_test_epi8_mask(cls, _mm512_set1_epi8(AsciiClasses::kSep));
+  m->nl = _mm512_test_epi8_mask(cls, _mm512_set1_epi8(AsciiClasses::kNl));
+  m->greet = _mm512_test_epi8_mask(cls, _mm512_set1_epi8(AsciiClasses::kGreet));
+  m->digit = _mm512_test_epi8_mask(cls, _mm512_set1_epi8(AsciiClasses::kDigit));
+  m->punct = _mm512_test_epi8_mask(cls, _mm512_set1_epi8(AsciiClasses::kPunct));
+  m->special = Special(at, colon, slash, w);
+  m->at = at;
+  m->exits = _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8('<')) |
+             _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8('&'));
+}
+#endif
+
+#if defined(__SSE2__)
+// The classifier of 64-byte blocks: AVX-512 (with VBMI's byte table
+// lookup) where the CPU has it, else SSE2 (BodyNormalizer::UseWideVectors).
+using Classify64Fn = void (*)(const unsigned char* p, char* low, BlockMasks* m);
+Classify64Fn WideClassify64() {
+#if defined(SLUICE_HAVE_AVX512_CLASSIFY)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vbmi")) {
+    return Classify64Avx512;
+  }
+#endif
+  return nullptr;
+}
+std::atomic<Classify64Fn> g_classify64{WideClassify64() ? WideClassify64() : Classify64Sse2};
+#endif
+
+
 // Bits [from, from + len) of a block's 64-bit masks.
 inline uint64_t Bits(uint32_t from, uint32_t len) {
   return (len >= 64 ? ~uint64_t{0} : ((uint64_t{1} << len) - 1)) << from;
@@ -284,6 +412,56 @@ void FindLinks(absl::string_view tag, size_t* href, size_t* src) {
   }
 #endif
 }
+
+#if defined(SLUICE_HAVE_AVX512_CLASSIFY)
+// FindLinks 64 bytes at a time (a masked load: nothing is read past the
+// tag); most tags take one step.
+__attribute__((target("avx512f,avx512bw"))) void FindLinksAvx512(absl::string_view tag,
+                                                                   size_t* href, size_t* src) {
+  uint64_t h0 = 0, r0 = 0, e0 = 0, f0 = 0, s0 = 0, c0 = 0;  // the previous block's
+  for (size_t k = 0; k < tag.size(); k += 64) {
+    const size_t left = tag.size() - k;
+    const __mmask64 valid = left >= 64 ? ~__mmask64{0} : (__mmask64{1} << left) - 1;
+    const __m512i v = _mm512_maskz_loadu_epi8(valid, tag.data() + k);
+    const __m512i l = _mm512_or_si512(v, _mm512_set1_epi8(0x20));  // letters in lower case
+    const uint64_t eq = _mm512_mask_cmpeq_epi8_mask(valid, v, _mm512_set1_epi8('='));
+    const uint64_t h = _mm512_cmpeq_epi8_mask(l, _mm512_set1_epi8('h'));
+    const uint64_t r = _mm512_cmpeq_epi8_mask(l, _mm512_set1_epi8('r'));
+    const uint64_t e = _mm512_cmpeq_epi8_mask(l, _mm512_set1_epi8('e'));
+    const uint64_t f = _mm512_cmpeq_epi8_mask(l, _mm512_set1_epi8('f'));
+    const uint64_t s = _mm512_cmpeq_epi8_mask(l, _mm512_set1_epi8('s'));
+    const uint64_t c = _mm512_cmpeq_epi8_mask(l, _mm512_set1_epi8('c'));
+    // Each mask moved n bytes on, with the previous block's last n bits.
+    const uint64_t at_href = (h << 4 | h0 >> 60) & (r << 3 | r0 >> 61) & (e << 2 | e0 >> 62) &
+                             (f << 1 | f0 >> 63) & eq;
+    const uint64_t at_src = (s << 3 | s0 >> 61) & (r << 2 | r0 >> 62) & (c << 1 | c0 >> 63) & eq;
+    if (at_href != 0 && *href == absl::string_view::npos) {
+      *href = k + static_cast<size_t>(__builtin_ctzll(at_href)) + 1;
+    }
+    if (at_src != 0 && *src == absl::string_view::npos) {
+      *src = k + static_cast<size_t>(__builtin_ctzll(at_src)) + 1;
+    }
+    if (*href != absl::string_view::npos && *src != absl::string_view::npos) return;
+    h0 = h;
+    r0 = r;
+    e0 = e;
+    f0 = f;
+    s0 = s;
+    c0 = c;
+  }
+}
+#endif
+
+// FindLinks for the CPU (as UseWideVectors chooses).
+using FindLinksFn = void (*)(absl::string_view tag, size_t* href, size_t* src);
+FindLinksFn WideFindLinks() {
+#if defined(SLUICE_HAVE_AVX512_CLASSIFY)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512bw")) return FindLinksAvx512;
+#endif
+  return nullptr;
+}
+std::atomic<FindLinksFn> g_find_links{WideFindLinks() ? WideFindLinks() : FindLinks};
 
 // Find in a buffer with 16 bytes of slack past `end` (tag_): whole
 // vectors, the bits past `end` dropped.
@@ -492,6 +670,19 @@ constexpr HostEnds kHostEnds;
 
 }  // namespace
 
+bool BodyNormalizer::UseWideVectors(bool use) noexcept {
+#if defined(__SSE2__)
+  const Classify64Fn wide = use ? WideClassify64() : nullptr;
+  g_classify64.store(wide != nullptr ? wide : Classify64Sse2, std::memory_order_relaxed);
+  const FindLinksFn links = use ? WideFindLinks() : nullptr;
+  g_find_links.store(links != nullptr ? links : FindLinks, std::memory_order_relaxed);
+  return wide != nullptr;
+#else
+  static_cast<void>(use);
+  return false;
+#endif
+}
+
 BodyNormalizer::BodyNormalizer() : BodyNormalizer(Options()) {}
 BodyNormalizer::BodyNormalizer(const Options& options) : options_(options) { Reset(nullptr); }
 
@@ -524,6 +715,8 @@ void BodyNormalizer::Reset(TokenSink* sink) noexcept {
   tokens_ = 0;
   text_parts_ = 0;
   pending_len_ = 0;
+  batch_len_ = 0;
+  batch_count_ = 0;
 }
 
 void BodyNormalizer::Feed(absl::string_view data) noexcept {
@@ -632,6 +825,7 @@ void BodyNormalizer::Finish() noexcept {
     TextByte('&');
   }
   Newline();
+  FlushTokens();
 }
 
 void BodyNormalizer::OnLine(absl::string_view line, bool complete) noexcept {
@@ -772,7 +966,28 @@ void BodyNormalizer::DecodeLine(absl::string_view line, bool complete) noexcept 
       return;
     }
     case Encoding::kBase64: {
-      for (unsigned char c : line) {
+      // Whole groups of four digits at a time, three bytes out, while the
+      // decoder is between groups; the rest (padding, garbage, a group cut
+      // by a line end) byte by byte.
+      const unsigned char* q = reinterpret_cast<const unsigned char*>(line.data());
+      const unsigned char* const end = q + line.size();
+      if (b64_bits_ == 0) {
+        while (end - q >= 4) {
+          const int a = Base64Value(q[0]), b = Base64Value(q[1]);
+          const int c = Base64Value(q[2]), d = Base64Value(q[3]);
+          if ((a | b | c | d) < 0) break;  // '=', a line's junk: byte by byte
+          if (kPendingMax - pending_len_ < 3) FlushPending();
+          const uint32_t group = static_cast<uint32_t>(a << 18 | b << 12 | c << 6 | d);
+          pending_[pending_len_] = static_cast<char>(group >> 16);
+          pending_[pending_len_ + 1] = static_cast<char>(group >> 8);
+          pending_[pending_len_ + 2] = static_cast<char>(group);
+          pending_len_ += 3;
+          q += 4;
+        }
+        if (pending_len_ == kPendingMax) FlushPending();
+      }
+      for (unsigned char c : absl::string_view(reinterpret_cast<const char*>(q),
+                                               static_cast<size_t>(end - q))) {
         if (c == '=') {  // padding: the group ends
           b64_acc_ = 0;
           b64_bits_ = 0;
@@ -808,6 +1023,46 @@ void BodyNormalizer::FlushPending() noexcept {
   const size_t n = pending_len_;
   pending_len_ = 0;
   Text(absl::string_view(pending_, n));
+}
+
+inline void BodyNormalizer::Keep(absl::string_view token) noexcept {
+  ++tokens_;
+  // Tokens are at most 255 bytes (a "u:" host), far less than the batch.
+  if (batch_len_ + token.size() + 1 > kBatchBytes || batch_count_ == kBatchTokens) FlushTokens();
+  char* const to = batch_ + batch_len_;
+#if defined(__SSE2__)
+  // Whole vectors: the token has 16 readable bytes past its start, the
+  // batch 16 bytes of slack.
+  for (size_t k = 0; k < token.size(); k += 16) {
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(to + k),
+                     _mm_loadu_si128(reinterpret_cast<const __m128i*>(token.data() + k)));
+  }
+#else
+  std::memcpy(to, token.data(), token.size());
+#endif
+  to[token.size()] = 0;
+  batch_len_ += token.size() + 1;
+  batch_lengths_[batch_count_++] = static_cast<uint16_t>(token.size());
+}
+
+void BodyNormalizer::FlushTokens() noexcept {
+  if (batch_count_ == 0) return;
+  TokenBatch batch;
+  batch.bytes = batch_;
+  batch.size = batch_len_;
+  batch.lengths = batch_lengths_;
+  batch.count = batch_count_;
+  batch_len_ = 0;
+  batch_count_ = 0;
+  if (sink_ != nullptr) sink_->Tokens(batch);
+}
+
+void TokenSink::Tokens(const TokenBatch& batch) noexcept {
+  const char* p = batch.bytes;
+  for (size_t i = 0; i < batch.count; ++i) {
+    Token(absl::string_view(p, batch.lengths[i]));
+    p += batch.lengths[i] + 1;
+  }
 }
 
 inline void BodyNormalizer::AppendWordByte(unsigned char c) noexcept {
@@ -899,26 +1154,62 @@ inline void BodyNormalizer::FastBlock(const char* low, uint64_t sep, uint64_t di
   const uint64_t after_nl = (gaps + (nl & gaps)) & starts;
   const uint64_t after_mark = (gaps + (marks & gaps)) & starts;
   uint32_t gap = pos;  // where the separators after the last token begin
+  // The block's tokens and their NULs take at most 64 + 32 bytes: room for
+  // all of them (and a 32-byte store's overshoot) is made once, and the
+  // loop keeps its state in registers (stores through a char pointer would
+  // make the compiler reload every member after each token).
+  if (batch_len_ + 96 > kBatchBytes || batch_count_ + 32 > kBatchTokens) FlushTokens();
+  bool line_start = line_start_;
+  int greeting_left = greeting_left_;
+  char* out = batch_ + batch_len_;
+  uint16_t* lengths = batch_lengths_ + batch_count_;
   while (starts != 0) {
     const uint32_t s = static_cast<uint32_t>(__builtin_ctzll(starts));
     const uint32_t e = static_cast<uint32_t>(__builtin_ctzll(ends)) + 1;  // exclusive
     starts &= starts - 1;
     ends &= ends - 1;
     // Without branches: which gaps hold a line end or a mark is random.
-    greeting_left_ &= static_cast<int>((after_mark >> s) & 1) - 1;
-    line_start_ |= (after_nl >> s) & 1;
+    greeting_left &= static_cast<int>((after_mark >> s) & 1) - 1;
+    line_start |= (after_nl >> s) & 1;
     gap = e;
     const bool has_digit = (digit_ends >> e) & 1;  // e <= last < 64
     const absl::string_view token(low + s, e - s);
     // Only a line's first word can start a greeting: most first words
     // cannot be one (by length and first letter) and are emitted here.
-    if ((line_start_ & MayBeGreeting(token)) | (greeting_left_ > 0)) {
-      EmitWord(token, has_digit);
-    } else if (line_start_ = false, !has_digit && token.size() <= 30) {
-      ++tokens_;
-      if (sink_ != nullptr) sink_->Token(token);
+    if ((line_start & MayBeGreeting(token)) | (greeting_left > 0)) {
+      const size_t count = static_cast<size_t>(lengths - batch_lengths_);
+      tokens_ += count - batch_count_;
+      batch_count_ = count;
+      batch_len_ = static_cast<size_t>(out - batch_);
+      line_start_ = line_start;
+      greeting_left_ = greeting_left;
+      EmitWord(token, has_digit);  // may keep the token (and flush)
+      line_start = line_start_;
+      greeting_left = greeting_left_;
+      out = batch_ + batch_len_;
+      lengths = batch_lengths_ + batch_count_;
+    } else if (line_start = false, !has_digit && token.size() <= 30) {
+#if defined(__SSE2__)
+      // Two vectors, whatever the token's length (at most 30 bytes): the
+      // block has 32 bytes of slack.
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(out),
+                       _mm_loadu_si128(reinterpret_cast<const __m128i*>(token.data())));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 16),
+                       _mm_loadu_si128(reinterpret_cast<const __m128i*>(token.data() + 16)));
+#else
+      std::memcpy(out, token.data(), token.size());
+#endif
+      out[token.size()] = 0;
+      out += token.size() + 1;
+      *lengths++ = static_cast<uint16_t>(token.size());
     }
   }
+  const size_t count = static_cast<size_t>(lengths - batch_lengths_);
+  tokens_ += count - batch_count_;
+  batch_count_ = count;
+  batch_len_ = static_cast<size_t>(out - batch_);
+  line_start_ = line_start;
+  greeting_left_ = greeting_left;
   const uint64_t tail = (~uint64_t{0} << gap) & region;
   if (marks & tail) SeparatorRun((nl & tail) != 0, true);  // no word is being collected
   if (last + 1 < limit) AppendBlockRun(low, last + 1, limit, digit, punct, 0);
@@ -937,37 +1228,20 @@ const unsigned char* BodyNormalizer::TextBlocks(const unsigned char* p,
                                                 const unsigned char* end) noexcept {
 #if defined(__SSE2__)
   constexpr uint32_t kBytes = 16 * kVectors;
-  alignas(16) char low[kBytes + 16] = {};  // the block lower-cased; slack for 16-byte loads
+  alignas(64) char low[kBytes + 32] = {};  // the block lower-cased; slack for 32-byte loads
   while (end - p >= kBytes) {
-    uint64_t sep = 0, nl = 0, greet = 0, digit = 0, punct = 0, exits = 0;
-    uint64_t at = 0, colon = 0, slash = 0, w = 0;
-    for (int k = 0; k < kVectors; ++k) {
-      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * k));
-      const __m128i lower = ToLower(v);
-      _mm_store_si128(reinterpret_cast<__m128i*>(low + 16 * k), lower);
-      const uint64_t s = Mask(Separators(v));
-      const uint64_t d = Mask(InRange(v, '0', '9'));
-      const uint64_t a = Mask(InRange(lower, 'a', 'z'));
-      const uint64_t high = Mask(v);  // not ASCII
-      const int shift = 16 * k;
-      sep |= s << shift;
-      nl |= uint64_t{Mask(Eq(v, '\n'))} << shift;
-      greet |= uint64_t{Mask(_mm_or_si128(_mm_or_si128(Eq(v, ','), Eq(v, ';')), Eq(v, '!')))}
-               << shift;
-      digit |= d << shift;
-      punct |= (~(s | d | a | high) & 0xFFFF) << shift;
-      at |= uint64_t{Mask(Eq(v, '@'))} << shift;
-      colon |= uint64_t{Mask(Eq(v, ':'))} << shift;
-      slash |= uint64_t{Mask(Eq(v, '/'))} << shift;
-      w |= uint64_t{Mask(Eq(lower, 'w'))} << shift;
-      if (kHtml) exits |= uint64_t{Mask(_mm_or_si128(Eq(v, '<'), Eq(v, '&')))} << shift;
+    BlockMasks m;
+    if (kVectors == 4) {
+      g_classify64.load(std::memory_order_relaxed)(p, low, &m);
+    } else {
+      ClassifySse2<kVectors>(p, low, &m);
     }
-    // What may start a URL ("://", "www") or be an address ('@').
-    const uint64_t special = at | (colon & (slash >> 1)) | (w & (w >> 1) & (w >> 2));
-    // The first exit, or the block's end (kHtml blocks are < 64 bytes).
+    uint64_t sep = m.sep;
+    const uint64_t nl = m.nl, greet = m.greet, digit = m.digit, punct = m.punct, at = m.at;
+    const uint64_t special = m.special;
+    // The first exit, or the block's end.
     const uint32_t limit =
-        kHtml ? static_cast<uint32_t>(__builtin_ctzll(exits | (uint64_t{1} << (kBytes & 63))))
-              : kBytes;
+        kHtml && m.exits != 0 ? static_cast<uint32_t>(__builtin_ctzll(m.exits)) : kBytes;
     const uint64_t before_limit = Bits(0, limit);
     if ((special & before_limit) == 0 && (sep & before_limit) != 0) {
       // No URL, no address: every token of the block is decided from the
@@ -1022,12 +1296,20 @@ void BodyNormalizer::Text(absl::string_view text) noexcept {
   // Two specialised loops on purpose: one loop testing the part kind per
   // byte measured ~45% slower (benchmarks/RESULTS.md figures).
   if (kind_ == PartKind::kHtml) {
+#if defined(__SSE2__)
+    const bool wide = g_classify64.load(std::memory_order_relaxed) != Classify64Sse2;
+#else
+    const bool wide = false;
+#endif
     while (p < end) {
       // Fast path: runs of word bytes in HTML text go straight to the word.
       if (html_ == Html::kText) {
         if (skip_until_close_ == 0) {
           if (*p != '<') {  // (no text between two tags: nothing to classify)
-            p = TextBlocks<1, true>(p, end);
+            // Wide blocks only where they are cheap (AVX-512): text between
+            // tags is short, and a block is classified whole.
+            if (wide) p = TextBlocks<4, true>(p, end);
+            if (end - p < 64) p = TextBlocks<1, true>(p, end);
             p = CopyRun(p, end, true);  // what is left (< 16 bytes)
           }
         } else {  // inside <style> or <script>: only '<' and '&' matter
@@ -1216,11 +1498,12 @@ void BodyNormalizer::TagEnded(absl::string_view tag) noexcept {
   } else {
     FlushWord();
   }
-  if (tokens_ < kFewTokens && !closing && sink_ != nullptr) TagMarkup(tag);
+  if (closing) return;  // "</a>": no markup, no link
+  if (tokens_ < kFewTokens && sink_ != nullptr) TagMarkup(tag);
   // Links keep their host: the first "href=" and the first "src=" (any
   // case).
   size_t value_at[2] = {absl::string_view::npos, absl::string_view::npos};
-  FindLinks(tag, &value_at[0], &value_at[1]);
+  g_find_links.load(std::memory_order_relaxed)(tag, &value_at[0], &value_at[1]);
   for (size_t at : value_at) {
     if (at == absl::string_view::npos) continue;
     absl::string_view v = tag.substr(at);
@@ -1244,7 +1527,9 @@ void BodyNormalizer::TagEnded(absl::string_view tag) noexcept {
 void BodyNormalizer::TagMarkup(absl::string_view tag) noexcept {
   char markup[2 * kTagMax];  // a space or '=' per byte at most
   const size_t n = MarkupOfTag(tag, markup);
-  if (n > 0) sink_->Markup(absl::string_view(markup, n));
+  if (n == 0) return;
+  FlushTokens();  // in stream order
+  sink_->Markup(absl::string_view(markup, n));
 }
 
 void BodyNormalizer::TextByte(unsigned char c) noexcept {
@@ -1327,8 +1612,7 @@ void BodyNormalizer::EmitWord(absl::string_view w, bool has_digit) noexcept {
   }
   if (w.size() > 30) return;
   if (has_digit) return;  // numbers, prices, ids and codes that vary per recipient
-  ++tokens_;
-  if (sink_ != nullptr) sink_->Token(w);
+  Keep(w);
 }
 
 // `url` has 16 readable bytes past its end (a word in the word buffer or a
@@ -1404,8 +1688,7 @@ void BodyNormalizer::EmitUrlHost(absl::string_view url) noexcept {
     buf[2 + i] = static_cast<char>(Lower(static_cast<unsigned char>(host[i])));
   }
 #endif
-  ++tokens_;
-  if (sink_ != nullptr) sink_->Token(absl::string_view(buf, 2 + n));
+  Keep(absl::string_view(buf, 2 + n));
 }
 
 }  // namespace sluice

@@ -35,13 +35,29 @@
 
 namespace sluice {
 
-// Receives the normalised tokens. Views are valid only during the call;
-// at least 16 bytes are readable from token.data() even for shorter tokens
-// (what follows a token is unspecified), so sinks may load a whole vector.
+// A run of normalised tokens in stream order: token i is lengths[i] bytes,
+// each token followed by a NUL (tokens hold no NUL), so `bytes` is the
+// token stream as a digest sees it. At least 16 bytes are readable from
+// each token's start even for shorter tokens (what follows is unspecified
+// past the NUL), so sinks may load a whole vector.
+struct TokenBatch {
+  const char* bytes = nullptr;
+  size_t size = 0;  // all tokens and their NULs
+  const uint16_t* lengths = nullptr;
+  size_t count = 0;
+};
+
+// Receives the normalised tokens: a sink overrides Token (one call per
+// token) or Tokens (one call per batch of up to a few hundred, no call per
+// token). Tokens and Markup calls arrive in stream order.
 class TokenSink {
  public:
   virtual ~TokenSink() = default;
-  virtual void Token(absl::string_view token) noexcept = 0;
+  // One token; the view is valid only during the call, with 16 readable
+  // bytes at token.data() (as in TokenBatch).
+  virtual void Token(absl::string_view token) noexcept { static_cast<void>(token); }
+  // By default, Token for each token of the batch.
+  virtual void Tokens(const TokenBatch& batch) noexcept;
   // The markup of an HTML tag with attributes, normalised (see
   // BodyNormalizer::kFewTokens); ignored unless overridden.
   virtual void Markup(absl::string_view markup) noexcept { static_cast<void>(markup); }
@@ -71,6 +87,14 @@ class BodyNormalizer {
   // a long message's markup is not looked at (it costs time and says less
   // than its words).
   static constexpr uint64_t kFewTokens = 8;
+
+  // Whether text is classified 64 bytes at a time with AVX-512 (where the
+  // CPU has AVX-512BW and VBMI, found at start-up) rather than with SSE2;
+  // the tokens are the same either way. UseWideVectors(false) forces SSE2
+  // (to compare the two), true goes back to the best the CPU has. Returns
+  // whether AVX-512 is in use after the call. Process-wide: call it while
+  // no normaliser runs.
+  static bool UseWideVectors(bool use) noexcept;
 
   // Statistics of the current message.
   uint64_t bytes_seen() const { return bytes_seen_; }
@@ -137,6 +161,10 @@ class BodyNormalizer {
   void EmitWord(absl::string_view w, bool has_digit) noexcept;
   // `url` has 16 readable bytes past its end (as every word and tag here).
   void EmitUrlHost(absl::string_view url) noexcept;
+  // A token that is kept: counted, and batched for the sink.
+  void Keep(absl::string_view token) noexcept;
+  // Hands the batched tokens to the sink.
+  void FlushTokens() noexcept;
   void Newline() noexcept;
   // What a run of separators does: the word before it ends; a line end
   // starts a new line; , ; ! (a mark) end a greeting.
@@ -195,6 +223,14 @@ class BodyNormalizer {
   uint8_t word_flags_ = 0;  // OR of the word's byte classes (digit, '@', punctuation)
   bool line_start_ = true;
   int greeting_left_ = 0;  // words of a greeting line still to drop
+
+  // Tokens not yet handed to the sink (TokenBatch), each followed by a NUL.
+  static constexpr size_t kBatchBytes = 4096;
+  static constexpr size_t kBatchTokens = 512;
+  char batch_[kBatchBytes + 32];  // 32 bytes of slack for whole-vector stores
+  size_t batch_len_ = 0;
+  uint16_t batch_lengths_[kBatchTokens];
+  size_t batch_count_ = 0;
 
   uint64_t bytes_seen_ = 0;
   uint64_t text_bytes_ = 0;

@@ -26,11 +26,6 @@ constexpr uint64_t kEmpty = std::numeric_limits<uint64_t>::max();
 
 struct Fingerprinter::State {
   XXH3_state_t digest;
-  // Tokens are staged here and hashed into the digest a block at a time
-  // (one streaming update per 4 KiB instead of two per token).
-  static constexpr size_t kStage = 4096;
-  char stage[kStage + 16];  // 16 bytes of slack for whole-vector stores
-  size_t staged = 0;
   uint64_t window[4] = {0, 0, 0, 0};  // hashes of the last shingle-1 tokens
   uint64_t seen = 0;
   uint64_t bins[Fingerprint::kMaxK];
@@ -55,67 +50,92 @@ Fingerprinter::~Fingerprinter() = default;
 
 void Fingerprinter::Begin() noexcept {
   XXH3_128bits_reset(&state_->digest);
-  state_->staged = 0;
   state_->seen = 0;
   for (int i = 0; i < options_.k; ++i) state_->bins[i] = kEmpty;
   normalizer_.Reset(this);
 }
 
-void Fingerprinter::Token(absl::string_view token) noexcept {
-  State& s = *state_;
-  // The digest hashes the token bytes, each token followed by a NUL (tokens
-  // hold no NUL: it separates words), staged and hashed 4 KiB at a time.
-  if (s.staged + token.size() + 1 > State::kStage) {
-    XXH3_128bits_update(&s.digest, s.stage, s.staged);
-    s.staged = 0;
-  }
-  uint64_t t;
-  if (token.size() < 16) {
-    // Most tokens: no branch on their length. The normaliser guarantees 16
-    // readable bytes at token.data(); the bytes past the token are zeroed,
-    // which also writes the NUL. The sketch hashes the zero-padded block
-    // with the length as seed (an injective encoding of the token).
-    alignas(16) char block[16];
+namespace {
+
+// A token's hash: XXH3 seeded with its length. A token shorter than 16
+// bytes is hashed as its zero-padded 16-byte block (an injective encoding
+// with the length as seed), without a branch on its length: TokenBatch
+// guarantees 16 readable bytes at its start.
+inline uint64_t TokenHash(const char* token, size_t size) {
+  if (size >= 16) return XXH3_64bits_withSeed(token, size, size);
+  alignas(16) char block[16];
 #if defined(__SSE2__)
-    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(token.data()));
-    const __m128i index = _mm_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    const __m128i padded =
-        _mm_and_si128(v, _mm_cmplt_epi8(index, _mm_set1_epi8(static_cast<char>(token.size()))));
-    _mm_store_si128(reinterpret_cast<__m128i*>(block), padded);
+  const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(token));
+  const __m128i index = _mm_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  _mm_store_si128(reinterpret_cast<__m128i*>(block),
+                  _mm_and_si128(v, _mm_cmplt_epi8(index, _mm_set1_epi8(static_cast<char>(size)))));
 #else
-    std::memset(block, 0, sizeof(block));
-    std::memcpy(block, token.data(), token.size());
+  std::memset(block, 0, sizeof(block));
+  std::memcpy(block, token, size);
 #endif
-    std::memcpy(s.stage + s.staged, block, sizeof(block));  // 16 bytes of slack
-    s.staged += token.size() + 1;
-    t = XXH3_64bits_withSeed(block, 16, token.size());
-  } else {
-    if (token.size() + 1 > State::kStage) {
-      XXH3_128bits_update(&s.digest, token.data(), token.size());
-      XXH3_128bits_update(&s.digest, "", 1);
-    } else {
-      std::memcpy(s.stage + s.staged, token.data(), token.size());
-      s.staged += token.size();
-      s.stage[s.staged++] = 0;
+  return XXH3_64bits_withSeed(block, 16, size);
+}
+
+}  // namespace
+
+namespace {
+
+// Adds a batch's shingles of kWidth tokens to the sketch: `window` holds
+// the hashes of the last kWidth - 1 tokens, `seen` counts the tokens. The
+// width is a template parameter and the state lives in registers so that
+// tokens overlap in the pipeline (a token's work is a chain of multiplies).
+template <int kWidth>
+void AddShingles(const TokenBatch& batch, int shift, uint64_t* window, uint64_t* seen,
+                 uint64_t* bins) noexcept {
+  uint64_t last[4] = {window[0], window[1], window[2], window[3]};
+  uint64_t count = *seen;
+  const char* p = batch.bytes;
+  for (size_t i = 0; i < batch.count; ++i) {
+    const size_t size = batch.lengths[i];
+    const uint64_t t = TokenHash(p, size);
+    p += size + 1;
+    ++count;
+    // The shingle's hash: the token hashes combined in order, mixed once
+    // (a single token's XXH3 hash is already well mixed).
+    uint64_t h = t;
+    if (kWidth > 1) {
+      uint64_t combined = t;
+      for (int j = 0; j < kWidth - 1; ++j) combined = combined * 0x9E3779B97F4A7C15ull + last[j];
+      h = Mix(combined);
+      for (int j = kWidth - 2; j > 0; --j) last[j] = last[j - 1];
+      last[0] = t;
+      if (count < static_cast<uint64_t>(kWidth)) continue;  // not a full shingle yet
     }
-    t = XXH3_64bits_withSeed(token.data(), token.size(), token.size());
+    // One permutation hashing: the top bits choose the bin, keep the minimum.
+    uint64_t& bin = bins[h >> shift];
+    bin = std::min(bin, h);  // branch-free: which is smaller is random
   }
-  const int w = options_.shingle;
-  ++s.seen;
-  // The shingle's hash: the token hashes combined in order, mixed once
-  // (a single token's XXH3 hash is already well mixed).
-  uint64_t h = t;
-  if (w > 1) {
-    uint64_t combined = t;
-    for (int i = 0; i < w - 1; ++i) combined = combined * 0x9E3779B97F4A7C15ull + s.window[i];
-    h = Mix(combined);
-    for (int i = w - 2; i > 0; --i) s.window[i] = s.window[i - 1];
-    s.window[0] = t;
+  for (int j = 0; j < 4; ++j) window[j] = last[j];
+  *seen = count;
+}
+
+}  // namespace
+
+void Fingerprinter::Tokens(const TokenBatch& batch) noexcept {
+  State& s = *state_;
+  // The digest hashes the token stream as the batch holds it: each token
+  // followed by a NUL.
+  XXH3_128bits_update(&s.digest, batch.bytes, batch.size);
+  const int shift = 64 - k_bits_;
+  switch (options_.shingle) {
+    case 1:
+      AddShingles<1>(batch, shift, s.window, &s.seen, s.bins);
+      break;
+    case 2:
+      AddShingles<2>(batch, shift, s.window, &s.seen, s.bins);
+      break;
+    case 3:
+      AddShingles<3>(batch, shift, s.window, &s.seen, s.bins);
+      break;
+    default:
+      AddShingles<4>(batch, shift, s.window, &s.seen, s.bins);
+      break;
   }
-  if (s.seen < static_cast<uint64_t>(w)) return;  // not a full shingle yet
-  // One permutation hashing: the top bits choose the bin, keep the minimum.
-  const int bin = static_cast<int>(h >> (64 - k_bits_));
-  s.bins[bin] = std::min(s.bins[bin], h);  // branch-free: which is smaller is random
 }
 
 void Fingerprinter::Markup(absl::string_view markup) noexcept {
@@ -134,8 +154,6 @@ void Fingerprinter::Finish(Fingerprint* out) noexcept {
     uint64_t& bin = s.bins[h >> (64 - k_bits_)];
     bin = std::min(bin, h);  // markup may be there already
   }
-  if (s.staged > 0) XXH3_128bits_update(&s.digest, s.stage, s.staged);
-  s.staged = 0;
   XXH128_hash_t d = XXH3_128bits_digest(&s.digest);
   out->digest_lo = d.low64;
   out->digest_hi = d.high64;

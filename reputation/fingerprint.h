@@ -82,7 +82,7 @@ class Fingerprinter : private TokenSink {
   void Finish(Fingerprint* out) noexcept;
 
  private:
-  void Token(absl::string_view token) noexcept override;
+  void Tokens(const TokenBatch& batch) noexcept override;
   void Markup(absl::string_view markup) noexcept override;
 
   Options options_;
