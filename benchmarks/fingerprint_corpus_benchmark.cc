@@ -747,6 +747,7 @@ int main(int argc, char** argv) {
   uint64_t seed = 1;
   bool evaluate = true;  // --throughput_only: skip detection rates and the simulation
   bool measure = true;   // --detection_only: skip the throughput benchmarks
+  bool wide = true;      // --sse2_only: no AVX-512 even where the CPU has it
   std::vector<char*> rest = {argv[0]};
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -756,6 +757,8 @@ int main(int argc, char** argv) {
       evaluate = false;
     } else if (a == "--detection_only") {
       measure = false;
+    } else if (a == "--sse2_only") {
+      wide = false;
     } else if (a == "--pairs" && i + 1 < argc) {
       pairs = std::atoi(argv[++i]);
     } else if (a == "--k" && i + 1 < argc) {
@@ -770,7 +773,7 @@ int main(int argc, char** argv) {
     std::fprintf(
         stderr,
         "usage: %s --corpus DIR [--pairs N] [--seed N] [--throughput_only | --detection_only] "
-        "[benchmark flags]\n",
+        "[--sse2_only] [benchmark flags]\n",
         argv[0]);
     return 2;
   }
@@ -786,6 +789,9 @@ int main(int argc, char** argv) {
       s = e + 1;
     }
   }
+  std::printf("normaliser vectors: %s\n", sluice::BodyNormalizer::UseWideVectors(wide)
+                                              ? "AVX-512 (BW+VBMI), 64-byte blocks"
+                                              : "SSE2, 16-byte vectors");
   {  // what the throughput rows process
     sluice::BodyNormalizer n;
     sluice::Fingerprinter f;

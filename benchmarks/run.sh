@@ -23,3 +23,7 @@ corpus="$(bash benchmarks/corpus.sh)"
 "$bin/benchmarks/fingerprint_corpus_benchmark" --corpus "$corpus" --throughput_only \
   --benchmark_repetitions=9 --benchmark_enable_random_interleaving=true \
   --benchmark_report_aggregates_only=true "$@"
+# The same sluice rows on SSE2 only (what a CPU without AVX-512 runs).
+"$bin/benchmarks/fingerprint_corpus_benchmark" --corpus "$corpus" --throughput_only --sse2_only \
+  --benchmark_filter=Sluice --benchmark_repetitions=9 --benchmark_enable_random_interleaving=true \
+  --benchmark_report_aggregates_only=true "$@"

@@ -1163,6 +1163,14 @@ inline void BodyNormalizer::FastBlock(const char* low, uint64_t sep, uint64_t di
   int greeting_left = greeting_left_;
   char* out = batch_ + batch_len_;
   uint16_t* lengths = batch_lengths_ + batch_count_;
+  auto save = [&] {  // the registers back to the members
+    const size_t count = static_cast<size_t>(lengths - batch_lengths_);
+    tokens_ += count - batch_count_;
+    batch_count_ = count;
+    batch_len_ = static_cast<size_t>(out - batch_);
+    line_start_ = line_start;
+    greeting_left_ = greeting_left;
+  };
   while (starts != 0) {
     const uint32_t s = static_cast<uint32_t>(__builtin_ctzll(starts));
     const uint32_t e = static_cast<uint32_t>(__builtin_ctzll(ends)) + 1;  // exclusive
@@ -1177,12 +1185,7 @@ inline void BodyNormalizer::FastBlock(const char* low, uint64_t sep, uint64_t di
     // Only a line's first word can start a greeting: most first words
     // cannot be one (by length and first letter) and are emitted here.
     if ((line_start & MayBeGreeting(token)) | (greeting_left > 0)) {
-      const size_t count = static_cast<size_t>(lengths - batch_lengths_);
-      tokens_ += count - batch_count_;
-      batch_count_ = count;
-      batch_len_ = static_cast<size_t>(out - batch_);
-      line_start_ = line_start;
-      greeting_left_ = greeting_left;
+      save();
       EmitWord(token, has_digit);  // may keep the token (and flush)
       line_start = line_start_;
       greeting_left = greeting_left_;
@@ -1204,12 +1207,7 @@ inline void BodyNormalizer::FastBlock(const char* low, uint64_t sep, uint64_t di
       *lengths++ = static_cast<uint16_t>(token.size());
     }
   }
-  const size_t count = static_cast<size_t>(lengths - batch_lengths_);
-  tokens_ += count - batch_count_;
-  batch_count_ = count;
-  batch_len_ = static_cast<size_t>(out - batch_);
-  line_start_ = line_start;
-  greeting_left_ = greeting_left;
+  save();
   const uint64_t tail = (~uint64_t{0} << gap) & region;
   if (marks & tail) SeparatorRun((nl & tail) != 0, true);  // no word is being collected
   if (last + 1 < limit) AppendBlockRun(low, last + 1, limit, digit, punct, 0);
@@ -1309,7 +1307,7 @@ void BodyNormalizer::Text(absl::string_view text) noexcept {
             // Wide blocks only where they are cheap (AVX-512): text between
             // tags is short, and a block is classified whole.
             if (wide) p = TextBlocks<4, true>(p, end);
-            if (end - p < 64) p = TextBlocks<1, true>(p, end);
+            if (!wide || end - p < 64) p = TextBlocks<1, true>(p, end);
             p = CopyRun(p, end, true);  // what is left (< 16 bytes)
           }
         } else {  // inside <style> or <script>: only '<' and '&' matter
