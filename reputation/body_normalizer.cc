@@ -1,9 +1,8 @@
 #include "reputation/body_normalizer.h"
 
 #include <algorithm>
-#include <cstring>
-
 #include <atomic>
+#include <cstring>
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -247,7 +246,9 @@ inline void ClassifySse2(const unsigned char* p, char* low, BlockMasks* m) {
   *m = BlockMasks{sep, nl, greet, digit, punct, Special(at, colon, slash, w), at, exits};
 }
 
-void Classify64Sse2(const unsigned char* p, char* low, BlockMasks* m) { ClassifySse2<4>(p, low, m); }
+void Classify64Sse2(const unsigned char* p, char* low, BlockMasks* m) {
+  ClassifySse2<4>(p, low, m);
+}
 #endif
 
 #if defined(__SSE2__) && defined(__x86_64__) && defined(__GNUC__)
@@ -260,9 +261,9 @@ struct AsciiClasses {
   constexpr AsciiClasses() : bits() {
     for (int c = 0; c < 128; ++c) {
       const uint8_t f = kClasses.flags[c];
-      bits[c] = static_cast<uint8_t>(((f & kSeparatorClass) ? kSep : 0) |
-                                     ((f & kDigitClass) ? kDigit : 0) |
-                                     ((f & kPunctClass) ? kPunct : 0));
+      bits[c] =
+          static_cast<uint8_t>(((f & kSeparatorClass) ? kSep : 0) |
+                               ((f & kDigitClass) ? kDigit : 0) | ((f & kPunctClass) ? kPunct : 0));
     }
     bits['\n'] |= kNl;
     bits[','] |= kGreet;
@@ -277,22 +278,23 @@ constexpr AsciiClasses kAscii;
 
 // 64 bytes at p classified at once: one table lookup of the 128 ASCII
 // classes (bytes from 0x80 on have none), a mask per class.
-__attribute__((target("avx512f,avx512bw,avx512vbmi"))) void Classify64Avx512(
-    const unsigned char* p, char* low, BlockMasks* m) {
+__attribute__((target("avx512f,avx512bw,avx512vbmi"))) void Classify64Avx512(const unsigned char* p,
+                                                                             char* low,
+                                                                             BlockMasks* m) {
   const __m512i v = _mm512_loadu_si512(p);
   const __m512i lo = _mm512_load_si512(kAscii.bits);
   const __m512i hi = _mm512_load_si512(kAscii.bits + 64);
   const __mmask64 ascii = ~_mm512_movepi8_mask(v);
   const __m512i cls = _mm512_maskz_permutex2var_epi8(ascii, lo, v, hi);
-  const __mmask64 upper = _mm512_cmplt_epu8_mask(_mm512_sub_epi8(v, _mm512_set1_epi8('A')),
-                                                 _mm512_set1_epi8(26));
+  const __mmask64 upper =
+      _mm512_cmplt_epu8_mask(_mm512_sub_epi8(v, _mm512_set1_epi8('A')), _mm512_set1_epi8(26));
   const __m512i lower = _mm512_mask_add_epi8(v, upper, v, _mm512_set1_epi8(0x20));
   _mm512_storeu_si512(low, lower);
   // A lambda would not inherit the target: each class spelled out.
   const uint64_t at = _mm512_test_epi8_mask(cls, _mm512_set1_epi8(AsciiClasses::kAt));
   const uint64_t colon = _mm512_test_epi8_mask(cls, _mm512_set1_epi8(AsciiClasses::kColon));
-  const uint64_t slash = _mm512_test_epi8_mask(
-      cls, _mm512_set1_epi8(static_cast<char>(AsciiClasses::kSlash)));
+  const uint64_t slash =
+      _mm512_test_epi8_mask(cls, _mm512_set1_epi8(static_cast<char>(AsciiClasses::kSlash)));
   const uint64_t w = _mm512_cmpeq_epi8_mask(lower, _mm512_set1_epi8('w'));
   m->sep = _mm512_test_epi8_mask(cls, _mm512_set1_epi8(AsciiClasses::kSep));
   m->nl = _mm512_test_epi8_mask(cls, _mm512_set1_epi8(AsciiClasses::kNl));
@@ -321,7 +323,6 @@ Classify64Fn WideClassify64() {
 }
 std::atomic<Classify64Fn> g_classify64{WideClassify64() ? WideClassify64() : Classify64Sse2};
 #endif
-
 
 // Bits [from, from + len) of a block's 64-bit masks.
 inline uint64_t Bits(uint32_t from, uint32_t len) {
@@ -417,7 +418,7 @@ void FindLinks(absl::string_view tag, size_t* href, size_t* src) {
 // FindLinks 64 bytes at a time (a masked load: nothing is read past the
 // tag); most tags take one step.
 __attribute__((target("avx512f,avx512bw"))) void FindLinksAvx512(absl::string_view tag,
-                                                                   size_t* href, size_t* src) {
+                                                                 size_t* href, size_t* src) {
   uint64_t h0 = 0, r0 = 0, e0 = 0, f0 = 0, s0 = 0, c0 = 0;  // the previous block's
   for (size_t k = 0; k < tag.size(); k += 64) {
     const size_t left = tag.size() - k;
@@ -432,8 +433,8 @@ __attribute__((target("avx512f,avx512bw"))) void FindLinksAvx512(absl::string_vi
     const uint64_t s = _mm512_cmpeq_epi8_mask(l, _mm512_set1_epi8('s'));
     const uint64_t c = _mm512_cmpeq_epi8_mask(l, _mm512_set1_epi8('c'));
     // Each mask moved n bytes on, with the previous block's last n bits.
-    const uint64_t at_href = (h << 4 | h0 >> 60) & (r << 3 | r0 >> 61) & (e << 2 | e0 >> 62) &
-                             (f << 1 | f0 >> 63) & eq;
+    const uint64_t at_href =
+        (h << 4 | h0 >> 60) & (r << 3 | r0 >> 61) & (e << 2 | e0 >> 62) & (f << 1 | f0 >> 63) & eq;
     const uint64_t at_src = (s << 3 | s0 >> 61) & (r << 2 | r0 >> 62) & (c << 1 | c0 >> 63) & eq;
     if (at_href != 0 && *href == absl::string_view::npos) {
       *href = k + static_cast<size_t>(__builtin_ctzll(at_href)) + 1;
@@ -986,8 +987,8 @@ void BodyNormalizer::DecodeLine(absl::string_view line, bool complete) noexcept 
         }
         if (pending_len_ == kPendingMax) FlushPending();
       }
-      for (unsigned char c : absl::string_view(reinterpret_cast<const char*>(q),
-                                               static_cast<size_t>(end - q))) {
+      for (unsigned char c :
+           absl::string_view(reinterpret_cast<const char*>(q), static_cast<size_t>(end - q))) {
         if (c == '=') {  // padding: the group ends
           b64_acc_ = 0;
           b64_bits_ = 0;

@@ -471,10 +471,10 @@ TEST(BodyNormalizerTest, WideAndNarrowVectorsAgree) {
         size_t at = text.find('\n', rng() % (text.size() + 1));
         at = at == std::string::npos ? text.size() : at + 1;
         const std::string pad(rng() % 140, "tx-"[rng() % 3]);
-        text.insert(at, rng() % 2 ? absl::StrCat("<a title=\"", pad, "\" href=\"http://far", i,
-                                                 ".example/\">")
-                                  : absl::StrCat("<img alt='", pad, "' SRC=www.img", i,
-                                                 ".example/x.gif>"));
+        text.insert(
+            at, rng() % 2
+                    ? absl::StrCat("<a title=\"", pad, "\" href=\"http://far", i, ".example/\">")
+                    : absl::StrCat("<img alt='", pad, "' SRC=www.img", i, ".example/x.gif>"));
       }
     }
     const std::string type = html ? "Content-Type: text/html\n" : "Content-Type: text/plain\n";
