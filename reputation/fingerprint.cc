@@ -87,11 +87,15 @@ namespace {
 template <int kWidth>
 void AddShingles(const TokenBatch& batch, int shift, uint64_t* window, uint64_t* seen,
                  uint64_t* bins) noexcept {
-  uint64_t last[4] = {window[0], window[1], window[2], window[3]};
+  // Locals, not the arrays and the batch: stores to `bins` could alias them
+  // and would make the compiler reload them per token.
+  uint64_t w0 = window[0], w1 = window[1], w2 = window[2];
   uint64_t count = *seen;
   const char* p = batch.bytes;
-  for (size_t i = 0; i < batch.count; ++i) {
-    const size_t size = batch.lengths[i];
+  const uint16_t* const lengths = batch.lengths;
+  const size_t n = batch.count;
+  for (size_t i = 0; i < n; ++i) {
+    const size_t size = lengths[i];
     const uint64_t t = TokenHash(p, size);
     p += size + 1;
     ++count;
@@ -99,18 +103,23 @@ void AddShingles(const TokenBatch& batch, int shift, uint64_t* window, uint64_t*
     // (a single token's XXH3 hash is already well mixed).
     uint64_t h = t;
     if (kWidth > 1) {
-      uint64_t combined = t;
-      for (int j = 0; j < kWidth - 1; ++j) combined = combined * 0x9E3779B97F4A7C15ull + last[j];
+      constexpr uint64_t kOdd = 0x9E3779B97F4A7C15ull;
+      uint64_t combined = t * kOdd + w0;
+      if (kWidth > 2) combined = combined * kOdd + w1;
+      if (kWidth > 3) combined = combined * kOdd + w2;
       h = Mix(combined);
-      for (int j = kWidth - 2; j > 0; --j) last[j] = last[j - 1];
-      last[0] = t;
+      w2 = w1;
+      w1 = w0;
+      w0 = t;
       if (count < static_cast<uint64_t>(kWidth)) continue;  // not a full shingle yet
     }
     // One permutation hashing: the top bits choose the bin, keep the minimum.
     uint64_t& bin = bins[h >> shift];
     bin = std::min(bin, h);  // branch-free: which is smaller is random
   }
-  for (int j = 0; j < 4; ++j) window[j] = last[j];
+  window[0] = w0;
+  window[1] = w1;
+  window[2] = w2;
   *seen = count;
 }
 
