@@ -464,6 +464,56 @@ FindLinksFn WideFindLinks() {
 }
 std::atomic<FindLinksFn> g_find_links{WideFindLinks() ? WideFindLinks() : FindLinks};
 
+// Packs a block's kept tokens into a TokenBatch at once: the bytes of
+// `kept` (whole tokens, lower case, from the 64-byte aligned block `low`)
+// with a NUL after each token, to `out`; their lengths (from the token
+// `starts` and last bytes `ends`) to `lengths`. Writes 64 bytes at `out`
+// and 32 lengths whatever the count; returns the number of tokens and sets
+// `*bytes` to the bytes that count. No token ends at the block's last byte.
+using PackFn = size_t (*)(const char* low, uint64_t kept, uint64_t starts, uint64_t ends, char* out,
+                          uint16_t* lengths, size_t* bytes);
+
+#if defined(SLUICE_HAVE_AVX512_CLASSIFY)
+alignas(64) constexpr uint8_t kIndex64[64] = {
+    0,  1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21,
+    22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43,
+    44, 45, 46, 47, 48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 62, 63};
+
+// VBMI2's byte compress, into a register (the memory form is slow on some
+// CPUs), then one store.
+__attribute__((target("avx512f,avx512bw,avx512vbmi,avx512vbmi2,popcnt"))) size_t PackAvx512(
+    const char* low, uint64_t kept, uint64_t starts, uint64_t ends, char* out, uint16_t* lengths,
+    size_t* bytes) {
+  const uint64_t nuls = ends << 1;  // the byte after each token becomes its NUL
+  const __m512i text = _mm512_maskz_mov_epi8(~nuls, _mm512_load_si512(low));
+  const uint64_t take = kept | nuls;
+  _mm512_storeu_si512(out, _mm512_maskz_compress_epi8(take, text));
+  const __m512i index = _mm512_load_si512(kIndex64);
+  const __m512i first = _mm512_maskz_compress_epi8(starts, index);
+  const __m512i last = _mm512_maskz_compress_epi8(ends, index);
+  const __m512i size = _mm512_sub_epi8(_mm512_add_epi8(last, _mm512_set1_epi8(1)), first);
+  // Byte i to 16-bit lane i: byte 2i from byte i, odd bytes zero.
+  // (vpermb reads an index's low 6 bits: the bit shifted in from the
+  // odd byte does not matter)
+  const __m512i spread = _mm512_srli_epi16(index, 1);  // 2i and 2i + 1 -> i
+  _mm512_storeu_si512(lengths, _mm512_maskz_permutexvar_epi8(0x5555555555555555ull, spread, size));
+  *bytes = static_cast<size_t>(_mm_popcnt_u64(take));
+  return static_cast<size_t>(_mm_popcnt_u64(starts));
+}
+#endif
+
+PackFn WidePack() {
+#if defined(SLUICE_HAVE_AVX512_CLASSIFY)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vbmi2") &&
+      __builtin_cpu_supports("popcnt")) {
+    return PackAvx512;
+  }
+#endif
+  return nullptr;
+}
+std::atomic<PackFn> g_pack{WidePack()};
+
 // Find in a buffer with 16 bytes of slack past `end` (tag_): whole
 // vectors, the bits past `end` dropped.
 inline const char* FindPadded(const char* p, const char* end, char c) {
@@ -677,6 +727,7 @@ bool BodyNormalizer::UseWideVectors(bool use) noexcept {
   g_classify64.store(wide != nullptr ? wide : Classify64Sse2, std::memory_order_relaxed);
   const FindLinksFn links = use ? WideFindLinks() : nullptr;
   g_find_links.store(links != nullptr ? links : FindLinks, std::memory_order_relaxed);
+  g_pack.store(use ? WidePack() : nullptr, std::memory_order_relaxed);
   return wide != nullptr;
 #else
   static_cast<void>(use);
@@ -1156,10 +1207,67 @@ inline void BodyNormalizer::FastBlock(const char* low, uint64_t sep, uint64_t di
   const uint64_t after_mark = (gaps + (marks & gaps)) & starts;
   uint32_t gap = pos;  // where the separators after the last token begin
   // The block's tokens and their NULs take at most 64 + 32 bytes: room for
-  // all of them (and a 32-byte store's overshoot) is made once, and the
-  // loop keeps its state in registers (stores through a char pointer would
-  // make the compiler reload every member after each token).
-  if (batch_len_ + 96 > kBatchBytes || batch_count_ + 32 > kBatchTokens) FlushTokens();
+  // all of them (and a 64-byte store's overshoot) is made once.
+  if (batch_len_ + 128 > kBatchBytes || batch_count_ + 64 > kBatchTokens) FlushTokens();
+  if (starts != 0 && PackBlock(low, tok, starts, ends, digit, after_nl)) {
+    gap = 64 - static_cast<uint32_t>(__builtin_clzll(ends));
+  } else {
+    TokenLoop(low, starts, ends, digit_ends, after_nl, after_mark, &gap);
+  }
+  const uint64_t tail = (~uint64_t{0} << gap) & region;
+  if (marks & tail) SeparatorRun((nl & tail) != 0, true);  // no word is being collected
+  if (last + 1 < limit) AppendBlockRun(low, last + 1, limit, digit, punct, 0);
+}
+
+// The block's tokens all at once (PackFn), where nothing in the block
+// needs a token's neighbours: no greeting is being dropped or starts here,
+// no token is over-long. Then a token is kept unless it holds a digit;
+// the tokens that do are found by spreading each digit's bit back to its
+// token's start (five shift steps, tokens being at most 30 bytes).
+inline bool BodyNormalizer::PackBlock(const char* low, uint64_t tok, uint64_t starts, uint64_t ends,
+                                      uint64_t digit, uint64_t after_nl) noexcept {
+  const PackFn pack = g_pack.load(std::memory_order_relaxed);
+  if (pack == nullptr || greeting_left_ != 0) return false;
+  // run_n: the bits x with [x, x + n] all token bytes.
+  const uint64_t run1 = tok & (tok >> 1), run2 = run1 & (run1 >> 1), run4 = run2 & (run2 >> 2);
+  const uint64_t run8 = run4 & (run4 >> 4), run16 = run8 & (run8 >> 8);
+  if ((run16 & (run16 >> 14)) != 0) return false;  // a token of 31 bytes or more
+  // A line's first token may be a greeting (the first one here too, if a
+  // line starts before the block).
+  uint64_t first_words = after_nl | (line_start_ ? starts & (~starts + 1) : 0);
+  while (first_words != 0) {
+    const uint32_t s = static_cast<uint32_t>(__builtin_ctzll(first_words));
+    first_words &= first_words - 1;
+    const uint32_t e = s + static_cast<uint32_t>(__builtin_ctzll(ends >> s)) + 1;
+    const absl::string_view word(low + s, e - s);
+    if (MayBeGreeting(word) && IsGreeting(word)) return false;
+  }
+  uint64_t dirty = digit & tok;
+  dirty |= (dirty >> 1) & run1;
+  dirty |= (dirty >> 2) & run2;
+  dirty |= (dirty >> 4) & run4;
+  dirty |= (dirty >> 8) & run8;
+  dirty |= (dirty >> 16) & run16;
+  const uint64_t kept_starts = starts & ~dirty;
+  // A start's carry runs through its token: the kept tokens' bytes.
+  const uint64_t kept = tok & ~(tok + kept_starts);
+  size_t bytes = 0;
+  const size_t count = pack(low, kept, kept_starts, ends & kept, batch_ + batch_len_,
+                            batch_lengths_ + batch_count_, &bytes);
+  batch_len_ += bytes;
+  batch_count_ += count;
+  tokens_ += count;
+  line_start_ = false;
+  return true;
+}
+
+// The block's tokens one at a time, as WordEnded would do each.
+inline void BodyNormalizer::TokenLoop(const char* low, uint64_t starts, uint64_t ends,
+                                      uint64_t digit_ends, uint64_t after_nl, uint64_t after_mark,
+                                      uint32_t* gap_out) noexcept {
+  // The loop keeps its state in registers (stores through a char pointer
+  // would make the compiler reload every member after each token).
+  uint32_t gap = *gap_out;
   bool line_start = line_start_;
   int greeting_left = greeting_left_;
   char* out = batch_ + batch_len_;
@@ -1209,9 +1317,7 @@ inline void BodyNormalizer::FastBlock(const char* low, uint64_t sep, uint64_t di
     }
   }
   save();
-  const uint64_t tail = (~uint64_t{0} << gap) & region;
-  if (marks & tail) SeparatorRun((nl & tail) != 0, true);  // no word is being collected
-  if (last + 1 < limit) AppendBlockRun(low, last + 1, limit, digit, punct, 0);
+  *gap_out = gap;
 }
 
 // Text in blocks of kVectors x 16 bytes: one pass of vector compares
@@ -1227,7 +1333,9 @@ const unsigned char* BodyNormalizer::TextBlocks(const unsigned char* p,
                                                 const unsigned char* end) noexcept {
 #if defined(__SSE2__)
   constexpr uint32_t kBytes = 16 * kVectors;
-  alignas(64) char low[kBytes + 32] = {};  // the block lower-cased; slack for 32-byte loads
+  // The block lower-cased, in a buffer of a whole 64-byte block (PackBlock
+  // loads one) with slack for 32-byte loads.
+  alignas(64) char low[64 + 32] = {};
   while (end - p >= kBytes) {
     BlockMasks m;
     if (kVectors == 4) {

@@ -152,6 +152,10 @@ class BodyNormalizer {
   const unsigned char* TextBlocks(const unsigned char* p, const unsigned char* end) noexcept;
   void FastBlock(const char* low, uint64_t sep, uint64_t digit, uint64_t punct, uint64_t nl,
                  uint64_t greet, uint32_t limit) noexcept;
+  bool PackBlock(const char* low, uint64_t tok, uint64_t starts, uint64_t ends, uint64_t digit,
+                 uint64_t after_nl) noexcept;
+  void TokenLoop(const char* low, uint64_t starts, uint64_t ends, uint64_t digit_ends,
+                 uint64_t after_nl, uint64_t after_mark, uint32_t* gap_out) noexcept;
   void AppendBlockRun(const char* low, uint32_t from, uint32_t to, uint64_t digit, uint64_t punct,
                       uint64_t at) noexcept;
   const unsigned char* CopyRun(const unsigned char* p, const unsigned char* end,
