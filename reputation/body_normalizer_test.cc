@@ -362,6 +362,13 @@ std::string RandomText(std::mt19937& rng, bool html) {
                                         "a:b",
                                         "path/to/file",
                                         "abcdefghijklmnopqrstuvwxyzabcdefghij",
+                                        "abcdefghijklmnopqrstuvwxyzabcd",   // 30: kept
+                                        "abcdefghijklmnopqrstuvwxyzabcde",  // 31: dropped
+                                        "abcdefgh1",
+                                        "newsletter2024x",
+                                        "abcdefghijklmnopqrstu7w",
+                                        "zzzzzzzzzzzzzzzzzzzzzzzzzzzzz9",
+                                        "9zzzzzzzzzzzzzzzzzzzzzzzzzzzzz",
                                         "dear",
                                         "Dear",
                                         "Hi",
