@@ -992,7 +992,9 @@ void BodyNormalizer::DecodeLine(absl::string_view line, bool complete) noexcept 
     case Encoding::kQuotedPrintable: {
       bool soft = false;
       size_t end = line.size();
-      while (end > 0 && (line[end - 1] == ' ' || line[end - 1] == '\t')) --end;
+      // Trailing whitespace is transport padding at a line's end only (not
+      // where an over-long line is cut).
+      while (complete && end > 0 && (line[end - 1] == ' ' || line[end - 1] == '\t')) --end;
       if (complete && end > 0 && line[end - 1] == '=') {
         soft = true;
         --end;
@@ -1445,6 +1447,26 @@ void BodyNormalizer::Text(absl::string_view text) noexcept {
         tag_len_ += take;
         p = stop;
         if (p == end) break;
+      } else if (html_ == Html::kComment) {
+        // Up to the next '>' at once: it ends the comment if two dashes
+        // (or more) are right before it, as HtmlByte counts them.
+        const char* const from = reinterpret_cast<const char*>(p);
+        const char* gt = Find(from, reinterpret_cast<const char*>(end), '>', text.data());
+        const char* const stop = gt != nullptr ? gt : reinterpret_cast<const char*>(end);
+        const char* d = stop;
+        while (d > from && d[-1] == '-') --d;
+        const int dashes = static_cast<int>(stop - d) + (d == from ? comment_dashes_ : 0);
+        if (gt == nullptr) {
+          comment_dashes_ = dashes;
+          break;
+        }
+        if (dashes >= 2) {
+          html_ = Html::kText;
+        } else {
+          comment_dashes_ = 0;
+        }
+        p = reinterpret_cast<const unsigned char*>(gt) + 1;
+        continue;
       }
       HtmlByte(*p++);
     }
