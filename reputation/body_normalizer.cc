@@ -11,6 +11,13 @@
 #include <immintrin.h>
 #endif
 
+// GCC 12's AVX-512 intrinsics start from an undefined vector and warn
+// about it (a false positive).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
+
 namespace sluice {
 
 namespace {
@@ -731,6 +738,14 @@ bool BodyNormalizer::UseWideVectors(bool use) noexcept {
   return wide != nullptr;
 #else
   static_cast<void>(use);
+  return false;
+#endif
+}
+
+bool BodyNormalizer::UsesWideVectors() noexcept {
+#if defined(__SSE2__)
+  return g_classify64.load(std::memory_order_relaxed) != Classify64Sse2;
+#else
   return false;
 #endif
 }

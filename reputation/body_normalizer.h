@@ -104,6 +104,8 @@ class BodyNormalizer {
   // whether AVX-512 is in use after the call. Process-wide: call it while
   // no normaliser runs.
   static bool UseWideVectors(bool use) noexcept;
+  // Whether AVX-512 is in use (the Fingerprinter follows the same choice).
+  static bool UsesWideVectors() noexcept;
 
   // Statistics of the current message.
   uint64_t bytes_seen() const { return bytes_seen_; }

@@ -8,11 +8,21 @@
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
 
 #include "ratelimit/internal/hash.h"
 
 #define XXH_INLINE_ALL
 #include <xxhash.h>
+
+// GCC 12's AVX-512 intrinsics start from an undefined vector and warn
+// about it (a false positive).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
 
 namespace sluice {
 
@@ -57,62 +67,65 @@ void Fingerprinter::Begin() noexcept {
 
 namespace {
 
-// A token's hash: XXH3 seeded with its length. A token shorter than 16
-// bytes is hashed as its zero-padded 16-byte block (an injective encoding
-// with the length as seed), without a branch on its length: TokenBatch
-// guarantees 16 readable bytes at its start.
-inline uint64_t TokenHash(const char* token, size_t size) {
-  if (size >= 16) return XXH3_64bits_withSeed(token, size, size);
-  alignas(16) char block[16];
-#if defined(__SSE2__)
-  const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(token));
-  const __m128i index = _mm_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-  _mm_store_si128(reinterpret_cast<__m128i*>(block),
-                  _mm_and_si128(v, _mm_cmplt_epi8(index, _mm_set1_epi8(static_cast<char>(size)))));
-#else
-  std::memset(block, 0, sizeof(block));
-  std::memcpy(block, token, size);
-#endif
-  return XXH3_64bits_withSeed(block, 16, size);
+constexpr uint64_t kOdd = 0x9E3779B97F4A7C15ull;
+// Keys of the short-token hash (arbitrary constants with mixed bits).
+constexpr uint64_t kKeyLo = 0x1CAD21F72C81017Cull;
+constexpr uint64_t kKeyHi = 0xDB979083E96DD4DEull;
+
+inline uint64_t Rotl(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
+
+// A token shorter than 16 bytes, as its zero-padded 16-byte block (lo,
+// hi) and its length: one lane of XXH3's long-input accumulator (each
+// 64-bit word keyed, its two 32-bit halves multiplied, the data added
+// back). Not avalanched: the shingle's Mix does that. Eight tokens at a
+// time in the AVX-512 kernel, the same arithmetic lane by lane.
+inline uint64_t ShortTokenHash(uint64_t lo, uint64_t hi, uint64_t size) {
+  const uint64_t x = lo ^ kKeyLo, y = hi ^ (kKeyHi + size);
+  return (x & 0xFFFFFFFFu) * (x >> 32) + Rotl((y & 0xFFFFFFFFu) * (y >> 32), 32) +
+         (Rotl(lo, 17) ^ hi);
 }
 
-}  // namespace
+// A token's hash: ShortTokenHash below 16 bytes (TokenBatch guarantees 16
+// readable bytes at a token's start), XXH3 seeded with the length from 16.
+inline uint64_t TokenHash(const char* token, size_t size) {
+  if (size >= 16) return XXH3_64bits_withSeed(token, size, size);
+  uint64_t lo, hi;
+  std::memcpy(&lo, token, 8);
+  std::memcpy(&hi, token + 8, 8);
+  const unsigned bits = static_cast<unsigned>(size) * 8;
+  lo &= bits >= 64 ? ~uint64_t{0} : ~(~uint64_t{0} << bits);
+  hi &= bits <= 64 ? 0 : ~(~uint64_t{0} << (bits - 64));
+  return ShortTokenHash(lo, hi, size);
+}
 
-namespace {
-
-// Adds a batch's shingles of kWidth tokens to the sketch: `window` holds
-// the hashes of the last kWidth - 1 tokens, `seen` counts the tokens. The
-// width is a template parameter and the state lives in registers so that
-// tokens overlap in the pipeline (a token's work is a chain of multiplies).
+// Adds a run of tokens' shingles of `width` tokens to the sketch from
+// token `from` of the batch on (its bytes at `p`): `window` holds the
+// hashes of the last three tokens, `seen` counts the tokens. The state
+// lives in locals so that tokens overlap in the pipeline.
 template <int kWidth>
-void AddShingles(const TokenBatch& batch, int shift, uint64_t* window, uint64_t* seen,
-                 uint64_t* bins) noexcept {
+void AddShingles(const TokenBatch& batch, size_t from, const char* p, int shift, uint64_t* window,
+                 uint64_t* seen, uint64_t* bins) noexcept {
   // Locals, not the arrays and the batch: stores to `bins` could alias them
   // and would make the compiler reload them per token.
   uint64_t w0 = window[0], w1 = window[1], w2 = window[2];
   uint64_t count = *seen;
-  const char* p = batch.bytes;
   const uint16_t* const lengths = batch.lengths;
   const size_t n = batch.count;
-  for (size_t i = 0; i < n; ++i) {
+  for (size_t i = from; i < n; ++i) {
     const size_t size = lengths[i];
     const uint64_t t = TokenHash(p, size);
     p += size + 1;
     ++count;
-    // The shingle's hash: the token hashes combined in order, mixed once
-    // (a single token's XXH3 hash is already well mixed).
-    uint64_t h = t;
-    if (kWidth > 1) {
-      constexpr uint64_t kOdd = 0x9E3779B97F4A7C15ull;
-      uint64_t combined = t * kOdd + w0;
-      if (kWidth > 2) combined = combined * kOdd + w1;
-      if (kWidth > 3) combined = combined * kOdd + w2;
-      h = Mix(combined);
-      w2 = w1;
-      w1 = w0;
-      w0 = t;
-      if (count < static_cast<uint64_t>(kWidth)) continue;  // not a full shingle yet
-    }
+    // The shingle's hash: the token hashes combined in order, mixed once.
+    uint64_t combined = t;
+    if (kWidth > 1) combined = combined * kOdd + w0;
+    if (kWidth > 2) combined = combined * kOdd + w1;
+    if (kWidth > 3) combined = combined * kOdd + w2;
+    w2 = w1;
+    w1 = w0;
+    w0 = t;
+    if (count < static_cast<uint64_t>(kWidth)) continue;  // not a full shingle yet
+    const uint64_t h = Mix(combined);
     // One permutation hashing: the top bits choose the bin, keep the minimum.
     uint64_t& bin = bins[h >> shift];
     bin = std::min(bin, h);  // branch-free: which is smaller is random
@@ -123,6 +136,125 @@ void AddShingles(const TokenBatch& batch, int shift, uint64_t* window, uint64_t*
   *seen = count;
 }
 
+using AddFn = void (*)(const TokenBatch&, size_t, const char*, int, uint64_t*, uint64_t*,
+                       uint64_t*) noexcept;
+constexpr AddFn kAdd[4] = {AddShingles<1>, AddShingles<2>, AddShingles<3>, AddShingles<4>};
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define SLUICE_HAVE_AVX512_SHINGLES 1
+// Four tokens' first 16 bytes side by side (a lambda would not inherit
+// the target).
+__attribute__((target("avx512f,avx512dq"))) inline __m512i Load4(const char* t0, const char* t1,
+                                                                 const char* t2,
+                                                                 const char* t3) noexcept {
+  const __m256i a = _mm256_inserti128_si256(
+      _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(t0))),
+      _mm_loadu_si128(reinterpret_cast<const __m128i*>(t1)), 1);
+  const __m256i b = _mm256_inserti128_si256(
+      _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(t2))),
+      _mm_loadu_si128(reinterpret_cast<const __m128i*>(t3)), 1);
+  return _mm512_inserti64x4(_mm512_castsi256_si512(a), b, 1);
+}
+
+// AddShingles eight tokens at a time (whole groups of eight; returns how
+// many tokens it took and where the next one's bytes are in `*next`). The
+// blocks are gathered, masked to their lengths, hashed and combined lane
+// by lane as above; tokens of 16 bytes or more are hashed one by one.
+__attribute__((target("avx512f,avx512dq"))) size_t AddShinglesAvx512(const TokenBatch& batch,
+                                                                     int width, int shift,
+                                                                     uint64_t* window,
+                                                                     uint64_t* seen, uint64_t* bins,
+                                                                     const char** next) noexcept {
+  const size_t groups = batch.count / 8;
+  if (groups == 0) return 0;
+  const __m512i ones = _mm512_set1_epi64(-1);
+  const __m512i odd = _mm512_set1_epi64(static_cast<long long>(kOdd));
+  // The last tokens' hashes in lanes 7, 6, 5 (as the previous group's).
+  __m512i last =
+      _mm512_set_epi64(static_cast<long long>(window[0]), static_cast<long long>(window[1]),
+                       static_cast<long long>(window[2]), 0, 0, 0, 0, 0);
+  uint64_t count = *seen;
+  uint64_t offset = 0;
+  alignas(64) uint64_t at[8];
+  alignas(64) uint64_t out[8];
+  for (size_t g = 0; g < groups; ++g) {
+    const uint16_t* const len16 = batch.lengths + 8 * g;
+    for (int k = 0; k < 8; ++k) {
+      at[k] = offset;
+      offset += len16[k] + 1u;
+    }
+    const __m512i len =
+        _mm512_cvtepu16_epi64(_mm_loadu_si128(reinterpret_cast<const __m128i*>(len16)));
+    // Each token's 16 bytes, two tokens to a 256-bit half, then the low
+    // and the high words of all eight apart (gathers are slower).
+    const char* const bytes = batch.bytes;
+    const __m512i a = Load4(bytes + at[0], bytes + at[1], bytes + at[2], bytes + at[3]);
+    const __m512i b = Load4(bytes + at[4], bytes + at[5], bytes + at[6], bytes + at[7]);
+    __m512i lo = _mm512_permutex2var_epi64(a, _mm512_set_epi64(14, 12, 10, 8, 6, 4, 2, 0), b);
+    __m512i hi = _mm512_permutex2var_epi64(a, _mm512_set_epi64(15, 13, 11, 9, 7, 5, 3, 1), b);
+    const __m512i bits = _mm512_slli_epi64(len, 3);
+    // Shifts of 64 or more give 0: masks of the bytes before the length.
+    lo = _mm512_andnot_si512(_mm512_sllv_epi64(ones, bits), lo);
+    const __m512i hi_bits =
+        _mm512_max_epi64(_mm512_sub_epi64(bits, _mm512_set1_epi64(64)), _mm512_setzero_si512());
+    hi = _mm512_maskz_andnot_epi64(_mm512_cmpgt_epu64_mask(bits, _mm512_set1_epi64(64)),
+                                   _mm512_sllv_epi64(ones, hi_bits), hi);
+    const __m512i x = _mm512_xor_si512(lo, _mm512_set1_epi64(static_cast<long long>(kKeyLo)));
+    const __m512i y = _mm512_xor_si512(
+        hi, _mm512_add_epi64(_mm512_set1_epi64(static_cast<long long>(kKeyHi)), len));
+    const __m512i px = _mm512_mul_epu32(x, _mm512_srli_epi64(x, 32));
+    const __m512i py = _mm512_mul_epu32(y, _mm512_srli_epi64(y, 32));
+    __m512i t = _mm512_add_epi64(_mm512_add_epi64(px, _mm512_rol_epi64(py, 32)),
+                                 _mm512_xor_si512(_mm512_rol_epi64(lo, 17), hi));
+    const __mmask8 long_tokens = _mm512_cmpge_epu64_mask(len, _mm512_set1_epi64(16));
+    if (long_tokens != 0) {  // rare: XXH3, one by one
+      _mm512_store_si512(out, t);
+      for (int k = 0; k < 8; ++k) {
+        if ((long_tokens >> k) & 1) out[k] = TokenHash(batch.bytes + at[k], len16[k]);
+      }
+      t = _mm512_load_si512(out);
+    }
+    __m512i c = t;
+    if (width > 1)
+      c = _mm512_add_epi64(_mm512_mullo_epi64(c, odd), _mm512_alignr_epi64(t, last, 7));
+    if (width > 2)
+      c = _mm512_add_epi64(_mm512_mullo_epi64(c, odd), _mm512_alignr_epi64(t, last, 6));
+    if (width > 3)
+      c = _mm512_add_epi64(_mm512_mullo_epi64(c, odd), _mm512_alignr_epi64(t, last, 5));
+    // Mix (internal::Mix64) lane by lane.
+    c = _mm512_xor_si512(c, _mm512_srli_epi64(c, 30));
+    c = _mm512_mullo_epi64(c, _mm512_set1_epi64(static_cast<long long>(0xbf58476d1ce4e5b9ull)));
+    c = _mm512_xor_si512(c, _mm512_srli_epi64(c, 27));
+    c = _mm512_mullo_epi64(c, _mm512_set1_epi64(static_cast<long long>(0x94d049bb133111ebull)));
+    c = _mm512_xor_si512(c, _mm512_srli_epi64(c, 31));
+    _mm512_store_si512(out, c);
+    // Lane k is the shingle ending at token count + k + 1: full from the
+    // width-th token of the message on.
+    const uint64_t w = static_cast<uint64_t>(width);
+    const int skip = count + 1 >= w ? 0 : static_cast<int>(w - count - 1);
+    for (int k = skip; k < 8; ++k) {
+      uint64_t& bin = bins[out[k] >> shift];
+      bin = std::min(bin, out[k]);
+    }
+    count += 8;
+    last = t;
+  }
+  _mm512_store_si512(out, last);
+  window[0] = out[7];
+  window[1] = out[6];
+  window[2] = out[5];
+  *seen = count;
+  *next = batch.bytes + offset;
+  return groups * 8;
+}
+
+bool HaveAvx512Shingles() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
+}
+const bool kAvx512Shingles = HaveAvx512Shingles();
+#endif
+
 }  // namespace
 
 void Fingerprinter::Tokens(const TokenBatch& batch) noexcept {
@@ -131,20 +263,15 @@ void Fingerprinter::Tokens(const TokenBatch& batch) noexcept {
   // followed by a NUL.
   XXH3_128bits_update(&s.digest, batch.bytes, batch.size);
   const int shift = 64 - k_bits_;
-  switch (options_.shingle) {
-    case 1:
-      AddShingles<1>(batch, shift, s.window, &s.seen, s.bins);
-      break;
-    case 2:
-      AddShingles<2>(batch, shift, s.window, &s.seen, s.bins);
-      break;
-    case 3:
-      AddShingles<3>(batch, shift, s.window, &s.seen, s.bins);
-      break;
-    default:
-      AddShingles<4>(batch, shift, s.window, &s.seen, s.bins);
-      break;
+  size_t done = 0;
+  const char* p = batch.bytes;
+#if defined(SLUICE_HAVE_AVX512_SHINGLES)
+  // With the normaliser's wide vectors (the same switch for both).
+  if (kAvx512Shingles && BodyNormalizer::UsesWideVectors()) {
+    done = AddShinglesAvx512(batch, options_.shingle, shift, s.window, &s.seen, s.bins, &p);
   }
+#endif
+  kAdd[options_.shingle - 1](batch, done, p, shift, s.window, &s.seen, s.bins);
 }
 
 void Fingerprinter::Markup(absl::string_view markup) noexcept {

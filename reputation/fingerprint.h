@@ -8,12 +8,17 @@
 //                       in names, numbers, tracking ids, URLs' paths,
 //                       whitespace, case, line wrapping or MIME encoding
 //   minhash             a MinHash sketch of the token shingles (one
-//                       permutation hashing with rotation densification,
-//                       xxHash): Similarity() estimates the Jaccard
-//                       similarity of two messages' shingle sets with
-//                       standard error about sqrt(J(1-J)/K); the HTML
-//                       markup of a message's start (before its
-//                       BodyNormalizer::kFewTokens-th token) joins the set
+//                       permutation hashing with rotation densification):
+//                       Similarity() estimates the Jaccard similarity of
+//                       two messages' shingle sets with standard error
+//                       about sqrt(J(1-J)/K); the HTML markup of a
+//                       message's start (before its
+//                       BodyNormalizer::kFewTokens-th token) joins the set.
+//                       A token under 16 bytes is hashed as one lane of
+//                       XXH3's long-input accumulator (eight at a time
+//                       with AVX-512), a longer one with XXH3-64; a
+//                       shingle's hashes are combined and mixed with
+//                       splitmix64's finalizer. Same values on every CPU.
 //   band keys           LSH bands of the sketch for candidate lookup: two
 //                       messages with similarity J share at least one of b
 //                       bands of r rows with probability 1 - (1 - J^r)^b
