@@ -520,7 +520,7 @@ void Evaluate(int ham_pairs, uint64_t seed) {
   for (size_t m = 0; m < methods.size(); ++m) {
     std::printf("| %s |", methods[m].name.c_str());
     for (int k = 0; k < kKinds; ++k) {
-      std::printf(" %.1f%% |", 100.0 * hits[m][k] / std::max(1, totals[k]));
+      std::printf(" %.2f%% |", 100.0 * hits[m][k] / std::max(1, totals[k]));
     }
     std::printf(" %.3f%% |\n", 100.0 * methods[m].fp);
   }
