@@ -656,9 +656,10 @@ TagKind KindOfTag(const char* name, size_t len) {
       (len >= 7 ? first & 0x00FFFFFFFFFFFFFFull : first & ((uint64_t{1} << (8 * len)) - 1)) |
       (uint64_t{len} << 56);
   const size_t slot = static_cast<size_t>((key * TagTable::kMultiplier) >> (64 - TagTable::kBits));
-  // Without a branch on the outcome: which tags come is not predictable.
-  const TagKind kind =
-      kTags.keys[slot] == key ? static_cast<TagKind>(kTags.kinds[slot]) : kOtherTag;
+  // Without a branch on the outcome (which tags come is not predictable):
+  // the kind masked by the comparison.
+  const uint8_t hit = static_cast<uint8_t>(-static_cast<int>(kTags.keys[slot] == key));
+  const TagKind kind = static_cast<TagKind>(kTags.kinds[slot] & hit);
   if (len > 7 && std::memcmp(name + 7, "ote", 3) != 0) return kOtherTag;  // blockquote
   return kind;
 }
@@ -1631,17 +1632,16 @@ void BodyNormalizer::TagEnded(absl::string_view tag) noexcept {
     if (closing && kind == skip_until_close_ + 1) skip_until_close_ = 0;
     return;
   }
-  if (kind == kStyleTag || kind == kScriptTag) {
-    if (!closing) {
-      skip_until_close_ = kind - 1;
-      return;
-    }
-    FlushWord();
-  } else if (kind == kBlockTag) {
-    Newline();
-  } else {
-    FlushWord();
+  if (kind >= kStyleTag && !closing) {
+    skip_until_close_ = kind - 1;
+    return;
   }
+  // The word before the tag ends; a block tag also ends the line (as
+  // Newline), without a branch on which tags come.
+  FlushWord();
+  const bool block = kind == kBlockTag;
+  line_start_ |= block;
+  greeting_left_ &= static_cast<int>(block) - 1;
   if (closing) return;  // "</a>": no markup, no link
   if (tokens_ < kFewTokens && sink_ != nullptr) TagMarkup(tag);
   // Links keep their host: the first "href=" and the first "src=" (any
