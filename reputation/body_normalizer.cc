@@ -553,6 +553,71 @@ PackFn WidePack() {
 }
 std::atomic<PackFn> g_pack{WidePack()};
 
+// A whole tag read at once (TagScan): where its '>' is, its name lower
+// case, the values of its first "href=" and "src=".
+struct TagScan {
+  size_t len;       // bytes before the '>'
+  size_t name_len;  // the name's alphanumeric bytes (at most 16)
+  bool closing;     // "</..."
+  size_t href, src;
+  alignas(64) char lower[64];  // the tag's bytes lower-cased
+};
+// Fills `out` for the tag whose bytes start at `name` (after the '<') if
+// its '>' is among the next 64 bytes with 16 more readable bytes after it
+// (what TagEnded needs); else false.
+using ScanTagFn = bool (*)(const char* name, const char* end, TagScan* out);
+
+#if defined(SLUICE_HAVE_AVX512_CLASSIFY)
+__attribute__((target("avx512f,avx512bw"))) bool ScanTagAvx512(const char* name, const char* end,
+                                                               TagScan* out) {
+  const size_t left = static_cast<size_t>(end - name);
+  const __mmask64 valid = left >= 64 ? ~__mmask64{0} : (__mmask64{1} << left) - 1;
+  const __m512i v = _mm512_maskz_loadu_epi8(valid, name);
+  const uint64_t gt = _mm512_mask_cmpeq_epi8_mask(valid, v, _mm512_set1_epi8('>'));
+  if (gt == 0) return false;
+  const size_t len = static_cast<size_t>(__builtin_ctzll(gt));
+  if (left - len < 16) return false;
+  const bool closing = name[0] == '/';
+  const __mmask64 upper =
+      _mm512_cmplt_epu8_mask(_mm512_sub_epi8(v, _mm512_set1_epi8('A')), _mm512_set1_epi8(26));
+  const __m512i lower = _mm512_mask_add_epi8(v, upper, v, _mm512_set1_epi8(0x20));
+  _mm512_store_si512(out->lower, lower);
+  const uint64_t alnum =
+      _mm512_cmplt_epu8_mask(_mm512_sub_epi8(lower, _mm512_set1_epi8('a')), _mm512_set1_epi8(26)) |
+      _mm512_cmplt_epu8_mask(_mm512_sub_epi8(v, _mm512_set1_epi8('0')), _mm512_set1_epi8(10));
+  out->len = len;
+  out->closing = closing;
+  // The '>' ends the name if nothing else does; 16 bytes at most (as the
+  // SSE2 path reads).
+  out->name_len = static_cast<size_t>(__builtin_ctzll((~alnum >> closing) | (uint64_t{1} << 16)));
+  // FindLinks on the same vector: a name's letters before each '='.
+  const __m512i l = _mm512_or_si512(v, _mm512_set1_epi8(0x20));
+  const uint64_t eq = (gt - 1) & _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8('='));
+  const uint64_t h = _mm512_cmpeq_epi8_mask(l, _mm512_set1_epi8('h'));
+  const uint64_t r = _mm512_cmpeq_epi8_mask(l, _mm512_set1_epi8('r'));
+  const uint64_t e = _mm512_cmpeq_epi8_mask(l, _mm512_set1_epi8('e'));
+  const uint64_t f = _mm512_cmpeq_epi8_mask(l, _mm512_set1_epi8('f'));
+  const uint64_t s = _mm512_cmpeq_epi8_mask(l, _mm512_set1_epi8('s'));
+  const uint64_t c = _mm512_cmpeq_epi8_mask(l, _mm512_set1_epi8('c'));
+  const uint64_t at_href = (h << 4) & (r << 3) & (e << 2) & (f << 1) & eq;
+  const uint64_t at_src = (s << 3) & (r << 2) & (c << 1) & eq;
+  out->href =
+      at_href != 0 ? static_cast<size_t>(__builtin_ctzll(at_href)) + 1 : absl::string_view::npos;
+  out->src =
+      at_src != 0 ? static_cast<size_t>(__builtin_ctzll(at_src)) + 1 : absl::string_view::npos;
+  return true;
+}
+#endif
+
+ScanTagFn WideScanTag() {
+#if defined(SLUICE_HAVE_AVX512_CLASSIFY)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512bw")) return ScanTagAvx512;
+#endif
+  return nullptr;
+}
+std::atomic<ScanTagFn> g_scan_tag{WideScanTag()};
+
 // Find in a buffer with 16 bytes of slack past `end` (tag_): whole
 // vectors, the bits past `end` dropped.
 inline const char* FindPadded(const char* p, const char* end, char c) {
@@ -768,6 +833,7 @@ bool BodyNormalizer::UseWideVectors(bool use) noexcept {
   const FindLinksFn links = use ? WideFindLinks() : nullptr;
   g_find_links.store(links != nullptr ? links : FindLinks, std::memory_order_relaxed);
   g_pack.store(use ? WidePack() : nullptr, std::memory_order_relaxed);
+  g_scan_tag.store(use ? WideScanTag() : nullptr, std::memory_order_relaxed);
   return wide != nullptr;
 #else
   static_cast<void>(use);
@@ -1459,6 +1525,7 @@ void BodyNormalizer::Text(absl::string_view text) noexcept {
 #else
     const bool wide = false;
 #endif
+    const ScanTagFn scan_tag = g_scan_tag.load(std::memory_order_relaxed);
     while (p < end) {
       // Fast path: runs of word bytes in HTML text go straight to the word.
       if (html_ == Html::kText) {
@@ -1479,6 +1546,14 @@ void BodyNormalizer::Text(absl::string_view text) noexcept {
           // A whole tag in this text with 16 bytes after it: taken where
           // it is (what the byte-wise path would do, without the copy).
           const char* const name = reinterpret_cast<const char*>(p + 1);
+          TagScan scan;
+          if (scan_tag != nullptr && scan_tag(name, reinterpret_cast<const char*>(end), &scan)) {
+            const size_t links[2] = {scan.href, scan.src};
+            TagOfKind(absl::string_view(name, scan.len), scan.closing,
+                      KindOfTag(scan.lower + scan.closing, scan.name_len), links);
+            p += scan.len + 2;
+            continue;
+          }
           const char* const gt = Find(name, reinterpret_cast<const char*>(end), '>', text.data());
           if (gt != nullptr && reinterpret_cast<const char*>(end) - gt >= 16) {
             TagEnded(absl::string_view(name, std::min(static_cast<size_t>(gt - name), kTagMax)));
@@ -1660,7 +1735,11 @@ void BodyNormalizer::TagEnded(absl::string_view tag) noexcept {
     ++n;
   }
 #endif
-  const TagKind kind = KindOfTag(lname, n);
+  TagOfKind(tag, closing, KindOfTag(lname, n), nullptr);
+}
+
+void BodyNormalizer::TagOfKind(absl::string_view tag, bool closing, int kind,
+                               const size_t* links) noexcept {
   if (skip_until_close_ != 0) {
     // Inside <style> (1) or <script> (2): only its closing tag matters.
     if (closing && kind == skip_until_close_ + 1) skip_until_close_ = 0;
@@ -1681,7 +1760,12 @@ void BodyNormalizer::TagEnded(absl::string_view tag) noexcept {
   // Links keep their host: the first "href=" and the first "src=" (any
   // case).
   size_t value_at[2] = {absl::string_view::npos, absl::string_view::npos};
-  g_find_links.load(std::memory_order_relaxed)(tag, &value_at[0], &value_at[1]);
+  if (links != nullptr) {
+    value_at[0] = links[0];
+    value_at[1] = links[1];
+  } else {
+    g_find_links.load(std::memory_order_relaxed)(tag, &value_at[0], &value_at[1]);
+  }
   for (size_t at : value_at) {
     if (at == absl::string_view::npos) continue;
     absl::string_view v = tag.substr(at);

@@ -146,6 +146,10 @@ class BodyNormalizer {
   // its end): block tags end the line, style and script hide text, links
   // keep their host.
   void TagEnded(absl::string_view tag) noexcept;
+  // What a tag of a known kind (TagKind) does; `links` are the values'
+  // offsets of its first "href=" and "src=" (npos: none), or null to find
+  // them.
+  void TagOfKind(absl::string_view tag, bool closing, int kind, const size_t* links) noexcept;
   // Sends the tag's markup to the sink (kFewTokens).
   [[gnu::noinline]] void TagMarkup(absl::string_view tag) noexcept;
   void CharOut(unsigned char c) noexcept;
