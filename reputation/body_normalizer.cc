@@ -454,27 +454,44 @@ void FindLinks(absl::string_view tag, size_t* href, size_t* src) {
 }
 
 #if defined(SLUICE_HAVE_AVX512_CLASSIFY)
+// The letters of "href" and "src" in a 64-byte block (any case), one mask
+// each.
+struct LinkLetters {
+  uint64_t h = 0, r = 0, e = 0, f = 0, s = 0, c = 0;
+};
+__attribute__((target("avx512f,avx512bw"))) inline LinkLetters LettersOf(__m512i v) {
+  const __m512i l = _mm512_or_si512(v, _mm512_set1_epi8(0x20));  // letters in lower case
+  LinkLetters m;
+  m.h = _mm512_cmpeq_epi8_mask(l, _mm512_set1_epi8('h'));
+  m.r = _mm512_cmpeq_epi8_mask(l, _mm512_set1_epi8('r'));
+  m.e = _mm512_cmpeq_epi8_mask(l, _mm512_set1_epi8('e'));
+  m.f = _mm512_cmpeq_epi8_mask(l, _mm512_set1_epi8('f'));
+  m.s = _mm512_cmpeq_epi8_mask(l, _mm512_set1_epi8('s'));
+  m.c = _mm512_cmpeq_epi8_mask(l, _mm512_set1_epi8('c'));
+  return m;
+}
+// The '=' bits (of `eq`) that end "href" and "src": each letter mask moved
+// n bytes on, with the previous block's last n bits (`p`).
+inline void LinkEnds(const LinkLetters& m, const LinkLetters& p, uint64_t eq, uint64_t* href,
+                     uint64_t* src) {
+  *href = (m.h << 4 | p.h >> 60) & (m.r << 3 | p.r >> 61) & (m.e << 2 | p.e >> 62) &
+          (m.f << 1 | p.f >> 63) & eq;
+  *src = (m.s << 3 | p.s >> 61) & (m.r << 2 | p.r >> 62) & (m.c << 1 | p.c >> 63) & eq;
+}
+
 // FindLinks 64 bytes at a time (a masked load: nothing is read past the
 // tag); most tags take one step.
 __attribute__((target("avx512f,avx512bw"))) void FindLinksAvx512(absl::string_view tag,
                                                                  size_t* href, size_t* src) {
-  uint64_t h0 = 0, r0 = 0, e0 = 0, f0 = 0, s0 = 0, c0 = 0;  // the previous block's
+  LinkLetters previous;
   for (size_t k = 0; k < tag.size(); k += 64) {
     const size_t left = tag.size() - k;
     const __mmask64 valid = left >= 64 ? ~__mmask64{0} : (__mmask64{1} << left) - 1;
     const __m512i v = _mm512_maskz_loadu_epi8(valid, tag.data() + k);
-    const __m512i l = _mm512_or_si512(v, _mm512_set1_epi8(0x20));  // letters in lower case
-    const uint64_t eq = _mm512_mask_cmpeq_epi8_mask(valid, v, _mm512_set1_epi8('='));
-    const uint64_t h = _mm512_cmpeq_epi8_mask(l, _mm512_set1_epi8('h'));
-    const uint64_t r = _mm512_cmpeq_epi8_mask(l, _mm512_set1_epi8('r'));
-    const uint64_t e = _mm512_cmpeq_epi8_mask(l, _mm512_set1_epi8('e'));
-    const uint64_t f = _mm512_cmpeq_epi8_mask(l, _mm512_set1_epi8('f'));
-    const uint64_t s = _mm512_cmpeq_epi8_mask(l, _mm512_set1_epi8('s'));
-    const uint64_t c = _mm512_cmpeq_epi8_mask(l, _mm512_set1_epi8('c'));
-    // Each mask moved n bytes on, with the previous block's last n bits.
-    const uint64_t at_href =
-        (h << 4 | h0 >> 60) & (r << 3 | r0 >> 61) & (e << 2 | e0 >> 62) & (f << 1 | f0 >> 63) & eq;
-    const uint64_t at_src = (s << 3 | s0 >> 61) & (r << 2 | r0 >> 62) & (c << 1 | c0 >> 63) & eq;
+    const LinkLetters m = LettersOf(v);
+    uint64_t at_href, at_src;
+    LinkEnds(m, previous, _mm512_mask_cmpeq_epi8_mask(valid, v, _mm512_set1_epi8('=')), &at_href,
+             &at_src);
     if (at_href != 0 && *href == absl::string_view::npos) {
       *href = k + static_cast<size_t>(__builtin_ctzll(at_href)) + 1;
     }
@@ -482,12 +499,7 @@ __attribute__((target("avx512f,avx512bw"))) void FindLinksAvx512(absl::string_vi
       *src = k + static_cast<size_t>(__builtin_ctzll(at_src)) + 1;
     }
     if (*href != absl::string_view::npos && *src != absl::string_view::npos) return;
-    h0 = h;
-    r0 = r;
-    e0 = e;
-    f0 = f;
-    s0 = s;
-    c0 = c;
+    previous = m;
   }
 }
 #endif
@@ -591,16 +603,9 @@ __attribute__((target("avx512f,avx512bw"))) bool ScanTagAvx512(const char* name,
   // SSE2 path reads).
   out->name_len = static_cast<size_t>(__builtin_ctzll((~alnum >> closing) | (uint64_t{1} << 16)));
   // FindLinks on the same vector: a name's letters before each '='.
-  const __m512i l = _mm512_or_si512(v, _mm512_set1_epi8(0x20));
-  const uint64_t eq = (gt - 1) & _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8('='));
-  const uint64_t h = _mm512_cmpeq_epi8_mask(l, _mm512_set1_epi8('h'));
-  const uint64_t r = _mm512_cmpeq_epi8_mask(l, _mm512_set1_epi8('r'));
-  const uint64_t e = _mm512_cmpeq_epi8_mask(l, _mm512_set1_epi8('e'));
-  const uint64_t f = _mm512_cmpeq_epi8_mask(l, _mm512_set1_epi8('f'));
-  const uint64_t s = _mm512_cmpeq_epi8_mask(l, _mm512_set1_epi8('s'));
-  const uint64_t c = _mm512_cmpeq_epi8_mask(l, _mm512_set1_epi8('c'));
-  const uint64_t at_href = (h << 4) & (r << 3) & (e << 2) & (f << 1) & eq;
-  const uint64_t at_src = (s << 3) & (r << 2) & (c << 1) & eq;
+  uint64_t at_href, at_src;
+  LinkEnds(LettersOf(v), LinkLetters(), (gt - 1) & _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8('=')),
+           &at_href, &at_src);
   out->href =
       at_href != 0 ? static_cast<size_t>(__builtin_ctzll(at_href)) + 1 : absl::string_view::npos;
   out->src =
