@@ -888,6 +888,7 @@ void BodyNormalizer::Reset(TokenSink* sink) noexcept {
   pending_len_ = 0;
   batch_len_ = 0;
   batch_count_ = 0;
+  qp_carry_len_ = 0;
 }
 
 void BodyNormalizer::Feed(absl::string_view data) noexcept {
@@ -1058,6 +1059,7 @@ void BodyNormalizer::EndHeaders() noexcept {
   encoding_ = next_encoding_;
   b64_acc_ = 0;
   b64_bits_ = 0;
+  qp_carry_len_ = 0;
   html_ = Html::kText;
   skip_until_close_ = 0;
   if (kind_ == PartKind::kMultipart) {
@@ -1110,8 +1112,27 @@ void BodyNormalizer::DecodeLine(absl::string_view line, bool complete) noexcept 
       if (complete) Text("\n");
       return;
     case Encoding::kQuotedPrintable: {
+      // An escape cut where an over-long line was cut: decoded with the
+      // bytes that follow it (a line is at most kLineMax bytes).
+      char joined[kLineMax + 2];
+      if (qp_carry_len_ > 0) {
+        std::memcpy(joined, qp_carry_, qp_carry_len_);
+        Copy(joined + qp_carry_len_, line.data(), line.size());
+        line = absl::string_view(joined, qp_carry_len_ + line.size());
+        qp_carry_len_ = 0;
+      }
       bool soft = false;
       size_t end = line.size();
+      if (!complete) {  // "=" or "=X" at the cut: wait for the rest
+        const size_t cut = end >= 1 && line[end - 1] == '=' ? 1
+                           : end >= 2 && line[end - 2] == '=' &&
+                                   HexValue(static_cast<unsigned char>(line[end - 1])) >= 0
+                               ? 2
+                               : 0;
+        end -= cut;
+        std::memcpy(qp_carry_, line.data() + end, cut);
+        qp_carry_len_ = cut;
+      }
       // Trailing whitespace is transport padding at a line's end only (not
       // where an over-long line is cut).
       while (complete && end > 0 && (line[end - 1] == ' ' || line[end - 1] == '\t')) --end;

@@ -219,6 +219,10 @@ class BodyNormalizer {
   char pending_[kPendingMax];
   size_t pending_len_ = 0;
 
+  // Quoted-printable: an escape cut by an over-long line's cut.
+  char qp_carry_[2];
+  size_t qp_carry_len_ = 0;
+
   // Base64 decoder state.
   uint32_t b64_acc_ = 0;
   int b64_bits_ = 0;
