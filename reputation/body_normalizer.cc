@@ -328,7 +328,10 @@ Classify64Fn WideClassify64() {
 #endif
   return nullptr;
 }
-std::atomic<Classify64Fn> g_classify64{WideClassify64() ? WideClassify64() : Classify64Sse2};
+// Constant-initialized to the code every CPU runs (a normaliser used by
+// another file's static initializer finds it set); the CPU's best is
+// chosen by a dynamic initializer below (BodyNormalizer::UseWideVectors).
+std::atomic<Classify64Fn> g_classify64{Classify64Sse2};
 #endif
 
 // Bits [from, from + len) of a block's 64-bit masks.
@@ -513,7 +516,7 @@ FindLinksFn WideFindLinks() {
 #endif
   return nullptr;
 }
-std::atomic<FindLinksFn> g_find_links{WideFindLinks() ? WideFindLinks() : FindLinks};
+std::atomic<FindLinksFn> g_find_links{FindLinks};
 
 // Packs a block's kept tokens into a TokenBatch at once: the bytes of
 // `kept` (whole tokens, lower case, from the 64-byte aligned block `low`)
@@ -563,7 +566,7 @@ PackFn WidePack() {
 #endif
   return nullptr;
 }
-std::atomic<PackFn> g_pack{WidePack()};
+std::atomic<PackFn> g_pack{nullptr};
 
 // A whole tag read at once (TagScan): where its '>' is, its name lower
 // case, the values of its first "href=" and "src=".
@@ -621,7 +624,7 @@ ScanTagFn WideScanTag() {
 #endif
   return nullptr;
 }
-std::atomic<ScanTagFn> g_scan_tag{WideScanTag()};
+std::atomic<ScanTagFn> g_scan_tag{nullptr};
 
 // Find in a buffer with 16 bytes of slack past `end` (tag_): whole
 // vectors, the bits past `end` dropped.
@@ -853,6 +856,11 @@ bool BodyNormalizer::UsesWideVectors() noexcept {
   return false;
 #endif
 }
+
+namespace {
+// The CPU's best vector code, chosen once at start-up.
+const bool g_wide_at_start = BodyNormalizer::UseWideVectors(true);
+}  // namespace
 
 BodyNormalizer::BodyNormalizer() : BodyNormalizer(Options()) {}
 BodyNormalizer::BodyNormalizer(const Options& options) : options_(options) { Reset(nullptr); }
