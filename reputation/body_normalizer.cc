@@ -319,15 +319,6 @@ __attribute__((target("avx512f,avx512bw,avx512vbmi"))) void Classify64Avx512(con
 // The classifier of 64-byte blocks: AVX-512 (with VBMI's byte table
 // lookup) where the CPU has it, else SSE2 (BodyNormalizer::UseWideVectors).
 using Classify64Fn = void (*)(const unsigned char* p, char* low, BlockMasks* m);
-Classify64Fn WideClassify64() {
-#if defined(SLUICE_HAVE_AVX512_CLASSIFY)
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vbmi")) {
-    return Classify64Avx512;
-  }
-#endif
-  return nullptr;
-}
 // Constant-initialized to the code every CPU runs (a normaliser used by
 // another file's static initializer finds it set); the CPU's best is
 // chosen by a dynamic initializer below (BodyNormalizer::UseWideVectors).
@@ -509,13 +500,6 @@ __attribute__((target("avx512f,avx512bw"))) void FindLinksAvx512(absl::string_vi
 
 // FindLinks for the CPU (as UseWideVectors chooses).
 using FindLinksFn = void (*)(absl::string_view tag, size_t* href, size_t* src);
-FindLinksFn WideFindLinks() {
-#if defined(SLUICE_HAVE_AVX512_CLASSIFY)
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512bw")) return FindLinksAvx512;
-#endif
-  return nullptr;
-}
 std::atomic<FindLinksFn> g_find_links{FindLinks};
 
 // Packs a block's kept tokens into a TokenBatch at once: the bytes of
@@ -556,16 +540,6 @@ __attribute__((target("avx512f,avx512bw,avx512vbmi,avx512vbmi2,popcnt"))) size_t
 }
 #endif
 
-PackFn WidePack() {
-#if defined(SLUICE_HAVE_AVX512_CLASSIFY)
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vbmi2") &&
-      __builtin_cpu_supports("popcnt")) {
-    return PackAvx512;
-  }
-#endif
-  return nullptr;
-}
 std::atomic<PackFn> g_pack{nullptr};
 
 // A whole tag read at once (TagScan): where its '>' is, its name lower
@@ -617,13 +591,6 @@ __attribute__((target("avx512f,avx512bw"))) bool ScanTagAvx512(const char* name,
 }
 #endif
 
-ScanTagFn WideScanTag() {
-#if defined(SLUICE_HAVE_AVX512_CLASSIFY)
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512bw")) return ScanTagAvx512;
-#endif
-  return nullptr;
-}
 std::atomic<ScanTagFn> g_scan_tag{nullptr};
 
 // Find in a buffer with 16 bytes of slack past `end` (tag_): whole
@@ -835,14 +802,21 @@ constexpr HostEnds kHostEnds;
 }  // namespace
 
 bool BodyNormalizer::UseWideVectors(bool use) noexcept {
-#if defined(__SSE2__)
-  const Classify64Fn wide = use ? WideClassify64() : nullptr;
-  g_classify64.store(wide != nullptr ? wide : Classify64Sse2, std::memory_order_relaxed);
-  const FindLinksFn links = use ? WideFindLinks() : nullptr;
-  g_find_links.store(links != nullptr ? links : FindLinks, std::memory_order_relaxed);
-  g_pack.store(use ? WidePack() : nullptr, std::memory_order_relaxed);
-  g_scan_tag.store(use ? WideScanTag() : nullptr, std::memory_order_relaxed);
-  return wide != nullptr;
+#if defined(SLUICE_HAVE_AVX512_CLASSIFY)
+  // What of AVX-512 the CPU has: BW (byte masks), VBMI (byte-table
+  // lookups), VBMI2 (byte compress).
+  bool bw = false, vbmi = false, vbmi2 = false;
+  if (use) {
+    __builtin_cpu_init();
+    bw = __builtin_cpu_supports("avx512bw");
+    vbmi = bw && __builtin_cpu_supports("avx512vbmi");
+    vbmi2 = bw && __builtin_cpu_supports("avx512vbmi2") && __builtin_cpu_supports("popcnt");
+  }
+  g_classify64.store(vbmi ? Classify64Avx512 : Classify64Sse2, std::memory_order_relaxed);
+  g_find_links.store(bw ? FindLinksAvx512 : FindLinks, std::memory_order_relaxed);
+  g_pack.store(vbmi2 ? PackAvx512 : nullptr, std::memory_order_relaxed);
+  g_scan_tag.store(bw ? ScanTagAvx512 : nullptr, std::memory_order_relaxed);
+  return vbmi;
 #else
   static_cast<void>(use);
   return false;
