@@ -32,6 +32,17 @@ inline uint64_t Mix(uint64_t x) { return internal::Mix64(x); }
 
 constexpr uint64_t kEmpty = std::numeric_limits<uint64_t>::max();
 
+// The first elements of a message's set (Fingerprint::exact), one past
+// the most kept so that a larger set is known.
+struct SmallSet {
+  uint64_t v[Fingerprint::kMaxExact + 1];
+  size_t n = 0;
+  void Add(uint64_t h) {
+    v[n < Fingerprint::kMaxExact ? n : Fingerprint::kMaxExact] = h;
+    ++n;
+  }
+};
+
 }  // namespace
 
 struct Fingerprinter::State {
@@ -39,6 +50,7 @@ struct Fingerprinter::State {
   uint64_t window[4] = {0, 0, 0, 0};  // hashes of the last shingle-1 tokens
   uint64_t seen = 0;
   uint64_t bins[Fingerprint::kMaxK];
+  SmallSet small;
 };
 
 Fingerprinter::Fingerprinter() : Fingerprinter(Options()) {}
@@ -60,6 +72,7 @@ Fingerprinter::~Fingerprinter() = default;
 
 void Fingerprinter::Begin() noexcept {
   XXH3_128bits_reset(&state_->digest);
+  state_->small.n = 0;
   state_->seen = 0;
   for (int i = 0; i < options_.k; ++i) state_->bins[i] = kEmpty;
   normalizer_.Reset(this);
@@ -104,7 +117,7 @@ inline uint64_t TokenHash(const char* token, size_t size) {
 // lives in locals so that tokens overlap in the pipeline.
 template <int kWidth>
 void AddShingles(const TokenBatch& batch, size_t from, const char* p, int shift, uint64_t* window,
-                 uint64_t* seen, uint64_t* bins) noexcept {
+                 uint64_t* seen, uint64_t* bins, SmallSet* small) noexcept {
   // Locals, not the arrays and the batch: stores to `bins` could alias them
   // and would make the compiler reload them per token.
   uint64_t w0 = window[0], w1 = window[1], w2 = window[2];
@@ -129,6 +142,7 @@ void AddShingles(const TokenBatch& batch, size_t from, const char* p, int shift,
     // One permutation hashing: the top bits choose the bin, keep the minimum.
     uint64_t& bin = bins[h >> shift];
     bin = std::min(bin, h);  // branch-free: which is smaller is random
+    small->Add(h);
   }
   window[0] = w0;
   window[1] = w1;
@@ -136,8 +150,8 @@ void AddShingles(const TokenBatch& batch, size_t from, const char* p, int shift,
   *seen = count;
 }
 
-using AddFn = void (*)(const TokenBatch&, size_t, const char*, int, uint64_t*, uint64_t*,
-                       uint64_t*) noexcept;
+using AddFn = void (*)(const TokenBatch&, size_t, const char*, int, uint64_t*, uint64_t*, uint64_t*,
+                       SmallSet*) noexcept;
 constexpr AddFn kAdd[4] = {AddShingles<1>, AddShingles<2>, AddShingles<3>, AddShingles<4>};
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -160,11 +174,9 @@ __attribute__((target("avx512f,avx512dq"))) inline __m512i Load4(const char* t0,
 // many tokens it took and where the next one's bytes are in `*next`). The
 // blocks are gathered, masked to their lengths, hashed and combined lane
 // by lane as above; tokens of 16 bytes or more are hashed one by one.
-__attribute__((target("avx512f,avx512dq"))) size_t AddShinglesAvx512(const TokenBatch& batch,
-                                                                     int width, int shift,
-                                                                     uint64_t* window,
-                                                                     uint64_t* seen, uint64_t* bins,
-                                                                     const char** next) noexcept {
+__attribute__((target("avx512f,avx512dq"))) size_t AddShinglesAvx512(
+    const TokenBatch& batch, int width, int shift, uint64_t* window, uint64_t* seen, uint64_t* bins,
+    SmallSet* small, const char** next) noexcept {
   const size_t groups = batch.count / 8;
   if (groups == 0) return 0;
   const __m512i ones = _mm512_set1_epi64(-1);
@@ -236,6 +248,7 @@ __attribute__((target("avx512f,avx512dq"))) size_t AddShinglesAvx512(const Token
       uint64_t& bin = bins[out[k] >> shift];
       bin = std::min(bin, out[k]);
     }
+    for (int k = skip; k < 8 && small->n <= Fingerprint::kMaxExact; ++k) small->Add(out[k]);
     count += 8;
     last = t;
   }
@@ -268,10 +281,11 @@ void Fingerprinter::Tokens(const TokenBatch& batch) noexcept {
 #if defined(SLUICE_HAVE_AVX512_SHINGLES)
   // With the normaliser's wide vectors (the same switch for both).
   if (kAvx512Shingles && BodyNormalizer::UsesWideVectors()) {
-    done = AddShinglesAvx512(batch, options_.shingle, shift, s.window, &s.seen, s.bins, &p);
+    done =
+        AddShinglesAvx512(batch, options_.shingle, shift, s.window, &s.seen, s.bins, &s.small, &p);
   }
 #endif
-  kAdd[options_.shingle - 1](batch, done, p, shift, s.window, &s.seen, s.bins);
+  kAdd[options_.shingle - 1](batch, done, p, shift, s.window, &s.seen, s.bins, &s.small);
 }
 
 void Fingerprinter::Markup(absl::string_view markup) noexcept {
@@ -279,6 +293,7 @@ void Fingerprinter::Markup(absl::string_view markup) noexcept {
   const uint64_t h = Mix(XXH3_64bits(markup.data(), markup.size()) ^ 0x6D61726B7570ull);
   uint64_t& bin = state_->bins[h >> (64 - k_bits_)];
   bin = std::min(bin, h);
+  state_->small.Add(h);
 }
 
 void Fingerprinter::Finish(Fingerprint* out) noexcept {
@@ -289,6 +304,7 @@ void Fingerprinter::Finish(Fingerprint* out) noexcept {
     uint64_t h = Mix(s.window[0] ^ s.seen);
     uint64_t& bin = s.bins[h >> (64 - k_bits_)];
     bin = std::min(bin, h);  // markup may be there already
+    s.small.Add(h);
   }
   XXH128_hash_t d = XXH3_128bits_digest(&s.digest);
   out->digest_lo = d.low64;
@@ -298,6 +314,15 @@ void Fingerprinter::Finish(Fingerprint* out) noexcept {
   out->size_bucket = Fingerprint::SizeBucket(out->size);
   out->k = options_.k;
   const int k = options_.k;
+  // A small set is kept exactly (its elements' low 32 bits, sorted, as the
+  // bins keep theirs).
+  out->exact = 0;
+  if (s.small.n <= Fingerprint::kMaxExact && k >= Fingerprint::kMaxExact) {
+    for (size_t i = 0; i < s.small.n; ++i) out->elements[i] = static_cast<uint32_t>(s.small.v[i]);
+    std::sort(out->elements, out->elements + s.small.n);
+    out->exact =
+        static_cast<int>(std::unique(out->elements, out->elements + s.small.n) - out->elements);
+  }
   bool any = false;
   for (int i = 0; i < k; ++i) any |= s.bins[i] != kEmpty;
   for (int i = 0; i < k; ++i) {
@@ -329,6 +354,7 @@ void Fingerprinter::Compute(absl::string_view message, Fingerprint* out) noexcep
 
 double Fingerprint::Similarity(const Fingerprint& a, const Fingerprint& b) noexcept {
   if (a.k != b.k || a.k == 0 || a.tokens == 0 || b.tokens == 0) return 0;
+  if (a.exact > 0 && b.exact > 0) return ExactJaccard(a.elements, a.exact, b.elements, b.exact);
 #if defined(__SSE2__)
   // K >= 8 is a multiple of 4: four bins per compare; each equal bin
   // subtracts -1 from its lane of the accumulator.
@@ -359,6 +385,17 @@ int Fingerprint::BandKeys(int bands, uint64_t* out) const noexcept {
                                   static_cast<uint64_t>(b));
   }
   return bands;
+}
+
+double Fingerprint::ExactJaccard(const uint32_t* a, int na, const uint32_t* b, int nb) noexcept {
+  int i = 0, j = 0, both = 0;
+  while (i < na && j < nb) {
+    both += a[i] == b[j];
+    const bool step_a = a[i] <= b[j], step_b = b[j] <= a[i];
+    i += step_a;
+    j += step_b;
+  }
+  return static_cast<double>(both) / static_cast<double>(na + nb - both);
 }
 
 uint32_t Fingerprint::SizeBucket(uint64_t size) noexcept {

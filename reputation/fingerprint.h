@@ -48,18 +48,30 @@ struct Fingerprint {
   // minima has probability 2^-32 per bin): half the memory, and a compare
   // is 8 SIMD comparisons at K = 32.
   uint32_t minhash[kMaxK];
+  // A small message's set exactly: when it has at most kMaxExact elements
+  // (shingles and markup features) and K >= kMaxExact, their hashes' low
+  // 32 bits, sorted and distinct, and `exact` their number (0: the set is
+  // larger, only the sketch). Two small sets compare exactly: a sketch of
+  // K bins estimates a set of a few elements poorly.
+  static constexpr int kMaxExact = 32;
+  int exact = 0;
+  uint32_t elements[kMaxExact];
 
   // Equal template digests; a message without tokens has no template (as
   // in TemplateIndex), so two empty messages are not the same template.
   bool SameTemplate(const Fingerprint& o) const {
     return tokens > 0 && o.tokens > 0 && digest_lo == o.digest_lo && digest_hi == o.digest_hi;
   }
-  // Estimated Jaccard similarity of the shingle sets, in [0, 1]. Sketches
-  // of different K compare as 0. Two empty messages compare as 0.
+  // Estimated Jaccard similarity of the shingle sets, in [0, 1] (exact for
+  // two small sets). Sketches of different K compare as 0. Two empty
+  // messages compare as 0.
   static double Similarity(const Fingerprint& a, const Fingerprint& b) noexcept;
   // Writes `bands` band keys (K must be divisible by bands). Returns the
   // number written (0 for an empty message).
   int BandKeys(int bands, uint64_t* out) const noexcept;
+
+  // |A ∩ B| / |A ∪ B| of two sorted sets of distinct values.
+  static double ExactJaccard(const uint32_t* a, int na, const uint32_t* b, int nb) noexcept;
 
   // Returns the size bucket of a size in bytes.
   static uint32_t SizeBucket(uint64_t size) noexcept;

@@ -86,6 +86,33 @@ TEST(FingerprintTest, WideAndNarrowVectorsGiveTheSameSketch) {
   if (!wide) GTEST_SKIP() << "this CPU has no AVX-512: only the one-at-a-time path was run";
 }
 
+TEST(FingerprintTest, SmallSetsCompareExactly) {
+  // Up to Fingerprint::kMaxExact elements a message's set is kept as it is
+  // and two such sets compare exactly: 8 words against the same 8 and 7
+  // more is 8/15 (the sketch's K = 32 bins would be off by +-0.14).
+  Fingerprinter::Options words;
+  words.shingle = 1;
+  const std::string eight = "\nalpha bravo charlie delta echo foxtrot golf hotel\n";
+  const Fingerprint a = Fp(eight, words);
+  const Fingerprint b = Fp(eight + "india juliet kilo lima mike november oscar\n", words);
+  EXPECT_EQ(a.exact, 8);
+  EXPECT_EQ(b.exact, 15);
+  EXPECT_DOUBLE_EQ(Fingerprint::Similarity(a, b), 8.0 / 15.0);
+  EXPECT_DOUBLE_EQ(Fingerprint::Similarity(b, a), 8.0 / 15.0);
+  EXPECT_DOUBLE_EQ(Fingerprint::Similarity(a, a), 1.0);
+  // Repeated words count once.
+  EXPECT_EQ(Fp("\nalpha alpha bravo alpha\n", words).exact, 2);
+  // A larger set has only the sketch; so has every set when K < 32.
+  const Fingerprint large = Fp(Message(Words(200, 4)), words);
+  EXPECT_EQ(large.exact, 0);
+  EXPECT_GT(Fingerprint::Similarity(large, large), 0.99);
+  Fingerprinter::Options small_k = words;
+  small_k.k = 16;
+  EXPECT_EQ(Fp(eight, small_k).exact, 0);
+  // One small and one large set: the sketches are compared.
+  EXPECT_LT(Fingerprint::Similarity(a, large), 0.2);
+}
+
 TEST(FingerprintTest, PersonalisationKeepsTheTemplateDigest) {
   auto w = Words(150, 1);
   Fingerprint base = Fp(Message(w, "Anna Smith"));

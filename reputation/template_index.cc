@@ -59,9 +59,10 @@ uint64_t TemplateIndex::Assign(const Fingerprint& fp, double* similarity) {
     if (similarity) *similarity = 1;
     return ring_[exact->second].id;
   }
-  // Candidates through the bands; keep the most similar.
+  // Candidates through the bands; keep the most similar (exactly so for
+  // two small sets, as Fingerprint::Similarity).
   int best = -1;
-  int best_equal = -1;
+  double best_similarity = -1;
   uint32_t seen[kBands];
   int nseen = 0;
   for (int b = 0; b < kBands; ++b) {
@@ -72,15 +73,22 @@ uint64_t TemplateIndex::Assign(const Fingerprint& fp, double* similarity) {
     for (int i = 0; i < nseen; ++i) dup |= seen[i] == slot;
     if (dup) continue;
     seen[nseen++] = slot;
-    int equal = 0;
-    for (int i = 0; i < kBins; ++i) equal += ring_[slot].sketch[i] == sketch[i];
-    if (equal > best_equal) {
-      best_equal = equal;
+    const Template& t = ring_[slot];
+    double s;
+    if (t.exact > 0 && fp.exact > 0) {
+      s = Fingerprint::ExactJaccard(t.elements, t.exact, fp.elements, fp.exact);
+    } else {
+      int equal = 0;
+      for (int i = 0; i < kBins; ++i) equal += t.sketch[i] == sketch[i];
+      s = static_cast<double>(equal) / kBins;
+    }
+    if (s > best_similarity) {
+      best_similarity = s;
       best = static_cast<int>(slot);
     }
   }
-  if (best >= 0 && best_equal >= options_.similarity * kBins) {
-    if (similarity) *similarity = static_cast<double>(best_equal) / kBins;
+  if (best >= 0 && best_similarity >= options_.similarity) {
+    if (similarity) *similarity = best_similarity;
     return ring_[best].id;
   }
   // A new template, in the oldest place of the ring.
@@ -92,6 +100,8 @@ uint64_t TemplateIndex::Assign(const Fingerprint& fp, double* similarity) {
   t.id = Mix(digest) | 1;
   t.digest = digest;
   std::copy(sketch, sketch + kBins, t.sketch);
+  t.exact = fp.exact;
+  std::copy(fp.elements, fp.elements + fp.exact, t.elements);
   by_digest_[digest] = slot;
   for (int b = 0; b < kBands; ++b) by_band_[Band(sketch, b)] = slot;
   if (similarity) *similarity = 1;

@@ -11,7 +11,9 @@
 // message with J=0.6 to a template shares a band with probability
 // 1-(1-0.36)^16 > 0.999). Otherwise it starts a new template. The
 // `max_templates` most recent templates are kept (a ring: the oldest is
-// forgotten), so memory is fixed: about 64 + 16 * 24 bytes per template.
+// forgotten), so memory is fixed: about 210 + 16 * 24 bytes per template.
+// A small first message (Fingerprint::exact) keeps its set exactly too,
+// and two small sets are compared exactly.
 //
 // Template ids are derived from the first message's digest, so processes
 // that see the same first message agree; near-duplicates arriving first
@@ -51,6 +53,9 @@ class TemplateIndex {
     uint64_t id = 0;
     uint64_t digest = 0;
     uint16_t sketch[kBins];
+    // The first message's set exactly if it is small (Fingerprint::exact).
+    int exact = 0;
+    uint32_t elements[Fingerprint::kMaxExact];
   };
   static void Compact(const Fingerprint& fp, uint16_t* out);
   static uint64_t Band(const uint16_t* sketch, int band);

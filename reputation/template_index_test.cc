@@ -29,6 +29,24 @@ Fingerprint Fp(const std::string& m) {
   return fp;
 }
 
+TEST(TemplateIndexTest, ShortCopiesJoinBySetsKeptExactly) {
+  // A message of 10 words (9 two-word shingles) and copies with a 5-word
+  // footer (15 tokens, 14 shingles, 9 shared): exactly 9/14 = 0.64 (K = 32
+  // bins would only estimate it); another short text starts its own.
+  TemplateIndex index({1024, 0.6});
+  const std::string base = "\nnew watches in stock ships free from our depot today\n";
+  const Fingerprint a = Fp(base);
+  ASSERT_GT(a.exact, 0);
+  const uint64_t t = index.Assign(a);
+  for (const char* name : {"anna", "bob", "carla", "dmitri", "eve"}) {
+    double sim = 0;
+    EXPECT_EQ(index.Assign(Fp(base + absl::StrCat("sent to you today ", name, "\n")), &sim), t)
+        << name;
+    EXPECT_DOUBLE_EQ(sim, 9.0 / 14.0) << name;
+  }
+  EXPECT_NE(index.Assign(Fp("\nmeeting moved to room four after the lunch break friday\n")), t);
+}
+
 TEST(TemplateIndexTest, NearDuplicatesJoinUnrelatedStartNew) {
   TemplateIndex index({1024, 0.5});
   double sim;
