@@ -260,6 +260,16 @@ void Classify64Sse2(const unsigned char* p, char* low, BlockMasks* m) {
 
 #if defined(__SSE2__) && defined(__x86_64__) && defined(__GNUC__)
 #define SLUICE_HAVE_AVX512_CLASSIFY 1
+// The first n bytes of a 64-byte block, as a mask (for masked loads).
+inline uint64_t FirstBytes64(size_t n) { return n >= 64 ? ~uint64_t{0} : (uint64_t{1} << n) - 1; }
+
+// 64 bytes with A-Z lower-cased.
+__attribute__((target("avx512f,avx512bw"))) inline __m512i Lower64(__m512i v) {
+  const __mmask64 upper =
+      _mm512_cmplt_epu8_mask(_mm512_sub_epi8(v, _mm512_set1_epi8('A')), _mm512_set1_epi8(26));
+  return _mm512_mask_add_epi8(v, upper, v, _mm512_set1_epi8(0x20));
+}
+
 // The byte classes of ASCII for the AVX-512 table lookup, one bit each.
 struct AsciiClasses {
   static constexpr uint8_t kSep = 1, kDigit = 2, kPunct = 4, kNl = 8, kGreet = 16, kAt = 32,
@@ -293,9 +303,7 @@ __attribute__((target("avx512f,avx512bw,avx512vbmi"))) void Classify64Avx512(con
   const __m512i hi = _mm512_load_si512(kAscii.bits + 64);
   const __mmask64 ascii = ~_mm512_movepi8_mask(v);
   const __m512i cls = _mm512_maskz_permutex2var_epi8(ascii, lo, v, hi);
-  const __mmask64 upper =
-      _mm512_cmplt_epu8_mask(_mm512_sub_epi8(v, _mm512_set1_epi8('A')), _mm512_set1_epi8(26));
-  const __m512i lower = _mm512_mask_add_epi8(v, upper, v, _mm512_set1_epi8(0x20));
+  const __m512i lower = Lower64(v);
   _mm512_storeu_si512(low, lower);
   // A lambda would not inherit the target: each class spelled out.
   const uint64_t at = _mm512_test_epi8_mask(cls, _mm512_set1_epi8(AsciiClasses::kAt));
@@ -480,7 +488,7 @@ __attribute__((target("avx512f,avx512bw"))) void FindLinksAvx512(absl::string_vi
   LinkLetters previous;
   for (size_t k = 0; k < tag.size(); k += 64) {
     const size_t left = tag.size() - k;
-    const __mmask64 valid = left >= 64 ? ~__mmask64{0} : (__mmask64{1} << left) - 1;
+    const __mmask64 valid = FirstBytes64(left);
     const __m512i v = _mm512_maskz_loadu_epi8(valid, tag.data() + k);
     const LinkLetters m = LettersOf(v);
     uint64_t at_href, at_src;
@@ -560,16 +568,14 @@ using ScanTagFn = bool (*)(const char* name, const char* end, TagScan* out);
 __attribute__((target("avx512f,avx512bw"))) bool ScanTagAvx512(const char* name, const char* end,
                                                                TagScan* out) {
   const size_t left = static_cast<size_t>(end - name);
-  const __mmask64 valid = left >= 64 ? ~__mmask64{0} : (__mmask64{1} << left) - 1;
+  const __mmask64 valid = FirstBytes64(left);
   const __m512i v = _mm512_maskz_loadu_epi8(valid, name);
   const uint64_t gt = _mm512_mask_cmpeq_epi8_mask(valid, v, _mm512_set1_epi8('>'));
   if (gt == 0) return false;
   const size_t len = static_cast<size_t>(__builtin_ctzll(gt));
   if (left - len < 16) return false;
   const bool closing = name[0] == '/';
-  const __mmask64 upper =
-      _mm512_cmplt_epu8_mask(_mm512_sub_epi8(v, _mm512_set1_epi8('A')), _mm512_set1_epi8(26));
-  const __m512i lower = _mm512_mask_add_epi8(v, upper, v, _mm512_set1_epi8(0x20));
+  const __m512i lower = Lower64(v);
   _mm512_store_si512(out->lower, lower);
   const uint64_t alnum =
       _mm512_cmplt_epu8_mask(_mm512_sub_epi8(lower, _mm512_set1_epi8('a')), _mm512_set1_epi8(26)) |
@@ -1528,11 +1534,7 @@ void BodyNormalizer::Text(absl::string_view text) noexcept {
   // Two specialised loops on purpose: one loop testing the part kind per
   // byte measured ~45% slower (benchmarks/RESULTS.md figures).
   if (kind_ == PartKind::kHtml) {
-#if defined(__SSE2__)
-    const bool wide = g_classify64.load(std::memory_order_relaxed) != Classify64Sse2;
-#else
-    const bool wide = false;
-#endif
+    const bool wide = UsesWideVectors();
     const ScanTagFn scan_tag = g_scan_tag.load(std::memory_order_relaxed);
     while (p < end) {
       // Fast path: runs of word bytes in HTML text go straight to the word.

@@ -247,8 +247,8 @@ __attribute__((target("avx512f,avx512dq"))) size_t AddShinglesAvx512(
     for (int k = skip; k < 8; ++k) {
       uint64_t& bin = bins[out[k] >> shift];
       bin = std::min(bin, out[k]);
+      small->Add(out[k]);
     }
-    for (int k = skip; k < 8 && small->n <= Fingerprint::kMaxExact; ++k) small->Add(out[k]);
     count += 8;
     last = t;
   }
