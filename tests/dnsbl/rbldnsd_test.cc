@@ -33,12 +33,12 @@
 namespace sluice {
 namespace {
 
-using testing::FreeUdpPort;
+using testing::FreePort;
 using testing::StopChild;
 
 class Rbldnsd {
  public:
-  explicit Rbldnsd(const std::string& dir) : dir_(dir), port_(FreeUdpPort()) {}
+  explicit Rbldnsd(const std::string& dir) : dir_(dir), port_(FreePort()) {}
   ~Rbldnsd() { Stop(); }
 
   void Start() {

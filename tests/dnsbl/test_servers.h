@@ -15,18 +15,35 @@
 namespace sluice {
 namespace testing {
 
-// A UDP port on 127.0.0.1 that was free a moment ago.
-inline int FreeUdpPort() {
-  int fd = socket(AF_INET, SOCK_DGRAM, 0);
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa));
-  socklen_t len = sizeof(sa);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len);
-  close(fd);
-  return ntohs(sa.sin_port);
+// A port on 127.0.0.1 that was free for both TCP and UDP a moment ago, or 0.
+// It is TCP's bind(0) choice: Linux hands bind(0) odd ports and connect()
+// even ones, so a port picked this way rarely meets the local port of an
+// outgoing connection of a test running beside this one (a server that
+// listens on TCP as well, like unbound, fails to start if it does).
+inline int FreePort() {
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    int tcp = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(sa);
+    if (tcp < 0 || bind(tcp, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0 ||
+        getsockname(tcp, reinterpret_cast<sockaddr*>(&sa), &len) != 0) {
+      if (tcp >= 0) close(tcp);
+      continue;
+    }
+    int udp = socket(AF_INET, SOCK_DGRAM, 0);
+    const bool udp_free =
+        udp >= 0 && bind(udp, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) == 0;
+    if (udp >= 0) close(udp);
+    close(tcp);
+    if (udp_free) return ntohs(sa.sin_port);
+  }
+  return 0;
 }
+
+// True while the child `pid` has not exited (reaps it if it has).
+inline bool ChildRunning(pid_t pid) { return pid > 0 && waitpid(pid, nullptr, WNOHANG) == 0; }
 
 // TERM, a bounded wait (2 s), then KILL.
 inline void StopChild(pid_t pid) {
