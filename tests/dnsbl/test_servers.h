@@ -33,8 +33,7 @@ inline int FreePort() {
       continue;
     }
     int udp = socket(AF_INET, SOCK_DGRAM, 0);
-    const bool udp_free =
-        udp >= 0 && bind(udp, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) == 0;
+    const bool udp_free = udp >= 0 && bind(udp, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) == 0;
     if (udp >= 0) close(udp);
     close(tcp);
     if (udp_free) return ntohs(sa.sin_port);
