@@ -647,6 +647,18 @@ size_t SkippableHeaderLines(absl::string_view data) {
   return last != nullptr ? static_cast<size_t>(static_cast<const char*>(last) - begin) + 1 : 0;
 }
 
+// Whether a word holding an '@' has an address's shape: something before
+// the first '@', and after it a dot followed by a letter (the top-level
+// domain): "anna.k@example.net." is one, "@anna" and "a@b" are not.
+bool IsAddress(absl::string_view w) {
+  const size_t at = w.find('@');
+  if (at == 0 || at == absl::string_view::npos) return false;
+  for (size_t i = at + 2; i + 1 < w.size(); ++i) {
+    if (w[i] == '.' && IsAlpha(static_cast<unsigned char>(w[i + 1]))) return true;
+  }
+  return false;
+}
+
 // The greetings, zero-padded to 16 bytes.
 alignas(16) constexpr char kGreetings[][16] = {"dear",      "hi",      "hello", "hey",
                                                "greetings", "dearest", "attn",  "attention"};
@@ -1210,8 +1222,11 @@ void BodyNormalizer::FlushPending() noexcept {
 
 inline void BodyNormalizer::Keep(absl::string_view token) noexcept {
   ++tokens_;
-  // Tokens are at most 255 bytes (a "u:" host), far less than the batch.
-  if (batch_len_ + token.size() + 1 > kBatchBytes || batch_count_ == kBatchTokens) FlushTokens();
+  // Tokens are at most 255 bytes (a "u:" host): with the held ones, far
+  // less than the batch.
+  if (batch_len_ + token.size() + 1 > kBatchBytes || batch_count_ == kBatchTokens) {
+    FlushTokens(kAddressLeadIn);
+  }
   char* const to = batch_ + batch_len_;
 #if defined(__SSE2__)
   // Whole vectors: the token has 16 readable bytes past its start, the
@@ -1228,16 +1243,37 @@ inline void BodyNormalizer::Keep(absl::string_view token) noexcept {
   batch_lengths_[batch_count_++] = static_cast<uint16_t>(token.size());
 }
 
-void BodyNormalizer::FlushTokens() noexcept {
-  if (batch_count_ == 0) return;
+void BodyNormalizer::FlushTokens(size_t hold) noexcept {
+  // After a flush the held tokens leave room for a block's (FastBlock) or
+  // a whole token (Keep).
+  static_assert(kAddressLeadIn * 256 + 256 + 128 <= kBatchBytes, "held bytes fit");
+  static_assert(kAddressLeadIn + 64 <= kBatchTokens, "held tokens fit");
+  if (batch_count_ <= hold) return;
+  const size_t send = batch_count_ - hold;
+  size_t held_bytes = 0;
+  for (size_t i = send; i < batch_count_; ++i) held_bytes += batch_lengths_[i] + size_t{1};
   TokenBatch batch;
   batch.bytes = batch_;
-  batch.size = batch_len_;
+  batch.size = batch_len_ - held_bytes;
   batch.lengths = batch_lengths_;
-  batch.count = batch_count_;
-  batch_len_ = 0;
-  batch_count_ = 0;
+  batch.count = send;
   if (sink_ != nullptr) sink_->Tokens(batch);
+  // The held tokens (at most kAddressLeadIn x 256 bytes) to the front.
+  std::memmove(batch_, batch_ + batch.size, held_bytes);
+  std::memmove(batch_lengths_, batch_lengths_ + send, hold * sizeof(batch_lengths_[0]));
+  batch_len_ = held_bytes;
+  batch_count_ = hold;
+}
+
+void BodyNormalizer::DropAddressLeadIn() noexcept {
+  for (size_t i = 0; i < kAddressLeadIn && batch_count_ > 0; ++i) {
+    const size_t len = batch_lengths_[batch_count_ - 1];
+    const char* token = batch_ + batch_len_ - len - 1;
+    if (len > 2 && token[0] == 'u' && token[1] == ':') break;  // a link's host stays
+    batch_len_ -= len + 1;
+    --batch_count_;
+    --tokens_;
+  }
 }
 
 void TokenSink::Tokens(const TokenBatch& batch) noexcept {
@@ -1339,7 +1375,9 @@ inline void BodyNormalizer::FastBlock(const char* low, uint64_t sep, uint64_t di
   uint32_t gap = pos;  // where the separators after the last token begin
   // The block's tokens and their NULs take at most 64 + 32 bytes: room for
   // all of them (and a 64-byte store's overshoot) is made once.
-  if (batch_len_ + 128 > kBatchBytes || batch_count_ + 64 > kBatchTokens) FlushTokens();
+  if (batch_len_ + 128 > kBatchBytes || batch_count_ + 64 > kBatchTokens) {
+    FlushTokens(kAddressLeadIn);
+  }
   if (starts != 0 && PackBlock(low, tok, starts, ends, digit, after_nl)) {
     gap = 64 - static_cast<uint32_t>(__builtin_clzll(ends));
   } else {
@@ -1848,8 +1886,9 @@ void BodyNormalizer::WordWithPunctuationEnded(absl::string_view w, uint8_t flags
     return;
   }
   if (overlong) return;
-  if (flags & kAtClass) {  // an e-mail address
+  if (flags & kAtClass) {  // an e-mail address, or a word with an '@'
     line_start_ = false;
+    if (IsAddress(w)) DropAddressLeadIn();
     return;
   }
   // Split at ASCII punctuation ("re:", "buy-now", "U.S.A."), one table

@@ -15,7 +15,12 @@
 //   4. Tokens: ASCII case folded, whitespace collapsed; URLs reduced to
 //      "u:" + their host; e-mail addresses, numbers, tokens that mix letters
 //      and digits (tracking ids, coupon codes), tokens longer than 30 bytes,
-//      and greeting lines ("Dear John Smith,", "Hi Anna") dropped.
+//      and greeting lines ("Dear John Smith,", "Hi Anna") dropped. An
+//      address (name@host.tld) also takes back up to kAddressLeadIn words
+//      kept before it (not past a link's host): the words that lead up to
+//      a recipient's address are the recipient's footer ("this message was
+//      sent to", "you are subscribed as"), the same in every copy but
+//      absent from the template.
 //
 // Tokens reach the sink in batches (TokenBatch) of up to 512, in order.
 //
@@ -96,6 +101,9 @@ class BodyNormalizer {
   // a long message's markup is not looked at (it costs time and says less
   // than its words).
   static constexpr uint64_t kFewTokens = 8;
+
+  // How many words before an e-mail address are dropped with it (above).
+  static constexpr size_t kAddressLeadIn = 5;
 
   // Whether text is classified 64 bytes at a time with AVX-512 (where the
   // CPU has AVX-512BW and VBMI, found at start-up) rather than with SSE2;
@@ -182,8 +190,13 @@ class BodyNormalizer {
   void EmitUrlHost(absl::string_view url) noexcept;
   // A token that is kept: counted, and batched for the sink.
   void Keep(absl::string_view token) noexcept;
-  // Hands the batched tokens to the sink.
-  void FlushTokens() noexcept;
+  // Hands the batched tokens to the sink, but for the last `hold` (at most
+  // kAddressLeadIn), which stay batched so that an address can still take
+  // back the words that lead up to it, wherever a batch ends.
+  void FlushTokens(size_t hold = 0) noexcept;
+  // An address: up to kAddressLeadIn words kept last are taken back, back
+  // to a link's host at most.
+  void DropAddressLeadIn() noexcept;
   void Newline() noexcept;
   // What a run of separators does: the word before it ends; a line end
   // starts a new line; , ; ! (a mark) end a greeting.

@@ -43,9 +43,70 @@ TEST(BodyNormalizerTest, PlainTextIsFoldedAndCollapsed) {
 }
 
 TEST(BodyNormalizerTest, PerRecipientTokensAreDropped) {
-  EXPECT_EQ(Norm("\nYour order 48213 ships today. Code AB12CD. Mail anna.smith@example.com "
-                 "or call 555-0199.\n"),
-            "your order ships today code mail or call");
+  EXPECT_EQ(Norm("\nYour order 48213 ships today. Code AB12CD. Or call 555-0199.\n"),
+            "your order ships today code or call");
+}
+
+// An address goes with up to kAddressLeadIn (5) words before it: a
+// recipient's footer leaves no trace; a word with an '@' that is not an
+// address is dropped alone.
+TEST(BodyNormalizerTest, AddressTakesItsLeadInWithIt) {
+  static_assert(BodyNormalizer::kAddressLeadIn == 5, "the cases below count 5");
+  EXPECT_EQ(Norm("\nBig sale on watches and more. This message was sent to "
+                 "anna.k@Example.NET. Unsubscribe Anna.\n"),
+            "big sale on watches and more unsubscribe anna");
+  EXPECT_EQ(Norm("\nSent to anna@example.net\n"), "");
+  EXPECT_EQ(Norm("\none two three four five six seven <anna@example.net> eight\n"),
+            "one two eight");
+  // Not past a link's host.
+  EXPECT_EQ(Norm("\nvisit www.Shop.example or write to anna@example.net\n"),
+            "visit u:www.shop.example");
+  EXPECT_EQ(Norm("\nfollow our shop on the web @shop now\n"),
+            "follow our shop on the web now");
+  EXPECT_EQ(Norm("\nfollow our shop on the web a@b now\n"), "follow our shop on the web now");
+  EXPECT_EQ(Norm("\nfollow our shop on the web user@ now\n"), "follow our shop on the web now");
+  // In HTML text too.
+  EXPECT_EQ(Norm("Content-Type: text/html\n\n<p>Big sale on watches and more.</p><p>This "
+                 "message was sent to <b>anna@example.net</b></p>\n"),
+            "big sale on watches and more");
+}
+
+// The lead-in is taken back wherever the token batches end: n words, then
+// an address, whole or fed in pieces, SSE2 or AVX-512.
+TEST(BodyNormalizerTest, AddressLeadInAcrossBatches) {
+  // Words of 3 to 20 letters: a 64-byte block holds 3 to 16 of them, so
+  // a batch also ends a few words before the address.
+  std::mt19937 rng(11);
+  std::vector<std::string> words;
+  for (int i = 0; i < 560; ++i) {
+    std::string w = {static_cast<char>('a' + i % 26), static_cast<char>('a' + i / 26)};
+    const size_t len = 3 + rng() % 18;
+    while (w.size() < len) w += static_cast<char>('a' + rng() % 26);
+    words.push_back(w);
+  }
+  for (const bool wide : {true, false}) {
+    BodyNormalizer::UseWideVectors(wide);
+    for (size_t n = 300; n < words.size(); ++n) {
+      std::vector<std::string> before(words.begin(), words.begin() + n);
+      const std::string message =
+          absl::StrCat("\n", absl::StrJoin(before, " "), " anna@example.net after\n");
+      std::vector<std::string> kept(words.begin(), words.begin() + (n - 5));
+      kept.push_back("after");
+      const std::string want = absl::StrJoin(kept, " ");
+      ASSERT_EQ(Norm(message), want) << n << " wide " << wide;
+      BodyNormalizer normalizer;
+      Collect c;
+      normalizer.Reset(&c);
+      for (size_t pos = 0; pos < message.size();) {
+        const size_t len = 1 + rng() % 100;
+        normalizer.Feed(absl::string_view(message).substr(pos, len));
+        pos += len;
+      }
+      normalizer.Finish();
+      ASSERT_EQ(c.Joined(), want) << n << " wide " << wide << " in pieces";
+    }
+  }
+  BodyNormalizer::UseWideVectors(true);
 }
 
 TEST(BodyNormalizerTest, GreetingLinesAreDropped) {

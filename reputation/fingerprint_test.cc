@@ -253,8 +253,9 @@ TEST(FingerprintTest, MarkupKeepsShortHtmlCopiesTogether) {
     return m;
   };
   const Fingerprint base = Fp(html("abcdef", ""));
-  const Fingerprint copy = Fp(html("abcdef", "<p>This message was sent to anna@example.com</p>"));
-  const Fingerprint other = Fp(html("uvwxyz", "<p>This message was sent to anna@example.com</p>"));
+  // (A footer without an address: one with it takes its lead-in along.)
+  const Fingerprint copy = Fp(html("abcdef", "<p>Reserved for Anna Smith only</p>"));
+  const Fingerprint other = Fp(html("uvwxyz", "<p>Reserved for Anna Smith only</p>"));
   // 6 x u:img.example, u:shop.example, shop, now: 4 distinct tokens; the
   // copy adds 5 words, so the word sets alone have J = 4/9 (under the
   // corpus benchmark's threshold 0.46); the 8 markup features make it 12/17.
