@@ -61,8 +61,7 @@ TEST(BodyNormalizerTest, AddressTakesItsLeadInWithIt) {
   // Not past a link's host.
   EXPECT_EQ(Norm("\nvisit www.Shop.example or write to anna@example.net\n"),
             "visit u:www.shop.example");
-  EXPECT_EQ(Norm("\nfollow our shop on the web @shop now\n"),
-            "follow our shop on the web now");
+  EXPECT_EQ(Norm("\nfollow our shop on the web @shop now\n"), "follow our shop on the web now");
   EXPECT_EQ(Norm("\nfollow our shop on the web a@b now\n"), "follow our shop on the web now");
   EXPECT_EQ(Norm("\nfollow our shop on the web user@ now\n"), "follow our shop on the web now");
   // In HTML text too.
