@@ -553,10 +553,10 @@ std::atomic<PackFn> g_pack{nullptr};
 // A whole tag read at once (TagScan): where its '>' is, its name lower
 // case, the values of its first "href=" and "src=".
 struct TagScan {
-  size_t len;       // bytes before the '>'
-  size_t name_len;  // the name's alphanumeric bytes (at most 16)
-  bool closing;     // "</..."
-  size_t href, src;
+  size_t len;                  // bytes before the '>'
+  size_t name_len;             // the name's alphanumeric bytes (at most 16)
+  bool closing;                // "</..."
+  size_t links[2];             // where the values of href= and src= start, or npos
   alignas(64) char lower[64];  // the tag's bytes lower-cased
 };
 // Fills `out` for the tag whose bytes start at `name` (after the '<') if
@@ -589,9 +589,9 @@ __attribute__((target("avx512f,avx512bw"))) bool ScanTagAvx512(const char* name,
   uint64_t at_href, at_src;
   LinkEnds(LettersOf(v), LinkLetters(), (gt - 1) & _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8('=')),
            &at_href, &at_src);
-  out->href =
+  out->links[0] =
       at_href != 0 ? static_cast<size_t>(__builtin_ctzll(at_href)) + 1 : absl::string_view::npos;
-  out->src =
+  out->links[1] =
       at_src != 0 ? static_cast<size_t>(__builtin_ctzll(at_src)) + 1 : absl::string_view::npos;
   return true;
 }
@@ -1596,9 +1596,10 @@ void BodyNormalizer::Text(absl::string_view text) noexcept {
           const char* const name = reinterpret_cast<const char*>(p + 1);
           TagScan scan;
           if (scan_tag != nullptr && scan_tag(name, reinterpret_cast<const char*>(end), &scan)) {
-            const size_t links[2] = {scan.href, scan.src};
+            // (The links passed where they are: a copy of the pair as one
+            // vector would wait for the scan's two stores.)
             TagOfKind(absl::string_view(name, scan.len), scan.closing,
-                      KindOfTag(scan.lower + scan.closing, scan.name_len), links);
+                      KindOfTag(scan.lower + scan.closing, scan.name_len), scan.links);
             p += scan.len + 2;
             continue;
           }
