@@ -364,14 +364,16 @@ double Fingerprint::Similarity(const Fingerprint& a, const Fingerprint& b) noexc
   if (a.k != b.k || a.k == 0 || a.tokens == 0 || b.tokens == 0) return 0;
   if (a.exact > 0 && b.exact > 0) return ExactJaccard(a.elements, a.exact, b.elements, b.exact);
 #if defined(__SSE2__)
-  // K >= 8 is a multiple of 4: four bins per compare; each equal bin
-  // subtracts -1 from its lane of the accumulator.
-  __m128i acc = _mm_setzero_si128();
-  for (int i = 0; i < a.k; i += 4) {
-    const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a.minhash + i));
-    const __m128i y = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.minhash + i));
-    acc = _mm_sub_epi32(acc, _mm_cmpeq_epi32(x, y));
+  // K >= 8 is a multiple of 8: four bins per compare, two compares per
+  // step into two accumulators; each equal bin subtracts -1 from its lane.
+  __m128i acc = _mm_setzero_si128(), acc2 = _mm_setzero_si128();
+  for (int i = 0; i < a.k; i += 8) {
+    const __m128i* x = reinterpret_cast<const __m128i*>(a.minhash + i);
+    const __m128i* y = reinterpret_cast<const __m128i*>(b.minhash + i);
+    acc = _mm_sub_epi32(acc, _mm_cmpeq_epi32(_mm_load_si128(x), _mm_load_si128(y)));
+    acc2 = _mm_sub_epi32(acc2, _mm_cmpeq_epi32(_mm_load_si128(x + 1), _mm_load_si128(y + 1)));
   }
+  acc = _mm_add_epi32(acc, acc2);
   acc = _mm_add_epi32(acc, _mm_shuffle_epi32(acc, _MM_SHUFFLE(1, 0, 3, 2)));
   acc = _mm_add_epi32(acc, _mm_shuffle_epi32(acc, _MM_SHUFFLE(2, 3, 0, 1)));
   const int equal = _mm_cvtsi128_si32(acc);

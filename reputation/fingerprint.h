@@ -43,11 +43,11 @@ struct Fingerprint {
   uint32_t size_bucket = 0;
   uint64_t digest_lo = 0, digest_hi = 0;
   uint64_t tokens = 0;
-  int k = 0;
+  int k = 0;  // bins of the sketch: a power of two from 8 to kMaxK (0: no sketch)
   // The low 32 bits of each bin's minimum (a false match between different
   // minima has probability 2^-32 per bin): half the memory, and a compare
-  // is 8 SIMD comparisons at K = 32.
-  uint32_t minhash[kMaxK];
+  // is 8 SIMD comparisons at K = 32 (aligned: no load crosses a line).
+  alignas(64) uint32_t minhash[kMaxK];
   // A small message's set exactly: when it has at most kMaxExact elements
   // (shingles and markup features) and K >= kMaxExact, their hashes' low
   // 32 bits, sorted and distinct, and `exact` their number (0: the set is
