@@ -884,6 +884,7 @@ void BodyNormalizer::Reset(TokenSink* sink) noexcept {
   bytes_seen_ = 0;
   text_bytes_ = 0;
   tokens_ = 0;
+  lead_in_floor_ = 0;
   text_parts_ = 0;
   pending_len_ = 0;
   batch_len_ = 0;
@@ -1248,6 +1249,7 @@ void BodyNormalizer::FlushTokens(size_t hold) noexcept {
   // a whole token (Keep).
   static_assert(kAddressLeadIn * 256 + 256 + 128 <= kBatchBytes, "held bytes fit");
   static_assert(kAddressLeadIn + 64 <= kBatchTokens, "held tokens fit");
+  if (hold == 0) lead_in_floor_ = tokens_;  // nothing left to take back
   if (batch_count_ <= hold) return;
   const size_t send = batch_count_ - hold;
   size_t held_bytes = 0;
@@ -1266,14 +1268,14 @@ void BodyNormalizer::FlushTokens(size_t hold) noexcept {
 }
 
 void BodyNormalizer::DropAddressLeadIn() noexcept {
-  for (size_t i = 0; i < kAddressLeadIn && batch_count_ > 0; ++i) {
-    const size_t len = batch_lengths_[batch_count_ - 1];
-    const char* token = batch_ + batch_len_ - len - 1;
-    if (len > 2 && token[0] == 'u' && token[1] == ':') break;  // a link's host stays
-    batch_len_ -= len + 1;
-    --batch_count_;
+  // At most the tokens since the floor, all in the batch (a flush holds
+  // back kAddressLeadIn): the same tokens however the batches fell.
+  const uint64_t n = std::min<uint64_t>(kAddressLeadIn, tokens_ - lead_in_floor_);
+  for (uint64_t i = 0; i < n && batch_count_ > 0; ++i) {
+    batch_len_ -= batch_lengths_[--batch_count_] + size_t{1};
     --tokens_;
   }
+  lead_in_floor_ = tokens_;
 }
 
 void TokenSink::Tokens(const TokenBatch& batch) noexcept {
@@ -2001,6 +2003,7 @@ void BodyNormalizer::EmitUrlHost(absl::string_view url) noexcept {
   }
 #endif
   Keep(absl::string_view(buf, 2 + n));
+  lead_in_floor_ = tokens_;  // a link's host is no address's lead-in
 }
 
 }  // namespace sluice

@@ -17,10 +17,10 @@
 //      and digits (tracking ids, coupon codes), tokens longer than 30 bytes,
 //      and greeting lines ("Dear John Smith,", "Hi Anna") dropped. An
 //      address (name@host.tld) also takes back up to kAddressLeadIn words
-//      kept before it (not past a link's host): the words that lead up to
-//      a recipient's address are the recipient's footer ("this message was
-//      sent to", "you are subscribed as"), the same in every copy but
-//      absent from the template.
+//      kept before it (not past a link's host or the previous address):
+//      the words that lead up to a recipient's address are the recipient's
+//      footer ("this message was sent to", "you are subscribed as"), the
+//      same in every copy but absent from the template.
 //
 // Tokens reach the sink in batches (TokenBatch) of up to 512, in order.
 //
@@ -194,8 +194,8 @@ class BodyNormalizer {
   // kAddressLeadIn), which stay batched so that an address can still take
   // back the words that lead up to it, wherever a batch ends.
   void FlushTokens(size_t hold = 0) noexcept;
-  // An address: up to kAddressLeadIn words kept last are taken back, back
-  // to a link's host at most.
+  // An address: up to kAddressLeadIn tokens kept last are taken back, but
+  // none from before the previous address, link host or full flush.
   void DropAddressLeadIn() noexcept;
   void Newline() noexcept;
   // What a run of separators does: the word before it ends; a line end
@@ -271,6 +271,9 @@ class BodyNormalizer {
   uint64_t bytes_seen_ = 0;
   uint64_t text_bytes_ = 0;
   uint64_t tokens_ = 0;
+  // tokens_ after the last address, link host or full flush: an address
+  // takes back no token kept before it (so never more than a flush holds).
+  uint64_t lead_in_floor_ = 0;
   int text_parts_ = 0;
 };
 

@@ -56,6 +56,11 @@ TEST(BodyNormalizerTest, AddressTakesItsLeadInWithIt) {
                  "anna.k@Example.NET. Unsubscribe Anna.\n"),
             "big sale on watches and more unsubscribe anna");
   EXPECT_EQ(Norm("\nSent to anna@example.net\n"), "");
+  // An address takes nothing from before the previous one.
+  EXPECT_EQ(Norm("\none two three four five six seven anna@example.net bob@example.net eight\n"),
+            "one two eight");
+  EXPECT_EQ(Norm("\none two three four five six seven anna@example.net six bob@example.net\n"),
+            "one two");
   EXPECT_EQ(Norm("\none two three four five six seven <anna@example.net> eight\n"),
             "one two eight");
   // Not past a link's host.
@@ -87,8 +92,9 @@ TEST(BodyNormalizerTest, AddressLeadInAcrossBatches) {
     BodyNormalizer::UseWideVectors(wide);
     for (size_t n = 300; n < words.size(); ++n) {
       std::vector<std::string> before(words.begin(), words.begin() + n);
-      const std::string message =
-          absl::StrCat("\n", absl::StrJoin(before, " "), " anna@example.net after\n");
+      // (The second address takes nothing: there is nothing after the first.)
+      const std::string message = absl::StrCat("\n", absl::StrJoin(before, " "),
+                                               " anna@example.net bob@example.net after\n");
       std::vector<std::string> kept(words.begin(), words.begin() + (n - 5));
       kept.push_back("after");
       const std::string want = absl::StrJoin(kept, " ");
