@@ -1007,21 +1007,29 @@ void BodyNormalizer::OnLine(absl::string_view line, bool complete) noexcept {
     OnBodyLine(line, complete);
     return;
   }
-  if (complete && line.empty() && !line_overflowed_) {  // not the end of a long line
-    OnHeaderLine(absl::string_view());                  // process the last header
+  if (line_overflowed_) {  // the rest of an over-long line: never a new header
+    ContinueHeader(line);
+    return;
+  }
+  if (complete && line.empty()) {
+    OnHeaderLine(absl::string_view());  // process the last header
     EndHeaders();
     return;
   }
   OnHeaderLine(line);
 }
 
+void BodyNormalizer::ContinueHeader(absl::string_view line) noexcept {
+  if (header_len_ == 0) return;  // continues a header that does not matter
+  const size_t take = std::min(line.size(), sizeof(header_) - header_len_);
+  Copy(header_ + header_len_, line.data(), take);
+  header_len_ += take;
+}
+
 void BodyNormalizer::OnHeaderLine(absl::string_view line) noexcept {
   const bool continuation = !line.empty() && (line[0] == ' ' || line[0] == '\t');
   if (continuation) {
-    if (header_len_ == 0) return;  // continues a header that does not matter
-    size_t take = std::min(line.size(), sizeof(header_) - header_len_);
-    Copy(header_ + header_len_, line.data(), take);
-    header_len_ += take;
+    ContinueHeader(line);
     return;
   }
   // A new header (or the end of them): act on the one collected so far.

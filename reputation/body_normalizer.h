@@ -134,6 +134,9 @@ class BodyNormalizer {
 
   void OnLine(absl::string_view line, bool complete) noexcept;
   void OnHeaderLine(absl::string_view line) noexcept;
+  // Bytes that continue the header being collected (a folded line, or the
+  // rest of an over-long one); dropped if that header does not matter.
+  void ContinueHeader(absl::string_view line) noexcept;
   void EndHeaders() noexcept;
   void OnBodyLine(absl::string_view line, bool complete) noexcept;
   void DecodeLine(absl::string_view line, bool complete) noexcept;

@@ -299,6 +299,33 @@ TEST(BodyNormalizerTest, HeadersAroundContentTypeInAnyChunking) {
   }
 }
 
+// The rest of a header line longer than kLineMax (2048) is cut off, never
+// read as a header of its own, fed whole or in pieces: a "Content-Type:"
+// that falls right after the cut does not make the text part a skipped
+// image; the cut of a Content-Type line leaves the type that starts it.
+TEST(BodyNormalizerTest, OverLongHeaderLinesAreOneHeader) {
+  const std::string skipped = "X-Long: " + std::string(2040, 'x') + "Content-Type: image/gif\n";
+  ASSERT_EQ(skipped.find("Content-Type: image"), 2048u);
+  const std::string kept = "Content-Type: text/plain; x=\"" + std::string(2100, 'y') + "\"\n";
+  for (const std::string& header : {skipped, "Cc: " + skipped.substr(4), kept}) {
+    const std::string m = "Subject: long headers\n" + header + "\nplain words\n";
+    EXPECT_EQ(Norm(m), "plain words");
+    std::mt19937 rng(5);
+    for (int trial = 0; trial < 50; ++trial) {
+      BodyNormalizer n;
+      Collect c;
+      n.Reset(&c);
+      for (size_t pos = 0; pos < m.size();) {
+        const size_t len = 1 + rng() % (trial % 2 == 0 ? 7 : 700);
+        n.Feed(absl::string_view(m).substr(pos, len));
+        pos += len;
+      }
+      n.Finish();
+      ASSERT_EQ(c.Joined(), "plain words") << trial << " " << header.substr(0, 12);
+    }
+  }
+}
+
 // The boundary parameter as mailers write it: spaces around '=' (a bulk
 // mailer's "boundary= \"...\""), any case, after other parameters, not a
 // parameter whose name ends in "boundary".
