@@ -36,6 +36,20 @@ std::string Norm(absl::string_view message, BodyNormalizer::Options o = {}) {
   return c.Joined();
 }
 
+// The tokens of `message` fed in pieces of 1 to `max_piece` bytes.
+std::string NormInPieces(absl::string_view message, std::mt19937& rng, size_t max_piece) {
+  BodyNormalizer n;
+  Collect c;
+  n.Reset(&c);
+  for (size_t pos = 0; pos < message.size();) {
+    const size_t len = 1 + rng() % max_piece;
+    n.Feed(message.substr(pos, len));
+    pos += len;
+  }
+  n.Finish();
+  return c.Joined();
+}
+
 TEST(BodyNormalizerTest, PlainTextIsFoldedAndCollapsed) {
   EXPECT_EQ(Norm("Subject: x\n\nBUY   Cheap\tWatches\r\nNOW!!\n"), "buy cheap watches now");
   // A message starting with a blank line has no headers.
@@ -99,16 +113,7 @@ TEST(BodyNormalizerTest, AddressLeadInAcrossBatches) {
       kept.push_back("after");
       const std::string want = absl::StrJoin(kept, " ");
       ASSERT_EQ(Norm(message), want) << n << " wide " << wide;
-      BodyNormalizer normalizer;
-      Collect c;
-      normalizer.Reset(&c);
-      for (size_t pos = 0; pos < message.size();) {
-        const size_t len = 1 + rng() % 100;
-        normalizer.Feed(absl::string_view(message).substr(pos, len));
-        pos += len;
-      }
-      normalizer.Finish();
-      ASSERT_EQ(c.Joined(), want) << n << " wide " << wide << " in pieces";
+      ASSERT_EQ(NormInPieces(message, rng, 100), want) << n << " wide " << wide << " in pieces";
     }
   }
   BodyNormalizer::UseWideVectors(true);
@@ -286,16 +291,7 @@ TEST(BodyNormalizerTest, HeadersAroundContentTypeInAnyChunking) {
   EXPECT_EQ(Norm(m), "softly wrapped words");
   std::mt19937 rng(17);
   for (int trial = 0; trial < 300; ++trial) {
-    BodyNormalizer n;
-    Collect c;
-    n.Reset(&c);
-    for (size_t pos = 0; pos < m.size();) {
-      size_t len = 1 + rng() % (trial % 3 == 0 ? 5 : 90);
-      n.Feed(absl::string_view(m).substr(pos, len));
-      pos += len;
-    }
-    n.Finish();
-    ASSERT_EQ(c.Joined(), "softly wrapped words") << trial;
+    ASSERT_EQ(NormInPieces(m, rng, trial % 3 == 0 ? 5 : 90), "softly wrapped words") << trial;
   }
 }
 
@@ -312,16 +308,8 @@ TEST(BodyNormalizerTest, OverLongHeaderLinesAreOneHeader) {
     EXPECT_EQ(Norm(m), "plain words");
     std::mt19937 rng(5);
     for (int trial = 0; trial < 50; ++trial) {
-      BodyNormalizer n;
-      Collect c;
-      n.Reset(&c);
-      for (size_t pos = 0; pos < m.size();) {
-        const size_t len = 1 + rng() % (trial % 2 == 0 ? 7 : 700);
-        n.Feed(absl::string_view(m).substr(pos, len));
-        pos += len;
-      }
-      n.Finish();
-      ASSERT_EQ(c.Joined(), "plain words") << trial << " " << header.substr(0, 12);
+      ASSERT_EQ(NormInPieces(m, rng, trial % 2 == 0 ? 7 : 700), "plain words")
+          << trial << " " << header.substr(0, 12);
     }
   }
 }
@@ -367,17 +355,7 @@ TEST(BodyNormalizerTest, ChunkingDoesNotChangeTheResult) {
             "u:shop.example");
   std::mt19937 rng(3);
   for (int trial = 0; trial < 200; ++trial) {
-    BodyNormalizer n;
-    Collect c;
-    n.Reset(&c);
-    size_t pos = 0;
-    while (pos < m.size()) {
-      size_t len = 1 + rng() % 40;
-      n.Feed(absl::string_view(m).substr(pos, len));
-      pos += len;
-    }
-    n.Finish();
-    ASSERT_EQ(c.Joined(), whole) << trial;
+    ASSERT_EQ(NormInPieces(m, rng, 40), whole) << trial;
   }
 }
 
@@ -410,16 +388,7 @@ TEST(BodyNormalizerTest, LineEndsAndLongLinesDoNotChangeTheResult) {
   std::mt19937 rng(11);
   for (const std::string& m : {body_lf, crlf(body_lf)}) {
     for (int trial = 0; trial < 100; ++trial) {
-      BodyNormalizer n;
-      Collect c;
-      n.Reset(&c);
-      for (size_t pos = 0; pos < m.size();) {
-        size_t len = 1 + rng() % (trial % 2 ? 7 : 3000);
-        n.Feed(absl::string_view(m).substr(pos, len));
-        pos += len;
-      }
-      n.Finish();
-      ASSERT_EQ(c.Joined(), whole) << trial;
+      ASSERT_EQ(NormInPieces(m, rng, trial % 2 ? 7 : 3000), whole) << trial;
     }
   }
 }
