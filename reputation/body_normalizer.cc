@@ -1606,8 +1606,6 @@ void BodyNormalizer::Text(absl::string_view text) noexcept {
           const char* const name = reinterpret_cast<const char*>(p + 1);
           TagScan scan;
           if (scan_tag != nullptr && scan_tag(name, reinterpret_cast<const char*>(end), &scan)) {
-            // (The links passed where they are: a copy of the pair as one
-            // vector would wait for the scan's two stores.)
             TagOfKind(absl::string_view(name, scan.len), scan.closing,
                       KindOfTag(scan.lower + scan.closing, scan.name_len), scan.links);
             p += scan.len + 2;

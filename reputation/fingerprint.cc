@@ -244,18 +244,14 @@ __attribute__((target("avx512f,avx512dq"))) size_t AddShinglesAvx512(
     // width-th token of the message on.
     const uint64_t w = static_cast<uint64_t>(width);
     const int skip = count + 1 >= w ? 0 : static_cast<int>(w - count - 1);
+    for (int k = skip; k < 8; ++k) {
+      uint64_t& bin = bins[out[k] >> shift];
+      bin = std::min(bin, out[k]);
+    }
     if (small->n > Fingerprint::kMaxExact) {  // past the small set: only counted
-      for (int k = skip; k < 8; ++k) {
-        uint64_t& bin = bins[out[k] >> shift];
-        bin = std::min(bin, out[k]);
-      }
       small->n += static_cast<size_t>(8 - skip);
     } else {
-      for (int k = skip; k < 8; ++k) {
-        uint64_t& bin = bins[out[k] >> shift];
-        bin = std::min(bin, out[k]);
-        small->Add(out[k]);
-      }
+      for (int k = skip; k < 8; ++k) small->Add(out[k]);
     }
     count += 8;
     last = t;
