@@ -85,7 +85,7 @@ echo "     Postfix said: ${script:-nothing refused}"
 echo
 echo "-- what tripped (sluice-policyd's log, one line per refusal; first of each)"
 grep -E "sluice: (defer|reject|hold|discard|shadow)" "$WORK/policyd.log" |
-  sed -E 's/^.*sluice-policyd\[[0-9]+\]: //' | awk '{ key = $0; sub(/usage=.*/, "", key); if (!seen[key]++) print "  " $0 }' | head -10
+  sed -E 's/^.*sluice-policyd\[[0-9]+\]: //' | awk '{ key = $0; sub(/usage=.*/, "", key); if (!seen[key]++ && shown++ < 10) print "  " $0 }'
 echo "  refusals in total: $(grep -cE 'sluice: (defer|reject)' "$WORK/policyd.log")"
 echo
 echo "-- sluice top mailbox (messages, 1h)"
