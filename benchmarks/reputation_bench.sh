@@ -43,7 +43,7 @@ CONF
 unbound -c "$work/unbound.conf" &
 bench_track $!
 for i in $(seq 1 50); do
-  if dig +short +tries=1 +time=1 -p "$ub" @127.0.0.1 2.0.0.127.zen.bl.test A 2>/dev/null | grep -q 127.0.0.2; then
+  if grep -q 127.0.0.2 <<<"$(dig +short +tries=1 +time=1 -p "$ub" @127.0.0.1 2.0.0.127.zen.bl.test A 2>/dev/null)"; then
     break
   fi
   sleep 0.1
@@ -51,5 +51,5 @@ done
 echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo "machine: $(nproc) vCPU, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo none)"
-echo "unbound $(unbound -V 2>/dev/null | head -1 | awk '{print $2}') on 127.0.0.1:$ub, rbldnsd on 127.0.0.1:$rbl"
+echo "unbound $(unbound -V 2>/dev/null | awk 'NR == 1 {print $2}') on 127.0.0.1:$ub, rbldnsd on 127.0.0.1:$rbl"
 "$bin/reputation/reputation_benchmark" --unbound "$ub" --benchmark_min_time=1 "$@"

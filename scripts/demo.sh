@@ -39,7 +39,7 @@ send() {
     len=$((300 + RANDOM % 30000))
     out=$(timeout 120 smtp-source -c -m "$4" -l "$len" -r "$3" -N -f "$1" -t "rcpt@remote.example" \
       -M client.example "127.0.0.1:$SL_SMTP_PORT" 2>&1)
-    refusal=$(printf '%s\n' "$out" | grep -oE '[45][0-9]{2} [45]\.[0-9]+\.[0-9]+ .*' | head -1)
+    refusal=$(grep -m 1 -oE '[45][0-9]{2} [45]\.[0-9]+\.[0-9]+ .*' <<<"$out")
     if [[ -n "$refusal" ]]; then
       printf '%s' "$refusal"
       return

@@ -169,13 +169,17 @@ sl_send() {
   SL_LAST_OUTPUT="$out"
   # Also in a file: callers use $(sl_send ...), a subshell.
   printf '%s\n' "$out" >"$SL_RUN/last_swaks.txt" 2>/dev/null || true
-  local replies
-  replies=$(printf '%s\n' "$out" | grep -E '^<(-|\*\*|~) +[0-9]{3}' | sed -E 's/^<(-|\*\*|~) +//')
+  # Here-strings, not pipes from printf: bash writes a line at a time, and
+  # a reader that stops at its first match (grep -q, head) would leave the
+  # writer a SIGPIPE that pipefail turns into a failed test.
+  local replies refusal
+  replies=$(grep -E '^<(-|\*\*|~) +[0-9]{3}' <<<"$out" | sed -E 's/^<(-|\*\*|~) +//')
   # The refusal if there was one, else the "queued as" line.
-  if printf '%s\n' "$replies" | grep -qE '^[45][0-9]{2}'; then
-    printf '%s\n' "$replies" | grep -E '^[45][0-9]{2}' | head -1
+  refusal=$(grep -m 1 -E '^[45][0-9]{2}' <<<"$replies")
+  if [[ -n "$refusal" ]]; then
+    printf '%s\n' "$refusal"
   else
-    printf '%s\n' "$replies" | grep -E 'queued as' | tail -1
+    grep -E 'queued as' <<<"$replies" | tail -1
   fi
   return $rc
 }
