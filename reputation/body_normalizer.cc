@@ -866,6 +866,8 @@ void BodyNormalizer::Reset(TokenSink* sink) noexcept {
   next_kind_ = PartKind::kPlain;
   next_encoding_ = Encoding::kIdentity;
   next_boundary_len_ = 0;
+  next_octet_stream_ = false;
+  next_file_kind_ = PartKind::kSkip;
   depth_ = 0;
   kind_ = PartKind::kPlain;
   encoding_ = Encoding::kIdentity;
@@ -1026,6 +1028,18 @@ void BodyNormalizer::ContinueHeader(absl::string_view line) noexcept {
   header_len_ += take;
 }
 
+// What an attachment's file name says its bytes are: a web page or text
+// (by the extension, any case), else kSkip.
+BodyNormalizer::PartKind BodyNormalizer::KindOfFileName(absl::string_view name) noexcept {
+  const size_t dot = name.rfind('.');
+  if (dot == absl::string_view::npos) return PartKind::kSkip;
+  const absl::string_view ext = Trim(name.substr(dot + 1));
+  auto is = [&](absl::string_view e) { return ext.size() == e.size() && StartsWithI(ext, e); };
+  if (is("htm") || is("html") || is("shtml") || is("xhtml")) return PartKind::kHtml;
+  if (is("txt")) return PartKind::kPlain;
+  return PartKind::kSkip;
+}
+
 void BodyNormalizer::OnHeaderLine(absl::string_view line) noexcept {
   const bool continuation = !line.empty() && (line[0] == ' ' || line[0] == '\t');
   if (continuation) {
@@ -1037,6 +1051,7 @@ void BodyNormalizer::OnHeaderLine(absl::string_view line) noexcept {
   if (StartsWithI(h, "content-type:")) {
     saw_content_type_ = true;
     absl::string_view v = Trim(h.substr(13));
+    next_octet_stream_ = false;
     if (StartsWithI(v, "text/html")) {
       next_kind_ = PartKind::kHtml;
     } else if (StartsWithI(v, "text/")) {
@@ -1048,7 +1063,15 @@ void BodyNormalizer::OnHeaderLine(absl::string_view line) noexcept {
       Copy(next_boundary_, bv.data(), next_boundary_len_);
     } else {
       next_kind_ = PartKind::kSkip;
+      if (StartsWithI(v, "application/octet-stream")) {
+        next_octet_stream_ = true;
+        const PartKind named = KindOfFileName(ParameterValue(v, "name"));
+        if (named != PartKind::kSkip) next_file_kind_ = named;
+      }
     }
+  } else if (StartsWithI(h, "content-disposition:")) {
+    const PartKind named = KindOfFileName(ParameterValue(h.substr(20), "filename"));
+    if (named != PartKind::kSkip) next_file_kind_ = named;
   } else if (StartsWithI(h, "content-transfer-encoding:")) {
     absl::string_view v = Trim(h.substr(26));
     next_encoding_ = StartsWithI(v, "quoted-printable") ? Encoding::kQuotedPrintable
@@ -1064,7 +1087,7 @@ void BodyNormalizer::OnHeaderLine(absl::string_view line) noexcept {
 void BodyNormalizer::EndHeaders() noexcept {
   in_headers_ = false;
   header_len_ = 0;
-  kind_ = next_kind_;
+  kind_ = next_octet_stream_ && next_file_kind_ != PartKind::kSkip ? next_file_kind_ : next_kind_;
   encoding_ = next_encoding_;
   b64_acc_ = 0;
   b64_bits_ = 0;
@@ -1085,6 +1108,8 @@ void BodyNormalizer::EndHeaders() noexcept {
   next_kind_ = PartKind::kPlain;
   next_encoding_ = Encoding::kIdentity;
   next_boundary_len_ = 0;
+  next_octet_stream_ = false;
+  next_file_kind_ = PartKind::kSkip;
   saw_content_type_ = false;
 }
 

@@ -5,7 +5,10 @@
 //   1. MIME: parses the top-level and part headers (Content-Type with its
 //      boundary, Content-Transfer-Encoding), follows multipart nesting (up
 //      to 8 levels), and keeps only text/plain and text/html parts (a
-//      message without MIME headers is text/plain).
+//      message without MIME headers is text/plain). A part sent as
+//      application/octet-stream whose file name says it is a web page or
+//      text (.htm, .html, .shtml, .xhtml; .txt), as bulk mailers and
+//      phishing kits attach them, is read as that.
 //   2. Transfer decoding: quoted-printable (soft breaks joined) and base64
 //      (whitespace and garbage skipped, broken tails dropped).
 //   3. HTML (text/html parts): tags and comments removed, block tags become
@@ -131,6 +134,9 @@ class BodyNormalizer {
  private:
   enum class PartKind : uint8_t { kSkip, kPlain, kHtml, kMultipart };
   enum class Encoding : uint8_t { kIdentity, kQuotedPrintable, kBase64 };
+  // What an attachment's file name says its bytes are: kHtml or kPlain
+  // by the extension, else kSkip.
+  static PartKind KindOfFileName(absl::string_view name) noexcept;
 
   void OnLine(absl::string_view line, bool complete) noexcept;
   void OnHeaderLine(absl::string_view line) noexcept;
@@ -220,6 +226,10 @@ class BodyNormalizer {
   size_t header_len_ = 0;
   PartKind next_kind_ = PartKind::kPlain;
   Encoding next_encoding_ = Encoding::kIdentity;
+  // application/octet-stream, and what its file name (Content-Type's
+  // name= or Content-Disposition's filename=) says it is (kSkip: nothing).
+  bool next_octet_stream_ = false;
+  PartKind next_file_kind_ = PartKind::kSkip;
   char next_boundary_[72];
   size_t next_boundary_len_ = 0;
   static constexpr int kMaxDepth = 8;

@@ -270,6 +270,36 @@ TEST(BodyNormalizerTest, MultipartKeepsTextPartsOnly) {
   EXPECT_EQ(n.text_parts(), 2);
 }
 
+// Bulk mailers and phishing kits attach their page as
+// application/octet-stream named *.htm or *.txt: read as what the name
+// says (Content-Type's name= or Content-Disposition's filename=, in either
+// order); other octet-streams, and other types whatever their name, are not.
+TEST(BodyNormalizerTest, OctetStreamNamedAsPageOrTextIsRead) {
+  const std::string page = absl::Base64Escape("<p>Brand new <b>premium</b> offer</p>");
+  auto part = [&](absl::string_view headers) {
+    return absl::StrCat("--b\n", headers, "Content-Transfer-Encoding: base64\n\n", page, "\n");
+  };
+  const std::string m = absl::StrCat(
+      "Content-Type: multipart/mixed; boundary=b\n\n",
+      "--b\nContent-Type: text/plain\n\nsee the attachment\n",
+      part("Content-Type: application/octet-stream;\n\tname=\"C:\\Desktop\\Offer.HTM\"\n"),
+      part("Content-Disposition: attachment; filename=notes.txt\n"
+           "Content-Type: Application/Octet-Stream\n"),
+      part("Content-Type: application/octet-stream; name=\"setup.exe\"\n"),
+      part("Content-Type: image/png; name=\"offer.html\"\n"),
+      part("Content-Type: application/octet-stream; name=\"offer.html.exe\"\n"), "--b--\n");
+  BodyNormalizer n;
+  Collect c;
+  n.Normalize(m, &c);
+  // The .htm part as HTML (tags gone), the .txt part as plain text (tags
+  // are words there, so "p" and "b" stay), nothing of the others.
+  EXPECT_EQ(c.Joined(),
+            "see the attachment brand new premium offer p brand new b premium b offer p");
+  EXPECT_EQ(n.text_parts(), 3);
+  std::mt19937 rng(7);
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(NormInPieces(m, rng, 1 + i * 3), c.Joined());
+}
+
 // Header lines that cannot matter are skipped many at a time: folded
 // headers, "Cc:" (a 'C' that is not Content-*), a folded Content-Type, CRLF
 // and a blank line made of "\r" must still be read as line by line, in
