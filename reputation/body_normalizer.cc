@@ -863,15 +863,10 @@ void BodyNormalizer::Reset(TokenSink* sink) noexcept {
   line_overflowed_ = false;
   in_headers_ = true;
   header_len_ = 0;
-  next_kind_ = PartKind::kPlain;
-  next_encoding_ = Encoding::kIdentity;
-  next_boundary_len_ = 0;
-  next_octet_stream_ = false;
-  next_file_kind_ = PartKind::kSkip;
+  ClearPartHeaders();
   depth_ = 0;
   kind_ = PartKind::kPlain;
   encoding_ = Encoding::kIdentity;
-  saw_content_type_ = false;
   b64_acc_ = 0;
   b64_bits_ = 0;
   html_ = Html::kText;
@@ -1104,7 +1099,10 @@ void BodyNormalizer::EndHeaders() noexcept {
   } else if (kind_ != PartKind::kSkip) {
     ++text_parts_;
   }
-  // Defaults for the next part's headers.
+  ClearPartHeaders();
+}
+
+void BodyNormalizer::ClearPartHeaders() noexcept {
   next_kind_ = PartKind::kPlain;
   next_encoding_ = Encoding::kIdentity;
   next_boundary_len_ = 0;

@@ -144,6 +144,9 @@ class BodyNormalizer {
   // rest of an over-long one); dropped if that header does not matter.
   void ContinueHeader(absl::string_view line) noexcept;
   void EndHeaders() noexcept;
+  // The defaults for the next part's headers (a part without MIME
+  // headers is text/plain, identity encoded).
+  void ClearPartHeaders() noexcept;
   void OnBodyLine(absl::string_view line, bool complete) noexcept;
   void DecodeLine(absl::string_view line, bool complete) noexcept;
   // Decoded text of the current part waits in pending_ and goes to Text a
