@@ -44,8 +44,8 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
 #include "benchmark/benchmark.h"
-#include "reputation/burst_detector.h"
-#include "reputation/fingerprint.h"
+#include "reputation/abuse/burst_detector.h"
+#include "reputation/content/fingerprint.h"
 
 namespace {
 

@@ -18,7 +18,7 @@ for p in policyd-rate-limit postfwd; do
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$p" >&2
   fi
 done
-bazel build --config=opt //bindings:sluice-policyd //benchmarks:policy_load \
+bazel build --config=opt //bindings/postfix:sluice-policyd //benchmarks:policy_load \
   //benchmarks:echo_policy_server >/dev/null 2>&1
 bin="$(bazel info --config=opt bazel-bin 2>/dev/null)"
 source benchmarks/servers.sh
@@ -26,7 +26,7 @@ bench_init sluice-policy-bench
 
 p_sluice=$(bench_port) p_prl=$(bench_port) p_pfw=$(bench_port) p_py=$(bench_port) p_echo=$(bench_port)
 echo "level { name: \"mailbox\" limit { window: \"1h\" max: $limit } }" >"$work/sluice.conf"
-"$bin/bindings/sluice-policyd" --config "$work/sluice.conf" --listen "inet:127.0.0.1:$p_sluice" \
+"$bin/bindings/postfix/sluice-policyd" --config "$work/sluice.conf" --listen "inet:127.0.0.1:$p_sluice" \
   2>"$work/sluice.log" &
 bench_track $!
 cat >"$work/prl.yaml" <<CONF

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bazel build --config=opt //benchmarks:limiter_benchmark //ratelimit:counters_benchmark \
-  //reputation:fingerprint_benchmark //benchmarks:fingerprint_corpus_benchmark >/dev/null 2>&1
+  //reputation/content:fingerprint_benchmark //benchmarks:fingerprint_corpus_benchmark >/dev/null 2>&1
 bin="$(bazel info --config=opt bazel-bin 2>/dev/null)"
 echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo "machine: $(nproc) vCPU, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/ {print $2}') GiB"
@@ -14,7 +14,7 @@ echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo none)"
 "$bin/benchmarks/limiter_benchmark" --benchmark_min_time=1 --benchmark_repetitions=3 \
   --benchmark_report_aggregates_only=true "$@"
 corpus="$(bash benchmarks/corpus.sh)"
-"$bin/reputation/fingerprint_benchmark" --benchmark_min_time=0.5 "$@"
+"$bin/reputation/content/fingerprint_benchmark" --benchmark_min_time=0.5 "$@"
 # Detection rates and the burst simulation; then the throughput in a fresh
 # process (the detection part's millions of allocations slow TLSH's heap),
 # sluice and its peers interleaved at random so a machine that drifts in

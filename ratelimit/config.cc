@@ -7,16 +7,19 @@
 #include <set>
 #include <sstream>
 #include <utility>
+#include <vector>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/text_format.h"
-#include "ratelimit/internal/return_filter.h"
+#include "ratelimit/ip.h"
 
 namespace sluice {
 
@@ -26,10 +29,6 @@ using google::protobuf::Descriptor;
 using google::protobuf::FieldDescriptor;
 using google::protobuf::Message;
 using google::protobuf::TextFormat;
-
-constexpr absl::string_view kLevelNames[kNumLevels] = {"server",    "plan",    "subscription",
-                                                       "domain",    "mailbox", "client_ip",
-                                                       "sasl_user", "script",  "list"};
 
 class Collector : public google::protobuf::io::ErrorCollector {
  public:
@@ -164,7 +163,7 @@ absl::Status ValidateReputation(const config::Reputation& r, const Where& w) {
                  "a list needs a zone (e.g. zone: \"zen.spamhaus.org\")");
     }
     for (int j = 0; j < l.match_size(); ++j) {
-      auto f = internal::ReturnFilter::Parse(l.match(j));
+      auto f = ParseAnswerMatch(l.match(j));
       if (!f.ok()) return Err(lw.At(l, "match", j), f.status().message());
     }
     if (!std::isfinite(l.weight())) return Err(lw.At(l, "weight"), "weight must be a number");
@@ -257,17 +256,9 @@ absl::Status ValidateLimit(const config::Limit& l, const Where& w, Level owner_l
 }
 
 bool ValidCidr(absl::string_view text) {
-  std::string s(text);
-  int prefix = -1;
-  size_t slash = s.find('/');
-  if (slash != std::string::npos) {
-    if (!absl::SimpleAtoi(s.substr(slash + 1), &prefix)) return false;
-    s = s.substr(0, slash);
-  }
-  unsigned char buf[16];
-  if (inet_pton(AF_INET, s.c_str(), buf) == 1) return prefix <= 32;
-  if (inet_pton(AF_INET6, s.c_str(), buf) == 1) return prefix <= 128;
-  return false;
+  IpAddress a;
+  int len;
+  return ParseCidr(text, &a, &len);
 }
 
 absl::Status Validate(const config::Config& c, const Where& w) {
@@ -383,16 +374,71 @@ absl::Status Validate(const config::Config& c, const Where& w) {
 
 }  // namespace
 
-absl::string_view LevelName(Level level) { return kLevelNames[static_cast<int>(level)]; }
+Action ToAction(config::Action a) {
+  switch (a) {
+    case config::DEFER:
+      return Action::kDefer;
+    case config::REJECT:
+      return Action::kReject;
+    case config::HOLD:
+      return Action::kHold;
+    case config::DISCARD:
+      return Action::kDiscard;
+    case config::NOTIFY:
+      return Action::kNotify;
+  }
+  return Action::kDefer;
+}
 
-bool ParseLevel(absl::string_view name, Level* level) {
-  for (int i = 0; i < kNumLevels; ++i) {
-    if (kLevelNames[i] == name) {
-      *level = static_cast<Level>(i);
-      return true;
+absl::StatusOr<AnswerMatch> ParseAnswerMatch(absl::string_view text) {
+  AnswerMatch f;
+  text = absl::StripAsciiWhitespace(text);
+  if (text.empty() || text == "any") return f;
+  if (absl::StartsWith(text, "mask:")) {
+    uint32_t m = 0;
+    absl::string_view v = text.substr(5);
+    bool ok =
+        absl::StartsWith(v, "0x") ? absl::SimpleHexAtoi(v.substr(2), &m) : absl::SimpleAtoi(v, &m);
+    if (!ok || m == 0) {
+      return absl::InvalidArgumentError(absl::StrCat("bad bitmask \"", text, "\""));
+    }
+    f.mask = m;
+    return f;
+  }
+  // Split at dots outside brackets ("[2..11]" holds dots of its own).
+  std::vector<absl::string_view> octets;
+  size_t start = 0;
+  int depth = 0;
+  for (size_t i = 0; i <= text.size(); ++i) {
+    if (i < text.size() && text[i] == '[') ++depth;
+    if (i < text.size() && text[i] == ']') --depth;
+    if (i == text.size() || (text[i] == '.' && depth == 0)) {
+      octets.push_back(text.substr(start, i - start));
+      start = i + 1;
     }
   }
-  return false;
+  if (octets.size() != 4) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("bad return code \"", text, "\" (127.0.0.2, 127.0.0.[2..11], mask:0x04)"));
+  }
+  for (int i = 0; i < 4; ++i) {
+    absl::string_view o = octets[i];
+    uint32_t lo, hi;
+    if (absl::StartsWith(o, "[") && absl::EndsWith(o, "]")) {
+      std::vector<absl::string_view> r = absl::StrSplit(o.substr(1, o.size() - 2), "..");
+      if (r.size() != 2 || !absl::SimpleAtoi(r[0], &lo) || !absl::SimpleAtoi(r[1], &hi) ||
+          lo > hi || hi > 255) {
+        return absl::InvalidArgumentError(absl::StrCat("bad range \"", o, "\" in \"", text, "\""));
+      }
+    } else if (!absl::SimpleAtoi(o, &lo) || lo > 255) {
+      return absl::InvalidArgumentError(absl::StrCat("bad octet \"", o, "\" in \"", text, "\""));
+    } else {
+      hi = lo;
+    }
+    f.lo[i] = static_cast<uint8_t>(lo);
+    f.hi[i] = static_cast<uint8_t>(hi);
+  }
+  return f;
 }
 
 absl::StatusOr<int64_t> ParseWindow(absl::string_view text) {

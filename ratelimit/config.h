@@ -11,37 +11,40 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "ratelimit/config.pb.h"
+#include "ratelimit/types.h"
 
 namespace sluice {
 
-// The levels a limit can be attached to. The first five form the chain
-// server > plan > subscription > domain > mailbox; the rest are extra
-// dimensions counted beside it.
-enum class Level : uint8_t {
-  kServer = 0,
-  kPlan,
-  kSubscription,
-  kDomain,
-  kMailbox,
-  kClientIp,
-  kSaslUser,
-  kScript,
-  kList,
-};
-inline constexpr int kNumLevels = 9;
-inline constexpr int kNumChainLevels = 5;
-inline bool IsChainLevel(Level l) { return static_cast<int>(l) < kNumChainLevels; }
+// The config's action as the limiter's.
+Action ToAction(config::Action a);
 
-// Returns the level's config name ("server", ..., "client_ip", ...).
-absl::string_view LevelName(Level level);
-// Parses a level name. Returns false if unknown.
-bool ParseLevel(absl::string_view name, Level* level);
+// The config's enums and types.h's, tied: a value added to one fails the
+// build here until the other (and ToAction) follows.
+static_assert(static_cast<int>(Metric::kMessages) == config::MESSAGES &&
+                  static_cast<int>(Metric::kRecipients) == config::RECIPIENTS &&
+                  static_cast<int>(Metric::kBytes) == config::BYTES &&
+                  config::Metric_ARRAYSIZE == kNumMetrics,
+              "Metric and config::Metric must match value for value");
+static_assert(config::Action_ARRAYSIZE == kNumActions - 1,
+              "every config::Action but kAccept needs a case in ToAction");
 
 // Parses a window such as "90s", "15m", "1h", "1d" (also a bare number of
 // seconds) into seconds. Returns InvalidArgument for anything else.
 absl::StatusOr<int64_t> ParseWindow(absl::string_view text);
 // Formats seconds the way ParseWindow reads them ("1h", "90s").
 std::string FormatWindow(int64_t seconds);
+
+// A DNS list's `match` string: octet ranges in 127/8 or a bitmask.
+//   "127.0.0.2", "127.0.0.[2..11]" (a range in any octet), "mask:0x04",
+//   "" or "any" (any address in 127/8).
+// Part of the config language (errors carry the field's line:column);
+// reputation/dns/return_filter.h applies it to answers.
+struct AnswerMatch {
+  uint8_t lo[4] = {127, 0, 0, 0};
+  uint8_t hi[4] = {127, 255, 255, 255};
+  uint32_t mask = 0;  // nonzero: a bitmask filter
+};
+absl::StatusOr<AnswerMatch> ParseAnswerMatch(absl::string_view text);
 
 // Longest sliding window (sub-buckets of at most 65534 s).
 inline constexpr int64_t kMaxWindowSeconds = 6 * 65534;

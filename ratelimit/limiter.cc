@@ -24,6 +24,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "ratelimit/gcra.h"
+#include "ratelimit/ip.h"
 #include "ratelimit/sliding_window.h"
 
 namespace sluice {
@@ -65,83 +66,11 @@ size_t LastAt(absl::string_view s) {
 }
 
 struct Cidr {
-  int family;  // AF_INET / AF_INET6
-  unsigned char addr[16];
+  IpAddress net;
   int prefix;
 };
 
-bool ParseIp(absl::string_view text, int* family, unsigned char* out) {
-  char buf[64];
-  if (text.empty() || text.size() >= sizeof(buf)) return false;
-  std::memcpy(buf, text.data(), text.size());
-  buf[text.size()] = 0;
-  if (inet_pton(AF_INET, buf, out) == 1) {
-    *family = AF_INET;
-    return true;
-  }
-  if (inet_pton(AF_INET6, buf, out) == 1) {
-    *family = AF_INET6;
-    return true;
-  }
-  return false;
-}
-
-bool PrefixMatch(const unsigned char* a, const unsigned char* b, int prefix) {
-  int full = prefix / 8;
-  if (std::memcmp(a, b, full) != 0) return false;
-  int rest = prefix % 8;
-  if (rest == 0) return true;
-  unsigned char mask = static_cast<unsigned char>(0xFF << (8 - rest));
-  return (a[full] & mask) == (b[full] & mask);
-}
-
 }  // namespace
-
-Action ToAction(config::Action a) {
-  switch (a) {
-    case config::DEFER:
-      return Action::kDefer;
-    case config::REJECT:
-      return Action::kReject;
-    case config::HOLD:
-      return Action::kHold;
-    case config::DISCARD:
-      return Action::kDiscard;
-    case config::NOTIFY:
-      return Action::kNotify;
-  }
-  return Action::kDefer;
-}
-
-absl::string_view ActionName(Action a) {
-  switch (a) {
-    case Action::kAccept:
-      return "accept";
-    case Action::kDefer:
-      return "defer";
-    case Action::kReject:
-      return "reject";
-    case Action::kHold:
-      return "hold";
-    case Action::kDiscard:
-      return "discard";
-    case Action::kNotify:
-      return "notify";
-  }
-  return "?";
-}
-
-absl::string_view MetricName(Metric m) {
-  switch (m) {
-    case Metric::kMessages:
-      return "messages";
-    case Metric::kRecipients:
-      return "recipients";
-    case Metric::kBytes:
-      return "bytes";
-  }
-  return "?";
-}
 
 // ---- Compiled config -------------------------------------------------------
 
@@ -375,15 +304,7 @@ absl::StatusOr<std::unique_ptr<Limiter::Snapshot>> Limiter::Compile(const config
   }
   for (const auto& cidr : c.exempt().cidr()) {
     Cidr x{};
-    std::string a = cidr;
-    int prefix = -1;
-    if (size_t slash = a.find('/'); slash != std::string::npos) {
-      if (!absl::SimpleAtoi(a.substr(slash + 1), &prefix)) prefix = -1;
-      a = a.substr(0, slash);
-    }
-    ParseIp(a, &x.family, x.addr);
-    x.prefix = prefix >= 0 ? prefix : (x.family == AF_INET ? 32 : 128);
-    s->exempt_cidrs.push_back(x);
+    if (ParseCidr(cidr, &x.net, &x.prefix)) s->exempt_cidrs.push_back(x);  // validated
   }
   for (const auto& e : c.exempt().sender()) s->exempt_senders.insert(absl::AsciiStrToLower(e));
   for (const auto& e : c.exempt().sasl_user()) s->exempt_sasl.insert(e);
@@ -920,11 +841,10 @@ void FillDecision(Decision* d, Action action, Level level, absl::string_view ent
 
 bool Limiter::Exempt(const Snapshot& s, const Request& r) noexcept {
   if (!s.exempt_cidrs.empty() && !r.client_ip.empty()) {
-    int fam;
-    unsigned char a[16];
-    if (ParseIp(r.client_ip, &fam, a)) {
+    IpAddress a;
+    if (ParseIp(r.client_ip, &a)) {
       for (const auto& c : s.exempt_cidrs) {
-        if (c.family == fam && PrefixMatch(a, c.addr, c.prefix)) {
+        if (c.net.family == a.family && PrefixMatch(a, c.net, c.prefix)) {
           return true;
         }
       }
@@ -967,17 +887,12 @@ Decision Limiter::Apply(const Snapshot& s, const Request& r, absl::Time now, Cha
   const Request* rp = &r;
   char ipbuf[64];
   if (s.enabled[static_cast<int>(Level::kClientIp)] && !r.client_ip.empty()) {
-    int fam;
-    unsigned char a[16];
-    if (ParseIp(r.client_ip, &fam, a)) {
-      int prefix = fam == AF_INET ? s.v4_prefix : s.v6_prefix;
-      int bytes = fam == AF_INET ? 4 : 16;
-      if (prefix < bytes * 8) {
-        for (int i = 0; i < bytes; ++i) {
-          int keep = std::max(0, std::min(8, prefix - i * 8));
-          a[i] &= static_cast<unsigned char>(keep == 0 ? 0 : (0xFF << (8 - keep)));
-        }
-        if (inet_ntop(fam, a, ipbuf, sizeof(ipbuf)) != nullptr) {
+    IpAddress a;
+    if (ParseIp(r.client_ip, &a)) {
+      const int prefix = a.family == 4 ? s.v4_prefix : s.v6_prefix;
+      if (prefix < a.bits()) {
+        MaskTo(&a, prefix);
+        if (!FormatIp(a, ipbuf, sizeof(ipbuf)).empty()) {
           size_t len = std::strlen(ipbuf);
           int w = snprintf(ipbuf + len, sizeof(ipbuf) - len, "/%d", prefix);
           aggregated = r;

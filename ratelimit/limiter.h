@@ -44,16 +44,9 @@
 #include "ratelimit/config.pb.h"
 #include "ratelimit/counter_table.h"
 #include "ratelimit/sliding_window.h"
+#include "ratelimit/types.h"
 
 namespace sluice {
-
-enum class Action : uint8_t { kAccept, kDefer, kReject, kHold, kDiscard, kNotify };
-enum class Metric : uint8_t { kMessages, kRecipients, kBytes };
-
-absl::string_view ActionName(Action a);
-// The config's action as the limiter's.
-Action ToAction(config::Action a);
-absl::string_view MetricName(Metric m);
 
 // One message (or one recipient, with Reserve). Strings are only read during
 // the call.

@@ -10,36 +10,11 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "ratelimit/ip.h"
 
 namespace sluice {
 
 namespace {
-
-// Parses "addr" or "addr/len" into 16 bytes (IPv4 in the first 4).
-bool ParseCidr(absl::string_view text, int* family, unsigned char* addr, int* len) {
-  char buf[64];
-  size_t slash = text.find('/');
-  absl::string_view a = text.substr(0, slash);
-  if (a.empty() || a.size() >= sizeof(buf)) return false;
-  std::memcpy(buf, a.data(), a.size());
-  buf[a.size()] = 0;
-  std::memset(addr, 0, 16);
-  if (inet_pton(AF_INET, buf, addr) == 1) {
-    *family = 4;
-    *len = 32;
-  } else if (inet_pton(AF_INET6, buf, addr) == 1) {
-    *family = 6;
-    *len = 128;
-  } else {
-    return false;
-  }
-  if (slash != absl::string_view::npos) {
-    int l;
-    if (!absl::SimpleAtoi(text.substr(slash + 1), &l) || l < 0 || l > *len) return false;
-    *len = l;
-  }
-  return true;
-}
 
 uint32_t Mask4(uint32_t a, int len) { return len == 0 ? 0 : a & (~uint32_t{0} << (32 - len)); }
 
@@ -106,16 +81,17 @@ absl::StatusOr<std::shared_ptr<const LocalLists>> LocalLists::Parse(absl::string
       if (inserted) ++l->entries_;
       return absl::OkStatus();
     };
-    int family, len;
-    unsigned char a[16];
+    IpAddress ip;
+    int len;
     const bool looks_ip = item.find(':') != absl::string_view::npos ||
                           (!item.empty() && absl::ascii_isdigit(item[0]) &&
                            item.find_first_not_of("0123456789./") == absl::string_view::npos);
     if (looks_ip) {
-      if (!ParseCidr(item, &family, a, &len)) {
+      if (!ParseCidr(item, &ip, &len)) {
         return err(col, absl::StrCat("bad address or CIDR \"", item, "\""));
       }
-      if (family == 4) {
+      const unsigned char* a = ip.bytes;
+      if (ip.family == 4) {
         uint32_t x = uint32_t{a[0]} << 24 | uint32_t{a[1]} << 16 | uint32_t{a[2]} << 8 | a[3];
         if (auto s = put(l->v4_[len], Mask4(x, len)); !s.ok()) return s;
       } else {
@@ -144,12 +120,10 @@ absl::StatusOr<std::shared_ptr<const LocalLists>> LocalLists::Parse(absl::string
 }
 
 LocalLists::Verdict LocalLists::CheckIp(absl::string_view ip) const {
-  int family, len;
-  unsigned char a[16];
-  if (ip.find('/') != absl::string_view::npos || !ParseCidr(ip, &family, a, &len)) {
-    return Verdict::kNone;
-  }
-  if (family == 4) {
+  IpAddress addr;
+  if (!ParseIp(ip, &addr)) return Verdict::kNone;
+  const unsigned char* a = addr.bytes;
+  if (addr.family == 4) {
     uint32_t x = uint32_t{a[0]} << 24 | uint32_t{a[1]} << 16 | uint32_t{a[2]} << 8 | a[3];
     for (int l : v4_lengths_) {
       auto it = v4_[l].find(Mask4(x, l));

@@ -17,9 +17,10 @@
 #include "absl/strings/str_cat.h"
 #include "benchmark/benchmark.h"
 #include "ratelimit/clock.h"
-#include "reputation/dns_cache.h"
+#include "reputation/content/url_extractor.h"
+#include "reputation/dns/dns_cache.h"
 #include "reputation/local_lists.h"
-#include "reputation/url_extractor.h"
+#include "tests/testing/net.h"
 
 namespace sluice {
 namespace {
@@ -134,14 +135,7 @@ void BM_UnboundCacheHit(benchmark::State& state) {
     state.SkipWithError("no --unbound PORT");
     return;
   }
-  int fd = socket(AF_INET, SOCK_DGRAM, 0);
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons(static_cast<uint16_t>(g_unbound_port));
-  inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
-  connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa));
-  timeval tv{2, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  int fd = testing::ConnectTcp(g_unbound_port, 2, SOCK_DGRAM);
   char buf[512];
   uint16_t id = 1;
   for (auto _ : state) {

@@ -9,8 +9,8 @@
 set -uo pipefail
 BIN="$1"
 here="$(cd "$(dirname "$0")/.." && pwd)"
-export SL_POLICYD="$BIN/bindings/sluice-policyd"
-CLI="$BIN/bindings/sluice"
+export SL_POLICYD="$BIN/bindings/postfix/sluice-policyd"
+CLI="$BIN/bindings/cli/sluice"
 source "$here/tests/postfix/env.sh"
 
 WORK="$(mktemp -d /tmp/sluice-demo.XXXXXX)"

@@ -34,13 +34,16 @@ run_target() {  # name, corpus dir, sources...
   echo "fuzz: $name ran ${secs}s without a crash"
 }
 
-rl_srcs=$(ls ratelimit/*.cc ratelimit/internal/*.cc | grep -v -e '_test.cc$' -e '_benchmark.cc$')
+# The library's sources of a folder tree, without tests and benchmarks.
+lib_srcs() { find "$@" -name '*.cc' ! -name '*_test.cc' ! -name '*_benchmark.cc' | sort; }
+rl_srcs=$(lib_srcs ratelimit)
 run_target config_fuzzer tests/fuzz/config_corpus tests/fuzz/config_fuzzer.cc $rl_srcs "$gen/config.pb.cc"
 run_target normalizer_fuzzer tests/fuzz/normalizer_corpus tests/fuzz/normalizer_fuzzer.cc \
-  reputation/body_normalizer.cc reputation/fingerprint.cc
-run_target url_fuzzer tests/fuzz/url_corpus tests/fuzz/url_fuzzer.cc reputation/url_extractor.cc
+  $(lib_srcs reputation/content | grep -v url_extractor)
+run_target url_fuzzer tests/fuzz/url_corpus tests/fuzz/url_fuzzer.cc reputation/content/url_extractor.cc
 run_target dns_answer_fuzzer tests/fuzz/dns_corpus tests/fuzz/dns_answer_fuzzer.cc \
-  reputation/dns_answer.cc
-rep_srcs=$(ls reputation/*.cc | grep -v -e '_test.cc$' -e '_benchmark.cc$')
+  reputation/dns/dns_answer.cc
+rep_srcs=$(lib_srcs reputation)
 run_target policy_fuzzer tests/fuzz/policy_corpus tests/fuzz/policy_fuzzer.cc \
-  bindings/policy_protocol.cc bindings/policy_engine.cc $rep_srcs $rl_srcs "$gen/config.pb.cc"
+  $(lib_srcs bindings/engine bindings/postfix | grep -v -e policyd_main -e policy_server -e admin.cc -e metrics.cc) \
+  $rep_srcs $rl_srcs "$gen/config.pb.cc"

@@ -11,14 +11,14 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 if [[ "${1:-}" == --simulate ]]; then
   shift
-  bazel build --config=opt //bindings:sluice_simulate >/dev/null 2>&1 ||
-    bazel build --config=opt //bindings:sluice_simulate
-  exec "$(bazel info --config=opt bazel-bin 2>/dev/null)/bindings/sluice_simulate" "$@"
+  bazel build --config=opt //bindings/cli:sluice_simulate >/dev/null 2>&1 ||
+    bazel build --config=opt //bindings/cli:sluice_simulate
+  exec "$(bazel info --config=opt bazel-bin 2>/dev/null)/bindings/cli/sluice_simulate" "$@"
 fi
 if [[ $(id -u) -ne 0 ]]; then
   echo "run.sh: the demo starts a private Postfix, which needs root (or: run.sh --simulate)" >&2
   exit 1
 fi
-bazel build --config=opt //bindings:sluice-policyd //bindings:sluice >/dev/null 2>&1 ||
-  bazel build --config=opt //bindings:sluice-policyd //bindings:sluice
+bazel build --config=opt //bindings/postfix:sluice-policyd //bindings/cli:sluice >/dev/null 2>&1 ||
+  bazel build --config=opt //bindings/postfix:sluice-policyd //bindings/cli:sluice
 exec bash scripts/demo.sh "$(bazel info --config=opt bazel-bin 2>/dev/null)" "$@"

@@ -24,11 +24,11 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "ratelimit/clock.h"
-#include "reputation/dns_cache.h"
-#include "reputation/dnsbl.h"
-#include "reputation/dnsbl_query.h"
-#include "reputation/resolver.h"
-#include "tests/dnsbl/test_servers.h"
+#include "reputation/dns/dns_cache.h"
+#include "reputation/dns/dnsbl.h"
+#include "reputation/dns/dnsbl_query.h"
+#include "reputation/dns/resolver.h"
+#include "tests/testing/net.h"
 
 namespace sluice {
 namespace {

@@ -15,9 +15,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
-#include "reputation/fcrdns.h"
-#include "reputation/resolver.h"
-#include "tests/dnsbl/test_servers.h"
+#include "reputation/dns/fcrdns.h"
+#include "reputation/dns/resolver.h"
+#include "tests/testing/net.h"
 
 namespace sluice {
 namespace {

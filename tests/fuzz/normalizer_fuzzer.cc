@@ -6,7 +6,7 @@
 #include <cstring>
 
 #include "absl/strings/string_view.h"
-#include "reputation/fingerprint.h"
+#include "reputation/content/fingerprint.h"
 
 namespace {
 

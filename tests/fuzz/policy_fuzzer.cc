@@ -9,8 +9,8 @@
 
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "bindings/policy_engine.h"
-#include "bindings/policy_protocol.h"
+#include "bindings/engine/policy_engine.h"
+#include "bindings/postfix/policy_protocol.h"
 #include "ratelimit/config.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -6,7 +6,7 @@
 set -uo pipefail
 RUNFILES="${TEST_SRCDIR:-$PWD}/${TEST_WORKSPACE:-sluice}"
 bin="$RUNFILES"
-[[ -x "$bin/bindings/sluice-policyd" ]] || { echo "no sluice-policyd in $bin"; exit 1; }
+[[ -x "$bin/bindings/postfix/sluice-policyd" ]] || { echo "no sluice-policyd in $bin"; exit 1; }
 out=$(bash "$RUNFILES/scripts/demo.sh" "$bin" 2>&1)
 echo "$out"
 fail=0

@@ -11,8 +11,8 @@
 set -uo pipefail
 
 RUNFILES="${TEST_SRCDIR:-$PWD}/${TEST_WORKSPACE:-sluice}"
-export SL_POLICYD="$RUNFILES/bindings/sluice-policyd"
-CLI="$RUNFILES/bindings/sluice"
+export SL_POLICYD="$RUNFILES/bindings/postfix/sluice-policyd"
+CLI="$RUNFILES/bindings/cli/sluice"
 source "$RUNFILES/tests/postfix/env.sh"
 
 if [[ $(id -u) -ne 0 ]] || ! command -v postfix >/dev/null || ! command -v swaks >/dev/null; then

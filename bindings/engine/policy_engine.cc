@@ -1,0 +1,479 @@
+#include "bindings/engine/policy_engine.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "ratelimit/config.h"
+
+namespace sluice {
+
+namespace {
+
+// The path overrides an adapter asks for, applied to every config version.
+config::Config WithOverrides(const config::Config& c, const PolicyEngine::Options& o) {
+  config::Config out = c;
+  if (!o.table_path.empty()) out.mutable_table()->set_path(o.table_path);
+  if (!o.abuse_table_path.empty()) {
+    out.mutable_abuse()->mutable_table()->set_path(o.abuse_table_path);
+  }
+  return out;
+}
+
+std::string RetryText(absl::Duration d) {
+  if (d == absl::InfiniteDuration()) return "";  // blocked (max 0): no retry time to give
+  if (d > absl::Hours(24 * 366)) d = absl::Hours(24 * 366);
+  int64_t s = absl::ToInt64Seconds(absl::Ceil(d, absl::Seconds(1)));
+  if (s <= 0) return "";
+  if (s < 120) return absl::StrCat(", retry in ", s, "s");
+  if (s < 7200) return absl::StrCat(", retry in ", (s + 59) / 60, "m");
+  return absl::StrCat(", retry in ", (s + 3599) / 3600, "h");
+}
+
+}  // namespace
+
+std::unique_ptr<PolicyEngine::Settings> PolicyEngine::MakeSettings(const config::Config& c) {
+  auto s = std::make_unique<Settings>();
+  const auto& p = c.policy();
+  s->identity.assign(p.identity().begin(), p.identity().end());
+  if (s->identity.empty()) s->identity = {"sasl_username", "sender", "client_address"};
+  s->shadow_header = p.has_shadow_header() ? p.shadow_header() : "X-Sluice";
+  s->transaction_timeout = p.has_transaction_timeout()
+                               ? absl::Seconds(*ParseWindow(p.transaction_timeout()))
+                               : absl::Minutes(10);
+  s->abuse_config = c.abuse().SerializeAsString();
+  return s;
+}
+
+absl::StatusOr<std::unique_ptr<PolicyEngine>> PolicyEngine::Create(const config::Config& config,
+                                                                   absl::Time now,
+                                                                   Options options) {
+  std::unique_ptr<PolicyEngine> e(new PolicyEngine);
+  e->options_ = std::move(options);
+  const config::Config c = WithOverrides(config, e->options_);
+  Limiter::Options lo;
+  lo.resolver = e->options_.resolver;
+  lo.table.prefault = e->options_.prefault_tables;
+  lo.save_names = e->options_.save_names;
+  auto limiter = Limiter::Create(c, now, lo);
+  if (!limiter.ok()) return limiter.status();
+  e->limiter_ = std::move(*limiter);
+  if (!c.reputation().local_lists().empty()) {
+    auto lists = LocalListsFile::Open(c.reputation().local_lists());
+    if (!lists.ok()) return lists.status();
+    e->local_lists_ = std::move(*lists);
+  }
+  ScoreBoard::Options so;
+  if (c.reputation().has_score_half_life()) {
+    (void)absl::ParseDuration(c.reputation().score_half_life(), &so.half_life);
+  }
+  e->scores_ = std::make_unique<ScoreBoard>(so);
+  e->reputation_ = c.reputation();
+  auto abuse = AbuseGuard::Create(c, now, e->options_.prefault_tables);
+  if (!abuse.ok()) return abuse.status();
+  e->AttachScores(abuse->get());
+  e->abuse_.store(abuse->get(), std::memory_order_release);
+  e->abuse_versions_.push_back(std::move(*abuse));
+  e->settings_versions_.push_back(MakeSettings(c));
+  e->settings_.store(e->settings_versions_.back().get(), std::memory_order_release);
+  if (c.reputation().list_size() > 0) {
+    const config::Reputation& rc = c.reputation();
+    static const RealClock real_clock;
+    const Clock* clock = e->options_.clock != nullptr ? e->options_.clock : &real_clock;
+    DnsResolver* dns = e->options_.dns;
+    if (dns == nullptr) {
+      AresResolver::Options ro;
+      ro.server = rc.nameserver();
+      ro.port = static_cast<int>(rc.port());
+      if (rc.has_timeout()) (void)absl::ParseDuration(rc.timeout(), &ro.timeout);
+      auto r = AresResolver::Create(ro);
+      if (!r.ok()) return r.status();
+      e->own_dns_ = std::move(*r);
+      e->own_dns_->Start();
+      dns = e->own_dns_.get();
+    }
+    DnsCache::Options co;
+    if (rc.has_min_ttl()) (void)absl::ParseDuration(rc.min_ttl(), &co.min_ttl);
+    if (rc.has_max_ttl()) (void)absl::ParseDuration(rc.max_ttl(), &co.max_ttl);
+    if (rc.has_cache_entries()) co.max_entries = rc.cache_entries();
+    e->dns_ = dns;
+    e->dns_cache_ = std::make_unique<DnsCache>(dns, clock, co);
+    auto psl = PublicSuffixList::Load();
+    if (psl.ok()) e->psl_ = std::move(*psl);  // without it domains are used as written
+    auto d = Dnsbl::Create(rc, e->dns_cache_.get(), e->psl_.get(), clock);
+    if (!d.ok()) return d.status();
+    e->dnsbl_ = std::move(*d);
+    if (rc.has_budget()) (void)absl::ParseDuration(rc.budget(), &e->dns_budget_);
+  }
+  return e;
+}
+
+LocalLists::Verdict PolicyEngine::CheckLocal(const SmtpEvent& e, absl::string_view identity,
+                                             absl::Time now, Verdict* out) {
+  if (local_lists_ == nullptr) return LocalLists::Verdict::kNone;
+  std::shared_ptr<const LocalLists> lists = local_lists_->Get();
+  LocalLists::Verdict ip = lists->CheckIp(e.client_address);
+  absl::string_view domain;
+  size_t at = e.sender.rfind('@');
+  if (at != absl::string_view::npos) domain = e.sender.substr(at + 1);
+  LocalLists::Verdict dom =
+      domain.empty() ? LocalLists::Verdict::kNone : lists->CheckDomain(domain);
+  if (ip == LocalLists::Verdict::kDeny || dom == LocalLists::Verdict::kDeny) {
+    const bool by_ip = ip == LocalLists::Verdict::kDeny;
+    out->source = "local_deny";
+    out->action = reputation_.has_action() ? ToAction(reputation_.action()) : Action::kReject;
+    out->shadow_action = out->action;
+    out->entity = std::string(by_ip ? e.client_address : domain);
+    const bool reject = out->action == Action::kReject;
+    out->smtp_code = reject ? 554 : 450;
+    out->enhanced_status = reject ? "5.7.1" : "4.7.1";
+    out->text = absl::StrCat("sluice: ", by_ip ? "client [" : "sender domain ", out->entity,
+                             by_ip ? "]" : "", " is on the local deny list");
+    // A deny hit also counts against the client and the account's score.
+    scores_->Add(e.client_address, reputation_.abuse_weight(), now);
+    if (!identity.empty()) scores_->Add(identity, reputation_.abuse_weight(), now);
+    return LocalLists::Verdict::kDeny;
+  }
+  if (ip == LocalLists::Verdict::kAllow || dom == LocalLists::Verdict::kAllow) {
+    return LocalLists::Verdict::kAllow;
+  }
+  return LocalLists::Verdict::kNone;
+}
+
+void PolicyEngine::CheckFcrdns(absl::string_view ip, absl::Time now) {
+  const double weight = reputation_.fcrdns_weight();
+  if (weight == 0 || dns_ == nullptr || ip.empty()) return;
+  {
+    std::lock_guard<std::mutex> lock(fcrdns_mu_);
+    auto it = fcrdns_.find(ip);
+    if (it != fcrdns_.end() && now - it->second.second < absl::Hours(1)) return;  // counted
+  }
+  const Fcrdns f = ForwardConfirmed(dns_, ip, absl::Now() + dns_budget_);
+  if (f.result == Fcrdns::Result::kUnknown) return;  // ask again next time
+  {
+    std::lock_guard<std::mutex> lock(fcrdns_mu_);
+    if (fcrdns_.size() >= 65536) fcrdns_.clear();  // bounded
+    fcrdns_[std::string(ip)] = {f.result, now};
+  }
+  if (f.result != Fcrdns::Result::kConfirmed) scores_->Add(ip, weight, now);
+}
+
+void PolicyEngine::AttachScores(AbuseGuard* guard) {
+  const double weight = reputation_.abuse_weight();
+  ScoreBoard* scores = scores_.get();
+  guard->AddEventSink([scores, weight](const AbuseGuard::Event& ev) {
+    if (!ev.key.empty()) scores->Add(ev.key, weight, ev.time);
+  });
+}
+
+Verdict PolicyEngine::CheckScores(absl::string_view ip, absl::string_view identity,
+                                  absl::Time now) {
+  Verdict v;
+  const double threshold = reputation_.score_threshold();
+  if (threshold <= 0) return v;
+  for (absl::string_view key : {ip, identity}) {
+    if (key.empty()) continue;
+    const double s = scores_->Get(key, now);
+    if (s < threshold) continue;
+    v.source = "score";
+    v.action = Action::kDefer;
+    v.shadow_action = v.action;
+    v.entity = std::string(key);
+    v.usage = static_cast<uint64_t>(s);
+    v.limit = static_cast<uint64_t>(threshold);
+    v.smtp_code = 450;
+    v.enhanced_status = "4.7.1";
+    v.text = absl::StrFormat("sluice: reputation score %.1f of %s is over %.1f, try again later", s,
+                             std::string(key), threshold);
+    return v;
+  }
+  return v;
+}
+
+Verdict PolicyEngine::CheckReputation(const SmtpEvent& e, absl::Time now) {
+  Verdict v;
+  if (dnsbl_ == nullptr) return v;
+  Dnsbl::Subject s;
+  s.client_ip = e.client_address;
+  s.helo = e.helo;
+  size_t at = e.sender.rfind('@');
+  if (at != absl::string_view::npos) s.mail_from_domain = e.sender.substr(at + 1);
+  // The budget is real time: a message never waits longer for DNS.
+  Dnsbl::Result r = dnsbl_->Check(s, absl::Now() + dns_budget_);
+  // The lists set a floor under the client's score (asked again per
+  // recipient, they must not add up).
+  if (!e.client_address.empty() && r.score > 0) {
+    const double have = scores_->Get(e.client_address, now);
+    if (have < r.score) scores_->Add(e.client_address, r.score - have, now);
+  }
+  if (r.hits.empty() || r.score < dnsbl_->threshold()) return v;
+  std::string zones;
+  for (const auto& h : r.hits) {
+    if (zones.find(h.zone) == std::string::npos) {
+      absl::StrAppend(&zones, zones.empty() ? "" : ", ", h.zone);
+    }
+  }
+  return ListVerdict(r, e.client_address,
+                     absl::StrCat("sluice: Service unavailable; client [", e.client_address,
+                                  "] blocked using ", zones));
+}
+
+// The reputation section's response to a score at the threshold.
+Verdict PolicyEngine::ListVerdict(const Dnsbl::Result& r, absl::string_view entity,
+                                  std::string default_text) const {
+  Verdict v;
+  const auto& rc = reputation_;
+  v.source = "dnsbl";
+  v.action = rc.has_action() ? ToAction(rc.action()) : Action::kReject;
+  v.shadow = v.action == Action::kNotify;
+  v.shadow_action = v.action;
+  v.entity = std::string(entity);
+  v.usage = static_cast<uint64_t>(r.score);
+  v.limit = static_cast<uint64_t>(dnsbl_->threshold());
+  const bool reject = v.action == Action::kReject;
+  v.smtp_code = rc.has_smtp_code() ? static_cast<int>(rc.smtp_code()) : reject ? 554 : 450;
+  v.enhanced_status = rc.has_enhanced_status() ? rc.enhanced_status() : reject ? "5.7.1" : "4.7.1";
+  v.text = rc.has_text() ? rc.text() : std::move(default_text);
+  return v;
+}
+
+absl::Status PolicyEngine::Reload(const config::Config& config, absl::Time now) {
+  if (auto s = ValidateConfig(config); !s.ok()) return s;
+  const config::Config c = WithOverrides(config, options_);
+  std::lock_guard<std::mutex> lock(reload_mu_);
+  auto settings = MakeSettings(c);
+  std::unique_ptr<AbuseGuard> abuse;
+  if (settings->abuse_config != settings_.load(std::memory_order_relaxed)->abuse_config) {
+    auto a = AbuseGuard::Create(c, now, options_.prefault_tables);
+    if (!a.ok()) return a.status();
+    abuse = std::move(*a);
+    AttachScores(abuse.get());
+  }
+  if (local_lists_ != nullptr) {
+    if (auto s = local_lists_->Reload(); !s.ok()) return s;
+  }
+  if (auto s = limiter_->Reload(c); !s.ok()) return s;
+  if (abuse != nullptr) {
+    // release: readers see the guard fully built.
+    abuse_.store(abuse.get(), std::memory_order_release);
+    abuse_versions_.push_back(std::move(abuse));
+  }
+  settings_.store(settings.get(), std::memory_order_release);
+  settings_versions_.push_back(std::move(settings));
+  return absl::OkStatus();
+}
+
+absl::string_view PolicyEngine::Identity(const Settings& s, const SmtpEvent& e) const {
+  for (const std::string& id : s.identity) {
+    if (id == "sasl_username" && !e.sasl_username.empty()) return e.sasl_username;
+    if (id == "sender" && !e.sender.empty()) return e.sender;
+    if (id == "client_address" && !e.client_address.empty()) return e.client_address;
+  }
+  return "";
+}
+
+void PolicyEngine::FromDecision(const Decision& d, Verdict* v) {
+  if (!d.tripped()) return;
+  v->action = d.action;
+  v->shadow = d.shadow;
+  v->shadow_action = d.shadow_action;
+  v->source = "limit";
+  v->level = d.level;
+  v->entity = d.entity;
+  v->metric = d.metric;
+  v->window_seconds = d.window_seconds;
+  v->limit = d.limit;
+  v->usage = d.usage;
+  v->retry_after = d.retry_after;
+  v->smtp_code = d.smtp_code;
+  v->enhanced_status = d.enhanced_status;
+  v->text = absl::StrCat("sluice: ", d.text, " (", d.entity, ")", RetryText(d.retry_after));
+}
+
+void PolicyEngine::FromFinding(const AbuseGuard::Finding& f, absl::string_view key, Verdict* v) {
+  if (!f.tripped()) return;
+  const bool passes = f.shadow || f.action == Action::kNotify || f.action == Action::kAccept;
+  v->action = passes ? (f.action == Action::kNotify ? Action::kNotify : Action::kAccept) : f.action;
+  v->shadow = passes;
+  v->shadow_action = f.action;
+  v->source = std::string(AbuseGuard::DetectorName(f.detector));
+  v->entity = std::string(key);
+  v->limit = f.limit;
+  v->usage = f.count;
+  v->retry_after = f.retry_after;
+  v->smtp_code = f.smtp_code;
+  v->enhanced_status = f.enhanced_status;
+  v->text = absl::StrCat(f.text, RetryText(f.retry_after));
+}
+
+// Per-address abuse signals are not kept for exempt clients (a webmail
+// host relays for all its users; one user's typos must not block them
+// all): they are given no address.
+absl::string_view PolicyEngine::CountedAddress(absl::string_view client_address) const {
+  return limiter_->IsExemptClient(client_address) ? absl::string_view() : client_address;
+}
+
+Verdict PolicyEngine::Evaluate(const SmtpEvent& e, absl::Time now) {
+  const Settings& s = *settings_.load(std::memory_order_acquire);
+  AbuseGuard& abuse = *abuse_.load(std::memory_order_acquire);
+  Verdict v;
+  const absl::string_view identity = Identity(s, e);
+  // A blocked client or user is refused at every stage.
+  AbuseGuard::Finding blocked =
+      abuse.CheckBlocked(CountedAddress(e.client_address), e.sasl_username, now);
+  if (blocked.tripped()) {
+    FromFinding(blocked, e.client_address.empty() ? e.sasl_username : e.client_address, &v);
+    if (!v.admitted()) {
+      v.identity = std::string(identity);
+      return v;
+    }
+  }
+  Request r;
+  r.sender = identity;
+  r.sasl_user = e.sasl_username;
+  r.client_ip = e.client_address;
+  r.script = e.script;
+  r.list = e.list;
+  switch (e.stage) {
+    case Stage::kMail: {
+      if (e.sasl_username.empty()) break;
+      Verdict w;
+      FromFinding(abuse.AuthSucceeded(e.client_address, e.sasl_username, now), e.sasl_username, &w);
+      if (w.tripped()) v = std::move(w);
+      if (!v.admitted()) break;
+      Verdict m;
+      FromFinding(abuse.MailFrom(e.sasl_username, e.sender, now), e.sasl_username, &m);
+      if (m.tripped() && (!v.tripped() || !m.admitted())) v = std::move(m);
+      break;
+    }
+    case Stage::kRcpt: {
+      Verdict local;
+      const LocalLists::Verdict lv = CheckLocal(e, identity, now, &local);
+      if (lv == LocalLists::Verdict::kDeny) {
+        v = std::move(local);
+        break;
+      }
+      if (lv != LocalLists::Verdict::kAllow) {  // allowed clients skip scores and lists
+        CheckFcrdns(e.client_address, now);
+        Verdict sc = CheckScores(e.client_address, identity, now);
+        if (sc.tripped()) {
+          v = std::move(sc);
+          break;
+        }
+        Verdict rep = CheckReputation(e, now);
+        if (rep.tripped() && !rep.admitted()) {
+          v = std::move(rep);
+          break;
+        }
+      }
+      Decision d = e.transaction.empty() ? limiter_->CheckAndCharge(r, now)
+                                         : limiter_->Reserve(e.transaction, e.recipient, r, now);
+      FromDecision(d, &v);
+      break;
+    }
+    case Stage::kEndOfMessage: {
+      // The burst detectors first: a message they refuse must not stay
+      // counted against the limits (all or nothing).
+      Fingerprint size_only;
+      const Fingerprint* fp = e.fingerprint;
+      if (fp == nullptr) {
+        size_only.size = e.size;
+        size_only.size_bucket = Fingerprint::SizeBucket(e.size);
+        fp = &size_only;
+      }
+      // Exempt senders and clients (a list manager, a newsletter host)
+      // send many near-identical messages on purpose.
+      Verdict b;
+      if (!limiter_->IsExempt(r)) FromFinding(abuse.Message(identity, *fp, now), identity, &b);
+      if (b.tripped() && !b.admitted()) {
+        limiter_->Release(e.transaction, now);
+        v = std::move(b);
+        break;
+      }
+      // URL domains of the body on the domain lists (adapters that see the
+      // body: milter, Exim).
+      if (e.urls != nullptr && !e.urls->empty() && dnsbl_ != nullptr) {
+        Dnsbl::Subject s;
+        s.urls = e.urls;
+        Dnsbl::Result r = dnsbl_->Check(s, absl::Now() + dns_budget_);
+        if (!r.hits.empty() && r.score >= dnsbl_->threshold()) {
+          v = ListVerdict(
+              r, r.hits[0].query,
+              absl::StrCat("sluice: message contains a URL listed by ", r.hits[0].zone));
+          limiter_->Release(e.transaction, now);
+          break;
+        }
+      }
+      Decision d = limiter_->Commit(e.transaction, e.size, now);
+      FromDecision(d, &v);
+      if (b.tripped() && v.admitted()) v = std::move(b);  // a notify/shadow finding
+      break;
+    }
+    default:
+      break;
+  }
+  v.identity = std::string(identity);  // set once: the stages above may replace v
+  return v;
+}
+
+void PolicyEngine::Abort(absl::string_view transaction, absl::Time now) {
+  limiter_->Release(transaction, now);
+}
+
+Verdict PolicyEngine::Auth(absl::string_view client_address, absl::string_view user, bool ok,
+                           absl::Time now) {
+  AbuseGuard& abuse = *abuse_.load(std::memory_order_acquire);
+  Verdict v;
+  if (ok) {
+    FromFinding(abuse.AuthSucceeded(client_address, user, now), user, &v);
+  } else {
+    AbuseGuard::Finding f = abuse.AuthFailed(CountedAddress(client_address), user, now);
+    FromFinding(f, f.detector == AbuseGuard::Detector::kAuthFailuresPerUser ? user : client_address,
+                &v);
+  }
+  return v;
+}
+
+void PolicyEngine::Maintain(absl::Time now) {
+  const Settings& s = *settings_.load(std::memory_order_acquire);
+  limiter_->ExpireTransactions(now, s.transaction_timeout, /*keep=*/true);
+  limiter_->Maintain(now, s.transaction_timeout);
+}
+
+void PolicyEngine::Unblock(absl::string_view ip_or_user, absl::Time now) {
+  abuse_.load(std::memory_order_acquire)->Unblock(ip_or_user, now);
+}
+
+std::string PolicyEngine::PostfixAction(const Verdict& v) const {
+  if (!v.tripped()) return "DUNNO";
+  if (v.shadow || v.admitted()) {
+    const Settings& s = *settings_.load(std::memory_order_acquire);
+    if (v.action == Action::kNotify || s.shadow_header.empty()) return "WARN " + v.text;
+    return absl::StrCat("PREPEND ", s.shadow_header, ": would ", ActionName(v.shadow_action), "; ",
+                        v.text);
+  }
+  switch (v.action) {
+    case Action::kHold:
+      return "HOLD " + v.text;
+    case Action::kDiscard:
+      return "DISCARD " + v.text;
+    default:
+      return absl::StrCat(v.smtp_code, " ", v.enhanced_status, " ", v.text);
+  }
+}
+
+std::string PolicyEngine::LogLine(const Verdict& v, absl::string_view queue_id) {
+  std::string line =
+      absl::StrCat(queue_id.empty() ? "NOQUEUE" : queue_id, ": sluice: ", v.shadow ? "shadow " : "",
+                   ActionName(v.shadow ? v.shadow_action : v.action), " identity=<", v.identity,
+                   "> rule=", v.source);
+  if (v.source == "limit") {
+    absl::StrAppend(&line, " level=", LevelName(v.level), " entity=<", v.entity,
+                    "> metric=", MetricName(v.metric), " window=", FormatWindow(v.window_seconds));
+  } else {
+    absl::StrAppend(&line, " key=<", v.entity, ">");
+  }
+  absl::StrAppend(&line, " limit=", v.limit, " usage=", v.usage,
+                  " retry_after=", absl::ToInt64Seconds(v.retry_after), "s");
+  return line;
+}
+
+}  // namespace sluice

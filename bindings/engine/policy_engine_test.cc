@@ -1,0 +1,540 @@
+#include "bindings/engine/policy_engine.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <fstream>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "ratelimit/clock.h"
+#include "ratelimit/config.h"
+
+namespace sluice {
+namespace {
+
+const absl::Time kT0 = absl::FromUnixSeconds(1700000000);
+
+std::unique_ptr<PolicyEngine> Make(absl::string_view text) {
+  auto c = ParseConfigText(text);
+  EXPECT_TRUE(c.ok()) << c.status();
+  auto e = PolicyEngine::Create(*c, kT0, PolicyEngine::Options());
+  EXPECT_TRUE(e.ok()) << e.status();
+  return std::move(*e);
+}
+
+SmtpEvent Rcpt(absl::string_view txn, absl::string_view sender, absl::string_view rcpt) {
+  SmtpEvent e;
+  e.stage = Stage::kRcpt;
+  e.transaction = txn;
+  e.client_address = "192.0.2.10";
+  e.sender = sender;
+  e.recipient = rcpt;
+  return e;
+}
+
+SmtpEvent End(absl::string_view txn, absl::string_view sender, uint64_t size) {
+  SmtpEvent e = Rcpt(txn, sender, "");
+  e.stage = Stage::kEndOfMessage;
+  e.size = size;
+  return e;
+}
+
+// Sends one message with `rcpts` recipients; returns the first refusal's
+// action text, or "" if it went through.
+std::string Send(PolicyEngine& p, const std::string& txn, absl::string_view sender, int rcpts,
+                 absl::Time now, uint64_t size = 1000) {
+  for (int i = 0; i < rcpts; ++i) {
+    Verdict v = p.Evaluate(Rcpt(txn, sender, absl::StrCat("r", i, "@remote.example")), now);
+    if (!v.admitted()) return p.PostfixAction(v);
+  }
+  Verdict v = p.Evaluate(End(txn, sender, size), now);
+  return v.admitted() ? "" : p.PostfixAction(v);
+}
+
+constexpr char kHosting[] = R"pb(
+  level {
+    name: "subscription"
+    limit { window: "1h" max: 5 }
+  }
+  level { name: "domain" }
+  level {
+    name: "mailbox"
+    limit { window: "1h" max: 3 }
+    limit { metric: RECIPIENTS window: "1h" max: 10 }
+    limit { metric: BYTES window: "1h" max: 100000 }
+  }
+  entity { level: "subscription" name: "acme" }
+  entity { level: "domain" name: "acme.example" parent: "acme" }
+  entity { level: "domain" name: "shop.example" parent: "acme" }
+)pb";
+
+TEST(PolicyEngineTest, MailboxLimitTripsAtExactlyTheConfiguredCount) {
+  auto p = Make(kHosting);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(Send(*p, absl::StrCat("T", i), "a@acme.example", 1, kT0), "") << i;
+  }
+  std::string refused = Send(*p, "T3", "a@acme.example", 1, kT0);
+  EXPECT_EQ(refused.substr(0, 10), "451 4.7.1 ") << refused;
+  EXPECT_NE(refused.find("mailbox messages limit 3/1h exceeded (a@acme.example)"),
+            std::string::npos)
+      << refused;
+}
+
+TEST(PolicyEngineTest, SubscriptionLimitStopsAllItsDomains) {
+  auto p = Make(kHosting);
+  int sent = 0;
+  for (int i = 0; i < 10; ++i) {
+    std::string mailbox = i % 2 ? "b" + std::to_string(i) + "@shop.example"
+                                : "m" + std::to_string(i) + "@acme.example";
+    if (Send(*p, absl::StrCat("S", i), mailbox, 1, kT0).empty()) ++sent;
+  }
+  EXPECT_EQ(sent, 5);
+}
+
+TEST(PolicyEngineTest, RecipientsAreCountedPerRecipientAndRcptRetriesAreIdempotent) {
+  auto p = Make(kHosting);
+  EXPECT_EQ(Send(*p, "R1", "a@acme.example", 6, kT0), "");
+  // The same RCPT asked again (e.g. a second restriction class) costs nothing.
+  EXPECT_TRUE(p->Evaluate(Rcpt("R2", "a@acme.example", "x@remote.example"), kT0).admitted());
+  EXPECT_TRUE(p->Evaluate(Rcpt("R2", "a@acme.example", "x@remote.example"), kT0).admitted());
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_TRUE(
+        p->Evaluate(Rcpt("R2", "a@acme.example", absl::StrCat("y", i, "@remote.example")), kT0)
+            .admitted());
+  }
+  Verdict v = p->Evaluate(Rcpt("R2", "a@acme.example", "z@remote.example"), kT0);
+  EXPECT_FALSE(v.admitted());
+  EXPECT_EQ(v.metric, Metric::kRecipients);
+  EXPECT_EQ(v.usage, 10u);
+}
+
+TEST(PolicyEngineTest, BytesAreCheckedAtEndOfMessage) {
+  auto p = Make(kHosting);
+  EXPECT_EQ(Send(*p, "B1", "a@acme.example", 1, kT0, 90000), "");
+  std::string refused = Send(*p, "B2", "a@acme.example", 1, kT0, 20000);
+  EXPECT_NE(refused.find("mailbox bytes limit"), std::string::npos) << refused;
+  // The refused message's recipient was given back: one more small one fits.
+  EXPECT_EQ(Send(*p, "B3", "a@acme.example", 1, kT0, 5000), "");
+}
+
+TEST(PolicyEngineTest, IdentityPrefersTheSaslUser) {
+  auto p = Make(R"pb(level {
+                       name: "mailbox"
+                       limit { window: "1h" max: 1 }
+                     })pb");
+  SmtpEvent e = Rcpt("I1", "forged@elsewhere.example", "r@remote.example");
+  e.sasl_username = "alice@acme.example";
+  Verdict v = p->Evaluate(e, kT0);
+  EXPECT_EQ(v.identity, "alice@acme.example");
+  e.transaction = "I2";
+  e.sender = "other@elsewhere.example";
+  v = p->Evaluate(e, kT0);
+  EXPECT_FALSE(v.admitted());
+  EXPECT_EQ(v.entity, "alice@acme.example");
+  auto by_sender = Make(R"pb(level {
+                               name: "mailbox"
+                               limit { window: "1h" max: 1 }
+                             }
+                             policy { identity: "sender" })pb");
+  EXPECT_EQ(by_sender->Evaluate(e, kT0).identity, "other@elsewhere.example");
+}
+
+TEST(PolicyEngineTest, ShadowModePrependsAHeader) {
+  auto p = Make(R"pb(level {
+                       name: "mailbox"
+                       limit { window: "1h" max: 1 shadow: true }
+                     })pb");
+  EXPECT_EQ(Send(*p, "H1", "a@acme.example", 1, kT0), "");
+  Verdict v = p->Evaluate(Rcpt("H2", "a@acme.example", "r@remote.example"), kT0);
+  EXPECT_TRUE(v.admitted());
+  EXPECT_TRUE(v.shadow);
+  std::string action = p->PostfixAction(v);
+  EXPECT_EQ(action.substr(0, 34), "PREPEND X-Sluice: would defer; slu") << action;
+  auto quiet = Make(R"pb(level {
+                           name: "mailbox"
+                           limit { window: "1h" max: 0 shadow: true }
+                         }
+                         policy { shadow_header: "" })pb");
+  v = quiet->Evaluate(Rcpt("H3", "a@acme.example", "r@remote.example"), kT0);
+  EXPECT_EQ(quiet->PostfixAction(v).substr(0, 5), "WARN ");
+}
+
+TEST(PolicyEngineTest, HoldAndDiscardActions) {
+  auto p = Make(R"pb(level {
+                       name: "mailbox"
+                       limit { window: "1h" max: 0 action: HOLD }
+                     })pb");
+  EXPECT_EQ(Send(*p, "D1", "a@acme.example", 1, kT0),
+            "HOLD sluice: mailbox messages limit 0/1h exceeded (a@acme.example)");
+  auto d = Make(R"pb(level {
+                       name: "mailbox"
+                       limit { window: "1h" max: 0 action: DISCARD }
+                     })pb");
+  EXPECT_EQ(Send(*d, "D2", "a@acme.example", 1, kT0).substr(0, 8), "DISCARD ");
+}
+
+TEST(PolicyEngineTest, SenderMismatchAtMail) {
+  auto p = Make(R"pb(level {
+                       name: "mailbox"
+                       limit { window: "1h" max: 10 }
+                     }
+                     abuse { sender_ownership: SAME_DOMAIN })pb");
+  SmtpEvent e;
+  e.stage = Stage::kMail;
+  e.client_address = "192.0.2.10";
+  e.sasl_username = "alice@acme.example";
+  e.sender = "bob@acme.example";
+  EXPECT_TRUE(p->Evaluate(e, kT0).admitted());
+  e.sender = "ceo@bank.example";
+  Verdict v = p->Evaluate(e, kT0);
+  EXPECT_FALSE(v.admitted());
+  EXPECT_EQ(v.source, "sender_mismatch");
+  EXPECT_EQ(p->PostfixAction(v),
+            "553 5.7.1 sluice: sender address not owned by the authenticated user");
+}
+
+TEST(PolicyEngineTest, SameSizeBurstAtEndOfMessage) {
+  auto p = Make(R"pb(level {
+                       name: "mailbox"
+                       limit { window: "1h" max: 1000 }
+                     }
+                     abuse { same_size { threshold: 4 window: "10m" } })pb");
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(Send(*p, absl::StrCat("Z", i), "a@x.example", 1, kT0), "");
+  std::string refused = Send(*p, "Z3", "a@x.example", 1, kT0);
+  EXPECT_EQ(refused, "451 4.7.1 sluice: too many messages of the same size");
+  // The refused message does not stay counted against the limits.
+  EXPECT_EQ(p->limiter().Usage(Level::kMailbox, "a@x.example", kT0).rule(0).usage(), 3u);
+}
+
+TEST(PolicyEngineTest, ExemptSendersSkipTheBurstDetectors) {
+  // A list manager sends the same post many times on purpose; exempting
+  // its sender (or its host) spares it the limits and the burst rules.
+  auto p = Make(R"pb(level {
+                       name: "mailbox"
+                       limit { window: "1h" max: 1000 }
+                     }
+                     exempt { sender: "announce-bounces@lists.example" cidr: "198.51.100.0/24" }
+                     abuse { same_size { threshold: 4 window: "10m" } })pb");
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_EQ(Send(*p, absl::StrCat("L", i), "announce-bounces@lists.example", 1, kT0), "") << i;
+  }
+  SmtpEvent from_host = End("H9", "someone@else.example", 1000);
+  from_host.client_address = "198.51.100.7";
+  for (int i = 0; i < 10; ++i) {
+    const std::string txn = absl::StrCat("H", i);  // the event holds a view
+    from_host.transaction = txn;
+    EXPECT_TRUE(p->Evaluate(from_host, kT0).admitted()) << i;
+  }
+  // Anyone else still trips at the fourth.
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(Send(*p, absl::StrCat("Z", i), "a@x.example", 1, kT0), "");
+  EXPECT_EQ(Send(*p, "Z3", "a@x.example", 1, kT0),
+            "451 4.7.1 sluice: too many messages of the same size");
+}
+
+TEST(PolicyEngineTest, ExemptClientsAreNotBlockedForTheirUsersAuthFailures) {
+  // A webmail host relays AUTH for all its users: per-address counting
+  // would let a few typos block everyone. Per-user counting still applies.
+  auto p = Make(R"pb(level {
+                       name: "mailbox"
+                       limit { window: "1h" max: 1000 }
+                     }
+                     exempt { cidr: "127.0.0.0/8" }
+                     abuse {
+                       auth_failures_per_ip { threshold: 2 block: "1h" }
+                       auth_failures_per_user { threshold: 3 block: "1h" }
+                     })pb");
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_TRUE(p->Auth("127.0.0.1", absl::StrCat("u", i), false, kT0).admitted()) << i;
+  }
+  SmtpEvent e = Rcpt("W1", "a@x.example", "r@y.example");
+  e.client_address = "127.0.0.1";
+  EXPECT_TRUE(p->Evaluate(e, kT0 + absl::Minutes(1)).admitted());
+  EXPECT_TRUE(p->Auth("127.0.0.1", "victim", false, kT0).admitted());
+  EXPECT_TRUE(p->Auth("127.0.0.1", "victim", false, kT0).admitted());
+  EXPECT_FALSE(p->Auth("127.0.0.1", "victim", false, kT0).admitted());  // the user is blocked
+  // A client outside the exemption is still blocked by address.
+  EXPECT_TRUE(p->Auth("198.51.100.9", "w1", false, kT0).admitted());
+  EXPECT_FALSE(p->Auth("198.51.100.9", "w2", false, kT0).admitted());
+}
+
+TEST(PolicyEngineTest, AuthBruteForceBlocksTheClientAtEveryStage) {
+  auto p = Make(R"pb(level {
+                       name: "mailbox"
+                       limit { window: "1h" max: 1000 }
+                     }
+                     abuse { auth_failures_per_ip { threshold: 2 block: "1h" } })pb");
+  EXPECT_TRUE(p->Auth("198.51.100.9", "u1", false, kT0).admitted());
+  EXPECT_FALSE(p->Auth("198.51.100.9", "u2", false, kT0).admitted());
+  SmtpEvent e = Rcpt("A1", "a@x.example", "r@y.example");
+  e.client_address = "198.51.100.9";
+  Verdict v = p->Evaluate(e, kT0 + absl::Minutes(5));
+  EXPECT_EQ(v.source, "blocked");
+  EXPECT_EQ(p->PostfixAction(v),
+            "450 4.7.1 sluice: blocked after repeated abuse, try again later, retry in 55m");
+  p->Unblock("198.51.100.9", kT0 + absl::Minutes(5));
+  EXPECT_TRUE(p->Evaluate(e, kT0 + absl::Minutes(5)).admitted());
+}
+
+TEST(PolicyEngineTest, TransactionsWithoutEndStayCounted) {
+  auto p = Make(R"pb(level {
+                       name: "mailbox"
+                       limit { metric: RECIPIENTS window: "1h" max: 2 }
+                     }
+                     policy { transaction_timeout: "5m" })pb");
+  EXPECT_TRUE(p->Evaluate(Rcpt("N1", "a@x.example", "r1@y"), kT0).admitted());
+  EXPECT_TRUE(p->Evaluate(Rcpt("N1", "a@x.example", "r2@y"), kT0).admitted());
+  p->Maintain(kT0 + absl::Minutes(6));
+  EXPECT_EQ(p->limiter().open_transactions(), 0u);
+  EXPECT_FALSE(p->Evaluate(Rcpt("N2", "a@x.example", "r3@y"), kT0 + absl::Minutes(6)).admitted());
+  // Abort gives a transaction back.
+  auto q = Make(R"pb(level {
+                       name: "mailbox"
+                       limit { metric: RECIPIENTS window: "1h" max: 1 }
+                     })pb");
+  EXPECT_TRUE(q->Evaluate(Rcpt("N3", "a@x.example", "r1@y"), kT0).admitted());
+  q->Abort("N3", kT0);
+  EXPECT_TRUE(q->Evaluate(Rcpt("N4", "a@x.example", "r1@y"), kT0).admitted());
+}
+
+TEST(PolicyEngineTest, ReloadChangesALimitLiveAndABadOneIsRefused) {
+  auto p = Make(R"pb(level {
+                       name: "mailbox"
+                       limit { window: "1h" max: 1 }
+                     })pb");
+  EXPECT_EQ(Send(*p, "L1", "a@x.example", 1, kT0), "");
+  EXPECT_NE(Send(*p, "L2", "a@x.example", 1, kT0), "");
+  auto raised = ParseConfigText(R"pb(level {
+                                       name: "mailbox"
+                                       limit { window: "1h" max: 2 }
+                                     })pb");
+  ASSERT_TRUE(p->Reload(*raised, kT0).ok());
+  EXPECT_EQ(Send(*p, "L3", "a@x.example", 1, kT0), "");
+  EXPECT_NE(Send(*p, "L4", "a@x.example", 1, kT0), "");
+  config::Config bad = *raised;
+  bad.mutable_level(0)->mutable_limit(0)->set_window("0s");
+  EXPECT_FALSE(p->Reload(bad, kT0).ok());
+  EXPECT_EQ(p->config().level(0).limit(0).max(), 2u);
+}
+
+// Answers at once: 192.0.2.x is listed (127.0.0.2), everything else is not.
+class InstantDns : public DnsResolver {
+ public:
+  void Query(const std::string& name, Type, Callback cb) override {
+    ++sent;
+    DnsAnswer a;
+    if (name.find(".2.0.192.zen.bl.test") != std::string::npos) {
+      a.a = {0x7f000002};
+      a.ttl = 300;
+    } else {
+      a.rcode = 3;
+      a.negative_ttl = 60;
+    }
+    cb(absl::OkStatus(), a);
+  }
+  uint64_t queries_sent() const override { return sent; }
+  std::atomic<uint64_t> sent{0};
+};
+
+TEST(PolicyEngineTest, DnsblListedClientIsRejectedAtRcpt) {
+  auto c =
+      ParseConfigText(R"pb(level {
+                             name: "mailbox"
+                             limit { window: "1h" max: 100 }
+                           }
+                           reputation {
+                             list { zone: "zen.bl.test" kind: SPAMHAUS match: "127.0.0.[2..11]" }
+                           })pb");
+  ASSERT_TRUE(c.ok()) << c.status();
+  InstantDns dns;
+  FakeClock clock(kT0);
+  PolicyEngine::Options o;
+  o.dns = &dns;
+  o.clock = &clock;
+  auto p = PolicyEngine::Create(*c, kT0, o);
+  ASSERT_TRUE(p.ok()) << p.status();
+  SmtpEvent listed = Rcpt("D1", "a@x.example", "r@y.example");
+  listed.client_address = "192.0.2.66";
+  Verdict v = (*p)->Evaluate(listed, kT0);
+  EXPECT_EQ(v.source, "dnsbl");
+  EXPECT_EQ((*p)->PostfixAction(v),
+            "554 5.7.1 sluice: Service unavailable; client [192.0.2.66] blocked using zen.bl.test");
+  // The refused recipient is not counted.
+  EXPECT_EQ((*p)->limiter().Usage(Level::kMailbox, "a@x.example", kT0).rule(0).usage(), 0u);
+  SmtpEvent clean = Rcpt("D2", "a@x.example", "r@y.example");
+  clean.client_address = "198.51.100.1";
+  EXPECT_TRUE((*p)->Evaluate(clean, kT0).admitted());
+  // Cached: asking again costs no query.
+  const uint64_t sent = dns.sent;
+  (*p)->Evaluate(listed, kT0);
+  EXPECT_EQ(dns.sent, sent);
+}
+
+TEST(PolicyEngineTest, AbuseTripsRaiseTheScoreUntilItDecays) {
+  auto p = Make(R"pb(level {
+                       name: "mailbox"
+                       limit { window: "1h" max: 1000 }
+                     }
+                     abuse { same_size { threshold: 2 window: "10m" action: NOTIFY } }
+                     reputation { score_threshold: 1 score_half_life: "10m" })pb");
+  // Two same-size messages: a notify-only trip, which scores 1.
+  EXPECT_EQ(Send(*p, "S1", "a@x.example", 1, kT0), "");
+  EXPECT_EQ(Send(*p, "S2", "a@x.example", 1, kT0), "");
+  EXPECT_DOUBLE_EQ(p->scores().Get("a@x.example", kT0), 1);
+  Verdict v = p->Evaluate(Rcpt("S3", "a@x.example", "r@y.example"), kT0);
+  EXPECT_EQ(v.source, "score");
+  EXPECT_EQ(p->PostfixAction(v).substr(0, 10), "450 4.7.1 ");
+  // Ten minutes later the score has halved: below the threshold.
+  EXPECT_TRUE(
+      p->Evaluate(Rcpt("S4", "a@x.example", "r@y.example"), kT0 + absl::Minutes(10)).admitted());
+}
+
+TEST(PolicyEngineTest, LocalListsDenyAndAllow) {
+  char tmpl[] = "/tmp/sluice-engine-lists.XXXXXX";
+  int fd = mkstemp(tmpl);
+  ASSERT_GE(fd, 0);
+  close(fd);
+  const std::string path = tmpl;
+  std::ofstream(path) << "deny 203.0.113.0/24\nallow 192.0.2.10\ndeny spam.example\n";
+  auto c = ParseConfigText(absl::StrCat(R"pb(level {
+                                               name: "mailbox"
+                                               limit { window: "1h" max: 10 }
+                                             }
+                                             reputation { list { zone: "zen.bl.test" }
+                                                          local_lists: ")pb",
+                                        path, "\" }"));
+  ASSERT_TRUE(c.ok()) << c.status();
+  InstantDns dns;  // lists every 192.0.2.x
+  PolicyEngine::Options o;
+  o.dns = &dns;
+  auto p = PolicyEngine::Create(*c, kT0, o);
+  ASSERT_TRUE(p.ok()) << p.status();
+  SmtpEvent e = Rcpt("L1", "a@x.example", "r@y.example");
+  e.client_address = "203.0.113.5";
+  Verdict v = (*p)->Evaluate(e, kT0);
+  EXPECT_EQ(v.source, "local_deny");
+  EXPECT_EQ((*p)->PostfixAction(v),
+            "554 5.7.1 sluice: client [203.0.113.5] is on the local deny list");
+  e.client_address = "198.51.100.1";
+  e.sender = "promo@news.spam.example";
+  EXPECT_EQ((*p)->Evaluate(e, kT0).source, "local_deny");
+  // 192.0.2.10 is DNS-listed but locally allowed; 192.0.2.11 is not.
+  e.sender = "a@x.example";
+  e.client_address = "192.0.2.10";
+  EXPECT_TRUE((*p)->Evaluate(e, kT0).admitted());
+  e.client_address = "192.0.2.11";
+  EXPECT_EQ((*p)->Evaluate(e, kT0).source, "dnsbl");
+  // A reload rereads the file; a broken file is refused, the old lists stay.
+  std::ofstream(path) << "allow 203.0.113.0/24\n";
+  ASSERT_TRUE((*p)->Reload(*c, kT0).ok());
+  e.client_address = "203.0.113.5";
+  EXPECT_TRUE((*p)->Evaluate(e, kT0).admitted());
+  std::ofstream(path) << "permit 1.2.3.4\n";
+  EXPECT_FALSE((*p)->Reload(*c, kT0).ok());
+  EXPECT_TRUE((*p)->Evaluate(e, kT0).admitted());
+  std::remove(path.c_str());
+}
+
+TEST(PolicyEngineTest, ListedBodyUrlRefusesAtEndOfMessage) {
+  auto c =
+      ParseConfigText(R"pb(level {
+                             name: "mailbox"
+                             limit { window: "1h" max: 10 }
+                           }
+                           reputation {
+                             list { zone: "zen.bl.test" check: BODY_URLS registered_domain: false }
+                           })pb");
+  ASSERT_TRUE(c.ok()) << c.status();
+  InstantDns dns;  // lists names under 192.0.2.x
+  PolicyEngine::Options o;
+  o.dns = &dns;
+  auto p = PolicyEngine::Create(*c, kT0, o);
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_TRUE((*p)->Evaluate(Rcpt("U1", "a@x.example", "r@y.example"), kT0).admitted());
+  std::vector<UrlHost> urls = {{"192.0.2.77", true}};  // an IP literal URL
+  SmtpEvent end = End("U1", "a@x.example", 1000);
+  end.urls = &urls;
+  Verdict v = (*p)->Evaluate(end, kT0);
+  EXPECT_EQ(v.source, "dnsbl");
+  EXPECT_EQ((*p)->PostfixAction(v),
+            "554 5.7.1 sluice: message contains a URL listed by zen.bl.test");
+  // Refused: not counted.
+  EXPECT_EQ((*p)->limiter().Usage(Level::kMailbox, "a@x.example", kT0).rule(0).usage(), 0u);
+}
+
+// PTR/A answers for FCrDNS: 192.0.2.1 has a confirmed name, 192.0.2.2 a
+// name that points elsewhere, 192.0.2.3 none. Nothing is DNS-listed.
+class ReverseDns : public DnsResolver {
+ public:
+  void Query(const std::string& name, Type type, Callback cb) override {
+    ++sent;
+    DnsAnswer a;
+    a.rcode = 3;
+    if (type == Type::kPtr && name == "1.2.0.192.in-addr.arpa") a = Ptr("mail.good.example");
+    if (type == Type::kPtr && name == "2.2.0.192.in-addr.arpa") a = Ptr("fake.bad.example");
+    if (type == Type::kA && name == "mail.good.example") a = A(0xc0000201);
+    if (type == Type::kA && name == "fake.bad.example") a = A(0xc6336409);
+    cb(absl::OkStatus(), a);
+  }
+  uint64_t queries_sent() const override { return sent; }
+  std::atomic<uint64_t> sent{0};
+
+ private:
+  static DnsAnswer Ptr(const std::string& n) {
+    DnsAnswer a;
+    a.ptr = {n};
+    return a;
+  }
+  static DnsAnswer A(uint32_t ip) {
+    DnsAnswer a;
+    a.a = {ip};
+    a.ttl = 300;
+    return a;
+  }
+};
+
+TEST(PolicyEngineTest, FcrdnsFailuresScoreOncePerHour) {
+  auto c = ParseConfigText(R"pb(level {
+                                  name: "mailbox"
+                                  limit { window: "1h" max: 100 }
+                                }
+                                reputation {
+                                  list { zone: "zen.bl.test" }
+                                  fcrdns_weight: 3
+                                  score_threshold: 5
+                                })pb");
+  ASSERT_TRUE(c.ok()) << c.status();
+  ReverseDns dns;
+  PolicyEngine::Options o;
+  o.dns = &dns;
+  auto p = PolicyEngine::Create(*c, kT0, o);
+  ASSERT_TRUE(p.ok()) << p.status();
+  auto rcpt = [&](const char* ip, const char* txn, absl::Time t) {
+    SmtpEvent e = Rcpt(txn, "a@x.example", "r@y.example");
+    e.client_address = ip;
+    return (*p)->Evaluate(e, t);
+  };
+  EXPECT_TRUE(rcpt("192.0.2.1", "F1", kT0).admitted());
+  EXPECT_DOUBLE_EQ((*p)->scores().Get("192.0.2.1", kT0), 0);  // confirmed
+  EXPECT_TRUE(rcpt("192.0.2.2", "F2", kT0).admitted());
+  EXPECT_DOUBLE_EQ((*p)->scores().Get("192.0.2.2", kT0), 3);  // points elsewhere
+  EXPECT_TRUE(rcpt("192.0.2.3", "F3", kT0).admitted());
+  EXPECT_DOUBLE_EQ((*p)->scores().Get("192.0.2.3", kT0), 3);  // no PTR
+  // Remembered: more mail from it within the hour adds nothing.
+  EXPECT_TRUE(rcpt("192.0.2.3", "F4", kT0 + absl::Minutes(5)).admitted());
+  EXPECT_NEAR((*p)->scores().Get("192.0.2.3", kT0 + absl::Minutes(5)), 3, 0.2);
+}
+
+TEST(PolicyEngineTest, LogLineNamesEverything) {
+  auto p = Make(kHosting);
+  for (int i = 0; i < 3; ++i) Send(*p, absl::StrCat("G", i), "a@acme.example", 1, kT0);
+  Verdict v = p->Evaluate(Rcpt("G3", "a@acme.example", "r@y"), kT0);
+  EXPECT_EQ(PolicyEngine::LogLine(v, "4ABC123"),
+            "4ABC123: sluice: defer identity=<a@acme.example> rule=limit level=mailbox "
+            "entity=<a@acme.example> metric=messages window=1h limit=3 usage=3 retry_after=" +
+                std::to_string(absl::ToInt64Seconds(v.retry_after)) + "s");
+}
+
+}  // namespace
+}  // namespace sluice

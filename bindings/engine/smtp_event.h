@@ -1,0 +1,68 @@
+// What a door reports to the policy engine and what it gets back: the SMTP
+// stage, the event (SmtpEvent) and the engine's answer (Verdict). A door
+// includes this header and policy_engine.h, not the library's internals.
+//
+// Thread safety: plain values.
+#ifndef SLUICE_BINDINGS_ENGINE_SMTP_EVENT_H_
+#define SLUICE_BINDINGS_ENGINE_SMTP_EVENT_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "ratelimit/types.h"
+
+namespace sluice {
+
+struct Fingerprint;  // reputation/content/fingerprint.h
+struct UrlHost;      // reputation/content/url_extractor.h
+
+enum class Stage : uint8_t { kConnect, kHelo, kMail, kRcpt, kData, kEndOfMessage, kOther };
+// Parses Postfix's protocol_state ("RCPT", "END-OF-MESSAGE", ...).
+Stage ParseStage(absl::string_view protocol_state);
+
+// What a door knows at one stage of an SMTP transaction. Strings are only
+// read during the call.
+struct SmtpEvent {
+  Stage stage = Stage::kOther;
+  absl::string_view transaction;  // ties one transaction's stages together
+  absl::string_view client_address;
+  absl::string_view helo;
+  absl::string_view sasl_username;
+  absl::string_view sender;
+  absl::string_view recipient;
+  absl::string_view script;  // X-PHP-Originating-Script or similar
+  absl::string_view list;
+  uint64_t size = 0;
+  const Fingerprint* fingerprint = nullptr;    // the body's, when the adapter sees it
+  const std::vector<UrlHost>* urls = nullptr;  // the body's URL hosts (UrlExtractor)
+};
+
+// The engine's answer for one stage: what to do and, if something
+// tripped, what, whose and why. A value (owns its strings).
+struct Verdict {
+  Action action = Action::kAccept;
+  bool shadow = false;  // a shadow or notify rule tripped; mail passes
+  Action shadow_action = Action::kAccept;
+  // What tripped: "limit" or an abuse detector's name; empty if nothing.
+  std::string source;
+  Level level = Level::kServer;  // for "limit"
+  std::string entity;            // tripped entity, IP, user or sender
+  Metric metric = Metric::kMessages;
+  int64_t window_seconds = 0;
+  uint64_t limit = 0;
+  uint64_t usage = 0;
+  absl::Duration retry_after = absl::ZeroDuration();
+  int smtp_code = 250;
+  std::string enhanced_status = "2.0.0";
+  std::string text;
+  std::string identity;  // whose quota the message used
+  bool admitted() const { return action == Action::kAccept || action == Action::kNotify; }
+  bool tripped() const { return !source.empty(); }
+};
+
+}  // namespace sluice
+
+#endif  // SLUICE_BINDINGS_ENGINE_SMTP_EVENT_H_

@@ -1,0 +1,124 @@
+#include "bindings/postfix/admin.h"
+
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "ratelimit/config.h"
+#include "ratelimit/report.h"
+
+namespace sluice {
+
+namespace {
+
+std::string Err(absl::string_view why) { return absl::StrCat("ERR ", why, "\n"); }
+
+// "LEVEL:NAME", a mailbox (has '@'), an IP address (client_ip), else a domain.
+bool ParseEntity(absl::string_view text, Level* level, std::string* name) {
+  if (text.empty()) return false;
+  const bool at = text.find('@') != absl::string_view::npos;
+  size_t colon = text.find(':');
+  if (!at && colon != absl::string_view::npos && ParseLevel(text.substr(0, colon), level)) {
+    *name = std::string(text.substr(colon + 1));
+    return !name->empty();
+  }
+  bool ip_like = colon != absl::string_view::npos;
+  if (!ip_like) {
+    ip_like = true;
+    for (char ch : text) ip_like &= absl::ascii_isdigit(ch) || ch == '.';
+  }
+  *level = at ? Level::kMailbox : ip_like ? Level::kClientIp : Level::kDomain;
+  *name = std::string(text);
+  return true;
+}
+
+std::string FormatUsage(const config::UsageReport& rep) {
+  std::string out = absl::StrFormat("%-12s %-32s %-10s %-6s %12s %12s\n", "LEVEL", "ENTITY",
+                                    "METRIC", "WINDOW", "USAGE", "LIMIT");
+  for (const auto& r : rep.rule()) {
+    std::string limit = r.unlimited() ? "unlimited" : absl::StrCat(r.limit());
+    if (r.shadow()) absl::StrAppend(&limit, " (shadow)");
+    absl::StrAppendFormat(&out, "%-12s %-32s %-10s %-6s %12d %12s\n", r.level(), r.entity(),
+                          absl::AsciiStrToLower(config::Metric_Name(r.metric())), r.window(),
+                          r.usage(), limit);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string HandleAdminCommand(const AdminContext& ctx, absl::string_view line, absl::Time now) {
+  std::vector<std::string> w = absl::StrSplit(line, ' ', absl::SkipWhitespace());
+  if (w.empty()) return Err("empty command");
+  PolicyEngine& e = *ctx.engine;
+  const std::string& cmd = w[0];
+  if (cmd == "check-config") {
+    std::string path = w.size() > 1 ? w[1] : ctx.config_path;
+    if (path.empty()) return Err("no config file (the daemon runs the embedded default)");
+    auto c = LoadConfigFile(path);
+    if (!c.ok()) return Err(c.status().message());
+    return absl::StrCat("OK ", path, " is valid: ", c->level_size(), " levels, ", c->entity_size(),
+                        " entities\n");
+  }
+  if (cmd == "explain" || cmd == "usage" || cmd == "reset") {
+    if (w.size() != 2) return Err(absl::StrCat("usage: ", cmd, " ENTITY"));
+    Level level;
+    std::string name;
+    if (!ParseEntity(w[1], &level, &name)) {
+      return Err(absl::StrCat("bad entity \"", w[1], "\" (mailbox, domain or LEVEL:NAME)"));
+    }
+    if (cmd == "reset") {
+      int n = e.limiter().Reset(level, name);
+      e.Unblock(name, now);
+      return absl::StrCat("OK reset ", n, " counters of ", LevelName(level), " ", name, "\n");
+    }
+    if (cmd == "usage" || (level != Level::kMailbox && level != Level::kDomain)) {
+      return absl::StrCat("OK\n", FormatUsage(e.limiter().Usage(level, name, now)));
+    }
+    Request r;
+    std::string sender = level == Level::kDomain ? "@" + name : name;
+    r.sender = sender;
+    return absl::StrCat("OK\n", FormatUsage(e.limiter().UsageForRequest(r, now)));
+  }
+  if (cmd == "top") {
+    if (w.size() < 2) return Err("usage: top LEVEL [messages|recipients|bytes] [WINDOW] [N]");
+    Level level;
+    if (!ParseLevel(w[1], &level)) return Err(absl::StrCat("unknown level \"", w[1], "\""));
+    Metric metric = Metric::kMessages;
+    int64_t window = 0;
+    size_t n = 20;
+    for (size_t i = 2; i < w.size(); ++i) {
+      const std::string& a = w[i];
+      if (a == "messages" || a == "--by=messages") {
+        metric = Metric::kMessages;
+      } else if (a == "recipients" || a == "--by=recipients") {
+        metric = Metric::kRecipients;
+      } else if (a == "bytes" || a == "--by=bytes") {
+        metric = Metric::kBytes;
+      } else if (absl::SimpleAtoi(a, &n)) {
+      } else if (auto win = ParseWindow(a); win.ok()) {
+        window = *win;
+      } else {
+        return Err(absl::StrCat("bad argument \"", a, "\""));
+      }
+    }
+    return absl::StrCat("OK\n", FormatTopTable(e.limiter().Top(level, metric, window, n, now)));
+  }
+  if (cmd == "reload") {
+    if (!ctx.reload) return Err("reload is not available");
+    absl::Status s = ctx.reload();
+    if (!s.ok()) return Err(absl::StrCat(s.message(), " (the running config stays)"));
+    return "OK reloaded\n";
+  }
+  if (cmd == "metrics") {
+    if (!ctx.metrics) return Err("no metrics");
+    return absl::StrCat("OK\n", ctx.metrics());
+  }
+  return Err(absl::StrCat("unknown command \"", cmd,
+                          "\" (check-config, explain, usage, top, reset, reload, metrics)"));
+}
+
+}  // namespace sluice

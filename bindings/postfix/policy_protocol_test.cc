@@ -1,0 +1,134 @@
+#include "bindings/postfix/policy_protocol.h"
+
+#include <string>
+
+#include "gtest/gtest.h"
+
+namespace sluice {
+namespace {
+
+// What Postfix 3.7 sends at RCPT (attribute list from its SMTPD_POLICY_README).
+constexpr char kRcpt[] =
+    "request=smtpd_access_policy\n"
+    "protocol_state=RCPT\n"
+    "protocol_name=ESMTP\n"
+    "client_address=192.0.2.1\n"
+    "client_name=mail.example.net\n"
+    "client_port=41000\n"
+    "reverse_client_name=mail.example.net\n"
+    "server_address=127.0.0.1\n"
+    "server_port=2525\n"
+    "helo_name=mail.example.net\n"
+    "sender=alice@acme.example\n"
+    "recipient=bob@remote.example\n"
+    "recipient_count=0\n"
+    "queue_id=\n"
+    "instance=1a2b.5f0c1e2d.3a4b5.0\n"
+    "size=12345\n"
+    "etrn_domain=\n"
+    "stress=\n"
+    "sasl_method=PLAIN\n"
+    "sasl_username=alice@acme.example\n"
+    "sasl_sender=\n"
+    "ccert_subject=\n"
+    "ccert_issuer=\n"
+    "ccert_fingerprint=\n"
+    "ccert_pubkey_fingerprint=\n"
+    "encryption_protocol=TLSv1.3\n"
+    "encryption_cipher=TLS_AES_256_GCM_SHA384\n"
+    "encryption_keysize=256\n"
+    "policy_context=\n"
+    "compatibility_level=3.6\n"
+    "mail_version=3.7.11\n"
+    "some_future_attribute=ignored\n"
+    "\n";
+
+TEST(PolicyProtocolTest, ParsesEveryAttributeSluiceUsesAndIgnoresTheRest) {
+  PolicyLimits limits;
+  auto n = FindPolicyRequest(kRcpt, limits);
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(*n, sizeof(kRcpt) - 1);
+  PolicyRequest r;
+  ASSERT_TRUE(ParsePolicyRequest(absl::string_view(kRcpt, *n), limits, &r).ok());
+  EXPECT_EQ(r.protocol_state, "RCPT");
+  EXPECT_EQ(r.client_address, "192.0.2.1");
+  EXPECT_EQ(r.sender, "alice@acme.example");
+  EXPECT_EQ(r.recipient, "bob@remote.example");
+  EXPECT_EQ(r.instance, "1a2b.5f0c1e2d.3a4b5.0");
+  EXPECT_EQ(r.sasl_username, "alice@acme.example");
+  EXPECT_EQ(r.size, 12345u);
+  EXPECT_EQ(r.attributes, 32);
+}
+
+TEST(PolicyProtocolTest, IncompleteAndPipelinedRequests) {
+  PolicyLimits limits;
+  std::string two = std::string(kRcpt) + kRcpt;
+  EXPECT_EQ(*FindPolicyRequest(two, limits), sizeof(kRcpt) - 1);
+  EXPECT_EQ(*FindPolicyRequest(absl::string_view(kRcpt, 100), limits), 0u);
+  EXPECT_EQ(*FindPolicyRequest("", limits), 0u);
+}
+
+TEST(PolicyProtocolTest, OversizedInputIsAnError) {
+  PolicyLimits limits;
+  std::string long_line = "request=smtpd_access_policy\nsender=" + std::string(5000, 'a');
+  EXPECT_EQ(FindPolicyRequest(long_line, limits).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  // Never-ending request of short lines.
+  std::string endless;
+  while (endless.size() < 20000) endless += "x=y\n";
+  EXPECT_EQ(FindPolicyRequest(endless, limits).status().code(),
+            absl::StatusCode::kResourceExhausted);
+}
+
+TEST(PolicyProtocolTest, BadRequestsAreRefusedWithAReason) {
+  PolicyLimits limits;
+  PolicyRequest r;
+  EXPECT_EQ(ParsePolicyRequest("protocol_state=RCPT\n\n", limits, &r).message(),
+            "no request= attribute");
+  EXPECT_EQ(ParsePolicyRequest("request=junk\n\n", limits, &r).message(),
+            "unsupported request \"junk\"");
+  EXPECT_EQ(ParsePolicyRequest("request=smtpd_access_policy\nnonsense\n\n", limits, &r).message(),
+            "line 2: not name=value");
+  EXPECT_EQ(ParsePolicyRequest(std::string("request=smtpd_access_policy\nsender=a\0b\n\n", 41),
+                               limits, &r)
+                .message(),
+            "line 2: control byte in the value of sender");
+  EXPECT_EQ(ParsePolicyRequest("req uest=x\n\n", limits, &r).message(),
+            "line 1: bad attribute name");
+  EXPECT_EQ(ParsePolicyRequest("request=smtpd_access_policy\nsize=12x\n\n", limits, &r).message(),
+            "line 2: bad size");
+  std::string many = "request=smtpd_access_policy\n";
+  for (int i = 0; i < 70; ++i) many += "a=b\n";
+  EXPECT_EQ(ParsePolicyRequest(many, limits, &r).message(), "more than 64 attributes");
+  // Non-ASCII (SMTPUTF8) values are fine.
+  EXPECT_TRUE(ParsePolicyRequest("request=smtpd_access_policy\nsender=j\xc3\xb6rg@x.example\n\n",
+                                 limits, &r)
+                  .ok());
+}
+
+TEST(PolicyProtocolTest, EngineEventFromARequest) {
+  PolicyLimits limits;
+  PolicyRequest r;
+  ASSERT_TRUE(ParsePolicyRequest(kRcpt, limits, &r).ok());
+  SmtpEvent e = ToSmtpEvent(r);
+  EXPECT_EQ(e.stage, Stage::kRcpt);
+  EXPECT_EQ(e.transaction, "1a2b.5f0c1e2d.3a4b5.0");
+  EXPECT_EQ(e.sasl_username, "alice@acme.example");
+  EXPECT_EQ(e.size, 12345u);
+  // Without `instance` the queue id ties the stages together.
+  ASSERT_TRUE(ParsePolicyRequest("request=smtpd_access_policy\nprotocol_state=END-OF-MESSAGE\n"
+                                 "queue_id=4ABC\n\n",
+                                 limits, &r)
+                  .ok());
+  e = ToSmtpEvent(r);
+  EXPECT_EQ(e.stage, Stage::kEndOfMessage);
+  EXPECT_EQ(e.transaction, "4ABC");
+}
+
+TEST(PolicyProtocolTest, ReplyFormat) {
+  EXPECT_EQ(FormatPolicyReply("DUNNO"), "action=DUNNO\n\n");
+  EXPECT_EQ(FormatPolicyReply("451 4.7.1 a\nb"), "action=451 4.7.1 a\n\n");
+}
+
+}  // namespace
+}  // namespace sluice

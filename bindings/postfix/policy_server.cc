@@ -1,0 +1,674 @@
+#include "bindings/postfix/policy_server.h"
+
+#include <arpa/inet.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/listener.h>
+#include <event2/thread.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <ctime>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "bindings/postfix/admin.h"
+#include "bindings/postfix/metrics.h"
+#include "ratelimit/config.h"
+
+namespace sluice {
+
+namespace {
+
+int64_t MonotonicNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
+}
+
+absl::Status Errno(absl::string_view what) {
+  return absl::InternalError(absl::StrCat(what, ": ", std::strerror(errno)));
+}
+
+// Opens a listening socket for "inet:HOST:PORT" or "unix:PATH".
+absl::StatusOr<int> Listen(const std::string& spec, mode_t unix_mode) {
+  if (spec.rfind("unix:", 0) == 0) {
+    std::string path = spec.substr(5);
+    sockaddr_un sa{};
+    if (path.empty() || path.size() >= sizeof(sa.sun_path)) {
+      return absl::InvalidArgumentError(absl::StrCat("bad unix socket path in \"", spec, "\""));
+    }
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return Errno("socket");
+    sa.sun_family = AF_UNIX;
+    std::memcpy(sa.sun_path, path.data(), path.size());
+    unlink(path.c_str());  // a stale socket of an earlier run
+    if (bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0) {
+      auto s = Errno(absl::StrCat("bind ", path));
+      close(fd);
+      return s;
+    }
+    chmod(path.c_str(), unix_mode);
+    if (listen(fd, 1024) != 0 || evutil_make_socket_nonblocking(fd) != 0) {
+      close(fd);
+      return Errno("listen");
+    }
+    return fd;
+  }
+  std::string rest = spec.rfind("inet:", 0) == 0 ? spec.substr(5) : spec;
+  size_t colon = rest.rfind(':');
+  int port = -1;
+  if (colon == std::string::npos || !absl::SimpleAtoi(rest.substr(colon + 1), &port) || port < 0 ||
+      port > 65535) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("bad listen address \"", spec, "\" (inet:HOST:PORT or unix:PATH)"));
+  }
+  std::string host = rest.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  sockaddr_storage ss{};
+  socklen_t len;
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&ss);
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&ss);
+  if (inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(static_cast<uint16_t>(port));
+    len = sizeof(*v4);
+  } else if (inet_pton(AF_INET6, host.c_str(), &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(static_cast<uint16_t>(port));
+    len = sizeof(*v6);
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat("bad host in \"", spec, "\" (use an address)"));
+  }
+  int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return Errno("socket");
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
+    auto s = Errno(absl::StrCat("bind ", spec));
+    close(fd);
+    return s;
+  }
+  if (listen(fd, 1024) != 0 || evutil_make_socket_nonblocking(fd) != 0) {
+    close(fd);
+    return Errno("listen");
+  }
+  return fd;
+}
+
+int BoundPort(int fd) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof(ss);
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return -1;
+  if (ss.ss_family == AF_INET) return ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+  if (ss.ss_family == AF_INET6) return ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port);
+  return -1;
+}
+
+// Default log: mail.log-style lines on stderr. A worker batches the lines
+// of one pass of its event loop into one write (thread-local buffer,
+// flushed by FlushStderrLog from a lowest-priority event, or at 64 KiB);
+// elsewhere every line is written at once.
+thread_local bool t_batch_log = false;
+thread_local std::string t_log;
+thread_local int64_t t_stamp_second = -1;
+thread_local char t_stamp[32];
+
+void FlushStderrLog() {
+  size_t off = 0;
+  while (off < t_log.size()) {
+    ssize_t w = write(2, t_log.data() + off, t_log.size() - off);
+    if (w <= 0) break;
+    off += static_cast<size_t>(w);
+  }
+  t_log.clear();
+}
+
+void StderrLog(PolicyServer::LogPriority, const std::string& line) {
+  time_t t = time(nullptr);
+  if (t != t_stamp_second) {
+    tm tmv;
+    localtime_r(&t, &tmv);
+    strftime(t_stamp, sizeof(t_stamp), "%b %e %H:%M:%S", &tmv);
+    t_stamp_second = t;
+  }
+  static const int pid = static_cast<int>(getpid());  // getpid() is a syscall
+  absl::StrAppend(&t_log, t_stamp, " sluice-policyd[", pid, "]: ", line, "\n");
+  if (!t_batch_log || t_log.size() > 65536) FlushStderrLog();
+}
+
+}  // namespace
+
+struct PolicyServer::Impl {
+  struct Worker {
+    Impl* impl = nullptr;
+    event_base* base = nullptr;
+    std::thread thread;
+    WorkerMetrics metrics;
+    absl::flat_hash_set<void*> conns;  // open connections (this worker's thread only)
+    // Runs after every connection event of a loop pass (lowest priority):
+    // writes the log lines of the pass at once.
+    event* log_flush = nullptr;
+    bool log_flush_active = false;
+    // Connections accepted by the main thread for this worker.
+    std::mutex adopt_mu;
+    std::vector<int> adopt;  // guarded by adopt_mu
+    event* adopt_ev = nullptr;
+    std::atomic<int> load{0};  // open and handed-over connections
+  };
+  // A policy connection: plain events and direct reads and writes (one
+  // read and one send per batch of requests; no output buffering unless
+  // the socket is full).
+  struct Conn {
+    Worker* worker;
+    int fd;
+    event* rev = nullptr;  // read, persistent, with the idle timeout
+    event* wev = nullptr;  // write, only while `pending` holds output
+    std::string in;
+    std::string pending;
+  };
+  static constexpr size_t kMaxPending = 1 << 20;  // a client that does not read
+
+  PolicyEngine* engine = nullptr;
+  Options options;
+  std::vector<int> fds;  // listening sockets (options.listen order)
+  int admin_fd = -1;
+  std::vector<std::unique_ptr<Worker>> workers;
+  event_base* main_base = nullptr;
+  std::vector<event*> main_events;
+  std::vector<evconnlistener*> listeners;  // policy sockets, on main_base
+  evconnlistener* admin_listener = nullptr;
+  evhttp* http = nullptr;
+  int metrics_port = -1;
+  std::atomic<int> open_connections{0};
+  std::atomic<int64_t> last_refusal_log{0};
+  std::atomic<uint64_t> refused{0};
+  std::atomic<uint64_t> reloads_ok{0}, reloads_failed{0};
+  std::atomic<int64_t> config_loaded_unix{0};
+  absl::Time last_health = absl::InfinitePast();
+
+  void Log(LogPriority p, const std::string& line) {
+    if (options.log) {
+      options.log(p, line);
+    } else {
+      StderrLog(p, line);
+    }
+  }
+
+  // ---- Policy connections -------------------------------------------------
+
+  // The main thread accepts every connection and hands it to the worker
+  // with the fewest (the kernel's choice among workers sharing a listening
+  // socket left one worker with all 128 connections in a measured run).
+  static void OnAccept(evconnlistener*, evutil_socket_t fd, sockaddr*, int, void* arg) {
+    Impl* impl = static_cast<Impl*>(arg);
+    if (impl->open_connections.fetch_add(1, std::memory_order_relaxed) >=
+        impl->options.max_connections) {
+      impl->open_connections.fetch_sub(1, std::memory_order_relaxed);
+      evutil_closesocket(fd);
+      impl->refused.fetch_add(1, std::memory_order_relaxed);
+      const int64_t now = absl::ToUnixSeconds(absl::Now());
+      int64_t last = impl->last_refusal_log.load(std::memory_order_relaxed);
+      if (now != last && impl->last_refusal_log.compare_exchange_strong(last, now)) {
+        impl->Log(kWarning,
+                  absl::StrCat("warning: too many connections (max ", impl->options.max_connections,
+                               "); closing new ones (", impl->refused.load(), " so far)"));
+      }
+      return;
+    }
+    evutil_make_socket_nonblocking(fd);
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));  // fails harmlessly on unix
+    Worker* w = impl->workers[0].get();
+    for (auto& cand : impl->workers) {
+      // relaxed: a balancing hint; a stale count only skews the choice.
+      if (cand->load.load(std::memory_order_relaxed) < w->load.load(std::memory_order_relaxed)) {
+        w = cand.get();
+      }
+    }
+    w->load.fetch_add(1, std::memory_order_relaxed);
+    {
+      std::lock_guard<std::mutex> lock(w->adopt_mu);
+      w->adopt.push_back(fd);
+    }
+    event_active(w->adopt_ev, EV_READ, 0);  // thread-safe: evthread_use_pthreads
+  }
+
+  static void OnAdopt(evutil_socket_t, short, void* arg) {
+    auto* w = static_cast<Worker*>(arg);
+    std::vector<int> fds;
+    {
+      std::lock_guard<std::mutex> lock(w->adopt_mu);
+      fds.swap(w->adopt);
+    }
+    timeval tv = absl::ToTimeval(w->impl->options.idle_timeout);
+    for (int fd : fds) {
+      auto* c = new Conn{w, fd};
+      c->rev = event_new(w->base, fd, EV_READ | EV_PERSIST, OnReadable, c);
+      c->wev = event_new(w->base, fd, EV_WRITE, OnWritable, c);
+      w->conns.insert(c);
+      w->metrics.Add(w->metrics.connections);
+      event_add(c->rev, &tv);
+    }
+  }
+
+  static void OnLogFlush(evutil_socket_t, short, void* arg) {
+    static_cast<Worker*>(arg)->log_flush_active = false;
+    if (!t_log.empty()) FlushStderrLog();
+  }
+
+  static void Close(Conn* c) {
+    Impl* impl = c->worker->impl;
+    c->worker->conns.erase(c);
+    c->worker->load.fetch_sub(1, std::memory_order_relaxed);
+    event_free(c->rev);
+    event_free(c->wev);
+    evutil_closesocket(c->fd);
+    delete c;
+    impl->open_connections.fetch_sub(1, std::memory_order_relaxed);
+  }
+
+  // Sends `data` (after anything pending); returns false if the connection
+  // must close.
+  static bool Send(Conn* c, const char* data, size_t n) {
+    if (c->pending.empty()) {
+      ssize_t w = send(c->fd, data, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK) return false;
+      size_t sent = w > 0 ? static_cast<size_t>(w) : 0;
+      if (sent == n) return true;
+      c->pending.assign(data + sent, n - sent);
+      event_add(c->wev, nullptr);
+      return true;
+    }
+    if (c->pending.size() + n > kMaxPending) return false;
+    c->pending.append(data, n);
+    return true;
+  }
+
+  static void OnWritable(evutil_socket_t, short, void* arg) {
+    auto* c = static_cast<Conn*>(arg);
+    ssize_t w = send(c->fd, c->pending.data(), c->pending.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK) return Close(c);
+    if (w > 0) c->pending.erase(0, static_cast<size_t>(w));
+    if (!c->pending.empty()) event_add(c->wev, nullptr);
+  }
+
+  static void OnReadable(evutil_socket_t fd, short what, void* arg) {
+    auto* c = static_cast<Conn*>(arg);
+    Worker* w = c->worker;
+    Impl* impl = w->impl;
+    if (what & EV_TIMEOUT) {
+      w->metrics.Add(w->metrics.idle_closed);
+      return Close(c);
+    }
+    char buf[16384];
+    ssize_t r = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+    t_batch_log = true;
+    struct Flush {
+      Worker* w;
+      ~Flush() {
+        t_batch_log = false;
+        if (!t_log.empty() && !w->log_flush_active) {
+          w->log_flush_active = true;
+          event_active(w->log_flush, EV_TIMEOUT, 0);
+        }
+      }
+    } flush_at_exit{w};
+    if (r == 0) return Close(c);  // the client closed
+    if (r < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
+      return Close(c);
+    }
+    c->in.append(buf, static_cast<size_t>(r));
+    const PolicyLimits& limits = impl->options.limits;
+    std::string out;
+    size_t done = 0;
+    while (done < c->in.size()) {
+      absl::string_view rest(c->in.data() + done, c->in.size() - done);
+      auto end = FindPolicyRequest(rest, limits);
+      if (!end.ok()) return impl->Reject(c, end.status());
+      if (*end == 0) break;  // wait for the rest
+      PolicyRequest req;
+      absl::Status s = ParsePolicyRequest(rest.substr(0, *end), limits, &req);
+      if (!s.ok()) return impl->Reject(c, s);
+      const int64_t t0 = MonotonicNs();
+      impl->Serve(w, req, &out);
+      const int64_t ns = MonotonicNs() - t0;
+      w->metrics.CountRequest(ns);
+      done += *end;
+    }
+    c->in.erase(0, done);
+    if (!out.empty() && !Send(c, out.data(), out.size())) return Close(c);
+  }
+
+  void Reject(Conn* c, const absl::Status& s) {
+    c->worker->metrics.Add(c->worker->metrics.bad_requests);
+    std::string peer = "unknown";
+    sockaddr_storage ss{};
+    socklen_t len = sizeof(ss);
+    if (getpeername(c->fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
+      char host[INET6_ADDRSTRLEN] = "";
+      if (ss.ss_family == AF_INET) {
+        inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(&ss)->sin_addr, host, sizeof(host));
+      } else if (ss.ss_family == AF_INET6) {
+        inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(&ss)->sin6_addr, host, sizeof(host));
+      } else {
+        std::snprintf(host, sizeof(host), "local");
+      }
+      peer = host;
+    }
+    Log(kError, absl::StrCat("error: bad policy request from ", peer, ": ", s.message(),
+                             "; closing the connection"));
+    Close(c);
+  }
+
+  void Serve(Worker* w, const PolicyRequest& req, std::string* out) {
+    Verdict v = engine->Evaluate(ToSmtpEvent(req), absl::Now());
+    w->metrics.CountVerdict(v);
+    if (!v.tripped()) {
+      out->append("action=DUNNO\n\n");
+      return;
+    }
+    out->append(FormatPolicyReply(engine->PostfixAction(v)));
+    Log(v.admitted() ? kInfo : kWarning, PolicyEngine::LogLine(v, req.queue_id));
+  }
+
+  // ---- Admin socket -------------------------------------------------------
+
+  struct AdminConn {
+    Impl* impl;
+    bufferevent* bev;
+  };
+
+  static void OnAdminAccept(evconnlistener*, evutil_socket_t fd, sockaddr*, int, void* arg) {
+    auto* impl = static_cast<Impl*>(arg);
+    bufferevent* bev = bufferevent_socket_new(impl->main_base, fd, BEV_OPT_CLOSE_ON_FREE);
+    if (bev == nullptr) {
+      evutil_closesocket(fd);
+      return;
+    }
+    auto* a = new AdminConn{impl, bev};
+    bufferevent_setcb(bev, OnAdminRead, nullptr, OnAdminEvent, a);
+    timeval tv = {10, 0};
+    bufferevent_set_timeouts(bev, &tv, &tv);
+    bufferevent_enable(bev, EV_READ | EV_WRITE);
+  }
+
+  static void OnAdminEvent(bufferevent*, short, void* arg) {
+    auto* a = static_cast<AdminConn*>(arg);
+    bufferevent_free(a->bev);
+    delete a;
+  }
+
+  static void OnAdminWritten(bufferevent* bev, void* arg) {
+    if (evbuffer_get_length(bufferevent_get_output(bev)) == 0) OnAdminEvent(bev, 0, arg);
+  }
+
+  static void OnAdminRead(bufferevent* bev, void* arg) {
+    auto* a = static_cast<AdminConn*>(arg);
+    evbuffer* in = bufferevent_get_input(bev);
+    size_t len = 0;
+    char* line = evbuffer_readln(in, &len, EVBUFFER_EOL_LF);
+    if (line == nullptr) {
+      if (evbuffer_get_length(in) > 4096) OnAdminEvent(bev, 0, arg);
+      return;
+    }
+    Impl* impl = a->impl;
+    AdminContext ctx;
+    ctx.engine = impl->engine;
+    ctx.config_path = impl->options.config_path;
+    ctx.reload = [impl] { return impl->Reload(); };
+    ctx.metrics = [impl] { return impl->Metrics(); };
+    std::string reply = HandleAdminCommand(ctx, absl::string_view(line, len), absl::Now());
+    std::free(line);
+    bufferevent_disable(bev, EV_READ);
+    bufferevent_setcb(bev, nullptr, OnAdminWritten, OnAdminEvent, a);
+    bufferevent_write(bev, reply.data(), reply.size());
+  }
+
+  // ---- Main loop ----------------------------------------------------------
+
+  absl::Status Reload() {
+    if (options.config_path.empty()) {
+      return absl::FailedPreconditionError("no config file: the embedded default is running");
+    }
+    absl::Status s;
+    auto c = LoadConfigFile(options.config_path);
+    if (!c.ok()) {
+      s = c.status();
+    } else {
+      s = engine->Reload(*c, absl::Now());
+    }
+    if (s.ok()) {
+      reloads_ok.fetch_add(1);
+      config_loaded_unix.store(absl::ToUnixSeconds(absl::Now()));
+      Log(kInfo, absl::StrCat("reloaded ", options.config_path));
+    } else {
+      reloads_failed.fetch_add(1);
+      Log(kError, absl::StrCat("error: reload refused, the running config stays: ", s.message()));
+    }
+    return s;
+  }
+
+  static void OnSignal(evutil_socket_t sig, short, void* arg) {
+    auto* impl = static_cast<Impl*>(arg);
+    if (sig == SIGHUP) {
+      impl->Reload().IgnoreError();
+      return;
+    }
+    impl->Log(kInfo, absl::StrCat("stopping on signal ", static_cast<int>(sig)));
+    event_base_loopexit(impl->main_base, nullptr);
+  }
+
+  static void OnMaintain(evutil_socket_t, short, void* arg) {
+    auto* impl = static_cast<Impl*>(arg);
+    const absl::Time now = absl::Now();
+    impl->engine->Maintain(now);
+    if (impl->engine->dnsbl() != nullptr && now - impl->last_health >= absl::Minutes(10)) {
+      impl->CheckHealth();
+    }
+  }
+
+  // RFC 5782 test points of every DNS list; failing lists are suspended
+  // (Dnsbl logs that through its event sink).
+  void CheckHealth() {
+    last_health = absl::Now();
+    auto results = engine->dnsbl()->CheckHealth(absl::Now() + absl::Seconds(3));
+    int ok = 0;
+    for (const auto& s : results) {
+      if (s.ok()) {
+        ++ok;
+      } else {
+        Log(kWarning, absl::StrCat("warning: DNS list health check: ", s.message()));
+      }
+    }
+    Log(kInfo, absl::StrCat("DNS list health check: ", ok, " of ", results.size(), " lists ok"));
+  }
+
+  static void OnMetrics(evhttp_request* req, void* arg) {
+    auto* impl = static_cast<Impl*>(arg);
+    std::string text = impl->Metrics();
+    evbuffer* buf = evbuffer_new();
+    evbuffer_add(buf, text.data(), text.size());
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+                      "text/plain; version=0.0.4");
+    evhttp_send_reply(req, 200, "OK", buf);
+    evbuffer_free(buf);
+  }
+
+  std::string Metrics() {
+    std::vector<const WorkerMetrics*> per_worker;
+    for (auto& w : workers) per_worker.push_back(&w->metrics);
+    ServerGauges g;
+    g.open_connections = open_connections.load();
+    g.refused = refused.load();
+    g.reloads_ok = reloads_ok.load();
+    g.reloads_failed = reloads_failed.load();
+    return sluice::MetricsText(per_worker, g, *engine);
+  }
+};
+
+absl::StatusOr<std::unique_ptr<PolicyServer>> PolicyServer::Create(PolicyEngine* engine,
+                                                                   Options options) {
+  static std::once_flag threads_once;
+  std::call_once(threads_once, [] { evthread_use_pthreads(); });
+  std::unique_ptr<PolicyServer> s(new PolicyServer);
+  s->impl_ = std::make_unique<Impl>();
+  Impl& impl = *s->impl_;
+  impl.engine = engine;
+  impl.options = std::move(options);
+  if (impl.options.threads <= 0) {
+    impl.options.threads = static_cast<int>(std::thread::hardware_concurrency());
+    if (impl.options.threads <= 0) impl.options.threads = 1;
+  }
+  if (impl.options.listen.empty()) {
+    return absl::InvalidArgumentError("nothing to listen on (--listen inet:HOST:PORT|unix:PATH)");
+  }
+  for (const std::string& spec : impl.options.listen) {
+    auto fd = Listen(spec, 0666);
+    if (!fd.ok()) return fd.status();
+    impl.fds.push_back(*fd);
+  }
+  impl.main_base = event_base_new();
+  if (impl.main_base == nullptr) return absl::InternalError("event_base_new failed");
+  for (int i = 0; i < impl.options.threads; ++i) {
+    auto w = std::make_unique<Impl::Worker>();
+    w->impl = &impl;
+    w->base = event_base_new();
+    if (w->base == nullptr) return absl::InternalError("event_base_new failed");
+    // Priorities: 0 unused, 1 (the default) connections, 2 the log flush.
+    event_base_priority_init(w->base, 3);
+    w->log_flush = event_new(w->base, -1, 0, Impl::OnLogFlush, w.get());
+    event_priority_set(w->log_flush, 2);
+    w->adopt_ev = event_new(w->base, -1, 0, Impl::OnAdopt, w.get());
+    impl.workers.push_back(std::move(w));
+  }
+  for (int fd : impl.fds) {
+    evconnlistener* l =
+        evconnlistener_new(impl.main_base, Impl::OnAccept, &impl, LEV_OPT_CLOSE_ON_EXEC, -1, fd);
+    if (l == nullptr) return absl::InternalError("evconnlistener_new failed");
+    impl.listeners.push_back(l);
+  }
+  if (!impl.options.admin_socket.empty()) {
+    auto fd = Listen("unix:" + impl.options.admin_socket, 0600);
+    if (!fd.ok()) return fd.status();
+    impl.admin_fd = *fd;
+    impl.admin_listener = evconnlistener_new(impl.main_base, Impl::OnAdminAccept, &impl,
+                                             LEV_OPT_CLOSE_ON_EXEC, -1, impl.admin_fd);
+    if (impl.admin_listener == nullptr) return absl::InternalError("admin listener failed");
+  }
+  if (!impl.options.metrics.empty()) {
+    size_t colon = impl.options.metrics.rfind(':');
+    int port = -1;
+    if (colon == std::string::npos ||
+        !absl::SimpleAtoi(impl.options.metrics.substr(colon + 1), &port)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("bad metrics address \"", impl.options.metrics, "\" (HOST:PORT)"));
+    }
+    std::string host = impl.options.metrics.substr(0, colon);
+    impl.http = evhttp_new(impl.main_base);
+    evhttp_bound_socket* bound =
+        evhttp_bind_socket_with_handle(impl.http, host.c_str(), static_cast<uint16_t>(port));
+    if (bound == nullptr) {
+      return absl::InternalError(absl::StrCat("cannot listen on ", impl.options.metrics));
+    }
+    impl.metrics_port = BoundPort(evhttp_bound_socket_get_fd(bound));
+    evhttp_set_cb(impl.http, "/metrics", Impl::OnMetrics, &impl);
+  }
+  if (impl.options.handle_signals) {
+    for (int sig : {SIGHUP, SIGTERM, SIGINT}) {
+      event* ev = evsignal_new(impl.main_base, sig, Impl::OnSignal, &impl);
+      evsignal_add(ev, nullptr);
+      impl.main_events.push_back(ev);
+    }
+    std::signal(SIGPIPE, SIG_IGN);
+  }
+  if (engine->dnsbl() != nullptr) {
+    Impl* ip = &impl;
+    engine->dnsbl()->AddEventSink([ip](const Dnsbl::Event& e) {
+      ip->Log(kWarning, absl::StrCat("warning: DNS list ", e.zone, " ", e.what));
+    });
+  }
+  event* tick = event_new(impl.main_base, -1, EV_PERSIST, Impl::OnMaintain, &impl);
+  timeval tv = absl::ToTimeval(impl.options.maintain_every);
+  event_add(tick, &tv);
+  impl.main_events.push_back(tick);
+  return s;
+}
+
+PolicyServer::~PolicyServer() {
+  if (impl_ == nullptr) return;
+  Impl& impl = *impl_;
+  for (auto& w : impl.workers) {
+    for (void* c : std::vector<void*>(w->conns.begin(), w->conns.end())) {
+      Impl::Close(static_cast<Impl::Conn*>(c));
+    }
+    for (int fd : w->adopt) evutil_closesocket(fd);
+    if (w->log_flush != nullptr) event_free(w->log_flush);
+    if (w->adopt_ev != nullptr) event_free(w->adopt_ev);
+    if (w->base != nullptr) event_base_free(w->base);
+  }
+  for (auto* l : impl.listeners) evconnlistener_free(l);
+  for (event* ev : impl.main_events) event_free(ev);
+  if (impl.admin_listener != nullptr) evconnlistener_free(impl.admin_listener);
+  if (impl.http != nullptr) evhttp_free(impl.http);
+  if (impl.main_base != nullptr) event_base_free(impl.main_base);
+  for (int fd : impl.fds) close(fd);
+  if (impl.admin_fd >= 0) {
+    close(impl.admin_fd);
+    unlink(impl.options.admin_socket.c_str());
+  }
+  for (const std::string& spec : impl.options.listen) {
+    if (spec.rfind("unix:", 0) == 0) unlink(spec.substr(5).c_str());
+  }
+}
+
+int PolicyServer::port(size_t i) const {
+  return i < impl_->fds.size() ? BoundPort(impl_->fds[i]) : -1;
+}
+
+int PolicyServer::metrics_port() const { return impl_->metrics_port; }
+
+void PolicyServer::Run() {
+  Impl& impl = *impl_;
+  impl.Log(kInfo, absl::StrCat("serving on ", impl.options.listen.size(), " socket(s) with ",
+                               impl.workers.size(), " worker thread(s)"));
+  if (engine_has_lists()) impl.CheckHealth();  // at start, then every 10 minutes
+  for (auto& w : impl.workers) {
+    w->thread = std::thread([b = w->base] {
+      event_base_loop(b, EVLOOP_NO_EXIT_ON_EMPTY);
+      if (!t_log.empty()) FlushStderrLog();  // lines of the last pass
+    });
+  }
+  event_base_loop(impl.main_base, EVLOOP_NO_EXIT_ON_EMPTY);
+  for (auto& w : impl.workers) event_base_loopexit(w->base, nullptr);
+  for (auto& w : impl.workers) w->thread.join();
+}
+
+void PolicyServer::Stop() { event_base_loopexit(impl_->main_base, nullptr); }
+
+bool PolicyServer::engine_has_lists() const { return impl_->engine->dnsbl() != nullptr; }
+
+absl::Status PolicyServer::Reload() { return impl_->Reload(); }
+
+std::string PolicyServer::MetricsText() const { return impl_->Metrics(); }
+
+}  // namespace sluice

@@ -1,0 +1,115 @@
+// sluice-policyd: the Postfix policy delegation service.
+//
+//   sluice-policyd [--config FILE] --listen inet:127.0.0.1:10040 [--listen unix:PATH]
+//                  [--threads N] [--table FILE] [--abuse-table FILE]
+//                  [--admin-socket PATH] [--metrics 127.0.0.1:PORT]
+//                  [--idle-timeout SECONDS] [--max-connections N] [--syslog]
+//                  [--pid-file FILE]
+//
+// Without --config it runs the embedded default config. SIGHUP rereads the
+// config (a bad one is refused and logged; the running one stays);
+// SIGTERM/SIGINT stop it. In main.cf:
+//   smtpd_recipient_restrictions = ..., check_policy_service inet:127.0.0.1:10040, ...
+//   smtpd_end_of_data_restrictions = check_policy_service inet:127.0.0.1:10040
+#include <syslog.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "bindings/engine/policy_engine.h"
+#include "bindings/postfix/policy_server.h"
+#include "ratelimit/config.h"
+
+namespace {
+
+int Usage(const char* why) {
+  std::fprintf(stderr,
+               "sluice-policyd: %s\n"
+               "usage: sluice-policyd [--config FILE] --listen inet:HOST:PORT|unix:PATH ...\n"
+               "       [--threads N] [--table FILE] [--abuse-table FILE] [--admin-socket PATH]\n"
+               "       [--metrics HOST:PORT] [--idle-timeout SECONDS] [--max-connections N]\n"
+               "       [--syslog] [--pid-file FILE]\n",
+               why);
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  sluice::PolicyServer::Options so;
+  sluice::PolicyEngine::Options eo;
+  eo.prefault_tables = true;  // a daemon: pay the tables' page faults at start
+  eo.save_names = true;       // and keep `top`'s names across restarts
+  std::string pid_file;
+  bool use_syslog = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
+    const char* v = nullptr;
+    int n = 0;
+    if (a == "--syslog") {
+      use_syslog = true;
+      continue;
+    }
+    if (a == "-h" || a == "--help") return Usage("help");
+    if ((v = value()) == nullptr) return Usage(("missing value for " + a).c_str());
+    if (a == "--config") {
+      so.config_path = v;
+    } else if (a == "--listen") {
+      so.listen.push_back(v);
+    } else if (a == "--threads" && absl::SimpleAtoi(v, &n)) {
+      so.threads = n;
+    } else if (a == "--table") {
+      eo.table_path = v;
+    } else if (a == "--abuse-table") {
+      eo.abuse_table_path = v;
+    } else if (a == "--admin-socket") {
+      so.admin_socket = v;
+    } else if (a == "--metrics") {
+      so.metrics = v;
+    } else if (a == "--idle-timeout" && absl::SimpleAtoi(v, &n) && n > 0) {
+      so.idle_timeout = absl::Seconds(n);
+    } else if (a == "--max-connections" && absl::SimpleAtoi(v, &n) && n > 0) {
+      so.max_connections = n;
+    } else if (a == "--pid-file") {
+      pid_file = v;
+    } else {
+      return Usage(("bad option " + a + " " + v).c_str());
+    }
+  }
+  if (use_syslog) {
+    openlog("sluice-policyd", LOG_PID, LOG_MAIL);
+    so.log = [](sluice::PolicyServer::LogPriority p, const std::string& line) {
+      int pri = p == sluice::PolicyServer::kError     ? LOG_ERR
+                : p == sluice::PolicyServer::kWarning ? LOG_WARNING
+                                                      : LOG_INFO;
+      syslog(pri, "%s", line.c_str());
+    };
+  }
+  auto config = so.config_path.empty()
+                    ? sluice::ParseConfigText(sluice::DefaultConfigText(), "<embedded default>")
+                    : sluice::LoadConfigFile(so.config_path);
+  if (!config.ok()) {
+    std::fprintf(stderr, "sluice-policyd: %s\n", std::string(config.status().message()).c_str());
+    return 1;
+  }
+  auto engine = sluice::PolicyEngine::Create(*config, absl::Now(), eo);
+  if (!engine.ok()) {
+    std::fprintf(stderr, "sluice-policyd: %s\n", std::string(engine.status().message()).c_str());
+    return 1;
+  }
+  auto server = sluice::PolicyServer::Create(engine->get(), so);
+  if (!server.ok()) {
+    std::fprintf(stderr, "sluice-policyd: %s\n", std::string(server.status().message()).c_str());
+    return 1;
+  }
+  if (!pid_file.empty()) std::ofstream(pid_file) << getpid() << "\n";
+  (*server)->Run();
+  server->reset();
+  if (!pid_file.empty()) unlink(pid_file.c_str());
+  return 0;
+}

@@ -1,0 +1,412 @@
+#include "reputation/content/fingerprint.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
+
+#include "ratelimit/internal/hash.h"
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+// GCC 12's AVX-512 intrinsics start from an undefined vector and warn
+// about it (a false positive).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
+
+namespace sluice {
+
+namespace {
+
+inline uint64_t Mix(uint64_t x) { return internal::Mix64(x); }
+
+constexpr uint64_t kEmpty = std::numeric_limits<uint64_t>::max();
+
+// The first elements of a message's set (Fingerprint::exact), one past
+// the most kept so that a larger set is known.
+struct SmallSet {
+  uint64_t v[Fingerprint::kMaxExact + 1];
+  size_t n = 0;
+  void Add(uint64_t h) {
+    v[n < Fingerprint::kMaxExact ? n : Fingerprint::kMaxExact] = h;
+    ++n;
+  }
+};
+
+}  // namespace
+
+struct Fingerprinter::State {
+  XXH3_state_t digest;
+  uint64_t window[4] = {0, 0, 0, 0};  // hashes of the last shingle-1 tokens
+  uint64_t seen = 0;
+  uint64_t bins[Fingerprint::kMaxK];
+  SmallSet small;
+};
+
+Fingerprinter::Fingerprinter() : Fingerprinter(Options()) {}
+
+Fingerprinter::Fingerprinter(const Options& options)
+    : options_(options), normalizer_(options.normalizer), state_(new State) {
+  int k = options_.k;
+  if (k < 8) k = 8;
+  if (k > Fingerprint::kMaxK) k = Fingerprint::kMaxK;
+  int bits = 0;
+  while ((1 << (bits + 1)) <= k) ++bits;
+  options_.k = 1 << bits;
+  k_bits_ = bits;
+  if (options_.shingle < 1) options_.shingle = 1;
+  if (options_.shingle > 4) options_.shingle = 4;
+}
+
+Fingerprinter::~Fingerprinter() = default;
+
+void Fingerprinter::Begin() noexcept {
+  XXH3_128bits_reset(&state_->digest);
+  state_->small.n = 0;
+  state_->seen = 0;
+  for (int i = 0; i < options_.k; ++i) state_->bins[i] = kEmpty;
+  normalizer_.Reset(this);
+}
+
+namespace {
+
+constexpr uint64_t kOdd = 0x9E3779B97F4A7C15ull;
+// Keys of the short-token hash (arbitrary constants with mixed bits).
+constexpr uint64_t kKeyLo = 0x1CAD21F72C81017Cull;
+constexpr uint64_t kKeyHi = 0xDB979083E96DD4DEull;
+
+inline uint64_t Rotl(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
+
+// A token shorter than 16 bytes, as its zero-padded 16-byte block (lo,
+// hi) and its length: one lane of XXH3's long-input accumulator (each
+// 64-bit word keyed, its two 32-bit halves multiplied, the data added
+// back). Not avalanched: the shingle's Mix does that. Eight tokens at a
+// time in the AVX-512 kernel, the same arithmetic lane by lane.
+inline uint64_t ShortTokenHash(uint64_t lo, uint64_t hi, uint64_t size) {
+  const uint64_t x = lo ^ kKeyLo, y = hi ^ (kKeyHi + size);
+  return (x & 0xFFFFFFFFu) * (x >> 32) + Rotl((y & 0xFFFFFFFFu) * (y >> 32), 32) +
+         (Rotl(lo, 17) ^ hi);
+}
+
+// A token's hash: ShortTokenHash below 16 bytes (TokenBatch guarantees 16
+// readable bytes at a token's start), XXH3 seeded with the length from 16.
+inline uint64_t TokenHash(const char* token, size_t size) {
+  if (size >= 16) return XXH3_64bits_withSeed(token, size, size);
+  uint64_t lo, hi;
+  std::memcpy(&lo, token, 8);
+  std::memcpy(&hi, token + 8, 8);
+  const unsigned bits = static_cast<unsigned>(size) * 8;
+  lo &= bits >= 64 ? ~uint64_t{0} : ~(~uint64_t{0} << bits);
+  hi &= bits <= 64 ? 0 : ~(~uint64_t{0} << (bits - 64));
+  return ShortTokenHash(lo, hi, size);
+}
+
+// Adds a run of tokens' shingles of `width` tokens to the sketch from
+// token `from` of the batch on (its bytes at `p`): `window` holds the
+// hashes of the last three tokens, `seen` counts the tokens. The state
+// lives in locals so that tokens overlap in the pipeline.
+template <int kWidth>
+void AddShingles(const TokenBatch& batch, size_t from, const char* p, int shift, uint64_t* window,
+                 uint64_t* seen, uint64_t* bins, SmallSet* small) noexcept {
+  // Locals, not the arrays and the batch: stores to `bins` could alias them
+  // and would make the compiler reload them per token.
+  uint64_t w0 = window[0], w1 = window[1], w2 = window[2];
+  uint64_t count = *seen;
+  const uint16_t* const lengths = batch.lengths;
+  const size_t n = batch.count;
+  for (size_t i = from; i < n; ++i) {
+    const size_t size = lengths[i];
+    const uint64_t t = TokenHash(p, size);
+    p += size + 1;
+    ++count;
+    // The shingle's hash: the token hashes combined in order, mixed once.
+    uint64_t combined = t;
+    if (kWidth > 1) combined = combined * kOdd + w0;
+    if (kWidth > 2) combined = combined * kOdd + w1;
+    if (kWidth > 3) combined = combined * kOdd + w2;
+    w2 = w1;
+    w1 = w0;
+    w0 = t;
+    if (count < static_cast<uint64_t>(kWidth)) continue;  // not a full shingle yet
+    const uint64_t h = Mix(combined);
+    // One permutation hashing: the top bits choose the bin, keep the minimum.
+    uint64_t& bin = bins[h >> shift];
+    bin = std::min(bin, h);  // branch-free: which is smaller is random
+    small->Add(h);
+  }
+  window[0] = w0;
+  window[1] = w1;
+  window[2] = w2;
+  *seen = count;
+}
+
+using AddFn = void (*)(const TokenBatch&, size_t, const char*, int, uint64_t*, uint64_t*, uint64_t*,
+                       SmallSet*) noexcept;
+constexpr AddFn kAdd[4] = {AddShingles<1>, AddShingles<2>, AddShingles<3>, AddShingles<4>};
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define SLUICE_HAVE_AVX512_SHINGLES 1
+// Four tokens' first 16 bytes side by side (a lambda would not inherit
+// the target).
+__attribute__((target("avx512f,avx512dq"))) inline __m512i Load4(const char* t0, const char* t1,
+                                                                 const char* t2,
+                                                                 const char* t3) noexcept {
+  const __m256i a = _mm256_inserti128_si256(
+      _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(t0))),
+      _mm_loadu_si128(reinterpret_cast<const __m128i*>(t1)), 1);
+  const __m256i b = _mm256_inserti128_si256(
+      _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(t2))),
+      _mm_loadu_si128(reinterpret_cast<const __m128i*>(t3)), 1);
+  return _mm512_inserti64x4(_mm512_castsi256_si512(a), b, 1);
+}
+
+// AddShingles eight tokens at a time (whole groups of eight; returns how
+// many tokens it took and where the next one's bytes are in `*next`). The
+// blocks are gathered, masked to their lengths, hashed and combined lane
+// by lane as above; tokens of 16 bytes or more are hashed one by one.
+__attribute__((target("avx512f,avx512dq"))) size_t AddShinglesAvx512(
+    const TokenBatch& batch, int width, int shift, uint64_t* window, uint64_t* seen, uint64_t* bins,
+    SmallSet* small, const char** next) noexcept {
+  const size_t groups = batch.count / 8;
+  if (groups == 0) return 0;
+  const __m512i ones = _mm512_set1_epi64(-1);
+  const __m512i odd = _mm512_set1_epi64(static_cast<long long>(kOdd));
+  // The last tokens' hashes in lanes 7, 6, 5 (as the previous group's).
+  __m512i last =
+      _mm512_set_epi64(static_cast<long long>(window[0]), static_cast<long long>(window[1]),
+                       static_cast<long long>(window[2]), 0, 0, 0, 0, 0);
+  uint64_t count = *seen;
+  uint64_t offset = 0;
+  alignas(64) uint64_t at[8];
+  alignas(64) uint64_t out[8];
+  for (size_t g = 0; g < groups; ++g) {
+    const uint16_t* const len16 = batch.lengths + 8 * g;
+    for (int k = 0; k < 8; ++k) {
+      at[k] = offset;
+      offset += len16[k] + 1u;
+    }
+    const __m512i len =
+        _mm512_cvtepu16_epi64(_mm_loadu_si128(reinterpret_cast<const __m128i*>(len16)));
+    // Each token's 16 bytes, two tokens to a 256-bit half, then the low
+    // and the high words of all eight apart (gathers are slower).
+    const char* const bytes = batch.bytes;
+    const __m512i a = Load4(bytes + at[0], bytes + at[1], bytes + at[2], bytes + at[3]);
+    const __m512i b = Load4(bytes + at[4], bytes + at[5], bytes + at[6], bytes + at[7]);
+    __m512i lo = _mm512_permutex2var_epi64(a, _mm512_set_epi64(14, 12, 10, 8, 6, 4, 2, 0), b);
+    __m512i hi = _mm512_permutex2var_epi64(a, _mm512_set_epi64(15, 13, 11, 9, 7, 5, 3, 1), b);
+    const __m512i bits = _mm512_slli_epi64(len, 3);
+    // Shifts of 64 or more give 0: masks of the bytes before the length.
+    lo = _mm512_andnot_si512(_mm512_sllv_epi64(ones, bits), lo);
+    const __m512i hi_bits =
+        _mm512_max_epi64(_mm512_sub_epi64(bits, _mm512_set1_epi64(64)), _mm512_setzero_si512());
+    hi = _mm512_maskz_andnot_epi64(_mm512_cmpgt_epu64_mask(bits, _mm512_set1_epi64(64)),
+                                   _mm512_sllv_epi64(ones, hi_bits), hi);
+    const __m512i x = _mm512_xor_si512(lo, _mm512_set1_epi64(static_cast<long long>(kKeyLo)));
+    const __m512i y = _mm512_xor_si512(
+        hi, _mm512_add_epi64(_mm512_set1_epi64(static_cast<long long>(kKeyHi)), len));
+    const __m512i px = _mm512_mul_epu32(x, _mm512_srli_epi64(x, 32));
+    const __m512i py = _mm512_mul_epu32(y, _mm512_srli_epi64(y, 32));
+    __m512i t = _mm512_add_epi64(_mm512_add_epi64(px, _mm512_rol_epi64(py, 32)),
+                                 _mm512_xor_si512(_mm512_rol_epi64(lo, 17), hi));
+    const __mmask8 long_tokens = _mm512_cmpge_epu64_mask(len, _mm512_set1_epi64(16));
+    if (long_tokens != 0) {  // rare: XXH3, one by one
+      _mm512_store_si512(out, t);
+      for (int k = 0; k < 8; ++k) {
+        if ((long_tokens >> k) & 1) out[k] = TokenHash(batch.bytes + at[k], len16[k]);
+      }
+      t = _mm512_load_si512(out);
+    }
+    __m512i c = t;
+    if (width > 1)
+      c = _mm512_add_epi64(_mm512_mullo_epi64(c, odd), _mm512_alignr_epi64(t, last, 7));
+    if (width > 2)
+      c = _mm512_add_epi64(_mm512_mullo_epi64(c, odd), _mm512_alignr_epi64(t, last, 6));
+    if (width > 3)
+      c = _mm512_add_epi64(_mm512_mullo_epi64(c, odd), _mm512_alignr_epi64(t, last, 5));
+    // Mix (internal::Mix64) lane by lane.
+    c = _mm512_xor_si512(c, _mm512_srli_epi64(c, 30));
+    c = _mm512_mullo_epi64(c, _mm512_set1_epi64(static_cast<long long>(0xbf58476d1ce4e5b9ull)));
+    c = _mm512_xor_si512(c, _mm512_srli_epi64(c, 27));
+    c = _mm512_mullo_epi64(c, _mm512_set1_epi64(static_cast<long long>(0x94d049bb133111ebull)));
+    c = _mm512_xor_si512(c, _mm512_srli_epi64(c, 31));
+    _mm512_store_si512(out, c);
+    // Lane k is the shingle ending at token count + k + 1: full from the
+    // width-th token of the message on.
+    const uint64_t w = static_cast<uint64_t>(width);
+    const int skip = count + 1 >= w ? 0 : static_cast<int>(w - count - 1);
+    for (int k = skip; k < 8; ++k) {
+      uint64_t& bin = bins[out[k] >> shift];
+      bin = std::min(bin, out[k]);
+    }
+    if (small->n > Fingerprint::kMaxExact) {  // past the small set: only counted
+      small->n += static_cast<size_t>(8 - skip);
+    } else {
+      for (int k = skip; k < 8; ++k) small->Add(out[k]);
+    }
+    count += 8;
+    last = t;
+  }
+  _mm512_store_si512(out, last);
+  window[0] = out[7];
+  window[1] = out[6];
+  window[2] = out[5];
+  *seen = count;
+  *next = batch.bytes + offset;
+  return groups * 8;
+}
+
+bool HaveAvx512Shingles() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
+}
+const bool kAvx512Shingles = HaveAvx512Shingles();
+#endif
+
+}  // namespace
+
+void Fingerprinter::Tokens(const TokenBatch& batch) noexcept {
+  State& s = *state_;
+  // The digest hashes the token stream as the batch holds it: each token
+  // followed by a NUL.
+  XXH3_128bits_update(&s.digest, batch.bytes, batch.size);
+  const int shift = 64 - k_bits_;
+  size_t done = 0;
+  const char* p = batch.bytes;
+#if defined(SLUICE_HAVE_AVX512_SHINGLES)
+  // With the normaliser's wide vectors (the same switch for both).
+  if (kAvx512Shingles && BodyNormalizer::UsesWideVectors()) {
+    done =
+        AddShinglesAvx512(batch, options_.shingle, shift, s.window, &s.seen, s.bins, &s.small, &p);
+  }
+#endif
+  kAdd[options_.shingle - 1](batch, done, p, shift, s.window, &s.seen, s.bins, &s.small);
+}
+
+void Fingerprinter::Markup(absl::string_view markup) noexcept {
+  // A feature of its own, not shingled with the tokens.
+  const uint64_t h = Mix(XXH3_64bits(markup.data(), markup.size()) ^ 0x6D61726B7570ull);
+  uint64_t& bin = state_->bins[h >> (64 - k_bits_)];
+  bin = std::min(bin, h);
+  state_->small.Add(h);
+}
+
+void Fingerprinter::Finish(Fingerprint* out) noexcept {
+  normalizer_.Finish();
+  State& s = *state_;
+  // A message shorter than one shingle: use its tokens as they are.
+  if (s.seen > 0 && s.seen < static_cast<uint64_t>(options_.shingle)) {
+    uint64_t h = Mix(s.window[0] ^ s.seen);
+    uint64_t& bin = s.bins[h >> (64 - k_bits_)];
+    bin = std::min(bin, h);  // markup may be there already
+    s.small.Add(h);
+  }
+  XXH128_hash_t d = XXH3_128bits_digest(&s.digest);
+  out->digest_lo = d.low64;
+  out->digest_hi = d.high64;
+  out->tokens = normalizer_.tokens();
+  out->size = normalizer_.bytes_seen();
+  out->size_bucket = Fingerprint::SizeBucket(out->size);
+  out->k = options_.k;
+  const int k = options_.k;
+  // A small set is kept exactly (its elements' low 32 bits, sorted, as the
+  // bins keep theirs).
+  out->exact = 0;
+  if (s.small.n <= Fingerprint::kMaxExact && k >= Fingerprint::kMaxExact) {
+    for (size_t i = 0; i < s.small.n; ++i) out->elements[i] = static_cast<uint32_t>(s.small.v[i]);
+    std::sort(out->elements, out->elements + s.small.n);
+    out->exact =
+        static_cast<int>(std::unique(out->elements, out->elements + s.small.n) - out->elements);
+  }
+  bool any = false;
+  for (int i = 0; i < k; ++i) any |= s.bins[i] != kEmpty;
+  for (int i = 0; i < k; ++i) {
+    if (!any) {
+      out->minhash[i] = 0;
+      continue;
+    }
+    if (s.bins[i] != kEmpty) {
+      out->minhash[i] = static_cast<uint32_t>(s.bins[i]);
+      continue;
+    }
+    // Densification: borrow from the next non-empty bin to the right,
+    // re-hashed with the distance so borrowed values differ per bin.
+    int j = i, dist = 0;
+    do {
+      j = (j + 1) & (k - 1);
+      ++dist;
+    } while (s.bins[j] == kEmpty);
+    out->minhash[i] =
+        static_cast<uint32_t>(Mix(s.bins[j] + 0x9E3779B97F4A7C15ull * static_cast<uint64_t>(dist)));
+  }
+}
+
+void Fingerprinter::Compute(absl::string_view message, Fingerprint* out) noexcept {
+  Begin();
+  Feed(message);
+  Finish(out);
+}
+
+double Fingerprint::Similarity(const Fingerprint& a, const Fingerprint& b) noexcept {
+  if (a.k != b.k || a.k == 0 || a.tokens == 0 || b.tokens == 0) return 0;
+  if (a.exact > 0 && b.exact > 0) return ExactJaccard(a.elements, a.exact, b.elements, b.exact);
+#if defined(__SSE2__)
+  // K >= 8 is a multiple of 8: four bins per compare, two compares per
+  // step into two accumulators; each equal bin subtracts -1 from its lane.
+  __m128i acc = _mm_setzero_si128(), acc2 = _mm_setzero_si128();
+  for (int i = 0; i < a.k; i += 8) {
+    const __m128i* x = reinterpret_cast<const __m128i*>(a.minhash + i);
+    const __m128i* y = reinterpret_cast<const __m128i*>(b.minhash + i);
+    acc = _mm_sub_epi32(acc, _mm_cmpeq_epi32(_mm_load_si128(x), _mm_load_si128(y)));
+    acc2 = _mm_sub_epi32(acc2, _mm_cmpeq_epi32(_mm_load_si128(x + 1), _mm_load_si128(y + 1)));
+  }
+  acc = _mm_add_epi32(acc, acc2);
+  acc = _mm_add_epi32(acc, _mm_shuffle_epi32(acc, _MM_SHUFFLE(1, 0, 3, 2)));
+  acc = _mm_add_epi32(acc, _mm_shuffle_epi32(acc, _MM_SHUFFLE(2, 3, 0, 1)));
+  const int equal = _mm_cvtsi128_si32(acc);
+#else
+  int equal = 0;
+  for (int i = 0; i < a.k; ++i) equal += a.minhash[i] == b.minhash[i];
+#endif
+  // k is a power of two: scale by its exact reciprocal (no division).
+  static constexpr double kInverse[] = {1.0,    0.5,     0.25,     0.125,
+                                        0.0625, 0.03125, 0.015625, 0.0078125};
+  return static_cast<double>(equal) * kInverse[__builtin_ctz(static_cast<unsigned>(a.k))];
+}
+
+int Fingerprint::BandKeys(int bands, uint64_t* out) const noexcept {
+  if (tokens == 0 || bands <= 0 || k % bands != 0) return 0;
+  const int rows = k / bands;
+  for (int b = 0; b < bands; ++b) {
+    out[b] = XXH3_64bits_withSeed(&minhash[b * rows], sizeof(minhash[0]) * rows,
+                                  static_cast<uint64_t>(b));
+  }
+  return bands;
+}
+
+double Fingerprint::ExactJaccard(const uint32_t* a, int na, const uint32_t* b, int nb) noexcept {
+  int i = 0, j = 0, both = 0;
+  while (i < na && j < nb) {
+    both += a[i] == b[j];
+    const bool step_a = a[i] <= b[j], step_b = b[j] <= a[i];
+    i += step_a;
+    j += step_b;
+  }
+  return static_cast<double>(both) / static_cast<double>(na + nb - both);
+}
+
+uint32_t Fingerprint::SizeBucket(uint64_t size) noexcept {
+  if (size == 0) return 0;
+  return static_cast<uint32_t>(std::floor(std::log2(static_cast<double>(size)) * 8.0));
+}
+
+}  // namespace sluice

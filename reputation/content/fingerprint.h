@@ -1,0 +1,114 @@
+// Fingerprint: what sluice remembers of a message's content to find
+// same-size and near-duplicate bursts.
+//
+//   size, size_bucket   raw size and a logarithmic bucket (8 per doubling,
+//                       ~9% wide), for "N messages of about this size"
+//   digest              XXH3-128 over the normalised token stream
+//                       (BodyNormalizer): equal for copies that differ only
+//                       in names, numbers, tracking ids, URLs' paths,
+//                       whitespace, case, line wrapping or MIME encoding
+//   minhash             a MinHash sketch of the token shingles (one
+//                       permutation hashing with rotation densification):
+//                       Similarity() estimates the Jaccard similarity of
+//                       two messages' shingle sets with standard error
+//                       about sqrt(J(1-J)/K); the HTML markup of a
+//                       message's start (before its
+//                       BodyNormalizer::kFewTokens-th token) joins the set.
+//                       A token under 16 bytes is hashed as one lane of
+//                       XXH3's long-input accumulator (eight at a time
+//                       with AVX-512), a longer one with XXH3-64; a
+//                       shingle's hashes are combined and mixed with
+//                       splitmix64's finalizer. Same values on every CPU.
+//   band keys           LSH bands of the sketch for candidate lookup: two
+//                       messages with similarity J share at least one of b
+//                       bands of r rows with probability 1 - (1 - J^r)^b
+//
+// Thread safety: Fingerprint is a value type. Fingerprinter is not
+// thread-safe; use one per thread (it owns a normaliser and hash state and
+// allocates nothing per message).
+#ifndef SLUICE_REPUTATION_CONTENT_FINGERPRINT_H_
+#define SLUICE_REPUTATION_CONTENT_FINGERPRINT_H_
+
+#include <cstdint>
+#include <memory>
+
+#include "absl/strings/string_view.h"
+#include "reputation/content/body_normalizer.h"
+
+namespace sluice {
+
+struct Fingerprint {
+  static constexpr int kMaxK = 128;
+  uint64_t size = 0;
+  uint32_t size_bucket = 0;
+  uint64_t digest_lo = 0, digest_hi = 0;
+  uint64_t tokens = 0;
+  int k = 0;  // bins of the sketch: a power of two from 8 to kMaxK (0: no sketch)
+  // The low 32 bits of each bin's minimum (a false match between different
+  // minima has probability 2^-32 per bin): half the memory, and a compare
+  // is 8 SIMD comparisons at K = 32 (aligned: no load crosses a line).
+  alignas(64) uint32_t minhash[kMaxK];
+  // A small message's set exactly: when it has at most kMaxExact elements
+  // (shingles and markup features) and K >= kMaxExact, their hashes' low
+  // 32 bits, sorted and distinct, and `exact` their number (0: the set is
+  // larger, only the sketch). Two small sets compare exactly: a sketch of
+  // K bins estimates a set of a few elements poorly.
+  static constexpr int kMaxExact = 32;
+  int exact = 0;
+  uint32_t elements[kMaxExact];
+
+  // Equal template digests; a message without tokens has no template (as
+  // in TemplateIndex), so two empty messages are not the same template.
+  bool SameTemplate(const Fingerprint& o) const {
+    return tokens > 0 && o.tokens > 0 && digest_lo == o.digest_lo && digest_hi == o.digest_hi;
+  }
+  // Estimated Jaccard similarity of the shingle sets, in [0, 1] (exact for
+  // two small sets). Sketches of different K compare as 0. Two empty
+  // messages compare as 0.
+  static double Similarity(const Fingerprint& a, const Fingerprint& b) noexcept;
+  // Writes `bands` band keys (K must be divisible by bands). Returns the
+  // number written (0 for an empty message).
+  int BandKeys(int bands, uint64_t* out) const noexcept;
+
+  // |A ∩ B| / |A ∪ B| of two sorted sets of distinct values.
+  static double ExactJaccard(const uint32_t* a, int na, const uint32_t* b, int nb) noexcept;
+
+  // Returns the size bucket of a size in bytes.
+  static uint32_t SizeBucket(uint64_t size) noexcept;
+};
+
+class Fingerprinter : private TokenSink {
+ public:
+  struct Options {
+    int k = 32;       // sketch size: a power of two in [8, 128]
+    int shingle = 2;  // tokens per shingle: 1 (word sets) to 4
+    BodyNormalizer::Options normalizer;
+  };
+  Fingerprinter();
+  explicit Fingerprinter(const Options& options);
+  ~Fingerprinter() override;
+  Fingerprinter(const Fingerprinter&) = delete;
+  Fingerprinter& operator=(const Fingerprinter&) = delete;
+
+  // Fingerprints a whole raw message (headers + body).
+  void Compute(absl::string_view message, Fingerprint* out) noexcept;
+
+  // Streaming: Begin, Feed chunks, Finish.
+  void Begin() noexcept;
+  void Feed(absl::string_view chunk) noexcept { normalizer_.Feed(chunk); }
+  void Finish(Fingerprint* out) noexcept;
+
+ private:
+  void Tokens(const TokenBatch& batch) noexcept override;
+  void Markup(absl::string_view markup) noexcept override;
+
+  Options options_;
+  int k_bits_ = 5;
+  BodyNormalizer normalizer_;
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace sluice
+
+#endif  // SLUICE_REPUTATION_CONTENT_FINGERPRINT_H_

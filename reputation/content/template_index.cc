@@ -1,0 +1,116 @@
+#include "reputation/content/template_index.h"
+
+#include "ratelimit/internal/hash.h"
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+namespace sluice {
+
+namespace {
+
+inline uint64_t Mix(uint64_t x) { return internal::Mix64(x); }
+
+}  // namespace
+
+TemplateIndex::TemplateIndex(const Options& options) : options_(options) {
+  if (options_.max_templates < 16) options_.max_templates = 16;
+  ring_.resize(options_.max_templates);
+}
+
+void TemplateIndex::Compact(const Fingerprint& fp, uint16_t* out) {
+  // Fold any K down to 32 bins (K is a power of two >= 8; smaller K repeats).
+  for (int i = 0; i < kBins; ++i) {
+    uint64_t v = fp.minhash[i % fp.k];
+    if (fp.k > kBins) {
+      for (int j = i + kBins; j < fp.k; j += kBins) v ^= Mix(fp.minhash[j]);
+    }
+    out[i] = static_cast<uint16_t>(Mix(v) >> 48);
+  }
+}
+
+uint64_t TemplateIndex::Band(const uint16_t* sketch, int band) {
+  uint32_t pair = (uint32_t{sketch[2 * band]} << 16) | sketch[2 * band + 1];
+  return Mix((uint64_t{pair} << 8) | static_cast<uint64_t>(band)) | 1;
+}
+
+void TemplateIndex::Forget(uint32_t slot) {
+  const Template& t = ring_[slot];
+  if (t.id == 0) return;
+  auto d = by_digest_.find(t.digest);
+  if (d != by_digest_.end() && d->second == slot) by_digest_.erase(d);
+  for (int b = 0; b < kBands; ++b) {
+    auto it = by_band_.find(Band(t.sketch, b));
+    if (it != by_band_.end() && it->second == slot) by_band_.erase(it);
+  }
+}
+
+uint64_t TemplateIndex::Assign(const Fingerprint& fp, double* similarity) {
+  if (fp.tokens == 0 || fp.k == 0) {
+    if (similarity) *similarity = 0;
+    return 0;
+  }
+  uint16_t sketch[kBins];
+  Compact(fp, sketch);
+  const uint64_t digest = fp.digest_lo ^ Mix(fp.digest_hi);
+  std::lock_guard<std::mutex> lock(mu_);
+  auto exact = by_digest_.find(digest);
+  if (exact != by_digest_.end()) {
+    if (similarity) *similarity = 1;
+    return ring_[exact->second].id;
+  }
+  // Candidates through the bands; keep the most similar (exactly so for
+  // two small sets, as Fingerprint::Similarity).
+  int best = -1;
+  double best_similarity = -1;
+  uint32_t seen[kBands];
+  int nseen = 0;
+  for (int b = 0; b < kBands; ++b) {
+    auto it = by_band_.find(Band(sketch, b));
+    if (it == by_band_.end()) continue;
+    uint32_t slot = it->second;
+    bool dup = false;
+    for (int i = 0; i < nseen; ++i) dup |= seen[i] == slot;
+    if (dup) continue;
+    seen[nseen++] = slot;
+    const Template& t = ring_[slot];
+    double s;
+    if (t.exact > 0 && fp.exact > 0) {
+      s = Fingerprint::ExactJaccard(t.elements, t.exact, fp.elements, fp.exact);
+    } else {
+      int equal = 0;
+      for (int i = 0; i < kBins; ++i) equal += t.sketch[i] == sketch[i];
+      s = static_cast<double>(equal) / kBins;
+    }
+    if (s > best_similarity) {
+      best_similarity = s;
+      best = static_cast<int>(slot);
+    }
+  }
+  if (best >= 0 && best_similarity >= options_.similarity) {
+    if (similarity) *similarity = best_similarity;
+    return ring_[best].id;
+  }
+  // A new template, in the oldest place of the ring.
+  const uint32_t slot = static_cast<uint32_t>(next_);
+  next_ = (next_ + 1) % ring_.size();
+  if (used_ < ring_.size()) ++used_;
+  Forget(slot);
+  Template& t = ring_[slot];
+  t.id = Mix(digest) | 1;
+  t.digest = digest;
+  std::copy(sketch, sketch + kBins, t.sketch);
+  t.exact = fp.exact;
+  std::copy(fp.elements, fp.elements + fp.exact, t.elements);
+  by_digest_[digest] = slot;
+  for (int b = 0; b < kBands; ++b) by_band_[Band(sketch, b)] = slot;
+  if (similarity) *similarity = 1;
+  return t.id;
+}
+
+size_t TemplateIndex::size() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return used_;
+}
+
+}  // namespace sluice

@@ -1,0 +1,75 @@
+// TemplateIndex: groups recent messages into templates (clusters of
+// near-duplicates), so that bursts of personalised copies of one message
+// are counted together.
+//
+// Each template keeps a compact 16-bit-per-bin copy of its first message's
+// MinHash sketch (b-bit minwise hashing: K=32 bins -> 64 bytes; two
+// unrelated bins collide with probability 1/65536). A message joins the
+// template whose sketch it resembles most if the estimated Jaccard
+// similarity is at least `similarity`; candidates are found through the
+// exact template digest and LSH bands of 2 bins (16 bands for K=32: a
+// message with J=0.6 to a template shares a band with probability
+// 1-(1-0.36)^16 > 0.999). Otherwise it starts a new template. The
+// `max_templates` most recent templates are kept (a ring: the oldest is
+// forgotten), so memory is fixed: about 210 + 16 * 24 bytes per template.
+// A small first message (Fingerprint::exact) keeps its set exactly too,
+// and two small sets are compared exactly.
+//
+// Template ids are derived from the first message's digest, so processes
+// that see the same first message agree; near-duplicates arriving first
+// in different processes get different ids (the index is per process).
+//
+// Thread safety: thread-safe (one mutex; Assign is a few microseconds).
+#ifndef SLUICE_REPUTATION_CONTENT_TEMPLATE_INDEX_H_
+#define SLUICE_REPUTATION_CONTENT_TEMPLATE_INDEX_H_
+
+#include <cstdint>
+#include <mutex>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "reputation/content/fingerprint.h"
+
+namespace sluice {
+
+class TemplateIndex {
+ public:
+  struct Options {
+    size_t max_templates = 1 << 16;
+    double similarity = 0.42;  // see BurstDetector::Options::similarity
+  };
+  explicit TemplateIndex(const Options& options);
+
+  // Returns the template of `fp` (0 for a message without tokens) and,
+  // if `similarity` is not null, the similarity to it (1 for a new one).
+  uint64_t Assign(const Fingerprint& fp, double* similarity = nullptr);
+
+  size_t size() const;
+
+ private:
+  static constexpr int kBins = 32;
+  static constexpr int kBands = 16;
+  struct Template {
+    uint64_t id = 0;
+    uint64_t digest = 0;
+    uint16_t sketch[kBins];
+    // The first message's set exactly if it is small (Fingerprint::exact).
+    int exact = 0;
+    uint32_t elements[Fingerprint::kMaxExact];
+  };
+  static void Compact(const Fingerprint& fp, uint16_t* out);
+  static uint64_t Band(const uint16_t* sketch, int band);
+  void Forget(uint32_t slot);
+
+  Options options_;
+  mutable std::mutex mu_;
+  std::vector<Template> ring_;
+  size_t next_ = 0;
+  size_t used_ = 0;
+  absl::flat_hash_map<uint64_t, uint32_t> by_digest_;
+  absl::flat_hash_map<uint64_t, uint32_t> by_band_;
+};
+
+}  // namespace sluice
+
+#endif  // SLUICE_REPUTATION_CONTENT_TEMPLATE_INDEX_H_

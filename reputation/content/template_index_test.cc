@@ -1,0 +1,83 @@
+#include "reputation/content/template_index.h"
+
+#include <random>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+
+namespace sluice {
+namespace {
+
+std::string Text(uint32_t seed, int words, int change_every = 0) {
+  std::mt19937 rng(seed);
+  std::string s = "\n";
+  for (int i = 0; i < words; ++i) {
+    uint32_t w = rng() % 5000;
+    if (change_every > 0 && i % change_every == 0) w += 100000;  // a different word
+    std::string word;
+    for (uint32_t x = w + 1; x > 0; x /= 26) word += static_cast<char>('a' + x % 26);
+    absl::StrAppend(&s, word, " ");
+  }
+  return s;
+}
+
+Fingerprint Fp(const std::string& m) {
+  static Fingerprinter* f = new Fingerprinter();
+  Fingerprint fp;
+  f->Compute(m, &fp);
+  return fp;
+}
+
+TEST(TemplateIndexTest, ShortCopiesJoinBySetsKeptExactly) {
+  // A message of 10 words (9 two-word shingles) and copies with a 5-word
+  // footer (15 tokens, 14 shingles, 9 shared): exactly 9/14 = 0.64 (K = 32
+  // bins would only estimate it); another short text starts its own.
+  TemplateIndex index({1024, 0.6});
+  const std::string base = "\nnew watches in stock ships free from our depot today\n";
+  const Fingerprint a = Fp(base);
+  ASSERT_GT(a.exact, 0);
+  const uint64_t t = index.Assign(a);
+  for (const char* name : {"anna", "bob", "carla", "dmitri", "eve"}) {
+    double sim = 0;
+    EXPECT_EQ(index.Assign(Fp(base + absl::StrCat("sent to you today ", name, "\n")), &sim), t)
+        << name;
+    EXPECT_DOUBLE_EQ(sim, 9.0 / 14.0) << name;
+  }
+  EXPECT_NE(index.Assign(Fp("\nmeeting moved to room four after the lunch break friday\n")), t);
+}
+
+TEST(TemplateIndexTest, NearDuplicatesJoinUnrelatedStartNew) {
+  TemplateIndex index({1024, 0.5});
+  double sim;
+  uint64_t a = index.Assign(Fp(Text(1, 200)), &sim);
+  EXPECT_NE(a, 0u);
+  EXPECT_EQ(sim, 1.0);
+  EXPECT_EQ(index.Assign(Fp(Text(1, 200))), a);            // exact copy
+  EXPECT_EQ(index.Assign(Fp(Text(1, 200, 25)), &sim), a);  // 4% changed
+  EXPECT_GE(sim, 0.5);
+  EXPECT_LT(sim, 1.0);
+  uint64_t b = index.Assign(Fp(Text(2, 200)));
+  EXPECT_NE(b, a);
+  EXPECT_EQ(index.size(), 2u);
+  EXPECT_EQ(index.Assign(Fp("")), 0u);
+}
+
+TEST(TemplateIndexTest, MemoryIsBoundedByTheRing) {
+  TemplateIndex index({64, 0.5});
+  uint64_t first = index.Assign(Fp(Text(1000, 100)));
+  for (uint32_t i = 0; i < 500; ++i) index.Assign(Fp(Text(i, 100)));
+  EXPECT_EQ(index.size(), 64u);
+  // The first template was forgotten: the same text starts a new one with
+  // the same id (ids come from the digest).
+  EXPECT_EQ(index.Assign(Fp(Text(1000, 100))), first);
+}
+
+TEST(TemplateIndexTest, ThresholdIsRespected) {
+  TemplateIndex strict({1024, 0.95});
+  uint64_t a = strict.Assign(Fp(Text(5, 200)));
+  EXPECT_NE(strict.Assign(Fp(Text(5, 200, 10))), a);  // 10% changed: below 0.95
+}
+
+}  // namespace
+}  // namespace sluice
