@@ -1,0 +1,237 @@
+// The limiter's shared state, for its own .cc files only: the compiled
+// config (Snapshot and its Rules), the charges of a request, transactions,
+// names for reports, and the small helpers every part uses. See limiter.h
+// for the behaviour; limiter.cc holds the hot path, limiter_rules.cc the
+// compilation, limiter_txn.cc the transactions, limiter_report.cc reports.
+//
+// Thread safety: as limiter.h says for the members that hold these.
+#ifndef SLUICE_RATELIMIT_INTERNAL_LIMITER_STATE_H_
+#define SLUICE_RATELIMIT_INTERNAL_LIMITER_STATE_H_
+
+#include <cstdint>
+#include <cstring>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/string_view.h"
+#include "ratelimit/gcra.h"
+#include "ratelimit/internal/event_dedup.h"
+#include "ratelimit/internal/hash.h"
+#include "ratelimit/ip.h"
+#include "ratelimit/limiter.h"
+// Inline XXH3: short keys hash in a few ns without a call into libxxhash.
+#ifndef XXH_INLINE_ALL
+#define XXH_INLINE_ALL
+#endif
+#include <xxhash.h>
+
+namespace sluice {
+namespace internal {
+
+inline constexpr int kMaxRulesPerLevel = 8;
+inline constexpr int kMaxPending = kNumLevels * kMaxRulesPerLevel;
+inline constexpr size_t kMaxAddress = 320;
+
+inline uint64_t Mix(uint64_t x) { return Mix64(x); }
+
+inline uint64_t LevelSeed(Level level) {
+  return 0x5a17ce0000000000ull + static_cast<uint64_t>(level);
+}
+
+inline uint64_t EntityHash(Level level, absl::string_view name) {
+  return XXH3_64bits_withSeed(name.data(), name.size(), LevelSeed(level));
+}
+
+// Lower-cases ASCII `in` into buf (at most cap bytes); returns the view.
+// Branch-free so the compiler can vectorise it.
+inline absl::string_view Lower(absl::string_view in, char* buf, size_t cap) {
+  size_t n = std::min(in.size(), cap);
+  const unsigned char* src = reinterpret_cast<const unsigned char*>(in.data());
+  for (size_t i = 0; i < n; ++i) {
+    unsigned char c = src[i];
+    buf[i] = static_cast<char>(c | ((static_cast<unsigned char>(c - 'A') < 26u) << 5));
+  }
+  return absl::string_view(buf, n);
+}
+
+inline size_t LastAt(absl::string_view s) {
+  for (size_t i = s.size(); i > 0; --i) {
+    if (s[i - 1] == '@') return i - 1;
+  }
+  return absl::string_view::npos;
+}
+
+struct Cidr {
+  IpAddress net;
+  int prefix;
+};
+
+struct Rule {
+  uint64_t seed = 0;  // identifies (level, metric, window, algorithm)
+  uint64_t overflow_hash = 0;
+  Level level = Level::kServer;
+  Metric metric = Metric::kMessages;
+  bool gcra = false;
+  int64_t window_s = 0;
+  uint32_t sub_s = 0;  // 0 for GCRA
+  uint64_t max = 0;
+  Gcra::Params gcra_params{1, 1};
+  Action action = Action::kDefer;
+  bool shadow = false;
+  bool strict = false;
+  uint64_t lease = 0;  // units a thread may take at once (0 = none)
+  int smtp_code = 451;
+  std::string enhanced;
+  std::string text;
+};
+
+using RuleSet = std::vector<Rule>;
+
+}  // namespace internal
+
+struct Limiter::Snapshot {
+  struct Node {
+    Level level = Level::kServer;
+    std::string name;  // lower-case
+    uint64_t hash = 0;
+    int parent = -1;
+    internal::RuleSet resolved[kNumLevels];
+  };
+  config::Config config;
+  bool enabled[kNumLevels] = {};
+  std::vector<Node> nodes;  // nodes[0]: the server (root)
+  // Entity hash -> node, open addressing over a power-of-two array (the
+  // hash is already uniform; no second hashing). Key 0 = empty.
+  std::vector<std::pair<uint64_t, int>> index;
+  uint64_t index_mask = 0;
+
+  void BuildIndex() {
+    size_t cap = 16;
+    while (cap < nodes.size() * 2) cap <<= 1;
+    index.assign(cap, {0, -1});
+    index_mask = cap - 1;
+    for (size_t i = 0; i < nodes.size(); ++i) {
+      uint64_t h = nodes[i].hash | 1;
+      for (uint64_t j = h & index_mask;; j = (j + 1) & index_mask) {
+        if (index[j].first == 0 || index[j].first == h) {
+          index[j] = {h, static_cast<int>(i)};
+          break;
+        }
+      }
+    }
+  }
+  // Returns the node of an entity hash, or -1.
+  int Lookup(uint64_t hash) const {
+    uint64_t h = hash | 1;
+    for (uint64_t j = h & index_mask;; j = (j + 1) & index_mask) {
+      if (index[j].first == h) return index[j].second;
+      if (index[j].first == 0) return -1;
+    }
+  }
+  std::vector<internal::Cidr> exempt_cidrs;
+  absl::flat_hash_set<std::string> exempt_senders;  // "a@b" or "@b"
+  absl::flat_hash_set<std::string> exempt_sasl;
+  int v4_prefix = 32;
+  int v6_prefix = 64;
+
+  int Find(Level level, absl::string_view name) const {
+    return Lookup(internal::EntityHash(level, name));
+  }
+};
+
+constexpr int kShards = 16;
+
+struct Limiter::Names {
+  struct Entry {
+    Level level;
+    std::string name;
+    // The configured entity whose rules applied when first seen (its
+    // nearest configured ancestor), so reports show the right limits.
+    Level anc_level;
+    std::string anc_name;
+  };
+  struct Shard {
+    mutable std::mutex mu;
+    absl::flat_hash_map<uint64_t, Entry> map;
+  };
+  Shard shards[kShards];
+  std::atomic<size_t> size{0};
+  size_t cap = 0;
+};
+
+struct Limiter::Events {
+  std::mutex mu;
+  std::vector<std::function<void(const Event&)>> sinks;
+  std::atomic<bool> any{false};
+  internal::EventDedup dedup;
+};
+
+struct Limiter::Charge {
+  internal::Slot* slot;
+  uint64_t key_word;
+  bool gcra;
+  uint32_t epoch;
+  int64_t gcra_us;
+  uint64_t amount;
+  bool leased;  // taken from this thread's lease
+};
+
+struct Limiter::ChargeList {
+  Charge items[internal::kMaxPending];
+  int n = 0;
+  void Add(internal::Slot* slot, uint64_t key_word, bool gcra, uint32_t epoch, int64_t gcra_us,
+           uint64_t amount, bool leased) {
+    if (n >= internal::kMaxPending) return;
+    Charge& c = items[n++];
+    c.slot = slot;
+    c.key_word = key_word;
+    c.gcra = gcra;
+    c.epoch = epoch;
+    c.gcra_us = gcra_us;
+    c.amount = amount;
+    c.leased = leased;
+  }
+};
+
+struct Limiter::Txn {
+  std::string sender, sasl_user, client_ip, script, list;
+  std::vector<Charge> charges;
+  absl::flat_hash_map<std::string, Decision> items;
+  absl::Time created;
+  bool counted_message = false;
+};
+
+struct Limiter::TxnShard {
+  mutable std::mutex mu;
+  absl::flat_hash_map<std::string, Txn> map;
+  // Transaction ids in creation order, for evicting the oldest one at a
+  // time (O(1) per new transaction: no bulk pass stalls a request). Ids of
+  // transactions that ended meanwhile are skipped, and dropped in one pass
+  // once they make up half of the queue.
+  std::deque<std::string> order;
+};
+
+struct Limiter::PathEntry {
+  const internal::RuleSet* rules;
+  uint64_t entity_hash;
+  absl::string_view name;
+  int node;  // the snapshot node whose rules apply
+  Level level;
+
+  void Set(Level l, absl::string_view n, uint64_t h, const internal::RuleSet* r, int nd) {
+    rules = r;
+    entity_hash = h;
+    name = n;
+    node = nd;
+    level = l;
+  }
+};
+
+}  // namespace sluice
+
+#endif  // SLUICE_RATELIMIT_INTERNAL_LIMITER_STATE_H_

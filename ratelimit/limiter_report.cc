@@ -1,0 +1,225 @@
+// Reports: usage along a path or of one entity, top entities of a level,
+// manual resets, and the names kept for them (saved beside a file table).
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "ratelimit/internal/limiter_state.h"
+
+namespace sluice {
+
+using internal::Cidr;
+using internal::EntityHash;
+using internal::kMaxAddress;
+using internal::kMaxPending;
+using internal::kMaxRulesPerLevel;
+using internal::LastAt;
+using internal::Lower;
+using internal::MakeKeyWord;
+using internal::Mix;
+using internal::Rule;
+using internal::RuleSet;
+using internal::Slot;
+
+void Limiter::LoadNames() {
+  std::ifstream in(names_path_, std::ios::binary);
+  if (!in) return;
+  config::NameSnapshot snap;
+  if (!snap.ParseFromIstream(&in)) return;
+  Names& n = *names_;
+  for (const auto& e : snap.entry()) {
+    Level level, anc_level;
+    if (!ParseLevel(e.level(), &level) || !ParseLevel(e.anc_level(), &anc_level)) continue;
+    if (n.size.load(std::memory_order_relaxed) >= n.cap) break;
+    auto& shard = n.shards[e.hash() % kShards];
+    std::lock_guard<std::mutex> lock(shard.mu);
+    if (shard.map.try_emplace(e.hash(), Names::Entry{level, e.name(), anc_level, e.anc_name()})
+            .second) {
+      n.size.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+  names_saved_.store(n.size.load(std::memory_order_relaxed), std::memory_order_relaxed);
+}
+
+void Limiter::SaveNames() {
+  Names& n = *names_;
+  const size_t size = n.size.load(std::memory_order_relaxed);
+  if (size == names_saved_.load(std::memory_order_relaxed)) return;  // nothing new
+  config::NameSnapshot snap;
+  for (int i = 0; i < kShards; ++i) {
+    std::lock_guard<std::mutex> lock(n.shards[i].mu);
+    for (const auto& [h, e] : n.shards[i].map) {
+      auto* out = snap.add_entry();
+      out->set_hash(h);
+      out->set_level(std::string(LevelName(e.level)));
+      out->set_name(e.name);
+      out->set_anc_level(std::string(LevelName(e.anc_level)));
+      out->set_anc_name(e.anc_name);
+    }
+  }
+  // Written whole under another name, then renamed: a crash leaves the
+  // old file or the new one, never half of one.
+  // Mode 0600 like the table: the names are the server's senders.
+  const std::string tmp = names_path_ + ".tmp";
+  const std::string bytes = snap.SerializeAsString();
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return;
+  size_t off = 0;
+  while (off < bytes.size()) {
+    const ssize_t w = ::write(fd, bytes.data() + off, bytes.size() - off);
+    if (w <= 0) break;
+    off += static_cast<size_t>(w);
+  }
+  ::close(fd);
+  if (off == bytes.size() && std::rename(tmp.c_str(), names_path_.c_str()) == 0) {
+    names_saved_.store(size, std::memory_order_relaxed);
+  }
+}
+
+namespace {
+
+uint64_t ReadUsage(const CounterTable& t, const Rule& rule, uint64_t entity_hash, absl::Time now) {
+  uint64_t h = Mix(entity_hash ^ rule.seed);
+  const Slot* slot = t.Find(h, MakeKeyWord(h, rule.sub_s));
+  if (slot == nullptr) return 0;
+  if (rule.gcra) return Gcra::Usage(*slot, t.SinceBaseUs(now), rule.gcra_params);
+  return SlidingWindow::Usage(*slot, SlidingWindow::EpochAt(t.SinceBaseMs(now), rule.sub_s));
+}
+
+void FillUsage(config::RuleUsage* u, const Rule& rule, absl::string_view entity, uint64_t usage) {
+  u->set_level(std::string(LevelName(rule.level)));
+  u->set_entity(std::string(entity));
+  u->set_metric(static_cast<config::Metric>(rule.metric));
+  u->set_window(FormatWindow(rule.window_s));
+  u->set_algorithm(rule.gcra ? config::GCRA : config::SLIDING_WINDOW);
+  u->set_usage(usage);
+  u->set_limit(rule.max);
+  u->set_shadow(rule.shadow);
+}
+
+}  // namespace
+
+config::UsageReport Limiter::UsageForRequest(const Request& request, absl::Time now) const {
+  config::UsageReport rep;
+  rep.set_time_unix(absl::ToUnixSeconds(now));
+  const Snapshot& s = *current();
+  char buf[kMaxAddress];
+  PathEntry path[kNumLevels];
+  int np = ResolvePath(s, request, buf, path);
+  for (int i = np - 1; i >= 0; --i) {
+    for (const Rule& rule : *path[i].rules) {
+      FillUsage(rep.add_rule(), rule, path[i].name,
+                ReadUsage(*table_, rule, path[i].entity_hash, now));
+    }
+  }
+  return rep;
+}
+
+void Limiter::EntityRules(const Snapshot& s, Level level, const std::string& name,
+                          PathEntry* out) const {
+  Request r;
+  std::string sender;
+  if (level == Level::kMailbox) {
+    sender = name;
+  } else if (level == Level::kDomain) {
+    sender = "@" + name;
+  }
+  r.sender = sender;
+  const RuleSet* rules = nullptr;
+  if (level == Level::kMailbox || level == Level::kDomain) {
+    char buf[kMaxAddress];
+    PathEntry path[kNumLevels];
+    int np = ResolvePath(s, r, buf, path);
+    for (int i = 0; i < np; ++i) {
+      if (path[i].level == level) rules = path[i].rules;
+    }
+  } else {
+    int idx = s.Find(level, name);
+    if (idx < 0) {
+      // Not configured: use the ancestor recorded when it was first seen.
+      uint64_t h = EntityHash(level, name);
+      auto& shard = names_->shards[h % kShards];
+      std::lock_guard<std::mutex> lock(shard.mu);
+      auto it = shard.map.find(h);
+      if (it != shard.map.end()) idx = s.Find(it->second.anc_level, it->second.anc_name);
+    }
+    rules = idx >= 0 ? &s.nodes[idx].resolved[static_cast<int>(level)]
+                     : &s.nodes[0].resolved[static_cast<int>(level)];
+    if (level == Level::kServer) rules = &s.nodes[0].resolved[0];
+  }
+  out->rules = rules;
+  out->entity_hash = EntityHash(level, level == Level::kServer ? s.nodes[0].name : name);
+}
+
+config::UsageReport Limiter::Usage(Level level, absl::string_view entity, absl::Time now) const {
+  std::string name = absl::AsciiStrToLower(entity);
+  config::UsageReport rep;
+  rep.set_time_unix(absl::ToUnixSeconds(now));
+  const Snapshot& s = *current();
+  PathEntry e;
+  EntityRules(s, level, name, &e);
+  if (e.rules == nullptr) return rep;
+  for (const Rule& rule : *e.rules) {
+    FillUsage(rep.add_rule(), rule, level == Level::kServer ? s.nodes[0].name : name,
+              ReadUsage(*table_, rule, e.entity_hash, now));
+  }
+  return rep;
+}
+
+int Limiter::Reset(Level level, absl::string_view entity) {
+  std::string name = absl::AsciiStrToLower(entity);
+  const Snapshot& s = *current();
+  PathEntry e;
+  EntityRules(s, level, name, &e);
+  if (e.rules == nullptr) return 0;
+  int n = 0;
+  for (const Rule& rule : *e.rules) {
+    uint64_t h = Mix(e.entity_hash ^ rule.seed);
+    n += table_->Reset(h, MakeKeyWord(h, rule.sub_s));
+  }
+  return n;
+}
+
+config::TopReport Limiter::Top(Level level, Metric metric, int64_t window_seconds, size_t k,
+                               absl::Time now) const {
+  config::TopReport rep;
+  rep.set_time_unix(absl::ToUnixSeconds(now));
+  rep.set_level(std::string(LevelName(level)));
+  rep.set_metric(static_cast<config::Metric>(metric));
+  std::vector<config::RuleUsage> rows;
+  for (int i = 0; i < kShards; ++i) {
+    std::vector<std::pair<uint64_t, std::string>> entries;
+    {
+      std::lock_guard<std::mutex> lock(names_->shards[i].mu);
+      for (const auto& [h, e] : names_->shards[i].map) {
+        if (e.level == level) entries.emplace_back(h, e.name);
+      }
+    }
+    for (const auto& [h, name] : entries) {
+      config::UsageReport u = Usage(level, name, now);
+      for (const auto& ru : u.rule()) {
+        if (ru.metric() != static_cast<config::Metric>(metric)) continue;
+        if (window_seconds != 0 && *ParseWindow(ru.window()) != window_seconds) continue;
+        if (ru.usage() == 0) break;
+        rows.push_back(ru);
+        break;
+      }
+    }
+  }
+  std::sort(rows.begin(), rows.end(), [](const config::RuleUsage& a, const config::RuleUsage& b) {
+    return a.usage() != b.usage() ? a.usage() > b.usage() : a.entity() < b.entity();
+  });
+  if (rows.size() > k) rows.resize(k);
+  if (!rows.empty()) rep.set_window(rows[0].window());
+  for (auto& r : rows) *rep.add_entry() = std::move(r);
+  return rep;
+}
+
+}  // namespace sluice
