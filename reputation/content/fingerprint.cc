@@ -5,24 +5,11 @@
 #include <cstring>
 #include <limits>
 
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-#endif
-
 #include "ratelimit/internal/hash.h"
+#include "reputation/content/internal/simd.h"
 
 #define XXH_INLINE_ALL
 #include <xxhash.h>
-
-// GCC 12's AVX-512 intrinsics start from an undefined vector and warn
-// about it (a false positive).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#endif
 
 namespace sluice {
 
@@ -154,8 +141,7 @@ using AddFn = void (*)(const TokenBatch&, size_t, const char*, int, uint64_t*, u
                        SmallSet*) noexcept;
 constexpr AddFn kAdd[4] = {AddShingles<1>, AddShingles<2>, AddShingles<3>, AddShingles<4>};
 
-#if defined(__x86_64__) && defined(__GNUC__)
-#define SLUICE_HAVE_AVX512_SHINGLES 1
+#if defined(SLUICE_HAVE_AVX512)
 // Four tokens' first 16 bytes side by side (a lambda would not inherit
 // the target).
 __attribute__((target("avx512f,avx512dq"))) inline __m512i Load4(const char* t0, const char* t1,
@@ -265,11 +251,7 @@ __attribute__((target("avx512f,avx512dq"))) size_t AddShinglesAvx512(
   return groups * 8;
 }
 
-bool HaveAvx512Shingles() {
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
-}
-const bool kAvx512Shingles = HaveAvx512Shingles();
+const bool kAvx512Shingles = internal::CpuVectors().f && internal::CpuVectors().dq;
 #endif
 
 }  // namespace
@@ -282,7 +264,7 @@ void Fingerprinter::Tokens(const TokenBatch& batch) noexcept {
   const int shift = 64 - k_bits_;
   size_t done = 0;
   const char* p = batch.bytes;
-#if defined(SLUICE_HAVE_AVX512_SHINGLES)
+#if defined(SLUICE_HAVE_AVX512)
   // With the normaliser's wide vectors (the same switch for both).
   if (kAvx512Shingles && BodyNormalizer::UsesWideVectors()) {
     done =
