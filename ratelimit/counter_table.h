@@ -77,6 +77,9 @@ class CounterTable {
   CounterTable(const CounterTable&) = delete;
   CounterTable& operator=(const CounterTable&) = delete;
 
+  // Advanced: the slot-level calls below hand out internal::Slot (the
+  // layout in internal/slot.h) for sluice's own counters (limiter,
+  // detectors); an embedder counts through Limiter instead.
   // Returns the slot for `key_word` (see internal::MakeKeyWord) whose probe
   // sequence starts at `hash`, claiming a free or expired slot if the key is
   // absent. If none is free, returns the slot of `overflow_word` in the

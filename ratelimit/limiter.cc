@@ -168,7 +168,6 @@ absl::StatusOr<std::unique_ptr<Limiter>> Limiter::Create(const config::Config& c
     l->names_path_ = l->table_->path() + ".names";
     l->LoadNames();
   }
-  l->events_ = std::make_unique<Events>();
   l->txns_.reset(new TxnShard[kShards]);
   l->snapshot_.store(snap->get(), std::memory_order_release);
   l->snapshots_.push_back(std::move(*snap));
@@ -197,11 +196,7 @@ absl::Status Limiter::Reload(const config::Config& config) {
   return absl::OkStatus();
 }
 
-void Limiter::AddEventSink(std::function<void(const Event&)> sink) {
-  std::lock_guard<std::mutex> lock(events_->mu);
-  events_->sinks.push_back(std::move(sink));
-  events_->any.store(true, std::memory_order_release);
-}
+void Limiter::AddEventSink(std::function<void(const Event&)> sink) { events_.Add(std::move(sink)); }
 
 void Limiter::RecordName(uint64_t entity_hash, Level level, absl::string_view name, Level anc_level,
                          absl::string_view anc_name) noexcept {
@@ -216,10 +211,9 @@ void Limiter::RecordName(uint64_t entity_hash, Level level, absl::string_view na
 }
 
 void Limiter::Emit(const Event& e, uint64_t dedup_key, int64_t window_index) {
-  if (!events_->any.load(std::memory_order_acquire)) return;
-  if (!events_->dedup.First(dedup_key, window_index)) return;
-  std::lock_guard<std::mutex> lock(events_->mu);
-  for (auto& sink : events_->sinks) sink(e);
+  if (!events_.any()) return;
+  if (!events_.FirstInWindow(dedup_key, window_index)) return;
+  events_.Deliver(e);
 }
 
 // ---- The hot path ----------------------------------------------------------
@@ -562,7 +556,7 @@ Decision Limiter::Apply(const Snapshot& s, const Request& r, absl::Time now, Cha
     d.retry_after =
         failed_retry_ms < 0 ? absl::InfiniteDuration() : absl::Milliseconds(failed_retry_ms);
     d.overflow = failed_overflow;
-    if (events_->any.load(std::memory_order_relaxed)) {
+    if (events_.any()) {
       // Keys in the overflow bucket share one event (a flood is one trip).
       std::string who = failed_overflow
                             ? absl::StrCat("(overflow of ", LevelName(failed->entry->level), ")")
@@ -598,7 +592,7 @@ Decision Limiter::Apply(const Snapshot& s, const Request& r, absl::Time now, Cha
     d.shadow_action = rule.action;
     d.smtp_code = 250;
     d.enhanced_status = "2.0.0";
-    if (events_->any.load(std::memory_order_relaxed)) {
+    if (events_.any()) {
       Emit(Event{now, shadow_hit->entry->level, std::string(shadow_hit->entry->name), rule.metric,
                  rule.window_s, rule.max, shadow_usage, rule.action, rule.shadow},
            shadow_hit->hash, absl::ToUnixSeconds(now) / rule.window_s);

@@ -43,6 +43,7 @@
 #include "ratelimit/config.h"
 #include "ratelimit/config.pb.h"
 #include "ratelimit/counter_table.h"
+#include "ratelimit/event_sinks.h"
 #include "ratelimit/sliding_window.h"
 #include "ratelimit/types.h"
 
@@ -263,8 +264,7 @@ class Limiter {
   std::atomic<size_t> names_saved_{0};  // names_->size at the last save
   void LoadNames();
   void SaveNames();
-  struct Events;
-  std::unique_ptr<Events> events_;
+  EventSinks<Event> events_;
   std::unique_ptr<TxnShard[]> txns_;
   std::atomic<uint64_t> evicted_txns_{0};  // transactions evicted (statistics)
 };

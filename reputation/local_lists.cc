@@ -60,11 +60,11 @@ absl::StatusOr<std::shared_ptr<const LocalLists>> LocalLists::Parse(absl::string
     };
     size_t sp = line.find_first_of(" \t");
     absl::string_view word = line.substr(0, sp);
-    Verdict v;
+    Match v;
     if (word == "allow") {
-      v = Verdict::kAllow;
+      v = Match::kAllow;
     } else if (word == "deny") {
-      v = Verdict::kDeny;
+      v = Match::kDeny;
     } else {
       return err(0, absl::StrCat("expected allow or deny, got \"", word, "\""));
     }
@@ -119,9 +119,9 @@ absl::StatusOr<std::shared_ptr<const LocalLists>> LocalLists::Parse(absl::string
   return std::shared_ptr<const LocalLists>(std::move(l));
 }
 
-LocalLists::Verdict LocalLists::CheckIp(absl::string_view ip) const {
+LocalLists::Match LocalLists::CheckIp(absl::string_view ip) const {
   IpAddress addr;
-  if (!ParseIp(ip, &addr)) return Verdict::kNone;
+  if (!ParseIp(ip, &addr)) return Match::kNone;
   const unsigned char* a = addr.bytes;
   if (addr.family == 4) {
     uint32_t x = uint32_t{a[0]} << 24 | uint32_t{a[1]} << 16 | uint32_t{a[2]} << 8 | a[3];
@@ -129,7 +129,7 @@ LocalLists::Verdict LocalLists::CheckIp(absl::string_view ip) const {
       auto it = v4_[l].find(Mask4(x, l));
       if (it != v4_[l].end()) return it->second;
     }
-    return Verdict::kNone;
+    return Match::kNone;
   }
   for (int l : v6_lengths_) {
     uint64_t hi = Load64(a), lo = Load64(a + 8);
@@ -137,11 +137,11 @@ LocalLists::Verdict LocalLists::CheckIp(absl::string_view ip) const {
     auto it = v6_[l].find(Key6{hi, lo});
     if (it != v6_[l].end()) return it->second;
   }
-  return Verdict::kNone;
+  return Match::kNone;
 }
 
-LocalLists::Verdict LocalLists::CheckDomain(absl::string_view domain) const {
-  if (domains_.empty() || domain.empty() || domain.size() > 253) return Verdict::kNone;
+LocalLists::Match LocalLists::CheckDomain(absl::string_view domain) const {
+  if (domains_.empty() || domain.empty() || domain.size() > 253) return Match::kNone;
   char buf[256];
   size_t n = 0;
   for (char c : domain) buf[n++] = absl::ascii_tolower(static_cast<unsigned char>(c));
@@ -155,7 +155,7 @@ LocalLists::Verdict LocalLists::CheckDomain(absl::string_view domain) const {
     if (dot == absl::string_view::npos) break;
     d.remove_prefix(dot + 1);
   }
-  return Verdict::kNone;
+  return Match::kNone;
 }
 
 absl::StatusOr<std::unique_ptr<LocalListsFile>> LocalListsFile::Open(const std::string& path) {

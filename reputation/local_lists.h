@@ -34,16 +34,16 @@ namespace sluice {
 
 class LocalLists {
  public:
-  enum class Verdict : uint8_t { kNone, kAllow, kDeny };
+  enum class Match : uint8_t { kNone, kAllow, kDeny };
 
   static absl::StatusOr<std::shared_ptr<const LocalLists>> Parse(
       absl::string_view text, absl::string_view filename = "<lists>");
 
   // The verdict of the longest matching prefix (kNone if none matches or
   // `ip` is not an address).
-  Verdict CheckIp(absl::string_view ip) const;
+  Match CheckIp(absl::string_view ip) const;
   // The verdict of the longest matching domain suffix.
-  Verdict CheckDomain(absl::string_view domain) const;
+  Match CheckDomain(absl::string_view domain) const;
   size_t size() const { return entries_; }
 
  private:
@@ -58,10 +58,10 @@ class LocalLists {
   LocalLists() = default;
   // Per prefix length, the masked networks; only lengths in use are
   // probed, longest first.
-  absl::flat_hash_map<uint32_t, Verdict> v4_[33];
-  absl::flat_hash_map<Key6, Verdict> v6_[129];
+  absl::flat_hash_map<uint32_t, Match> v4_[33];
+  absl::flat_hash_map<Key6, Match> v6_[129];
   std::vector<int> v4_lengths_, v6_lengths_;  // descending
-  absl::flat_hash_map<std::string, Verdict> domains_;
+  absl::flat_hash_map<std::string, Match> domains_;
   size_t entries_ = 0;
 };
 

@@ -11,7 +11,7 @@
 namespace sluice {
 namespace {
 
-using V = LocalLists::Verdict;
+using V = LocalLists::Match;
 
 TEST(LocalListsTest, LongestPrefixWinsForBothFamilies) {
   auto l = LocalLists::Parse(

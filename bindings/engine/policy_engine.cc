@@ -106,18 +106,17 @@ absl::StatusOr<std::unique_ptr<PolicyEngine>> PolicyEngine::Create(const config:
   return e;
 }
 
-LocalLists::Verdict PolicyEngine::CheckLocal(const SmtpEvent& e, absl::string_view identity,
-                                             absl::Time now, Verdict* out) {
-  if (local_lists_ == nullptr) return LocalLists::Verdict::kNone;
+LocalLists::Match PolicyEngine::CheckLocal(const SmtpEvent& e, absl::string_view identity,
+                                           absl::Time now, Verdict* out) {
+  if (local_lists_ == nullptr) return LocalLists::Match::kNone;
   std::shared_ptr<const LocalLists> lists = local_lists_->Get();
-  LocalLists::Verdict ip = lists->CheckIp(e.client_address);
+  LocalLists::Match ip = lists->CheckIp(e.client_address);
   absl::string_view domain;
   size_t at = e.sender.rfind('@');
   if (at != absl::string_view::npos) domain = e.sender.substr(at + 1);
-  LocalLists::Verdict dom =
-      domain.empty() ? LocalLists::Verdict::kNone : lists->CheckDomain(domain);
-  if (ip == LocalLists::Verdict::kDeny || dom == LocalLists::Verdict::kDeny) {
-    const bool by_ip = ip == LocalLists::Verdict::kDeny;
+  LocalLists::Match dom = domain.empty() ? LocalLists::Match::kNone : lists->CheckDomain(domain);
+  if (ip == LocalLists::Match::kDeny || dom == LocalLists::Match::kDeny) {
+    const bool by_ip = ip == LocalLists::Match::kDeny;
     out->source = "local_deny";
     out->action = reputation_.has_action() ? ToAction(reputation_.action()) : Action::kReject;
     out->shadow_action = out->action;
@@ -130,12 +129,12 @@ LocalLists::Verdict PolicyEngine::CheckLocal(const SmtpEvent& e, absl::string_vi
     // A deny hit also counts against the client and the account's score.
     scores_->Add(e.client_address, reputation_.abuse_weight(), now);
     if (!identity.empty()) scores_->Add(identity, reputation_.abuse_weight(), now);
-    return LocalLists::Verdict::kDeny;
+    return LocalLists::Match::kDeny;
   }
-  if (ip == LocalLists::Verdict::kAllow || dom == LocalLists::Verdict::kAllow) {
-    return LocalLists::Verdict::kAllow;
+  if (ip == LocalLists::Match::kAllow || dom == LocalLists::Match::kAllow) {
+    return LocalLists::Match::kAllow;
   }
-  return LocalLists::Verdict::kNone;
+  return LocalLists::Match::kNone;
 }
 
 void PolicyEngine::CheckFcrdns(absl::string_view ip, absl::Time now) {
@@ -346,12 +345,12 @@ Verdict PolicyEngine::Evaluate(const SmtpEvent& e, absl::Time now) {
     }
     case Stage::kRcpt: {
       Verdict local;
-      const LocalLists::Verdict lv = CheckLocal(e, identity, now, &local);
-      if (lv == LocalLists::Verdict::kDeny) {
+      const LocalLists::Match lv = CheckLocal(e, identity, now, &local);
+      if (lv == LocalLists::Match::kDeny) {
         v = std::move(local);
         break;
       }
-      if (lv != LocalLists::Verdict::kAllow) {  // allowed clients skip scores and lists
+      if (lv != LocalLists::Match::kAllow) {  // allowed clients skip scores and lists
         CheckFcrdns(e.client_address, now);
         Verdict sc = CheckScores(e.client_address, identity, now);
         if (sc.tripped()) {

@@ -126,8 +126,8 @@ class PolicyEngine {
                       std::string default_text) const;
   // kDeny: `out` says why; kAllow: skip the lists and scores.
   // A deny also adds abuse_weight to the client's and identity's scores.
-  LocalLists::Verdict CheckLocal(const SmtpEvent& e, absl::string_view identity, absl::Time now,
-                                 Verdict* out);
+  LocalLists::Match CheckLocal(const SmtpEvent& e, absl::string_view identity, absl::Time now,
+                               Verdict* out);
   // Feeds the guard's trips into the scores.
   void AttachScores(AbuseGuard* guard);
 

@@ -19,8 +19,8 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/string_view.h"
+#include "ratelimit/event_sinks.h"
 #include "ratelimit/gcra.h"
-#include "ratelimit/internal/event_dedup.h"
 #include "ratelimit/internal/hash.h"
 #include "ratelimit/ip.h"
 #include "ratelimit/limiter.h"
@@ -162,13 +162,6 @@ struct Limiter::Names {
   Shard shards[kShards];
   std::atomic<size_t> size{0};
   size_t cap = 0;
-};
-
-struct Limiter::Events {
-  std::mutex mu;
-  std::vector<std::function<void(const Event&)>> sinks;
-  std::atomic<bool> any{false};
-  internal::EventDedup dedup;
 };
 
 struct Limiter::Charge {

@@ -166,8 +166,7 @@ absl::StatusOr<std::unique_ptr<AbuseGuard>> AbuseGuard::Create(const config::Con
 }
 
 void AbuseGuard::AddEventSink(std::function<void(const Event&)> sink) {
-  std::lock_guard<std::mutex> lock(sinks_mu_);
-  sinks_.push_back(std::move(sink));
+  sinks_.Add(std::move(sink));
 }
 
 AbuseGuard::Finding AbuseGuard::Trip(Detector d, absl::string_view key, uint64_t count,
@@ -186,40 +185,32 @@ AbuseGuard::Finding AbuseGuard::Trip(Detector d, absl::string_view key, uint64_t
   f.text = r.text.c_str();
   const uint64_t dedup =
       internal::Mix64(XXH3_64bits(key.data(), key.size()) ^ (static_cast<uint64_t>(d) << 56));
-  if (dedup_.First(dedup, absl::ToUnixSeconds(now) / r.window_s)) {
-    Event e{now, d, std::string(key), count, limit, r.action, r.shadow};
-    std::lock_guard<std::mutex> lock(sinks_mu_);
-    for (auto& sink : sinks_) sink(e);
+  if (sinks_.FirstInWindow(dedup, absl::ToUnixSeconds(now) / r.window_s)) {
+    sinks_.Deliver(Event{now, d, std::string(key), count, limit, r.action, r.shadow});
   }
   return f;
 }
 
-AbuseGuard::Finding AbuseGuard::FromSignal(const SessionSignals::Verdict& v, absl::string_view ip,
+AbuseGuard::Finding AbuseGuard::FromSignal(const SessionSignals::Signal& v, absl::string_view ip,
                                            absl::string_view user, absl::Time now) {
-  using S = SessionSignals::Signal;
-  switch (v.signal) {
-    case S::kNone:
+  absl::string_view key;  // whose sign it is
+  switch (v.detector) {
+    case D::kNone:
       return Finding();
-    case S::kBlocked:
-      return Trip(D::kBlocked, ip.empty() ? user : ip, v.count, v.limit, v.retry_after, now);
-    case S::kAuthBruteForceIp:
-      return Trip(D::kAuthFailuresPerIp, ip, v.count, v.limit, v.retry_after, now);
-    case S::kAuthBruteForceUser:
-      return Trip(D::kAuthFailuresPerUser, user, v.count, v.limit, v.retry_after, now);
-    case S::kHarvesting:
-      return Trip(D::kUnknownRecipientsPerIp, ip, v.count, v.limit, v.retry_after, now);
-    case S::kTooManyIps:
-      return Trip(D::kIpsPerUser, user, v.count, v.limit, v.retry_after, now);
-    case S::kTooManyNetworks:
-      return Trip(D::kNetworksPerUser, user, v.count, v.limit, v.retry_after, now);
-    case S::kNewNetwork:
-      return Trip(D::kNewNetwork, user, v.count, v.limit, v.retry_after, now);
-    case S::kTooManyConcurrent:
-      return Trip(D::kConcurrentConnectionsPerIp, ip, v.count, v.limit, v.retry_after, now);
-    case S::kConnectionRate:
-      return Trip(D::kConnectionsPerIp, ip, v.count, v.limit, v.retry_after, now);
+    case D::kBlocked:
+      key = ip.empty() ? user : ip;
+      break;
+    case D::kAuthFailuresPerUser:
+    case D::kIpsPerUser:
+    case D::kNetworksPerUser:
+    case D::kNewNetwork:
+      key = user;
+      break;
+    default:
+      key = ip;
+      break;
   }
-  return Finding();
+  return Trip(v.detector, key, v.count, v.limit, v.retry_after, now);
 }
 
 AbuseGuard::Finding AbuseGuard::Connect(absl::string_view ip, absl::Time now) noexcept {
@@ -257,7 +248,7 @@ AbuseGuard::Finding AbuseGuard::MailFrom(absl::string_view sasl_user, absl::stri
 
 AbuseGuard::Finding AbuseGuard::Message(absl::string_view sender, const Fingerprint& fp,
                                         absl::Time now) noexcept {
-  const BurstDetector::Verdict v = bursts_->Observe(sender, fp, now);
+  const BurstDetector::Bursts v = bursts_->Observe(sender, fp, now);
   Finding first;
   auto consider = [&](bool fired, D d, uint64_t count, uint64_t limit) {
     if (!fired) return;

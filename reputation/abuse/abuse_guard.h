@@ -32,9 +32,10 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "ratelimit/config.pb.h"
-#include "ratelimit/internal/event_dedup.h"
+#include "ratelimit/event_sinks.h"
 #include "ratelimit/limiter.h"
 #include "reputation/abuse/burst_detector.h"
+#include "reputation/abuse/detector.h"
 #include "reputation/abuse/sender_policy.h"
 #include "reputation/abuse/session_signals.h"
 #include "reputation/content/fingerprint.h"
@@ -43,23 +44,8 @@ namespace sluice {
 
 class AbuseGuard {
  public:
-  enum class Detector : uint8_t {
-    kNone,
-    kBlocked,  // refused because an earlier trip blocked the IP or user
-    kSameSize,
-    kNearDuplicate,
-    kCampaign,
-    kAuthFailuresPerIp,
-    kAuthFailuresPerUser,
-    kUnknownRecipientsPerIp,
-    kIpsPerUser,
-    kNetworksPerUser,
-    kNewNetwork,
-    kConcurrentConnectionsPerIp,
-    kConnectionsPerIp,
-    kSenderMismatch,
-  };
-  static constexpr int kNumDetectors = 14;
+  using Detector = ::sluice::Detector;  // reputation/abuse/detector.h
+  static constexpr int kNumDetectors = ::sluice::kNumDetectors;
   // The detector's config name ("same_size", ...; "blocked", "none").
   static absl::string_view DetectorName(Detector d);
 
@@ -125,7 +111,7 @@ class AbuseGuard {
   AbuseGuard() = default;
   Finding Trip(Detector d, absl::string_view key, uint64_t count, uint64_t limit,
                absl::Duration retry_after, absl::Time now);
-  Finding FromSignal(const SessionSignals::Verdict& v, absl::string_view ip, absl::string_view user,
+  Finding FromSignal(const SessionSignals::Signal& v, absl::string_view ip, absl::string_view user,
                      absl::Time now);
 
   Response responses_[kNumDetectors];
@@ -133,9 +119,7 @@ class AbuseGuard {
   std::unique_ptr<BurstDetector> bursts_;
   BurstDetector::Options burst_options_;
   std::unique_ptr<SenderPolicy> senders_;
-  std::mutex sinks_mu_;
-  std::vector<std::function<void(const Event&)>> sinks_;
-  internal::EventDedup dedup_;
+  EventSinks<Event> sinks_;
 };
 
 }  // namespace sluice

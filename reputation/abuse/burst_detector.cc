@@ -60,9 +60,9 @@ uint64_t BurstDetector::Add(uint64_t key, int kind, uint32_t sub_s, int64_t sinc
                        static_cast<int64_t>(n));
 }
 
-BurstDetector::Verdict BurstDetector::Observe(absl::string_view sender, const Fingerprint& fp,
-                                              absl::Time now) noexcept {
-  Verdict v;
+BurstDetector::Bursts BurstDetector::Observe(absl::string_view sender, const Fingerprint& fp,
+                                             absl::Time now) noexcept {
+  Bursts v;
   const int64_t since_ms = table_->SinceBaseMs(now);
   const uint64_t who = XXH3_64bits(sender.data(), sender.size());
 

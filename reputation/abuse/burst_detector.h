@@ -10,7 +10,7 @@
 //                    the template's first message (TemplateIndex);
 //   (c) campaign:    distinct senders of the same template (a sender adds 1
 //                    the first time in the window).
-// Each count is compared with its threshold; a Verdict says which fired.
+// Each count is compared with its threshold; a Bursts says which fired.
 // Memory is the table's hard cap. When it is full, new keys go to a shared
 // overflow counter per kind whose count raises no alarm (it mixes everyone's
 // messages); keys already tracked keep being counted.
@@ -54,7 +54,7 @@ class BurstDetector {
     CounterTable::Options table;
   };
 
-  struct Verdict {
+  struct Bursts {
     bool same_size = false;
     bool near_duplicate = false;
     bool campaign = false;
@@ -71,7 +71,7 @@ class BurstDetector {
 
   // Counts the message and returns what fired (counts include it).
   // Thread-safe.
-  Verdict Observe(absl::string_view sender, const Fingerprint& fp, absl::Time now) noexcept;
+  Bursts Observe(absl::string_view sender, const Fingerprint& fp, absl::Time now) noexcept;
 
   CounterTable& table() { return *table_; }
 

@@ -40,32 +40,6 @@ constexpr int64_t kGaugeWindowS = 86400;
 
 }  // namespace
 
-absl::string_view SessionSignals::SignalName(Signal s) {
-  switch (s) {
-    case Signal::kNone:
-      return "none";
-    case Signal::kBlocked:
-      return "blocked";
-    case Signal::kAuthBruteForceIp:
-      return "auth-brute-force-ip";
-    case Signal::kAuthBruteForceUser:
-      return "auth-brute-force-user";
-    case Signal::kHarvesting:
-      return "harvesting";
-    case Signal::kTooManyIps:
-      return "too-many-ips";
-    case Signal::kTooManyNetworks:
-      return "too-many-networks";
-    case Signal::kNewNetwork:
-      return "new-network";
-    case Signal::kTooManyConcurrent:
-      return "too-many-concurrent";
-    case Signal::kConnectionRate:
-      return "connection-rate";
-  }
-  return "?";
-}
-
 absl::StatusOr<std::unique_ptr<SessionSignals>> SessionSignals::Create(const Options& o,
                                                                        absl::Time now) {
   for (absl::Duration w :
@@ -116,14 +90,14 @@ absl::Duration SessionSignals::BlockedFor(uint64_t key, absl::Time now) noexcept
   return left > 0 ? absl::Microseconds(left) : absl::ZeroDuration();
 }
 
-SessionSignals::Verdict SessionSignals::CheckBlocked(absl::string_view ip, absl::string_view user,
-                                                     absl::Time now) noexcept {
-  Verdict v;
+SessionSignals::Signal SessionSignals::CheckBlocked(absl::string_view ip, absl::string_view user,
+                                                    absl::Time now) noexcept {
+  Signal v;
   absl::Duration left = absl::ZeroDuration();
   if (!ip.empty()) left = BlockedFor(Key(kBlock, ip), now);
   if (!user.empty()) left = std::max(left, BlockedFor(Key(kBlock, user), now));
   if (left > absl::ZeroDuration()) {
-    v.signal = Signal::kBlocked;
+    v.detector = Detector::kBlocked;
     v.retry_after = left;
   }
   return v;
@@ -142,14 +116,14 @@ void SessionSignals::Unblock(absl::string_view ip_or_user, absl::Time now) noexc
   }
 }
 
-SessionSignals::Verdict SessionSignals::Connect(absl::string_view ip, absl::Time now) noexcept {
-  Verdict v = CheckBlocked(ip, "", now);
+SessionSignals::Signal SessionSignals::Connect(absl::string_view ip, absl::Time now) noexcept {
+  Signal v = CheckBlocked(ip, "", now);
   if (v.reject()) return v;
   const int64_t since_ms = table_->SinceBaseMs(now);
   const uint64_t rate =
       Count(Key(kConnRate, ip), absl::ToInt64Seconds(options_.connection_window), since_ms, 1);
   if (rate > options_.max_connections_per_ip) {
-    v.signal = Signal::kConnectionRate;
+    v.detector = Detector::kConnectionsPerIp;
     v.count = rate;
     v.limit = options_.max_connections_per_ip;
     return v;
@@ -158,7 +132,7 @@ SessionSignals::Verdict SessionSignals::Connect(absl::string_view ip, absl::Time
   const uint64_t open = Count(key, kGaugeWindowS, since_ms, 1);
   if (open > options_.max_concurrent_per_ip) {
     Count(key, kGaugeWindowS, since_ms, -1);  // not admitted: no Disconnect follows
-    v.signal = Signal::kTooManyConcurrent;
+    v.detector = Detector::kConcurrentConnectionsPerIp;
     v.count = open;
     v.limit = options_.max_concurrent_per_ip;
   }
@@ -169,17 +143,17 @@ void SessionSignals::Disconnect(absl::string_view ip, absl::Time now) noexcept {
   Count(Key(kConcurrent, ip), kGaugeWindowS, table_->SinceBaseMs(now), -1);
 }
 
-SessionSignals::Verdict SessionSignals::AuthFailed(absl::string_view ip, absl::string_view user,
-                                                   absl::Time now) noexcept {
-  Verdict v = CheckBlocked(ip, user, now);
+SessionSignals::Signal SessionSignals::AuthFailed(absl::string_view ip, absl::string_view user,
+                                                  absl::Time now) noexcept {
+  Signal v = CheckBlocked(ip, user, now);
   if (v.reject()) return v;
   const int64_t since_ms = table_->SinceBaseMs(now);
   if (!ip.empty()) {
     uint64_t n = Count(Key(kAuthIp, ip), absl::ToInt64Seconds(options_.auth_window), since_ms, 1);
     if (n >= options_.auth_failures_per_ip) {
       Block(Key(kBlock, ip), options_.auth_block, now);
-      return Verdict{Signal::kAuthBruteForceIp, n, options_.auth_failures_per_ip,
-                     options_.auth_block};
+      return Signal{Detector::kAuthFailuresPerIp, n, options_.auth_failures_per_ip,
+                    options_.auth_block};
     }
   }
   if (!user.empty()) {
@@ -187,23 +161,23 @@ SessionSignals::Verdict SessionSignals::AuthFailed(absl::string_view ip, absl::s
         Count(Key(kAuthUser, user), absl::ToInt64Seconds(options_.auth_user_window), since_ms, 1);
     if (n >= options_.auth_failures_per_user) {
       Block(Key(kBlock, user), options_.auth_user_block, now);
-      return Verdict{Signal::kAuthBruteForceUser, n, options_.auth_failures_per_user,
-                     options_.auth_user_block};
+      return Signal{Detector::kAuthFailuresPerUser, n, options_.auth_failures_per_user,
+                    options_.auth_user_block};
     }
   }
   return v;
 }
 
-SessionSignals::Verdict SessionSignals::UnknownRecipient(absl::string_view ip,
-                                                         absl::Time now) noexcept {
-  Verdict v = CheckBlocked(ip, "", now);
+SessionSignals::Signal SessionSignals::UnknownRecipient(absl::string_view ip,
+                                                        absl::Time now) noexcept {
+  Signal v = CheckBlocked(ip, "", now);
   if (v.reject()) return v;
   uint64_t n = Count(Key(kUnknownRcpt, ip), absl::ToInt64Seconds(options_.unknown_recipient_window),
                      table_->SinceBaseMs(now), 1);
   if (n >= options_.unknown_recipients_per_ip) {
     Block(Key(kBlock, ip), options_.harvest_block, now);
-    return Verdict{Signal::kHarvesting, n, options_.unknown_recipients_per_ip,
-                   options_.harvest_block};
+    return Signal{Detector::kUnknownRecipientsPerIp, n, options_.unknown_recipients_per_ip,
+                  options_.harvest_block};
   }
   return v;
 }
@@ -216,9 +190,9 @@ std::string SessionSignals::Network(absl::string_view ip) {
   return FormatIp(a) + (a.family == 4 ? "/24" : "/48");
 }
 
-SessionSignals::Verdict SessionSignals::AuthSucceeded(absl::string_view ip, absl::string_view user,
-                                                      absl::Time now) {
-  Verdict v = CheckBlocked(ip, user, now);
+SessionSignals::Signal SessionSignals::AuthSucceeded(absl::string_view ip, absl::string_view user,
+                                                     absl::Time now) {
+  Signal v = CheckBlocked(ip, user, now);
   if (v.reject() || user.empty()) return v;
   const std::string net = Network(ip);
   const uint64_t ip_hash = XXH3_64bits(ip.data(), ip.size());
@@ -261,14 +235,14 @@ SessionSignals::Verdict SessionSignals::AuthSucceeded(absl::string_view ip, absl
     u.next_known = (u.next_known + 1) % 16;
   }
   if (n_nets > options_.max_networks_per_user) {
-    return Verdict{Signal::kTooManyNetworks, n_nets, options_.max_networks_per_user,
-                   absl::ZeroDuration()};
+    return Signal{Detector::kNetworksPerUser, n_nets, options_.max_networks_per_user,
+                  absl::ZeroDuration()};
   }
   if (n_ips > options_.max_ips_per_user) {
-    return Verdict{Signal::kTooManyIps, n_ips, options_.max_ips_per_user, absl::ZeroDuration()};
+    return Signal{Detector::kIpsPerUser, n_ips, options_.max_ips_per_user, absl::ZeroDuration()};
   }
   if (!known && !first_login) {
-    return Verdict{Signal::kNewNetwork, n_nets, 0, absl::ZeroDuration()};
+    return Signal{Detector::kNewNetwork, n_nets, 0, absl::ZeroDuration()};
   }
   return v;
 }

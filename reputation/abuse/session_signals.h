@@ -31,6 +31,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "ratelimit/counter_table.h"
+#include "reputation/abuse/detector.h"
 #include "reputation/abuse/hyperloglog.h"
 
 namespace sluice {
@@ -58,26 +59,14 @@ class SessionSignals {
     CounterTable::Options table;
   };
 
-  enum class Signal : uint8_t {
-    kNone,
-    kBlocked,  // an earlier signal blocked this IP or user
-    kAuthBruteForceIp,
-    kAuthBruteForceUser,
-    kHarvesting,
-    kTooManyIps,       // compromised-account sign
-    kTooManyNetworks,  // compromised-account sign
-    kNewNetwork,       // informational: a login from an unseen network
-    kTooManyConcurrent,
-    kConnectionRate,
-  };
-  static absl::string_view SignalName(Signal s);
-
-  struct Verdict {
-    Signal signal = Signal::kNone;
+  // What a session event found: a detector that tripped (kNone if none),
+  // with its count and limit, and the time left of a block.
+  struct Signal {
+    Detector detector = Detector::kNone;
     uint64_t count = 0;  // the count that tripped (or was checked)
     uint64_t limit = 0;
     absl::Duration retry_after = absl::ZeroDuration();  // for blocks
-    bool reject() const { return signal != Signal::kNone && signal != Signal::kNewNetwork; }
+    bool reject() const { return detector != Detector::kNone && detector != Detector::kNewNetwork; }
   };
 
   static absl::StatusOr<std::unique_ptr<SessionSignals>> Create(const Options& o, absl::Time now);
@@ -85,17 +74,17 @@ class SessionSignals {
   // A client connects: refused while blocked, over the concurrency limit
   // or over the connection rate. Admitted connections must be followed by
   // exactly one Disconnect.
-  Verdict Connect(absl::string_view ip, absl::Time now) noexcept;
+  Signal Connect(absl::string_view ip, absl::Time now) noexcept;
   void Disconnect(absl::string_view ip, absl::Time now) noexcept;
   // Reports a failed AUTH; may block the IP or the username.
-  Verdict AuthFailed(absl::string_view ip, absl::string_view user, absl::Time now) noexcept;
+  Signal AuthFailed(absl::string_view ip, absl::string_view user, absl::Time now) noexcept;
   // Reports a successful AUTH; returns compromised-account signs (or a
   // block of the user or IP, which also refuses the login).
-  Verdict AuthSucceeded(absl::string_view ip, absl::string_view user, absl::Time now);
+  Signal AuthSucceeded(absl::string_view ip, absl::string_view user, absl::Time now);
   // Reports a RCPT to an unknown user; may block the IP.
-  Verdict UnknownRecipient(absl::string_view ip, absl::Time now) noexcept;
+  Signal UnknownRecipient(absl::string_view ip, absl::Time now) noexcept;
   // Returns kBlocked with the time left if the IP (or user) is blocked.
-  Verdict CheckBlocked(absl::string_view ip, absl::string_view user, absl::Time now) noexcept;
+  Signal CheckBlocked(absl::string_view ip, absl::string_view user, absl::Time now) noexcept;
   // Lifts a block (manual unblock).
   void Unblock(absl::string_view ip_or_user, absl::Time now) noexcept;
 

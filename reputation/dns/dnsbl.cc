@@ -62,15 +62,9 @@ absl::StatusOr<std::unique_ptr<Dnsbl>> Dnsbl::Create(const config::Reputation& c
   return d;
 }
 
-void Dnsbl::AddEventSink(std::function<void(const Event&)> sink) {
-  std::lock_guard<std::mutex> lock(sinks_mu_);
-  sinks_.push_back(std::move(sink));
-}
+void Dnsbl::AddEventSink(std::function<void(const Event&)> sink) { sinks_.Add(std::move(sink)); }
 
-void Dnsbl::Emit(const Event& e) {
-  std::lock_guard<std::mutex> lock(sinks_mu_);
-  for (auto& s : sinks_) s(e);
-}
+void Dnsbl::Emit(const Event& e) { sinks_.Deliver(e); }
 
 bool Dnsbl::Matches(const List& l, uint32_t a) const {
   if (l.filters.empty()) return (a >> 24) == 127;

@@ -29,6 +29,7 @@
 #include "absl/time/time.h"
 #include "ratelimit/clock.h"
 #include "ratelimit/config.pb.h"
+#include "ratelimit/event_sinks.h"
 #include "reputation/content/url_extractor.h"
 #include "reputation/dns/dns_cache.h"
 #include "reputation/dns/dnsbl_query.h"
@@ -95,8 +96,7 @@ class Dnsbl {
   const Clock* clock_ = nullptr;
   double threshold_ = 1;
   size_t max_url_domains_ = 8;
-  std::mutex sinks_mu_;
-  std::vector<std::function<void(const Event&)>> sinks_;
+  EventSinks<Event> sinks_;
 };
 
 }  // namespace sluice
