@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "ratelimit/sharded.h"
 
 namespace sluice {
 namespace internal {
@@ -28,7 +29,7 @@ class EventDedup {
   // kMaxPerShard keys forgets them all (a repeat event is possible then,
   // never a lost first one).
   bool First(uint64_t key, int64_t window_index) {
-    Shard& shard = shards_[key % kShards];
+    auto& shard = shards_.For(key);
     std::lock_guard<std::mutex> lock(shard.mu);
     auto [it, inserted] = shard.last.try_emplace(key, window_index);
     if (!inserted) {
@@ -40,13 +41,11 @@ class EventDedup {
   }
 
  private:
-  static constexpr int kShards = 16;
   static constexpr size_t kMaxPerShard = 4096;
-  struct Shard {
-    std::mutex mu;
+  struct Last {
     absl::flat_hash_map<uint64_t, int64_t> last;
   };
-  Shard shards_[kShards];
+  Sharded<Last> shards_;
 };
 
 }  // namespace internal

@@ -168,7 +168,7 @@ absl::StatusOr<std::unique_ptr<Limiter>> Limiter::Create(const config::Config& c
     l->names_path_ = l->table_->path() + ".names";
     l->LoadNames();
   }
-  l->txns_.reset(new TxnShard[kShards]);
+  l->txns_ = std::make_unique<Sharded<TxnShard>>();
   l->snapshot_.store(snap->get(), std::memory_order_release);
   l->snapshots_.push_back(std::move(*snap));
   return l;
@@ -203,7 +203,7 @@ void Limiter::RecordName(uint64_t entity_hash, Level level, absl::string_view na
   Names& n = *names_;
   // relaxed: an approximate cap is enough.
   if (n.size.load(std::memory_order_relaxed) >= n.cap) return;
-  auto& shard = n.shards[entity_hash % kShards];
+  auto& shard = n.shards.For(entity_hash);
   std::lock_guard<std::mutex> lock(shard.mu);
   auto [it, inserted] = shard.map.try_emplace(
       entity_hash, Names::Entry{level, std::string(name), anc_level, std::string(anc_name)});

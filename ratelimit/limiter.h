@@ -44,6 +44,7 @@
 #include "ratelimit/config.pb.h"
 #include "ratelimit/counter_table.h"
 #include "ratelimit/event_sinks.h"
+#include "ratelimit/sharded.h"
 #include "ratelimit/sliding_window.h"
 #include "ratelimit/types.h"
 
@@ -265,7 +266,7 @@ class Limiter {
   void LoadNames();
   void SaveNames();
   EventSinks<Event> events_;
-  std::unique_ptr<TxnShard[]> txns_;
+  std::unique_ptr<Sharded<TxnShard>> txns_;
   std::atomic<uint64_t> evicted_txns_{0};  // transactions evicted (statistics)
 };
 

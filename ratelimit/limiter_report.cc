@@ -38,7 +38,7 @@ void Limiter::LoadNames() {
     Level level, anc_level;
     if (!ParseLevel(e.level(), &level) || !ParseLevel(e.anc_level(), &anc_level)) continue;
     if (n.size.load(std::memory_order_relaxed) >= n.cap) break;
-    auto& shard = n.shards[e.hash() % kShards];
+    auto& shard = n.shards.For(e.hash());
     std::lock_guard<std::mutex> lock(shard.mu);
     if (shard.map.try_emplace(e.hash(), Names::Entry{level, e.name(), anc_level, e.anc_name()})
             .second) {
@@ -53,9 +53,9 @@ void Limiter::SaveNames() {
   const size_t size = n.size.load(std::memory_order_relaxed);
   if (size == names_saved_.load(std::memory_order_relaxed)) return;  // nothing new
   config::NameSnapshot snap;
-  for (int i = 0; i < kShards; ++i) {
-    std::lock_guard<std::mutex> lock(n.shards[i].mu);
-    for (const auto& [h, e] : n.shards[i].map) {
+  for (int i = 0; i < Sharded<Names::Map>::kShards; ++i) {
+    std::lock_guard<std::mutex> lock(n.shards.at(i).mu);
+    for (const auto& [h, e] : n.shards.at(i).map) {
       auto* out = snap.add_entry();
       out->set_hash(h);
       out->set_level(std::string(LevelName(e.level)));
@@ -145,7 +145,7 @@ void Limiter::EntityRules(const Snapshot& s, Level level, const std::string& nam
     if (idx < 0) {
       // Not configured: use the ancestor recorded when it was first seen.
       uint64_t h = EntityHash(level, name);
-      auto& shard = names_->shards[h % kShards];
+      auto& shard = names_->shards.For(h);
       std::lock_guard<std::mutex> lock(shard.mu);
       auto it = shard.map.find(h);
       if (it != shard.map.end()) idx = s.Find(it->second.anc_level, it->second.anc_name);
@@ -194,11 +194,11 @@ config::TopReport Limiter::Top(Level level, Metric metric, int64_t window_second
   rep.set_level(std::string(LevelName(level)));
   rep.set_metric(static_cast<config::Metric>(metric));
   std::vector<config::RuleUsage> rows;
-  for (int i = 0; i < kShards; ++i) {
+  for (int i = 0; i < Sharded<Names::Map>::kShards; ++i) {
     std::vector<std::pair<uint64_t, std::string>> entries;
     {
-      std::lock_guard<std::mutex> lock(names_->shards[i].mu);
-      for (const auto& [h, e] : names_->shards[i].map) {
+      std::lock_guard<std::mutex> lock(names_->shards.at(i).mu);
+      for (const auto& [h, e] : names_->shards.at(i).map) {
         if (e.level == level) entries.emplace_back(h, e.name);
       }
     }

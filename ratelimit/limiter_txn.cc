@@ -23,9 +23,10 @@ using internal::Slot;
 
 Decision Limiter::Reserve(absl::string_view txn_id, absl::string_view item, const Request& request,
                           absl::Time now) {
-  auto& shard = txns_[XXH3_64bits(txn_id.data(), txn_id.size()) % kShards];
+  auto& shard = txns_->For(txn_id);
   std::lock_guard<std::mutex> lock(shard.mu);
-  const size_t shard_cap = std::max<size_t>(4, options_.max_transactions / kShards);
+  const size_t shard_cap =
+      std::max<size_t>(4, options_.max_transactions / Sharded<TxnShard>::kShards);
   if (shard.map.size() >= shard_cap && shard.map.find(txn_id) == shard.map.end()) {
     // End the oldest open transaction (kept counted).
     while (!shard.order.empty()) {
@@ -69,7 +70,7 @@ Decision Limiter::Reserve(absl::string_view txn_id, absl::string_view item, cons
 }
 
 Decision Limiter::Commit(absl::string_view txn_id, uint64_t bytes, absl::Time now) {
-  auto& shard = txns_[XXH3_64bits(txn_id.data(), txn_id.size()) % kShards];
+  auto& shard = txns_->For(txn_id);
   std::lock_guard<std::mutex> lock(shard.mu);
   auto it = shard.map.find(txn_id);
   if (it == shard.map.end()) return Decision();
@@ -98,7 +99,7 @@ Decision Limiter::Commit(absl::string_view txn_id, uint64_t bytes, absl::Time no
 }
 
 void Limiter::Release(absl::string_view txn_id, absl::Time now) {
-  auto& shard = txns_[XXH3_64bits(txn_id.data(), txn_id.size()) % kShards];
+  auto& shard = txns_->For(txn_id);
   std::lock_guard<std::mutex> lock(shard.mu);
   auto it = shard.map.find(txn_id);
   if (it == shard.map.end()) return;
@@ -108,8 +109,8 @@ void Limiter::Release(absl::string_view txn_id, absl::Time now) {
 
 int Limiter::ExpireTransactions(absl::Time now, absl::Duration max_age, bool keep) {
   int released = 0;
-  for (int i = 0; i < kShards; ++i) {
-    auto& shard = txns_[i];
+  for (int i = 0; i < Sharded<TxnShard>::kShards; ++i) {
+    auto& shard = txns_->at(i);
     std::lock_guard<std::mutex> lock(shard.mu);
     for (auto it = shard.map.begin(); it != shard.map.end();) {
       if (now - it->second.created > max_age) {
@@ -132,9 +133,9 @@ uint64_t Limiter::Maintain(absl::Time now, absl::Duration max_txn_age) {
 
 size_t Limiter::open_transactions() const {
   size_t n = 0;
-  for (int i = 0; i < kShards; ++i) {
-    std::lock_guard<std::mutex> lock(txns_[i].mu);
-    n += txns_[i].map.size();
+  for (int i = 0; i < Sharded<TxnShard>::kShards; ++i) {
+    std::lock_guard<std::mutex> lock(txns_->at(i).mu);
+    n += txns_->at(i).map.size();
   }
   return n;
 }

@@ -9,16 +9,12 @@
 namespace sluice {
 
 namespace {
-constexpr int kShards = 16;
+constexpr int kShards = Sharded<int>::kShards;
 }  // namespace
 
-ScoreBoard::ScoreBoard(Options o) : options_(o), shards_(new Shard[kShards]) {
+ScoreBoard::ScoreBoard(Options o) : options_(o) {
   if (options_.half_life <= absl::ZeroDuration()) options_.half_life = absl::Hours(1);
   if (options_.max_keys < kShards) options_.max_keys = kShards;
-}
-
-ScoreBoard::Shard& ScoreBoard::ShardOf(absl::string_view key) const {
-  return shards_[XXH3_64bits(key.data(), key.size()) % kShards];
 }
 
 double ScoreBoard::Decayed(const Value& v, absl::Time now) const {
@@ -28,7 +24,7 @@ double ScoreBoard::Decayed(const Value& v, absl::Time now) const {
 
 double ScoreBoard::Add(absl::string_view key, double points, absl::Time now) {
   if (!std::isfinite(points)) return Get(key, now);
-  Shard& s = ShardOf(key);
+  auto& s = shards_.For(key);
   std::lock_guard<std::mutex> lock(s.mu);
   auto it = s.map.find(key);
   if (it == s.map.end()) {
@@ -54,7 +50,7 @@ double ScoreBoard::Add(absl::string_view key, double points, absl::Time now) {
 }
 
 double ScoreBoard::Get(absl::string_view key, absl::Time now) const {
-  Shard& s = ShardOf(key);
+  auto& s = shards_.For(key);
   std::lock_guard<std::mutex> lock(s.mu);
   auto it = s.map.find(key);
   return it == s.map.end() ? 0 : Decayed(it->second, now);
@@ -63,8 +59,8 @@ double ScoreBoard::Get(absl::string_view key, absl::Time now) const {
 size_t ScoreBoard::size() const {
   size_t n = 0;
   for (int i = 0; i < kShards; ++i) {
-    std::lock_guard<std::mutex> lock(shards_[i].mu);
-    n += shards_[i].map.size();
+    std::lock_guard<std::mutex> lock(shards_.at(i).mu);
+    n += shards_.at(i).map.size();
   }
   return n;
 }

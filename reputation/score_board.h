@@ -20,6 +20,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "ratelimit/sharded.h"
 
 namespace sluice {
 
@@ -44,15 +45,13 @@ class ScoreBoard {
     double score;
     absl::Time at;
   };
-  struct alignas(64) Shard {
-    mutable std::mutex mu;
+  struct Map {
     absl::flat_hash_map<std::string, Value> map;
   };
   double Decayed(const Value& v, absl::Time now) const;
-  Shard& ShardOf(absl::string_view key) const;
 
   Options options_;
-  std::unique_ptr<Shard[]> shards_;
+  Sharded<Map> shards_;
 };
 
 }  // namespace sluice

@@ -24,6 +24,7 @@
 #include "ratelimit/internal/hash.h"
 #include "ratelimit/ip.h"
 #include "ratelimit/limiter.h"
+#include "ratelimit/sharded.h"
 // Inline XXH3: short keys hash in a few ns without a call into libxxhash.
 #ifndef XXH_INLINE_ALL
 #define XXH_INLINE_ALL
@@ -144,8 +145,6 @@ struct Limiter::Snapshot {
   }
 };
 
-constexpr int kShards = 16;
-
 struct Limiter::Names {
   struct Entry {
     Level level;
@@ -155,11 +154,10 @@ struct Limiter::Names {
     Level anc_level;
     std::string anc_name;
   };
-  struct Shard {
-    mutable std::mutex mu;
+  struct Map {
     absl::flat_hash_map<uint64_t, Entry> map;
   };
-  Shard shards[kShards];
+  Sharded<Map> shards;
   std::atomic<size_t> size{0};
   size_t cap = 0;
 };
@@ -200,7 +198,6 @@ struct Limiter::Txn {
 };
 
 struct Limiter::TxnShard {
-  mutable std::mutex mu;
   absl::flat_hash_map<std::string, Txn> map;
   // Transaction ids in creation order, for evicting the oldest one at a
   // time (O(1) per new transaction: no bulk pass stalls a request). Ids of

@@ -9,7 +9,7 @@
 namespace sluice {
 
 namespace {
-constexpr int kShards = 16;
+constexpr int kShards = Sharded<int>::kShards;
 }  // namespace
 
 // One query in flight; every lookup of the name waits on it.
@@ -30,9 +30,8 @@ struct DnsCache::Entry {
   bool referenced = false;  // used since it was last passed by eviction (CLOCK)
 };
 
-// alignas: shards used by different threads do not share cache lines.
-struct alignas(64) DnsCache::Shard {
-  std::mutex mu;
+// One shard's entries (Sharded adds the mutex and the alignment).
+struct DnsCache::Map {
   absl::flat_hash_map<std::string, Entry> map;
   std::list<std::string> lru;  // front = newest; eviction gives a second chance
   uint64_t hits = 0;           // under mu: no shared counter on the hit path
@@ -42,14 +41,9 @@ DnsCache::DnsCache(DnsResolver* resolver, const Clock* clock, Options options)
     : resolver_(resolver),
       clock_(clock),
       options_(options),
-      shards_(new Shard[kShards]),
       alive_(std::make_shared<std::atomic<bool>>(true)) {}
 
 DnsCache::~DnsCache() { alive_->store(false); }
-
-DnsCache::Shard& DnsCache::ShardOf(const std::string& name) {
-  return shards_[XXH3_64bits(name.data(), name.size()) % kShards];
-}
 
 absl::Time DnsCache::Expiry(const DnsAnswer& a, absl::Time now) const {
   absl::Duration ttl;
@@ -73,7 +67,7 @@ void DnsCache::Start(const std::string& name) {
 }
 
 void DnsCache::Finish(const std::string& name, const absl::Status& s, const DnsAnswer& a) {
-  Shard& shard = ShardOf(name);
+  auto& shard = shards_.For(name);
   std::shared_ptr<Flight> flight;
   {
     std::lock_guard<std::mutex> lock(shard.mu);
@@ -107,7 +101,7 @@ DnsCache::Result DnsCache::Lookup(const std::string& name, absl::Time deadline) 
 }
 
 DnsCache::Result DnsCache::Find(const std::string& name, absl::Time deadline, bool wait) {
-  Shard& shard = ShardOf(name);
+  auto& shard = shards_.For(name);
   const absl::Time now = clock_->Now();
   std::shared_ptr<Flight> flight;
   bool start = false;
@@ -189,7 +183,7 @@ DnsCache::Result DnsCache::Find(const std::string& name, absl::Time deadline, bo
 }
 
 void DnsCache::Prepare(const std::string& name) {
-  Shard& shard = ShardOf(name);
+  auto& shard = shards_.For(name);
   const absl::Time now = clock_->Now();
   {
     std::lock_guard<std::mutex> lock(shard.mu);
@@ -205,8 +199,8 @@ void DnsCache::Prepare(const std::string& name) {
 DnsCache::Stats DnsCache::GetStats() const {
   Stats s;
   for (int i = 0; i < kShards; ++i) {
-    std::lock_guard<std::mutex> lock(shards_[i].mu);
-    s.hits += shards_[i].hits;
+    std::lock_guard<std::mutex> lock(shards_.at(i).mu);
+    s.hits += shards_.at(i).hits;
   }
   s.misses = misses_.load();
   s.joined = joined_.load();
@@ -220,8 +214,8 @@ DnsCache::Stats DnsCache::GetStats() const {
 size_t DnsCache::size() const {
   size_t n = 0;
   for (int i = 0; i < kShards; ++i) {
-    std::lock_guard<std::mutex> lock(shards_[i].mu);
-    n += shards_[i].map.size();
+    std::lock_guard<std::mutex> lock(shards_.at(i).mu);
+    n += shards_.at(i).map.size();
   }
   return n;
 }

@@ -33,6 +33,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "ratelimit/clock.h"
+#include "ratelimit/sharded.h"
 #include "reputation/dns/dns_answer.h"
 #include "reputation/dns/resolver.h"
 
@@ -79,8 +80,7 @@ class DnsCache {
  private:
   struct Flight;
   struct Entry;
-  struct Shard;
-  Shard& ShardOf(const std::string& name);
+  struct Map;
   void Start(const std::string& name);  // sends the query of a new flight
   Result Find(const std::string& name, absl::Time deadline, bool wait);
   void Finish(const std::string& name, const absl::Status& s, const DnsAnswer& a);
@@ -89,7 +89,7 @@ class DnsCache {
   DnsResolver* resolver_;
   const Clock* clock_;
   Options options_;
-  std::unique_ptr<Shard[]> shards_;
+  Sharded<Map> shards_;
   std::atomic<uint64_t> misses_{0}, joined_{0}, stale_{0}, unknown_{0}, prefetches_{0},
       evictions_{0};
   std::shared_ptr<std::atomic<bool>> alive_;  // callbacks after destruction do nothing
