@@ -371,6 +371,41 @@ bool Limiter::IsExemptClient(absl::string_view ip) const noexcept {
   return Exempt(*current(), r);
 }
 
+// Room for an address's network as text ("2001:db8:abcd::/48").
+constexpr size_t kIpTextBytes = 64;
+
+// A rule on the request's path with something to count.
+struct Limiter::Pending {
+  const Rule* rule;
+  const PathEntry* entry;
+  uint64_t hash;
+  uint64_t key_word;
+  uint64_t amount;
+};
+
+// What charging a request's rules found.
+struct Limiter::Charging {
+  Charging(int64_t us, bool may_cache)
+      : since_us(us), since_ms(us / 1000), epochs(us / 1000), cacheable(may_cache) {}
+  const int64_t since_us;  // the request's time on the table's clock
+  const int64_t since_ms;
+  EpochMemo epochs;
+  const Pending* failed = nullptr;  // the rule that had no room
+  uint64_t failed_usage = 0;
+  int64_t failed_retry_ms = 0;  // -1: never (a limit of 0)
+  bool failed_overflow = false;
+  const Pending* shadow_hit = nullptr;  // the first soft rule that tripped
+  uint64_t shadow_usage = 0;
+  bool cacheable;  // the path may go to the thread's cache
+  CachedCounter to_cache[kCacheCounters];
+};
+
+// Apply, step by step (every step fills `d` in place: one Decision, so the
+// return is never a copy of its 300 bytes): exemptions; the client address as its network;
+// the thread's cached path (FastApply); else the path's rules
+// (CollectRules), charged most specific first (ChargeRules); on a refusal
+// everything is taken back (Refuse); otherwise the path is remembered for
+// the next request (RememberPath) and a shadow trip is reported.
 Decision Limiter::Apply(const Snapshot& s, const Request& r, absl::Time now, ChargeList* charges,
                         bool count_messages) noexcept {
   Decision d;
@@ -378,44 +413,64 @@ Decision Limiter::Apply(const Snapshot& s, const Request& r, absl::Time now, Cha
     d.exempt = true;
     return d;
   }
-
-  // Aggregate the client address into its prefix (text form of the network).
   Request aggregated;
+  char ipbuf[kIpTextBytes];
+  const Request& req = AggregateClientIp(s, r, ipbuf, &aggregated);
+  const uint64_t req_key = RequestKey(req, count_messages);
+  if (FastApply(s, req, now, charges, count_messages, req_key)) return d;
+
+  char mailbox_buf[kMaxAddress];
+  PathEntry path[kNumLevels];
+  const int np = ResolvePath(s, req, mailbox_buf, path);
+  Pending pending[kMaxPending];
+  const int n = CollectRules(path, np, req, count_messages, pending);
+
+  const int64_t since_us = table_->SinceBaseUs(now);
+  Charging c(since_us, n <= kCacheCounters);
+  const int first_charge = charges->n;
+  ChargeRules(s, pending, n, charges, &c);
+  if (c.failed != nullptr) {
+    // All or nothing: take back what this request charged.
+    Undo(charges->items + first_charge, charges->n - first_charge, now);
+    charges->n = first_charge;
+    Refuse(pending, n, c, now, &d);
+    return d;
+  }
+  if (c.cacheable && c.shadow_hit == nullptr) RememberPath(s, req_key, n, c);
+  if (c.shadow_hit != nullptr) ReportShadow(c, now, &d);
+  return d;
+}
+
+// The client address as the text of its configured network ("192.0.2.0/24")
+// when the client-IP level aggregates; else the request itself. ipbuf
+// holds kIpTextBytes.
+const Request& Limiter::AggregateClientIp(const Snapshot& s, const Request& r, char* ipbuf,
+                                          Request* aggregated) const noexcept {
   const Request* rp = &r;
-  char ipbuf[64];
   if (s.enabled[static_cast<int>(Level::kClientIp)] && !r.client_ip.empty()) {
     IpAddress a;
     if (ParseIp(r.client_ip, &a)) {
       const int prefix = a.family == 4 ? s.v4_prefix : s.v6_prefix;
       if (prefix < a.bits()) {
         MaskTo(&a, prefix);
-        if (!FormatIp(a, ipbuf, sizeof(ipbuf)).empty()) {
+        if (!FormatIp(a, ipbuf, kIpTextBytes).empty()) {
           size_t len = std::strlen(ipbuf);
-          int w = snprintf(ipbuf + len, sizeof(ipbuf) - len, "/%d", prefix);
-          aggregated = r;
-          aggregated.client_ip = absl::string_view(ipbuf, len + (w > 0 ? w : 0));
-          rp = &aggregated;
+          int w = snprintf(ipbuf + len, kIpTextBytes - len, "/%d", prefix);
+          *aggregated = r;
+          aggregated->client_ip = absl::string_view(ipbuf, len + (w > 0 ? w : 0));
+          rp = aggregated;
         }
       }
     }
   }
 
-  const Request& req = *rp;
-  const uint64_t req_key = RequestKey(req, count_messages);
-  if (FastApply(s, req, now, charges, count_messages, req_key)) return d;
+  return *rp;
+}
 
-  char mailbox_buf[kMaxAddress];
-  PathEntry path[kNumLevels];
-  int np = ResolvePath(s, req, mailbox_buf, path);
-
-  struct Pending {
-    const Rule* rule;
-    const PathEntry* entry;
-    uint64_t hash;
-    uint64_t key_word;
-    uint64_t amount;
-  };
-  Pending pending[kMaxPending];
+// Every rule on the path with something to count, its counter's hash
+// prefetched. Returns how many.
+inline int Limiter::CollectRules(const PathEntry* path, int np, const Request& req,
+                                 bool count_messages, Pending* pending) const noexcept {
   int n = 0;
   for (int i = 0; i < np; ++i) {
     for (const Rule& rule : *path[i].rules) {
@@ -428,42 +483,35 @@ Decision Limiter::Apply(const Snapshot& s, const Request& r, absl::Time now, Cha
       table_->Prefetch(h);
     }
   }
+  return n;
+}
 
-  const int64_t since_us = table_->SinceBaseUs(now);
-  const int64_t since_ms = since_us / 1000;
-  EpochMemo epochs(since_ms);
-  const int first_charge = charges->n;
-  const Pending* failed = nullptr;
-  uint64_t failed_usage = 0;
-  int64_t failed_retry_ms = 0;
-  const Pending* shadow_hit = nullptr;
-  uint64_t shadow_usage = 0;
-  bool failed_overflow = false;
-  bool cacheable = n <= kCacheCounters;
-  CachedCounter to_cache[kCacheCounters];
-
-  for (int i = 0; i < n && failed == nullptr; ++i) {
+// Charges the rules in order until one has no room (c->failed). Soft rules
+// (shadow, notify) that trip are charged anyway and noted (c->shadow_hit).
+inline void Limiter::ChargeRules(const Snapshot& s, const Pending* pending, int n,
+                                 ChargeList* charges, Charging* c) noexcept {
+  for (int i = 0; i < n && c->failed == nullptr; ++i) {
     const Pending& p = pending[i];
     const Rule& rule = *p.rule;
     const bool soft = rule.shadow || rule.action == Action::kNotify;
     if (rule.max == 0 && !rule.gcra) {  // 0 blocks: no counter needed
-      cacheable = false;
+      c->cacheable = false;
       if (soft) {
-        if (shadow_hit == nullptr) shadow_hit = &p;
+        if (c->shadow_hit == nullptr) c->shadow_hit = &p;
         continue;
       }
-      failed = &p;
-      failed_retry_ms = -1;
+      c->failed = &p;
+      c->failed_retry_ms = -1;
       break;
     }
     for (int attempt = 0; attempt < 8; ++attempt) {
       CounterTable::Placement how;
       uint64_t overflow_word = MakeKeyWord(rule.overflow_hash, rule.sub_s);
       Slot* slot = table_->FindOrClaim(p.hash, p.key_word, rule.overflow_hash, overflow_word,
-                                       since_ms, &how);
+                                       c->since_ms, &how);
       if (slot == nullptr) {  // even the overflow region is full: fail closed
-        failed = &p;
-        failed_retry_ms = 60000;
+        c->failed = &p;
+        c->failed_retry_ms = 60000;
         break;
       }
       uint64_t owner = how == CounterTable::Placement::kOverflow ? overflow_word : p.key_word;
@@ -471,10 +519,10 @@ Decision Limiter::Apply(const Snapshot& s, const Request& r, absl::Time now, Cha
         const auto& node = s.nodes[p.entry->node];
         RecordName(p.entry->entity_hash, p.entry->level, p.entry->name, node.level, node.name);
       }
-      if (how == CounterTable::Placement::kOverflow) cacheable = false;
-      if (cacheable) to_cache[i] = CachedCounter{&rule, slot, owner};
+      if (how == CounterTable::Placement::kOverflow) c->cacheable = false;
+      if (c->cacheable) c->to_cache[i] = CachedCounter{&rule, slot, owner};
       if (!rule.gcra) {
-        uint32_t epoch = epochs.Get(rule.sub_s);
+        uint32_t epoch = c->epochs.Get(rule.sub_s);
         SlidingWindow::AddResult res{SlidingWindow::Outcome::kDenied, 0, epoch};
         res.outcome = ChargeWindow(slot, owner, &rule, epoch, p.amount, &res.usage, charges);
         if (res.outcome == SlidingWindow::Outcome::kSlotGone) continue;
@@ -486,20 +534,20 @@ Decision Limiter::Apply(const Snapshot& s, const Request& r, absl::Time now, Cha
           break;
         }
         if (res.outcome == SlidingWindow::Outcome::kDenied) {
-          cacheable = false;
+          c->cacheable = false;
           if (soft) {
             res = SlidingWindow::ForceAdd(*slot, epoch, p.amount);
-            if (shadow_hit == nullptr) {
-              shadow_hit = &p;
-              shadow_usage = SlidingWindow::Usage(*slot, epoch);
+            if (c->shadow_hit == nullptr) {
+              c->shadow_hit = &p;
+              c->shadow_usage = SlidingWindow::Usage(*slot, epoch);
             }
           } else {
-            failed = &p;
-            failed_usage = res.usage;
-            failed_overflow = how == CounterTable::Placement::kOverflow;
+            c->failed = &p;
+            c->failed_usage = res.usage;
+            c->failed_overflow = how == CounterTable::Placement::kOverflow;
             int64_t k = SlidingWindow::EpochsUntilRoom(*slot, epoch, p.amount, rule.max);
             int64_t sub_ms = int64_t{rule.sub_s} * 1000;
-            failed_retry_ms = (since_ms / sub_ms + k) * sub_ms - since_ms;
+            c->failed_retry_ms = (c->since_ms / sub_ms + k) * sub_ms - c->since_ms;
             break;
           }
         }
@@ -507,21 +555,21 @@ Decision Limiter::Apply(const Snapshot& s, const Request& r, absl::Time now, Cha
         charges->Add(slot, owner, false, res.epoch, 0, p.amount, false);
         break;
       } else {
-        auto res = Gcra::TryAdd(*slot, since_us, p.amount, rule.gcra_params);
+        auto res = Gcra::TryAdd(*slot, c->since_us, p.amount, rule.gcra_params);
         if (res.outcome == Gcra::Outcome::kSlotGone) continue;
         if (res.outcome == Gcra::Outcome::kDenied) {
-          cacheable = false;
+          c->cacheable = false;
           if (soft) {
-            res = Gcra::TryAdd(*slot, since_us, p.amount, rule.gcra_params, /*force=*/true);
-            if (shadow_hit == nullptr) {
-              shadow_hit = &p;
-              shadow_usage = Gcra::Usage(*slot, since_us, rule.gcra_params);
+            res = Gcra::TryAdd(*slot, c->since_us, p.amount, rule.gcra_params, /*force=*/true);
+            if (c->shadow_hit == nullptr) {
+              c->shadow_hit = &p;
+              c->shadow_usage = Gcra::Usage(*slot, c->since_us, rule.gcra_params);
             }
           } else {
-            failed = &p;
-            failed_usage = Gcra::Usage(*slot, since_us, rule.gcra_params);
-            failed_overflow = how == CounterTable::Placement::kOverflow;
-            failed_retry_ms = (res.retry_after_us + 999) / 1000;
+            c->failed = &p;
+            c->failed_usage = Gcra::Usage(*slot, c->since_us, rule.gcra_params);
+            c->failed_overflow = how == CounterTable::Placement::kOverflow;
+            c->failed_retry_ms = (res.retry_after_us + 999) / 1000;
             break;
           }
         }
@@ -531,74 +579,78 @@ Decision Limiter::Apply(const Snapshot& s, const Request& r, absl::Time now, Cha
       }
     }
   }
+}
 
-  if (failed != nullptr) {
-    // All or nothing: take back what this request charged.
-    Undo(charges->items + first_charge, charges->n - first_charge, now);
-    charges->n = first_charge;
-    // Strict rules count every attempt, admitted or not.
-    for (int i = 0; i < n; ++i) {
-      const Pending& p = pending[i];
-      if (!p.rule->strict || p.rule->max == 0) continue;
-      CounterTable::Placement how;
-      uint64_t ow = MakeKeyWord(p.rule->overflow_hash, p.rule->sub_s);
-      Slot* slot =
-          table_->FindOrClaim(p.hash, p.key_word, p.rule->overflow_hash, ow, since_ms, &how);
-      if (slot == nullptr) continue;
-      if (p.rule->gcra) {
-        Gcra::TryAdd(*slot, since_us, p.amount, p.rule->gcra_params, true);
-      } else {
-        SlidingWindow::ForceAdd(*slot, SlidingWindow::EpochAt(since_ms, p.rule->sub_s), p.amount);
-      }
-    }
-    FillDecision(&d, failed->rule->action, failed->entry->level, failed->entry->name, *failed->rule,
-                 failed_usage);
-    d.retry_after =
-        failed_retry_ms < 0 ? absl::InfiniteDuration() : absl::Milliseconds(failed_retry_ms);
-    d.overflow = failed_overflow;
-    if (events_.any()) {
-      // Keys in the overflow bucket share one event (a flood is one trip).
-      std::string who = failed_overflow
-                            ? absl::StrCat("(overflow of ", LevelName(failed->entry->level), ")")
-                            : std::string(failed->entry->name);
-      Emit(Event{now, failed->entry->level, std::move(who), failed->rule->metric,
-                 failed->rule->window_s, failed->rule->max, failed_usage, failed->rule->action,
-                 false},
-           failed_overflow ? failed->rule->overflow_hash : failed->hash,
-           absl::ToUnixSeconds(now) / failed->rule->window_s);
-    }
-    return d;
-  }
-  if (cacheable && shadow_hit == nullptr) {
-    PathCacheEntry& ce = tls_path_cache[req_key & (kPathCacheSize - 1)];
-    if (ce.key != req_key) {
-      // First sighting: only remember the key (one cache line), so a flood
-      // of one-off senders does not churn the whole cache.
-      ce.key = req_key;
-      ce.n = -1;
-      ce.generation = 0;
-      return d;
-    }
-    ce.generation = generation_;
-    ce.snapshot = &s;
-    ce.n = n;
-    for (int i = 0; i < n; ++i) ce.c[i] = to_cache[i];
-  }
-  if (shadow_hit != nullptr) {
-    const Rule& rule = *shadow_hit->rule;
-    FillDecision(&d, rule.action == Action::kNotify ? Action::kNotify : Action::kAccept,
-                 shadow_hit->entry->level, shadow_hit->entry->name, rule, shadow_usage);
-    d.shadow = true;
-    d.shadow_action = rule.action;
-    d.smtp_code = 250;
-    d.enhanced_status = "2.0.0";
-    if (events_.any()) {
-      Emit(Event{now, shadow_hit->entry->level, std::string(shadow_hit->entry->name), rule.metric,
-                 rule.window_s, rule.max, shadow_usage, rule.action, rule.shadow},
-           shadow_hit->hash, absl::ToUnixSeconds(now) / rule.window_s);
+// A refused request: strict rules still count the attempt; the decision
+// names the rule that had no room; the trip is an event.
+void Limiter::Refuse(const Pending* pending, int n, const Charging& c, absl::Time now,
+                     Decision* d) noexcept {
+  // Strict rules count every attempt, admitted or not.
+  for (int i = 0; i < n; ++i) {
+    const Pending& p = pending[i];
+    if (!p.rule->strict || p.rule->max == 0) continue;
+    CounterTable::Placement how;
+    uint64_t ow = MakeKeyWord(p.rule->overflow_hash, p.rule->sub_s);
+    Slot* slot =
+        table_->FindOrClaim(p.hash, p.key_word, p.rule->overflow_hash, ow, c.since_ms, &how);
+    if (slot == nullptr) continue;
+    if (p.rule->gcra) {
+      Gcra::TryAdd(*slot, c.since_us, p.amount, p.rule->gcra_params, true);
+    } else {
+      SlidingWindow::ForceAdd(*slot, SlidingWindow::EpochAt(c.since_ms, p.rule->sub_s), p.amount);
     }
   }
-  return d;
+  FillDecision(d, c.failed->rule->action, c.failed->entry->level, c.failed->entry->name,
+               *c.failed->rule, c.failed_usage);
+  d->retry_after =
+      c.failed_retry_ms < 0 ? absl::InfiniteDuration() : absl::Milliseconds(c.failed_retry_ms);
+  d->overflow = c.failed_overflow;
+  if (events_.any()) {
+    // Keys in the overflow bucket share one event (a flood is one trip).
+    std::string who = c.failed_overflow
+                          ? absl::StrCat("(overflow of ", LevelName(c.failed->entry->level), ")")
+                          : std::string(c.failed->entry->name);
+    Emit(Event{now, c.failed->entry->level, std::move(who), c.failed->rule->metric,
+               c.failed->rule->window_s, c.failed->rule->max, c.failed_usage,
+               c.failed->rule->action, false},
+         c.failed_overflow ? c.failed->rule->overflow_hash : c.failed->hash,
+         absl::ToUnixSeconds(now) / c.failed->rule->window_s);
+  }
+}
+
+// Remembers the counters a request was charged to, so the same request
+// from this thread takes FastApply next time.
+void Limiter::RememberPath(const Snapshot& s, uint64_t req_key, int n, const Charging& c) noexcept {
+  PathCacheEntry& ce = tls_path_cache[req_key & (kPathCacheSize - 1)];
+  if (ce.key != req_key) {
+    // First sighting: only remember the key (one cache line), so a flood
+    // of one-off senders does not churn the whole cache.
+    ce.key = req_key;
+    ce.n = -1;
+    ce.generation = 0;
+    return;
+  }
+  ce.generation = generation_;
+  ce.snapshot = &s;
+  ce.n = n;
+  for (int i = 0; i < n; ++i) ce.c[i] = c.to_cache[i];
+}
+
+// A soft rule (shadow or notify) tripped: the mail passes; say which rule
+// would have acted, and emit its event.
+void Limiter::ReportShadow(const Charging& c, absl::Time now, Decision* d) noexcept {
+  const Rule& rule = *c.shadow_hit->rule;
+  FillDecision(d, rule.action == Action::kNotify ? Action::kNotify : Action::kAccept,
+               c.shadow_hit->entry->level, c.shadow_hit->entry->name, rule, c.shadow_usage);
+  d->shadow = true;
+  d->shadow_action = rule.action;
+  d->smtp_code = 250;
+  d->enhanced_status = "2.0.0";
+  if (events_.any()) {
+    Emit(Event{now, c.shadow_hit->entry->level, std::string(c.shadow_hit->entry->name), rule.metric,
+               rule.window_s, rule.max, c.shadow_usage, rule.action, rule.shadow},
+         c.shadow_hit->hash, absl::ToUnixSeconds(now) / rule.window_s);
+  }
 }
 
 void Limiter::Undo(const Charge* charges, size_t n, absl::Time now) noexcept {

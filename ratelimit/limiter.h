@@ -235,6 +235,19 @@ class Limiter {
   static bool Exempt(const Snapshot& s, const Request& r) noexcept;
   Decision Apply(const Snapshot& s, const Request& r, absl::Time now, ChargeList* charges,
                  bool count_messages) noexcept;
+  // Apply's steps (limiter.cc).
+  struct Pending;
+  struct Charging;
+  const Request& AggregateClientIp(const Snapshot& s, const Request& r, char* ipbuf,
+                                   Request* aggregated) const noexcept;
+  int CollectRules(const PathEntry* path, int np, const Request& req, bool count_messages,
+                   Pending* pending) const noexcept;
+  void ChargeRules(const Snapshot& s, const Pending* pending, int n, ChargeList* charges,
+                   Charging* c) noexcept;
+  void Refuse(const Pending* pending, int n, const Charging& c, absl::Time now,
+              Decision* d) noexcept;
+  void RememberPath(const Snapshot& s, uint64_t req_key, int n, const Charging& c) noexcept;
+  void ReportShadow(const Charging& c, absl::Time now, Decision* d) noexcept;
   // Takes back n charges (latest first); transactions pass all of theirs.
   void Undo(const Charge* charges, size_t n, absl::Time now) noexcept;
   bool FastApply(const Snapshot& s, const Request& r, absl::Time now, ChargeList* charges,

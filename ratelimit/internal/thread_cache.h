@@ -36,7 +36,10 @@ struct PathCacheEntry {
   CachedCounter c[kCacheCounters];
 };
 inline constexpr int kPathCacheSize = 4096;
-inline thread_local PathCacheEntry tls_path_cache[kPathCacheSize];
+// static (internal linkage), not inline: the compiler can then use the
+// cheapest TLS access (no __tls_get_addr call in position-independent
+// code). This header belongs to limiter.cc alone.
+static thread_local PathCacheEntry tls_path_cache[kPathCacheSize];
 
 // Units of a counter this thread has taken in advance (one CAS for many
 // messages on busy shared counters such as the server's).
@@ -48,7 +51,7 @@ struct LeaseEntry {
   uint64_t remaining = 0;
 };
 inline constexpr int kLeases = 256;
-inline thread_local LeaseEntry tls_leases[kLeases];
+static thread_local LeaseEntry tls_leases[kLeases];
 
 inline LeaseEntry& LeaseFor(uint64_t key_word) {
   return tls_leases[((key_word >> 16) ^ (key_word >> 40)) & (kLeases - 1)];
