@@ -21,27 +21,15 @@
 namespace sluice {
 
 using internal::CachedCounter;
-using internal::Cidr;
-using internal::EntityHash;
 using internal::EpochMemo;
 using internal::g_generation;
 using internal::kCacheCounters;
 using internal::kLeases;
-using internal::kMaxAddress;
-using internal::kMaxPending;
-using internal::kMaxRulesPerLevel;
 using internal::kPathCacheSize;
-using internal::LastAt;
 using internal::LeaseEntry;
 using internal::LeaseFor;
-using internal::Lower;
-using internal::MakeKeyWord;
-using internal::Mix;
 using internal::PathCacheEntry;
 using internal::RequestKey;
-using internal::Rule;
-using internal::RuleSet;
-using internal::Slot;
 using internal::SpendLease;
 using internal::tls_leases;
 using internal::tls_path_cache;
@@ -255,12 +243,12 @@ int Limiter::ResolvePath(const Snapshot& s, const Request& r, char* mailbox_buf,
   if (!names[kM].empty() && s.enabled[kM]) {
     hashes[kM] = EntityHash(Level::kMailbox, names[kM]);
     mailbox_node = s.Lookup(hashes[kM]);
-    for (const Rule& rule : root.resolved[kM]) table_->Prefetch(Mix(hashes[kM] ^ rule.seed));
+    for (const Rule& rule : root.resolved[kM]) table_->Prefetch(Mix64(hashes[kM] ^ rule.seed));
   }
   if (!domain.empty()) {
     constexpr int kD = static_cast<int>(Level::kDomain);
     hashes[kD] = EntityHash(Level::kDomain, domain);
-    for (const Rule& rule : root.resolved[kD]) table_->Prefetch(Mix(hashes[kD] ^ rule.seed));
+    for (const Rule& rule : root.resolved[kD]) table_->Prefetch(Mix64(hashes[kD] ^ rule.seed));
     int d = s.Lookup(hashes[kD]);
     known[kD] = d;
     int p = d >= 0 ? s.nodes[d].parent : -1;
@@ -478,7 +466,7 @@ inline int Limiter::CollectRules(const PathEntry* path, int np, const Request& r
                         : rule.metric == Metric::kRecipients ? req.recipients
                                                              : req.bytes;
       if (amount == 0) continue;
-      uint64_t h = Mix(path[i].entity_hash ^ rule.seed);
+      uint64_t h = Mix64(path[i].entity_hash ^ rule.seed);
       pending[n++] = Pending{&rule, &path[i], h, MakeKeyWord(h, rule.sub_s), amount};
       table_->Prefetch(h);
     }

@@ -15,19 +15,6 @@
 
 namespace sluice {
 
-using internal::Cidr;
-using internal::EntityHash;
-using internal::kMaxAddress;
-using internal::kMaxPending;
-using internal::kMaxRulesPerLevel;
-using internal::LastAt;
-using internal::Lower;
-using internal::MakeKeyWord;
-using internal::Mix;
-using internal::Rule;
-using internal::RuleSet;
-using internal::Slot;
-
 void Limiter::LoadNames() {
   std::ifstream in(names_path_, std::ios::binary);
   if (!in) return;
@@ -86,7 +73,7 @@ void Limiter::SaveNames() {
 namespace {
 
 uint64_t ReadUsage(const CounterTable& t, const Rule& rule, uint64_t entity_hash, absl::Time now) {
-  uint64_t h = Mix(entity_hash ^ rule.seed);
+  uint64_t h = Mix64(entity_hash ^ rule.seed);
   const Slot* slot = t.Find(h, MakeKeyWord(h, rule.sub_s));
   if (slot == nullptr) return 0;
   if (rule.gcra) return Gcra::Usage(*slot, t.SinceBaseUs(now), rule.gcra_params);
@@ -181,7 +168,7 @@ int Limiter::Reset(Level level, absl::string_view entity) {
   if (e.rules == nullptr) return 0;
   int n = 0;
   for (const Rule& rule : *e.rules) {
-    uint64_t h = Mix(e.entity_hash ^ rule.seed);
+    uint64_t h = Mix64(e.entity_hash ^ rule.seed);
     n += table_->Reset(h, MakeKeyWord(h, rule.sub_s));
   }
   return n;

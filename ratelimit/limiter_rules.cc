@@ -10,19 +10,6 @@
 
 namespace sluice {
 
-using internal::Cidr;
-using internal::EntityHash;
-using internal::kMaxAddress;
-using internal::kMaxPending;
-using internal::kMaxRulesPerLevel;
-using internal::LastAt;
-using internal::Lower;
-using internal::MakeKeyWord;
-using internal::Mix;
-using internal::Rule;
-using internal::RuleSet;
-using internal::Slot;
-
 namespace {
 
 uint64_t RuleSeed(Level level, Metric metric, int64_t window_s, bool gcra) {
@@ -49,7 +36,7 @@ Rule MakeRule(Level level, const config::Limit& l) {
                 ? std::min<uint64_t>(64, r.max / 1024)
                 : 0;
   r.seed = RuleSeed(level, r.metric, r.window_s, r.gcra);
-  r.overflow_hash = Mix(r.seed ^ 0x0bad0bad0bad0badull);
+  r.overflow_hash = Mix64(r.seed ^ 0x0bad0bad0bad0badull);
   bool reject = r.action == Action::kReject;
   bool temp = r.action == Action::kDefer;
   r.smtp_code = l.has_smtp_code() ? static_cast<int>(l.smtp_code())

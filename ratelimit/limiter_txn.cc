@@ -8,19 +8,6 @@
 
 namespace sluice {
 
-using internal::Cidr;
-using internal::EntityHash;
-using internal::kMaxAddress;
-using internal::kMaxPending;
-using internal::kMaxRulesPerLevel;
-using internal::LastAt;
-using internal::Lower;
-using internal::MakeKeyWord;
-using internal::Mix;
-using internal::Rule;
-using internal::RuleSet;
-using internal::Slot;
-
 Decision Limiter::Reserve(absl::string_view txn_id, absl::string_view item, const Request& request,
                           absl::Time now) {
   auto& shard = txns_->For(txn_id);

@@ -21,7 +21,7 @@
 #include "absl/strings/string_view.h"
 #include "ratelimit/event_sinks.h"
 #include "ratelimit/gcra.h"
-#include "ratelimit/internal/hash.h"
+#include "ratelimit/hash.h"
 #include "ratelimit/ip.h"
 #include "ratelimit/limiter.h"
 #include "ratelimit/sharded.h"
@@ -37,8 +37,6 @@ namespace internal {
 inline constexpr int kMaxRulesPerLevel = 8;
 inline constexpr int kMaxPending = kNumLevels * kMaxRulesPerLevel;
 inline constexpr size_t kMaxAddress = 320;
-
-inline uint64_t Mix(uint64_t x) { return Mix64(x); }
 
 inline uint64_t LevelSeed(Level level) {
   return 0x5a17ce0000000000ull + static_cast<uint64_t>(level);
@@ -94,6 +92,19 @@ struct Rule {
 using RuleSet = std::vector<Rule>;
 
 }  // namespace internal
+
+// The limiter's .cc files (the only includers) name these unqualified.
+using internal::Cidr;
+using internal::EntityHash;
+using internal::kMaxAddress;
+using internal::kMaxPending;
+using internal::kMaxRulesPerLevel;
+using internal::LastAt;
+using internal::Lower;
+using internal::MakeKeyWord;
+using internal::Rule;
+using internal::RuleSet;
+using internal::Slot;
 
 struct Limiter::Snapshot {
   struct Node {

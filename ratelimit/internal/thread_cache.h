@@ -94,7 +94,7 @@ inline uint64_t RequestKey(const Request& r, bool count_messages) {
   uint64_t h = XXH3_64bits_withSeed(r.sender.data(), r.sender.size(), mask);
   absl::string_view dims[4] = {r.sasl_user, r.client_ip, r.script, r.list};
   for (int i = 0; i < 4; ++i) {
-    if (!dims[i].empty()) h ^= Mix(XXH3_64bits_withSeed(dims[i].data(), dims[i].size(), i + 8));
+    if (!dims[i].empty()) h ^= Mix64(XXH3_64bits_withSeed(dims[i].data(), dims[i].size(), i + 8));
   }
   return h | 1;
 }

@@ -4,7 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "ratelimit/config.h"
-#include "ratelimit/internal/hash.h"
+#include "ratelimit/hash.h"
 
 #define XXH_INLINE_ALL
 #include <xxhash.h>
@@ -184,7 +184,7 @@ AbuseGuard::Finding AbuseGuard::Trip(Detector d, absl::string_view key, uint64_t
   f.enhanced_status = r.enhanced_status.c_str();
   f.text = r.text.c_str();
   const uint64_t dedup =
-      internal::Mix64(XXH3_64bits(key.data(), key.size()) ^ (static_cast<uint64_t>(d) << 56));
+      Mix64(XXH3_64bits(key.data(), key.size()) ^ (static_cast<uint64_t>(d) << 56));
   if (sinks_.FirstInWindow(dedup, absl::ToUnixSeconds(now) / r.window_s)) {
     sinks_.Deliver(Event{now, d, std::string(key), count, limit, r.action, r.shadow});
   }

@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "absl/status/status.h"
-#include "ratelimit/internal/hash.h"
+#include "ratelimit/hash.h"
 #include "ratelimit/sliding_window.h"
 #include "ratelimit/window_counter.h"
 
@@ -17,10 +17,8 @@ namespace {
 // Counter kinds; they seed the keys so kinds never share a counter.
 enum Kind : int { kSameSize = 0, kNearDup = 1, kCampaign = 2, kSeenBySender = 3 };
 
-inline uint64_t Mix(uint64_t x) { return internal::Mix64(x); }
-
 uint64_t Key(int kind, uint64_t a, uint64_t b) {
-  return Mix(Mix(a ^ (0x6275727374000000ull + static_cast<uint64_t>(kind))) ^ b);
+  return Mix64(Mix64(a ^ (0x6275727374000000ull + static_cast<uint64_t>(kind))) ^ b);
 }
 
 }  // namespace

@@ -7,7 +7,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
-#include "ratelimit/internal/hash.h"
+#include "ratelimit/hash.h"
 #include "ratelimit/ip.h"
 #include "ratelimit/sliding_window.h"
 #include "ratelimit/window_counter.h"
@@ -28,10 +28,8 @@ enum Kind : uint64_t {
   kBlock,
 };
 
-inline uint64_t Mix(uint64_t x) { return internal::Mix64(x); }
-
 uint64_t Key(Kind kind, absl::string_view s) {
-  return Mix(XXH3_64bits_withSeed(s.data(), s.size(), 0x5e55000000000000ull + kind)) | 1;
+  return Mix64(XXH3_64bits_withSeed(s.data(), s.size(), 0x5e55000000000000ull + kind)) | 1;
 }
 
 // The gauge of simultaneous connections uses a day-long window, so a
@@ -217,8 +215,8 @@ SessionSignals::Signal SessionSignals::AuthSucceeded(absl::string_view ip, absl:
     u.nets[0].Clear();
     u.window = window;
   }
-  u.ips[0].Add(Mix(ip_hash));
-  u.nets[0].Add(Mix(net_hash));
+  u.ips[0].Add(Mix64(ip_hash));
+  u.nets[0].Add(Mix64(net_hash));
   HyperLogLog ips = u.ips[0], nets = u.nets[0];
   ips.Merge(u.ips[1]);
   nets.Merge(u.nets[1]);

@@ -5,7 +5,7 @@
 #include <cstring>
 #include <limits>
 
-#include "ratelimit/internal/hash.h"
+#include "ratelimit/hash.h"
 #include "reputation/content/internal/simd.h"
 
 #define XXH_INLINE_ALL
@@ -14,8 +14,6 @@
 namespace sluice {
 
 namespace {
-
-inline uint64_t Mix(uint64_t x) { return internal::Mix64(x); }
 
 constexpr uint64_t kEmpty = std::numeric_limits<uint64_t>::max();
 
@@ -125,7 +123,7 @@ void AddShingles(const TokenBatch& batch, size_t from, const char* p, int shift,
     w1 = w0;
     w0 = t;
     if (count < static_cast<uint64_t>(kWidth)) continue;  // not a full shingle yet
-    const uint64_t h = Mix(combined);
+    const uint64_t h = Mix64(combined);
     // One permutation hashing: the top bits choose the bin, keep the minimum.
     uint64_t& bin = bins[h >> shift];
     bin = std::min(bin, h);  // branch-free: which is smaller is random
@@ -219,7 +217,7 @@ __attribute__((target("avx512f,avx512dq"))) size_t AddShinglesAvx512(
       c = _mm512_add_epi64(_mm512_mullo_epi64(c, odd), _mm512_alignr_epi64(t, last, 6));
     if (width > 3)
       c = _mm512_add_epi64(_mm512_mullo_epi64(c, odd), _mm512_alignr_epi64(t, last, 5));
-    // Mix (internal::Mix64) lane by lane.
+    // Mix (Mix64) lane by lane.
     c = _mm512_xor_si512(c, _mm512_srli_epi64(c, 30));
     c = _mm512_mullo_epi64(c, _mm512_set1_epi64(static_cast<long long>(0xbf58476d1ce4e5b9ull)));
     c = _mm512_xor_si512(c, _mm512_srli_epi64(c, 27));
@@ -276,7 +274,7 @@ void Fingerprinter::Tokens(const TokenBatch& batch) noexcept {
 
 void Fingerprinter::Markup(absl::string_view markup) noexcept {
   // A feature of its own, not shingled with the tokens.
-  const uint64_t h = Mix(XXH3_64bits(markup.data(), markup.size()) ^ 0x6D61726B7570ull);
+  const uint64_t h = Mix64(XXH3_64bits(markup.data(), markup.size()) ^ 0x6D61726B7570ull);
   uint64_t& bin = state_->bins[h >> (64 - k_bits_)];
   bin = std::min(bin, h);
   state_->small.Add(h);
@@ -287,7 +285,7 @@ void Fingerprinter::Finish(Fingerprint* out) noexcept {
   State& s = *state_;
   // A message shorter than one shingle: use its tokens as they are.
   if (s.seen > 0 && s.seen < static_cast<uint64_t>(options_.shingle)) {
-    uint64_t h = Mix(s.window[0] ^ s.seen);
+    uint64_t h = Mix64(s.window[0] ^ s.seen);
     uint64_t& bin = s.bins[h >> (64 - k_bits_)];
     bin = std::min(bin, h);  // markup may be there already
     s.small.Add(h);
@@ -327,8 +325,8 @@ void Fingerprinter::Finish(Fingerprint* out) noexcept {
       j = (j + 1) & (k - 1);
       ++dist;
     } while (s.bins[j] == kEmpty);
-    out->minhash[i] =
-        static_cast<uint32_t>(Mix(s.bins[j] + 0x9E3779B97F4A7C15ull * static_cast<uint64_t>(dist)));
+    out->minhash[i] = static_cast<uint32_t>(
+        Mix64(s.bins[j] + 0x9E3779B97F4A7C15ull * static_cast<uint64_t>(dist)));
   }
 }
 

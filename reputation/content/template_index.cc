@@ -1,17 +1,13 @@
 #include "reputation/content/template_index.h"
 
-#include "ratelimit/internal/hash.h"
+#include "ratelimit/hash.h"
 
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
 namespace sluice {
 
-namespace {
-
-inline uint64_t Mix(uint64_t x) { return internal::Mix64(x); }
-
-}  // namespace
+namespace {}  // namespace
 
 TemplateIndex::TemplateIndex(const Options& options) : options_(options) {
   if (options_.max_templates < 16) options_.max_templates = 16;
@@ -23,15 +19,15 @@ void TemplateIndex::Compact(const Fingerprint& fp, uint16_t* out) {
   for (int i = 0; i < kBins; ++i) {
     uint64_t v = fp.minhash[i % fp.k];
     if (fp.k > kBins) {
-      for (int j = i + kBins; j < fp.k; j += kBins) v ^= Mix(fp.minhash[j]);
+      for (int j = i + kBins; j < fp.k; j += kBins) v ^= Mix64(fp.minhash[j]);
     }
-    out[i] = static_cast<uint16_t>(Mix(v) >> 48);
+    out[i] = static_cast<uint16_t>(Mix64(v) >> 48);
   }
 }
 
 uint64_t TemplateIndex::Band(const uint16_t* sketch, int band) {
   uint32_t pair = (uint32_t{sketch[2 * band]} << 16) | sketch[2 * band + 1];
-  return Mix((uint64_t{pair} << 8) | static_cast<uint64_t>(band)) | 1;
+  return Mix64((uint64_t{pair} << 8) | static_cast<uint64_t>(band)) | 1;
 }
 
 void TemplateIndex::Forget(uint32_t slot) {
@@ -52,7 +48,7 @@ uint64_t TemplateIndex::Assign(const Fingerprint& fp, double* similarity) {
   }
   uint16_t sketch[kBins];
   Compact(fp, sketch);
-  const uint64_t digest = fp.digest_lo ^ Mix(fp.digest_hi);
+  const uint64_t digest = fp.digest_lo ^ Mix64(fp.digest_hi);
   std::lock_guard<std::mutex> lock(mu_);
   auto exact = by_digest_.find(digest);
   if (exact != by_digest_.end()) {
@@ -97,7 +93,7 @@ uint64_t TemplateIndex::Assign(const Fingerprint& fp, double* similarity) {
   if (used_ < ring_.size()) ++used_;
   Forget(slot);
   Template& t = ring_[slot];
-  t.id = Mix(digest) | 1;
+  t.id = Mix64(digest) | 1;
   t.digest = digest;
   std::copy(sketch, sketch + kBins, t.sketch);
   t.exact = fp.exact;

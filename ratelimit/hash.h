@@ -1,13 +1,13 @@
-// Hash helpers shared by ratelimit/ and reputation/.
+// Mix64: the one 64-bit mixer of sluice, shared by ratelimit/ and
+// reputation/ (combining and re-hashing XXH3 values into counter keys).
 //
 // Thread safety: pure functions; thread-safe.
-#ifndef SLUICE_RATELIMIT_INTERNAL_HASH_H_
-#define SLUICE_RATELIMIT_INTERNAL_HASH_H_
+#ifndef SLUICE_RATELIMIT_HASH_H_
+#define SLUICE_RATELIMIT_HASH_H_
 
 #include <cstdint>
 
 namespace sluice {
-namespace internal {
 
 // The splitmix64 finaliser: spreads every input bit over the whole word.
 // Used to combine and re-hash 64-bit XXH3 values.
@@ -20,7 +20,6 @@ inline uint64_t Mix64(uint64_t x) {
   return x;
 }
 
-}  // namespace internal
 }  // namespace sluice
 
-#endif  // SLUICE_RATELIMIT_INTERNAL_HASH_H_
+#endif  // SLUICE_RATELIMIT_HASH_H_
