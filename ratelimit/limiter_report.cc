@@ -40,9 +40,8 @@ void Limiter::SaveNames() {
   const size_t size = n.size.load(std::memory_order_relaxed);
   if (size == names_saved_.load(std::memory_order_relaxed)) return;  // nothing new
   config::NameSnapshot snap;
-  for (int i = 0; i < Sharded<Names::Map>::kShards; ++i) {
-    std::lock_guard<std::mutex> lock(n.shards.at(i).mu);
-    for (const auto& [h, e] : n.shards.at(i).map) {
+  n.shards.ForEach([&snap](const Names::Map& m) {
+    for (const auto& [h, e] : m.map) {
       auto* out = snap.add_entry();
       out->set_hash(h);
       out->set_level(std::string(LevelName(e.level)));
@@ -50,7 +49,8 @@ void Limiter::SaveNames() {
       out->set_anc_level(std::string(LevelName(e.anc_level)));
       out->set_anc_name(e.anc_name);
     }
-  }
+  });
+
   // Written whole under another name, then renamed: a crash leaves the
   // old file or the new one, never half of one.
   // Mode 0600 like the table: the names are the server's senders.

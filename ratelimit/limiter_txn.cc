@@ -96,9 +96,7 @@ void Limiter::Release(absl::string_view txn_id, absl::Time now) {
 
 int Limiter::ExpireTransactions(absl::Time now, absl::Duration max_age, bool keep) {
   int released = 0;
-  for (int i = 0; i < Sharded<TxnShard>::kShards; ++i) {
-    auto& shard = txns_->at(i);
-    std::lock_guard<std::mutex> lock(shard.mu);
+  txns_->ForEach([&](TxnShard& shard) {
     for (auto it = shard.map.begin(); it != shard.map.end();) {
       if (now - it->second.created > max_age) {
         if (!keep) Undo(it->second.charges.data(), it->second.charges.size(), now);
@@ -108,7 +106,7 @@ int Limiter::ExpireTransactions(absl::Time now, absl::Duration max_age, bool kee
         ++it;
       }
     }
-  }
+  });
   return released;
 }
 
@@ -120,10 +118,7 @@ uint64_t Limiter::Maintain(absl::Time now, absl::Duration max_txn_age) {
 
 size_t Limiter::open_transactions() const {
   size_t n = 0;
-  for (int i = 0; i < Sharded<TxnShard>::kShards; ++i) {
-    std::lock_guard<std::mutex> lock(txns_->at(i).mu);
-    n += txns_->at(i).map.size();
-  }
+  txns_->ForEach([&n](const TxnShard& t) { n += t.map.size(); });
   return n;
 }
 

@@ -34,8 +34,16 @@ class Sharded {
   // The shard of a hashed key, or of a key hashed here (XXH3).
   Shard& For(uint64_t hash) const { return shards_[hash % kShards]; }
   Shard& For(absl::string_view key) const { return For(XXH3_64bits(key.data(), key.size())); }
-  // Shard i, 0 <= i < kShards (for passes over every shard).
+  // Shard i, 0 <= i < kShards.
   Shard& at(int i) const { return shards_[i]; }
+  // Calls f(shard) for every shard in turn, each under its mutex.
+  template <typename F>
+  void ForEach(F f) const {
+    for (int i = 0; i < kShards; ++i) {
+      std::lock_guard<std::mutex> lock(shards_[i].mu);
+      f(shards_[i]);
+    }
+  }
 
  private:
   std::unique_ptr<Shard[]> shards_{new Shard[kShards]};

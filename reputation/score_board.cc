@@ -58,10 +58,7 @@ double ScoreBoard::Get(absl::string_view key, absl::Time now) const {
 
 size_t ScoreBoard::size() const {
   size_t n = 0;
-  for (int i = 0; i < kShards; ++i) {
-    std::lock_guard<std::mutex> lock(shards_.at(i).mu);
-    n += shards_.at(i).map.size();
-  }
+  shards_.ForEach([&n](const Map& m) { n += m.map.size(); });
   return n;
 }
 

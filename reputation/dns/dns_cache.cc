@@ -198,10 +198,7 @@ void DnsCache::Prepare(const std::string& name) {
 
 DnsCache::Stats DnsCache::GetStats() const {
   Stats s;
-  for (int i = 0; i < kShards; ++i) {
-    std::lock_guard<std::mutex> lock(shards_.at(i).mu);
-    s.hits += shards_.at(i).hits;
-  }
+  shards_.ForEach([&s](const Map& m) { s.hits += m.hits; });
   s.misses = misses_.load();
   s.joined = joined_.load();
   s.stale = stale_.load();
@@ -213,10 +210,7 @@ DnsCache::Stats DnsCache::GetStats() const {
 
 size_t DnsCache::size() const {
   size_t n = 0;
-  for (int i = 0; i < kShards; ++i) {
-    std::lock_guard<std::mutex> lock(shards_.at(i).mu);
-    n += shards_.at(i).map.size();
-  }
+  shards_.ForEach([&n](const Map& m) { n += m.map.size(); });
   return n;
 }
 

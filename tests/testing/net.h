@@ -49,6 +49,18 @@ inline int FreePort() {
   return 0;
 }
 
+// Connects fd to `sa` and sets its receive timeout; returns fd, or -1
+// (fd closed) if the connection fails.
+inline int ConnectWithTimeout(int fd, const sockaddr* sa, socklen_t len, int timeout_s) {
+  if (connect(fd, sa, len) != 0) {
+    close(fd);
+    return -1;
+  }
+  timeval tv{timeout_s, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  return fd;
+}
+
 // A socket connected to 127.0.0.1:port (SOCK_STREAM or SOCK_DGRAM) whose
 // reads time out after `timeout_s` seconds, or -1.
 inline int ConnectTcp(int port, int timeout_s = 5, int type = SOCK_STREAM) {
@@ -58,13 +70,7 @@ inline int ConnectTcp(int port, int timeout_s = 5, int type = SOCK_STREAM) {
   sa.sin_family = AF_INET;
   sa.sin_port = htons(static_cast<uint16_t>(port));
   sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0) {
-    close(fd);
-    return -1;
-  }
-  timeval tv{timeout_s, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  return fd;
+  return ConnectWithTimeout(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa), timeout_s);
 }
 
 // A stream socket connected to the unix socket at `path` whose reads time
@@ -76,13 +82,7 @@ inline int ConnectUnix(const std::string& path, int timeout_s = 5) {
   if (fd < 0) return -1;
   sa.sun_family = AF_UNIX;
   std::memcpy(sa.sun_path, path.data(), path.size());
-  if (connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0) {
-    close(fd);
-    return -1;
-  }
-  timeval tv{timeout_s, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  return fd;
+  return ConnectWithTimeout(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa), timeout_s);
 }
 
 // True while the child `pid` has not exited (reaps it if it has).
