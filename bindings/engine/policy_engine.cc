@@ -1,8 +1,26 @@
 #include "bindings/engine/policy_engine.h"
 
+#include <atomic>
+#include <mutex>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "ratelimit/clock.h"
 #include "ratelimit/config.h"
+#include "ratelimit/config.pb.h"
+#include "ratelimit/limiter.h"
+#include "reputation/abuse/abuse_guard.h"
+#include "reputation/content/fingerprint.h"
+#include "reputation/dns/dns_cache.h"
+#include "reputation/dns/dnsbl.h"
+#include "reputation/dns/fcrdns.h"
+#include "reputation/dns/resolver.h"
+#include "reputation/local_lists.h"
+#include "reputation/public_suffix.h"
+#include "reputation/score_board.h"
 
 namespace sluice {
 
@@ -30,7 +48,66 @@ std::string RetryText(absl::Duration d) {
 
 }  // namespace
 
-std::unique_ptr<PolicyEngine::Settings> PolicyEngine::MakeSettings(const config::Config& c) {
+// The engine's parts and versions (see the header for what each does).
+struct PolicyEngine::State {
+  struct Settings {
+    std::vector<std::string> identity;
+    std::string shadow_header;
+    absl::Duration transaction_timeout;
+    std::string abuse_config;  // serialized, to tell whether it changed
+  };
+  static std::unique_ptr<Settings> MakeSettings(const config::Config& c);
+  // The bodies of the public methods.
+  Verdict Evaluate(const SmtpEvent& event, absl::Time now);
+  Verdict Auth(absl::string_view client_address, absl::string_view user, bool ok, absl::Time now);
+  absl::Status Reload(const config::Config& config, absl::Time now);
+  std::string PostfixAction(const Verdict& v) const;
+  absl::string_view Identity(const Settings& s, const SmtpEvent& e) const;
+  absl::string_view CountedAddress(absl::string_view client_address) const;
+  static void FromDecision(const Decision& d, Verdict* v);
+  static void FromFinding(const AbuseGuard::Finding& f, absl::string_view key, Verdict* v);
+  absl::StatusOr<std::unique_ptr<AbuseGuard>> MakeAbuse(const config::Config& c, absl::Time now);
+
+  Verdict CheckReputation(const SmtpEvent& e, absl::Time now);
+  Verdict CheckScores(absl::string_view ip, absl::string_view identity, absl::Time now);
+  Verdict ListVerdict(const Dnsbl::Result& r, absl::string_view entity,
+                      std::string default_text) const;
+  // kDeny: `out` says why; kAllow: skip the lists and scores.
+  // A deny also adds abuse_weight to the client's and identity's scores.
+  LocalLists::Match CheckLocal(const SmtpEvent& e, absl::string_view identity, absl::Time now,
+                               Verdict* out);
+  // Feeds the guard's trips into the scores.
+  void AttachScores(AbuseGuard* guard);
+
+  Options options_;
+  std::unique_ptr<Limiter> limiter_;
+  // Reputation (built at Create; a reload keeps the lists of the first
+  // config: changing them needs a restart).
+  std::unique_ptr<AresResolver> own_dns_;
+  std::unique_ptr<DnsCache> dns_cache_;
+  std::unique_ptr<PublicSuffixList> psl_;
+  std::unique_ptr<Dnsbl> dnsbl_;
+  config::Reputation reputation_;
+  absl::Duration dns_budget_ = absl::Seconds(2);
+  std::unique_ptr<ScoreBoard> scores_;
+  std::unique_ptr<LocalListsFile> local_lists_;
+  DnsResolver* dns_ = nullptr;  // own_dns_ or the injected one
+  // FCrDNS results per client address (bounded; an hour each).
+  std::mutex fcrdns_mu_;
+  absl::flat_hash_map<std::string, std::pair<Fcrdns::Result, absl::Time>> fcrdns_;
+  void CheckFcrdns(absl::string_view ip, absl::Time now);
+  std::atomic<AbuseGuard*> abuse_{nullptr};
+  std::atomic<const Settings*> settings_{nullptr};
+  std::mutex reload_mu_;  // serializes Reload; owns every version (readers hold none)
+  std::vector<std::unique_ptr<AbuseGuard>> abuse_versions_;
+  std::vector<std::unique_ptr<Settings>> settings_versions_;
+};
+
+PolicyEngine::PolicyEngine() : st_(std::make_unique<State>()) {}
+PolicyEngine::~PolicyEngine() = default;
+
+std::unique_ptr<PolicyEngine::State::Settings> PolicyEngine::State::MakeSettings(
+    const config::Config& c) {
   auto s = std::make_unique<Settings>();
   const auto& p = c.policy();
   s->identity.assign(p.identity().begin(), p.identity().end());
@@ -47,38 +124,39 @@ absl::StatusOr<std::unique_ptr<PolicyEngine>> PolicyEngine::Create(const config:
                                                                    absl::Time now,
                                                                    Options options) {
   std::unique_ptr<PolicyEngine> e(new PolicyEngine);
-  e->options_ = std::move(options);
-  const config::Config c = WithOverrides(config, e->options_);
+  State* s = e->st_.get();
+  s->options_ = std::move(options);
+  const config::Config c = WithOverrides(config, s->options_);
   Limiter::Options lo;
-  lo.resolver = e->options_.resolver;
-  lo.table.prefault = e->options_.prefault_tables;
-  lo.save_names = e->options_.save_names;
+  lo.resolver = s->options_.resolver;
+  lo.table.prefault = s->options_.prefault_tables;
+  lo.save_names = s->options_.save_names;
   auto limiter = Limiter::Create(c, now, lo);
   if (!limiter.ok()) return limiter.status();
-  e->limiter_ = std::move(*limiter);
+  s->limiter_ = std::move(*limiter);
   if (!c.reputation().local_lists().empty()) {
     auto lists = LocalListsFile::Open(c.reputation().local_lists());
     if (!lists.ok()) return lists.status();
-    e->local_lists_ = std::move(*lists);
+    s->local_lists_ = std::move(*lists);
   }
   ScoreBoard::Options so;
   if (c.reputation().has_score_half_life()) {
     (void)absl::ParseDuration(c.reputation().score_half_life(), &so.half_life);
   }
-  e->scores_ = std::make_unique<ScoreBoard>(so);
-  e->reputation_ = c.reputation();
-  auto abuse = AbuseGuard::Create(c, now, e->options_.prefault_tables);
+  s->scores_ = std::make_unique<ScoreBoard>(so);
+  s->reputation_ = c.reputation();
+  auto abuse = AbuseGuard::Create(c, now, s->options_.prefault_tables);
   if (!abuse.ok()) return abuse.status();
-  e->AttachScores(abuse->get());
-  e->abuse_.store(abuse->get(), std::memory_order_release);
-  e->abuse_versions_.push_back(std::move(*abuse));
-  e->settings_versions_.push_back(MakeSettings(c));
-  e->settings_.store(e->settings_versions_.back().get(), std::memory_order_release);
+  s->AttachScores(abuse->get());
+  s->abuse_.store(abuse->get(), std::memory_order_release);
+  s->abuse_versions_.push_back(std::move(*abuse));
+  s->settings_versions_.push_back(State::MakeSettings(c));
+  s->settings_.store(s->settings_versions_.back().get(), std::memory_order_release);
   if (c.reputation().list_size() > 0) {
     const config::Reputation& rc = c.reputation();
     static const RealClock real_clock;
-    const Clock* clock = e->options_.clock != nullptr ? e->options_.clock : &real_clock;
-    DnsResolver* dns = e->options_.dns;
+    const Clock* clock = s->options_.clock != nullptr ? s->options_.clock : &real_clock;
+    DnsResolver* dns = s->options_.dns;
     if (dns == nullptr) {
       AresResolver::Options ro;
       ro.server = rc.nameserver();
@@ -86,28 +164,28 @@ absl::StatusOr<std::unique_ptr<PolicyEngine>> PolicyEngine::Create(const config:
       if (rc.has_timeout()) (void)absl::ParseDuration(rc.timeout(), &ro.timeout);
       auto r = AresResolver::Create(ro);
       if (!r.ok()) return r.status();
-      e->own_dns_ = std::move(*r);
-      e->own_dns_->Start();
-      dns = e->own_dns_.get();
+      s->own_dns_ = std::move(*r);
+      s->own_dns_->Start();
+      dns = s->own_dns_.get();
     }
     DnsCache::Options co;
     if (rc.has_min_ttl()) (void)absl::ParseDuration(rc.min_ttl(), &co.min_ttl);
     if (rc.has_max_ttl()) (void)absl::ParseDuration(rc.max_ttl(), &co.max_ttl);
     if (rc.has_cache_entries()) co.max_entries = rc.cache_entries();
-    e->dns_ = dns;
-    e->dns_cache_ = std::make_unique<DnsCache>(dns, clock, co);
+    s->dns_ = dns;
+    s->dns_cache_ = std::make_unique<DnsCache>(dns, clock, co);
     auto psl = PublicSuffixList::Load();
-    if (psl.ok()) e->psl_ = std::move(*psl);  // without it domains are used as written
-    auto d = Dnsbl::Create(rc, e->dns_cache_.get(), e->psl_.get(), clock);
+    if (psl.ok()) s->psl_ = std::move(*psl);  // without it domains are used as written
+    auto d = Dnsbl::Create(rc, s->dns_cache_.get(), s->psl_.get(), clock);
     if (!d.ok()) return d.status();
-    e->dnsbl_ = std::move(*d);
-    if (rc.has_budget()) (void)absl::ParseDuration(rc.budget(), &e->dns_budget_);
+    s->dnsbl_ = std::move(*d);
+    if (rc.has_budget()) (void)absl::ParseDuration(rc.budget(), &s->dns_budget_);
   }
   return e;
 }
 
-LocalLists::Match PolicyEngine::CheckLocal(const SmtpEvent& e, absl::string_view identity,
-                                           absl::Time now, Verdict* out) {
+LocalLists::Match PolicyEngine::State::CheckLocal(const SmtpEvent& e, absl::string_view identity,
+                                                  absl::Time now, Verdict* out) {
   if (local_lists_ == nullptr) return LocalLists::Match::kNone;
   std::shared_ptr<const LocalLists> lists = local_lists_->Get();
   LocalLists::Match ip = lists->CheckIp(e.client_address);
@@ -137,7 +215,7 @@ LocalLists::Match PolicyEngine::CheckLocal(const SmtpEvent& e, absl::string_view
   return LocalLists::Match::kNone;
 }
 
-void PolicyEngine::CheckFcrdns(absl::string_view ip, absl::Time now) {
+void PolicyEngine::State::CheckFcrdns(absl::string_view ip, absl::Time now) {
   const double weight = reputation_.fcrdns_weight();
   if (weight == 0 || dns_ == nullptr || ip.empty()) return;
   {
@@ -155,7 +233,7 @@ void PolicyEngine::CheckFcrdns(absl::string_view ip, absl::Time now) {
   if (f.result != Fcrdns::Result::kConfirmed) scores_->Add(ip, weight, now);
 }
 
-void PolicyEngine::AttachScores(AbuseGuard* guard) {
+void PolicyEngine::State::AttachScores(AbuseGuard* guard) {
   const double weight = reputation_.abuse_weight();
   ScoreBoard* scores = scores_.get();
   guard->AddEventSink([scores, weight](const AbuseGuard::Event& ev) {
@@ -163,8 +241,8 @@ void PolicyEngine::AttachScores(AbuseGuard* guard) {
   });
 }
 
-Verdict PolicyEngine::CheckScores(absl::string_view ip, absl::string_view identity,
-                                  absl::Time now) {
+Verdict PolicyEngine::State::CheckScores(absl::string_view ip, absl::string_view identity,
+                                         absl::Time now) {
   Verdict v;
   const double threshold = reputation_.score_threshold();
   if (threshold <= 0) return v;
@@ -187,7 +265,7 @@ Verdict PolicyEngine::CheckScores(absl::string_view ip, absl::string_view identi
   return v;
 }
 
-Verdict PolicyEngine::CheckReputation(const SmtpEvent& e, absl::Time now) {
+Verdict PolicyEngine::State::CheckReputation(const SmtpEvent& e, absl::Time now) {
   Verdict v;
   if (dnsbl_ == nullptr) return v;
   Dnsbl::Subject s;
@@ -216,8 +294,8 @@ Verdict PolicyEngine::CheckReputation(const SmtpEvent& e, absl::Time now) {
 }
 
 // The reputation section's response to a score at the threshold.
-Verdict PolicyEngine::ListVerdict(const Dnsbl::Result& r, absl::string_view entity,
-                                  std::string default_text) const {
+Verdict PolicyEngine::State::ListVerdict(const Dnsbl::Result& r, absl::string_view entity,
+                                         std::string default_text) const {
   Verdict v;
   const auto& rc = reputation_;
   v.source = "dnsbl";
@@ -234,7 +312,7 @@ Verdict PolicyEngine::ListVerdict(const Dnsbl::Result& r, absl::string_view enti
   return v;
 }
 
-absl::Status PolicyEngine::Reload(const config::Config& config, absl::Time now) {
+absl::Status PolicyEngine::State::Reload(const config::Config& config, absl::Time now) {
   if (auto s = ValidateConfig(config); !s.ok()) return s;
   const config::Config c = WithOverrides(config, options_);
   std::lock_guard<std::mutex> lock(reload_mu_);
@@ -260,7 +338,7 @@ absl::Status PolicyEngine::Reload(const config::Config& config, absl::Time now) 
   return absl::OkStatus();
 }
 
-absl::string_view PolicyEngine::Identity(const Settings& s, const SmtpEvent& e) const {
+absl::string_view PolicyEngine::State::Identity(const Settings& s, const SmtpEvent& e) const {
   for (const std::string& id : s.identity) {
     if (id == "sasl_username" && !e.sasl_username.empty()) return e.sasl_username;
     if (id == "sender" && !e.sender.empty()) return e.sender;
@@ -269,7 +347,7 @@ absl::string_view PolicyEngine::Identity(const Settings& s, const SmtpEvent& e) 
   return "";
 }
 
-void PolicyEngine::FromDecision(const Decision& d, Verdict* v) {
+void PolicyEngine::State::FromDecision(const Decision& d, Verdict* v) {
   if (!d.tripped()) return;
   v->action = d.action;
   v->shadow = d.shadow;
@@ -287,7 +365,8 @@ void PolicyEngine::FromDecision(const Decision& d, Verdict* v) {
   v->text = absl::StrCat("sluice: ", d.text, " (", d.entity, ")", RetryText(d.retry_after));
 }
 
-void PolicyEngine::FromFinding(const AbuseGuard::Finding& f, absl::string_view key, Verdict* v) {
+void PolicyEngine::State::FromFinding(const AbuseGuard::Finding& f, absl::string_view key,
+                                      Verdict* v) {
   if (!f.tripped()) return;
   const bool passes = f.shadow || f.action == Action::kNotify || f.action == Action::kAccept;
   v->action = passes ? (f.action == Action::kNotify ? Action::kNotify : Action::kAccept) : f.action;
@@ -306,11 +385,11 @@ void PolicyEngine::FromFinding(const AbuseGuard::Finding& f, absl::string_view k
 // Per-address abuse signals are not kept for exempt clients (a webmail
 // host relays for all its users; one user's typos must not block them
 // all): they are given no address.
-absl::string_view PolicyEngine::CountedAddress(absl::string_view client_address) const {
+absl::string_view PolicyEngine::State::CountedAddress(absl::string_view client_address) const {
   return limiter_->IsExemptClient(client_address) ? absl::string_view() : client_address;
 }
 
-Verdict PolicyEngine::Evaluate(const SmtpEvent& e, absl::Time now) {
+Verdict PolicyEngine::State::Evaluate(const SmtpEvent& e, absl::Time now) {
   const Settings& s = *settings_.load(std::memory_order_acquire);
   AbuseGuard& abuse = *abuse_.load(std::memory_order_acquire);
   Verdict v;
@@ -414,11 +493,11 @@ Verdict PolicyEngine::Evaluate(const SmtpEvent& e, absl::Time now) {
 }
 
 void PolicyEngine::Abort(absl::string_view transaction, absl::Time now) {
-  limiter_->Release(transaction, now);
+  st_->limiter_->Release(transaction, now);
 }
 
-Verdict PolicyEngine::Auth(absl::string_view client_address, absl::string_view user, bool ok,
-                           absl::Time now) {
+Verdict PolicyEngine::State::Auth(absl::string_view client_address, absl::string_view user, bool ok,
+                                  absl::Time now) {
   AbuseGuard& abuse = *abuse_.load(std::memory_order_acquire);
   Verdict v;
   if (ok) {
@@ -432,16 +511,16 @@ Verdict PolicyEngine::Auth(absl::string_view client_address, absl::string_view u
 }
 
 void PolicyEngine::Maintain(absl::Time now) {
-  const Settings& s = *settings_.load(std::memory_order_acquire);
-  limiter_->ExpireTransactions(now, s.transaction_timeout, /*keep=*/true);
-  limiter_->Maintain(now, s.transaction_timeout);
+  const State::Settings& s = *st_->settings_.load(std::memory_order_acquire);
+  st_->limiter_->ExpireTransactions(now, s.transaction_timeout, /*keep=*/true);
+  st_->limiter_->Maintain(now, s.transaction_timeout);
 }
 
 void PolicyEngine::Unblock(absl::string_view ip_or_user, absl::Time now) {
-  abuse_.load(std::memory_order_acquire)->Unblock(ip_or_user, now);
+  st_->abuse_.load(std::memory_order_acquire)->Unblock(ip_or_user, now);
 }
 
-std::string PolicyEngine::PostfixAction(const Verdict& v) const {
+std::string PolicyEngine::State::PostfixAction(const Verdict& v) const {
   if (!v.tripped()) return "DUNNO";
   if (v.shadow || v.admitted()) {
     const Settings& s = *settings_.load(std::memory_order_acquire);
@@ -474,5 +553,29 @@ std::string PolicyEngine::LogLine(const Verdict& v, absl::string_view queue_id) 
                   " retry_after=", absl::ToInt64Seconds(v.retry_after), "s");
   return line;
 }
+
+// ---- The public methods ------------------------------------------------------
+
+Verdict PolicyEngine::Evaluate(const SmtpEvent& event, absl::Time now) {
+  return st_->Evaluate(event, now);
+}
+
+Verdict PolicyEngine::Auth(absl::string_view client_address, absl::string_view user, bool ok,
+                           absl::Time now) {
+  return st_->Auth(client_address, user, ok, now);
+}
+
+absl::Status PolicyEngine::Reload(const config::Config& config, absl::Time now) {
+  return st_->Reload(config, now);
+}
+
+std::string PolicyEngine::PostfixAction(const Verdict& v) const { return st_->PostfixAction(v); }
+
+Limiter& PolicyEngine::limiter() { return *st_->limiter_; }
+Dnsbl* PolicyEngine::dnsbl() { return st_->dnsbl_.get(); }
+ScoreBoard& PolicyEngine::scores() { return *st_->scores_; }
+DnsCache* PolicyEngine::dns_cache() { return st_->dns_cache_.get(); }
+AbuseGuard& PolicyEngine::abuse() { return *st_->abuse_.load(std::memory_order_acquire); }
+const config::Config& PolicyEngine::config() const { return st_->limiter_->config(); }
 
 }  // namespace sluice

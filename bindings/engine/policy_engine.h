@@ -27,31 +27,29 @@
 #ifndef SLUICE_BINDINGS_ENGINE_POLICY_ENGINE_H_
 #define SLUICE_BINDINGS_ENGINE_POLICY_ENGINE_H_
 
-#include <atomic>
 #include <cstdint>
-#include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
-#include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "bindings/engine/smtp_event.h"
-#include "ratelimit/config.pb.h"
-#include "ratelimit/limiter.h"
-#include "reputation/abuse/abuse_guard.h"
-#include "reputation/content/fingerprint.h"
-#include "reputation/dns/dns_cache.h"
-#include "reputation/dns/dnsbl.h"
-#include "reputation/dns/fcrdns.h"
-#include "reputation/dns/resolver.h"
-#include "reputation/local_lists.h"
-#include "reputation/public_suffix.h"
-#include "reputation/score_board.h"
 
 namespace sluice {
+
+namespace config {
+class Config;
+}  // namespace config
+class AbuseGuard;
+class Clock;
+class DnsCache;
+class DnsResolver;
+class Dnsbl;
+class Limiter;
+class PathResolver;
+class ScoreBoard;
 
 class PolicyEngine {
  public:
@@ -71,6 +69,8 @@ class PolicyEngine {
     // (Limiter::Options::save_names): `top` survives a restart.
     bool save_names = false;
   };
+
+  ~PolicyEngine();
 
   // REQUIRES: config passed ValidateConfig (ParseConfigText does).
   static absl::StatusOr<std::unique_ptr<PolicyEngine>> Create(const config::Config& config,
@@ -95,64 +95,23 @@ class PolicyEngine {
   // One mail.log-style line for a verdict that tripped.
   static std::string LogLine(const Verdict& v, absl::string_view queue_id);
 
-  Limiter& limiter() { return *limiter_; }
-  Dnsbl* dnsbl() { return dnsbl_.get(); }  // null without reputation lists
-  ScoreBoard& scores() { return *scores_; }
-  DnsCache* dns_cache() { return dns_cache_.get(); }
-  AbuseGuard& abuse() { return *abuse_.load(std::memory_order_acquire); }
-  const config::Config& config() const { return limiter_->config(); }
+  Limiter& limiter();
+  Dnsbl* dnsbl();  // null without reputation lists
+  ScoreBoard& scores();
+  DnsCache* dns_cache();  // null without reputation lists
+  AbuseGuard& abuse();
+  const config::Config& config() const;
   // Lifts blocks and restarts an entity's counters' view: unblocks an IP
   // or user in the abuse detectors.
   void Unblock(absl::string_view ip_or_user, absl::Time now);
 
  private:
-  struct Settings {
-    std::vector<std::string> identity;
-    std::string shadow_header;
-    absl::Duration transaction_timeout;
-    std::string abuse_config;  // serialized, to tell whether it changed
-  };
-  PolicyEngine() = default;
-  static std::unique_ptr<Settings> MakeSettings(const config::Config& c);
-  absl::string_view Identity(const Settings& s, const SmtpEvent& e) const;
-  absl::string_view CountedAddress(absl::string_view client_address) const;
-  static void FromDecision(const Decision& d, Verdict* v);
-  static void FromFinding(const AbuseGuard::Finding& f, absl::string_view key, Verdict* v);
-  absl::StatusOr<std::unique_ptr<AbuseGuard>> MakeAbuse(const config::Config& c, absl::Time now);
-
-  Verdict CheckReputation(const SmtpEvent& e, absl::Time now);
-  Verdict CheckScores(absl::string_view ip, absl::string_view identity, absl::Time now);
-  Verdict ListVerdict(const Dnsbl::Result& r, absl::string_view entity,
-                      std::string default_text) const;
-  // kDeny: `out` says why; kAllow: skip the lists and scores.
-  // A deny also adds abuse_weight to the client's and identity's scores.
-  LocalLists::Match CheckLocal(const SmtpEvent& e, absl::string_view identity, absl::Time now,
-                               Verdict* out);
-  // Feeds the guard's trips into the scores.
-  void AttachScores(AbuseGuard* guard);
-
-  Options options_;
-  std::unique_ptr<Limiter> limiter_;
-  // Reputation (built at Create; a reload keeps the lists of the first
-  // config: changing them needs a restart).
-  std::unique_ptr<AresResolver> own_dns_;
-  std::unique_ptr<DnsCache> dns_cache_;
-  std::unique_ptr<PublicSuffixList> psl_;
-  std::unique_ptr<Dnsbl> dnsbl_;
-  config::Reputation reputation_;
-  absl::Duration dns_budget_ = absl::Seconds(2);
-  std::unique_ptr<ScoreBoard> scores_;
-  std::unique_ptr<LocalListsFile> local_lists_;
-  DnsResolver* dns_ = nullptr;  // own_dns_ or the injected one
-  // FCrDNS results per client address (bounded; an hour each).
-  std::mutex fcrdns_mu_;
-  absl::flat_hash_map<std::string, std::pair<Fcrdns::Result, absl::Time>> fcrdns_;
-  void CheckFcrdns(absl::string_view ip, absl::Time now);
-  std::atomic<AbuseGuard*> abuse_{nullptr};
-  std::atomic<const Settings*> settings_{nullptr};
-  std::mutex reload_mu_;  // serializes Reload; owns every version (readers hold none)
-  std::vector<std::unique_ptr<AbuseGuard>> abuse_versions_;
-  std::vector<std::unique_ptr<Settings>> settings_versions_;
+  // Everything else (the limiter, the reputation parts, the abuse guard and
+  // their versions) lives in policy_engine.cc: a door that includes this
+  // header does not compile the whole library's headers.
+  struct State;
+  PolicyEngine();
+  std::unique_ptr<State> st_;
 };
 
 }  // namespace sluice

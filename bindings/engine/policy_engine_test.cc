@@ -10,6 +10,11 @@
 #include "gtest/gtest.h"
 #include "ratelimit/clock.h"
 #include "ratelimit/config.h"
+#include "ratelimit/limiter.h"
+#include "reputation/abuse/abuse_guard.h"
+#include "reputation/dns/dns_cache.h"
+#include "reputation/dns/dnsbl.h"
+#include "reputation/score_board.h"
 
 namespace sluice {
 namespace {

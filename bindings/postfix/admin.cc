@@ -8,7 +8,12 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "ratelimit/config.h"
+#include "ratelimit/limiter.h"
 #include "ratelimit/report.h"
+#include "reputation/abuse/abuse_guard.h"
+#include "reputation/dns/dns_cache.h"
+#include "reputation/dns/dnsbl.h"
+#include "reputation/score_board.h"
 
 namespace sluice {
 

@@ -16,13 +16,14 @@
 #include <vector>
 
 #include "bindings/engine/policy_engine.h"
+#include "reputation/abuse/detector.h"
 
 namespace sluice {
 
 // Per-worker counters (one writer each; summed when scraped).
 struct alignas(64) WorkerMetrics {
-  static constexpr int kNumSources = 1 + AbuseGuard::kNumDetectors;  // "limit" + detectors
-  static constexpr int kNumBuckets = 11;                             // latency buckets
+  static constexpr int kNumSources = 1 + kNumDetectors;  // "limit" + detectors
+  static constexpr int kNumBuckets = 11;                 // latency buckets
 
   std::atomic<uint64_t> requests{0};
   std::atomic<uint64_t> bad_requests{0};

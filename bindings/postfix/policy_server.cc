@@ -31,6 +31,11 @@
 #include "bindings/postfix/admin.h"
 #include "bindings/postfix/metrics.h"
 #include "ratelimit/config.h"
+#include "ratelimit/limiter.h"
+#include "reputation/abuse/abuse_guard.h"
+#include "reputation/dns/dns_cache.h"
+#include "reputation/dns/dnsbl.h"
+#include "reputation/score_board.h"
 
 namespace sluice {
 

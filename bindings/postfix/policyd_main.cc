@@ -23,6 +23,11 @@
 #include "bindings/engine/policy_engine.h"
 #include "bindings/postfix/policy_server.h"
 #include "ratelimit/config.h"
+#include "ratelimit/limiter.h"
+#include "reputation/abuse/abuse_guard.h"
+#include "reputation/dns/dns_cache.h"
+#include "reputation/dns/dnsbl.h"
+#include "reputation/score_board.h"
 
 namespace {
 

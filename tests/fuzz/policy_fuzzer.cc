@@ -12,6 +12,11 @@
 #include "bindings/engine/policy_engine.h"
 #include "bindings/postfix/policy_protocol.h"
 #include "ratelimit/config.h"
+#include "ratelimit/limiter.h"
+#include "reputation/abuse/abuse_guard.h"
+#include "reputation/dns/dns_cache.h"
+#include "reputation/dns/dnsbl.h"
+#include "reputation/score_board.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static sluice::PolicyEngine* engine = [] {
