@@ -8,6 +8,7 @@
 #include <cstring>
 #include <utility>
 
+#include "absl/base/attributes.h"
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
@@ -388,52 +389,11 @@ struct Limiter::Charging {
   CachedCounter to_cache[kCacheCounters];
 };
 
-// Apply, step by step (every step fills `d` in place: one Decision, so the
-// return is never a copy of its 300 bytes): exemptions; the client address as its network;
-// the thread's cached path (FastApply); else the path's rules
-// (CollectRules), charged most specific first (ChargeRules); on a refusal
-// everything is taken back (Refuse); otherwise the path is remembered for
-// the next request (RememberPath) and a shadow trip is reported.
-Decision Limiter::Apply(const Snapshot& s, const Request& r, absl::Time now, ChargeList* charges,
-                        bool count_messages) noexcept {
-  Decision d;
-  if (Exempt(s, r)) {
-    d.exempt = true;
-    return d;
-  }
-  Request aggregated;
-  char ipbuf[kIpTextBytes];
-  const Request& req = AggregateClientIp(s, r, ipbuf, &aggregated);
-  const uint64_t req_key = RequestKey(req, count_messages);
-  if (FastApply(s, req, now, charges, count_messages, req_key)) return d;
-
-  char mailbox_buf[kMaxAddress];
-  PathEntry path[kNumLevels];
-  const int np = ResolvePath(s, req, mailbox_buf, path);
-  Pending pending[kMaxPending];
-  const int n = CollectRules(path, np, req, count_messages, pending);
-
-  const int64_t since_us = table_->SinceBaseUs(now);
-  Charging c(since_us, n <= kCacheCounters);
-  const int first_charge = charges->n;
-  ChargeRules(s, pending, n, charges, &c);
-  if (c.failed != nullptr) {
-    // All or nothing: take back what this request charged.
-    Undo(charges->items + first_charge, charges->n - first_charge, now);
-    charges->n = first_charge;
-    Refuse(pending, n, c, now, &d);
-    return d;
-  }
-  if (c.cacheable && c.shadow_hit == nullptr) RememberPath(s, req_key, n, c);
-  if (c.shadow_hit != nullptr) ReportShadow(c, now, &d);
-  return d;
-}
-
 // The client address as the text of its configured network ("192.0.2.0/24")
 // when the client-IP level aggregates; else the request itself. ipbuf
 // holds kIpTextBytes.
-const Request& Limiter::AggregateClientIp(const Snapshot& s, const Request& r, char* ipbuf,
-                                          Request* aggregated) const noexcept {
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline const Request& Limiter::AggregateClientIp(
+    const Snapshot& s, const Request& r, char* ipbuf, Request* aggregated) const noexcept {
   const Request* rp = &r;
   if (s.enabled[static_cast<int>(Level::kClientIp)] && !r.client_ip.empty()) {
     IpAddress a;
@@ -457,8 +417,10 @@ const Request& Limiter::AggregateClientIp(const Snapshot& s, const Request& r, c
 
 // Every rule on the path with something to count, its counter's hash
 // prefetched. Returns how many.
-inline int Limiter::CollectRules(const PathEntry* path, int np, const Request& req,
-                                 bool count_messages, Pending* pending) const noexcept {
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline int Limiter::CollectRules(const PathEntry* path, int np,
+                                                              const Request& req,
+                                                              bool count_messages,
+                                                              Pending* pending) const noexcept {
   int n = 0;
   for (int i = 0; i < np; ++i) {
     for (const Rule& rule : *path[i].rules) {
@@ -476,8 +438,10 @@ inline int Limiter::CollectRules(const PathEntry* path, int np, const Request& r
 
 // Charges the rules in order until one has no room (c->failed). Soft rules
 // (shadow, notify) that trip are charged anyway and noted (c->shadow_hit).
-inline void Limiter::ChargeRules(const Snapshot& s, const Pending* pending, int n,
-                                 ChargeList* charges, Charging* c) noexcept {
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void Limiter::ChargeRules(const Snapshot& s,
+                                                              const Pending* pending, int n,
+                                                              ChargeList* charges,
+                                                              Charging* c) noexcept {
   for (int i = 0; i < n && c->failed == nullptr; ++i) {
     const Pending& p = pending[i];
     const Rule& rule = *p.rule;
@@ -608,7 +572,8 @@ void Limiter::Refuse(const Pending* pending, int n, const Charging& c, absl::Tim
 
 // Remembers the counters a request was charged to, so the same request
 // from this thread takes FastApply next time.
-void Limiter::RememberPath(const Snapshot& s, uint64_t req_key, int n, const Charging& c) noexcept {
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void Limiter::RememberPath(const Snapshot& s, uint64_t req_key,
+                                                               int n, const Charging& c) noexcept {
   PathCacheEntry& ce = tls_path_cache[req_key & (kPathCacheSize - 1)];
   if (ce.key != req_key) {
     // First sighting: only remember the key (one cache line), so a flood
@@ -639,6 +604,47 @@ void Limiter::ReportShadow(const Charging& c, absl::Time now, Decision* d) noexc
                rule.window_s, rule.max, c.shadow_usage, rule.action, rule.shadow},
          c.shadow_hit->hash, absl::ToUnixSeconds(now) / rule.window_s);
   }
+}
+
+// Apply, step by step (every step fills `d` in place: one Decision, so the
+// return is never a copy of its 300 bytes; the steps on the admit path are
+// always inlined, so the split costs the hot path nothing): exemptions; the client address as its
+// network; the thread's cached path (FastApply); else the path's rules (CollectRules), charged most
+// specific first (ChargeRules); on a refusal everything is taken back (Refuse); otherwise the path
+// is remembered for the next request (RememberPath) and a shadow trip is reported.
+Decision Limiter::Apply(const Snapshot& s, const Request& r, absl::Time now, ChargeList* charges,
+                        bool count_messages) noexcept {
+  Decision d;
+  if (Exempt(s, r)) {
+    d.exempt = true;
+    return d;
+  }
+  Request aggregated;
+  char ipbuf[kIpTextBytes];
+  const Request& req = AggregateClientIp(s, r, ipbuf, &aggregated);
+  const uint64_t req_key = RequestKey(req, count_messages);
+  if (FastApply(s, req, now, charges, count_messages, req_key)) return d;
+
+  char mailbox_buf[kMaxAddress];
+  PathEntry path[kNumLevels];
+  const int np = ResolvePath(s, req, mailbox_buf, path);
+  Pending pending[kMaxPending];
+  const int n = CollectRules(path, np, req, count_messages, pending);
+
+  const int64_t since_us = table_->SinceBaseUs(now);
+  Charging c(since_us, n <= kCacheCounters);
+  const int first_charge = charges->n;
+  ChargeRules(s, pending, n, charges, &c);
+  if (c.failed != nullptr) {
+    // All or nothing: take back what this request charged.
+    Undo(charges->items + first_charge, charges->n - first_charge, now);
+    charges->n = first_charge;
+    Refuse(pending, n, c, now, &d);
+    return d;
+  }
+  if (c.cacheable && c.shadow_hit == nullptr) RememberPath(s, req_key, n, c);
+  if (c.shadow_hit != nullptr) ReportShadow(c, now, &d);
+  return d;
 }
 
 void Limiter::Undo(const Charge* charges, size_t n, absl::Time now) noexcept {
