@@ -154,7 +154,8 @@ inline uint64_t Special(uint64_t at, uint64_t colon, uint64_t slash, uint64_t w)
 // once" inlining a file-local one had (callgrind: +30 M instructions on
 // the corpus without it).
 template <int kVectors>
-__attribute__((always_inline)) inline void ClassifySse2(const unsigned char* p, char* low, BlockMasks* m) {
+__attribute__((always_inline)) inline void ClassifySse2(const unsigned char* p, char* low,
+                                                        BlockMasks* m) {
   uint64_t sep = 0, nl = 0, greet = 0, digit = 0, punct = 0, exits = 0;
   uint64_t at = 0, colon = 0, slash = 0, w = 0;
   for (int k = 0; k < kVectors; ++k) {
