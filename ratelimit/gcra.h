@@ -42,6 +42,12 @@ class Gcra {
     return {t, tolerance};
   }
 
+  // Whether n units can ever pass: n * T <= tau (n at most the burst). A
+  // request that does not fit is denied even on an idle limiter.
+  static bool Fits(uint64_t n, const Params& p) noexcept {
+    return n <= static_cast<uint64_t>(p.tolerance_us / p.emission_us);
+  }
+
   enum class Outcome { kAdmitted, kDenied, kSlotGone };
   struct Result {
     Outcome outcome;

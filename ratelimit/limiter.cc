@@ -383,6 +383,7 @@ struct Limiter::Charging {
   uint64_t failed_usage = 0;
   int64_t failed_retry_ms = 0;  // -1: never (a limit of 0)
   bool failed_overflow = false;
+  bool failed_oversized = false;        // the request alone exceeds the rule
   const Pending* shadow_hit = nullptr;  // the first soft rule that tripped
   uint64_t shadow_usage = 0;
   bool cacheable;  // the path may go to the thread's cache
@@ -446,6 +447,17 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void Limiter::ChargeRules(const Snapshot& s,
     const Pending& p = pending[i];
     const Rule& rule = *p.rule;
     const bool soft = rule.shadow || rule.action == Action::kNotify;
+    // A request larger than the rule ever admits (over a window's limit,
+    // over a GCRA burst) can never pass: refuse it without a counter.
+    // Soft rules go on below (they count it and report a shadow trip).
+    if (!soft && rule.max != 0 &&
+        (rule.gcra ? !Gcra::Fits(p.amount, rule.gcra_params) : p.amount > rule.max)) {
+      c->cacheable = false;
+      c->failed = &p;
+      c->failed_retry_ms = -1;
+      c->failed_oversized = true;
+      break;
+    }
     if (rule.max == 0 && !rule.gcra) {  // 0 blocks: no counter needed
       c->cacheable = false;
       if (soft) {
@@ -557,6 +569,18 @@ void Limiter::Refuse(const Pending* pending, int n, const Charging& c, absl::Tim
   d->retry_after =
       c.failed_retry_ms < 0 ? absl::InfiniteDuration() : absl::Milliseconds(c.failed_retry_ms);
   d->overflow = c.failed_overflow;
+  d->requested = c.failed->amount;
+  if (c.failed_oversized) {
+    d->oversized = true;
+    if (d->action == Action::kDefer) {  // retrying cannot help: refuse for good
+      const Metric m = c.failed->rule->metric;
+      d->action = Action::kReject;
+      d->smtp_code = m == Metric::kBytes ? 552 : 550;
+      d->enhanced_status = m == Metric::kBytes        ? "5.3.4"
+                           : m == Metric::kRecipients ? "5.5.3"
+                                                      : "5.7.1";
+    }
+  }
   if (events_.any()) {
     // Keys in the overflow bucket share one event (a flood is one trip).
     std::string who = c.failed_overflow

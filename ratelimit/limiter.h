@@ -70,12 +70,22 @@ struct Decision {
   bool shadow = false;                     // a shadow or NOTIFY rule tripped; mail passes
   bool overflow = false;                   // the tripped counter is the level's shared
                                            // overflow bucket (the table is full)
+  bool oversized = false;                  // the request alone is more than the rule
+                                           // ever admits (over a window's limit or a
+                                           // GCRA burst): it can never pass, so a
+                                           // DEFER rule refuses permanently (5xx)
   Action shadow_action = Action::kAccept;  // what that rule would have done
   Level level = Level::kServer;            // level that tripped (if any)
   Metric metric = Metric::kMessages;
   int64_t window_seconds = 0;
   uint64_t limit = 0;
-  uint64_t usage = 0;  // usage of the tripped counter
+  uint64_t usage = 0;      // usage of the tripped counter
+  uint64_t requested = 0;  // what the request asked of it (messages, recipients, bytes)
+  // When the same request would pass if nothing else were charged
+  // meanwhile: for a sliding window, the sub-bucket boundary at which enough
+  // of the window has left (exact to the boundary; up to W + W/6 for counts
+  // made just now); for GCRA, exact. InfiniteDuration when it never passes
+  // (a limit of 0, or `oversized`).
   absl::Duration retry_after = absl::ZeroDuration();
   int smtp_code = 250;
   const char* enhanced_status = "2.0.0";

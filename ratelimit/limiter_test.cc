@@ -476,6 +476,80 @@ TEST(LimiterTest, GcraRule) {
   EXPECT_TRUE(l->CheckAndCharge(Msg("a@x.example"), kT0 + absl::Seconds(1)).admitted());
 }
 
+// A request larger than a rule ever admits can never pass: it is refused
+// for good (a DEFER rule answers 5xx), counted nowhere, and says so; a
+// request that fits is still deferred with a real retry time.
+TEST(LimiterTest, OversizedRequestIsRefusedForGood) {
+  auto l = Make(R"pb(
+    level {
+      name: "mailbox"
+      limit { metric: RECIPIENTS algorithm: GCRA window: "1m" max: 60 burst: 5 }
+      limit { metric: RECIPIENTS window: "1h" max: 100 }
+      limit { metric: BYTES window: "1h" max: 1000 action: HOLD }
+    }
+  )pb");
+  Decision d = l->CheckAndCharge(Msg("a@x.example", 6), kT0);  // over the burst
+  EXPECT_FALSE(d.admitted());
+  EXPECT_TRUE(d.oversized);
+  EXPECT_EQ(d.action, Action::kReject);
+  EXPECT_EQ(d.smtp_code, 550);
+  EXPECT_STREQ(d.enhanced_status, "5.5.3");
+  EXPECT_EQ(d.retry_after, absl::InfiniteDuration());
+  EXPECT_EQ(d.requested, 6u);
+  // Nothing was charged: the whole burst is still there.
+  Decision ok = l->CheckAndCharge(Msg("a@x.example", 5), kT0);
+  EXPECT_TRUE(ok.admitted());
+  // Over the burst's room now, but it fits an idle limiter: a real retry.
+  Decision later = l->CheckAndCharge(Msg("a@x.example", 1), kT0);
+  EXPECT_FALSE(later.admitted());
+  EXPECT_FALSE(later.oversized);
+  EXPECT_EQ(later.action, Action::kDefer);
+  EXPECT_EQ(later.retry_after, absl::Seconds(1));
+
+  // The sliding window: 101 recipients in one message never fit 100/1h.
+  auto win = Make(R"pb(
+    level {
+      name: "mailbox"
+      limit { metric: RECIPIENTS window: "1h" max: 100 }
+    }
+  )pb");
+  Decision w = win->CheckAndCharge(Msg("b@x.example", 101), kT0);
+  EXPECT_TRUE(w.oversized);
+  EXPECT_EQ(w.action, Action::kReject);
+  EXPECT_EQ(w.limit, 100u);
+  EXPECT_TRUE(win->CheckAndCharge(Msg("b@x.example", 100), kT0).admitted());
+  // Bytes over a HOLD rule's limit keep the configured action.
+  Request big = Msg("c@x.example");
+  big.bytes = 5000;
+  Decision b = l->CheckAndCharge(big, kT0);
+  EXPECT_TRUE(b.oversized);
+  EXPECT_EQ(b.action, Action::kHold);
+  EXPECT_EQ(b.metric, Metric::kBytes);
+}
+
+// A sliding window's retry time is when the request really passes: the
+// sub-bucket boundary at which enough of the window has left.
+TEST(LimiterTest, SlidingWindowRetryIsWhenItPasses) {
+  auto l = Make(R"pb(
+    level {
+      name: "mailbox"
+      limit { window: "1h" max: 3 }
+    }
+  )pb");
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_TRUE(l->CheckAndCharge(Msg("a@x.example"), kT0 + absl::Minutes(10 * i)).admitted());
+  }
+  const absl::Time asked = kT0 + absl::Minutes(25);
+  Decision d = l->CheckAndCharge(Msg("a@x.example"), asked);
+  ASSERT_FALSE(d.admitted());
+  EXPECT_FALSE(d.oversized);
+  // Refused just before retry_after, admitted at it (within one sub-bucket).
+  EXPECT_FALSE(
+      l->CheckAndCharge(Msg("a@x.example"), asked + d.retry_after - absl::Seconds(1)).admitted());
+  EXPECT_TRUE(l->CheckAndCharge(Msg("a@x.example"), asked + d.retry_after).admitted());
+  EXPECT_LE(d.retry_after, absl::Hours(1) + absl::Minutes(10));
+}
+
 TEST(LimiterTest, ReserveCommitRelease) {
   auto l = Make(R"pb(
     level {

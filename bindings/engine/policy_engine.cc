@@ -362,7 +362,10 @@ void PolicyEngine::State::FromDecision(const Decision& d, Verdict* v) {
   v->retry_after = d.retry_after;
   v->smtp_code = d.smtp_code;
   v->enhanced_status = d.enhanced_status;
-  v->text = absl::StrCat("sluice: ", d.text, " (", d.entity, ")", RetryText(d.retry_after));
+  v->text = absl::StrCat("sluice: ", d.text, " (", d.entity, ")",
+                         d.oversized ? absl::StrCat("; ", d.requested, " ", MetricName(d.metric),
+                                                    " at once can never pass")
+                                     : RetryText(d.retry_after));
 }
 
 void PolicyEngine::State::FromFinding(const AbuseGuard::Finding& f, absl::string_view key,
@@ -549,8 +552,10 @@ std::string PolicyEngine::LogLine(const Verdict& v, absl::string_view queue_id) 
   } else {
     absl::StrAppend(&line, " key=<", v.entity, ">");
   }
-  absl::StrAppend(&line, " limit=", v.limit, " usage=", v.usage,
-                  " retry_after=", absl::ToInt64Seconds(v.retry_after), "s");
+  absl::StrAppend(&line, " limit=", v.limit, " usage=", v.usage, " retry_after=",
+                  v.retry_after == absl::InfiniteDuration()
+                      ? std::string("never")
+                      : absl::StrCat(absl::ToInt64Seconds(v.retry_after), "s"));
   return line;
 }
 

@@ -531,6 +531,29 @@ TEST(PolicyEngineTest, FcrdnsFailuresScoreOncePerHour) {
   EXPECT_NEAR((*p)->scores().Get("192.0.2.3", kT0 + absl::Minutes(5)), 3, 0.2);
 }
 
+// A message larger than the bytes limit itself can never pass: Postfix is
+// told 552 5.3.4 (not "retry later"), the text says why, the log says never.
+TEST(PolicyEngineTest, OversizedMessageIsRefusedForGood) {
+  auto p = Make(R"pb(
+    level {
+      name: "mailbox"
+      limit { metric: BYTES window: "1h" max: 1000 }
+    }
+  )pb");
+  ASSERT_TRUE(p->Evaluate(Rcpt("B1", "a@acme.example", "r@remote.example"), kT0).admitted());
+  Verdict v = p->Evaluate(End("B1", "a@acme.example", 5000), kT0);
+  ASSERT_FALSE(v.admitted());
+  EXPECT_EQ(v.action, Action::kReject);
+  EXPECT_EQ(
+      p->PostfixAction(v),
+      "552 5.3.4 sluice: mailbox bytes limit 1000/1h exceeded (a@acme.example); 5000 bytes at once "
+      "can never pass");
+  EXPECT_NE(PolicyEngine::LogLine(v, "Q1").find("retry_after=never"), std::string::npos);
+  // A message that fits is accepted.
+  ASSERT_TRUE(p->Evaluate(Rcpt("B2", "a@acme.example", "r@remote.example"), kT0).admitted());
+  EXPECT_TRUE(p->Evaluate(End("B2", "a@acme.example", 900), kT0).admitted());
+}
+
 TEST(PolicyEngineTest, LogLineNamesEverything) {
   auto p = Make(kHosting);
   for (int i = 0; i < 3; ++i) Send(*p, absl::StrCat("G", i), "a@acme.example", 1, kT0);
