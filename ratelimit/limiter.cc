@@ -226,7 +226,7 @@ int Limiter::ResolvePath(const Snapshot& s, const Request& r, char* mailbox_buf,
   uint64_t hashes[kNumChainLevels];
   names[0] = root.name;
   hashes[0] = root.hash;
-  absl::string_view mailbox = Lower(r.sender, mailbox_buf, kMaxAddress);
+  absl::string_view mailbox = LowerAddress(r.sender, mailbox_buf);
   size_t at = LastAt(mailbox);
   absl::string_view domain;
   if (at != absl::string_view::npos) {

@@ -550,6 +550,20 @@ TEST(LimiterTest, SlidingWindowRetryIsWhenItPasses) {
   EXPECT_LE(d.retry_after, absl::Hours(1) + absl::Minutes(10));
 }
 
+// A sender whose local part is longer than the limiter keeps of an address
+// still charges its domain (and the levels above it).
+TEST(LimiterTest, LongLocalPartChargesItsDomain) {
+  auto l = Make(kHosting);
+  const std::string sender = std::string(400, 'x') + "@a.example";
+  ASSERT_TRUE(l->CheckAndCharge(Msg(sender), kT0).admitted());
+  EXPECT_EQ(l->Usage(Level::kDomain, "a.example", kT0).rule(0).usage(), 1u);
+  EXPECT_EQ(l->Usage(Level::kSubscription, "s1", kT0).rule(0).usage(), 1u);
+  // Upper case in either part is folded, as for short addresses.
+  const std::string upper = std::string(400, 'X') + "@A.EXAMPLE";
+  ASSERT_TRUE(l->CheckAndCharge(Msg(upper), kT0).admitted());
+  EXPECT_EQ(l->Usage(Level::kDomain, "a.example", kT0).rule(0).usage(), 2u);
+}
+
 TEST(LimiterTest, ReserveCommitRelease) {
   auto l = Make(R"pb(
     level {

@@ -62,7 +62,12 @@ struct PolicyEngine::State {
   Verdict Auth(absl::string_view client_address, absl::string_view user, bool ok, absl::Time now);
   absl::Status Reload(const config::Config& config, absl::Time now);
   std::string PostfixAction(const Verdict& v) const;
-  absl::string_view Identity(const Settings& s, const SmtpEvent& e) const;
+  // Whose quota a message uses: the first present of the policy's identity
+  // list. *mailbox says whether it names a mailbox (a login or a sender);
+  // a client address does not: such mail (bounces, in the default list)
+  // counts at the levels it can be attributed to (client IP, server), never
+  // as a mailbox named after an IP.
+  absl::string_view Identity(const Settings& s, const SmtpEvent& e, bool* mailbox) const;
   absl::string_view CountedAddress(absl::string_view client_address) const;
   static void FromDecision(const Decision& d, Verdict* v);
   static void FromFinding(const AbuseGuard::Finding& f, absl::string_view key, Verdict* v);
@@ -338,12 +343,18 @@ absl::Status PolicyEngine::State::Reload(const config::Config& config, absl::Tim
   return absl::OkStatus();
 }
 
-absl::string_view PolicyEngine::State::Identity(const Settings& s, const SmtpEvent& e) const {
+absl::string_view PolicyEngine::State::Identity(const Settings& s, const SmtpEvent& e,
+                                                bool* mailbox) const {
+  *mailbox = true;
   for (const std::string& id : s.identity) {
     if (id == "sasl_username" && !e.sasl_username.empty()) return e.sasl_username;
     if (id == "sender" && !e.sender.empty()) return e.sender;
-    if (id == "client_address" && !e.client_address.empty()) return e.client_address;
+    if (id == "client_address" && !e.client_address.empty()) {
+      *mailbox = false;
+      return e.client_address;
+    }
   }
+  *mailbox = false;
   return "";
 }
 
@@ -396,7 +407,8 @@ Verdict PolicyEngine::State::Evaluate(const SmtpEvent& e, absl::Time now) {
   const Settings& s = *settings_.load(std::memory_order_acquire);
   AbuseGuard& abuse = *abuse_.load(std::memory_order_acquire);
   Verdict v;
-  const absl::string_view identity = Identity(s, e);
+  bool identity_is_mailbox;
+  const absl::string_view identity = Identity(s, e, &identity_is_mailbox);
   // A blocked client or user is refused at every stage.
   AbuseGuard::Finding blocked =
       abuse.CheckBlocked(CountedAddress(e.client_address), e.sasl_username, now);
@@ -408,7 +420,7 @@ Verdict PolicyEngine::State::Evaluate(const SmtpEvent& e, absl::Time now) {
     }
   }
   Request r;
-  r.sender = identity;
+  r.sender = identity_is_mailbox ? identity : absl::string_view();
   r.sasl_user = e.sasl_username;
   r.client_ip = e.client_address;
   r.script = e.script;

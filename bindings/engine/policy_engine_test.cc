@@ -554,6 +554,33 @@ TEST(PolicyEngineTest, OversizedMessageIsRefusedForGood) {
   EXPECT_TRUE(p->Evaluate(End("B2", "a@acme.example", 900), kT0).admitted());
 }
 
+// A bounce (null sender, no login) counts at the client and the server,
+// never as a mailbox named after the client's address.
+TEST(PolicyEngineTest, BouncesAreNoMailboxNamedByAnAddress) {
+  auto p = Make(R"pb(
+    level {
+      name: "server"
+      limit { window: "1h" max: 1000 }
+    }
+    level {
+      name: "mailbox"
+      limit { window: "1h" max: 100 }
+    }
+    level {
+      name: "client_ip"
+      limit { window: "1h" max: 100 }
+    }
+  )pb");
+  SmtpEvent e = Rcpt("N1", "", "r@remote.example");
+  e.client_address = "192.0.2.7";
+  Verdict v = p->Evaluate(e, kT0);
+  EXPECT_TRUE(v.admitted());
+  EXPECT_EQ(v.identity, "192.0.2.7");  // still named in logs
+  EXPECT_EQ(p->limiter().Usage(Level::kMailbox, "192.0.2.7", kT0).rule(0).usage(), 0u);
+  EXPECT_EQ(p->limiter().Usage(Level::kClientIp, "192.0.2.7", kT0).rule(0).usage(), 1u);
+  EXPECT_EQ(p->limiter().Usage(Level::kServer, "", kT0).rule(0).usage(), 1u);
+}
+
 TEST(PolicyEngineTest, LogLineNamesEverything) {
   auto p = Make(kHosting);
   for (int i = 0; i < 3; ++i) Send(*p, absl::StrCat("G", i), "a@acme.example", 1, kT0);

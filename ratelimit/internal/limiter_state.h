@@ -58,6 +58,23 @@ inline absl::string_view Lower(absl::string_view in, char* buf, size_t cap) {
   return absl::string_view(buf, n);
 }
 
+// An address lower-cased into buf (kMaxAddress bytes). A longer one keeps
+// its whole domain and as much of the local part as fits, so it still
+// charges its domain, subscription and plan.
+inline size_t LastAt(absl::string_view s);
+inline absl::string_view LowerAddress(absl::string_view address, char* buf) {
+  if (address.size() <= kMaxAddress) return Lower(address, buf, kMaxAddress);
+  const size_t at = LastAt(address);
+  if (at == absl::string_view::npos || address.size() - at > kMaxAddress / 2) {
+    return Lower(address, buf, kMaxAddress);  // no usable domain: cut as it comes
+  }
+  const size_t domain_len = address.size() - at;  // with the '@'
+  const size_t keep = kMaxAddress - domain_len;
+  Lower(address.substr(0, keep), buf, keep);
+  Lower(address.substr(at), buf + keep, domain_len);
+  return absl::string_view(buf, kMaxAddress);
+}
+
 inline size_t LastAt(absl::string_view s) {
   for (size_t i = s.size(); i > 0; --i) {
     if (s[i - 1] == '@') return i - 1;
@@ -101,6 +118,7 @@ using internal::kMaxPending;
 using internal::kMaxRulesPerLevel;
 using internal::LastAt;
 using internal::Lower;
+using internal::LowerAddress;
 using internal::MakeKeyWord;
 using internal::Rule;
 using internal::RuleSet;
