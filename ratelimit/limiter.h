@@ -148,6 +148,9 @@ class Limiter {
     // ExpireTransactions(keep) does: an MTA that never reports a
     // transaction's end (RCPT-only policy checks) cannot grow memory.
     size_t max_transactions = 1 << 16;
+    // Recipients one transaction may reserve; Reserve refuses more with
+    // 452 4.5.3 (as Postfix's smtpd_recipient_limit). 0 = no cap.
+    size_t max_recipients = 1000;
     // With a file-backed table: keep the names for reports in TABLE.names
     // (written by Maintain when new ones were seen, and at destruction;
     // read by Create), so `top` names the senders counted before a restart
@@ -178,7 +181,15 @@ class Limiter {
   // Makes a transaction's reservations final and charges `bytes` (checked
   // against bytes rules). If bytes do not fit, everything is released and
   // the decision says why. Unknown or already committed txn: accept, no-op.
-  Decision Commit(absl::string_view txn, uint64_t bytes, absl::Time now);
+  //
+  // A transaction that is no longer open (it expired or was evicted with
+  // its reservations kept counted, or it was never reserved: an MTA that
+  // asks only at the end) is still charged when `request` is given: its
+  // bytes, and for one never seen also its message and
+  // request->recipients. One already committed or released: no-op, so a
+  // repeated end-of-message charges nothing twice.
+  Decision Commit(absl::string_view txn, uint64_t bytes, absl::Time now,
+                  const Request* request = nullptr);
   // Gives back everything a transaction reserved. Idempotent. Thread-safe.
   void Release(absl::string_view txn, absl::Time now);
   // Ends transactions older than max_age; returns how many. Their charges
@@ -234,6 +245,7 @@ class Limiter {
   struct ChargeList;
   struct Txn;
   struct TxnShard;
+  size_t TxnShardCap() const;  // open (and remembered ended) transactions per shard
   Limiter() = default;
   static absl::StatusOr<std::unique_ptr<Snapshot>> Compile(const config::Config& c);
   struct PathEntry;

@@ -564,6 +564,75 @@ TEST(LimiterTest, LongLocalPartChargesItsDomain) {
   EXPECT_EQ(l->Usage(Level::kDomain, "a.example", kT0).rule(0).usage(), 2u);
 }
 
+// END-OF-MESSAGE after the transaction expired (or was evicted by a flood
+// of transactions) still charges its bytes, and is refused over the bytes
+// limit; a repeated END-OF-MESSAGE charges nothing twice.
+TEST(LimiterTest, LateCommitStillChargesItsBytes) {
+  Limiter::Options o;
+  o.max_transactions = 16;  // 4 per shard: easy to flood
+  auto l = Make(R"pb(
+                  level {
+                    name: "mailbox"
+                    limit { metric: MESSAGES window: "1h" max: 100 }
+                    limit { metric: BYTES window: "1h" max: 10000 }
+                  }
+                )pb",
+                o);
+  Request r = Msg("a@x.example");
+  ASSERT_TRUE(l->Reserve("T1", "r1@y", r, kT0).admitted());
+  EXPECT_EQ(l->ExpireTransactions(kT0 + absl::Hours(2), absl::Minutes(10), /*keep=*/true), 1);
+  EXPECT_EQ(l->open_transactions(), 0u);
+  Decision d = l->Commit("T1", 8000, kT0, &r);
+  EXPECT_TRUE(d.admitted());
+  EXPECT_EQ(l->Usage(Level::kMailbox, "a@x.example", kT0).rule(1).usage(), 8000u);
+  EXPECT_EQ(l->Usage(Level::kMailbox, "a@x.example", kT0).rule(0).usage(), 1u);  // not twice
+  // Repeated: nothing more.
+  EXPECT_TRUE(l->Commit("T1", 8000, kT0, &r).admitted());
+  EXPECT_EQ(l->Usage(Level::kMailbox, "a@x.example", kT0).rule(1).usage(), 8000u);
+
+  // A second transaction, pushed out by a flood of others, then ended
+  // late with more bytes than are left: refused.
+  ASSERT_TRUE(l->Reserve("T2", "r1@y", r, kT0).admitted());
+  Request other = Msg("flood@x.example");
+  for (int i = 0; i < 200; ++i) l->Reserve(absl::StrCat("F", i), "r@y", other, kT0);
+  Decision late = l->Commit("T2", 5000, kT0, &r);
+  EXPECT_FALSE(late.admitted());
+  EXPECT_EQ(late.metric, Metric::kBytes);
+  EXPECT_EQ(l->Usage(Level::kMailbox, "a@x.example", kT0).rule(1).usage(), 8000u);
+
+  // Never reserved (an MTA asking only at the end): message and bytes.
+  Request b = Msg("b@x.example", 3);
+  EXPECT_TRUE(l->Commit("T3", 100, kT0, &b).admitted());
+  EXPECT_EQ(l->Usage(Level::kMailbox, "b@x.example", kT0).rule(0).usage(), 1u);
+  EXPECT_EQ(l->Usage(Level::kMailbox, "b@x.example", kT0).rule(1).usage(), 100u);
+  // Without the request (the old call), an unknown transaction is a no-op.
+  EXPECT_TRUE(l->Commit("T4", 100, kT0).admitted());
+}
+
+// Recipients per transaction are capped (Postfix's smtpd_recipient_limit).
+TEST(LimiterTest, RecipientsPerTransactionAreCapped) {
+  Limiter::Options o;
+  o.max_recipients = 3;
+  auto l = Make(R"pb(
+                  level {
+                    name: "mailbox"
+                    limit { metric: RECIPIENTS window: "1h" max: 100 }
+                  }
+                )pb",
+                o);
+  Request r = Msg("a@x.example");
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_TRUE(l->Reserve("T1", absl::StrCat("r", i, "@y"), r, kT0).admitted());
+  }
+  Decision d = l->Reserve("T1", "r3@y", r, kT0);
+  EXPECT_FALSE(d.admitted());
+  EXPECT_EQ(d.smtp_code, 452);
+  EXPECT_STREQ(d.enhanced_status, "4.5.3");
+  EXPECT_STREQ(d.entity, "a@x.example");
+  EXPECT_TRUE(l->Reserve("T1", "r1@y", r, kT0).admitted());  // a repeat is still fine
+  EXPECT_EQ(l->Usage(Level::kMailbox, "a@x.example", kT0).rule(0).usage(), 3u);
+}
+
 TEST(LimiterTest, ReserveCommitRelease) {
   auto l = Make(R"pb(
     level {

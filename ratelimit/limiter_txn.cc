@@ -1,6 +1,7 @@
 // Transactions: Reserve at RCPT, Commit at end-of-data, Release on abort,
 // keyed by transaction id, in 16 shards under a mutex each.
 #include <algorithm>
+#include <cstring>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -8,18 +9,22 @@
 
 namespace sluice {
 
+size_t Limiter::TxnShardCap() const {
+  return std::max<size_t>(4, options_.max_transactions / Sharded<TxnShard>::kShards);
+}
+
 Decision Limiter::Reserve(absl::string_view txn_id, absl::string_view item, const Request& request,
                           absl::Time now) {
   auto& shard = txns_->For(txn_id);
   std::lock_guard<std::mutex> lock(shard.mu);
-  const size_t shard_cap =
-      std::max<size_t>(4, options_.max_transactions / Sharded<TxnShard>::kShards);
+  const size_t shard_cap = TxnShardCap();
   if (shard.map.size() >= shard_cap && shard.map.find(txn_id) == shard.map.end()) {
     // End the oldest open transaction (kept counted).
     while (!shard.order.empty()) {
       auto oldest = shard.map.find(shard.order.front());
       shard.order.pop_front();
       if (oldest != shard.map.end()) {
+        shard.Remember(oldest->first, TxnShard::Ended::kKept, shard_cap);
         shard.map.erase(oldest);
         evicted_txns_.fetch_add(1, std::memory_order_relaxed);
         break;
@@ -43,9 +48,31 @@ Decision Limiter::Reserve(absl::string_view txn_id, absl::string_view item, cons
     t.client_ip = std::string(request.client_ip);
     t.script = std::string(request.script);
     t.list = std::string(request.list);
+    // Ended earlier with its message kept counted (expired or evicted):
+    // its later recipients do not count the message again.
+    auto e = shard.ended.find(txn_id);
+    if (e != shard.ended.end()) {
+      if (e->second == TxnShard::Ended::kKept) t.counted_message = true;
+      shard.ended.erase(e);
+    }
   }
   auto found = t.items.find(item);
   if (found != t.items.end()) return found->second;
+  if (options_.max_recipients != 0 && t.items.size() >= options_.max_recipients) {
+    Decision d;  // not remembered: the cap is not a recipient's answer
+    d.action = Action::kDefer;
+    d.smtp_code = 452;
+    d.enhanced_status = "4.5.3";
+    d.text = "too many recipients in one transaction";
+    d.limit = options_.max_recipients;
+    d.usage = t.items.size();
+    d.metric = Metric::kRecipients;
+    d.level = Level::kServer;
+    const size_t n = std::min(request.sender.size(), sizeof(d.entity) - 1);
+    if (n > 0) std::memcpy(d.entity, request.sender.data(), n);
+    d.entity[n] = 0;
+    return d;
+  }
   ChargeList charges;
   Decision d = Apply(*current(), request, now, &charges, !t.counted_message);
   if (d.admitted()) {
@@ -56,11 +83,25 @@ Decision Limiter::Reserve(absl::string_view txn_id, absl::string_view item, cons
   return d;
 }
 
-Decision Limiter::Commit(absl::string_view txn_id, uint64_t bytes, absl::Time now) {
+Decision Limiter::Commit(absl::string_view txn_id, uint64_t bytes, absl::Time now,
+                         const Request* request) {
   auto& shard = txns_->For(txn_id);
   std::lock_guard<std::mutex> lock(shard.mu);
+  const size_t shard_cap = TxnShardCap();
   auto it = shard.map.find(txn_id);
-  if (it == shard.map.end()) return Decision();
+  if (it == shard.map.end()) {
+    auto e = shard.ended.find(txn_id);
+    const bool kept = e != shard.ended.end() && e->second == TxnShard::Ended::kKept;
+    if ((e != shard.ended.end() && !kept) || request == nullptr) return Decision();
+    // Not open any more (or never reserved): charge what it has not paid.
+    Request r = *request;
+    r.bytes = bytes;
+    if (kept) r.recipients = 0;
+    ChargeList charges;
+    Decision d = Apply(*current(), r, now, &charges, /*count_messages=*/!kept);
+    shard.Remember(txn_id, TxnShard::Ended::kCommitted, shard_cap);
+    return d;
+  }
   Txn& t = it->second;
   Decision d;
   if (bytes > 0) {
@@ -77,10 +118,12 @@ Decision Limiter::Commit(absl::string_view txn_id, uint64_t bytes, absl::Time no
     d = Apply(*current(), r, now, &charges, false);
     if (!d.admitted()) {
       Undo(t.charges.data(), t.charges.size(), now);
+      shard.Remember(txn_id, TxnShard::Ended::kReleased, shard_cap);
       shard.map.erase(it);
       return d;
     }
   }
+  shard.Remember(txn_id, TxnShard::Ended::kCommitted, shard_cap);
   shard.map.erase(it);
   return d;
 }
@@ -91,6 +134,7 @@ void Limiter::Release(absl::string_view txn_id, absl::Time now) {
   auto it = shard.map.find(txn_id);
   if (it == shard.map.end()) return;
   Undo(it->second.charges.data(), it->second.charges.size(), now);
+  shard.Remember(txn_id, TxnShard::Ended::kReleased, TxnShardCap());
   shard.map.erase(it);
 }
 
@@ -100,6 +144,8 @@ int Limiter::ExpireTransactions(absl::Time now, absl::Duration max_age, bool kee
     for (auto it = shard.map.begin(); it != shard.map.end();) {
       if (now - it->second.created > max_age) {
         if (!keep) Undo(it->second.charges.data(), it->second.charges.size(), now);
+        shard.Remember(it->first, keep ? TxnShard::Ended::kKept : TxnShard::Ended::kReleased,
+                       TxnShardCap());
         shard.map.erase(it++);
         ++released;
       } else {

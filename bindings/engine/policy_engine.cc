@@ -136,6 +136,7 @@ absl::StatusOr<std::unique_ptr<PolicyEngine>> PolicyEngine::Create(const config:
   lo.resolver = s->options_.resolver;
   lo.table.prefault = s->options_.prefault_tables;
   lo.save_names = s->options_.save_names;
+  if (c.policy().has_recipient_limit()) lo.max_recipients = c.policy().recipient_limit();
   auto limiter = Limiter::Create(c, now, lo);
   if (!limiter.ok()) return limiter.status();
   s->limiter_ = std::move(*limiter);
@@ -495,7 +496,12 @@ Verdict PolicyEngine::State::Evaluate(const SmtpEvent& e, absl::Time now) {
           break;
         }
       }
-      Decision d = limiter_->Commit(e.transaction, e.size, now);
+      // A transaction no longer open (expired, evicted, or never reserved)
+      // is still charged: its bytes, and what it has not paid yet.
+      Request whole = r;
+      whole.recipients = e.recipient_count > 0 ? e.recipient_count : 1;
+      Decision d =
+          limiter_->Commit(e.transaction, e.size, now, e.transaction.empty() ? nullptr : &whole);
       FromDecision(d, &v);
       if (b.tripped() && v.admitted()) v = std::move(b);  // a notify/shadow finding
       break;

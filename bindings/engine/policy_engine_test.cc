@@ -581,6 +581,27 @@ TEST(PolicyEngineTest, BouncesAreNoMailboxNamedByAnAddress) {
   EXPECT_EQ(p->limiter().Usage(Level::kServer, "", kT0).rule(0).usage(), 1u);
 }
 
+// An MTA that asks only at END-OF-MESSAGE (no RCPT request) still has the
+// message, its recipients and its bytes counted; asking twice counts once.
+TEST(PolicyEngineTest, EndOfMessageAloneIsCounted) {
+  auto p = Make(R"pb(
+    level {
+      name: "mailbox"
+      limit { metric: MESSAGES window: "1h" max: 10 }
+      limit { metric: RECIPIENTS window: "1h" max: 100 }
+      limit { metric: BYTES window: "1h" max: 100000 }
+    }
+  )pb");
+  SmtpEvent e = End("E1", "a@acme.example", 2000);
+  e.recipient_count = 4;
+  EXPECT_TRUE(p->Evaluate(e, kT0).admitted());
+  EXPECT_TRUE(p->Evaluate(e, kT0).admitted());  // the same request again
+  auto u = p->limiter().Usage(Level::kMailbox, "a@acme.example", kT0);
+  EXPECT_EQ(u.rule(0).usage(), 1u);
+  EXPECT_EQ(u.rule(1).usage(), 4u);
+  EXPECT_EQ(u.rule(2).usage(), 2000u);
+}
+
 TEST(PolicyEngineTest, LogLineNamesEverything) {
   auto p = Make(kHosting);
   for (int i = 0; i < 3; ++i) Send(*p, absl::StrCat("G", i), "a@acme.example", 1, kT0);

@@ -36,6 +36,7 @@ struct SmtpEvent {
   absl::string_view script;  // X-PHP-Originating-Script or similar
   absl::string_view list;
   uint64_t size = 0;
+  uint64_t recipient_count = 0;  // at END-OF-MESSAGE: recipients the MTA accepted (0: unknown)
   const Fingerprint* fingerprint = nullptr;    // the body's, when the adapter sees it
   const std::vector<UrlHost>* urls = nullptr;  // the body's URL hosts (UrlExtractor)
 };

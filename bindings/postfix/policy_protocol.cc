@@ -135,6 +135,7 @@ SmtpEvent ToSmtpEvent(const PolicyRequest& r) {
   e.sender = r.sender;
   e.recipient = r.recipient;
   e.size = r.size;
+  e.recipient_count = r.recipient_count;
   return e;
 }
 

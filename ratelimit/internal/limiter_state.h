@@ -228,6 +228,19 @@ struct Limiter::Txn {
 
 struct Limiter::TxnShard {
   absl::flat_hash_map<std::string, Txn> map;
+  // Transactions that ended, and how: a late end-of-message must neither
+  // escape its bytes nor charge twice. Bounded (oldest forgotten first).
+  enum class Ended : uint8_t { kCommitted, kKept, kReleased };
+  absl::flat_hash_map<std::string, Ended> ended;
+  std::deque<std::string> ended_order;
+  void Remember(absl::string_view id, Ended how, size_t cap) {
+    auto [it, inserted] = ended.insert_or_assign(std::string(id), how);
+    if (inserted) ended_order.push_back(it->first);
+    while (ended.size() > cap && !ended_order.empty()) {
+      ended.erase(ended_order.front());
+      ended_order.pop_front();
+    }
+  }
   // Transaction ids in creation order, for evicting the oldest one at a
   // time (O(1) per new transaction: no bulk pass stalls a request). Ids of
   // transactions that ended meanwhile are skipped, and dropped in one pass
