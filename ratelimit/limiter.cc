@@ -29,6 +29,8 @@ using internal::kLeases;
 using internal::kPathCacheSize;
 using internal::LeaseEntry;
 using internal::LeaseFor;
+using internal::LeaseRegistry;
+using internal::LeaseTableGuard;
 using internal::PathCacheEntry;
 using internal::RequestKey;
 using internal::SpendLease;
@@ -47,28 +49,32 @@ SlidingWindow::Outcome Limiter::ChargeWindow(Slot* slot, uint64_t owner, const v
       return SlidingWindow::Outcome::kAdmitted;
     }
     LeaseEntry& l = LeaseFor(owner);
-    const bool mine = l.generation == generation_ && l.key_word == owner && l.slot == slot;
+    const bool mine = l.generation.load(std::memory_order_relaxed) == generation_ &&
+                      l.key_word.load(std::memory_order_relaxed) == owner &&
+                      l.slot.load(std::memory_order_relaxed) == slot;
     if (!CounterTable::StillOwns(slot, owner)) return SlidingWindow::Outcome::kSlotGone;
     if (mine) {
       // Our lease is spent or from an older sub-bucket: give back the rest
       // and take a new one, only while far from the limit (<= max/2).
-      if (l.remaining > 0 && CounterTable::StillOwns(slot, owner)) {
-        SlidingWindow::Remove(*slot, l.epoch, l.remaining);
-      }
-      l.remaining = 0;
+      l.GiveBack();
+      static thread_local LeaseTableGuard guard;  // gives leases back at thread exit
+      static_cast<void>(guard);
       auto res = SlidingWindow::TryAdd(*slot, epoch, amount + rule.lease, rule.max / 2);
       if (res.outcome == SlidingWindow::Outcome::kAdmitted) {
-        l.epoch = res.epoch;
-        l.remaining = rule.lease;
+        l.epoch.store(res.epoch, std::memory_order_relaxed);
+        l.remaining.store(rule.lease, std::memory_order_relaxed);
         charges->Add(slot, owner, false, res.epoch, 0, amount, true);
         *usage = res.usage;
         return res.outcome;
       }
       if (res.outcome == SlidingWindow::Outcome::kSlotGone) return res.outcome;
-    } else if (l.generation != generation_ || l.remaining == 0) {
+    } else if (l.generation.load(std::memory_order_relaxed) != generation_ ||
+               l.remaining.load(std::memory_order_relaxed) == 0) {
       // A counter earns a lease entry by being seen twice in a row here, so
       // busy shared counters keep theirs and one-off senders do not churn.
-      l = LeaseEntry{generation_, owner, slot, 0, 0};
+      // An entry of another limiter still holding units gives them back.
+      if (l.remaining.load(std::memory_order_relaxed) > 0) GiveBackOtherLease(&l);
+      l.Set(generation_, owner, slot, 0, 0);
     }
   }
   if (!CounterTable::StillOwns(slot, owner)) return SlidingWindow::Outcome::kSlotGone;
@@ -137,6 +143,11 @@ absl::StatusOr<std::unique_ptr<Limiter>> Limiter::Create(const config::Config& c
   std::unique_ptr<Limiter> l(new Limiter());
   l->options_ = options;
   l->generation_ = g_generation.fetch_add(1, std::memory_order_relaxed);
+  {
+    LeaseRegistry& reg = LeaseRegistry::Get();
+    std::lock_guard<std::mutex> lock(reg.mu);
+    reg.live.insert(l->generation_);
+  }
   CounterTable::Options topt = options.table;
   if (options.table_from_config && config.has_table()) {
     if (config.table().has_path()) topt.path = config.table().path();
@@ -164,7 +175,48 @@ absl::StatusOr<std::unique_ptr<Limiter>> Limiter::Create(const config::Config& c
 }
 
 Limiter::~Limiter() {
+  // This thread's leases go back now; other threads' at their exit (their
+  // owner stopped them first, as a daemon does at a clean stop), except
+  // for this limiter once it is gone (the registry says so).
+  GiveBackLeases();
+  {
+    LeaseRegistry& reg = LeaseRegistry::Get();
+    std::lock_guard<std::mutex> lock(reg.mu);
+    reg.live.erase(generation_);
+  }
   if (!names_path_.empty()) SaveNames();
+}
+
+void Limiter::GiveBackLeases() noexcept {
+  for (LeaseEntry& e : tls_leases) {
+    if (e.generation.load(std::memory_order_relaxed) == generation_) e.GiveBack();
+  }
+}
+
+void Limiter::GiveBackOtherLease(LeaseEntry* e) noexcept {
+  LeaseRegistry& reg = LeaseRegistry::Get();
+  std::lock_guard<std::mutex> lock(reg.mu);  // its limiter cannot go meanwhile
+  if (reg.live.contains(e->generation.load(std::memory_order_relaxed))) e->GiveBack();
+}
+
+uint64_t Limiter::LeasedUnits(const Slot* slot, uint32_t epoch) const {
+  uint64_t n = 0;
+  LeaseRegistry& reg = LeaseRegistry::Get();
+  std::lock_guard<std::mutex> lock(reg.mu);
+  for (const LeaseEntry* table : reg.tables) {
+    for (int i = 0; i < kLeases; ++i) {
+      const LeaseEntry& e = table[i];
+      if (e.slot.load(std::memory_order_relaxed) != slot ||
+          e.generation.load(std::memory_order_relaxed) != generation_) {
+        continue;
+      }
+      const int32_t age = SlidingWindow::Diff(epoch, e.epoch.load(std::memory_order_relaxed));
+      if (age >= 0 && age <= SlidingWindow::kSubBuckets) {
+        n += e.remaining.load(std::memory_order_relaxed);
+      }
+    }
+  }
+  return n;
 }
 
 const config::Config& Limiter::config() const { return current()->config; }
@@ -182,6 +234,7 @@ absl::Status Limiter::Reload(const config::Config& config) {
   // release: publishes the fully built snapshot.
   snapshot_.store(snap->get(), std::memory_order_release);
   snapshots_.push_back(std::move(*snap));
+  GiveBackLeases();  // this thread's; the rules they were taken under may have changed
   return absl::OkStatus();
 }
 

@@ -50,6 +50,10 @@
 
 namespace sluice {
 
+namespace internal {
+struct LeaseEntry;
+}  // namespace internal
+
 // One message (or one recipient, with Reserve). Strings are only read during
 // the call.
 struct Request {
@@ -139,9 +143,15 @@ class Limiter {
     bool table_from_config = true;
     // Per-thread leases on counters with large limits (>= 4096): while a
     // counter is below half its limit, a thread takes up to 64 units with
-    // one CAS and spends them locally. Never overshoots; usage may show up
-    // to 64 units per thread per busy counter that are leased but unused
-    // (given back when the lease is replaced, expire with the window).
+    // one CAS and spends them locally. Never overshoots. Reports (Usage,
+    // Top, explain) leave out the units this process's threads hold, so
+    // they show admitted counts. Leases go back when a thread ends, when the
+    // Limiter is destroyed (the destroying thread's; stop other threads
+    // first, as a daemon does), on Reload (the reloading thread's), and when
+    // an entry is reused. A process killed with -9 leaves at most 64 units
+    // per thread and busy counter counted until they leave the window
+    // (limiter_lease_test). Short-lived processes (a process per message or
+    // connection: Exim, a forking C ABI caller) should set lease = false.
     bool lease = true;
     // Open transactions kept (memory bound: about 1 KB each). Beyond it the
     // oldest one of a shard is ended with its reservations kept counted, as
@@ -277,6 +287,14 @@ class Limiter {
   SlidingWindow::Outcome ChargeWindow(internal::Slot* slot, uint64_t owner, const void* rule,
                                       uint32_t epoch, uint64_t amount, uint64_t* usage,
                                       ChargeList* charges) noexcept;
+  // Leases (limiter.cc): this thread's given back; another limiter's entry
+  // given back before reuse; the units all threads of this process hold on
+  // a counter at `epoch` (reports subtract them: they show admitted counts).
+  void GiveBackLeases() noexcept;
+  static void GiveBackOtherLease(internal::LeaseEntry* e) noexcept;
+  uint64_t LeasedUnits(const internal::Slot* slot, uint32_t epoch) const;
+  // A counter's admitted usage now (limiter_report.cc). `rule` is a Rule.
+  uint64_t ReadUsage(const void* rule, uint64_t entity_hash, absl::Time now) const;
   void RecordName(uint64_t entity_hash, Level level, absl::string_view name, Level anc_level,
                   absl::string_view anc_name) noexcept;
   void Emit(const Event& e, uint64_t dedup_key, int64_t window_index);

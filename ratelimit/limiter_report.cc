@@ -72,14 +72,6 @@ void Limiter::SaveNames() {
 
 namespace {
 
-uint64_t ReadUsage(const CounterTable& t, const Rule& rule, uint64_t entity_hash, absl::Time now) {
-  uint64_t h = Mix64(entity_hash ^ rule.seed);
-  const Slot* slot = t.Find(h, MakeKeyWord(h, rule.sub_s));
-  if (slot == nullptr) return 0;
-  if (rule.gcra) return Gcra::Usage(*slot, t.SinceBaseUs(now), rule.gcra_params);
-  return SlidingWindow::Usage(*slot, SlidingWindow::EpochAt(t.SinceBaseMs(now), rule.sub_s));
-}
-
 void FillUsage(config::RuleUsage* u, const Rule& rule, absl::string_view entity, uint64_t usage) {
   u->set_level(std::string(LevelName(rule.level)));
   u->set_entity(std::string(entity));
@@ -93,6 +85,21 @@ void FillUsage(config::RuleUsage* u, const Rule& rule, absl::string_view entity,
 
 }  // namespace
 
+uint64_t Limiter::ReadUsage(const void* rule_ptr, uint64_t entity_hash, absl::Time now) const {
+  const Rule& rule = *static_cast<const Rule*>(rule_ptr);
+  const CounterTable& t = *table_;
+  uint64_t h = Mix64(entity_hash ^ rule.seed);
+  const Slot* slot = t.Find(h, MakeKeyWord(h, rule.sub_s));
+  if (slot == nullptr) return 0;
+  if (rule.gcra) return Gcra::Usage(*slot, t.SinceBaseUs(now), rule.gcra_params);
+  const uint32_t epoch = SlidingWindow::EpochAt(t.SinceBaseMs(now), rule.sub_s);
+  // Units this process's threads took in advance but did not spend yet
+  // are not admitted mail: leave them out.
+  const uint64_t usage = SlidingWindow::Usage(*slot, epoch);
+  const uint64_t leased = rule.lease > 0 ? LeasedUnits(slot, epoch) : 0;
+  return usage > leased ? usage - leased : 0;
+}
+
 config::UsageReport Limiter::UsageForRequest(const Request& request, absl::Time now) const {
   config::UsageReport rep;
   rep.set_time_unix(absl::ToUnixSeconds(now));
@@ -102,8 +109,7 @@ config::UsageReport Limiter::UsageForRequest(const Request& request, absl::Time 
   int np = ResolvePath(s, request, buf, path);
   for (int i = np - 1; i >= 0; --i) {
     for (const Rule& rule : *path[i].rules) {
-      FillUsage(rep.add_rule(), rule, path[i].name,
-                ReadUsage(*table_, rule, path[i].entity_hash, now));
+      FillUsage(rep.add_rule(), rule, path[i].name, ReadUsage(&rule, path[i].entity_hash, now));
     }
   }
   return rep;
@@ -155,7 +161,7 @@ config::UsageReport Limiter::Usage(Level level, absl::string_view entity, absl::
   if (e.rules == nullptr) return rep;
   for (const Rule& rule : *e.rules) {
     FillUsage(rep.add_rule(), rule, level == Level::kServer ? s.nodes[0].name : name,
-              ReadUsage(*table_, rule, e.entity_hash, now));
+              ReadUsage(&rule, e.entity_hash, now));
   }
   return rep;
 }

@@ -10,7 +10,10 @@
 
 #include <atomic>
 #include <cstdint>
+#include <mutex>
 
+#include "absl/container/flat_hash_set.h"
+#include "ratelimit/counter_table.h"
 #include "ratelimit/internal/limiter_state.h"
 #include "ratelimit/sliding_window.h"
 
@@ -42,13 +45,34 @@ inline constexpr int kPathCacheSize = 4096;
 static thread_local PathCacheEntry tls_path_cache[kPathCacheSize];
 
 // Units of a counter this thread has taken in advance (one CAS for many
-// messages on busy shared counters such as the server's).
+// messages on busy shared counters such as the server's). Written only by
+// the owning thread; reports read other threads' entries (to show admitted
+// counts, not leased ones), so the fields are atomics, all relaxed: a
+// report may be a unit off while a lease changes hands, never more.
 struct LeaseEntry {
-  uint64_t generation = 0;
-  uint64_t key_word = 0;
-  Slot* slot = nullptr;
-  uint32_t epoch = 0;
-  uint64_t remaining = 0;
+  std::atomic<uint64_t> generation{0};
+  std::atomic<uint64_t> key_word{0};
+  std::atomic<Slot*> slot{nullptr};
+  std::atomic<uint32_t> epoch{0};
+  std::atomic<uint64_t> remaining{0};
+
+  void Set(uint64_t g, uint64_t k, Slot* s, uint32_t e, uint64_t r) noexcept {
+    generation.store(g, std::memory_order_relaxed);
+    key_word.store(k, std::memory_order_relaxed);
+    slot.store(s, std::memory_order_relaxed);
+    epoch.store(e, std::memory_order_relaxed);
+    remaining.store(r, std::memory_order_relaxed);
+  }
+  // Returns the unspent units to the counter (if it still has them).
+  void GiveBack() noexcept {
+    const uint64_t r = remaining.load(std::memory_order_relaxed);
+    Slot* s = slot.load(std::memory_order_relaxed);
+    if (r == 0 || s == nullptr) return;
+    if (CounterTable::StillOwns(s, key_word.load(std::memory_order_relaxed))) {
+      SlidingWindow::Remove(*s, epoch.load(std::memory_order_relaxed), r);
+    }
+    remaining.store(0, std::memory_order_relaxed);
+  }
 };
 inline constexpr int kLeases = 256;
 static thread_local LeaseEntry tls_leases[kLeases];
@@ -61,13 +85,50 @@ inline LeaseEntry& LeaseFor(uint64_t key_word) {
 inline bool SpendLease(uint64_t generation, Slot* slot, uint64_t owner, uint32_t epoch,
                        uint64_t amount) {
   LeaseEntry& l = LeaseFor(owner);
-  if (l.key_word == owner && l.generation == generation && l.slot == slot && l.epoch == epoch &&
-      l.remaining >= amount) {
-    l.remaining -= amount;
+  const uint64_t left = l.remaining.load(std::memory_order_relaxed);
+  if (l.key_word.load(std::memory_order_relaxed) == owner &&
+      l.generation.load(std::memory_order_relaxed) == generation &&
+      l.slot.load(std::memory_order_relaxed) == slot &&
+      l.epoch.load(std::memory_order_relaxed) == epoch && left >= amount) {
+    l.remaining.store(left - amount, std::memory_order_relaxed);
     return true;
   }
   return false;
 }
+
+// Every thread's lease table and every live limiter of this process. A
+// thread registers its table when it first takes a lease; at its exit it
+// gives back its leases of the limiters still alive (a limiter's
+// destruction takes the same mutex, so its table is still mapped then).
+// Reports sum the units other threads hold (LeasedUnits). Never destroyed:
+// threads may exit after main returns.
+struct LeaseRegistry {
+  std::mutex mu;
+  absl::flat_hash_set<LeaseEntry*> tables;  // guarded by mu
+  absl::flat_hash_set<uint64_t> live;       // generations; guarded by mu
+  static LeaseRegistry& Get() {
+    static LeaseRegistry* r = new LeaseRegistry;
+    return *r;
+  }
+};
+
+// One per thread that ever took a lease (a function-local thread_local in
+// the lease path, so the hot path pays no TLS guard).
+struct LeaseTableGuard {
+  LeaseTableGuard() {
+    LeaseRegistry& r = LeaseRegistry::Get();
+    std::lock_guard<std::mutex> lock(r.mu);
+    r.tables.insert(tls_leases);
+  }
+  ~LeaseTableGuard() {
+    LeaseRegistry& r = LeaseRegistry::Get();
+    std::lock_guard<std::mutex> lock(r.mu);
+    for (LeaseEntry& e : tls_leases) {
+      if (r.live.contains(e.generation.load(std::memory_order_relaxed))) e.GiveBack();
+    }
+    r.tables.erase(tls_leases);
+  }
+};
 
 // Epochs of the request's time for each sub-bucket length, memoised: a
 // 64-bit division costs ~40 cycles and most rules share a window.
