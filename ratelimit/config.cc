@@ -202,6 +202,23 @@ absl::Status ValidatePolicy(const config::Policy& p, const Where& w) {
     auto t = ParseWindow(p.transaction_timeout());
     if (!t.ok()) return Err(w.At(p, "transaction_timeout"), t.status().message());
   }
+  if (p.has_login_domain() &&
+      (p.login_domain().empty() || p.login_domain().find_first_of("@ \t/") != std::string::npos)) {
+    return Err(w.At(p, "login_domain"), "login_domain must be a domain (e.g. \"acme.example\")");
+  }
+  for (int i = 0; i < p.login_size(); ++i) {
+    const auto& l = p.login(i);
+    Where lw = w.Nested(p, "login", i);
+    if (l.name().empty() || l.name().find('@') != std::string::npos) {
+      return Err(l.has_name() ? lw.At(l, "name") : w.At(p, "login", i),
+                 "a login entry needs the login without '@' (name: \"alice\")");
+    }
+    const size_t at = l.address().rfind('@');
+    if (at == std::string::npos || at == 0 || at + 1 == l.address().size()) {
+      return Err(l.has_address() ? lw.At(l, "address") : w.At(p, "login", i),
+                 "a login entry maps to an address (address: \"alice@acme.example\")");
+    }
+  }
   return absl::OkStatus();
 }
 

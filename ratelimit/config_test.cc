@@ -41,6 +41,18 @@ TEST(ConfigTest, SyntaxErrorsHaveLineAndColumn) {
             "sluice.conf:3:16: Expected integer, got: -");
 }
 
+TEST(ConfigTest, LoginMappingErrorsHavePositions) {
+  EXPECT_EQ(Error("level { name: \"mailbox\" }\npolicy { login_domain: \"a@b\" }"),
+            "sluice.conf:2:10: login_domain must be a domain (e.g. \"acme.example\")");
+  EXPECT_EQ(Error("level { name: \"mailbox\" }\npolicy {\n  login { name: \"alice\" address: "
+                  "\"alice\" }\n}"),
+            "sluice.conf:3:25: a login entry maps to an address (address: "
+            "\"alice@acme.example\")");
+  EXPECT_EQ(
+      Error("level { name: \"mailbox\" }\npolicy { login { name: \"a@b\" address: \"x@y\" } }"),
+      "sluice.conf:2:18: a login entry needs the login without '@' (name: \"alice\")");
+}
+
 TEST(ConfigTest, UnknownLevel) {
   EXPECT_EQ(Error("level { name: \"mailbox\" }\nlevel { name: \"mailboxes\" }"),
             "sluice.conf:2:9: unknown level \"mailboxes\" (levels: server, plan, subscription, "

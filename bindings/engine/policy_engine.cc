@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "ratelimit/clock.h"
@@ -54,7 +55,9 @@ struct PolicyEngine::State {
     std::vector<std::string> identity;
     std::string shadow_header;
     absl::Duration transaction_timeout;
-    std::string abuse_config;  // serialized, to tell whether it changed
+    std::string abuse_config;                              // serialized, to tell whether it changed
+    std::string login_domain;                              // for logins without '@'
+    absl::flat_hash_map<std::string, std::string> logins;  // lower-case login -> address
   };
   static std::unique_ptr<Settings> MakeSettings(const config::Config& c);
   // The bodies of the public methods.
@@ -122,6 +125,10 @@ std::unique_ptr<PolicyEngine::State::Settings> PolicyEngine::State::MakeSettings
                                ? absl::Seconds(*ParseWindow(p.transaction_timeout()))
                                : absl::Minutes(10);
   s->abuse_config = c.abuse().SerializeAsString();
+  s->login_domain = absl::AsciiStrToLower(p.login_domain());
+  for (const auto& l : p.login()) {
+    s->logins[absl::AsciiStrToLower(l.name())] = absl::AsciiStrToLower(l.address());
+  }
   return s;
 }
 
@@ -409,7 +416,21 @@ Verdict PolicyEngine::State::Evaluate(const SmtpEvent& e, absl::Time now) {
   AbuseGuard& abuse = *abuse_.load(std::memory_order_acquire);
   Verdict v;
   bool identity_is_mailbox;
-  const absl::string_view identity = Identity(s, e, &identity_is_mailbox);
+  absl::string_view identity = Identity(s, e, &identity_is_mailbox);
+  // A login without '@' counts as the mailbox the config maps it to.
+  std::string mapped_login;
+  if (identity_is_mailbox && identity == e.sasl_username &&
+      identity.find('@') == absl::string_view::npos) {
+    mapped_login = absl::AsciiStrToLower(identity);
+    auto it = s.logins.find(mapped_login);
+    if (it != s.logins.end()) {
+      mapped_login = it->second;
+      identity = mapped_login;
+    } else if (!s.login_domain.empty()) {
+      absl::StrAppend(&mapped_login, "@", s.login_domain);
+      identity = mapped_login;
+    }
+  }
   // A blocked client or user is refused at every stage.
   AbuseGuard::Finding blocked =
       abuse.CheckBlocked(CountedAddress(e.client_address), e.sasl_username, now);

@@ -602,6 +602,42 @@ TEST(PolicyEngineTest, EndOfMessageAloneIsCounted) {
   EXPECT_EQ(u.rule(2).usage(), 2000u);
 }
 
+// A SASL login without '@' counts as the mailbox the config maps it to (a
+// login entry, else login@login_domain), so its domain is charged too.
+TEST(PolicyEngineTest, LoginsWithoutDomainAreMapped) {
+  constexpr char kLevels[] = R"pb(
+    level {
+      name: "domain"
+      limit { window: "1h" max: 100 }
+    }
+    level {
+      name: "mailbox"
+      limit { window: "1h" max: 100 }
+    }
+  )pb";
+  auto p = Make(absl::StrCat(kLevels, R"pb(
+    policy {
+      login_domain: "acme.example"
+      login { name: "Bob" address: "bob@shop.example" }
+    }
+  )pb"));
+  auto send = [&](PolicyEngine& engine, const char* txn, const char* login) {
+    SmtpEvent e = Rcpt(txn, "anything@elsewhere.example", "r@remote.example");
+    e.sasl_username = login;
+    return engine.Evaluate(e, kT0);
+  };
+  EXPECT_TRUE(send(*p, "L1", "alice").admitted());
+  EXPECT_TRUE(send(*p, "L2", "bob").admitted());
+  EXPECT_EQ(p->limiter().Usage(Level::kMailbox, "alice@acme.example", kT0).rule(0).usage(), 1u);
+  EXPECT_EQ(p->limiter().Usage(Level::kDomain, "acme.example", kT0).rule(0).usage(), 1u);
+  EXPECT_EQ(p->limiter().Usage(Level::kMailbox, "bob@shop.example", kT0).rule(0).usage(), 1u);
+  EXPECT_EQ(p->limiter().Usage(Level::kDomain, "shop.example", kT0).rule(0).usage(), 1u);
+  // Without a mapping the bare login is the mailbox, as before.
+  auto plain = Make(kLevels);
+  EXPECT_TRUE(send(*plain, "L3", "carol").admitted());
+  EXPECT_EQ(plain->limiter().Usage(Level::kMailbox, "carol", kT0).rule(0).usage(), 1u);
+}
+
 TEST(PolicyEngineTest, LogLineNamesEverything) {
   auto p = Make(kHosting);
   for (int i = 0; i < 3; ++i) Send(*p, absl::StrCat("G", i), "a@acme.example", 1, kT0);
