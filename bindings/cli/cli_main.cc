@@ -20,6 +20,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "bindings/engine/door_coverage.h"
 #include "ratelimit/config.h"
 
 namespace {
@@ -62,8 +63,10 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "sluice: %s\n", std::string(c.status().message()).c_str());
       return 1;
     }
-    std::printf("%s is valid: %d levels, %d entities\n", argv[i + 1], c->level_size(),
-                c->entity_size());
+    // Rules the policy service cannot feed are reported (sluice-policyd is
+    // the door this tool serves).
+    std::fputs(sluice::ConfigSummary(argv[i + 1], *c, sluice::kPostfixPolicyService).c_str(),
+               stdout);
     return 0;
   }
   std::string line;

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "bindings/engine/door_coverage.h"
 #include "ratelimit/config.h"
 #include "ratelimit/limiter.h"
 #include "ratelimit/report.h"
@@ -65,8 +66,7 @@ std::string HandleAdminCommand(const AdminContext& ctx, absl::string_view line, 
     if (path.empty()) return Err("no config file (the daemon runs the embedded default)");
     auto c = LoadConfigFile(path);
     if (!c.ok()) return Err(c.status().message());
-    return absl::StrCat("OK ", path, " is valid: ", c->level_size(), " levels, ", c->entity_size(),
-                        " entities\n");
+    return absl::StrCat("OK ", ConfigSummary(path, *c, kPostfixPolicyService));
   }
   if (cmd == "explain" || cmd == "usage" || cmd == "reset") {
     if (w.size() != 2) return Err(absl::StrCat("usage: ", cmd, " ENTITY"));

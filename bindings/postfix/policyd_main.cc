@@ -20,6 +20,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "bindings/engine/door_coverage.h"
 #include "bindings/engine/policy_engine.h"
 #include "bindings/postfix/policy_server.h"
 #include "ratelimit/config.h"
@@ -101,6 +102,14 @@ int main(int argc, char** argv) {
   if (!config.ok()) {
     std::fprintf(stderr, "sluice-policyd: %s\n", std::string(config.status().message()).c_str());
     return 1;
+  }
+  // Rules this door cannot feed never trip: say so at start.
+  for (const std::string& w : sluice::UnfedRules(*config, sluice::kPostfixPolicyService)) {
+    if (so.log) {
+      so.log(sluice::PolicyServer::kWarning, w);
+    } else {
+      std::fprintf(stderr, "sluice-policyd: %s\n", w.c_str());
+    }
   }
   auto engine = sluice::PolicyEngine::Create(*config, absl::Now(), eo);
   if (!engine.ok()) {
