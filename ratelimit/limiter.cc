@@ -371,9 +371,7 @@ void FillDecision(Decision* d, Action action, Level level, absl::string_view ent
   d->smtp_code = rule.smtp_code;
   d->enhanced_status = rule.enhanced.c_str();
   d->text = rule.text.c_str();
-  size_t n = std::min(entity.size(), sizeof(d->entity) - 1);
-  if (n > 0) std::memcpy(d->entity, entity.data(), n);
-  d->entity[n] = 0;
+  d->SetEntity(entity);
 }
 
 }  // namespace

@@ -31,6 +31,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -97,6 +98,13 @@ struct Decision {
   char entity[256];       // tripped entity, NUL-terminated, truncated
 
   Decision() { entity[0] = 0; }
+
+  // Copies `name` into `entity`, cut to fit.
+  void SetEntity(absl::string_view name) {
+    const size_t n = name.size() < sizeof(entity) - 1 ? name.size() : sizeof(entity) - 1;
+    if (n > 0) std::memcpy(entity, name.data(), n);
+    entity[n] = 0;
+  }
 
   // True if the message may go (accept, or a shadow/notify trip).
   bool admitted() const { return action == Action::kAccept || action == Action::kNotify; }

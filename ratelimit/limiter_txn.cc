@@ -1,7 +1,6 @@
 // Transactions: Reserve at RCPT, Commit at end-of-data, Release on abort,
 // keyed by transaction id, in 16 shards under a mutex each.
 #include <algorithm>
-#include <cstring>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -68,9 +67,7 @@ Decision Limiter::Reserve(absl::string_view txn_id, absl::string_view item, cons
     d.usage = t.items.size();
     d.metric = Metric::kRecipients;
     d.level = Level::kServer;
-    const size_t n = std::min(request.sender.size(), sizeof(d.entity) - 1);
-    if (n > 0) std::memcpy(d.entity, request.sender.data(), n);
-    d.entity[n] = 0;
+    d.SetEntity(request.sender);
     return d;
   }
   ChargeList charges;

@@ -58,10 +58,16 @@ inline absl::string_view Lower(absl::string_view in, char* buf, size_t cap) {
   return absl::string_view(buf, n);
 }
 
+inline size_t LastAt(absl::string_view s) {
+  for (size_t i = s.size(); i > 0; --i) {
+    if (s[i - 1] == '@') return i - 1;
+  }
+  return absl::string_view::npos;
+}
+
 // An address lower-cased into buf (kMaxAddress bytes). A longer one keeps
 // its whole domain and as much of the local part as fits, so it still
 // charges its domain, subscription and plan.
-inline size_t LastAt(absl::string_view s);
 inline absl::string_view LowerAddress(absl::string_view address, char* buf) {
   if (address.size() <= kMaxAddress) return Lower(address, buf, kMaxAddress);
   const size_t at = LastAt(address);
@@ -73,13 +79,6 @@ inline absl::string_view LowerAddress(absl::string_view address, char* buf) {
   Lower(address.substr(0, keep), buf, keep);
   Lower(address.substr(at), buf + keep, domain_len);
   return absl::string_view(buf, kMaxAddress);
-}
-
-inline size_t LastAt(absl::string_view s) {
-  for (size_t i = s.size(); i > 0; --i) {
-    if (s[i - 1] == '@') return i - 1;
-  }
-  return absl::string_view::npos;
 }
 
 struct Cidr {
