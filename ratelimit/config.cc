@@ -154,6 +154,12 @@ absl::Status ValidateAbuse(const config::Abuse& a, const Where& w) {
   return absl::OkStatus();
 }
 
+bool ValidCidr(absl::string_view text) {
+  IpAddress a;
+  int len;
+  return ParseCidr(text, &a, &len);
+}
+
 absl::Status ValidateReputation(const config::Reputation& r, const Where& w) {
   for (int i = 0; i < r.list_size(); ++i) {
     const auto& l = r.list(i);
@@ -167,6 +173,9 @@ absl::Status ValidateReputation(const config::Reputation& r, const Where& w) {
       if (!f.ok()) return Err(lw.At(l, "match", j), f.status().message());
     }
     if (!std::isfinite(l.weight())) return Err(lw.At(l, "weight"), "weight must be a number");
+    if (!l.inbound() && !l.outgoing()) {
+      return Err(lw.At(l, "inbound"), "the list judges no mail (inbound and outgoing both off)");
+    }
     if (l.has_suspend()) {
       absl::Duration d;
       if (!absl::ParseDuration(l.suspend(), &d) || d < absl::ZeroDuration()) {
@@ -217,6 +226,27 @@ absl::Status ValidatePolicy(const config::Policy& p, const Where& w) {
     if (at == std::string::npos || at == 0 || at + 1 == l.address().size()) {
       return Err(l.has_address() ? lw.At(l, "address") : w.At(p, "login", i),
                  "a login entry maps to an address (address: \"alice@acme.example\")");
+    }
+  }
+  for (int i = 0; i < p.trusted_network_size(); ++i) {
+    if (!ValidCidr(p.trusted_network(i))) {
+      return Err(w.At(p, "trusted_network", i),
+                 absl::StrCat("bad CIDR \"", p.trusted_network(i), "\" in trusted_network"));
+    }
+  }
+  for (int i = 0; i < p.outgoing_port_size(); ++i) {
+    if (p.outgoing_port(i) == 0 || p.outgoing_port(i) > 65535) {
+      return Err(w.At(p, "outgoing_port", i), "outgoing_port must be 1..65535");
+    }
+  }
+  for (int i = 0; i < p.outgoing_door_size(); ++i) {
+    if (p.outgoing_door(i).empty()) return Err(w.At(p, "outgoing_door", i), "empty outgoing_door");
+  }
+  for (int i = 0; i < p.local_domain_size(); ++i) {
+    const std::string& d = p.local_domain(i);
+    if (d.empty() || d.find_first_of("@ \t/") != std::string::npos) {
+      return Err(w.At(p, "local_domain", i),
+                 absl::StrCat("local_domain must be a domain, not \"", d, "\""));
     }
   }
   return absl::OkStatus();
@@ -270,12 +300,6 @@ absl::Status ValidateLimit(const config::Limit& l, const Where& w, Level owner_l
     }
   }
   return absl::OkStatus();
-}
-
-bool ValidCidr(absl::string_view text) {
-  IpAddress a;
-  int len;
-  return ParseCidr(text, &a, &len);
 }
 
 absl::Status Validate(const config::Config& c, const Where& w) {
@@ -552,6 +576,13 @@ absl::string_view DefaultConfigText() {
               level {
                 name: "script"
                 limit { metric: MESSAGES window: "1h" max: 50 }
+              }
+              # Per client address: what one internet host may send in
+              # (inbound), and what logged-in users send from one address.
+              level {
+                name: "client_ip"
+                limit { metric: MESSAGES window: "1h" max: 1000 }
+                limit { metric: RECIPIENTS window: "1h" max: 1000 }
               }
 
               entity {

@@ -14,7 +14,7 @@ std::string Error(absl::string_view text) {
 TEST(ConfigTest, DefaultConfigIsValid) {
   auto c = ParseConfigText(DefaultConfigText());
   ASSERT_TRUE(c.ok()) << c.status();
-  EXPECT_EQ(c->level_size(), 6);
+  EXPECT_EQ(c->level_size(), 7);
 }
 
 TEST(ConfigTest, Windows) {

@@ -272,6 +272,10 @@ int Limiter::ResolvePath(const Snapshot& s, const Request& r, char* mailbox_buf,
     int node = found >= 0 ? found : 0;
     out[n++].Set(level, name, h, &s.nodes[node].resolved[static_cast<int>(level)], node);
   };
+  if (r.inbound) {  // mail from the internet: its client is all that counts it
+    dim(Level::kClientIp, r.client_ip);
+    return n;
+  }
   // Chain: find the names (and, for directory entities, their nodes), then
   // walk top-down inheriting from the nearest configured ancestor.
   absl::string_view names[kNumChainLevels];
@@ -387,6 +391,7 @@ bool Limiter::Exempt(const Snapshot& s, const Request& r) noexcept {
       }
     }
   }
+  if (r.inbound) return false;  // a forged sender or login earns nothing
   if (!s.exempt_senders.empty() && !r.sender.empty()) {
     char buf[kMaxAddress];
     absl::string_view m = Lower(r.sender, buf, sizeof(buf));

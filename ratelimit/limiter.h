@@ -63,6 +63,11 @@ struct Request {
   absl::string_view client_ip;  // textual IPv4 or IPv6 address, may be empty
   absl::string_view script;     // X-PHP-Originating-Script or similar
   absl::string_view list;       // mailing list address
+  // Mail from the internet to local users: only the client-IP level counts
+  // it (never the server, a plan, subscription, domain or mailbox, nor the
+  // SASL, script or list dimensions), and sender and SASL exemptions do not
+  // apply to it, whatever the other fields say (the sender is forgeable).
+  bool inbound = false;
   uint64_t messages = 1;
   uint64_t recipients = 1;
   uint64_t bytes = 0;  // 0 = unknown yet (bytes rules skipped)
@@ -204,8 +209,13 @@ class Limiter {
   // its reservations kept counted, or it was never reserved: an MTA that
   // asks only at the end) is still charged when `request` is given: its
   // bytes, and for one never seen also its message and
-  // request->recipients. One already committed or released: no-op, so a
-  // repeated end-of-message charges nothing twice.
+  // request->recipients (0: unknown, counted as one). One already committed or released: no-op, so
+  // a repeated end-of-message charges nothing twice.
+  //
+  // For an open transaction, a nonzero request->recipients is how many
+  // recipients the MTA finally accepted (Postfix's recipient_count): the
+  // reservations of recipients beyond it (refused by a later restriction)
+  // are given back before the bytes are charged.
   Decision Commit(absl::string_view txn, uint64_t bytes, absl::Time now,
                   const Request* request = nullptr);
   // Gives back everything a transaction reserved. Idempotent. Thread-safe.

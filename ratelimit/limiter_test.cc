@@ -369,6 +369,64 @@ TEST(LimiterTest, Exemptions) {
   EXPECT_TRUE(l->CheckAndCharge(r, kT0).exempt);
 }
 
+// Inbound mail (from the internet) is counted at the client_ip level
+// alone, whatever its sender, login, script or list say, and earns no
+// sender or login exemption; a client address exemption still applies.
+TEST(LimiterTest, InboundCountsOnlyItsClient) {
+  auto l = Make(R"pb(
+    level {
+      name: "server"
+      limit { window: "1h" max: 100 }
+    }
+    level {
+      name: "mailbox"
+      limit { window: "1h" max: 100 }
+    }
+    level {
+      name: "sasl_user"
+      limit { window: "1h" max: 100 }
+    }
+    level {
+      name: "client_ip"
+      limit { window: "1h" max: 2 }
+    }
+    exempt { cidr: "10.1.0.0/16" sender: "ok@x.example" sasl_user: "relayuser" }
+  )pb");
+  Request r = Msg("ok@x.example");
+  r.sasl_user = "relayuser";
+  r.client_ip = "203.0.113.9";
+  r.inbound = true;
+  Decision d = l->CheckAndCharge(r, kT0);
+  EXPECT_TRUE(d.admitted());
+  EXPECT_FALSE(d.exempt);
+  EXPECT_TRUE(l->CheckAndCharge(r, kT0).admitted());
+  d = l->CheckAndCharge(r, kT0);  // the third: the client's limit
+  EXPECT_FALSE(d.admitted());
+  EXPECT_EQ(d.level, Level::kClientIp);
+  EXPECT_EQ(l->Usage(Level::kServer, "", kT0).rule(0).usage(), 0u);
+  EXPECT_EQ(l->Usage(Level::kMailbox, "ok@x.example", kT0).rule(0).usage(), 0u);
+  EXPECT_EQ(l->Usage(Level::kSaslUser, "relayuser", kT0).rule(0).usage(), 0u);
+  // The same request outgoing: exempt, as configured.
+  r.inbound = false;
+  EXPECT_TRUE(l->CheckAndCharge(r, kT0).exempt);
+  // Outgoing from a fresh address: every level counts it.
+  r.sender = "b@x.example";
+  r.sasl_user = "bob";
+  r.client_ip = "198.51.100.1";
+  EXPECT_TRUE(l->CheckAndCharge(r, kT0).admitted());
+  EXPECT_EQ(l->Usage(Level::kServer, "", kT0).rule(0).usage(), 1u);
+  // An exempt client address is exempt inbound too.
+  r.inbound = true;
+  r.client_ip = "10.1.2.3";
+  EXPECT_TRUE(l->CheckAndCharge(r, kT0).exempt);
+  // The thread's path cache keeps inbound and outgoing apart: the same
+  // fields, asked both ways, charge different counters.
+  r.client_ip = "198.51.100.1";
+  EXPECT_TRUE(l->CheckAndCharge(r, kT0).admitted());
+  EXPECT_EQ(l->Usage(Level::kServer, "", kT0).rule(0).usage(), 1u);
+  EXPECT_EQ(l->Usage(Level::kClientIp, "198.51.100.1", kT0).rule(0).usage(), 2u);
+}
+
 TEST(LimiterTest, ClientIpDimensionAggregatesPrefixes) {
   auto l = Make(R"pb(
     level {

@@ -47,6 +47,7 @@ Decision Limiter::Reserve(absl::string_view txn_id, absl::string_view item, cons
     t.client_ip = std::string(request.client_ip);
     t.script = std::string(request.script);
     t.list = std::string(request.list);
+    t.inbound = request.inbound;
     // Ended earlier with its message kept counted (expired or evicted):
     // its later recipients do not count the message again.
     auto e = shard.ended.find(txn_id);
@@ -67,13 +68,14 @@ Decision Limiter::Reserve(absl::string_view txn_id, absl::string_view item, cons
     d.usage = t.items.size();
     d.metric = Metric::kRecipients;
     d.level = Level::kServer;
-    d.SetEntity(request.sender);
+    d.SetEntity(request.sender.empty() ? request.client_ip : request.sender);
     return d;
   }
   ChargeList charges;
   Decision d = Apply(*current(), request, now, &charges, !t.counted_message);
   if (d.admitted()) {
     if (!d.exempt) t.counted_message = true;
+    if (charges.n > 0) t.item_start.push_back(static_cast<uint32_t>(t.charges.size()));
     for (int i = 0; i < charges.n; ++i) t.charges.push_back(charges.items[i]);
   }
   t.items.emplace(std::string(item), d);
@@ -93,13 +95,27 @@ Decision Limiter::Commit(absl::string_view txn_id, uint64_t bytes, absl::Time no
     // Not open any more (or never reserved): charge what it has not paid.
     Request r = *request;
     r.bytes = bytes;
-    if (kept) r.recipients = 0;
+    if (kept) {
+      r.recipients = 0;
+    } else if (r.recipients == 0) {
+      r.recipients = 1;  // unknown: at least one
+    }
     ChargeList charges;
     Decision d = Apply(*current(), r, now, &charges, /*count_messages=*/!kept);
     shard.Remember(txn_id, TxnShard::Ended::kCommitted, shard_cap);
     return d;
   }
   Txn& t = it->second;
+  // The MTA accepted fewer recipients than were reserved (a later
+  // restriction refused some): give the rest back, never the first (it
+  // holds the message).
+  const uint64_t accepted = request != nullptr ? request->recipients : 0;
+  if (accepted > 0 && accepted < t.item_start.size()) {
+    const uint32_t keep_end = t.item_start[accepted];
+    Undo(t.charges.data() + keep_end, t.charges.size() - keep_end, now);
+    t.charges.resize(keep_end);
+    t.item_start.resize(accepted);
+  }
   Decision d;
   if (bytes > 0) {
     Request r;
@@ -108,6 +124,7 @@ Decision Limiter::Commit(absl::string_view txn_id, uint64_t bytes, absl::Time no
     r.client_ip = t.client_ip;
     r.script = t.script;
     r.list = t.list;
+    r.inbound = t.inbound;
     r.messages = 0;
     r.recipients = 0;
     r.bytes = bytes;

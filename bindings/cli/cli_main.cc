@@ -2,6 +2,7 @@
 //
 //   sluice [--socket PATH] check-config [FILE]
 //   sluice [--socket PATH] explain ENTITY
+//   sluice [--socket PATH] explain client_address=IP [sasl_username=U] [sender=S] ...
 //   sluice [--socket PATH] usage ENTITY
 //   sluice [--socket PATH] top LEVEL [messages|recipients|bytes] [WINDOW] [N]
 //   sluice [--socket PATH] reset ENTITY
@@ -52,8 +53,9 @@ int main(int argc, char** argv) {
   }
   if (i >= argc) {
     std::fprintf(stderr,
-                 "usage: sluice [--socket PATH] check-config [FILE] | explain ENTITY | usage "
-                 "ENTITY |\n       top LEVEL [messages|recipients|bytes] [WINDOW] [N] | reset "
+                 "usage: sluice [--socket PATH] check-config [FILE] | explain ENTITY | explain "
+                 "NAME=VALUE... |\n       usage ENTITY |\n       top LEVEL "
+                 "[messages|recipients|bytes] [WINDOW] [N] | reset "
                  "ENTITY | reload | metrics\n");
     return 2;
   }

@@ -131,9 +131,11 @@ int main(int argc, char** argv) {
   std::vector<std::string> domains = {"acme.example", "acme-shop.example", "bakery.example",
                                       "consult.example"};
   for (int i = 0; i < 40; ++i) domains.push_back(absl::StrCat("site", i, ".example"));
-  std::vector<std::string> mailboxes;
+  std::vector<std::string> mailboxes, homes;
   for (int i = 0; i < args.mailboxes; ++i) {
     mailboxes.push_back(absl::StrCat("user", i, "@", domains[i % domains.size()]));
+    // Each user submits from an address of its own (home, office, phone).
+    homes.push_back(absl::StrCat("198.18.", (i / 256) % 256, ".", i % 256));
   }
   const std::string compromised = "info@bakery.example";
   const std::string script = "/var/www/vhosts/acme.example/httpdocs/wp-content/uploads/x.php";
@@ -158,12 +160,12 @@ int main(int argc, char** argv) {
     for (int second = 0; second < 60; second += 5) {
       absl::Time now = clock.Now();
       // Normal traffic for this 5-second slice.
-      for (const auto& m : mailboxes) {
+      for (size_t i = 0; i < mailboxes.size(); ++i) {
         if (uni(rng) >= p_send / 12) continue;
         Request r;
-        r.sender = m;
+        r.sender = mailboxes[i];
         r.recipients = 1 + rng() % 3;
-        r.client_ip = "203.0.113.7";
+        r.client_ip = homes[i];
         Decision d = limiter.CheckAndCharge(r, now);
         if (d.admitted()) {
           ++ok;

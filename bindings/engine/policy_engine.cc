@@ -9,6 +9,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "bindings/engine/direction.h"
 #include "ratelimit/clock.h"
 #include "ratelimit/config.h"
 #include "ratelimit/config.pb.h"
@@ -58,10 +59,27 @@ struct PolicyEngine::State {
     std::string abuse_config;                              // serialized, to tell whether it changed
     std::string login_domain;                              // for logins without '@'
     absl::flat_hash_map<std::string, std::string> logins;  // lower-case login -> address
+    std::unique_ptr<DirectionRules> direction;
+    bool refuse_local_sender = false;  // policy.refuse_unauthenticated_local_sender
   };
+  // A message as the engine sees it: its direction, whose quota it uses
+  // and the limiter's request. Views point into the event and *this.
+  struct Message {
+    DirectionRules::Result direction;
+    absl::string_view identity;
+    bool identity_is_mailbox = false;
+    std::string mapped_login;  // a login without '@' mapped to its mailbox
+    Request request;
+  };
+  void Classify(const Settings& s, const SmtpEvent& e, Message* m) const;
+  // Inbound mail from a local domain's address without a login, if the
+  // policy refuses it.
+  Verdict CheckLocalSender(const Settings& s, const SmtpEvent& e, const Message& m) const;
   static std::unique_ptr<Settings> MakeSettings(const config::Config& c);
   // The bodies of the public methods.
   Verdict Evaluate(const SmtpEvent& event, absl::Time now);
+  Verdict Judge(const Settings& s, AbuseGuard& abuse, const SmtpEvent& e, const Message& m,
+                absl::Time now);
   Verdict Auth(absl::string_view client_address, absl::string_view user, bool ok, absl::Time now);
   absl::Status Reload(const config::Config& config, absl::Time now);
   std::string PostfixAction(const Verdict& v) const;
@@ -76,7 +94,7 @@ struct PolicyEngine::State {
   static void FromFinding(const AbuseGuard::Finding& f, absl::string_view key, Verdict* v);
   absl::StatusOr<std::unique_ptr<AbuseGuard>> MakeAbuse(const config::Config& c, absl::Time now);
 
-  Verdict CheckReputation(const SmtpEvent& e, absl::Time now);
+  Verdict CheckReputation(const SmtpEvent& e, bool outgoing, absl::Time now);
   Verdict CheckScores(absl::string_view ip, absl::string_view identity, absl::Time now);
   Verdict ListVerdict(const Dnsbl::Result& r, absl::string_view entity,
                       std::string default_text) const;
@@ -129,6 +147,8 @@ std::unique_ptr<PolicyEngine::State::Settings> PolicyEngine::State::MakeSettings
   for (const auto& l : p.login()) {
     s->logins[absl::AsciiStrToLower(l.name())] = absl::AsciiStrToLower(l.address());
   }
+  s->direction = std::make_unique<DirectionRules>(c);
+  s->refuse_local_sender = p.refuse_unauthenticated_local_sender();
   return s;
 }
 
@@ -278,10 +298,11 @@ Verdict PolicyEngine::State::CheckScores(absl::string_view ip, absl::string_view
   return v;
 }
 
-Verdict PolicyEngine::State::CheckReputation(const SmtpEvent& e, absl::Time now) {
+Verdict PolicyEngine::State::CheckReputation(const SmtpEvent& e, bool outgoing, absl::Time now) {
   Verdict v;
   if (dnsbl_ == nullptr) return v;
   Dnsbl::Subject s;
+  s.outgoing = outgoing;
   s.client_ip = e.client_address;
   s.helo = e.helo;
   size_t at = e.sender.rfind('@');
@@ -411,42 +432,95 @@ absl::string_view PolicyEngine::State::CountedAddress(absl::string_view client_a
   return limiter_->IsExemptClient(client_address) ? absl::string_view() : client_address;
 }
 
+void PolicyEngine::State::Classify(const Settings& s, const SmtpEvent& e, Message* m) const {
+  m->direction = s.direction->Classify(e);
+  Request& r = m->request;
+  r.client_ip = e.client_address;
+  if (!m->direction.outgoing()) {
+    // Inbound: the client is all that counts it and all it is known by.
+    m->identity = e.client_address;
+    m->identity_is_mailbox = false;
+    r.inbound = true;
+    return;
+  }
+  m->identity = Identity(s, e, &m->identity_is_mailbox);
+  // A login without '@' counts as the mailbox the config maps it to.
+  if (m->identity_is_mailbox && m->identity == e.sasl_username &&
+      m->identity.find('@') == absl::string_view::npos) {
+    m->mapped_login = absl::AsciiStrToLower(m->identity);
+    auto it = s.logins.find(m->mapped_login);
+    if (it != s.logins.end()) {
+      m->mapped_login = it->second;
+      m->identity = m->mapped_login;
+    } else if (!s.login_domain.empty()) {
+      absl::StrAppend(&m->mapped_login, "@", s.login_domain);
+      m->identity = m->mapped_login;
+    }
+  }
+  r.sender = m->identity_is_mailbox ? m->identity : absl::string_view();
+  // The client_ip level counts inbound clients and logged-in users'
+  // addresses, not the trusted networks' hosts (a webmail host sends for
+  // everyone; Postfix's anvil exempts mynetworks the same way) - unless
+  // the address is exempt, which the limiter must see to exempt it.
+  if ((m->direction.reason == DirectionReason::kTrustedNetwork ||
+       m->direction.reason == DirectionReason::kDoor) &&
+      !limiter_->IsExemptClient(e.client_address)) {
+    r.client_ip = absl::string_view();
+  }
+  r.sasl_user = e.sasl_username;
+  r.script = e.script;
+  r.list = e.list;
+}
+
+Verdict PolicyEngine::State::CheckLocalSender(const Settings& s, const SmtpEvent& e,
+                                              const Message& m) const {
+  Verdict v;
+  if (!s.refuse_local_sender || m.direction.outgoing()) return v;
+  const size_t at = e.sender.rfind('@');
+  if (at == absl::string_view::npos) return v;
+  const absl::string_view domain = e.sender.substr(at + 1);
+  if (!s.direction->IsLocalDomain(domain)) return v;
+  v.source = "local_sender";
+  v.action = Action::kReject;
+  v.shadow_action = v.action;
+  v.entity = std::string(e.sender);
+  v.smtp_code = 550;
+  v.enhanced_status = "5.7.1";
+  v.text = absl::StrCat("sluice: sender <", e.sender, "> is in a local domain (", domain,
+                        "); log in to send as a local user");
+  return v;
+}
+
 Verdict PolicyEngine::State::Evaluate(const SmtpEvent& e, absl::Time now) {
   const Settings& s = *settings_.load(std::memory_order_acquire);
   AbuseGuard& abuse = *abuse_.load(std::memory_order_acquire);
+  Message m;
+  Classify(s, e, &m);
+  Verdict v = Judge(s, abuse, e, m, now);
+  // Set once: the stages may replace v.
+  v.identity = std::string(m.identity);
+  v.direction = m.direction.direction;
+  v.direction_reason = m.direction.reason;
+  return v;
+}
+
+Verdict PolicyEngine::State::Judge(const Settings& s, AbuseGuard& abuse, const SmtpEvent& e,
+                                   const Message& m, absl::Time now) {
   Verdict v;
-  bool identity_is_mailbox;
-  absl::string_view identity = Identity(s, e, &identity_is_mailbox);
-  // A login without '@' counts as the mailbox the config maps it to.
-  std::string mapped_login;
-  if (identity_is_mailbox && identity == e.sasl_username &&
-      identity.find('@') == absl::string_view::npos) {
-    mapped_login = absl::AsciiStrToLower(identity);
-    auto it = s.logins.find(mapped_login);
-    if (it != s.logins.end()) {
-      mapped_login = it->second;
-      identity = mapped_login;
-    } else if (!s.login_domain.empty()) {
-      absl::StrAppend(&mapped_login, "@", s.login_domain);
-      identity = mapped_login;
-    }
-  }
+  const absl::string_view identity = m.identity;
+  const bool outgoing = m.direction.outgoing();
   // A blocked client or user is refused at every stage.
   AbuseGuard::Finding blocked =
       abuse.CheckBlocked(CountedAddress(e.client_address), e.sasl_username, now);
   if (blocked.tripped()) {
     FromFinding(blocked, e.client_address.empty() ? e.sasl_username : e.client_address, &v);
-    if (!v.admitted()) {
-      v.identity = std::string(identity);
-      return v;
-    }
+    if (!v.admitted()) return v;
   }
-  Request r;
-  r.sender = identity_is_mailbox ? identity : absl::string_view();
-  r.sasl_user = e.sasl_username;
-  r.client_ip = e.client_address;
-  r.script = e.script;
-  r.list = e.list;
+  if (e.stage == Stage::kMail || e.stage == Stage::kRcpt) {
+    Verdict ls = CheckLocalSender(s, e, m);
+    if (ls.tripped()) return ls;
+  }
+  const Request& r = m.request;
   switch (e.stage) {
     case Stage::kMail: {
       if (e.sasl_username.empty()) break;
@@ -467,13 +541,17 @@ Verdict PolicyEngine::State::Evaluate(const SmtpEvent& e, absl::Time now) {
         break;
       }
       if (lv != LocalLists::Match::kAllow) {  // allowed clients skip scores and lists
-        CheckFcrdns(e.client_address, now);
-        Verdict sc = CheckScores(e.client_address, identity, now);
+        // Inbound mail is judged by its client (FCrDNS, its score); outgoing
+        // mail by its account (a user on a residential address is not the
+        // address's other users).
+        if (!outgoing) CheckFcrdns(e.client_address, now);
+        Verdict sc =
+            outgoing ? CheckScores("", identity, now) : CheckScores(e.client_address, "", now);
         if (sc.tripped()) {
           v = std::move(sc);
           break;
         }
-        Verdict rep = CheckReputation(e, now);
+        Verdict rep = CheckReputation(e, outgoing, now);
         if (rep.tripped() && !rep.admitted()) {
           v = std::move(rep);
           break;
@@ -494,10 +572,13 @@ Verdict PolicyEngine::State::Evaluate(const SmtpEvent& e, absl::Time now) {
         size_only.size_bucket = Fingerprint::SizeBucket(e.size);
         fp = &size_only;
       }
-      // Exempt senders and clients (a list manager, a newsletter host)
-      // send many near-identical messages on purpose.
+      // The burst detectors watch what local accounts send. Exempt senders
+      // and clients (a list manager, a newsletter host) send many
+      // near-identical messages on purpose.
       Verdict b;
-      if (!limiter_->IsExempt(r)) FromFinding(abuse.Message(identity, *fp, now), identity, &b);
+      if (outgoing && !limiter_->IsExempt(r)) {
+        FromFinding(abuse.Message(identity, *fp, now), identity, &b);
+      }
       if (b.tripped() && !b.admitted()) {
         limiter_->Release(e.transaction, now);
         v = std::move(b);
@@ -506,9 +587,10 @@ Verdict PolicyEngine::State::Evaluate(const SmtpEvent& e, absl::Time now) {
       // URL domains of the body on the domain lists (adapters that see the
       // body: milter, Exim).
       if (e.urls != nullptr && !e.urls->empty() && dnsbl_ != nullptr) {
-        Dnsbl::Subject s;
-        s.urls = e.urls;
-        Dnsbl::Result r = dnsbl_->Check(s, absl::Now() + dns_budget_);
+        Dnsbl::Subject subject;
+        subject.urls = e.urls;
+        subject.outgoing = outgoing;
+        Dnsbl::Result r = dnsbl_->Check(subject, absl::Now() + dns_budget_);
         if (!r.hits.empty() && r.score >= dnsbl_->threshold()) {
           v = ListVerdict(
               r, r.hits[0].query,
@@ -519,10 +601,19 @@ Verdict PolicyEngine::State::Evaluate(const SmtpEvent& e, absl::Time now) {
       }
       // A transaction no longer open (expired, evicted, or never reserved)
       // is still charged: its bytes, and what it has not paid yet.
+      // recipient_count also gives back the reservations of recipients a
+      // later restriction refused.
       Request whole = r;
-      whole.recipients = e.recipient_count > 0 ? e.recipient_count : 1;
-      Decision d =
-          limiter_->Commit(e.transaction, e.size, now, e.transaction.empty() ? nullptr : &whole);
+      whole.recipients = e.recipient_count;
+      Decision d;
+      if (!e.transaction.empty()) {
+        d = limiter_->Commit(e.transaction, e.size, now, &whole);
+      } else if (e.size > 0) {  // no transaction to tie it to: its bytes alone
+        whole.messages = 0;
+        whole.recipients = 0;
+        whole.bytes = e.size;
+        d = limiter_->CheckAndCharge(whole, now);
+      }
       FromDecision(d, &v);
       if (b.tripped() && v.admitted()) v = std::move(b);  // a notify/shadow finding
       break;
@@ -530,8 +621,16 @@ Verdict PolicyEngine::State::Evaluate(const SmtpEvent& e, absl::Time now) {
     default:
       break;
   }
-  v.identity = std::string(identity);  // set once: the stages above may replace v
   return v;
+}
+
+PolicyEngine::Explanation PolicyEngine::Explain(const SmtpEvent& event, absl::Time now,
+                                                config::UsageReport* usage) const {
+  const State::Settings& s = *st_->settings_.load(std::memory_order_acquire);
+  State::Message m;
+  st_->Classify(s, event, &m);
+  if (usage != nullptr) *usage = st_->limiter_->UsageForRequest(m.request, now);
+  return Explanation{m.direction.direction, m.direction.reason, std::string(m.identity)};
 }
 
 void PolicyEngine::Abort(absl::string_view transaction, absl::Time now) {
@@ -584,7 +683,8 @@ std::string PolicyEngine::LogLine(const Verdict& v, absl::string_view queue_id) 
   std::string line =
       absl::StrCat(queue_id.empty() ? "NOQUEUE" : queue_id, ": sluice: ", v.shadow ? "shadow " : "",
                    ActionName(v.shadow ? v.shadow_action : v.action), " identity=<", v.identity,
-                   "> rule=", v.source);
+                   "> direction=", DirectionName(v.direction),
+                   " direction_by=", DirectionReasonName(v.direction_reason), " rule=", v.source);
   if (v.source == "limit") {
     absl::StrAppend(&line, " level=", LevelName(v.level), " entity=<", v.entity,
                     "> metric=", MetricName(v.metric), " window=", FormatWindow(v.window_seconds));

@@ -18,9 +18,17 @@
 // stays counted: Maintain() ends it after the policy's
 // transaction_timeout. Abort() gives a transaction's reservations back.
 //
-// Whose quota a message uses (the mailbox level's key) is the first
-// present of the policy's identity list (default: SASL username, envelope
-// sender, client address).
+// Whose mail it is comes first (bindings/engine/direction.h): outgoing
+// mail (a login, a trusted client, local submission) is counted on its
+// sender's path, feeds the burst detectors and is not judged by DNS lists
+// (unless a list says `outgoing: true`); inbound mail is counted only at
+// the client_ip level, never earns a sender exemption, and gets the DNS
+// lists, FCrDNS and the client's score. Verdict and log line say which and
+// why.
+//
+// Whose quota an outgoing message uses (the mailbox level's key) is the
+// first present of the policy's identity list (default: SASL username,
+// envelope sender, client address).
 //
 // Thread safety: all methods are thread-safe. Reload swaps the config
 // while requests run; counters of entities that still exist keep counting.
@@ -41,6 +49,7 @@ namespace sluice {
 
 namespace config {
 class Config;
+class UsageReport;
 }  // namespace config
 class AbuseGuard;
 class Clock;
@@ -78,6 +87,15 @@ class PolicyEngine {
 
   // Evaluates one stage. Thread-safe.
   Verdict Evaluate(const SmtpEvent& event, absl::Time now);
+  // What the engine makes of a message, counting nothing: its direction
+  // and why, whose quota it uses, and in *usage (if not null) every rule on
+  // the path it would be charged to. Thread-safe.
+  struct Explanation {
+    Direction direction = Direction::kUnknown;
+    DirectionReason reason = DirectionReason::kUntrustedClient;
+    std::string identity;
+  };
+  Explanation Explain(const SmtpEvent& event, absl::Time now, config::UsageReport* usage) const;
   // Gives back a transaction's reservations (the client aborted).
   void Abort(absl::string_view transaction, absl::Time now);
   // Reports an AUTH result (adapters that see AUTH: milter, Exim).

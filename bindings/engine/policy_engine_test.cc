@@ -21,8 +21,19 @@ namespace {
 
 const absl::Time kT0 = absl::FromUnixSeconds(1700000000);
 
-std::unique_ptr<PolicyEngine> Make(absl::string_view text) {
+// The engine for a config. Its mail comes from 192.0.2.10 (Rcpt below), a
+// webmail host in the trusted networks: outgoing mail, counted on its
+// sender's path (unless the config names its own trusted networks).
+absl::StatusOr<config::Config> TestConfig(absl::string_view text) {
   auto c = ParseConfigText(text);
+  if (c.ok() && c->policy().trusted_network_size() == 0) {
+    c->mutable_policy()->add_trusted_network("192.0.2.10/32");
+  }
+  return c;
+}
+
+std::unique_ptr<PolicyEngine> Make(absl::string_view text) {
+  auto c = TestConfig(text);
   EXPECT_TRUE(c.ok()) << c.status();
   auto e = PolicyEngine::Create(*c, kT0, PolicyEngine::Options());
   EXPECT_TRUE(e.ok()) << e.status();
@@ -310,10 +321,10 @@ TEST(PolicyEngineTest, ReloadChangesALimitLiveAndABadOneIsRefused) {
                      })pb");
   EXPECT_EQ(Send(*p, "L1", "a@x.example", 1, kT0), "");
   EXPECT_NE(Send(*p, "L2", "a@x.example", 1, kT0), "");
-  auto raised = ParseConfigText(R"pb(level {
-                                       name: "mailbox"
-                                       limit { window: "1h" max: 2 }
-                                     })pb");
+  auto raised = TestConfig(R"pb(level {
+                                  name: "mailbox"
+                                  limit { window: "1h" max: 2 }
+                                })pb");
   ASSERT_TRUE(p->Reload(*raised, kT0).ok());
   EXPECT_EQ(Send(*p, "L3", "a@x.example", 1, kT0), "");
   EXPECT_NE(Send(*p, "L4", "a@x.example", 1, kT0), "");
@@ -571,13 +582,21 @@ TEST(PolicyEngineTest, BouncesAreNoMailboxNamedByAnAddress) {
       limit { window: "1h" max: 100 }
     }
   )pb");
-  SmtpEvent e = Rcpt("N1", "", "r@remote.example");
-  e.client_address = "192.0.2.7";
+  SmtpEvent e = Rcpt("N1", "", "r@remote.example");  // from the trusted 192.0.2.10
   Verdict v = p->Evaluate(e, kT0);
   EXPECT_TRUE(v.admitted());
-  EXPECT_EQ(v.identity, "192.0.2.7");  // still named in logs
-  EXPECT_EQ(p->limiter().Usage(Level::kMailbox, "192.0.2.7", kT0).rule(0).usage(), 0u);
-  EXPECT_EQ(p->limiter().Usage(Level::kClientIp, "192.0.2.7", kT0).rule(0).usage(), 1u);
+  EXPECT_EQ(v.identity, "192.0.2.10");  // still named in logs
+  EXPECT_EQ(p->limiter().Usage(Level::kMailbox, "192.0.2.10", kT0).rule(0).usage(), 0u);
+  // A trusted host's mail is not counted at the client_ip level.
+  EXPECT_EQ(p->limiter().Usage(Level::kClientIp, "192.0.2.10", kT0).rule(0).usage(), 0u);
+  EXPECT_EQ(p->limiter().Usage(Level::kServer, "", kT0).rule(0).usage(), 1u);
+  // A bounce from the internet is inbound: its client alone counts it.
+  e = Rcpt("N2", "", "user@acme.example");
+  e.client_address = "203.0.113.9";
+  v = p->Evaluate(e, kT0);
+  EXPECT_TRUE(v.admitted());
+  EXPECT_EQ(v.direction, Direction::kInbound);
+  EXPECT_EQ(p->limiter().Usage(Level::kClientIp, "203.0.113.9", kT0).rule(0).usage(), 1u);
   EXPECT_EQ(p->limiter().Usage(Level::kServer, "", kT0).rule(0).usage(), 1u);
 }
 
@@ -643,9 +662,228 @@ TEST(PolicyEngineTest, LogLineNamesEverything) {
   for (int i = 0; i < 3; ++i) Send(*p, absl::StrCat("G", i), "a@acme.example", 1, kT0);
   Verdict v = p->Evaluate(Rcpt("G3", "a@acme.example", "r@y"), kT0);
   EXPECT_EQ(PolicyEngine::LogLine(v, "4ABC123"),
-            "4ABC123: sluice: defer identity=<a@acme.example> rule=limit level=mailbox "
+            "4ABC123: sluice: defer identity=<a@acme.example> direction=outgoing "
+            "direction_by=trusted_network rule=limit level=mailbox "
             "entity=<a@acme.example> metric=messages window=1h limit=3 usage=3 retry_after=" +
                 std::to_string(absl::ToInt64Seconds(v.retry_after)) + "s");
+}
+
+// ---- Whose mail counts (direction) -------------------------------------------
+
+// The embedded default config, as a new user runs it (trusted: loopback).
+std::unique_ptr<PolicyEngine> MakeDefault() {
+  auto c = ParseConfigText(DefaultConfigText());
+  EXPECT_TRUE(c.ok()) << c.status();
+  auto e = PolicyEngine::Create(*c, kT0, PolicyEngine::Options());
+  EXPECT_TRUE(e.ok()) << e.status();
+  return std::move(*e);
+}
+
+SmtpEvent From(absl::string_view client, absl::string_view txn, absl::string_view sender,
+               absl::string_view rcpt, Stage stage = Stage::kRcpt) {
+  SmtpEvent e;
+  e.stage = stage;
+  e.transaction = txn;
+  e.client_address = client;
+  e.sender = sender;
+  e.recipient = rcpt;
+  return e;
+}
+
+uint64_t UsageOf(PolicyEngine& p, Level level, absl::string_view name, int rule = 0) {
+  auto u = p.limiter().Usage(level, std::string(name), kT0);
+  return u.rule_size() > rule ? u.rule(rule).usage() : ~uint64_t{0};
+}
+
+// An outsider writing a customer's address in MAIL FROM spends nothing of
+// the customer's quota (bakery's mailboxes: 60 messages an hour), trips no
+// burst detector on the customer's key, and the customer's own mail goes.
+TEST(PolicyEngineTest, ForgedSendersSpendNoLocalQuota) {
+  auto p = MakeDefault();
+  for (int i = 0; i < 60; ++i) {
+    const std::string txn = absl::StrCat("F", i);
+    Verdict v = p->Evaluate(
+        From("203.0.113.9", txn, "info@bakery.example", absl::StrCat("u", i, "@bakery.example")),
+        kT0);
+    ASSERT_TRUE(v.admitted()) << i << " " << p->PostfixAction(v);
+    EXPECT_EQ(v.direction, Direction::kInbound);
+    EXPECT_EQ(v.direction_reason, DirectionReason::kUntrustedClient);
+    SmtpEvent end = From("203.0.113.9", txn, "info@bakery.example", "", Stage::kEndOfMessage);
+    end.size = 4321;  // all the same size
+    ASSERT_TRUE(p->Evaluate(end, kT0).admitted()) << i;
+  }
+  EXPECT_EQ(UsageOf(*p, Level::kMailbox, "info@bakery.example"), 0u);
+  EXPECT_EQ(UsageOf(*p, Level::kDomain, "bakery.example"), 0u);
+  EXPECT_EQ(UsageOf(*p, Level::kSubscription, "bakery"), 0u);
+  EXPECT_EQ(UsageOf(*p, Level::kServer, ""), 0u);
+  EXPECT_EQ(UsageOf(*p, Level::kClientIp, "203.0.113.9"), 60u);  // the outsider's own
+  // The real user, logged in from home.
+  SmtpEvent real = From("198.51.100.20", "R1", "info@bakery.example", "friend@remote.example");
+  real.sasl_username = "info@bakery.example";
+  Verdict v = p->Evaluate(real, kT0);
+  EXPECT_TRUE(v.admitted()) << p->PostfixAction(v);
+  EXPECT_EQ(v.direction, Direction::kOutgoing);
+  EXPECT_EQ(v.direction_reason, DirectionReason::kSaslLogin);
+  EXPECT_EQ(UsageOf(*p, Level::kMailbox, "info@bakery.example"), 1u);
+}
+
+// The default config exempts postmaster@acme.example: an outsider using
+// that address earns nothing; its client's limit (1000 recipients an hour)
+// holds it.
+TEST(PolicyEngineTest, ForgedExemptSenderIsCountedAsInbound) {
+  auto p = MakeDefault();
+  int admitted = 0;
+  Verdict last;
+  for (int i = 0; i < 1500; ++i) {
+    last = p->Evaluate(From("203.0.113.9", absl::StrCat("X", i), "postmaster@acme.example",
+                            absl::StrCat("u", i, "@acme.example")),
+                       kT0);
+    if (!last.admitted()) break;
+    ++admitted;
+  }
+  EXPECT_EQ(admitted, 1000);
+  EXPECT_EQ(last.level, Level::kClientIp);
+  EXPECT_EQ(last.entity, "203.0.113.9");
+  EXPECT_NE(PolicyEngine::LogLine(last, "").find("direction=inbound direction_by=untrusted_client"),
+            std::string::npos);
+  // From the trusted host the same sender is exempt, as configured.
+  Verdict local =
+      p->Evaluate(From("127.0.0.1", "Z2", "postmaster@acme.example", "r@remote.example"), kT0);
+  EXPECT_TRUE(local.admitted());
+  EXPECT_EQ(local.direction_reason, DirectionReason::kTrustedNetwork);
+  EXPECT_EQ(UsageOf(*p, Level::kMailbox, "postmaster@acme.example"), 0u);
+}
+
+// A logged-in user on a residential address that a DNS list names (a
+// PBL-like range) is not judged by it; the same address without a login
+// is; a list configured for outgoing mail judges both.
+TEST(PolicyEngineTest, DnsListsJudgeInboundMailByDefault) {
+  for (bool outgoing_too : {false, true}) {
+    auto c = ParseConfigText(absl::StrCat(R"pb(level {
+                                                 name: "mailbox"
+                                                 limit { window: "1h" max: 100 }
+                                               }
+                                               reputation { list { zone: "zen.bl.test")pb",
+                                          outgoing_too ? "outgoing: true" : "", "} }"));
+    ASSERT_TRUE(c.ok()) << c.status();
+    InstantDns dns;  // lists every 192.0.2.x
+    PolicyEngine::Options o;
+    o.dns = &dns;
+    auto p = PolicyEngine::Create(*c, kT0, o);
+    ASSERT_TRUE(p.ok()) << p.status();
+    SmtpEvent e = From("192.0.2.66", "P1", "alice@acme.example", "r@remote.example");
+    e.sasl_username = "alice@acme.example";
+    Verdict v = (*p)->Evaluate(e, kT0);
+    EXPECT_EQ(v.admitted(), !outgoing_too) << (*p)->PostfixAction(v);
+    e.sasl_username = "";
+    e.transaction = "P2";
+    EXPECT_EQ((*p)->Evaluate(e, kT0).source, "dnsbl");
+  }
+}
+
+// Optional (SmarterMail style): mail from outside without a login whose
+// MAIL FROM is a local domain is refused; logged-in and trusted mail is not.
+TEST(PolicyEngineTest, UnauthenticatedLocalSenderMayBeRefused) {
+  auto p = Make(R"pb(
+    level { name: "domain" }
+    level { name: "mailbox" }
+    entity { level: "domain" name: "acme.example" }
+    policy { refuse_unauthenticated_local_sender: true local_domain: "shop.example" }
+  )pb");
+  for (const char* sender : {"boss@acme.example", "x@SHOP.example"}) {
+    Verdict v = p->Evaluate(From("203.0.113.9", "Y1", sender, "u@acme.example"), kT0);
+    EXPECT_EQ(v.source, "local_sender") << sender;
+    EXPECT_EQ(v.smtp_code, 550);
+    EXPECT_NE(p->PostfixAction(v).find("550 5.7.1 sluice: sender <"), std::string::npos);
+  }
+  EXPECT_TRUE(
+      p->Evaluate(From("203.0.113.9", "Y2", "a@remote.example", "u@acme.example"), kT0).admitted());
+  SmtpEvent login = From("203.0.113.9", "Y3", "boss@acme.example", "r@remote.example");
+  login.sasl_username = "boss@acme.example";
+  EXPECT_TRUE(p->Evaluate(login, kT0).admitted());
+  EXPECT_TRUE(p->Evaluate(Rcpt("Y4", "boss@acme.example", "r@remote.example"), kT0).admitted());
+  // Off by default.
+  auto q = Make(R"pb(level { name: "domain" }
+                     entity { level: "domain" name: "acme.example" })pb");
+  EXPECT_TRUE(q->Evaluate(From("203.0.113.9", "Y5", "boss@acme.example", "u@acme.example"), kT0)
+                  .admitted());
+}
+
+// Inbound mail for a customer's domain keeps flowing while the domain's
+// outgoing mail is at its limit, and neither changes the other's counts.
+TEST(PolicyEngineTest, InboundAndOutgoingCountApart) {
+  auto p = Make(R"pb(
+    level {
+      name: "domain"
+      limit { window: "1h" max: 2 }
+    }
+    level {
+      name: "client_ip"
+      limit { window: "1h" max: 5 }
+    }
+    entity { level: "domain" name: "acme.example" }
+  )pb");
+  EXPECT_EQ(Send(*p, "O1", "a@acme.example", 1, kT0), "");
+  EXPECT_EQ(Send(*p, "O2", "b@acme.example", 1, kT0), "");
+  EXPECT_NE(Send(*p, "O3", "c@acme.example", 1, kT0), "");  // the domain is spent
+  for (int i = 0; i < 5; ++i) {
+    Verdict v = p->Evaluate(
+        From("203.0.113.9", absl::StrCat("I", i), "a@acme.example", "a@acme.example"), kT0);
+    EXPECT_TRUE(v.admitted()) << i << " " << p->PostfixAction(v);
+  }
+  EXPECT_FALSE(
+      p->Evaluate(From("203.0.113.9", "I5", "x@remote.example", "a@acme.example"), kT0).admitted());
+  EXPECT_EQ(UsageOf(*p, Level::kDomain, "acme.example"), 2u);
+  EXPECT_EQ(UsageOf(*p, Level::kClientIp, "203.0.113.9"), 5u);
+  // The trusted host's mail is not counted at the client_ip level.
+  EXPECT_EQ(UsageOf(*p, Level::kClientIp, "192.0.2.10"), 0u);
+}
+
+// `explain` of a message says its direction, why, and whose quota.
+TEST(PolicyEngineTest, ExplainSaysTheDirectionAndWhy) {
+  auto p = MakeDefault();
+  config::UsageReport usage;
+  PolicyEngine::Explanation x =
+      p->Explain(From("203.0.113.9", "", "info@bakery.example", ""), kT0, &usage);
+  EXPECT_EQ(x.direction, Direction::kInbound);
+  EXPECT_EQ(x.reason, DirectionReason::kUntrustedClient);
+  EXPECT_EQ(x.identity, "203.0.113.9");
+  ASSERT_GT(usage.rule_size(), 0);
+  for (const auto& r : usage.rule()) EXPECT_EQ(r.level(), "client_ip");
+  SmtpEvent e = From("203.0.113.9", "", "info@bakery.example", "");
+  e.sasl_username = "info@bakery.example";
+  x = p->Explain(e, kT0, &usage);
+  EXPECT_EQ(x.direction, Direction::kOutgoing);
+  EXPECT_EQ(x.reason, DirectionReason::kSaslLogin);
+  bool has_subscription = false;
+  for (const auto& r : usage.rule()) has_subscription |= r.level() == "subscription";
+  EXPECT_TRUE(has_subscription);
+  EXPECT_EQ(UsageOf(*p, Level::kMailbox, "info@bakery.example"), 0u);  // counted nothing
+}
+
+// Postfix's recipient_count at END-OF-MESSAGE gives back recipients that a
+// later restriction refused.
+TEST(PolicyEngineTest, RecipientCountGivesBackRefusedRecipients) {
+  auto p = Make(kHosting);
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_TRUE(
+        p->Evaluate(Rcpt("C1", "a@acme.example", absl::StrCat("r", i, "@remote.example")), kT0)
+            .admitted());
+  }
+  EXPECT_EQ(UsageOf(*p, Level::kMailbox, "a@acme.example", 1), 4u);
+  SmtpEvent end = End("C1", "a@acme.example", 500);
+  end.recipient_count = 1;
+  EXPECT_TRUE(p->Evaluate(end, kT0).admitted());
+  EXPECT_EQ(UsageOf(*p, Level::kMailbox, "a@acme.example", 0), 1u);  // the message stays
+  EXPECT_EQ(UsageOf(*p, Level::kMailbox, "a@acme.example", 1), 1u);
+  EXPECT_EQ(UsageOf(*p, Level::kMailbox, "a@acme.example", 2), 500u);
+  // Unknown (0) or as many as reserved: nothing given back.
+  for (int i = 0; i < 2; ++i) {
+    p->Evaluate(Rcpt("C2", "a@acme.example", absl::StrCat("r", i, "@remote.example")), kT0);
+  }
+  SmtpEvent end2 = End("C2", "a@acme.example", 500);
+  EXPECT_TRUE(p->Evaluate(end2, kT0).admitted());
+  EXPECT_EQ(UsageOf(*p, Level::kMailbox, "a@acme.example", 1), 3u);
 }
 
 }  // namespace

@@ -12,4 +12,34 @@ Stage ParseStage(absl::string_view s) {
   return Stage::kOther;
 }
 
+const char* DirectionName(Direction d) {
+  switch (d) {
+    case Direction::kInbound:
+      return "inbound";
+    case Direction::kOutgoing:
+      return "outgoing";
+    default:
+      return "unknown";
+  }
+}
+
+const char* DirectionReasonName(DirectionReason r) {
+  switch (r) {
+    case DirectionReason::kDoor:
+      return "door";
+    case DirectionReason::kSaslLogin:
+      return "sasl_login";
+    case DirectionReason::kLocal:
+      return "local";
+    case DirectionReason::kTrustedNetwork:
+      return "trusted_network";
+    case DirectionReason::kOutgoingPort:
+      return "outgoing_port";
+    case DirectionReason::kOutgoingDoor:
+      return "outgoing_door";
+    default:
+      return "untrusted_client";
+  }
+}
+
 }  // namespace sluice

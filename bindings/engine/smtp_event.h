@@ -23,6 +23,28 @@ enum class Stage : uint8_t { kConnect, kHelo, kMail, kRcpt, kData, kEndOfMessage
 // Parses Postfix's protocol_state ("RCPT", "END-OF-MESSAGE", ...).
 Stage ParseStage(absl::string_view protocol_state);
 
+// Whose mail it is. Outgoing: what local accounts, scripts and users send
+// (counted by the limits, keyed by its sender). Inbound: mail from the
+// internet to local users (counted only by its client address; DNS lists
+// judge it). kUnknown in an event: the door leaves it to the engine.
+enum class Direction : uint8_t { kUnknown, kInbound, kOutgoing };
+const char* DirectionName(Direction d);  // "unknown", "inbound", "outgoing"
+
+// Why the engine gave a message its direction (first that applies, in this
+// order; see bindings/engine/direction.h).
+enum class DirectionReason : uint8_t {
+  kDoor,             // the door said so (local submission: sendmail(1), ...)
+  kSaslLogin,        // the client logged in (SASL)
+  kLocal,            // no client address: submitted on this host
+  kTrustedNetwork,   // the client is in policy.trusted_network
+  kOutgoingPort,     // connected to a policy.outgoing_port
+  kOutgoingDoor,     // a door named in policy.outgoing_door
+  kUntrustedClient,  // none of the above: mail from the internet
+};
+// "door", "sasl_login", "local", "trusted_network", "outgoing_port",
+// "outgoing_door", "untrusted_client".
+const char* DirectionReasonName(DirectionReason r);
+
 // What a door knows at one stage of an SMTP transaction. Strings are only
 // read during the call.
 struct SmtpEvent {
@@ -37,6 +59,12 @@ struct SmtpEvent {
   absl::string_view list;
   uint64_t size = 0;
   uint64_t recipient_count = 0;  // at END-OF-MESSAGE: recipients the MTA accepted (0: unknown)
+  // Where the mail comes in. A door that knows (a local-submission entry:
+  // Postfix's non_smtpd_milters, Exim's acl_not_smtp) sets `direction`;
+  // else the engine decides from the login, the client address and these.
+  Direction direction = Direction::kUnknown;
+  uint32_t server_port = 0;                    // the port the client connected to (0: unknown)
+  absl::string_view door_name;                 // Postfix's policy_context, a milter's {daemon_name}
   const Fingerprint* fingerprint = nullptr;    // the body's, when the adapter sees it
   const std::vector<UrlHost>* urls = nullptr;  // the body's URL hosts (UrlExtractor)
 };
@@ -59,7 +87,9 @@ struct Verdict {
   int smtp_code = 250;
   std::string enhanced_status = "2.0.0";
   std::string text;
-  std::string identity;  // whose quota the message used
+  std::string identity;                       // whose quota the message used
+  Direction direction = Direction::kUnknown;  // as the engine classified the message
+  DirectionReason direction_reason = DirectionReason::kUntrustedClient;
   bool admitted() const { return action == Action::kAccept || action == Action::kNotify; }
   bool tripped() const { return !source.empty(); }
 };

@@ -68,6 +68,39 @@ std::string HandleAdminCommand(const AdminContext& ctx, absl::string_view line, 
     if (!c.ok()) return Err(c.status().message());
     return absl::StrCat("OK ", ConfigSummary(path, *c, kPostfixPolicyService));
   }
+  if (cmd == "explain" && w.size() > 1 && w[1].find('=') != std::string::npos) {
+    // A message, as Postfix's attributes: what the engine makes of it.
+    SmtpEvent ev;
+    ev.stage = Stage::kRcpt;
+    for (size_t i = 1; i < w.size(); ++i) {
+      const size_t eq = w[i].find('=');
+      if (eq == std::string::npos) return Err(absl::StrCat("not name=value: \"", w[i], "\""));
+      const absl::string_view name = absl::string_view(w[i]).substr(0, eq);
+      const absl::string_view value = absl::string_view(w[i]).substr(eq + 1);
+      if (name == "client_address") {
+        ev.client_address = value;
+      } else if (name == "sasl_username") {
+        ev.sasl_username = value;
+      } else if (name == "sender") {
+        ev.sender = value;
+      } else if (name == "recipient") {
+        ev.recipient = value;
+      } else if (name == "policy_context") {
+        ev.door_name = value;
+      } else if (name == "server_port") {
+        if (!absl::SimpleAtoi(value, &ev.server_port)) return Err("bad server_port");
+      } else {
+        return Err(absl::StrCat("unknown attribute \"", name,
+                                "\" (client_address, sasl_username, sender, recipient, "
+                                "server_port, policy_context)"));
+      }
+    }
+    config::UsageReport usage;
+    PolicyEngine::Explanation x = e.Explain(ev, now, &usage);
+    return absl::StrCat("OK\ndirection: ", DirectionName(x.direction), " (",
+                        DirectionReasonName(x.reason), ")\nidentity: ", x.identity, "\n",
+                        FormatUsage(usage));
+  }
   if (cmd == "explain" || cmd == "usage" || cmd == "reset") {
     if (w.size() != 2) return Err(absl::StrCat("usage: ", cmd, " ENTITY"));
     Level level;

@@ -6,6 +6,12 @@
 //   explain ENTITY            the limits resolved along ENTITY's path and
 //                             their usage (ENTITY: a mailbox, a domain, or
 //                             LEVEL:NAME such as subscription:acme)
+//   explain NAME=VALUE...     what the engine makes of a message given by
+//                             Postfix's attributes (client_address,
+//                             sasl_username, sender, recipient,
+//                             server_port, policy_context): its direction
+//                             and why, whose quota, and the rules on the
+//                             path it would be charged to (counts nothing)
 //   usage ENTITY              the counters of the entity itself
 //   top LEVEL [messages|recipients|bytes] [WINDOW] [N]
 //                             the top senders of a level ("Statistics Out")

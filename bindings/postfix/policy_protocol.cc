@@ -91,6 +91,7 @@ absl::Status ParsePolicyRequest(absl::string_view text, const PolicyLimits& limi
       case 'p':
         if (name == "protocol_state") out->protocol_state = value;
         if (name == "protocol_name") out->protocol_name = value;
+        if (name == "policy_context") out->policy_context = value;
         break;
       case 'q':
         if (name == "queue_id") out->queue_id = value;
@@ -111,6 +112,10 @@ absl::Status ParsePolicyRequest(absl::string_view text, const PolicyLimits& limi
         if (name == "sasl_sender") out->sasl_sender = value;
         if (name == "size" && !value.empty() && !absl::SimpleAtoi(value, &out->size)) {
           return absl::InvalidArgumentError(absl::StrCat("line ", line_no, ": bad size"));
+        }
+        if (name == "server_port" && !value.empty() &&
+            (!absl::SimpleAtoi(value, &out->server_port) || out->server_port > 65535)) {
+          return absl::InvalidArgumentError(absl::StrCat("line ", line_no, ": bad server_port"));
         }
         break;
       default:
@@ -136,6 +141,8 @@ SmtpEvent ToSmtpEvent(const PolicyRequest& r) {
   e.recipient = r.recipient;
   e.size = r.size;
   e.recipient_count = r.recipient_count;
+  e.server_port = r.server_port;
+  e.door_name = r.policy_context;
   return e;
 }
 

@@ -40,6 +40,8 @@ struct PolicyRequest {
   absl::string_view sasl_method;
   absl::string_view sasl_username;
   absl::string_view sasl_sender;
+  absl::string_view policy_context;  // check_policy_service { ..., policy_context=NAME }
+  uint32_t server_port = 0;          // the port the client connected to
   uint64_t recipient_count = 0;
   uint64_t size = 0;
   int attributes = 0;  // lines read, known or not

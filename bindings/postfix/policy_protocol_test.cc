@@ -120,6 +120,18 @@ TEST(PolicyProtocolTest, EngineEventFromARequest) {
   EXPECT_EQ(e.transaction, "1a2b.5f0c1e2d.3a4b5.0");
   EXPECT_EQ(e.sasl_username, "alice@acme.example");
   EXPECT_EQ(e.size, 12345u);
+  EXPECT_EQ(e.server_port, 2525u);  // the door's markers for the direction rules
+  EXPECT_EQ(e.door_name, "");
+  ASSERT_TRUE(ParsePolicyRequest("request=smtpd_access_policy\nserver_port=587\n"
+                                 "policy_context=submission\n\n",
+                                 limits, &r)
+                  .ok());
+  e = ToSmtpEvent(r);
+  EXPECT_EQ(e.server_port, 587u);
+  EXPECT_EQ(e.door_name, "submission");
+  EXPECT_EQ(ParsePolicyRequest("request=smtpd_access_policy\nserver_port=70000\n\n", limits, &r)
+                .message(),
+            "line 2: bad server_port");
   // Without `instance` the queue id ties the stages together.
   ASSERT_TRUE(ParsePolicyRequest("request=smtpd_access_policy\nprotocol_state=END-OF-MESSAGE\n"
                                  "queue_id=4ABC\n\n",

@@ -100,9 +100,11 @@ class PolicyServerTest : public ::testing::Test {
     std::system(absl::StrCat("rm -rf ", dir_).c_str());
   }
 
+  // The test's client (192.0.2.1) is a trusted network's: its mail is
+  // outgoing, counted on its sender's mailbox.
   void WriteConfig(int max) {
     std::ofstream(config_path_) << "level { name: \"mailbox\" limit { window: \"1h\" max: " << max
-                                << " } }\n";
+                                << " } }\npolicy { trusted_network: \"192.0.2.0/24\" }\n";
   }
 
   bool Logged(absl::string_view what) {
@@ -144,7 +146,9 @@ TEST_F(PolicyServerTest, PersistentConnectionPipelinedRequestsAndTheLimit) {
   EXPECT_EQ(third.rfind("action=451 4.7.1 sluice: mailbox messages limit 2/1h exceeded", 0), 0u)
       << third;
   close(fd);
-  EXPECT_TRUE(Logged("sluice: defer identity=<a@x.example> rule=limit level=mailbox"));
+  EXPECT_TRUE(
+      Logged("sluice: defer identity=<a@x.example> direction=outgoing "
+             "direction_by=trusted_network rule=limit level=mailbox"));
 }
 
 TEST_F(PolicyServerTest, UnixSocket) {

@@ -4,8 +4,10 @@
 //                  [--threads N] [--table FILE] [--abuse-table FILE]
 //                  [--admin-socket PATH] [--metrics 127.0.0.1:PORT]
 //                  [--idle-timeout SECONDS] [--max-connections N] [--syslog]
-//                  [--pid-file FILE]
+//                  [--pid-file FILE] [--maintain-every SECONDS]
 //
+// --maintain-every: how often stale transactions are ended and expired
+// counters swept (default 30 s).
 // Without --config it runs the embedded default config. SIGHUP rereads the
 // config (a bad one is refused and logged; the running one stays);
 // SIGTERM/SIGINT stop it. In main.cf:
@@ -38,7 +40,7 @@ int Usage(const char* why) {
                "usage: sluice-policyd [--config FILE] --listen inet:HOST:PORT|unix:PATH ...\n"
                "       [--threads N] [--table FILE] [--abuse-table FILE] [--admin-socket PATH]\n"
                "       [--metrics HOST:PORT] [--idle-timeout SECONDS] [--max-connections N]\n"
-               "       [--syslog] [--pid-file FILE]\n",
+               "       [--syslog] [--pid-file FILE] [--maintain-every SECONDS]\n",
                why);
   return 2;
 }
@@ -83,6 +85,8 @@ int main(int argc, char** argv) {
       so.max_connections = n;
     } else if (a == "--pid-file") {
       pid_file = v;
+    } else if (a == "--maintain-every" && absl::SimpleAtoi(v, &n) && n > 0) {
+      so.maintain_every = absl::Seconds(n);
     } else {
       return Usage(("bad option " + a + " " + v).c_str());
     }

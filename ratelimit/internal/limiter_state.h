@@ -219,7 +219,12 @@ struct Limiter::ChargeList {
 
 struct Limiter::Txn {
   std::string sender, sasl_user, client_ip, script, list;
+  bool inbound = false;
   std::vector<Charge> charges;
+  // Where each admitted, counted item's charges begin in `charges`, in
+  // order: the first item's hold the message too; a later one's are its
+  // recipient alone (what giving back a refused recipient undoes).
+  std::vector<uint32_t> item_start;
   absl::flat_hash_map<std::string, Decision> items;
   absl::Time created;
   bool counted_message = false;

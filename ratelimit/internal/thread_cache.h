@@ -150,8 +150,8 @@ class EpochMemo {
 };
 
 inline uint64_t RequestKey(const Request& r, bool count_messages) {
-  uint64_t mask =
-      (count_messages && r.messages ? 1 : 0) | (r.recipients ? 2 : 0) | (r.bytes ? 4 : 0);
+  uint64_t mask = (count_messages && r.messages ? 1 : 0) | (r.recipients ? 2 : 0) |
+                  (r.bytes ? 4 : 0) | (r.inbound ? 8 : 0);
   uint64_t h = XXH3_64bits_withSeed(r.sender.data(), r.sender.size(), mask);
   absl::string_view dims[4] = {r.sasl_user, r.client_ip, r.script, r.list};
   for (int i = 0; i < 4; ++i) {

@@ -104,6 +104,7 @@ Dnsbl::Result Dnsbl::Check(const Subject& s, absl::Time deadline) {
   };
   for (auto& lp : lists_) {
     List& l = *lp;
+    if (s.outgoing ? !l.config.outgoing() : !l.config.inbound()) continue;
     if (l.suspended_until_ms.load(std::memory_order_relaxed) > now_ms) {
       ++r.suspended;
       continue;

@@ -44,6 +44,9 @@ class Dnsbl {
     absl::string_view helo;
     absl::string_view mail_from_domain;
     const std::vector<UrlHost>* urls = nullptr;
+    // Outgoing mail (a login, a trusted client): only lists with
+    // `outgoing: true` are asked; else only lists with `inbound` (default).
+    bool outgoing = false;
   };
   struct Hit {
     std::string zone;

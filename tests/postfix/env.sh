@@ -6,13 +6,17 @@
 #   sl_policyd_start CONFIG  start sluice-policyd (table and admin socket in DIR)
 #   sl_policyd_stop [KILL]   stop it by PID (TERM, or KILL with "kill")
 #   sl_postfix_start [sasl]  start the sink and a private Postfix (optionally with
-#                            Cyrus SASL on a sasldb in DIR)
+#                            Cyrus SASL on a sasldb in DIR); main.cf settings in
+#                            the array SL_POSTCONF_EXTRA come last
+#   (SL_POLICYD_EXTRA: more sluice-policyd options, an array)
 #   sl_postfix_stop          stop Postfix and the sink
 #   sl_send FROM TO... [-- SWAKS-OPTIONS]  one message through Postfix with swaks;
 #                            prints the SMTP status line of the last reply, returns swaks' code
 # Every wait is bounded in count and time.
 
 SL_POLICYD="${SL_POLICYD:-sluice-policyd}"
+SL_POLICYD_EXTRA=()
+SL_POSTCONF_EXTRA=()
 
 sl_free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
@@ -53,6 +57,7 @@ sl_policyd_start() {
   local args=(--listen "inet:127.0.0.1:$SL_POLICY_PORT" --admin-socket "$SL_ADMIN"
     --metrics "127.0.0.1:$SL_METRICS_PORT" --table "$SL_TABLE" --pid-file "$SL_DIR/policyd.pid")
   if [[ -n "$config" ]]; then args+=(--config "$config"); fi
+  args+=("${SL_POLICYD_EXTRA[@]}")
   "$SL_POLICYD" "${args[@]}" >>"$SL_DIR/policyd.log" 2>&1 &
   SL_POLICYD_PID=$!
   disown "$SL_POLICYD_PID" 2>/dev/null || true  # no "Killed" notice from bash
@@ -120,6 +125,7 @@ CONF
       "smtpd_recipient_restrictions = permit_sasl_authenticated, reject" \
       "smtpd_relay_restrictions = $policy, permit_sasl_authenticated, reject"
   fi
+  if ((${#SL_POSTCONF_EXTRA[@]} > 0)); then postconf -c "$pf" -e "${SL_POSTCONF_EXTRA[@]}"; fi
   postconf -c "$pf" -M# smtp/inet
   postconf -c "$pf" -Me "127.0.0.1:$SL_SMTP_PORT/inet = 127.0.0.1:$SL_SMTP_PORT inet n - n - - smtpd"
   postconf -c "$pf" -F '*/*/chroot = n'
