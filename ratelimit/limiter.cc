@@ -44,12 +44,12 @@ SlidingWindow::Outcome Limiter::ChargeWindow(Slot* slot, uint64_t owner, const v
                                              ChargeList* charges) noexcept {
   const Rule& rule = *static_cast<const Rule*>(rule_ptr);
   if (options_.lease && rule.lease > 0) {
-    if (SpendLease(generation_, slot, owner, epoch, amount)) {
+    if (SpendLease(Generation(), slot, owner, epoch, amount)) {
       charges->Add(slot, owner, false, epoch, 0, amount, true);
       return SlidingWindow::Outcome::kAdmitted;
     }
     LeaseEntry& l = LeaseFor(owner);
-    const bool mine = l.generation.load(std::memory_order_relaxed) == generation_ &&
+    const bool mine = l.generation.load(std::memory_order_relaxed) == Generation() &&
                       l.key_word.load(std::memory_order_relaxed) == owner &&
                       l.slot.load(std::memory_order_relaxed) == slot;
     if (!CounterTable::StillOwns(slot, owner)) return SlidingWindow::Outcome::kSlotGone;
@@ -68,13 +68,13 @@ SlidingWindow::Outcome Limiter::ChargeWindow(Slot* slot, uint64_t owner, const v
         return res.outcome;
       }
       if (res.outcome == SlidingWindow::Outcome::kSlotGone) return res.outcome;
-    } else if (l.generation.load(std::memory_order_relaxed) != generation_ ||
+    } else if (l.generation.load(std::memory_order_relaxed) != Generation() ||
                l.remaining.load(std::memory_order_relaxed) == 0) {
       // A counter earns a lease entry by being seen twice in a row here, so
       // busy shared counters keep theirs and one-off senders do not churn.
       // An entry of another limiter still holding units gives them back.
       if (l.remaining.load(std::memory_order_relaxed) > 0) GiveBackOtherLease(&l);
-      l.Set(generation_, owner, slot, 0, 0);
+      l.Set(Generation(), owner, slot, 0, 0);
     }
   }
   if (!CounterTable::StillOwns(slot, owner)) return SlidingWindow::Outcome::kSlotGone;
@@ -89,7 +89,7 @@ SlidingWindow::Outcome Limiter::ChargeWindow(Slot* slot, uint64_t owner, const v
 bool Limiter::FastApply(const Snapshot& s, const Request& r, absl::Time now, ChargeList* charges,
                         bool count_messages, uint64_t key) noexcept {
   const PathCacheEntry& ce = tls_path_cache[key & (kPathCacheSize - 1)];
-  if (ce.key != key || ce.generation != generation_ || ce.snapshot != &s) return false;
+  if (ce.key != key || ce.generation != Generation() || ce.snapshot != &s) return false;
   const int64_t since_us = table_->SinceBaseUs(now);
   const int64_t since_ms = since_us / 1000;
   EpochMemo epochs(since_ms);
@@ -104,7 +104,7 @@ bool Limiter::FastApply(const Snapshot& s, const Request& r, absl::Time now, Cha
     if (!rule.gcra) {
       const uint32_t epoch = epochs.Get(rule.sub_s);
       if (rule.lease > 0 && options_.lease &&
-          SpendLease(generation_, c.slot, c.key_word, epoch, amount)) {
+          SpendLease(Generation(), c.slot, c.key_word, epoch, amount)) {
         charges->Add(c.slot, c.key_word, false, epoch, 0, amount, true);
         continue;
       }
@@ -142,12 +142,7 @@ absl::StatusOr<std::unique_ptr<Limiter>> Limiter::Create(const config::Config& c
   if (!snap.ok()) return snap.status();
   std::unique_ptr<Limiter> l(new Limiter());
   l->options_ = options;
-  l->generation_ = g_generation.fetch_add(1, std::memory_order_relaxed);
-  {
-    LeaseRegistry& reg = LeaseRegistry::Get();
-    std::lock_guard<std::mutex> lock(reg.mu);
-    reg.live.insert(l->generation_);
-  }
+  l->NewGeneration();
   CounterTable::Options topt = options.table;
   if (options.table_from_config && config.has_table()) {
     if (config.table().has_path()) topt.path = config.table().path();
@@ -182,14 +177,26 @@ Limiter::~Limiter() {
   {
     LeaseRegistry& reg = LeaseRegistry::Get();
     std::lock_guard<std::mutex> lock(reg.mu);
-    reg.live.erase(generation_);
+    for (uint64_t g : generations_) reg.live.erase(g);
   }
   if (!names_path_.empty()) SaveNames();
 }
 
+void Limiter::NewGeneration() {
+  const uint64_t g = g_generation.fetch_add(1, std::memory_order_relaxed);
+  LeaseRegistry& reg = LeaseRegistry::Get();
+  std::lock_guard<std::mutex> lock(reg.mu);
+  reg.live.insert(g);
+  generations_.push_back(g);
+  generation_.store(g, std::memory_order_relaxed);
+}
+
 void Limiter::GiveBackLeases() noexcept {
+  LeaseRegistry& reg = LeaseRegistry::Get();
+  std::lock_guard<std::mutex> lock(reg.mu);
   for (LeaseEntry& e : tls_leases) {
-    if (e.generation.load(std::memory_order_relaxed) == generation_) e.GiveBack();
+    const uint64_t g = e.generation.load(std::memory_order_relaxed);
+    if (std::find(generations_.begin(), generations_.end(), g) != generations_.end()) e.GiveBack();
   }
 }
 
@@ -206,10 +213,9 @@ uint64_t Limiter::LeasedUnits(const Slot* slot, uint32_t epoch) const {
   for (const LeaseEntry* table : reg.tables) {
     for (int i = 0; i < kLeases; ++i) {
       const LeaseEntry& e = table[i];
-      if (e.slot.load(std::memory_order_relaxed) != slot ||
-          e.generation.load(std::memory_order_relaxed) != generation_) {
-        continue;
-      }
+      if (e.slot.load(std::memory_order_relaxed) != slot) continue;
+      const uint64_t g = e.generation.load(std::memory_order_relaxed);
+      if (std::find(generations_.begin(), generations_.end(), g) == generations_.end()) continue;
       const int32_t age = SlidingWindow::Diff(epoch, e.epoch.load(std::memory_order_relaxed));
       if (age >= 0 && age <= SlidingWindow::kSubBuckets) {
         n += e.remaining.load(std::memory_order_relaxed);
@@ -234,7 +240,10 @@ absl::Status Limiter::Reload(const config::Config& config) {
   // release: publishes the fully built snapshot.
   snapshot_.store(snap->get(), std::memory_order_release);
   snapshots_.push_back(std::move(*snap));
-  GiveBackLeases();  // this thread's; the rules they were taken under may have changed
+  // The rules leases were taken under may have changed: this thread's go
+  // back now, other threads' when they next meet them (a new generation).
+  GiveBackLeases();
+  NewGeneration();
   return absl::OkStatus();
 }
 
@@ -663,7 +672,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void Limiter::RememberPath(const Snapshot& s
     ce.generation = 0;
     return;
   }
-  ce.generation = generation_;
+  ce.generation = Generation();
   ce.snapshot = &s;
   ce.n = n;
   for (int i = 0; i < n; ++i) ce.c[i] = c.to_cache[i];
@@ -738,7 +747,7 @@ void Limiter::Undo(const Charge* charges, size_t n, absl::Time now) noexcept {
     }
     if (c.leased) {  // back into this thread's lease if it is still there
       LeaseEntry& l = LeaseFor(c.key_word);
-      if (l.generation == generation_ && l.key_word == c.key_word && l.slot == c.slot &&
+      if (l.generation == Generation() && l.key_word == c.key_word && l.slot == c.slot &&
           l.epoch == c.epoch) {
         l.remaining += c.amount;
         continue;

@@ -308,6 +308,7 @@ class Limiter {
   // Leases (limiter.cc): this thread's given back; another limiter's entry
   // given back before reuse; the units all threads of this process hold on
   // a counter at `epoch` (reports subtract them: they show admitted counts).
+  void NewGeneration();  // takes a new generation_ (Create, Reload)
   void GiveBackLeases() noexcept;
   static void GiveBackOtherLease(internal::LeaseEntry* e) noexcept;
   uint64_t LeasedUnits(const internal::Slot* slot, uint32_t epoch) const;
@@ -323,7 +324,15 @@ class Limiter {
 
   std::unique_ptr<CounterTable> table_;
   Options options_;
-  uint64_t generation_ = 0;  // tells this limiter's thread-local cache entries apart
+  // Tells this limiter's thread-local cache and lease entries apart; a
+  // Reload takes a new one, so no thread spends a lease taken under the old
+  // rules (it gives it back when it next meets it). Relaxed: each reader
+  // only compares it with entries of its own thread.
+  std::atomic<uint64_t> generation_{0};
+  uint64_t Generation() const noexcept { return generation_.load(std::memory_order_relaxed); }
+  // Every generation this limiter has had (under the lease registry's
+  // mutex): its threads' leases of any of them are its own.
+  std::vector<uint64_t> generations_;
   std::atomic<const Snapshot*> snapshot_{nullptr};
   // Every snapshot ever published; freed with the Limiter (readers never
   // hold a reference, so old ones must outlive any in-flight call).

@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <future>
 #include <string>
 #include <thread>
 
@@ -89,6 +90,31 @@ TEST(LimiterLeaseTest, ReportsShowAdmittedCountsAndThreadsGiveBack) {
   EXPECT_EQ(ServerUsage(*l), 5u);
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(l->CheckAndCharge(Msg("a@x.example"), kT0).admitted());
   EXPECT_EQ(ServerUsage(*l), 8u);
+}
+
+// A reload from another thread (a daemon's admin thread): the workers'
+// leases, taken under the old rules, are never spent under the new ones;
+// reports stay exact meanwhile, and a worker gives its old lease back when
+// it next charges that counter.
+TEST(LimiterLeaseTest, ReloadRetiresOtherThreadsLeases) {
+  auto l = testing::MakeLimiter(kConfig);
+  std::promise<void> charged, reloaded;
+  std::thread t([&] {
+    for (int i = 0; i < 5; ++i) ASSERT_TRUE(l->CheckAndCharge(Msg("a@x.example"), kT0).admitted());
+    charged.set_value();
+    reloaded.get_future().wait();
+    EXPECT_EQ(ServerUsage(*l), 5u);  // its old lease is still not usage
+    ASSERT_TRUE(l->CheckAndCharge(Msg("a@x.example"), kT0).admitted());
+    EXPECT_EQ(ServerUsage(*l), 6u);
+  });
+  charged.get_future().wait();
+  auto c = ParseConfigText(kConfig);
+  ASSERT_TRUE(c.ok());
+  ASSERT_TRUE(l->Reload(*c).ok());
+  EXPECT_EQ(ServerUsage(*l), 5u);
+  reloaded.set_value();
+  t.join();
+  EXPECT_EQ(ServerUsage(*l), 6u);
 }
 
 }  // namespace
