@@ -535,7 +535,8 @@ Verdict PolicyEngine::State::Judge(const Settings& s, AbuseGuard& abuse, const S
     }
     case Stage::kRcpt: {
       Verdict local;
-      const LocalLists::Match lv = CheckLocal(e, identity, now, &local);
+      const LocalLists::Match lv =
+          CheckLocal(e, outgoing ? identity : absl::string_view(), now, &local);
       if (lv == LocalLists::Match::kDeny) {
         v = std::move(local);
         break;
