@@ -31,23 +31,6 @@ WORK="${TEST_TMPDIR:-/tmp}/postfix-direction"
 rm -rf "$WORK"
 sl_env_init "$WORK"
 DNS_PORT=$(sl_free_port)
-failures=0
-check() {  # NAME EXPECTED ACTUAL
-  if [[ "$3" == *"$2"* ]]; then
-    echo "ok   $1"
-  else
-    echo "FAIL $1: expected [$2] in [$3]"
-    failures=$((failures + 1))
-  fi
-}
-check_not() {  # NAME UNEXPECTED ACTUAL
-  if [[ "$3" != *"$2"* ]]; then
-    echo "ok   $1"
-  else
-    echo "FAIL $1: did not expect [$2] in [$3]"
-    failures=$((failures + 1))
-  fi
-}
 # usage_of LEVEL:NAME METRIC WINDOW: the usage column of one rule.
 usage_of() {
   "$CLI" --socket "$SL_ADMIN" usage "$1" |
@@ -158,13 +141,13 @@ PY
 #    info@bakery.example (its mailbox limit is 60/h) spend none of it.
 check "forged flood: all 60 accepted as inbound" "flood 60x250" \
   "$(smtp 127.0.0.5 "flood 60 info@bakery.example uN@bakery.example")"
-check "forged flood: the mailbox spent nothing" "0" "$(usage_of info@bakery.example messages 1h)"
-check "forged flood: counted at the outside client" "60" \
+check_eq "forged flood: the mailbox spent nothing" "0" "$(usage_of info@bakery.example messages 1h)"
+check_eq "forged flood: counted at the outside client" "60" \
   "$(usage_of client_ip:127.0.0.5 messages 1h)"
 # The customer, logged in from home (127.0.0.9, on the PBL-like list).
 check "victim's own mail goes, from a listed address" "queued as" \
   "$(sl_send info@bakery.example friend@remote.example -li 127.0.0.9 "${auth[@]}")"
-check "victim's mail counted once" "1" "$(usage_of info@bakery.example messages 1h)"
+check_eq "victim's mail counted once" "1" "$(usage_of info@bakery.example messages 1h)"
 check "the listed address without a login is refused" "554 5.7.1" \
   "$(sl_send someone@remote.example info@bakery.example -li 127.0.0.9)"
 
@@ -172,7 +155,7 @@ check "the listed address without a login is refused" "554 5.7.1" \
 before=$(usage_of client_ip:127.0.0.5 messages 1h)
 check "forged exempt sender accepted (inbound)" "flood 5x250" \
   "$(smtp 127.0.0.5 "flood 5 postmaster@acme.example boss@acme.example")"
-check "forged exempt sender counted at its client" "$((before + 5))" \
+check_eq "forged exempt sender counted at its client" "$((before + 5))" \
   "$(usage_of client_ip:127.0.0.5 messages 1h)"
 x=$("$CLI" --socket "$SL_ADMIN" explain client_address=127.0.0.5 sender=postmaster@acme.example)
 check "explain: inbound, and why" "direction: inbound (untrusted_client)" "$x"
@@ -191,7 +174,7 @@ for i in 1 2 3 4; do
   check "inbound to acme $i accepted" "queued as" \
     "$(sl_send partner$i@remote.example boss@acme.example -li 127.0.0.5)"
 done
-check "acme's outgoing count unchanged by inbound" "3" "$(usage_of domain:acme.example messages 1h)"
+check_eq "acme's outgoing count unchanged by inbound" "3" "$(usage_of domain:acme.example messages 1h)"
 check "log says the direction of a refusal" "direction=outgoing direction_by=trusted_network" \
   "$(cat "$WORK/policyd.log")"
 
@@ -199,7 +182,7 @@ check "log says the direction of a refusal" "direction=outgoing direction_by=tru
 before=$(usage_of domain:bakery.example messages 1h)
 long="$(printf 'a%.0s' $(seq 1 330))@bakery.example"
 check "long local part accepted" "queued as" "$(sl_send "$long" r@remote.example)"
-check "long local part charged its domain" "$((before + 1))" \
+check_eq "long local part charged its domain" "$((before + 1))" \
   "$(usage_of domain:bakery.example messages 1h)"
 
 # 5. More bytes at once than a GCRA limit's burst: refused for good.
@@ -220,10 +203,10 @@ check "second late end-of-message refused over bytes" "mailbox bytes limit 50000
 #    at END-OF-MESSAGE (recipient_count).
 r=$(smtp 127.0.0.1 "mail count@bakery.example; rcpt a@remote.example; rcpt refused@bakery.example; rcpt b@remote.example; data 500")
 check "message with a refused recipient accepted" "250" "$r"
-check "only the 2 accepted recipients stay counted" "2" \
+check_eq "only the 2 accepted recipients stay counted" "2" \
   "$(usage_of count@bakery.example recipients 1h)"
 
 echo "---- policyd log (last lines)"
 tail -5 "$WORK/policyd.log"
-echo "$failures failure(s)"
-[[ $failures -eq 0 ]]
+echo "$SL_FAILURES failure(s)"
+[[ $SL_FAILURES -eq 0 ]]

@@ -9,6 +9,8 @@
 #                            Cyrus SASL on a sasldb in DIR); main.cf settings in
 #                            the array SL_POSTCONF_EXTRA come last
 #   (SL_POLICYD_EXTRA: more sluice-policyd options, an array)
+#   check NAME EXPECTED ACTUAL     ok if ACTUAL holds EXPECTED; counts SL_FAILURES
+#   check_eq NAME EXPECTED ACTUAL  ok if ACTUAL is EXPECTED
 #   sl_postfix_stop          stop Postfix and the sink
 #   sl_send FROM TO... [-- SWAKS-OPTIONS]  one message through Postfix with swaks;
 #                            prints the SMTP status line of the last reply, returns swaks' code
@@ -17,6 +19,25 @@
 SL_POLICYD="${SL_POLICYD:-sluice-policyd}"
 SL_POLICYD_EXTRA=()
 SL_POSTCONF_EXTRA=()
+SL_FAILURES=0
+
+sl_result() {  # NAME OK WHAT
+  if [[ "$2" == yes ]]; then
+    echo "ok   $1"
+    return
+  fi
+  echo "FAIL $1: $3"
+  if [[ -f "${SL_RUN:-}/last_swaks.txt" ]]; then
+    tail -n 12 "$SL_RUN/last_swaks.txt" | sed 's/^/     last swaks: /'
+  fi
+  SL_FAILURES=$((SL_FAILURES + 1))
+}
+check() {
+  sl_result "$1" "$([[ "$3" == *"$2"* ]] && echo yes)" "expected [$2] in [$3]"
+}
+check_eq() {
+  sl_result "$1" "$([[ "$3" == "$2" ]] && echo yes)" "expected [$2], got [$3]"
+}
 
 sl_free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'

@@ -23,18 +23,6 @@ fi
 WORK="${TEST_TMPDIR:-/tmp}/postfix-policy"
 rm -rf "$WORK"
 sl_env_init "$WORK"
-failures=0
-check() {  # NAME EXPECTED ACTUAL
-  if [[ "$3" == *"$2"* ]]; then
-    echo "ok   $1"
-  else
-    echo "FAIL $1: expected [$2] in [$3]"
-    if [[ -z "$3" && -f "$SL_RUN/last_swaks.txt" ]]; then
-      tail -n 12 "$SL_RUN/last_swaks.txt" | sed 's/^/     swaks: /'
-    fi
-    failures=$((failures + 1))
-  fi
-}
 cleanup() {
   sl_postfix_stop
   sl_policyd_stop
@@ -130,7 +118,7 @@ if grep -l "X-Sluice: would defer" "$SL_SINK"/* >/dev/null 2>&1; then
   echo "ok   shadow header in the delivered message"
 else
   echo "FAIL shadow header missing ($n messages in the sink)"
-  failures=$((failures + 1))
+  SL_FAILURES=$((SL_FAILURES + 1))
 fi
 
 cp "$WORK/good.conf" "$WORK/sluice.conf"
@@ -162,7 +150,7 @@ s.sendall(b"request=smtpd_access_policy\nprotocol_state=RCPT\nsender=ok@x.exampl
 assert s.recv(100) == b"action=DUNNO\n\n"
 print("ok   bad input closes the connection; good requests still served")
 PY
-[[ $? -eq 0 ]] || failures=$((failures + 1))
+[[ $? -eq 0 ]] || SL_FAILURES=$((SL_FAILURES + 1))
 check "bad input logged" "no request= attribute" "$(cat "$WORK/policyd.log")"
 sl_postfix_stop
 
@@ -183,5 +171,5 @@ check "log names the SASL identity" "identity=<alice@solo.example>" "$(cat "$WOR
 
 echo "---- policyd log (last lines)"
 tail -5 "$WORK/policyd.log"
-echo "$failures failure(s)"
-[[ $failures -eq 0 ]]
+echo "$SL_FAILURES failure(s)"
+[[ $SL_FAILURES -eq 0 ]]
