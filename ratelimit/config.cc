@@ -183,7 +183,8 @@ absl::Status ValidateReputation(const config::Reputation& r, const Where& w) {
       }
     }
   }
-  for (const char* name : {"timeout", "budget", "min_ttl", "max_ttl", "score_half_life"}) {
+  for (const char* name :
+       {"timeout", "budget", "min_ttl", "max_ttl", "score_half_life", "failure_ttl"}) {
     const FieldDescriptor* f = r.GetDescriptor()->FindFieldByName(name);
     if (!r.GetReflection()->HasField(r, f)) continue;
     const std::string v = r.GetReflection()->GetString(r, f);

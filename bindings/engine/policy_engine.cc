@@ -1,6 +1,8 @@
 #include "bindings/engine/policy_engine.h"
 
 #include <atomic>
+#include <deque>
+#include <functional>
 #include <mutex>
 #include <utility>
 #include <vector>
@@ -77,9 +79,9 @@ struct PolicyEngine::State {
   Verdict CheckLocalSender(const Settings& s, const SmtpEvent& e, const Message& m) const;
   static std::unique_ptr<Settings> MakeSettings(const config::Config& c);
   // The bodies of the public methods.
-  Verdict Evaluate(const SmtpEvent& event, absl::Time now);
+  Verdict Evaluate(const SmtpEvent& event, absl::Time now, bool wait_for_dns);
   Verdict Judge(const Settings& s, AbuseGuard& abuse, const SmtpEvent& e, const Message& m,
-                absl::Time now);
+                absl::Time now, absl::Time dns_deadline);
   Verdict Auth(absl::string_view client_address, absl::string_view user, bool ok, absl::Time now);
   absl::Status Reload(const config::Config& config, absl::Time now);
   std::string PostfixAction(const Verdict& v) const;
@@ -94,7 +96,13 @@ struct PolicyEngine::State {
   static void FromFinding(const AbuseGuard::Finding& f, absl::string_view key, Verdict* v);
   absl::StatusOr<std::unique_ptr<AbuseGuard>> MakeAbuse(const config::Config& c, absl::Time now);
 
-  Verdict CheckReputation(const SmtpEvent& e, bool outgoing, absl::Time now);
+  Verdict CheckReputation(const SmtpEvent& e, bool outgoing, absl::Time now,
+                          absl::Time dns_deadline);
+  // The DNS-list subject of a message's envelope.
+  static Dnsbl::Subject EnvelopeSubject(const SmtpEvent& e, bool outgoing);
+  // The local lists' word on a message (no side effects).
+  LocalLists::Match LocalMatch(const SmtpEvent& e, absl::string_view* domain) const;
+  bool Prepare(const SmtpEvent& e, absl::Time now, const std::function<void()>& ready);
   Verdict CheckScores(absl::string_view ip, absl::string_view identity, absl::Time now);
   Verdict ListVerdict(const Dnsbl::Result& r, absl::string_view entity,
                       std::string default_text) const;
@@ -121,7 +129,9 @@ struct PolicyEngine::State {
   // FCrDNS results per client address (bounded; an hour each).
   std::mutex fcrdns_mu_;
   absl::flat_hash_map<std::string, std::pair<Fcrdns::Result, absl::Time>> fcrdns_;
-  void CheckFcrdns(absl::string_view ip, absl::Time now);
+  void CheckFcrdns(absl::string_view ip, absl::Time now, absl::Time dns_deadline);
+  bool FcrdnsKnown(absl::string_view ip, absl::Time now);  // counted within the hour
+  std::deque<std::string> fcrdns_order_;                   // oldest first, for eviction
   std::atomic<AbuseGuard*> abuse_{nullptr};
   std::atomic<const Settings*> settings_{nullptr};
   std::mutex reload_mu_;  // serializes Reload; owns every version (readers hold none)
@@ -205,6 +215,7 @@ absl::StatusOr<std::unique_ptr<PolicyEngine>> PolicyEngine::Create(const config:
     if (rc.has_min_ttl()) (void)absl::ParseDuration(rc.min_ttl(), &co.min_ttl);
     if (rc.has_max_ttl()) (void)absl::ParseDuration(rc.max_ttl(), &co.max_ttl);
     if (rc.has_cache_entries()) co.max_entries = rc.cache_entries();
+    if (rc.has_failure_ttl()) (void)absl::ParseDuration(rc.failure_ttl(), &co.failure_ttl);
     s->dns_ = dns;
     s->dns_cache_ = std::make_unique<DnsCache>(dns, clock, co);
     auto psl = PublicSuffixList::Load();
@@ -220,14 +231,10 @@ absl::StatusOr<std::unique_ptr<PolicyEngine>> PolicyEngine::Create(const config:
 LocalLists::Match PolicyEngine::State::CheckLocal(const SmtpEvent& e, absl::string_view identity,
                                                   absl::Time now, Verdict* out) {
   if (local_lists_ == nullptr) return LocalLists::Match::kNone;
-  std::shared_ptr<const LocalLists> lists = local_lists_->Get();
-  LocalLists::Match ip = lists->CheckIp(e.client_address);
   absl::string_view domain;
-  size_t at = e.sender.rfind('@');
-  if (at != absl::string_view::npos) domain = e.sender.substr(at + 1);
-  LocalLists::Match dom = domain.empty() ? LocalLists::Match::kNone : lists->CheckDomain(domain);
-  if (ip == LocalLists::Match::kDeny || dom == LocalLists::Match::kDeny) {
-    const bool by_ip = ip == LocalLists::Match::kDeny;
+  const LocalLists::Match match = LocalMatch(e, &domain);
+  if (match == LocalLists::Match::kDeny) {
+    const bool by_ip = domain.empty();
     out->source = "local_deny";
     out->action = reputation_.has_action() ? ToAction(reputation_.action()) : Action::kReject;
     out->shadow_action = out->action;
@@ -242,26 +249,54 @@ LocalLists::Match PolicyEngine::State::CheckLocal(const SmtpEvent& e, absl::stri
     if (!identity.empty()) scores_->Add(identity, reputation_.abuse_weight(), now);
     return LocalLists::Match::kDeny;
   }
+  return match;
+}
+
+// kDeny (by the client address: *domain stays empty; else by the sender's
+// domain, named in *domain), kAllow, or kNone.
+LocalLists::Match PolicyEngine::State::LocalMatch(const SmtpEvent& e,
+                                                  absl::string_view* domain) const {
+  if (local_lists_ == nullptr) return LocalLists::Match::kNone;
+  std::shared_ptr<const LocalLists> lists = local_lists_->Get();
+  const LocalLists::Match ip = lists->CheckIp(e.client_address);
+  if (ip == LocalLists::Match::kDeny) return ip;
+  absl::string_view sender_domain;
+  const size_t at = e.sender.rfind('@');
+  if (at != absl::string_view::npos) sender_domain = e.sender.substr(at + 1);
+  const LocalLists::Match dom =
+      sender_domain.empty() ? LocalLists::Match::kNone : lists->CheckDomain(sender_domain);
+  if (dom == LocalLists::Match::kDeny) {
+    *domain = sender_domain;
+    return dom;
+  }
   if (ip == LocalLists::Match::kAllow || dom == LocalLists::Match::kAllow) {
     return LocalLists::Match::kAllow;
   }
   return LocalLists::Match::kNone;
 }
 
-void PolicyEngine::State::CheckFcrdns(absl::string_view ip, absl::Time now) {
+bool PolicyEngine::State::FcrdnsKnown(absl::string_view ip, absl::Time now) {
+  std::lock_guard<std::mutex> lock(fcrdns_mu_);
+  auto it = fcrdns_.find(ip);
+  return it != fcrdns_.end() && now - it->second.second < absl::Hours(1);
+}
+
+void PolicyEngine::State::CheckFcrdns(absl::string_view ip, absl::Time now,
+                                      absl::Time dns_deadline) {
   const double weight = reputation_.fcrdns_weight();
-  if (weight == 0 || dns_ == nullptr || ip.empty()) return;
-  {
-    std::lock_guard<std::mutex> lock(fcrdns_mu_);
-    auto it = fcrdns_.find(ip);
-    if (it != fcrdns_.end() && now - it->second.second < absl::Hours(1)) return;  // counted
-  }
-  const Fcrdns f = ForwardConfirmed(dns_, ip, absl::Now() + dns_budget_);
+  if (weight == 0 || dns_cache_ == nullptr || ip.empty()) return;
+  if (FcrdnsKnown(ip, now)) return;  // counted within the hour
+  // Through the DNS cache: answers shared, failures remembered.
+  const Fcrdns f = ForwardConfirmed(dns_cache_.get(), ip, dns_deadline);
   if (f.result == Fcrdns::Result::kUnknown) return;  // ask again next time
   {
     std::lock_guard<std::mutex> lock(fcrdns_mu_);
-    if (fcrdns_.size() >= 65536) fcrdns_.clear();  // bounded
-    fcrdns_[std::string(ip)] = {f.result, now};
+    auto [it, inserted] = fcrdns_.insert_or_assign(std::string(ip), std::make_pair(f.result, now));
+    if (inserted) fcrdns_order_.push_back(it->first);
+    while (fcrdns_.size() > 65536 && !fcrdns_order_.empty()) {  // bounded: oldest first
+      fcrdns_.erase(fcrdns_order_.front());
+      fcrdns_order_.pop_front();
+    }
   }
   if (f.result != Fcrdns::Result::kConfirmed) scores_->Add(ip, weight, now);
 }
@@ -298,17 +333,22 @@ Verdict PolicyEngine::State::CheckScores(absl::string_view ip, absl::string_view
   return v;
 }
 
-Verdict PolicyEngine::State::CheckReputation(const SmtpEvent& e, bool outgoing, absl::Time now) {
-  Verdict v;
-  if (dnsbl_ == nullptr) return v;
+Dnsbl::Subject PolicyEngine::State::EnvelopeSubject(const SmtpEvent& e, bool outgoing) {
   Dnsbl::Subject s;
   s.outgoing = outgoing;
   s.client_ip = e.client_address;
   s.helo = e.helo;
   size_t at = e.sender.rfind('@');
   if (at != absl::string_view::npos) s.mail_from_domain = e.sender.substr(at + 1);
-  // The budget is real time: a message never waits longer for DNS.
-  Dnsbl::Result r = dnsbl_->Check(s, absl::Now() + dns_budget_);
+  return s;
+}
+
+Verdict PolicyEngine::State::CheckReputation(const SmtpEvent& e, bool outgoing, absl::Time now,
+                                             absl::Time dns_deadline) {
+  Verdict v;
+  if (dnsbl_ == nullptr) return v;
+  // The deadline is real time: a message never waits longer for DNS.
+  Dnsbl::Result r = dnsbl_->Check(EnvelopeSubject(e, outgoing), dns_deadline);
   // The lists set a floor under the client's score (asked again per
   // recipient, they must not add up).
   if (!e.client_address.empty() && r.score > 0) {
@@ -491,12 +531,13 @@ Verdict PolicyEngine::State::CheckLocalSender(const Settings& s, const SmtpEvent
   return v;
 }
 
-Verdict PolicyEngine::State::Evaluate(const SmtpEvent& e, absl::Time now) {
+Verdict PolicyEngine::State::Evaluate(const SmtpEvent& e, absl::Time now, bool wait_for_dns) {
   const Settings& s = *settings_.load(std::memory_order_acquire);
   AbuseGuard& abuse = *abuse_.load(std::memory_order_acquire);
   Message m;
   Classify(s, e, &m);
-  Verdict v = Judge(s, abuse, e, m, now);
+  const absl::Time dns_deadline = wait_for_dns ? absl::Now() + dns_budget_ : absl::InfinitePast();
+  Verdict v = Judge(s, abuse, e, m, now, dns_deadline);
   // Set once: the stages may replace v.
   v.identity = std::string(m.identity);
   v.direction = m.direction.direction;
@@ -505,7 +546,7 @@ Verdict PolicyEngine::State::Evaluate(const SmtpEvent& e, absl::Time now) {
 }
 
 Verdict PolicyEngine::State::Judge(const Settings& s, AbuseGuard& abuse, const SmtpEvent& e,
-                                   const Message& m, absl::Time now) {
+                                   const Message& m, absl::Time now, absl::Time dns_deadline) {
   Verdict v;
   const absl::string_view identity = m.identity;
   const bool outgoing = m.direction.outgoing();
@@ -545,14 +586,14 @@ Verdict PolicyEngine::State::Judge(const Settings& s, AbuseGuard& abuse, const S
         // Inbound mail is judged by its client (FCrDNS, its score); outgoing
         // mail by its account (a user on a residential address is not the
         // address's other users).
-        if (!outgoing) CheckFcrdns(e.client_address, now);
+        if (!outgoing) CheckFcrdns(e.client_address, now, dns_deadline);
         Verdict sc =
             outgoing ? CheckScores("", identity, now) : CheckScores(e.client_address, "", now);
         if (sc.tripped()) {
           v = std::move(sc);
           break;
         }
-        Verdict rep = CheckReputation(e, outgoing, now);
+        Verdict rep = CheckReputation(e, outgoing, now, dns_deadline);
         if (rep.tripped() && !rep.admitted()) {
           v = std::move(rep);
           break;
@@ -591,7 +632,7 @@ Verdict PolicyEngine::State::Judge(const Settings& s, AbuseGuard& abuse, const S
         Dnsbl::Subject subject;
         subject.urls = e.urls;
         subject.outgoing = outgoing;
-        Dnsbl::Result r = dnsbl_->Check(subject, absl::Now() + dns_budget_);
+        Dnsbl::Result r = dnsbl_->Check(subject, dns_deadline);
         if (!r.hits.empty() && r.score >= dnsbl_->threshold()) {
           v = ListVerdict(
               r, r.hits[0].query,
@@ -623,6 +664,45 @@ Verdict PolicyEngine::State::Judge(const Settings& s, AbuseGuard& abuse, const S
       break;
   }
   return v;
+}
+
+bool PolicyEngine::State::Prepare(const SmtpEvent& e, absl::Time now,
+                                  const std::function<void()>& ready) {
+  if (dns_cache_ == nullptr) return true;
+  const Settings& s = *settings_.load(std::memory_order_acquire);
+  Message m;
+  Classify(s, e, &m);
+  const bool outgoing = m.direction.outgoing();
+  std::vector<std::string> names;
+  bool pending = false;
+  if (e.stage == Stage::kRcpt) {
+    absl::string_view ignored;
+    if (LocalMatch(e, &ignored) != LocalLists::Match::kNone) return true;  // no lists asked
+    if (dnsbl_ != nullptr) names = dnsbl_->QueryNames(EnvelopeSubject(e, outgoing));
+    if (!outgoing && reputation_.fcrdns_weight() != 0 && !e.client_address.empty() &&
+        !FcrdnsKnown(e.client_address, now)) {
+      // FCrDNS walked over the cache without waiting: what it still needs
+      // is asked now (its forward names once the PTR answer is in).
+      ForwardConfirmed(
+          [&](const std::string& name, DnsResolver::Type type, DnsAnswer* out) {
+            DnsCache::Result r = dns_cache_->Peek(name, type, ready);
+            pending |= r.pending();
+            if (!r.known()) return false;
+            *out = std::move(r.answer);
+            return true;
+          },
+          e.client_address);
+    }
+  } else if (e.stage == Stage::kEndOfMessage && e.urls != nullptr && dnsbl_ != nullptr) {
+    Dnsbl::Subject subject;
+    subject.urls = e.urls;
+    subject.outgoing = outgoing;
+    names = dnsbl_->QueryNames(subject);
+  }
+  for (const std::string& name : names) {
+    pending |= dns_cache_->Peek(name, DnsResolver::Type::kA, ready).pending();
+  }
+  return !pending;
 }
 
 PolicyEngine::Explanation PolicyEngine::Explain(const SmtpEvent& event, absl::Time now,
@@ -702,8 +782,18 @@ std::string PolicyEngine::LogLine(const Verdict& v, absl::string_view queue_id) 
 // ---- The public methods ------------------------------------------------------
 
 Verdict PolicyEngine::Evaluate(const SmtpEvent& event, absl::Time now) {
-  return st_->Evaluate(event, now);
+  return st_->Evaluate(event, now, /*wait_for_dns=*/true);
 }
+
+Verdict PolicyEngine::Evaluate(const SmtpEvent& event, absl::Time now, bool wait_for_dns) {
+  return st_->Evaluate(event, now, wait_for_dns);
+}
+
+bool PolicyEngine::Prepare(const SmtpEvent& event, absl::Time now, std::function<void()> ready) {
+  return st_->Prepare(event, now, ready);
+}
+
+absl::Duration PolicyEngine::dns_budget() const { return st_->dns_budget_; }
 
 Verdict PolicyEngine::Auth(absl::string_view client_address, absl::string_view user, bool ok,
                            absl::Time now) {

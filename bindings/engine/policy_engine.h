@@ -36,6 +36,7 @@
 #define SLUICE_BINDINGS_ENGINE_POLICY_ENGINE_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -85,8 +86,25 @@ class PolicyEngine {
   static absl::StatusOr<std::unique_ptr<PolicyEngine>> Create(const config::Config& config,
                                                               absl::Time now, Options options);
 
-  // Evaluates one stage. Thread-safe.
+  // Evaluates one stage. Thread-safe. Waits for DNS lookups (lists,
+  // FCrDNS) at most the reputation budget; lists not answered by then count
+  // as unknown, never as listed.
   Verdict Evaluate(const SmtpEvent& event, absl::Time now);
+  // The same; with wait_for_dns false it never waits: only answers already
+  // in the DNS cache count (what is missing is asked, and counts as
+  // unknown). For doors with an event loop, after Prepare.
+  Verdict Evaluate(const SmtpEvent& event, absl::Time now, bool wait_for_dns);
+
+  // For a door that must never block its loop: starts the DNS lookups
+  // `event` will need and returns true if Evaluate(event, now, false) has
+  // every answer it can get (cached, or failed recently). Otherwise returns
+  // false and calls `ready` (on a DNS thread; it must not block, and may
+  // be called more than once) as lookups end: then call Prepare again (a
+  // first answer may need a second lookup: FCrDNS), and Evaluate without
+  // waiting once it returns true or dns_budget() has passed. Thread-safe.
+  bool Prepare(const SmtpEvent& event, absl::Time now, std::function<void()> ready);
+  // How long a message may wait for DNS in total (reputation.budget).
+  absl::Duration dns_budget() const;
   // What the engine makes of a message, counting nothing: its direction
   // and why, whose quota it uses, and in *usage (if not null) every rule on
   // the path it would be charged to. Thread-safe.

@@ -5,6 +5,8 @@
 #include <atomic>
 #include <cstdio>
 #include <fstream>
+#include <mutex>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
@@ -884,6 +886,116 @@ TEST(PolicyEngineTest, RecipientCountGivesBackRefusedRecipients) {
   SmtpEvent end2 = End("C2", "a@acme.example", 500);
   EXPECT_TRUE(p->Evaluate(end2, kT0).admitted());
   EXPECT_EQ(UsageOf(*p, Level::kMailbox, "a@acme.example", 1), 3u);
+}
+
+// ---- A door that never waits (Prepare, then Evaluate without waiting) ---------
+
+// Holds every query until the test answers it (a DNS server that has not
+// answered yet), answering 192.0.2.x as listed.
+class HeldDns : public DnsResolver {
+ public:
+  void Query(const std::string& name, Type type, Callback cb) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++sent_;
+    held_.push_back({name, type, std::move(cb)});
+  }
+  uint64_t queries_sent() const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return sent_;
+  }
+  // Answers every held query; PTR queries get NXDOMAIN.
+  int AnswerAll() {
+    std::vector<Held> held;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      held.swap(held_);
+    }
+    for (auto& h : held) {
+      DnsAnswer a;
+      if (h.type == Type::kA && h.name.find(".2.0.192.zen.bl.test") != std::string::npos) {
+        a.a = {0x7f000002};
+        a.ttl = 300;
+      } else {
+        a.rcode = 3;
+        a.negative_ttl = 60;
+      }
+      h.cb(absl::OkStatus(), a);
+    }
+    return static_cast<int>(held.size());
+  }
+  // Fails every held query (a timeout).
+  void FailAll() {
+    std::vector<Held> held;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      held.swap(held_);
+    }
+    for (auto& h : held) h.cb(absl::DeadlineExceededError("timeout"), DnsAnswer());
+  }
+
+ private:
+  struct Held {
+    std::string name;
+    Type type;
+    Callback cb;
+  };
+  mutable std::mutex mu_;
+  std::vector<Held> held_;
+  uint64_t sent_ = 0;
+};
+
+TEST(PolicyEngineTest, PrepareNeverWaitsAndSaysWhenToEvaluate) {
+  auto c = ParseConfigText(R"pb(level {
+                                  name: "mailbox"
+                                  limit { window: "1h" max: 100 }
+                                }
+                                reputation {
+                                  list { zone: "zen.bl.test" }
+                                  fcrdns_weight: 1
+                                  budget: "5s"
+                                })pb");
+  ASSERT_TRUE(c.ok()) << c.status();
+  HeldDns dns;
+  PolicyEngine::Options o;
+  o.dns = &dns;
+  auto p = PolicyEngine::Create(*c, kT0, o);
+  ASSERT_TRUE(p.ok()) << p.status();
+  PolicyEngine& engine = **p;
+  EXPECT_EQ(engine.dns_budget(), absl::Seconds(5));
+  std::atomic<int> woken{0};
+  auto ready = [&] { woken.fetch_add(1); };
+  SmtpEvent e = From("192.0.2.66", "W1", "a@remote.example", "u@acme.example");
+  // Nothing cached: lookups go out, the door is told to wait.
+  EXPECT_FALSE(engine.Prepare(e, kT0, ready));
+  const uint64_t sent = dns.queries_sent();
+  EXPECT_GE(sent, 2u);  // the list and the PTR
+  // A MAIL-stage request needs no DNS at all.
+  SmtpEvent mail = e;
+  mail.stage = Stage::kMail;
+  EXPECT_TRUE(engine.Prepare(mail, kT0, ready));
+  // Evaluating without waiting returns at once: unknown is never listed.
+  const absl::Time start = absl::Now();
+  EXPECT_TRUE(engine.Evaluate(e, kT0, /*wait_for_dns=*/false).admitted());
+  EXPECT_LT(absl::Now() - start, absl::Seconds(1));
+  // The answers come: the door is woken; asked again, Prepare is done
+  // (the PTR said NXDOMAIN: no forward lookups follow) and the verdict is
+  // the list's.
+  EXPECT_GE(dns.AnswerAll(), 2);
+  EXPECT_GT(woken.load(), 0);
+  SmtpEvent e2 = From("192.0.2.66", "W2", "a@remote.example", "u@acme.example");
+  EXPECT_TRUE(engine.Prepare(e2, kT0, ready));
+  EXPECT_EQ(engine.Evaluate(e2, kT0, false).source, "dnsbl");
+  EXPECT_EQ(dns.queries_sent(), sent);  // all from the cache
+  // A client whose lookups time out: remembered, the next message from it
+  // neither waits nor asks again.
+  SmtpEvent dead = From("198.51.100.7", "W3", "a@remote.example", "u@acme.example");
+  EXPECT_FALSE(engine.Prepare(dead, kT0, ready));
+  const uint64_t before = dns.queries_sent();
+  dns.FailAll();
+  SmtpEvent dead2 = From("198.51.100.7", "W4", "a@remote.example", "u@acme.example");
+  EXPECT_TRUE(engine.Prepare(dead2, kT0, ready));
+  EXPECT_TRUE(engine.Evaluate(dead2, kT0, false).admitted());
+  EXPECT_EQ(dns.queries_sent(), before);
 }
 
 }  // namespace

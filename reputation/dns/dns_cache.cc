@@ -10,6 +10,25 @@ namespace sluice {
 
 namespace {
 constexpr int kShards = Sharded<int>::kShards;
+
+// The cache's key: the name itself for A (blocklist queries), else a
+// control byte naming the type, then the name (DNS names hold none).
+std::string KeyOf(const std::string& name, DnsResolver::Type type) {
+  if (type == DnsResolver::Type::kA) return name;
+  std::string key(1, static_cast<char>(type));
+  key += name;
+  return key;
+}
+
+void SplitKey(const std::string& key, std::string* name, DnsResolver::Type* type) {
+  if (!key.empty() && static_cast<unsigned char>(key[0]) < 0x20) {
+    *type = static_cast<DnsResolver::Type>(key[0]);
+    *name = key.substr(1);
+  } else {
+    *type = DnsResolver::Type::kA;
+    *name = key;
+  }
+}
 }  // namespace
 
 // One query in flight; every lookup of the name waits on it.
@@ -19,13 +38,15 @@ struct DnsCache::Flight {
   bool done = false;
   absl::Status status;
   DnsAnswer answer;
+  std::vector<std::function<void()>> waiters;  // Peek's `ready` callbacks
 };
 
 struct DnsCache::Entry {
   bool has = false;
   DnsAnswer answer;
   absl::Time fetched, expires, stale_until;
-  std::shared_ptr<Flight> flight;  // non-null while a query is out
+  absl::Time failed_until = absl::InfinitePast();  // a failure is remembered until then
+  std::shared_ptr<Flight> flight;                  // non-null while a query is out
   std::list<std::string>::iterator lru;
   bool referenced = false;  // used since it was last passed by eviction (CLOCK)
 };
@@ -47,7 +68,8 @@ DnsCache::~DnsCache() { alive_->store(false); }
 
 absl::Time DnsCache::Expiry(const DnsAnswer& a, absl::Time now) const {
   absl::Duration ttl;
-  if (a.rcode == 3 || a.a.empty()) {  // NXDOMAIN (or no A record)
+  if (a.rcode == 3 || (a.a.empty() && a.aaaa.empty() && a.ptr.empty() && a.txt.empty())) {
+    // NXDOMAIN, or no record of the asked type
     ttl = a.negative_ttl >= 0 ? absl::Seconds(a.negative_ttl) : options_.default_negative_ttl;
     ttl = std::clamp(ttl, options_.min_ttl, options_.max_negative_ttl);
   } else {
@@ -56,14 +78,16 @@ absl::Time DnsCache::Expiry(const DnsAnswer& a, absl::Time now) const {
   return now + ttl;
 }
 
-void DnsCache::Start(const std::string& name) {
+void DnsCache::Start(const std::string& key) {
   std::weak_ptr<std::atomic<bool>> alive = alive_;
-  resolver_->Query(name, DnsResolver::Type::kA,
-                   [this, alive, name](const absl::Status& s, const DnsAnswer& a) {
-                     auto live = alive.lock();
-                     if (live == nullptr || !live->load()) return;
-                     Finish(name, s, a);
-                   });
+  std::string name;
+  DnsResolver::Type type;
+  SplitKey(key, &name, &type);
+  resolver_->Query(name, type, [this, alive, key](const absl::Status& s, const DnsAnswer& a) {
+    auto live = alive.lock();
+    if (live == nullptr || !live->load()) return;
+    Finish(key, s, a);
+  });
 }
 
 void DnsCache::Finish(const std::string& name, const absl::Status& s, const DnsAnswer& a) {
@@ -77,8 +101,10 @@ void DnsCache::Finish(const std::string& name, const absl::Status& s, const DnsA
     flight = std::move(e.flight);
     e.flight = nullptr;
     const bool usable = s.ok() && (a.rcode == 0 || a.rcode == 3);
+    const absl::Time now = clock_->Now();
+    if (!usable) e.failed_until = now + options_.failure_ttl;
     if (usable) {
-      const absl::Time now = clock_->Now();
+      e.failed_until = absl::InfinitePast();
       e.has = true;
       e.answer = a;
       e.fetched = now;
@@ -87,20 +113,32 @@ void DnsCache::Finish(const std::string& name, const absl::Status& s, const DnsA
     }
   }
   if (flight != nullptr) {
-    std::lock_guard<std::mutex> lock(flight->mu);
-    flight->done = true;
-    flight->status =
-        s.ok() && a.rcode != 0 && a.rcode != 3 ? absl::UnavailableError("DNS server failure") : s;
-    flight->answer = a;
-    flight->cv.notify_all();
+    std::vector<std::function<void()>> waiters;
+    {
+      std::lock_guard<std::mutex> lock(flight->mu);
+      flight->done = true;
+      flight->status =
+          s.ok() && a.rcode != 0 && a.rcode != 3 ? absl::UnavailableError("DNS server failure") : s;
+      flight->answer = a;
+      waiters.swap(flight->waiters);
+      flight->cv.notify_all();
+    }
+    for (auto& w : waiters) w();  // outside every lock: a waiter may ask again
   }
 }
 
-DnsCache::Result DnsCache::Lookup(const std::string& name, absl::Time deadline) {
-  return Find(name, deadline, /*wait=*/true);
+DnsCache::Result DnsCache::Lookup(const std::string& name, DnsResolver::Type type,
+                                  absl::Time deadline) {
+  return Find(KeyOf(name, type), deadline, /*wait=*/true);
 }
 
-DnsCache::Result DnsCache::Find(const std::string& name, absl::Time deadline, bool wait) {
+DnsCache::Result DnsCache::Peek(const std::string& name, DnsResolver::Type type,
+                                std::function<void()> ready) {
+  return Find(KeyOf(name, type), absl::InfinitePast(), /*wait=*/false, std::move(ready));
+}
+
+DnsCache::Result DnsCache::Find(const std::string& name, absl::Time deadline, bool wait,
+                                std::function<void()> ready) {
   auto& shard = shards_.For(name);
   const absl::Time now = clock_->Now();
   std::shared_ptr<Flight> flight;
@@ -148,6 +186,19 @@ DnsCache::Result DnsCache::Find(const std::string& name, absl::Time deadline, bo
     } else if (e.flight != nullptr) {
       joined_.fetch_add(1, std::memory_order_relaxed);
       flight = e.flight;
+    } else if (now < e.failed_until) {
+      // Failed a moment ago: no new query, no wait (a dead zone costs one
+      // budget per failure_ttl, not one per message).
+      if (e.has && now < e.stale_until) {
+        stale_.fetch_add(1, std::memory_order_relaxed);
+        r.source = Source::kStale;
+        r.answer = e.answer;
+      } else {
+        failed_.fetch_add(1, std::memory_order_relaxed);
+        r.source = Source::kFailed;
+        r.status = absl::UnavailableError("the last query failed; not asked again yet");
+      }
+      return r;
     } else {
       misses_.fetch_add(1, std::memory_order_relaxed);
       e.flight = std::make_shared<Flight>();
@@ -155,8 +206,18 @@ DnsCache::Result DnsCache::Find(const std::string& name, absl::Time deadline, bo
       start = true;
     }
   }
+  bool ended = false;  // the flight ended before `ready` could join it
+  if (ready != nullptr && r.source != Source::kCache) {
+    std::lock_guard<std::mutex> lock(flight->mu);
+    if (!flight->done) {
+      flight->waiters.push_back(std::move(ready));
+    } else {
+      ended = true;
+    }
+  }
   if (start) Start(name);
-  if (r.source == Source::kCache || !wait) return r;  // a prefetch or Prepare: do not wait
+  if (ended) ready();                                 // the caller asks again and finds the answer
+  if (r.source == Source::kCache || !wait) return r;  // a prefetch, Prepare or Peek: no wait
   {
     std::unique_lock<std::mutex> lock(flight->mu);
     const auto until = absl::ToChronoTime(deadline);
@@ -205,6 +266,7 @@ DnsCache::Stats DnsCache::GetStats() const {
   s.unknown = unknown_.load();
   s.prefetches = prefetches_.load();
   s.evictions = evictions_.load();
+  s.failed = failed_.load();
   return s;
 }
 

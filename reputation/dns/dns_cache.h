@@ -11,10 +11,17 @@
 //                      answer up to stale_for old is returned (marked)
 //   prefetch           a hit in the last `prefetch` fraction of its TTL
 //                      refreshes the entry in the background
+//   failures           a timeout or server failure is remembered for
+//                      failure_ttl: lookups meanwhile get "failed" (or a
+//                      stale answer) at once, no new query, no wait
 //   memory             at most max_entries names (least recently used go)
+//   types              A by default; PTR, AAAA, TXT (FCrDNS) are cached
+//                      the same way, apart from A answers of the same name
 //
 // Lookup never waits past its deadline: then the answer is "unknown", never
-// "listed". TTLs follow the injected clock; waiting uses real time.
+// "listed". Peek never waits at all: an event loop calls it with a `ready`
+// callback and asks again when the callback says the query has ended.
+// TTLs follow the injected clock; waiting uses real time.
 //
 // Thread safety: all methods are thread-safe. Names are split over 16
 // shards, each with its own mutex: a hit locks one shard briefly.
@@ -24,6 +31,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <list>
 #include <memory>
 #include <mutex>
@@ -49,17 +57,23 @@ class DnsCache {
     absl::Duration stale_for = absl::Hours(1);
     double prefetch = 0.1;
     size_t max_entries = 1 << 17;
+    absl::Duration failure_ttl = absl::Seconds(60);
   };
-  enum class Source : uint8_t { kCache, kNetwork, kStale, kUnknown };
+  // kUnknown: not answered yet (a query is out); kFailed: the last query
+  // failed or timed out less than failure_ttl ago (no query is out).
+  enum class Source : uint8_t { kCache, kNetwork, kStale, kUnknown, kFailed };
   struct Result {
     Source source = Source::kUnknown;
     absl::Status status;  // why it is unknown (or stale)
     DnsAnswer answer;
-    bool known() const { return source != Source::kUnknown; }
+    bool known() const { return source != Source::kUnknown && source != Source::kFailed; }
+    // A query is out: waiting (or a `ready` callback) may still bring it.
+    bool pending() const { return source == Source::kUnknown; }
   };
   struct Stats {
     uint64_t hits = 0, misses = 0, joined = 0, stale = 0, unknown = 0, prefetches = 0,
              evictions = 0;
+    uint64_t failed = 0;  // answered from a remembered failure (no query)
   };
 
   // `resolver` and `clock` are not owned and must outlive the cache.
@@ -69,7 +83,15 @@ class DnsCache {
 
   // The A records of `name` (a blocklist query). Blocks at most until
   // `deadline` (real time).
-  Result Lookup(const std::string& name, absl::Time deadline);
+  Result Lookup(const std::string& name, absl::Time deadline) {
+    return Lookup(name, DnsResolver::Type::kA, deadline);
+  }
+  Result Lookup(const std::string& name, DnsResolver::Type type, absl::Time deadline);
+  // Never waits: the answer if known (cached, stale after a failure), else
+  // kFailed (a remembered failure) or kUnknown with a query out (started
+  // if needed). With kUnknown, `ready` (if set) is called once when that
+  // query ends, on the resolver's thread; it must not block.
+  Result Peek(const std::string& name, DnsResolver::Type type, std::function<void()> ready);
   // Starts a query for `name` if it is neither cached nor asked yet, and
   // returns at once: a message's lookups then go out together and Lookup
   // waits for them in parallel.
@@ -81,8 +103,9 @@ class DnsCache {
   struct Flight;
   struct Entry;
   struct Map;
-  void Start(const std::string& name);  // sends the query of a new flight
-  Result Find(const std::string& name, absl::Time deadline, bool wait);
+  void Start(const std::string& key);  // sends the query of a new flight
+  Result Find(const std::string& key, absl::Time deadline, bool wait,
+              std::function<void()> ready = nullptr);
   void Finish(const std::string& name, const absl::Status& s, const DnsAnswer& a);
   absl::Time Expiry(const DnsAnswer& a, absl::Time now) const;
 
@@ -91,7 +114,7 @@ class DnsCache {
   Options options_;
   Sharded<Map> shards_;
   std::atomic<uint64_t> misses_{0}, joined_{0}, stale_{0}, unknown_{0}, prefetches_{0},
-      evictions_{0};
+      evictions_{0}, failed_{0};
   std::shared_ptr<std::atomic<bool>> alive_;  // callbacks after destruction do nothing
 };
 

@@ -268,7 +268,58 @@ TEST(DnsCacheTest, TimeoutIsUnknownNeverListed) {
   });
   auto res2 = cache.Lookup("2.0.0.127.zen.bl.test", absl::Now() + absl::Seconds(5));
   fail.join();
-  EXPECT_EQ(res2.source, DnsCache::Source::kUnknown);
+  EXPECT_FALSE(res2.known());  // unknown, or the failure remembered (kFailed)
+}
+
+// A failed or timed-out query is remembered for failure_ttl: lookups
+// meanwhile are answered at once (kFailed) without a new query; then the
+// name is asked again.
+TEST(DnsCacheTest, FailuresAreRememberedBriefly) {
+  ScriptedResolver r;
+  FakeClock clock(absl::FromUnixSeconds(1700000000));
+  DnsCache::Options o;
+  o.failure_ttl = absl::Seconds(60);
+  DnsCache cache(&r, &clock, o);
+  cache.Prepare("5.0.0.127.zen.bl.test");
+  ASSERT_TRUE(r.Answer(absl::DeadlineExceededError("timeout"), DnsAnswer()));
+  const absl::Time start = absl::Now();
+  auto res = cache.Lookup("5.0.0.127.zen.bl.test", start + absl::Seconds(5));
+  EXPECT_EQ(res.source, DnsCache::Source::kFailed);
+  EXPECT_LT(absl::Now() - start, absl::Seconds(1));  // no wait
+  EXPECT_EQ(r.queries_sent(), 1u);
+  EXPECT_EQ(cache.GetStats().failed, 1u);
+  clock.Advance(absl::Seconds(61));
+  cache.Prepare("5.0.0.127.zen.bl.test");
+  EXPECT_EQ(r.queries_sent(), 2u);  // asked again
+  ASSERT_TRUE(r.Answer(absl::OkStatus(), Listed(300)));
+  EXPECT_EQ(cache.Lookup("5.0.0.127.zen.bl.test", absl::Now()).source, DnsCache::Source::kCache);
+}
+
+// Peek never waits: a pending name calls `ready` once its query ends, and
+// the next Peek has the answer. PTR answers are kept apart from A answers.
+TEST(DnsCacheTest, PeekCallsBackAndTypesAreApart) {
+  ScriptedResolver r;
+  FakeClock clock(absl::FromUnixSeconds(1700000000));
+  DnsCache cache(&r, &clock);
+  std::atomic<int> calls{0};
+  auto ready = [&] { calls.fetch_add(1); };
+  auto p = cache.Peek("9.2.0.192.in-addr.arpa", DnsResolver::Type::kPtr, ready);
+  EXPECT_TRUE(p.pending());
+  EXPECT_TRUE(cache.Peek("9.2.0.192.in-addr.arpa", DnsResolver::Type::kPtr, ready).pending());
+  EXPECT_EQ(r.queries_sent(), 1u);  // one query for both
+  EXPECT_EQ(calls.load(), 0);
+  DnsAnswer ptr;
+  ptr.ptr = {"mail.example"};
+  ptr.ttl = 300;
+  ASSERT_TRUE(r.Answer(absl::OkStatus(), ptr));
+  EXPECT_EQ(calls.load(), 2);
+  p = cache.Peek("9.2.0.192.in-addr.arpa", DnsResolver::Type::kPtr, ready);
+  EXPECT_EQ(p.source, DnsCache::Source::kCache);
+  ASSERT_EQ(p.answer.ptr.size(), 1u);
+  EXPECT_EQ(p.answer.ptr[0], "mail.example");
+  // The same name as an A query is another entry.
+  EXPECT_TRUE(cache.Peek("9.2.0.192.in-addr.arpa", DnsResolver::Type::kA, nullptr).pending());
+  EXPECT_EQ(r.queries_sent(), 2u);
 }
 
 TEST(DnsCacheTest, BoundedEntries) {

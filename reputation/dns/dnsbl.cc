@@ -85,15 +85,10 @@ void Dnsbl::Suspend(List& l, const std::string& why) {
   }
 }
 
-Dnsbl::Result Dnsbl::Check(const Subject& s, absl::Time deadline) {
-  struct Query {
-    List* list;
-    config::ListTarget target;
-    std::string name;
-  };
+std::vector<Dnsbl::Query> Dnsbl::Queries(const Subject& s, Result* result) {
   std::vector<Query> queries;
   const int64_t now_ms = absl::ToUnixMillis(clock_->Now());
-  Result r;
+  Result& r = *result;
   auto domain_of = [&](const List& l, absl::string_view host) {
     std::string h = absl::AsciiStrToLower(host);
     if (l.config.registered_domain() && psl_ != nullptr) {
@@ -139,6 +134,19 @@ Dnsbl::Result Dnsbl::Check(const Subject& s, absl::Time deadline) {
       }
     }
   }
+  return queries;
+}
+
+std::vector<std::string> Dnsbl::QueryNames(const Subject& s) {
+  Result ignored;
+  std::vector<std::string> names;
+  for (Query& q : Queries(s, &ignored)) names.push_back(std::move(q.name));
+  return names;
+}
+
+Dnsbl::Result Dnsbl::Check(const Subject& s, absl::Time deadline) {
+  Result r;
+  const std::vector<Query> queries = Queries(s, &r);
   for (const auto& q : queries) cache_->Prepare(q.name);  // all out at once
   for (const auto& q : queries) {
     DnsCache::Result res = cache_->Lookup(q.name, deadline);

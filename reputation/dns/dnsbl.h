@@ -73,7 +73,13 @@ class Dnsbl {
                                                        DnsCache* cache, const PublicSuffixList* psl,
                                                        const Clock* clock);
 
+  // Asks every list that judges the subject, all at once, waiting at
+  // most until `deadline` (InfinitePast: answers only from the cache; what
+  // is not there yet is asked and counts as unknown).
   Result Check(const Subject& s, absl::Time deadline);
+  // The DNS names Check would look up (for a door's event loop to wait on
+  // with DnsCache::Peek before calling Check without waiting).
+  std::vector<std::string> QueryNames(const Subject& s);
   // RFC 5782 test points for every list; a list that fails is suspended.
   // Returns one status per list (in config order).
   std::vector<absl::Status> CheckHealth(absl::Time deadline);
@@ -81,6 +87,15 @@ class Dnsbl {
   double threshold() const { return threshold_; }
 
  private:
+  struct List;
+  struct Query {
+    List* list;
+    config::ListTarget target;
+    std::string name;
+  };
+  // The queries a subject needs (lists that judge its direction and are
+  // not suspended; r->suspended counts the others).
+  std::vector<Query> Queries(const Subject& s, Result* r);
   struct List {
     config::DnsList config;
     ListKind kind;

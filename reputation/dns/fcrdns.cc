@@ -59,13 +59,13 @@ std::string ReverseName(absl::string_view ip) {
   return name;
 }
 
-Fcrdns ForwardConfirmed(DnsResolver* resolver, absl::string_view ip, absl::Time deadline) {
+Fcrdns ForwardConfirmed(const FcrdnsAsk& ask, absl::string_view ip) {
   Fcrdns f;
   int family = 0;
   const std::string want = Canonical(ip, &family);
   if (want.empty()) return f;
   DnsAnswer ptr;
-  if (!Ask(resolver, ReverseName(ip), DnsResolver::Type::kPtr, deadline, &ptr)) return f;
+  if (!ask(ReverseName(ip), DnsResolver::Type::kPtr, &ptr)) return f;
   if (ptr.ptr.empty()) {
     f.result = Fcrdns::Result::kNoPtr;
     return f;
@@ -74,7 +74,7 @@ Fcrdns ForwardConfirmed(DnsResolver* resolver, absl::string_view ip, absl::Time 
   for (size_t i = 0; i < ptr.ptr.size() && i < 4; ++i) {
     DnsAnswer fwd;
     const auto type = family == 4 ? DnsResolver::Type::kA : DnsResolver::Type::kAaaa;
-    if (!Ask(resolver, ptr.ptr[i], type, deadline, &fwd)) {
+    if (!ask(ptr.ptr[i], type, &fwd)) {
       all_answered = false;
       continue;
     }
@@ -92,6 +92,23 @@ Fcrdns ForwardConfirmed(DnsResolver* resolver, absl::string_view ip, absl::Time 
   }
   f.result = all_answered ? Fcrdns::Result::kNotConfirmed : Fcrdns::Result::kUnknown;
   return f;
+}
+
+Fcrdns ForwardConfirmed(DnsResolver* resolver, absl::string_view ip, absl::Time deadline) {
+  return ForwardConfirmed([&](const std::string& name, DnsResolver::Type type,
+                              DnsAnswer* out) { return Ask(resolver, name, type, deadline, out); },
+                          ip);
+}
+
+Fcrdns ForwardConfirmed(DnsCache* cache, absl::string_view ip, absl::Time deadline) {
+  return ForwardConfirmed(
+      [&](const std::string& name, DnsResolver::Type type, DnsAnswer* out) {
+        DnsCache::Result r = cache->Lookup(name, type, deadline);
+        if (!r.known()) return false;
+        *out = std::move(r.answer);
+        return true;
+      },
+      ip);
 }
 
 }  // namespace sluice
