@@ -105,6 +105,10 @@ std::string MetricsText(const std::vector<const WorkerMetrics*>& workers, const 
                   "# TYPE sluice_connections_idle_closed_total counter\n"
                   "sluice_connections_idle_closed_total ",
                   sum([](const WorkerMetrics& m) -> auto& { return m.idle_closed; }), "\n");
+  absl::StrAppend(&o,
+                  "# TYPE sluice_requests_parked_total counter\n"
+                  "sluice_requests_parked_total ",
+                  sum([](const WorkerMetrics& m) -> auto& { return m.parked; }), "\n");
   const auto st = engine.limiter().table().GetStats(absl::Now());
   absl::StrAppend(&o, "# HELP sluice_table_slots Counter table slots.\n",
                   "# TYPE sluice_table_slots gauge\n", "sluice_table_slots{state=\"used\"} ",

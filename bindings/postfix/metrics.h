@@ -29,6 +29,7 @@ struct alignas(64) WorkerMetrics {
   std::atomic<uint64_t> bad_requests{0};
   std::atomic<uint64_t> connections{0};
   std::atomic<uint64_t> idle_closed{0};
+  std::atomic<uint64_t> parked{0};  // requests that waited for DNS off the loop
   std::atomic<uint64_t> by_action[kNumActions] = {};
   std::atomic<uint64_t> shadow{0};
   std::atomic<uint64_t> by_source[kNumSources] = {};

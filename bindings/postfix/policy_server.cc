@@ -15,11 +15,14 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
 #include <ctime>
+#include <functional>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -182,13 +185,26 @@ struct PolicyServer::Impl {
   // A policy connection: plain events and direct reads and writes (one
   // read and one send per batch of requests; no output buffering unless
   // the socket is full).
+  // How a DNS thread wakes a parked connection: event_active on its
+  // resume event, unless the connection has closed meanwhile.
+  struct Wake {
+    std::mutex mu;
+    event* ev = nullptr;  // null once the connection is gone
+  };
   struct Conn {
     Worker* worker;
     int fd;
-    event* rev = nullptr;  // read, persistent, with the idle timeout
-    event* wev = nullptr;  // write, only while `pending` holds output
+    event* rev = nullptr;     // read, persistent, with the idle timeout
+    event* wev = nullptr;     // write, only while `pending` holds output
+    event* resume = nullptr;  // a parked request: its DNS ended, or its budget did
     std::string in;
     std::string pending;
+    // While a request waits for DNS (reads stop; its text stays in `in`):
+    // when its budget ends. InfinitePast: not parked.
+    absl::Time parked_until = absl::InfinitePast();
+    std::shared_ptr<Wake> wake;
+    bool reading = true;          // rev is added
+    std::function<void()> ready;  // wakes this connection (given to Prepare)
   };
   static constexpr size_t kMaxPending = 1 << 20;  // a client that does not read
 
@@ -208,7 +224,9 @@ struct PolicyServer::Impl {
   std::atomic<uint64_t> refused{0};
   std::atomic<uint64_t> reloads_ok{0}, reloads_failed{0};
   std::atomic<int64_t> config_loaded_unix{0};
-  absl::Time last_health = absl::InfinitePast();
+  absl::Time last_health = absl::InfinitePast();  // main thread only
+  std::thread health_thread;
+  std::atomic<bool> health_running{false};
 
   void Log(LogPriority p, const std::string& line) {
     if (options.log) {
@@ -269,6 +287,13 @@ struct PolicyServer::Impl {
       auto* c = new Conn{w, fd};
       c->rev = event_new(w->base, fd, EV_READ | EV_PERSIST, OnReadable, c);
       c->wev = event_new(w->base, fd, EV_WRITE, OnWritable, c);
+      c->resume = event_new(w->base, -1, 0, OnResume, c);
+      c->wake = std::make_shared<Wake>();
+      c->wake->ev = c->resume;
+      c->ready = [wake = c->wake] {
+        std::lock_guard<std::mutex> lock(wake->mu);
+        if (wake->ev != nullptr) event_active(wake->ev, EV_READ, 0);  // thread-safe
+      };
       w->conns.insert(c);
       w->metrics.Add(w->metrics.connections);
       event_add(c->rev, &tv);
@@ -284,6 +309,11 @@ struct PolicyServer::Impl {
     Impl* impl = c->worker->impl;
     c->worker->conns.erase(c);
     c->worker->load.fetch_sub(1, std::memory_order_relaxed);
+    {
+      std::lock_guard<std::mutex> lock(c->wake->mu);
+      c->wake->ev = nullptr;  // a late DNS answer wakes no one
+    }
+    event_free(c->resume);
     event_free(c->rev);
     event_free(c->wev);
     evutil_closesocket(c->fd);
@@ -316,36 +346,57 @@ struct PolicyServer::Impl {
     if (!c->pending.empty()) event_add(c->wev, nullptr);
   }
 
+  // Writes a loop pass's log lines at once, after the pass.
+  struct BatchLog {
+    Worker* w;
+    explicit BatchLog(Worker* worker) : w(worker) { t_batch_log = true; }
+    ~BatchLog() {
+      t_batch_log = false;
+      if (!t_log.empty() && !w->log_flush_active) {
+        w->log_flush_active = true;
+        event_active(w->log_flush, EV_TIMEOUT, 0);
+      }
+    }
+  };
+
   static void OnReadable(evutil_socket_t fd, short what, void* arg) {
     auto* c = static_cast<Conn*>(arg);
     Worker* w = c->worker;
-    Impl* impl = w->impl;
     if (what & EV_TIMEOUT) {
       w->metrics.Add(w->metrics.idle_closed);
       return Close(c);
     }
     char buf[16384];
     ssize_t r = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
-    t_batch_log = true;
-    struct Flush {
-      Worker* w;
-      ~Flush() {
-        t_batch_log = false;
-        if (!t_log.empty() && !w->log_flush_active) {
-          w->log_flush_active = true;
-          event_active(w->log_flush, EV_TIMEOUT, 0);
-        }
-      }
-    } flush_at_exit{w};
+    BatchLog batch(w);
     if (r == 0) return Close(c);  // the client closed
     if (r < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
       return Close(c);
     }
     c->in.append(buf, static_cast<size_t>(r));
+    Drain(c);
+  }
+
+  // A parked request's DNS answers came (or some did), or its budget ended.
+  static void OnResume(evutil_socket_t, short, void* arg) {
+    auto* c = static_cast<Conn*>(arg);
+    BatchLog batch(c->worker);
+    if (c->parked_until == absl::InfinitePast()) return;  // a late wake-up
+    Drain(c);
+  }
+
+  // Answers the complete requests in c->in in order. A request whose DNS
+  // lookups are not all answered parks the connection (reads stop, other
+  // connections go on) until they are or its budget ends; then Drain goes
+  // on from it. Closes the connection on a bad request.
+  static void Drain(Conn* c) {
+    Worker* w = c->worker;
+    Impl* impl = w->impl;
     const PolicyLimits& limits = impl->options.limits;
     std::string out;
     size_t done = 0;
+    bool parked = false;
     while (done < c->in.size()) {
       absl::string_view rest(c->in.data() + done, c->in.size() - done);
       auto end = FindPolicyRequest(rest, limits);
@@ -354,13 +405,37 @@ struct PolicyServer::Impl {
       PolicyRequest req;
       absl::Status s = ParsePolicyRequest(rest.substr(0, *end), limits, &req);
       if (!s.ok()) return impl->Reject(c, s);
+      const SmtpEvent ev = ToSmtpEvent(req);
+      const absl::Time now = absl::Now();
+      const bool resuming = c->parked_until != absl::InfinitePast();
+      if (!resuming || now < c->parked_until) {
+        if (!impl->engine->Prepare(ev, now, c->ready)) {
+          if (!resuming) {
+            c->parked_until = now + impl->engine->dns_budget();
+            w->metrics.Add(w->metrics.parked);
+          }
+          timeval tv = absl::ToTimeval(std::max(c->parked_until - now, absl::ZeroDuration()));
+          event_add(c->resume, &tv);
+          parked = true;
+          break;
+        }
+      }
+      c->parked_until = absl::InfinitePast();
       const int64_t t0 = MonotonicNs();
-      impl->Serve(w, req, &out);
-      const int64_t ns = MonotonicNs() - t0;
-      w->metrics.CountRequest(ns);
+      impl->Serve(w, req, ev, now, &out);
+      w->metrics.CountRequest(MonotonicNs() - t0);
       done += *end;
     }
     c->in.erase(0, done);
+    if (parked && c->reading) {
+      event_del(c->rev);  // the parked request's text must stay as it is
+      c->reading = false;
+    } else if (!parked && !c->reading) {
+      event_del(c->resume);
+      timeval tv = absl::ToTimeval(impl->options.idle_timeout);
+      event_add(c->rev, &tv);
+      c->reading = true;
+    }
     if (!out.empty() && !Send(c, out.data(), out.size())) return Close(c);
   }
 
@@ -385,8 +460,9 @@ struct PolicyServer::Impl {
     Close(c);
   }
 
-  void Serve(Worker* w, const PolicyRequest& req, std::string* out) {
-    Verdict v = engine->Evaluate(ToSmtpEvent(req), absl::Now());
+  void Serve(Worker* w, const PolicyRequest& req, const SmtpEvent& ev, absl::Time now,
+             std::string* out) {
+    Verdict v = engine->Evaluate(ev, now, /*wait_for_dns=*/false);  // Prepare said it may
     w->metrics.CountVerdict(v);
     if (!v.tripped()) {
       out->append("action=DUNNO\n\n");
@@ -488,14 +564,25 @@ struct PolicyServer::Impl {
     const absl::Time now = absl::Now();
     impl->engine->Maintain(now);
     if (impl->engine->dnsbl() != nullptr && now - impl->last_health >= absl::Minutes(10)) {
-      impl->CheckHealth();
+      impl->StartHealthCheck();
     }
+  }
+
+  // Runs CheckHealth on its own thread (it waits for DNS up to 3 s): the
+  // accepting thread never waits. One at a time.
+  void StartHealthCheck() {
+    if (health_running.exchange(true)) return;
+    last_health = absl::Now();
+    if (health_thread.joinable()) health_thread.join();  // the last one, finished
+    health_thread = std::thread([this] {
+      CheckHealth();
+      health_running.store(false);
+    });
   }
 
   // RFC 5782 test points of every DNS list; failing lists are suspended
   // (Dnsbl logs that through its event sink).
   void CheckHealth() {
-    last_health = absl::Now();
     auto results = engine->dnsbl()->CheckHealth(absl::Now() + absl::Seconds(3));
     int ok = 0;
     for (const auto& s : results) {
@@ -656,7 +743,7 @@ void PolicyServer::Run() {
   Impl& impl = *impl_;
   impl.Log(kInfo, absl::StrCat("serving on ", impl.options.listen.size(), " socket(s) with ",
                                impl.workers.size(), " worker thread(s)"));
-  if (engine_has_lists()) impl.CheckHealth();  // at start, then every 10 minutes
+  if (engine_has_lists()) impl.StartHealthCheck();  // at start, then every 10 minutes
   for (auto& w : impl.workers) {
     w->thread = std::thread([b = w->base] {
       event_base_loop(b, EVLOOP_NO_EXIT_ON_EMPTY);
@@ -666,6 +753,7 @@ void PolicyServer::Run() {
   event_base_loop(impl.main_base, EVLOOP_NO_EXIT_ON_EMPTY);
   for (auto& w : impl.workers) event_base_loopexit(w->base, nullptr);
   for (auto& w : impl.workers) w->thread.join();
+  if (impl.health_thread.joinable()) impl.health_thread.join();
 }
 
 void PolicyServer::Stop() { event_base_loopexit(impl_->main_base, nullptr); }
