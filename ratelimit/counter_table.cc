@@ -7,13 +7,18 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <csignal>
 #include <cstring>
+#include <mutex>
+#include <string>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "ratelimit/gcra.h"
+#include "ratelimit/safe_file.h"
 #include "ratelimit/sliding_window.h"
 
 namespace sluice {
@@ -24,6 +29,74 @@ using internal::kHistory;
 using internal::Slot;
 
 namespace {
+
+// File-backed tables whose mapping a SIGBUS may hit: the file shrank under
+// us (another process truncated it) or its filesystem could not back a
+// page. The handler names the file on stderr and exits (EX_TEMPFAIL)
+// instead of dying of a bare SIGBUS; a fault outside them gets the
+// previous action. Async-signal-safe: fixed slots, atomics, write(2).
+struct WatchedMapping {
+  std::atomic<uintptr_t> begin{0};
+  std::atomic<uintptr_t> end{0};
+  char path[256];
+};
+constexpr int kWatched = 32;
+WatchedMapping g_watched[kWatched];
+struct sigaction g_previous_bus;
+
+void WriteStderr(const char* s) {
+  [[maybe_unused]] const ssize_t w = ::write(2, s, std::strlen(s));
+}
+
+void OnBus(int sig, siginfo_t* info, void* ucontext) {
+  const auto addr = reinterpret_cast<uintptr_t>(info->si_addr);
+  for (const WatchedMapping& w : g_watched) {
+    const uintptr_t b = w.begin.load(std::memory_order_acquire);
+    if (b != 0 && addr >= b && addr < w.end.load(std::memory_order_relaxed)) {
+      WriteStderr("sluice: fatal: counter table ");
+      WriteStderr(w.path);
+      WriteStderr(
+          " was cut short under this process (truncated by another process, or its "
+          "filesystem is full); stopping\n");
+      _exit(75);
+    }
+  }
+  // Not ours: what would have happened without us.
+  sigaction(SIGBUS, &g_previous_bus, nullptr);
+  if ((g_previous_bus.sa_flags & SA_SIGINFO) && g_previous_bus.sa_sigaction != nullptr) {
+    g_previous_bus.sa_sigaction(sig, info, ucontext);
+  }
+  // Returning re-runs the faulting access under the previous action.
+}
+
+void WatchMapping(void* map, uint64_t bytes, const std::string& path) {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    struct sigaction sa {};
+    sa.sa_sigaction = OnBus;
+    sa.sa_flags = SA_SIGINFO;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGBUS, &sa, &g_previous_bus);
+  });
+  static std::mutex mu;  // writers only; the handler reads the atomics
+  std::lock_guard<std::mutex> lock(mu);
+  for (WatchedMapping& w : g_watched) {
+    if (w.begin.load(std::memory_order_relaxed) != 0) continue;
+    const size_t n = std::min(path.size(), sizeof(w.path) - 1);
+    std::memcpy(w.path, path.data(), n);
+    w.path[n] = 0;
+    w.end.store(reinterpret_cast<uintptr_t>(map) + bytes, std::memory_order_relaxed);
+    w.begin.store(reinterpret_cast<uintptr_t>(map), std::memory_order_release);  // publishes path
+    return;
+  }
+}
+
+void UnwatchMapping(void* map) {
+  for (WatchedMapping& w : g_watched) {
+    uintptr_t b = reinterpret_cast<uintptr_t>(map);
+    if (w.begin.compare_exchange_strong(b, 0, std::memory_order_acq_rel)) return;
+  }
+}
 
 constexpr char kMagic[8] = {'S', 'L', 'U', 'I', 'C', 'E', '\0', 'T'};
 
@@ -129,17 +202,24 @@ absl::StatusOr<std::unique_ptr<CounterTable>> CounterTable::Open(const Options& 
     t->map_ = m;
     t->bytes_ = bytes;
   } else {
-    int fd = ::open(options.path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0) return Errno("open", options.path);
+    // Never through a symlink, never a file another user owns or can write.
+    auto opened = OpenOwnFile(options.path, O_RDWR | O_CREAT, 0600);
+    if (!opened.ok()) return opened.status();
+    const int fd = *opened;
     t->fd_ = fd;
     if (flock(fd, LOCK_EX) != 0) return Errno("flock", options.path);
     struct stat st;
     if (fstat(fd, &st) != 0) return Errno("fstat", options.path);
     bool fresh = st.st_size == 0;
     if (fresh) {
-      if (ftruncate(fd, static_cast<off_t>(bytes)) != 0) {
+      // Real blocks, not a sparse file: a full filesystem is an error now,
+      // not a SIGBUS at some later request.
+      if (int err = posix_fallocate(fd, 0, static_cast<off_t>(bytes)); err != 0) {
+        [[maybe_unused]] const int ignored = ftruncate(fd, 0);
         flock(fd, LOCK_UN);
-        return Errno("ftruncate", options.path);
+        return absl::ResourceExhaustedError(absl::StrCat("counter table ", options.path,
+                                                         ": cannot allocate ", bytes,
+                                                         " bytes: ", std::strerror(err)));
       }
       if (pwrite(fd, &want, sizeof(want), 0) != static_cast<ssize_t>(sizeof(want))) {
         flock(fd, LOCK_UN);
@@ -190,12 +270,21 @@ absl::StatusOr<std::unique_ptr<CounterTable>> CounterTable::Open(const Options& 
                          "; move the file away or change the config to match"));
       }
       bytes = have_bytes;
+      // A sparse file (copied, or made by an older build) gets its blocks.
+      if (int err = posix_fallocate(fd, 0, static_cast<off_t>(bytes)); err != 0) {
+        flock(fd, LOCK_UN);
+        return absl::ResourceExhaustedError(absl::StrCat("counter table ", options.path,
+                                                         ": cannot allocate ", bytes,
+                                                         " bytes: ", std::strerror(err)));
+      }
     }
     void* m = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     flock(fd, LOCK_UN);
     if (m == MAP_FAILED) return Errno("mmap", options.path);
     t->map_ = m;
     t->bytes_ = bytes;
+    WatchMapping(m, bytes,
+                 options.path);  // a file cut short later: a clear exit, not a bare SIGBUS
   }
   if (options.prefault) Prefault(t->map_, t->bytes_);
   t->capacity_ = have.capacity;
@@ -211,6 +300,7 @@ absl::StatusOr<std::unique_ptr<CounterTable>> CounterTable::Open(const Options& 
 }
 
 CounterTable::~CounterTable() {
+  if (map_ != nullptr && fd_ >= 0) UnwatchMapping(map_);
   if (map_ != nullptr) munmap(map_, bytes_);
   if (fd_ >= 0) close(fd_);
 }

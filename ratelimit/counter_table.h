@@ -26,6 +26,14 @@
 // survive the death (even kill -9) of any process using it and a restart of
 // all of them. Sync() flushes to disk for machine crashes.
 //
+// The file: opened without following symlinks and refused when another
+// user owns it or it is writable by others (safe_file.h; a group share,
+// mode 0660, is fine); its blocks are allocated at Open (posix_fallocate),
+// so a full filesystem is an error then, not a SIGBUS later. A file cut
+// short under a running process (another process truncated it) ends that
+// process with a message naming the file on stderr (exit 75), not a bare
+// SIGBUS.
+//
 // Thread safety: all methods are thread-safe; the table can be used by many
 // threads of many processes at once. Open() serialises concurrent creators
 // of one file with flock().

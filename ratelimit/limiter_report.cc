@@ -12,14 +12,18 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "ratelimit/internal/limiter_state.h"
+#include "ratelimit/safe_file.h"
 
 namespace sluice {
 
 void Limiter::LoadNames() {
-  std::ifstream in(names_path_, std::ios::binary);
-  if (!in) return;
+  // Never through a symlink or from a file another user can write.
+  auto fd = OpenOwnFile(names_path_, O_RDONLY);
+  if (!fd.ok()) return;  // names are a convenience
   config::NameSnapshot snap;
-  if (!snap.ParseFromIstream(&in)) return;
+  const bool parsed = snap.ParseFromFileDescriptor(*fd);
+  ::close(*fd);
+  if (!parsed) return;
   Names& n = *names_;
   for (const auto& e : snap.entry()) {
     Level level, anc_level;
@@ -51,21 +55,11 @@ void Limiter::SaveNames() {
     }
   });
 
-  // Written whole under another name, then renamed: a crash leaves the
-  // old file or the new one, never half of one.
-  // Mode 0600 like the table: the names are the server's senders.
-  const std::string tmp = names_path_ + ".tmp";
-  const std::string bytes = snap.SerializeAsString();
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return;
-  size_t off = 0;
-  while (off < bytes.size()) {
-    const ssize_t w = ::write(fd, bytes.data() + off, bytes.size() - off);
-    if (w <= 0) break;
-    off += static_cast<size_t>(w);
-  }
-  ::close(fd);
-  if (off == bytes.size() && std::rename(tmp.c_str(), names_path_.c_str()) == 0) {
+  // Written whole under a fresh name, then renamed (safe_file.h): a crash
+  // leaves the old file or the new one, and a symlink planted at the path
+  // is replaced, never followed. Mode 0600 like the table: the names are
+  // the server's senders.
+  if (WriteFileAtomically(names_path_, snap.SerializeAsString(), 0600).ok()) {
     names_saved_.store(size, std::memory_order_relaxed);
   }
 }

@@ -8,6 +8,7 @@
 #include <event2/listener.h>
 #include <event2/thread.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -35,6 +36,7 @@
 #include "bindings/postfix/metrics.h"
 #include "ratelimit/config.h"
 #include "ratelimit/limiter.h"
+#include "ratelimit/safe_file.h"
 #include "reputation/abuse/abuse_guard.h"
 #include "reputation/dns/dns_cache.h"
 #include "reputation/dns/dnsbl.h"
@@ -55,24 +57,46 @@ absl::Status Errno(absl::string_view what) {
 }
 
 // Opens a listening socket for "inet:HOST:PORT" or "unix:PATH".
-absl::StatusOr<int> Listen(const std::string& spec, mode_t unix_mode) {
+// A unix socket this process owns: the lock beside it (PATH.lock) that
+// keeps a second instance from taking it over.
+struct OwnedSocket {
+  std::string path;
+  int lock_fd = -1;
+};
+
+// Binds "inet:HOST:PORT" or "unix:PATH". A unix socket is created with
+// `unix_mode` (under a umask that allows no more: no window with other
+// permissions, no chmod that could follow a swapped-in symlink) and group
+// `gid` (-1: the process's); it is taken only with its lock, so a running
+// instance's socket is never removed or stolen.
+absl::StatusOr<int> Listen(const std::string& spec, mode_t unix_mode, gid_t gid,
+                           std::vector<OwnedSocket>* owned) {
   if (spec.rfind("unix:", 0) == 0) {
     std::string path = spec.substr(5);
     sockaddr_un sa{};
     if (path.empty() || path.size() >= sizeof(sa.sun_path)) {
       return absl::InvalidArgumentError(absl::StrCat("bad unix socket path in \"", spec, "\""));
     }
+    auto lock = LockFile(path + ".lock");
+    if (!lock.ok()) return lock.status();
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return Errno("socket");
+    if (fd < 0) {
+      close(*lock);
+      return Errno("socket");
+    }
     sa.sun_family = AF_UNIX;
     std::memcpy(sa.sun_path, path.data(), path.size());
-    unlink(path.c_str());  // a stale socket of an earlier run
-    if (bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0) {
-      auto s = Errno(absl::StrCat("bind ", path));
+    unlink(path.c_str());  // a stale socket of an earlier run (we hold its lock)
+    const mode_t old_umask = umask(0777 & ~unix_mode);
+    const int bound = bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa));
+    umask(old_umask);
+    if (bound != 0 || (gid != static_cast<gid_t>(-1) && lchown(path.c_str(), -1, gid) != 0)) {
+      auto s = Errno(absl::StrCat(bound != 0 ? "bind " : "chown ", path));
       close(fd);
+      close(*lock);
       return s;
     }
-    chmod(path.c_str(), unix_mode);
+    owned->push_back(OwnedSocket{path, *lock});
     if (listen(fd, 1024) != 0 || evutil_make_socket_nonblocking(fd) != 0) {
       close(fd);
       return Errno("listen");
@@ -203,7 +227,11 @@ struct PolicyServer::Impl {
     // when its budget ends. InfinitePast: not parked.
     absl::Time parked_until = absl::InfinitePast();
     std::shared_ptr<Wake> wake;
-    bool reading = true;          // rev is added
+    bool reading = true;  // rev is added
+    // Dropping the rest of an over-long request until its empty line.
+    bool skipping = false;
+    bool skip_newline = false;  // the last byte dropped was '\n'
+    std::string skip_reason;
     std::function<void()> ready;  // wakes this connection (given to Prepare)
   };
   static constexpr size_t kMaxPending = 1 << 20;  // a client that does not read
@@ -212,6 +240,10 @@ struct PolicyServer::Impl {
   Options options;
   std::vector<int> fds;  // listening sockets (options.listen order)
   int admin_fd = -1;
+  std::vector<OwnedSocket> owned_sockets;
+  event* accept_resume = nullptr;  // main thread only, as the two below
+  uint64_t accept_errors = 0;
+  absl::Time last_accept_error_log = absl::InfinitePast();
   std::vector<std::unique_ptr<Worker>> workers;
   event_base* main_base = nullptr;
   std::vector<event*> main_events;
@@ -273,6 +305,34 @@ struct PolicyServer::Impl {
       w->adopt.push_back(fd);
     }
     event_active(w->adopt_ev, EV_READ, 0);  // thread-safe: evthread_use_pthreads
+  }
+
+  // accept() failed for a reason that does not go away at once (out of
+  // file descriptors: EMFILE/ENFILE; out of memory): libevent would call
+  // accept again on every loop pass, at 100% CPU, logging each time.
+  // Instead every listener pauses for 100 ms, and the error is logged at
+  // most once every 10 s with how often it happened.
+  static void OnAcceptError(evconnlistener*, void* arg) {
+    Impl* impl = static_cast<Impl*>(arg);
+    const int err = EVUTIL_SOCKET_ERROR();
+    for (evconnlistener* l : impl->listeners) evconnlistener_disable(l);
+    if (impl->admin_listener != nullptr) evconnlistener_disable(impl->admin_listener);
+    timeval tv = {0, 100000};
+    event_add(impl->accept_resume, &tv);
+    ++impl->accept_errors;
+    const absl::Time now = absl::Now();
+    if (now - impl->last_accept_error_log >= absl::Seconds(10)) {
+      impl->last_accept_error_log = now;
+      impl->Log(kWarning, absl::StrCat("warning: accept(): ", evutil_socket_error_to_string(err),
+                                       "; new connections wait (", impl->accept_errors,
+                                       " accept errors so far)"));
+    }
+  }
+
+  static void OnAcceptResume(evutil_socket_t, short, void* arg) {
+    Impl* impl = static_cast<Impl*>(arg);
+    for (evconnlistener* l : impl->listeners) evconnlistener_enable(l);
+    if (impl->admin_listener != nullptr) evconnlistener_enable(impl->admin_listener);
   }
 
   static void OnAdopt(evutil_socket_t, short, void* arg) {
@@ -398,13 +458,42 @@ struct PolicyServer::Impl {
     size_t done = 0;
     bool parked = false;
     while (done < c->in.size()) {
+      if (c->skipping) {
+        // The rest of an over-long request: dropped up to its empty line.
+        size_t i = done;
+        for (; i < c->in.size(); ++i) {
+          if (c->in[i] == '\n' && c->skip_newline) break;
+          c->skip_newline = c->in[i] == '\n';
+        }
+        if (i == c->in.size()) {
+          done = i;
+          break;
+        }
+        done = i + 1;
+        c->skipping = false;
+        c->skip_newline = false;
+        out.append(FormatPolicyReply(impl->BadRequestAction(c->skip_reason)));
+        continue;
+      }
       absl::string_view rest(c->in.data() + done, c->in.size() - done);
       auto end = FindPolicyRequest(rest, limits);
-      if (!end.ok()) return impl->Reject(c, end.status());
+      if (!end.ok()) {
+        // Too long: answered once its end comes; the connection stays.
+        impl->Refuse(c, end.status());
+        c->skipping = true;
+        c->skip_newline = false;
+        c->skip_reason = std::string(end.status().message());
+        continue;
+      }
       if (*end == 0) break;  // wait for the rest
       PolicyRequest req;
       absl::Status s = ParsePolicyRequest(rest.substr(0, *end), limits, &req);
-      if (!s.ok()) return impl->Reject(c, s);
+      if (!s.ok()) {
+        impl->Refuse(c, s);
+        out.append(FormatPolicyReply(impl->BadRequestAction(s.message())));
+        done += *end;
+        continue;
+      }
       const SmtpEvent ev = ToSmtpEvent(req);
       const absl::Time now = absl::Now();
       const bool resuming = c->parked_until != absl::InfinitePast();
@@ -439,7 +528,13 @@ struct PolicyServer::Impl {
     if (!out.empty() && !Send(c, out.data(), out.size())) return Close(c);
   }
 
-  void Reject(Conn* c, const absl::Status& s) {
+  // What a bad request is answered (options.bad_request_action and why).
+  std::string BadRequestAction(absl::string_view why) const {
+    return absl::StrCat(options.bad_request_action, " (", why, ")");
+  }
+
+  // Logs a bad request (its peer and why) and counts it.
+  void Refuse(Conn* c, const absl::Status& s) {
     c->worker->metrics.Add(c->worker->metrics.bad_requests);
     std::string peer = "unknown";
     sockaddr_storage ss{};
@@ -455,9 +550,7 @@ struct PolicyServer::Impl {
       }
       peer = host;
     }
-    Log(kError, absl::StrCat("error: bad policy request from ", peer, ": ", s.message(),
-                             "; closing the connection"));
-    Close(c);
+    Log(kError, absl::StrCat("error: bad policy request from ", peer, ": ", s.message()));
   }
 
   void Serve(Worker* w, const PolicyRequest& req, const SmtpEvent& ev, absl::Time now,
@@ -634,8 +727,20 @@ absl::StatusOr<std::unique_ptr<PolicyServer>> PolicyServer::Create(PolicyEngine*
   if (impl.options.listen.empty()) {
     return absl::InvalidArgumentError("nothing to listen on (--listen inet:HOST:PORT|unix:PATH)");
   }
+  gid_t gid = static_cast<gid_t>(-1);
+  if (!impl.options.socket_group.empty()) {
+    group gr;
+    group* found = nullptr;
+    char buf[4096];
+    if (getgrnam_r(impl.options.socket_group.c_str(), &gr, buf, sizeof(buf), &found) != 0 ||
+        found == nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("unknown socket group \"", impl.options.socket_group, "\""));
+    }
+    gid = found->gr_gid;
+  }
   for (const std::string& spec : impl.options.listen) {
-    auto fd = Listen(spec, 0666);
+    auto fd = Listen(spec, impl.options.socket_mode, gid, &impl.owned_sockets);
     if (!fd.ok()) return fd.status();
     impl.fds.push_back(*fd);
   }
@@ -653,19 +758,24 @@ absl::StatusOr<std::unique_ptr<PolicyServer>> PolicyServer::Create(PolicyEngine*
     w->adopt_ev = event_new(w->base, -1, 0, Impl::OnAdopt, w.get());
     impl.workers.push_back(std::move(w));
   }
+  impl.accept_resume = event_new(impl.main_base, -1, 0, Impl::OnAcceptResume, &impl);
+  impl.main_events.push_back(impl.accept_resume);
   for (int fd : impl.fds) {
     evconnlistener* l =
         evconnlistener_new(impl.main_base, Impl::OnAccept, &impl, LEV_OPT_CLOSE_ON_EXEC, -1, fd);
     if (l == nullptr) return absl::InternalError("evconnlistener_new failed");
+    evconnlistener_set_error_cb(l, Impl::OnAcceptError);
     impl.listeners.push_back(l);
   }
   if (!impl.options.admin_socket.empty()) {
-    auto fd = Listen("unix:" + impl.options.admin_socket, 0600);
+    auto fd = Listen("unix:" + impl.options.admin_socket, 0600, static_cast<gid_t>(-1),
+                     &impl.owned_sockets);
     if (!fd.ok()) return fd.status();
     impl.admin_fd = *fd;
     impl.admin_listener = evconnlistener_new(impl.main_base, Impl::OnAdminAccept, &impl,
                                              LEV_OPT_CLOSE_ON_EXEC, -1, impl.admin_fd);
     if (impl.admin_listener == nullptr) return absl::InternalError("admin listener failed");
+    evconnlistener_set_error_cb(impl.admin_listener, Impl::OnAcceptError);
   }
   if (!impl.options.metrics.empty()) {
     size_t colon = impl.options.metrics.rfind(':');
@@ -683,6 +793,12 @@ absl::StatusOr<std::unique_ptr<PolicyServer>> PolicyServer::Create(PolicyEngine*
       return absl::InternalError(absl::StrCat("cannot listen on ", impl.options.metrics));
     }
     impl.metrics_port = BoundPort(evhttp_bound_socket_get_fd(bound));
+    // A scraper sends a short GET: anything longer, larger or slower is cut
+    // off (one header line without CRLF is not read without end).
+    evhttp_set_max_headers_size(impl.http, 8192);
+    evhttp_set_max_body_size(impl.http, 1024);
+    evhttp_set_timeout(impl.http, 10);
+    evhttp_set_allowed_methods(impl.http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
     evhttp_set_cb(impl.http, "/metrics", Impl::OnMetrics, &impl);
   }
   if (impl.options.handle_signals) {
@@ -724,12 +840,10 @@ PolicyServer::~PolicyServer() {
   if (impl.http != nullptr) evhttp_free(impl.http);
   if (impl.main_base != nullptr) event_base_free(impl.main_base);
   for (int fd : impl.fds) close(fd);
-  if (impl.admin_fd >= 0) {
-    close(impl.admin_fd);
-    unlink(impl.options.admin_socket.c_str());
-  }
-  for (const std::string& spec : impl.options.listen) {
-    if (spec.rfind("unix:", 0) == 0) unlink(spec.substr(5).c_str());
+  if (impl.admin_fd >= 0) close(impl.admin_fd);
+  for (const OwnedSocket& o : impl.owned_sockets) {  // only what this instance bound
+    unlink(o.path.c_str());
+    close(o.lock_fd);
   }
 }
 

@@ -4,10 +4,15 @@
 // listens on every socket (TCP "inet:HOST:PORT" or "unix:PATH") and serves
 // its connections to the end: persistent connections, many requests each,
 // pipelined or not. Per connection the input is bounded (PolicyLimits):
-// a line or request over the limit, a request that does not parse, binary
-// garbage, or a client idle past idle_timeout gets a logged error and a
-// closed connection. Connections beyond max_connections are closed at
-// accept (logged at most once a second). A main loop serves the admin
+// a line or request over the limit, a request that does not parse, or
+// binary garbage is logged and answered bad_request_action (default
+// DEFER_IF_PERMIT with the reason), and the connection goes on; a client
+// idle past idle_timeout is closed. A request whose DNS lookups are not
+// answered yet waits beside the loop (the worker serves its other
+// connections) at most the engine's DNS budget. Connections beyond
+// max_connections are closed at accept (logged at most once a second);
+// when accept() fails for want of descriptors, accepting pauses for
+// 100 ms (logged at most every 10 s) instead of spinning. A main loop serves the admin
 // socket (mode 0600), the Prometheus endpoint (loopback HTTP, /metrics),
 // SIGHUP (reload) / SIGTERM / SIGINT (stop) and periodic maintenance.
 //
@@ -15,6 +20,8 @@
 // is also safe while Run runs in another thread.
 #ifndef SLUICE_BINDINGS_POSTFIX_POLICY_SERVER_H_
 #define SLUICE_BINDINGS_POSTFIX_POLICY_SERVER_H_
+
+#include <sys/types.h>
 
 #include <atomic>
 #include <cstdint>
@@ -38,6 +45,15 @@ class PolicyServer {
     int threads = 0;                  // 0: one per core
     absl::Duration idle_timeout = absl::Seconds(330);  // Postfix keeps it 300 s
     int max_connections = 4096;
+    // Unix policy sockets: their mode (set at creation, not by a chmod
+    // after it) and group (a name; empty: the process's). Postfix's smtpd
+    // connects as user postfix: give it the group (e.g. "postfix").
+    mode_t socket_mode = 0660;
+    std::string socket_group;
+    // The answer to a request that is too long or does not parse (the
+    // reason is added in parentheses); the connection stays open.
+    // DEFER_IF_PERMIT: Postfix defers unless a later restriction rejects.
+    std::string bad_request_action = "DEFER_IF_PERMIT sluice: bad policy request";
     PolicyLimits limits;
     std::string admin_socket;  // unix socket path; empty: none
     std::string metrics;       // "127.0.0.1:PORT"; empty: none

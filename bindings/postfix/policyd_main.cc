@@ -5,6 +5,15 @@
 //                  [--admin-socket PATH] [--metrics 127.0.0.1:PORT]
 //                  [--idle-timeout SECONDS] [--max-connections N] [--syslog]
 //                  [--pid-file FILE] [--maintain-every SECONDS]
+//                  [--socket-mode OCTAL] [--socket-group GROUP]
+//
+// One instance per counter table: a second one on the same table (or the
+// same unix socket) refuses to start and names the first one's pid
+// (TABLE.lock, PATH.lock). Unix sockets get --socket-mode (default 0660)
+// and --socket-group at creation: Postfix's smtpd connects as user
+// postfix, so give it the group (--socket-group postfix) or use inet:.
+// The soft limit on open files is raised to the hard one at start, and
+// --max-connections is kept below it.
 //
 // --maintain-every: how often stale transactions are ended and expired
 // counters swept (default 30 s).
@@ -13,10 +22,13 @@
 // SIGTERM/SIGINT stop it. In main.cf:
 //   smtpd_recipient_restrictions = ..., check_policy_service inet:127.0.0.1:10040, ...
 //   smtpd_end_of_data_restrictions = check_policy_service inet:127.0.0.1:10040
+#include <sys/resource.h>
 #include <syslog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <string>
 
@@ -27,6 +39,7 @@
 #include "bindings/postfix/policy_server.h"
 #include "ratelimit/config.h"
 #include "ratelimit/limiter.h"
+#include "ratelimit/safe_file.h"
 #include "reputation/abuse/abuse_guard.h"
 #include "reputation/dns/dns_cache.h"
 #include "reputation/dns/dnsbl.h"
@@ -40,9 +53,23 @@ int Usage(const char* why) {
                "usage: sluice-policyd [--config FILE] --listen inet:HOST:PORT|unix:PATH ...\n"
                "       [--threads N] [--table FILE] [--abuse-table FILE] [--admin-socket PATH]\n"
                "       [--metrics HOST:PORT] [--idle-timeout SECONDS] [--max-connections N]\n"
-               "       [--syslog] [--pid-file FILE] [--maintain-every SECONDS]\n",
+               "       [--syslog] [--pid-file FILE] [--maintain-every SECONDS]\n"
+               "       [--socket-mode OCTAL] [--socket-group GROUP]\n",
                why);
   return 2;
+}
+
+bool ParseMode(const char* text, mode_t* out) {
+  char* end = nullptr;
+  const long m = std::strtol(text, &end, 8);
+  if (end == text || *end != 0 || m < 0 || m > 0777) return false;
+  *out = static_cast<mode_t>(m);
+  return true;
+}
+
+int Fail(const absl::Status& s) {
+  std::fprintf(stderr, "sluice-policyd: %s\n", std::string(s.message()).c_str());
+  return 1;
 }
 
 }  // namespace
@@ -87,6 +114,9 @@ int main(int argc, char** argv) {
       pid_file = v;
     } else if (a == "--maintain-every" && absl::SimpleAtoi(v, &n) && n > 0) {
       so.maintain_every = absl::Seconds(n);
+    } else if (a == "--socket-mode" && ParseMode(v, &so.socket_mode)) {
+    } else if (a == "--socket-group") {
+      so.socket_group = v;
     } else {
       return Usage(("bad option " + a + " " + v).c_str());
     }
@@ -115,6 +145,28 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "sluice-policyd: %s\n", w.c_str());
     }
   }
+  // One daemon per counter table: a second one is refused, never shares.
+  const std::string table =
+      !eo.table_path.empty() ? eo.table_path : std::string(config->table().path());
+  if (!table.empty()) {
+    auto lock = sluice::LockFile(table + ".lock");  // held until exit
+    if (!lock.ok()) return Fail(lock.status());
+  }
+  // File descriptors: as many as the hard limit allows, and connections
+  // kept below them (the rest: listeners, DNS, tables, logs).
+  rlimit nofile{};
+  if (getrlimit(RLIMIT_NOFILE, &nofile) == 0) {
+    if (nofile.rlim_cur < nofile.rlim_max) {
+      nofile.rlim_cur = nofile.rlim_max;
+      setrlimit(RLIMIT_NOFILE, &nofile);
+      getrlimit(RLIMIT_NOFILE, &nofile);
+    }
+    if (nofile.rlim_cur != RLIM_INFINITY) {
+      const int64_t room = static_cast<int64_t>(nofile.rlim_cur) - 64;
+      so.max_connections =
+          static_cast<int>(std::max<int64_t>(16, std::min<int64_t>(so.max_connections, room)));
+    }
+  }
   auto engine = sluice::PolicyEngine::Create(*config, absl::Now(), eo);
   if (!engine.ok()) {
     std::fprintf(stderr, "sluice-policyd: %s\n", std::string(engine.status().message()).c_str());
@@ -125,7 +177,12 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "sluice-policyd: %s\n", std::string(server.status().message()).c_str());
     return 1;
   }
-  if (!pid_file.empty()) std::ofstream(pid_file) << getpid() << "\n";
+  if (!pid_file.empty()) {
+    // A fresh file renamed into place: a symlink planted there is
+    // replaced, never followed.
+    auto s = sluice::WriteFileAtomically(pid_file, absl::StrCat(getpid(), "\n"), 0644);
+    if (!s.ok()) return Fail(s);
+  }
   (*server)->Run();
   server->reset();
   if (!pid_file.empty()) unlink(pid_file.c_str());
