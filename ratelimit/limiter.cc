@@ -164,8 +164,7 @@ absl::StatusOr<std::unique_ptr<Limiter>> Limiter::Create(const config::Config& c
     l->LoadNames();
   }
   l->txns_ = std::make_unique<Sharded<TxnShard>>();
-  l->snapshot_.store(snap->get(), std::memory_order_release);
-  l->snapshots_.push_back(std::move(*snap));
+  l->snapshots_.Publish(std::move(*snap), absl::Now());
   return l;
 }
 
@@ -236,10 +235,9 @@ absl::Status Limiter::Reload(const config::Config& config) {
   }
   auto snap = Compile(config);
   if (!snap.ok()) return snap.status();
-  std::lock_guard<std::mutex> lock(snapshots_mu_);
-  // release: publishes the fully built snapshot.
-  snapshot_.store(snap->get(), std::memory_order_release);
-  snapshots_.push_back(std::move(*snap));
+  std::lock_guard<std::mutex> lock(reload_mu_);
+  snapshots_.Publish(std::move(*snap), absl::Now());
+  snapshots_.CollectOlderThan(absl::Now(), kSnapshotGrace);
   // The rules leases were taken under may have changed: this thread's go
   // back now, other threads' when they next meet them (a new generation).
   GiveBackLeases();
@@ -382,8 +380,8 @@ void FillDecision(Decision* d, Action action, Level level, absl::string_view ent
   d->limit = rule.max;
   d->usage = usage;
   d->smtp_code = rule.smtp_code;
-  d->enhanced_status = rule.enhanced.c_str();
-  d->text = rule.text.c_str();
+  d->enhanced_status = rule.enhanced;
+  d->text = rule.text;
   d->SetEntity(entity);
 }
 

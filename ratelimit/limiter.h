@@ -48,6 +48,7 @@
 #include "ratelimit/sharded.h"
 #include "ratelimit/sliding_window.h"
 #include "ratelimit/types.h"
+#include "ratelimit/versions.h"
 
 namespace sluice {
 
@@ -99,7 +100,7 @@ struct Decision {
   absl::Duration retry_after = absl::ZeroDuration();
   int smtp_code = 250;
   const char* enhanced_status = "2.0.0";
-  const char* text = "";  // the rule's text (lives as long as the Limiter)
+  const char* text = "";  // the rule's text (lives as long as the process)
   char entity[256];       // tripped entity, NUL-terminated, truncated
 
   Decision() { entity[0] = 0; }
@@ -259,7 +260,8 @@ class Limiter {
 
   // Housekeeping to call periodically (e.g. hourly): resets counters whose
   // windows have expired (see CounterTable::Sweep), releases transactions
-  // older than `max_txn_age` and, with save_names, saves new names.
+  // older than `max_txn_age`, with save_names saves new names, and frees
+  // configs replaced by Reload more than a minute ago.
   // Returns slots reset. Thread-safe, but not to be called concurrently
   // with itself.
   uint64_t Maintain(absl::Time now, absl::Duration max_txn_age = absl::Hours(1));
@@ -317,10 +319,7 @@ class Limiter {
   void RecordName(uint64_t entity_hash, Level level, absl::string_view name, Level anc_level,
                   absl::string_view anc_name) noexcept;
   void Emit(const Event& e, uint64_t dedup_key, int64_t window_index);
-  const Snapshot* current() const {
-    // acquire: see the snapshot fully built before it was published.
-    return snapshot_.load(std::memory_order_acquire);
-  }
+  const Snapshot* current() const { return snapshots_.current(); }
 
   std::unique_ptr<CounterTable> table_;
   Options options_;
@@ -333,11 +332,12 @@ class Limiter {
   // Every generation this limiter has had (under the lease registry's
   // mutex): its threads' leases of any of them are its own.
   std::vector<uint64_t> generations_;
-  std::atomic<const Snapshot*> snapshot_{nullptr};
-  // Every snapshot ever published; freed with the Limiter (readers never
-  // hold a reference, so old ones must outlive any in-flight call).
-  mutable std::mutex snapshots_mu_;
-  std::vector<std::unique_ptr<Snapshot>> snapshots_;
+  // The compiled config; a replaced one is freed kSnapshotGrace after a
+  // Reload (no call holds one that long: none blocks), by Maintain or the
+  // next Reload.
+  Versions<const Snapshot> snapshots_;
+  static constexpr absl::Duration kSnapshotGrace = absl::Seconds(60);
+  std::mutex reload_mu_;  // one Reload at a time
 
   struct Names;
   std::unique_ptr<Names> names_;

@@ -43,13 +43,16 @@ Rule MakeRule(Level level, const config::Limit& l) {
                                   : (reject ? 550
                                      : temp ? 451
                                             : 250);
-  r.enhanced = l.has_enhanced_status() ? l.enhanced_status()
-                                       : (reject ? "5.7.1"
-                                          : temp ? "4.7.1"
-                                                 : "2.0.0");
-  r.text = l.has_text() ? l.text()
-                        : absl::StrCat(LevelName(level), " ", MetricName(r.metric), " limit ",
-                                       r.max, "/", FormatWindow(r.window_s), " exceeded");
+  // Interned: a Decision points at them, and may outlive the config
+  // version (a transaction's remembered answers).
+  r.enhanced = InternText(l.has_enhanced_status() ? l.enhanced_status()
+                                                  : (reject ? "5.7.1"
+                                                     : temp ? "4.7.1"
+                                                            : "2.0.0"));
+  r.text =
+      InternText(l.has_text() ? l.text()
+                              : absl::StrCat(LevelName(level), " ", MetricName(r.metric), " limit ",
+                                             r.max, "/", FormatWindow(r.window_s), " exceeded"));
   return r;
 }
 

@@ -173,6 +173,7 @@ int Limiter::ExpireTransactions(absl::Time now, absl::Duration max_age, bool kee
 uint64_t Limiter::Maintain(absl::Time now, absl::Duration max_txn_age) {
   ExpireTransactions(now, max_txn_age);
   if (!names_path_.empty()) SaveNames();
+  snapshots_.CollectOlderThan(absl::Now(), kSnapshotGrace);  // real time: how long calls take
   return table_->Sweep(now);
 }
 

@@ -16,6 +16,7 @@
 #include "ratelimit/config.h"
 #include "ratelimit/config.pb.h"
 #include "ratelimit/limiter.h"
+#include "ratelimit/versions.h"
 #include "reputation/abuse/abuse_guard.h"
 #include "reputation/content/fingerprint.h"
 #include "reputation/dns/dns_cache.h"
@@ -132,11 +133,15 @@ struct PolicyEngine::State {
   void CheckFcrdns(absl::string_view ip, absl::Time now, absl::Time dns_deadline);
   bool FcrdnsKnown(absl::string_view ip, absl::Time now);  // counted within the hour
   std::deque<std::string> fcrdns_order_;                   // oldest first, for eviction
-  std::atomic<AbuseGuard*> abuse_{nullptr};
-  std::atomic<const Settings*> settings_{nullptr};
-  std::mutex reload_mu_;  // serializes Reload; owns every version (readers hold none)
-  std::vector<std::unique_ptr<AbuseGuard>> abuse_versions_;
-  std::vector<std::unique_ptr<Settings>> settings_versions_;
+  // The abuse detectors and settings in force, read in sections (Read());
+  // a reload's replaced ones are freed once no call can hold them.
+  mutable Versions<AbuseGuard> abuse_;
+  mutable Versions<const Settings> settings_;
+  std::mutex reload_mu_;  // serializes Reload
+  void CollectVersions() {
+    abuse_.Collect();
+    settings_.Collect();
+  }
 };
 
 PolicyEngine::PolicyEngine() : st_(std::make_unique<State>()) {}
@@ -191,10 +196,8 @@ absl::StatusOr<std::unique_ptr<PolicyEngine>> PolicyEngine::Create(const config:
   auto abuse = AbuseGuard::Create(c, now, s->options_.prefault_tables);
   if (!abuse.ok()) return abuse.status();
   s->AttachScores(abuse->get());
-  s->abuse_.store(abuse->get(), std::memory_order_release);
-  s->abuse_versions_.push_back(std::move(*abuse));
-  s->settings_versions_.push_back(State::MakeSettings(c));
-  s->settings_.store(s->settings_versions_.back().get(), std::memory_order_release);
+  s->abuse_.Publish(std::move(*abuse), absl::Now());
+  s->settings_.Publish(State::MakeSettings(c), absl::Now());
   if (c.reputation().list_size() > 0) {
     const config::Reputation& rc = c.reputation();
     static const RealClock real_clock;
@@ -392,7 +395,7 @@ absl::Status PolicyEngine::State::Reload(const config::Config& config, absl::Tim
   std::lock_guard<std::mutex> lock(reload_mu_);
   auto settings = MakeSettings(c);
   std::unique_ptr<AbuseGuard> abuse;
-  if (settings->abuse_config != settings_.load(std::memory_order_relaxed)->abuse_config) {
+  if (settings->abuse_config != settings_.current()->abuse_config) {
     auto a = AbuseGuard::Create(c, now, options_.prefault_tables);
     if (!a.ok()) return a.status();
     abuse = std::move(*a);
@@ -402,13 +405,9 @@ absl::Status PolicyEngine::State::Reload(const config::Config& config, absl::Tim
     if (auto s = local_lists_->Reload(); !s.ok()) return s;
   }
   if (auto s = limiter_->Reload(c); !s.ok()) return s;
-  if (abuse != nullptr) {
-    // release: readers see the guard fully built.
-    abuse_.store(abuse.get(), std::memory_order_release);
-    abuse_versions_.push_back(std::move(abuse));
-  }
-  settings_.store(settings.get(), std::memory_order_release);
-  settings_versions_.push_back(std::move(settings));
+  if (abuse != nullptr) abuse_.Publish(std::move(abuse), absl::Now());
+  settings_.Publish(std::move(settings), absl::Now());
+  CollectVersions();
   return absl::OkStatus();
 }
 
@@ -532,8 +531,10 @@ Verdict PolicyEngine::State::CheckLocalSender(const Settings& s, const SmtpEvent
 }
 
 Verdict PolicyEngine::State::Evaluate(const SmtpEvent& e, absl::Time now, bool wait_for_dns) {
-  const Settings& s = *settings_.load(std::memory_order_acquire);
-  AbuseGuard& abuse = *abuse_.load(std::memory_order_acquire);
+  const auto settings = settings_.Read();  // valid for this call
+  const Settings& s = *settings;
+  const auto abuse_version = abuse_.Read();  // valid for this call
+  AbuseGuard& abuse = *abuse_version;
   Message m;
   Classify(s, e, &m);
   const absl::Time dns_deadline = wait_for_dns ? absl::Now() + dns_budget_ : absl::InfinitePast();
@@ -669,7 +670,8 @@ Verdict PolicyEngine::State::Judge(const Settings& s, AbuseGuard& abuse, const S
 bool PolicyEngine::State::Prepare(const SmtpEvent& e, absl::Time now,
                                   const std::function<void()>& ready) {
   if (dns_cache_ == nullptr) return true;
-  const Settings& s = *settings_.load(std::memory_order_acquire);
+  const auto settings = settings_.Read();  // valid for this call
+  const Settings& s = *settings;
   Message m;
   Classify(s, e, &m);
   const bool outgoing = m.direction.outgoing();
@@ -707,7 +709,8 @@ bool PolicyEngine::State::Prepare(const SmtpEvent& e, absl::Time now,
 
 PolicyEngine::Explanation PolicyEngine::Explain(const SmtpEvent& event, absl::Time now,
                                                 config::UsageReport* usage) const {
-  const State::Settings& s = *st_->settings_.load(std::memory_order_acquire);
+  const auto settings = st_->settings_.Read();
+  const State::Settings& s = *settings;
   State::Message m;
   st_->Classify(s, event, &m);
   if (usage != nullptr) *usage = st_->limiter_->UsageForRequest(m.request, now);
@@ -720,7 +723,8 @@ void PolicyEngine::Abort(absl::string_view transaction, absl::Time now) {
 
 Verdict PolicyEngine::State::Auth(absl::string_view client_address, absl::string_view user, bool ok,
                                   absl::Time now) {
-  AbuseGuard& abuse = *abuse_.load(std::memory_order_acquire);
+  const auto abuse_version = abuse_.Read();  // valid for this call
+  AbuseGuard& abuse = *abuse_version;
   Verdict v;
   if (ok) {
     FromFinding(abuse.AuthSucceeded(client_address, user, now), user, &v);
@@ -733,19 +737,22 @@ Verdict PolicyEngine::State::Auth(absl::string_view client_address, absl::string
 }
 
 void PolicyEngine::Maintain(absl::Time now) {
-  const State::Settings& s = *st_->settings_.load(std::memory_order_acquire);
+  const auto settings = st_->settings_.Read();
+  const State::Settings& s = *settings;
   st_->limiter_->ExpireTransactions(now, s.transaction_timeout, /*keep=*/true);
   st_->limiter_->Maintain(now, s.transaction_timeout);
+  st_->CollectVersions();
 }
 
 void PolicyEngine::Unblock(absl::string_view ip_or_user, absl::Time now) {
-  st_->abuse_.load(std::memory_order_acquire)->Unblock(ip_or_user, now);
+  st_->abuse_.Read()->Unblock(ip_or_user, now);
 }
 
 std::string PolicyEngine::State::PostfixAction(const Verdict& v) const {
   if (!v.tripped()) return "DUNNO";
   if (v.shadow || v.admitted()) {
-    const Settings& s = *settings_.load(std::memory_order_acquire);
+    const auto settings = settings_.Read();  // valid for this call
+    const Settings& s = *settings;
     if (v.action == Action::kNotify || s.shadow_header.empty()) return "WARN " + v.text;
     return absl::StrCat("PREPEND ", s.shadow_header, ": would ", ActionName(v.shadow_action), "; ",
                         v.text);
@@ -810,7 +817,7 @@ Limiter& PolicyEngine::limiter() { return *st_->limiter_; }
 Dnsbl* PolicyEngine::dnsbl() { return st_->dnsbl_.get(); }
 ScoreBoard& PolicyEngine::scores() { return *st_->scores_; }
 DnsCache* PolicyEngine::dns_cache() { return st_->dns_cache_.get(); }
-AbuseGuard& PolicyEngine::abuse() { return *st_->abuse_.load(std::memory_order_acquire); }
+AbuseGuard& PolicyEngine::abuse() { return *st_->abuse_.current(); }
 const config::Config& PolicyEngine::config() const { return st_->limiter_->config(); }
 
 }  // namespace sluice

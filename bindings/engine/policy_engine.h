@@ -135,6 +135,8 @@ class PolicyEngine {
   Dnsbl* dnsbl();  // null without reputation lists
   ScoreBoard& scores();
   DnsCache* dns_cache();  // null without reputation lists
+  // The abuse detectors in force (tests, tools): valid until a reload
+  // replaces them and Maintain frees the old ones.
   AbuseGuard& abuse();
   const config::Config& config() const;
   // Lifts blocks and restarts an entity's counters' view: unblocks an IP

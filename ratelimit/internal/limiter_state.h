@@ -18,6 +18,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/container/node_hash_set.h"
 #include "absl/strings/string_view.h"
 #include "ratelimit/event_sinks.h"
 #include "ratelimit/gcra.h"
@@ -101,9 +102,20 @@ struct Rule {
   bool strict = false;
   uint64_t lease = 0;  // units a thread may take at once (0 = none)
   int smtp_code = 451;
-  std::string enhanced;
-  std::string text;
+  const char* enhanced = "4.7.1";  // InternText: lives as long as the process
+  const char* text = "";
 };
+
+// The one copy of a reply text for the process's life (a Decision's text
+// must stay valid after a reload frees the rules it came from). Texts come
+// from configs, so the set stays as small as what administrators wrote.
+// Thread-safe.
+inline const char* InternText(absl::string_view text) {
+  static std::mutex mu;
+  static auto* texts = new absl::node_hash_set<std::string>();
+  std::lock_guard<std::mutex> lock(mu);
+  return texts->emplace(text).first->c_str();
+}
 
 using RuleSet = std::vector<Rule>;
 
@@ -112,6 +124,7 @@ using RuleSet = std::vector<Rule>;
 // The limiter's .cc files (the only includers) name these unqualified.
 using internal::Cidr;
 using internal::EntityHash;
+using internal::InternText;
 using internal::kMaxAddress;
 using internal::kMaxPending;
 using internal::kMaxRulesPerLevel;
