@@ -1011,15 +1011,9 @@ double RssMiB() {
 // ones are freed once no call holds them, so 100 reloads keep memory flat.
 TEST(PolicyEngineTest, HundredReloadsKeepMemoryFlat) {
   auto config = [](int i) {
-    auto c = TestConfig(absl::StrCat(
-        R"pb(level {
-               name: "mailbox"
-               limit { window: "1h" max: 100 }
-             }
-             abuse { same_size { threshold:)pb",
-        3 + i % 2,
-        R"pb(                                                        window: "10m" }
-                                                                     })pb"));
+    auto c = TestConfig(
+        absl::StrCat("level { name: \"mailbox\" limit { window: \"1h\" max: 100 } }\n",
+                     "abuse { same_size { threshold: ", 3 + i % 2, " window: \"10m\" } }\n"));
     EXPECT_TRUE(c.ok()) << c.status();
     return *c;
   };
