@@ -4,7 +4,14 @@
 //
 //   policy_load --target HOST:PORT --connections C --senders S --requests N
 //               --limit L [--threads T] [--name NAME] [--seed X]
-//               [--rate R] [--verbose 1]
+//               [--rate R] [--verbose 1] [--inbound-connections K]
+//
+// --inbound-connections K: the first K connections send only inbound mail
+// from a fresh client address each time (198.18.0.0/15: every request
+// needs its DNS lookups; with a black-holed DNS server each waits its whole
+// budget). They run while the others do; the result line is the others'
+// (requests/s to their last answer, latency, wrong), and a second line
+// gives the inbound ones'.
 //
 // Like Postfix's smtpd, every connection has one request in flight. By
 // default the load is a closed loop (each connection sends its next request
@@ -49,6 +56,7 @@ struct Options {
   uint64_t seed = 1;
   bool verbose = false;
   double rate = 0;  // open loop: requests/s over all threads; 0: closed loop
+  int inbound_connections = 0;
 };
 
 using Clock = std::chrono::steady_clock;
@@ -60,6 +68,7 @@ struct Conn {
   std::string in;
   long request = -1;      // index in flight
   bool want_out = false;  // registered for EPOLLOUT
+  bool inbound = false;   // sends inbound mail from fresh addresses
   Clock::time_point sent;
 };
 
@@ -70,6 +79,9 @@ struct Shared {
   std::vector<std::atomic<long>> allowed;   // per sender: answers that let the mail through
   std::vector<std::atomic<long>> answered;  // per sender: answers
   std::atomic<long> errors{0};
+  std::atomic<long> inbound_next{0};
+  std::atomic<int64_t> last_answer_ns{0};  // of a normal request, since the start
+  Clock::time_point start;
   std::string run_tag;
   explicit Shared(const Options& opt) : o(opt), allowed(opt.senders), answered(opt.senders) {}
 };
@@ -84,6 +96,19 @@ std::string MakeRequest(const Shared& s, long i) {
                         "size=0\nsasl_method=\nsasl_username=\nsasl_sender=\n\n",
                         1 + s.sender_of[i] % 250, s.sender_of[i], s.run_tag.c_str(), i,
                         s.run_tag.c_str(), i);
+  return std::string(buf, static_cast<size_t>(n));
+}
+
+// Inbound mail for a local user from a client never seen before.
+std::string MakeInboundRequest(const Shared& s, long i) {
+  char buf[512];
+  int n = std::snprintf(buf, sizeof(buf),
+                        "request=smtpd_access_policy\nprotocol_state=RCPT\nprotocol_name=ESMTP\n"
+                        "client_address=198.%ld.%ld.%ld\nclient_name=unknown\n"
+                        "helo_name=mx.remote.example\nqueue_id=\nsender=news@remote.example\n"
+                        "recipient=user@load.example\nrecipient_count=0\ninstance=%s.in.%ld\n"
+                        "size=0\nsasl_method=\nsasl_username=\nsasl_sender=\n\n",
+                        18 + (i >> 16) % 2, (i >> 8) % 256, i % 256, s.run_tag.c_str(), i);
   return std::string(buf, static_cast<size_t>(n));
 }
 
@@ -111,6 +136,14 @@ bool Allowed(const std::string& in) {
 
 // Starts the next request on c; returns false when none is left.
 bool Next(Shared& s, Conn& c) {
+  if (c.inbound) {  // while the normal stream lasts
+    if (s.next.load(std::memory_order_relaxed) >= s.o.requests) return false;
+    c.request = -1;
+    c.out = MakeInboundRequest(s, s.inbound_next.fetch_add(1, std::memory_order_relaxed));
+    c.out_off = 0;
+    c.in.clear();
+    return true;
+  }
   long i = s.next.fetch_add(1, std::memory_order_relaxed);
   if (i >= s.o.requests) return false;
   c.request = i;
@@ -157,9 +190,11 @@ bool Flush(int ep, uint32_t k, Conn& c) {
 // t0 + j / rate and goes out on an idle connection; latency is measured
 // from the due time, so a server that falls behind is charged for the
 // queueing it causes (no coordinated omission).
-void Worker(Shared& s, int nconn, double rate, std::vector<double>* lat) {
+void Worker(Shared& s, int first, int nconn, double rate, std::vector<double>* lat,
+            std::vector<double>* lat_in) {
   int ep = epoll_create1(0);
   std::vector<Conn> conns(nconn);
+  for (int k = 0; k < nconn; ++k) conns[k].inbound = first + k < s.o.inbound_connections;
   std::vector<uint32_t> idle;  // open loop: connections with nothing in flight
   int active = 0;
   bool more = true;  // requests left to start
@@ -244,9 +279,20 @@ void Worker(Shared& s, int nconn, double rate, std::vector<double>* lat) {
         if (r == 0 || (r < 0 && errno != EAGAIN)) dead = true;
         if (r > 0) c.in.append(buf, static_cast<size_t>(r));
         if (c.in.size() >= 2 && c.in.compare(c.in.size() - 2, 2, "\n\n") == 0) {
-          lat->push_back(std::chrono::duration<double, std::micro>(Clock::now() - c.sent).count());
-          if (Allowed(c.in)) s.allowed[s.sender_of[c.request]]++;
-          s.answered[s.sender_of[c.request]]++;
+          const auto answered_at = Clock::now();
+          const double us = std::chrono::duration<double, std::micro>(answered_at - c.sent).count();
+          if (c.inbound) {
+            lat_in->push_back(us);
+          } else {
+            lat->push_back(us);
+            if (Allowed(c.in)) s.allowed[s.sender_of[c.request]]++;
+            s.answered[s.sender_of[c.request]]++;
+            const int64_t ns =
+                std::chrono::duration_cast<std::chrono::nanoseconds>(answered_at - s.start).count();
+            int64_t last = s.last_answer_ns.load(std::memory_order_relaxed);
+            while (ns > last && !s.last_answer_ns.compare_exchange_weak(last, ns)) {
+            }
+          }
           c.in.clear();
           if (rate > 0) {
             idle.push_back(k);
@@ -296,6 +342,8 @@ int main(int argc, char** argv) {
       o.rate = std::atof(v.c_str());
     } else if (a == "--verbose") {
       o.verbose = v == "1";
+    } else if (a == "--inbound-connections") {
+      o.inbound_connections = std::atoi(v.c_str());
     } else if (a == "--seed") {
       o.seed = std::strtoull(v.c_str(), nullptr, 10);
     } else {
@@ -317,21 +365,29 @@ int main(int argc, char** argv) {
   s.run_tag =
       std::to_string(std::chrono::system_clock::now().time_since_epoch().count() % 1000000007);
   int threads = std::max(1, std::min(o.threads, o.connections));
-  std::vector<std::vector<double>> lat(threads);
+  std::vector<std::vector<double>> lat(threads), lat_in(threads);
   std::vector<std::thread> ts;
-  auto t0 = Clock::now();
+  s.start = Clock::now();
+  int first = 0;
   for (int t = 0; t < threads; ++t) {
     int n = o.connections / threads + (t < o.connections % threads ? 1 : 0);
-    ts.emplace_back(Worker, std::ref(s), n, o.rate * n / o.connections, &lat[t]);
+    ts.emplace_back(Worker, std::ref(s), first, n, o.rate * n / o.connections, &lat[t], &lat_in[t]);
+    first += n;
   }
   for (auto& t : ts) t.join();
-  double secs = std::chrono::duration<double>(Clock::now() - t0).count();
-  std::vector<double> all;
+  // Normal requests' throughput: up to their last answer (inbound ones may
+  // still wait for DNS then).
+  double secs = s.last_answer_ns.load() / 1e9;
+  if (secs <= 0) secs = std::chrono::duration<double>(Clock::now() - s.start).count();
+  std::vector<double> all, in;
   for (auto& v : lat) all.insert(all.end(), v.begin(), v.end());
+  for (auto& v : lat_in) in.insert(in.end(), v.begin(), v.end());
   std::sort(all.begin(), all.end());
-  auto pct = [&](double p) {
-    return all.empty() ? 0.0 : all[std::min(all.size() - 1, static_cast<size_t>(p * all.size()))];
+  std::sort(in.begin(), in.end());
+  auto pct_of = [](const std::vector<double>& v, double p) {
+    return v.empty() ? 0.0 : v[std::min(v.size() - 1, static_cast<size_t>(p * v.size()))];
   };
+  auto pct = [&](double p) { return pct_of(all, p); };
   // A request lost with its connection (errors) may still have been
   // counted by the server: with errors, "wrong" can include those.
   long wrong = 0;
@@ -343,6 +399,10 @@ int main(int argc, char** argv) {
       "wrong %ld  errors %ld\n",
       o.name.c_str(), o.connections, all.size(), all.size() / secs, pct(0.50), pct(0.99), wrong,
       s.errors.load());
+  if (o.inbound_connections > 0) {
+    std::printf("%-22s inbound conns %4d  requests %7zu  p50 %8.1f us  p99 %8.1f us\n", "",
+                o.inbound_connections, in.size(), pct_of(in, 0.50), pct_of(in, 0.99));
+  }
   if (o.verbose) {
     std::printf("  p90 %.1f us  p99.9 %.1f us  max %.1f us\n", pct(0.90), pct(0.999),
                 all.empty() ? 0.0 : all.back());
