@@ -29,19 +29,38 @@ double ScoreBoard::Add(absl::string_view key, double points, absl::Time now) {
   auto it = s.map.find(key);
   if (it == s.map.end()) {
     if (s.map.size() >= options_.max_keys / kShards) {
-      // Full: drop the key with the smallest current magnitude.
-      auto victim = s.map.begin();
+      // Full: of the oldest few keys, drop the lowest current score; the
+      // others go to the back of the line (a second chance).
+      constexpr int kSample = 8;
+      std::string sample[kSample];
+      int n = 0;
+      while (n < kSample && !s.order.empty()) {
+        sample[n++] = std::move(s.order.front());
+        s.order.pop_front();
+      }
+      int victim = 0;
       double least = std::numeric_limits<double>::infinity();
-      for (auto e = s.map.begin(); e != s.map.end(); ++e) {
-        double m = std::fabs(Decayed(e->second, now));
+      for (int i = 0; i < n; ++i) {
+        auto e = s.map.find(sample[i]);
+        const double m = e == s.map.end() ? -1 : std::fabs(Decayed(e->second, now));
         if (m < least) {
           least = m;
-          victim = e;
+          victim = i;
         }
       }
-      s.map.erase(victim);
+      // The newcomer has the least to say of all: it is not kept.
+      const bool drop_new = least > std::fabs(points);
+      for (int i = 0; i < n; ++i) {
+        if (i == victim && !drop_new) {
+          s.map.erase(sample[i]);
+        } else {
+          s.order.push_back(std::move(sample[i]));
+        }
+      }
+      if (drop_new) return points;
     }
     it = s.map.emplace(std::string(key), Value{0, now}).first;
+    s.order.push_back(it->first);
   }
   Value& v = it->second;
   v.score = Decayed(v, now) + points;

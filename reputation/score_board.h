@@ -5,14 +5,19 @@
 //
 //   score(t) = score(t0) * 2^-((t - t0) / half_life) + points added since
 //
-// Memory is bounded: beyond max_keys per shard's share, the key with the
-// lowest current score is dropped (it has the least to say).
+// Memory is bounded: beyond max_keys per shard's share, one key is dropped
+// per new one: of the 8 oldest keys, the one with the lowest current score
+// (it has the least to say); the other 7 go to the back of the line, so a
+// heavy key is not dropped while lighter ones exist. If even that one
+// weighs more than the new key, the new key is not kept. Bounded work per
+// insert, never a scan of the shard.
 //
 // Thread safety: all methods are thread-safe (16 shards, a mutex each).
 #ifndef SLUICE_REPUTATION_SCORE_BOARD_H_
 #define SLUICE_REPUTATION_SCORE_BOARD_H_
 
 #include <cstddef>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -47,6 +52,7 @@ class ScoreBoard {
   };
   struct Map {
     absl::flat_hash_map<std::string, Value> map;
+    std::deque<std::string> order;  // the keys, oldest first (for eviction)
   };
   double Decayed(const Value& v, absl::Time now) const;
 

@@ -35,6 +35,17 @@ TEST(ScoreBoardTest, BoundedKeysDropTheLeastImportant) {
   EXPECT_DOUBLE_EQ(b.Get("heavy", kT0), 100);
 }
 
+// A large board under a flood of new keys: still bounded, heavy keys kept.
+TEST(ScoreBoardTest, LargeBoardUnderAFloodKeepsItsHeavyKeys) {
+  ScoreBoard::Options o;
+  o.max_keys = 16384;
+  ScoreBoard b(o);
+  for (int i = 0; i < 50; ++i) b.Add(absl::StrCat("heavy", i), 100, kT0);
+  for (int i = 0; i < 200000; ++i) b.Add(absl::StrCat("k", i), 1, kT0);
+  EXPECT_LE(b.size(), 16384u);
+  for (int i = 0; i < 50; ++i) EXPECT_DOUBLE_EQ(b.Get(absl::StrCat("heavy", i), kT0), 100) << i;
+}
+
 TEST(ScoreBoardTest, ConcurrentAddsSumUp) {
   ScoreBoard b;
   std::vector<std::thread> ts;
