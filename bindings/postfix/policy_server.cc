@@ -249,6 +249,7 @@ struct PolicyServer::Impl {
   std::vector<event*> main_events;
   std::vector<evconnlistener*> listeners;  // policy sockets, on main_base
   evconnlistener* admin_listener = nullptr;
+  evconnlistener* metrics_listener = nullptr;  // owned by `http` once bound
   evhttp* http = nullptr;
   int metrics_port = -1;
   std::atomic<int> open_connections{0};
@@ -317,6 +318,7 @@ struct PolicyServer::Impl {
     const int err = EVUTIL_SOCKET_ERROR();
     for (evconnlistener* l : impl->listeners) evconnlistener_disable(l);
     if (impl->admin_listener != nullptr) evconnlistener_disable(impl->admin_listener);
+    if (impl->metrics_listener != nullptr) evconnlistener_disable(impl->metrics_listener);
     timeval tv = {0, 100000};
     event_add(impl->accept_resume, &tv);
     ++impl->accept_errors;
@@ -329,10 +331,32 @@ struct PolicyServer::Impl {
     }
   }
 
+  // The /metrics listener's errors: libevent hands them the listener's
+  // context, which evhttp set to itself; the server is found from it.
+  static std::mutex& MetricsServersMu() {
+    static std::mutex mu;
+    return mu;
+  }
+  static std::vector<std::pair<evhttp*, Impl*>>& MetricsServers() {
+    static auto* servers = new std::vector<std::pair<evhttp*, Impl*>>();
+    return *servers;
+  }
+  static void OnMetricsAcceptError(evconnlistener* l, void* http) {
+    Impl* impl = nullptr;
+    {
+      std::lock_guard<std::mutex> lock(MetricsServersMu());
+      for (const auto& [h, i] : MetricsServers()) {
+        if (h == http) impl = i;
+      }
+    }
+    if (impl != nullptr) OnAcceptError(l, impl);
+  }
+
   static void OnAcceptResume(evutil_socket_t, short, void* arg) {
     Impl* impl = static_cast<Impl*>(arg);
     for (evconnlistener* l : impl->listeners) evconnlistener_enable(l);
     if (impl->admin_listener != nullptr) evconnlistener_enable(impl->admin_listener);
+    if (impl->metrics_listener != nullptr) evconnlistener_enable(impl->metrics_listener);
   }
 
   static void OnAdopt(evutil_socket_t, short, void* arg) {
@@ -785,10 +809,24 @@ absl::StatusOr<std::unique_ptr<PolicyServer>> PolicyServer::Create(PolicyEngine*
       return absl::InvalidArgumentError(
           absl::StrCat("bad metrics address \"", impl.options.metrics, "\" (HOST:PORT)"));
     }
-    std::string host = impl.options.metrics.substr(0, colon);
     impl.http = evhttp_new(impl.main_base);
-    evhttp_bound_socket* bound =
-        evhttp_bind_socket_with_handle(impl.http, host.c_str(), static_cast<uint16_t>(port));
+    // Our own listener, so that running out of descriptors pauses it like
+    // the others (OnAcceptError) instead of spinning.
+    auto mfd = Listen(absl::StrCat("inet:", impl.options.metrics), 0, static_cast<gid_t>(-1),
+                      &impl.owned_sockets);
+    if (!mfd.ok()) {
+      return absl::InternalError(
+          absl::StrCat("cannot listen on ", impl.options.metrics, ": ", mfd.status().message()));
+    }
+    impl.metrics_listener = evconnlistener_new(
+        impl.main_base, nullptr, nullptr, LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_CLOSE_ON_FREE, -1, *mfd);
+    if (impl.metrics_listener == nullptr) return absl::InternalError("metrics listener failed");
+    evhttp_bound_socket* bound = evhttp_bind_listener(impl.http, impl.metrics_listener);
+    {
+      std::lock_guard<std::mutex> lock(Impl::MetricsServersMu());
+      Impl::MetricsServers().emplace_back(impl.http, &impl);
+    }
+    evconnlistener_set_error_cb(impl.metrics_listener, Impl::OnMetricsAcceptError);
     if (bound == nullptr) {
       return absl::InternalError(absl::StrCat("cannot listen on ", impl.options.metrics));
     }
@@ -837,7 +875,16 @@ PolicyServer::~PolicyServer() {
   for (auto* l : impl.listeners) evconnlistener_free(l);
   for (event* ev : impl.main_events) event_free(ev);
   if (impl.admin_listener != nullptr) evconnlistener_free(impl.admin_listener);
-  if (impl.http != nullptr) evhttp_free(impl.http);
+  if (impl.http != nullptr) {
+    {
+      std::lock_guard<std::mutex> lock(Impl::MetricsServersMu());
+      auto& servers = Impl::MetricsServers();
+      servers.erase(std::remove_if(servers.begin(), servers.end(),
+                                   [&](const auto& e) { return e.second == &impl; }),
+                    servers.end());
+    }
+    evhttp_free(impl.http);
+  }
   if (impl.main_base != nullptr) event_base_free(impl.main_base);
   for (int fd : impl.fds) close(fd);
   if (impl.admin_fd >= 0) close(impl.admin_fd);

@@ -191,18 +191,22 @@ check "truncated table: names the file" "counter table $WORK/counters.table was 
 #    of 64 (max_connections follows it) or of 24 (accept() itself fails:
 #    EMFILE), the accept loop does not spin and the log stays small; once
 #    the idle ones go, new requests are served.
-fd_limit() {  # NOFILE EXPECTED-LOG-TEXT
-  local port log="$WORK/fd$1.log"
+fd_limit() {  # NOFILE EXPECTED-LOG-TEXT [metrics]: idle policy (or /metrics) connections
+  local port mport log="$WORK/fd$1${3:-}.log" target
   port=$(sl_free_port)
+  mport=$(sl_free_port)
+  target=$port
+  [[ "${3:-}" == metrics ]] && target=$mport
   (
     ulimit -n "$1"
-    exec "$POLICYD" --listen "inet:127.0.0.1:$port" --threads 1 >"$log" 2>&1
+    exec "$POLICYD" --listen "inet:127.0.0.1:$port" --threads 1 \
+      --metrics "127.0.0.1:$mport" >"$log" 2>&1
   ) &
   local pid=$!
   PIDS+=("$pid")
   sl_wait_port "$port" 10 || { cat "$log"; return; }
   local r lines
-  r=$(timeout 60 python3 - "$port" "$pid" <<'PY'
+  r=$(timeout 60 python3 - "$target" "$pid" <<'PY'
 import os, socket, sys, time
 port, pid = int(sys.argv[1]), int(sys.argv[2])
 def cpu():
@@ -223,15 +227,16 @@ for s in conns:
 time.sleep(1)
 PY
   )
-  check "nofile $1: the loop does not spin ($r)" "yes" \
-    "$(awk '{ print ($2 + 0 < 0.5) ? "yes" : "no" }' <<<"$r")"
+  check "nofile $1 ${3:-}: the loop does not spin ($r)" "yes" \
+    "$(awk '{ print ($1 == "cpu" && $2 + 0 < 0.5) ? "yes" : "no" }' <<<"$r")"
   lines=$(wc -l <"$log")
-  check "nofile $1: the log stays small ($lines lines)" "yes" "$([[ $lines -le 8 ]] && echo yes)"
-  check "nofile $1: the reason is logged" "$2" "$(cat "$log")"
-  check "nofile $1: serves again afterwards" "action=" "$(ask "$port")"
+  check "nofile $1 ${3:-}: the log stays small ($lines lines)" "yes" "$([[ $lines -le 8 ]] && echo yes)"
+  check "nofile $1 ${3:-}: the reason is logged" "$2" "$(cat "$log")"
+  check "nofile $1 ${3:-}: serves again afterwards" "action=" "$(ask "$port")"
 }
 fd_limit 64 "too many connections (max 16)"
 fd_limit 24 "Too many open files"
+fd_limit 24 "Too many open files" metrics
 
 echo "$SL_FAILURES failure(s)"
 [[ $SL_FAILURES -eq 0 ]]
