@@ -4,7 +4,6 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
-#include <event2/http.h>
 #include <event2/listener.h>
 #include <event2/thread.h>
 #include <fcntl.h>
@@ -32,6 +31,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "bindings/postfix/admin.h"
 #include "bindings/postfix/metrics.h"
 #include "ratelimit/config.h"
@@ -249,8 +249,9 @@ struct PolicyServer::Impl {
   std::vector<event*> main_events;
   std::vector<evconnlistener*> listeners;  // policy sockets, on main_base
   evconnlistener* admin_listener = nullptr;
-  evconnlistener* metrics_listener = nullptr;  // owned by `http` once bound
-  evhttp* http = nullptr;
+  evconnlistener* metrics_listener = nullptr;
+  struct MetricsConn;
+  absl::flat_hash_set<MetricsConn*> metrics_conns;  // main thread only
   int metrics_port = -1;
   std::atomic<int> open_connections{0};
   std::atomic<int64_t> last_refusal_log{0};
@@ -329,27 +330,6 @@ struct PolicyServer::Impl {
                                        "; new connections wait (", impl->accept_errors,
                                        " accept errors so far)"));
     }
-  }
-
-  // The /metrics listener's errors: libevent hands them the listener's
-  // context, which evhttp set to itself; the server is found from it.
-  static std::mutex& MetricsServersMu() {
-    static std::mutex mu;
-    return mu;
-  }
-  static std::vector<std::pair<evhttp*, Impl*>>& MetricsServers() {
-    static auto* servers = new std::vector<std::pair<evhttp*, Impl*>>();
-    return *servers;
-  }
-  static void OnMetricsAcceptError(evconnlistener* l, void* http) {
-    Impl* impl = nullptr;
-    {
-      std::lock_guard<std::mutex> lock(MetricsServersMu());
-      for (const auto& [h, i] : MetricsServers()) {
-        if (h == http) impl = i;
-      }
-    }
-    if (impl != nullptr) OnAcceptError(l, impl);
   }
 
   static void OnAcceptResume(evutil_socket_t, short, void* arg) {
@@ -712,15 +692,92 @@ struct PolicyServer::Impl {
     Log(kInfo, absl::StrCat("DNS list health check: ", ok, " of ", results.size(), " lists ok"));
   }
 
-  static void OnMetrics(evhttp_request* req, void* arg) {
+  // ---- /metrics: a minimal HTTP/1.0 responder --------------------------
+  //
+  // One GET (or HEAD) per connection, answered, then closed. Bounded: at
+  // most kMaxMetricsConns at once (more are closed at accept), a request
+  // head of 8 KiB (a line without end is cut off there: 431), 10 s per
+  // read or write.
+
+  struct MetricsConn {
+    Impl* impl;
+    bufferevent* bev;
+  };
+  static constexpr int kMaxMetricsConns = 16;
+  static constexpr size_t kMaxMetricsHead = 8192;
+
+  static void OnMetricsAccept(evconnlistener*, evutil_socket_t fd, sockaddr*, int, void* arg) {
     auto* impl = static_cast<Impl*>(arg);
-    std::string text = impl->Metrics();
-    evbuffer* buf = evbuffer_new();
-    evbuffer_add(buf, text.data(), text.size());
-    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-                      "text/plain; version=0.0.4");
-    evhttp_send_reply(req, 200, "OK", buf);
-    evbuffer_free(buf);
+    if (impl->metrics_conns.size() >= kMaxMetricsConns) {
+      evutil_closesocket(fd);
+      return;
+    }
+    bufferevent* bev = bufferevent_socket_new(impl->main_base, fd, BEV_OPT_CLOSE_ON_FREE);
+    if (bev == nullptr) {
+      evutil_closesocket(fd);
+      return;
+    }
+    auto* m = new MetricsConn{impl, bev};
+    impl->metrics_conns.insert(m);
+    bufferevent_setcb(bev, OnMetricsRead, nullptr, OnMetricsEvent, m);
+    timeval tv = {10, 0};
+    bufferevent_set_timeouts(bev, &tv, &tv);
+    bufferevent_enable(bev, EV_READ | EV_WRITE);
+  }
+
+  static void CloseMetrics(MetricsConn* m) {
+    m->impl->metrics_conns.erase(m);
+    bufferevent_free(m->bev);
+    delete m;
+  }
+
+  static void OnMetricsEvent(bufferevent*, short, void* arg) {
+    CloseMetrics(static_cast<MetricsConn*>(arg));
+  }
+
+  static void OnMetricsWritten(bufferevent* bev, void* arg) {
+    if (evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
+      CloseMetrics(static_cast<MetricsConn*>(arg));
+    }
+  }
+
+  static void MetricsReply(MetricsConn* m, int code, absl::string_view reason,
+                           const std::string& body, bool head_only) {
+    bufferevent_disable(m->bev, EV_READ);
+    const std::string head = absl::StrCat(
+        "HTTP/1.0 ", code, " ", reason, "\r\nContent-Type: text/plain; version=0.0.4\r\n",
+        "Content-Length: ", body.size(), "\r\nConnection: close\r\n\r\n");
+    bufferevent_setcb(m->bev, nullptr, OnMetricsWritten, OnMetricsEvent, m);
+    bufferevent_write(m->bev, head.data(), head.size());
+    if (!head_only) bufferevent_write(m->bev, body.data(), body.size());
+  }
+
+  static void OnMetricsRead(bufferevent* bev, void* arg) {
+    auto* m = static_cast<MetricsConn*>(arg);
+    evbuffer* in = bufferevent_get_input(bev);
+    const evbuffer_ptr end = evbuffer_search(in, "\r\n\r\n", 4, nullptr);
+    if (end.pos < 0) {
+      if (evbuffer_get_length(in) > kMaxMetricsHead) {
+        MetricsReply(m, 431, "Request Header Fields Too Large", "", false);
+      }
+      return;
+    }
+    if (static_cast<size_t>(end.pos) > kMaxMetricsHead) {
+      MetricsReply(m, 431, "Request Header Fields Too Large", "", false);
+      return;
+    }
+    size_t len = 0;
+    char* line = evbuffer_readln(in, &len, EVBUFFER_EOL_CRLF);
+    const std::string first = line != nullptr ? std::string(line, len) : "";
+    std::free(line);
+    const std::vector<std::string> w = absl::StrSplit(first, ' ');
+    if (w.size() != 3 || (w[0] != "GET" && w[0] != "HEAD")) {
+      MetricsReply(m, 405, "Method Not Allowed", "GET /metrics\n", false);
+    } else if (w[1] != "/metrics") {
+      MetricsReply(m, 404, "Not Found", "GET /metrics\n", false);
+    } else {
+      MetricsReply(m, 200, "OK", m->impl->Metrics(), w[0] == "HEAD");
+    }
   }
 
   std::string Metrics() {
@@ -809,35 +866,20 @@ absl::StatusOr<std::unique_ptr<PolicyServer>> PolicyServer::Create(PolicyEngine*
       return absl::InvalidArgumentError(
           absl::StrCat("bad metrics address \"", impl.options.metrics, "\" (HOST:PORT)"));
     }
-    impl.http = evhttp_new(impl.main_base);
-    // Our own listener, so that running out of descriptors pauses it like
-    // the others (OnAcceptError) instead of spinning.
+    // Our own listener: out of descriptors it pauses like the others
+    // (OnAcceptError), and connections are capped.
     auto mfd = Listen(absl::StrCat("inet:", impl.options.metrics), 0, static_cast<gid_t>(-1),
                       &impl.owned_sockets);
     if (!mfd.ok()) {
       return absl::InternalError(
           absl::StrCat("cannot listen on ", impl.options.metrics, ": ", mfd.status().message()));
     }
-    impl.metrics_listener = evconnlistener_new(
-        impl.main_base, nullptr, nullptr, LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_CLOSE_ON_FREE, -1, *mfd);
+    impl.metrics_port = BoundPort(*mfd);
+    impl.metrics_listener =
+        evconnlistener_new(impl.main_base, Impl::OnMetricsAccept, &impl,
+                           LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_CLOSE_ON_FREE, -1, *mfd);
     if (impl.metrics_listener == nullptr) return absl::InternalError("metrics listener failed");
-    evhttp_bound_socket* bound = evhttp_bind_listener(impl.http, impl.metrics_listener);
-    {
-      std::lock_guard<std::mutex> lock(Impl::MetricsServersMu());
-      Impl::MetricsServers().emplace_back(impl.http, &impl);
-    }
-    evconnlistener_set_error_cb(impl.metrics_listener, Impl::OnMetricsAcceptError);
-    if (bound == nullptr) {
-      return absl::InternalError(absl::StrCat("cannot listen on ", impl.options.metrics));
-    }
-    impl.metrics_port = BoundPort(evhttp_bound_socket_get_fd(bound));
-    // A scraper sends a short GET: anything longer, larger or slower is cut
-    // off (one header line without CRLF is not read without end).
-    evhttp_set_max_headers_size(impl.http, 8192);
-    evhttp_set_max_body_size(impl.http, 1024);
-    evhttp_set_timeout(impl.http, 10);
-    evhttp_set_allowed_methods(impl.http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
-    evhttp_set_cb(impl.http, "/metrics", Impl::OnMetrics, &impl);
+    evconnlistener_set_error_cb(impl.metrics_listener, Impl::OnAcceptError);
   }
   if (impl.options.handle_signals) {
     for (int sig : {SIGHUP, SIGTERM, SIGINT}) {
@@ -875,16 +917,11 @@ PolicyServer::~PolicyServer() {
   for (auto* l : impl.listeners) evconnlistener_free(l);
   for (event* ev : impl.main_events) event_free(ev);
   if (impl.admin_listener != nullptr) evconnlistener_free(impl.admin_listener);
-  if (impl.http != nullptr) {
-    {
-      std::lock_guard<std::mutex> lock(Impl::MetricsServersMu());
-      auto& servers = Impl::MetricsServers();
-      servers.erase(std::remove_if(servers.begin(), servers.end(),
-                                   [&](const auto& e) { return e.second == &impl; }),
-                    servers.end());
-    }
-    evhttp_free(impl.http);
+  for (auto* m :
+       std::vector<Impl::MetricsConn*>(impl.metrics_conns.begin(), impl.metrics_conns.end())) {
+    Impl::CloseMetrics(m);
   }
+  if (impl.metrics_listener != nullptr) evconnlistener_free(impl.metrics_listener);
   if (impl.main_base != nullptr) event_base_free(impl.main_base);
   for (int fd : impl.fds) close(fd);
   if (impl.admin_fd >= 0) close(impl.admin_fd);

@@ -12,7 +12,9 @@
 // connections) at most the engine's DNS budget. Connections beyond
 // max_connections are closed at accept (logged at most once a second);
 // when accept() fails for want of descriptors, accepting pauses for
-// 100 ms (logged at most every 10 s) instead of spinning. A main loop serves the admin
+// 100 ms (logged at most every 10 s) instead of spinning. /metrics is a
+// minimal HTTP/1.0 responder: one GET per connection, at most 16 at once,
+// an 8 KiB request head, 10 s per read or write. A main loop serves the admin
 // socket (mode 0600), the Prometheus endpoint (loopback HTTP, /metrics),
 // SIGHUP (reload) / SIGTERM / SIGINT (stop) and periodic maintenance.
 //

@@ -8,7 +8,7 @@
 # the first keeps serving; the unix socket gets its mode at creation even
 # under umask 077; out of file descriptors, the accept loop neither spins
 # nor floods the log, and serves again once descriptors are free; /metrics
-# cuts off an endless header line; a table truncated under the running
+# cuts off an endless header line and keeps at most 16 connections; a table truncated under the running
 # daemon ends it with a message naming the file (exit 75), not a bare SIGBUS.
 set -uo pipefail
 
@@ -177,6 +177,22 @@ print(d.decode())
 PY
 )
 check "metrics still answer" "sluice_decisions_total" "$m"
+r=$(timeout 30 python3 - "$MPORT" <<'PY'
+import socket, sys
+port = int(sys.argv[1])
+conns = [socket.create_connection(("127.0.0.1", port), 5) for _ in range(40)]
+closed = 0
+for c in conns:
+    c.settimeout(0.5)
+    try:
+        if c.recv(1) == b"":
+            closed += 1
+    except socket.timeout:
+        pass
+print(f"idle /metrics connections kept {40 - closed} of 40")
+PY
+)
+check "metrics: at most 16 connections at once ($r)" "kept 16 of 40" "$r"
 
 # 6. A table truncated under the running daemon: it ends with a message
 #    naming the file (exit 75), not a bare SIGBUS.
