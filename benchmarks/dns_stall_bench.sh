@@ -18,21 +18,10 @@ bin="$(bazel info --config=opt bazel-bin 2>/dev/null)"
 source benchmarks/servers.sh
 bench_init sluice-dns-stall
 
-p_rbl=$(bench_port udp) p_proxy=$(bench_port udp)
-mkdir -p "$work/zones"
-cat >"$work/zones/bl.zone" <<'ZONE'
-$SOA 300 ns.bl.test. hostmaster.bl.test. 0 600 300 86400 60
-$TTL 300
-:127.0.0.2:Listed $
-127.0.0.2
-ZONE
-chmod -R a+rX "$work/zones"
-rbldnsd -u rbldns -n -q -b "127.0.0.1/$p_rbl" -w "$work/zones" zen.bl.test:ip4set:bl.zone &
-bench_track $!
 # Queries for 198.x addresses (the inbound clients) are lost; the RFC 5782
 # test points (127.x) are answered, so the list stays in service.
-python3 benchmarks/dns_proxy.py "$p_proxy" "$p_rbl" --drop-label 198 &
-bench_track $!
+bench_lossy_dns "" --drop-label 198
+p_proxy=$dns_port
 
 base='level { name: "mailbox" limit { window: "1h" max: 1000000 } }
 policy { trusted_network: "192.0.2.0/24" }'

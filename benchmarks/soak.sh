@@ -24,20 +24,9 @@ bin="$(bazel info --config=opt bazel-bin 2>/dev/null)"
 source benchmarks/servers.sh
 bench_init sluice-soak
 
-p_rbl=$(bench_port udp) p_proxy=$(bench_port udp) port=$(bench_port)
-mkdir -p "$work/zones"
-cat >"$work/zones/bl.zone" <<'ZONE'
-$SOA 300 ns.bl.test. hostmaster.bl.test. 0 600 300 86400 60
-$TTL 300
-:127.0.0.2:Listed $
-127.0.0.2
-198.18.0.0/24
-ZONE
-chmod -R a+rX "$work/zones"
-rbldnsd -u rbldns -n -q -b "127.0.0.1/$p_rbl" -w "$work/zones" zen.bl.test:ip4set:bl.zone &
-bench_track $!
-python3 benchmarks/dns_proxy.py "$p_proxy" "$p_rbl" --drop-fraction 0.5 &
-bench_track $!
+port=$(bench_port)
+bench_lossy_dns "198.18.0.0/24" --drop-fraction 0.5
+p_proxy=$dns_port
 limit=50
 cat >"$work/sluice.conf" <<CONF
 level { name: "mailbox" limit { window: "1h" max: $limit } }

@@ -354,15 +354,9 @@ TEST(PolicyServerDnsTest, DnsblRefusalAndCacheMetrics) {
 // connections are served at once; a failed lookup is remembered, so the
 // next request from that client neither waits nor asks again.
 TEST(PolicyServerDnsTest, RequestsWaitingForDnsDoNotStallOthers) {
-  int hole = socket(AF_INET, SOCK_DGRAM, 0);
+  int dns_port = 0;
+  const int hole = testing::BlackHoleUdp(&dns_port);
   ASSERT_GE(hole, 0);
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(bind(hole, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)), 0);
-  socklen_t len = sizeof(sa);
-  getsockname(hole, reinterpret_cast<sockaddr*>(&sa), &len);
-  const int dns_port = ntohs(sa.sin_port);
   // Queries that reached the black hole so far (drains its queue).
   int queries = 0;
   auto count_queries = [&] {

@@ -358,16 +358,12 @@ TEST_F(RbldnsdTest, HostEventLoopDrivesTheResolver) {
 
 TEST(RbldnsdBudgetTest, ServerThatDropsPacketsCostsAtMostTheBudget) {
   // A UDP socket that never answers: every query is dropped.
-  int hole = socket(AF_INET, SOCK_DGRAM, 0);
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(bind(hole, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)), 0);
-  socklen_t len = sizeof(sa);
-  getsockname(hole, reinterpret_cast<sockaddr*>(&sa), &len);
+  int hole_port = 0;
+  const int hole = testing::BlackHoleUdp(&hole_port);
+  ASSERT_GE(hole, 0);
   AresResolver::Options o;
   o.server = "127.0.0.1";
-  o.port = ntohs(sa.sin_port);
+  o.port = hole_port;
   o.timeout = absl::Seconds(2);
   auto r = AresResolver::Create(o);
   ASSERT_TRUE(r.ok());

@@ -28,6 +28,25 @@ namespace testing {
 // even ones, so a port picked this way rarely meets the local port of an
 // outgoing connection of a test running beside this one (a server that
 // listens on TCP as well, like unbound, fails to start if it does).
+// A DNS server that never answers: a UDP socket on 127.0.0.1 that nobody
+// reads. Returns its descriptor (close it when done; recv on it counts the
+// queries that reached it) and sets *port, or returns -1.
+inline int BlackHoleUdp(int* port) {
+  int fd = socket(AF_INET, SOCK_DGRAM, 0);
+  if (fd < 0) return -1;
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(sa);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len) != 0) {
+    close(fd);
+    return -1;
+  }
+  *port = ntohs(sa.sin_port);
+  return fd;
+}
+
 inline int FreePort() {
   for (int attempt = 0; attempt < 50; ++attempt) {
     int tcp = socket(AF_INET, SOCK_STREAM, 0);
