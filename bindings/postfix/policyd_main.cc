@@ -6,6 +6,11 @@
 //                  [--idle-timeout SECONDS] [--max-connections N] [--syslog]
 //                  [--pid-file FILE] [--maintain-every SECONDS]
 //                  [--socket-mode OCTAL] [--socket-group GROUP]
+//                  [--bad-request-action "ACTION TEXT"]
+//
+// A request that is too long or does not parse is answered
+// --bad-request-action (default "DEFER_IF_PERMIT sluice: bad policy
+// request") with the reason in parentheses; the connection goes on.
 //
 // One instance per counter table: a second one on the same table (or the
 // same unix socket) refuses to start and names the first one's pid
@@ -29,6 +34,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <string>
 
@@ -54,7 +60,8 @@ int Usage(const char* why) {
                "       [--threads N] [--table FILE] [--abuse-table FILE] [--admin-socket PATH]\n"
                "       [--metrics HOST:PORT] [--idle-timeout SECONDS] [--max-connections N]\n"
                "       [--syslog] [--pid-file FILE] [--maintain-every SECONDS]\n"
-               "       [--socket-mode OCTAL] [--socket-group GROUP]\n",
+               "       [--socket-mode OCTAL] [--socket-group GROUP]\n"
+               "       [--bad-request-action \"ACTION TEXT\"]\n",
                why);
   return 2;
 }
@@ -117,6 +124,8 @@ int main(int argc, char** argv) {
     } else if (a == "--socket-mode" && ParseMode(v, &so.socket_mode)) {
     } else if (a == "--socket-group") {
       so.socket_group = v;
+    } else if (a == "--bad-request-action" && *v != 0 && std::strchr(v, '\n') == nullptr) {
+      so.bad_request_action = v;
     } else {
       return Usage(("bad option " + a + " " + v).c_str());
     }
