@@ -142,6 +142,31 @@ check_eq "names file: the symlink was replaced by a file" "file" \
   "$([[ -f $WORK/counters.table.names && ! -L $WORK/counters.table.names ]] && echo file || echo link)"
 check_eq "names file: the planted target unchanged" "keep me too" "$(cat "$WORK/precious2")"
 
+# 4b. The answer to a bad request is configurable; the connection goes on.
+BPORT=$(sl_free_port)
+start badreq --listen "inet:127.0.0.1:$BPORT" --bad-request-action "REJECT 5.5.2 bad request"
+sl_wait_port "$BPORT" 10
+r=$(timeout 10 python3 - "$BPORT" <<'PY'
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), 5)
+s.settimeout(5)
+def ask(p):
+    s.sendall(p)
+    got = b""
+    while not got.endswith(b"\n\n"):
+        c = s.recv(4096)
+        if not c:
+            return got + b"<closed>"
+        got += c
+    return got
+print(ask(b"\x00garbage\n\n").decode(errors="replace").strip())
+print(ask(b"request=smtpd_access_policy\nprotocol_state=RCPT\nsender=a@x.example\n"
+          b"client_address=127.0.0.1\ninstance=b1\n\n").decode().strip())
+PY
+)
+check "bad request: the configured answer" "action=REJECT 5.5.2 bad request (" "$r"
+check "bad request: the connection goes on" "action=DUNNO" "$r"
+
 # 5. /metrics: an endless header line is cut off, not read forever.
 r=$(timeout 30 python3 - "$MPORT" <<'PY'
 import socket, sys
