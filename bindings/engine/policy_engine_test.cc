@@ -1031,7 +1031,9 @@ TEST(PolicyEngineTest, HundredReloadsKeepMemoryFlat) {
   }
   engine.Maintain(kT0);
   const double after = RssMiB();
-  EXPECT_LT(after - before, 64) << "before " << before << " MiB, after " << after << " MiB";
+  // Leaked, the 100 tables would be 1.6 GiB (3 GiB measured); kept, the
+  // growth is noise (under 64 MiB; sanitizers' shadow memory adds to it).
+  EXPECT_LT(after - before, 256) << "before " << before << " MiB, after " << after << " MiB";
 }
 
 }  // namespace
