@@ -1,5 +1,6 @@
 #include "ratelimit/report.h"
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "google/protobuf/util/json_util.h"
@@ -30,6 +31,24 @@ std::string FormatTopTable(const config::TopReport& r) {
   }
   if (r.entry_size() == 0) absl::StrAppend(&out, "      (no usage)\n");
   return out;
+}
+
+bool ParseEntityName(absl::string_view text, Level* level, std::string* name) {
+  if (text.empty()) return false;
+  const bool at = text.find('@') != absl::string_view::npos;
+  size_t colon = text.find(':');
+  if (!at && colon != absl::string_view::npos && ParseLevel(text.substr(0, colon), level)) {
+    *name = std::string(text.substr(colon + 1));
+    return !name->empty();
+  }
+  bool ip_like = colon != absl::string_view::npos;
+  if (!ip_like) {
+    ip_like = true;
+    for (char ch : text) ip_like &= absl::ascii_isdigit(ch) || ch == '.';
+  }
+  *level = at ? Level::kMailbox : ip_like ? Level::kClientIp : Level::kDomain;
+  *name = std::string(text);
+  return true;
 }
 
 }  // namespace sluice

@@ -7,8 +7,10 @@
 
 #include <string>
 
+#include "absl/strings/string_view.h"
 #include "google/protobuf/message.h"
 #include "ratelimit/config.pb.h"
+#include "ratelimit/types.h"
 
 namespace sluice {
 
@@ -17,6 +19,11 @@ std::string ToJson(const google::protobuf::Message& report);
 
 // Returns a text table: rank, entity, usage, limit, percent of limit.
 std::string FormatTopTable(const config::TopReport& report);
+
+// An entity as an administrator names it: "LEVEL:NAME" (subscription:acme),
+// a mailbox (has '@'), an IP address (client_ip), else a domain. Returns
+// false for an empty name.
+bool ParseEntityName(absl::string_view text, Level* level, std::string* name);
 
 }  // namespace sluice
 

@@ -22,7 +22,9 @@ absl::Status FromErrno(int err, absl::string_view what, const std::string& path)
   const std::string msg = absl::StrCat(what, " ", path, ": ", std::strerror(err));
   if (err == ENOENT) return absl::NotFoundError(msg);
   if (err == EACCES || err == EPERM) return absl::PermissionDeniedError(msg);
-  return absl::InternalError(msg);
+  if (err == EISDIR || err == ENOTDIR || err == ELOOP) return absl::FailedPreconditionError(msg);
+  if (err == ENOSPC || err == EDQUOT || err == ENOMEM) return absl::ResourceExhaustedError(msg);
+  return absl::UnavailableError(msg);  // an I/O error
 }
 
 bool InGroup(gid_t gid) {

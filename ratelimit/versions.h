@@ -25,15 +25,19 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
-#include <functional>
 #include <memory>
 #include <mutex>
-#include <thread>
 #include <utility>
 
 #include "absl/time/time.h"
 
 namespace sluice {
+
+namespace internal {
+// A number of this thread's, fixed for its life, for spreading threads over
+// shards (versions.cc: one definition, not one per template instance).
+size_t ThisThreadShard() noexcept;
+}  // namespace internal
 
 template <typename T>
 class Versions {
@@ -146,11 +150,7 @@ class Versions {
   struct alignas(64) Shard {
     std::atomic<int64_t> count[2] = {};
   };
-  static size_t ThreadShard() noexcept {
-    static thread_local const size_t shard =
-        std::hash<std::thread::id>()(std::this_thread::get_id()) % kShards;
-    return shard;
-  }
+  static size_t ThreadShard() noexcept { return internal::ThisThreadShard() % kShards; }
   // True if no section is open in epoch `e`.
   bool Drained(int e) const {
     int64_t n = 0;

@@ -178,6 +178,7 @@ absl::StatusOr<std::unique_ptr<PolicyEngine>> PolicyEngine::Create(const config:
   lo.resolver = s->options_.resolver;
   lo.table.prefault = s->options_.prefault_tables;
   lo.save_names = s->options_.save_names;
+  lo.lease = s->options_.leases;
   if (c.policy().has_recipient_limit()) lo.max_recipients = c.policy().recipient_limit();
   auto limiter = Limiter::Create(c, now, lo);
   if (!limiter.ok()) return limiter.status();

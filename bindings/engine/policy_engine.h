@@ -78,6 +78,9 @@ class PolicyEngine {
     // Keep the names for reports beside a file-backed table
     // (Limiter::Options::save_names): `top` survives a restart.
     bool save_names = false;
+    // Per-thread leases on busy counters (Limiter::Options::lease): off
+    // for processes that live for one message or connection.
+    bool leases = true;
   };
 
   ~PolicyEngine();

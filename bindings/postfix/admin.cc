@@ -22,25 +22,6 @@ namespace {
 
 std::string Err(absl::string_view why) { return absl::StrCat("ERR ", why, "\n"); }
 
-// "LEVEL:NAME", a mailbox (has '@'), an IP address (client_ip), else a domain.
-bool ParseEntity(absl::string_view text, Level* level, std::string* name) {
-  if (text.empty()) return false;
-  const bool at = text.find('@') != absl::string_view::npos;
-  size_t colon = text.find(':');
-  if (!at && colon != absl::string_view::npos && ParseLevel(text.substr(0, colon), level)) {
-    *name = std::string(text.substr(colon + 1));
-    return !name->empty();
-  }
-  bool ip_like = colon != absl::string_view::npos;
-  if (!ip_like) {
-    ip_like = true;
-    for (char ch : text) ip_like &= absl::ascii_isdigit(ch) || ch == '.';
-  }
-  *level = at ? Level::kMailbox : ip_like ? Level::kClientIp : Level::kDomain;
-  *name = std::string(text);
-  return true;
-}
-
 std::string FormatUsage(const config::UsageReport& rep) {
   std::string out = absl::StrFormat("%-12s %-32s %-10s %-6s %12s %12s\n", "LEVEL", "ENTITY",
                                     "METRIC", "WINDOW", "USAGE", "LIMIT");
@@ -105,7 +86,7 @@ std::string HandleAdminCommand(const AdminContext& ctx, absl::string_view line, 
     if (w.size() != 2) return Err(absl::StrCat("usage: ", cmd, " ENTITY"));
     Level level;
     std::string name;
-    if (!ParseEntity(w[1], &level, &name)) {
+    if (!ParseEntityName(w[1], &level, &name)) {
       return Err(absl::StrCat("bad entity \"", w[1], "\" (mailbox, domain or LEVEL:NAME)"));
     }
     if (cmd == "reset") {

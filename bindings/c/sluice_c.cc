@@ -1,0 +1,328 @@
+// The C ABI (sluice.h) over the one engine (bindings/engine/policy_engine.h).
+// Thin: every call converts its arguments and calls the C++ API; nothing of
+// C++ (exceptions, protobuf, absl) crosses the boundary.
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <new>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "bindings/c/sluice.h"
+#include "bindings/engine/policy_engine.h"
+#include "bindings/engine/smtp_event.h"
+#include "ratelimit/config.h"
+#include "ratelimit/config.pb.h"
+#include "ratelimit/limiter.h"
+#include "ratelimit/report.h"
+
+struct sluice_options_t {
+  std::string table_path;
+  bool leases = true;
+};
+
+struct sluice_engine_t {
+  std::unique_ptr<sluice::PolicyEngine> engine;
+};
+
+namespace {
+
+using sluice::Direction;
+using sluice::SmtpEvent;
+using sluice::Stage;
+using sluice::Verdict;
+
+absl::string_view View(const char* p, size_t n) {
+  return p == nullptr ? absl::string_view() : absl::string_view(p, n);
+}
+
+// A copy the caller releases with sluice_free (NUL-terminated).
+char* Dup(absl::string_view s) {
+  char* out = static_cast<char*>(std::malloc(s.size() + 1));
+  if (out == nullptr) return nullptr;
+  if (!s.empty()) std::memcpy(out, s.data(), s.size());
+  out[s.size()] = 0;
+  return out;
+}
+
+void SetError(char** errmsg, absl::string_view msg) {
+  if (errmsg != nullptr) *errmsg = Dup(msg);
+}
+
+sluice_status ToStatus(const absl::Status& s, bool config) {
+  switch (s.code()) {
+    case absl::StatusCode::kOk:
+      return SLUICE_OK;
+    case absl::StatusCode::kInvalidArgument:
+      return config ? SLUICE_CONFIG_ERROR : SLUICE_INVALID_ARGUMENT;
+    case absl::StatusCode::kNotFound:
+      return SLUICE_NOT_FOUND;
+    case absl::StatusCode::kPermissionDenied:
+      return SLUICE_PERMISSION_DENIED;
+    case absl::StatusCode::kFailedPrecondition:
+    case absl::StatusCode::kDataLoss:
+      return SLUICE_FAILED_PRECONDITION;
+    case absl::StatusCode::kResourceExhausted:
+      return SLUICE_RESOURCE_EXHAUSTED;
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kAborted:
+      return SLUICE_IO_ERROR;
+    default:
+      return SLUICE_INTERNAL;
+  }
+}
+
+sluice_status Fail(const absl::Status& s, bool config, char** errmsg) {
+  SetError(errmsg, s.message());
+  return ToStatus(s, config);
+}
+
+absl::Time When(int64_t now_ms) { return now_ms == 0 ? absl::Now() : absl::FromUnixMillis(now_ms); }
+
+// A JSON string literal of s (quotes, backslashes and control bytes
+// escaped; other bytes as they are).
+std::string JsonString(absl::string_view s) {
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof(buf), "\\u%04x", c);
+      out += buf;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  out += '"';
+  return out;
+}
+
+void Copy(absl::string_view s, char* out, size_t cap) {
+  const size_t n = s.size() < cap - 1 ? s.size() : cap - 1;
+  if (n > 0) std::memcpy(out, s.data(), n);
+  out[n] = 0;
+}
+
+// The fields of an event the caller's struct has (it may be an older,
+// shorter one).
+bool ReadEvent(const sluice_event_t* in, SmtpEvent* e) {
+  if (in == nullptr || in->struct_size < offsetof(sluice_event_t, server_port)) return false;
+  if (in->stage > SLUICE_STAGE_OTHER || in->direction > SLUICE_DIRECTION_OUTGOING) return false;
+  e->stage = static_cast<Stage>(in->stage);
+  e->direction = static_cast<Direction>(in->direction);
+  e->transaction = View(in->transaction, in->transaction_len);
+  e->client_address = View(in->client_address, in->client_address_len);
+  e->helo = View(in->helo, in->helo_len);
+  e->sasl_username = View(in->sasl_username, in->sasl_username_len);
+  e->sender = View(in->sender, in->sender_len);
+  e->recipient = View(in->recipient, in->recipient_len);
+  e->script = View(in->script, in->script_len);
+  e->size = in->size;
+  e->recipient_count = in->recipient_count;
+  if (in->struct_size >= offsetof(sluice_event_t, server_port) + sizeof(in->server_port)) {
+    e->server_port = in->server_port;
+  }
+  return true;
+}
+
+// Fills as much of the caller's verdict as its struct_size holds.
+sluice_status WriteVerdict(const Verdict& v, sluice_verdict_t* out) {
+  if (out == nullptr || out->struct_size < sizeof(sluice_verdict_t)) {
+    return SLUICE_INVALID_ARGUMENT;  // no older layout exists yet
+  }
+  const size_t size = out->struct_size;
+  std::memset(out, 0, sizeof(sluice_verdict_t));
+  out->struct_size = size;
+  out->action = static_cast<uint32_t>(v.action);
+  out->admitted = v.admitted() ? 1 : 0;
+  out->shadow = v.shadow ? 1 : 0;
+  out->tripped = v.tripped() ? 1 : 0;
+  out->smtp_code = v.smtp_code;
+  Copy(v.enhanced_status, out->enhanced_status, sizeof(out->enhanced_status));
+  Copy(v.text, out->text, sizeof(out->text));
+  Copy(v.source, out->source, sizeof(out->source));
+  Copy(v.source == "limit" ? sluice::LevelName(v.level) : "", out->level, sizeof(out->level));
+  Copy(v.entity, out->entity, sizeof(out->entity));
+  Copy(v.identity, out->identity, sizeof(out->identity));
+  out->limit = v.limit;
+  out->usage = v.usage;
+  out->retry_after_ms =
+      v.retry_after == absl::InfiniteDuration() ? -1 : absl::ToInt64Milliseconds(v.retry_after);
+  out->direction = static_cast<uint32_t>(v.direction);
+  Copy(sluice::DirectionReasonName(v.direction_reason), out->direction_reason,
+       sizeof(out->direction_reason));
+  return SLUICE_OK;
+}
+
+sluice_status Open(absl::StatusOr<sluice::config::Config> config, const sluice_options_t* options,
+                   sluice_engine_t** engine, char** errmsg) {
+  if (engine == nullptr) return SLUICE_INVALID_ARGUMENT;
+  *engine = nullptr;
+  if (!config.ok()) return Fail(config.status(), /*config=*/true, errmsg);
+  sluice::PolicyEngine::Options eo;
+  if (options != nullptr) eo.table_path = options->table_path;
+  eo.leases = options == nullptr || options->leases;
+  auto e = sluice::PolicyEngine::Create(*config, absl::Now(), eo);
+  if (!e.ok()) return Fail(e.status(), /*config=*/false, errmsg);
+  auto* out = new (std::nothrow) sluice_engine_t;
+  if (out == nullptr) return SLUICE_RESOURCE_EXHAUSTED;
+  out->engine = std::move(*e);
+  *engine = out;
+  return SLUICE_OK;
+}
+
+}  // namespace
+
+extern "C" {
+
+unsigned sluice_version_number(void) { return SLUICE_VERSION_NUMBER; }
+
+const char* sluice_version_string(void) {
+  static const std::string v =
+      absl::StrCat(SLUICE_VERSION_MAJOR, ".", SLUICE_VERSION_MINOR, ".", SLUICE_VERSION_PATCH);
+  return v.c_str();
+}
+
+const char* sluice_status_name(sluice_status s) {
+  switch (s) {
+    case SLUICE_OK:
+      return "SLUICE_OK";
+    case SLUICE_INVALID_ARGUMENT:
+      return "SLUICE_INVALID_ARGUMENT";
+    case SLUICE_CONFIG_ERROR:
+      return "SLUICE_CONFIG_ERROR";
+    case SLUICE_NOT_FOUND:
+      return "SLUICE_NOT_FOUND";
+    case SLUICE_PERMISSION_DENIED:
+      return "SLUICE_PERMISSION_DENIED";
+    case SLUICE_FAILED_PRECONDITION:
+      return "SLUICE_FAILED_PRECONDITION";
+    case SLUICE_RESOURCE_EXHAUSTED:
+      return "SLUICE_RESOURCE_EXHAUSTED";
+    case SLUICE_IO_ERROR:
+      return "SLUICE_IO_ERROR";
+    case SLUICE_INTERNAL:
+      return "SLUICE_INTERNAL";
+  }
+  return "SLUICE_UNKNOWN_STATUS";
+}
+
+void sluice_free(void* p) { std::free(p); }
+
+sluice_options_t* sluice_options_create(void) { return new (std::nothrow) sluice_options_t; }
+
+void sluice_options_destroy(sluice_options_t* o) { delete o; }
+
+void sluice_options_set_table_path(sluice_options_t* o, const char* path, size_t len) {
+  if (o != nullptr) o->table_path = std::string(View(path, len));
+}
+
+void sluice_options_set_leases(sluice_options_t* o, uint8_t on) {
+  if (o != nullptr) o->leases = on != 0;
+}
+
+sluice_status sluice_engine_open(const char* config, size_t config_len,
+                                 const sluice_options_t* options, sluice_engine_t** engine,
+                                 char** errmsg) {
+  if (config == nullptr && config_len != 0) return SLUICE_INVALID_ARGUMENT;
+  return Open(sluice::ParseConfigText(View(config, config_len), "<config>"), options, engine,
+              errmsg);
+}
+
+sluice_status sluice_engine_open_file(const char* path, size_t path_len,
+                                      const sluice_options_t* options, sluice_engine_t** engine,
+                                      char** errmsg) {
+  if (path == nullptr || path_len == 0) return SLUICE_INVALID_ARGUMENT;
+  auto config = sluice::LoadConfigFile(std::string(path, path_len));
+  if (!config.ok() && absl::IsNotFound(config.status())) {
+    if (engine != nullptr) *engine = nullptr;
+    return Fail(config.status(), false, errmsg);
+  }
+  return Open(std::move(config), options, engine, errmsg);
+}
+
+void sluice_engine_close(sluice_engine_t* engine) { delete engine; }
+
+sluice_status sluice_engine_reload(sluice_engine_t* engine, const char* config, size_t config_len,
+                                   char** errmsg) {
+  if (engine == nullptr || (config == nullptr && config_len != 0)) return SLUICE_INVALID_ARGUMENT;
+  auto c = sluice::ParseConfigText(View(config, config_len), "<config>");
+  if (!c.ok()) return Fail(c.status(), true, errmsg);
+  absl::Status s = engine->engine->Reload(*c, absl::Now());
+  return s.ok() ? SLUICE_OK : Fail(s, false, errmsg);
+}
+
+sluice_status sluice_engine_evaluate(sluice_engine_t* engine, const sluice_event_t* event,
+                                     int64_t now_ms, sluice_verdict_t* verdict) {
+  SmtpEvent e;
+  if (engine == nullptr || verdict == nullptr || !ReadEvent(event, &e)) {
+    return SLUICE_INVALID_ARGUMENT;
+  }
+  if (verdict->struct_size < sizeof(sluice_verdict_t)) return SLUICE_INVALID_ARGUMENT;
+  return WriteVerdict(engine->engine->Evaluate(e, When(now_ms)), verdict);
+}
+
+sluice_status sluice_engine_abort(sluice_engine_t* engine, const char* transaction,
+                                  size_t transaction_len, int64_t now_ms) {
+  if (engine == nullptr || transaction == nullptr) return SLUICE_INVALID_ARGUMENT;
+  engine->engine->Abort(View(transaction, transaction_len), When(now_ms));
+  return SLUICE_OK;
+}
+
+sluice_status sluice_engine_auth(sluice_engine_t* engine, const char* client_address,
+                                 size_t client_address_len, const char* user, size_t user_len,
+                                 uint8_t ok, int64_t now_ms, sluice_verdict_t* verdict) {
+  if (engine == nullptr || verdict == nullptr || verdict->struct_size < sizeof(sluice_verdict_t)) {
+    return SLUICE_INVALID_ARGUMENT;
+  }
+  return WriteVerdict(engine->engine->Auth(View(client_address, client_address_len),
+                                           View(user, user_len), ok != 0, When(now_ms)),
+                      verdict);
+}
+
+sluice_status sluice_engine_maintain(sluice_engine_t* engine, int64_t now_ms) {
+  if (engine == nullptr) return SLUICE_INVALID_ARGUMENT;
+  engine->engine->Maintain(When(now_ms));
+  return SLUICE_OK;
+}
+
+sluice_status sluice_engine_usage_json(sluice_engine_t* engine, const char* entity,
+                                       size_t entity_len, int64_t now_ms, char** json,
+                                       char** errmsg) {
+  if (engine == nullptr || json == nullptr) return SLUICE_INVALID_ARGUMENT;
+  *json = nullptr;
+  sluice::Level level;
+  std::string name;
+  if (!sluice::ParseEntityName(View(entity, entity_len), &level, &name)) {
+    SetError(errmsg, "an entity is a mailbox, a domain, an address or LEVEL:NAME");
+    return SLUICE_INVALID_ARGUMENT;
+  }
+  *json = Dup(sluice::ToJson(engine->engine->limiter().Usage(level, name, When(now_ms))));
+  return *json == nullptr ? SLUICE_RESOURCE_EXHAUSTED : SLUICE_OK;
+}
+
+sluice_status sluice_engine_explain_json(sluice_engine_t* engine, const sluice_event_t* event,
+                                         int64_t now_ms, char** json, char** errmsg) {
+  SmtpEvent e;
+  if (engine == nullptr || json == nullptr || !ReadEvent(event, &e)) {
+    SetError(errmsg, "a NULL engine, result or event, or an event of a bad size or stage");
+    return SLUICE_INVALID_ARGUMENT;
+  }
+  sluice::config::UsageReport usage;
+  const sluice::PolicyEngine::Explanation x = engine->engine->Explain(e, When(now_ms), &usage);
+  const std::string out = absl::StrCat("{\"direction\":\"", sluice::DirectionName(x.direction),
+                                       "\",\"reason\":\"", sluice::DirectionReasonName(x.reason),
+                                       "\",\"identity\":", JsonString(x.identity),
+                                       ",\"usage\":", sluice::ToJson(usage), "}");
+  *json = Dup(out);
+  return *json == nullptr ? SLUICE_RESOURCE_EXHAUSTED : SLUICE_OK;
+}
+
+}  // extern "C"

@@ -1,0 +1,215 @@
+/* The C ABI from C11: every function and every error code. A tiny
+ * harness (no C++ test framework on this side of the boundary). */
+#include "bindings/c/sluice.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int failures = 0;
+#define CHECK(cond)                                                \
+  do {                                                             \
+    if (!(cond)) {                                                 \
+      fprintf(stderr, "%s:%d: CHECK(%s)\n", __FILE__, __LINE__, #cond); \
+      ++failures;                                                  \
+    }                                                              \
+  } while (0)
+
+#define S(lit) lit, sizeof(lit) - 1
+static const int64_t kT0 = 1700000000000; /* ms */
+
+static const char kConfig[] =
+    "level { name: \"domain\" limit { window: \"1h\" max: 100 } }\n"
+    "level { name: \"mailbox\" limit { window: \"1h\" max: 2 } }\n"
+    "level { name: \"client_ip\" limit { window: \"1h\" max: 3 } }\n"
+    "entity { level: \"domain\" name: \"acme.example\" }\n"
+    "policy { trusted_network: \"192.0.2.0/24\" }\n";
+
+static sluice_event_t Rcpt(const char* txn, const char* client, const char* sender) {
+  sluice_event_t e = SLUICE_INIT_EVENT;
+  e.stage = SLUICE_STAGE_RCPT;
+  e.transaction = txn;
+  e.transaction_len = strlen(txn);
+  e.client_address = client;
+  e.client_address_len = strlen(client);
+  e.sender = sender;
+  e.sender_len = strlen(sender);
+  e.recipient = "r@remote.example";
+  e.recipient_len = strlen(e.recipient);
+  return e;
+}
+
+static void TestVersionAndStatus(void) {
+  CHECK(sluice_version_number() == SLUICE_VERSION_NUMBER);
+  CHECK(strcmp(sluice_version_string(), "0.1.0") == 0);
+  CHECK(strcmp(sluice_status_name(SLUICE_OK), "SLUICE_OK") == 0);
+  CHECK(strcmp(sluice_status_name(SLUICE_INVALID_ARGUMENT), "SLUICE_INVALID_ARGUMENT") == 0);
+  CHECK(strcmp(sluice_status_name(SLUICE_CONFIG_ERROR), "SLUICE_CONFIG_ERROR") == 0);
+  CHECK(strcmp(sluice_status_name(SLUICE_NOT_FOUND), "SLUICE_NOT_FOUND") == 0);
+  CHECK(strcmp(sluice_status_name(SLUICE_PERMISSION_DENIED), "SLUICE_PERMISSION_DENIED") == 0);
+  CHECK(strcmp(sluice_status_name(SLUICE_FAILED_PRECONDITION), "SLUICE_FAILED_PRECONDITION") ==
+        0);
+  CHECK(strcmp(sluice_status_name(SLUICE_RESOURCE_EXHAUSTED), "SLUICE_RESOURCE_EXHAUSTED") == 0);
+  CHECK(strcmp(sluice_status_name(SLUICE_IO_ERROR), "SLUICE_IO_ERROR") == 0);
+  CHECK(strcmp(sluice_status_name(SLUICE_INTERNAL), "SLUICE_INTERNAL") == 0);
+  CHECK(strcmp(sluice_status_name((sluice_status)99), "SLUICE_UNKNOWN_STATUS") == 0);
+  /* Pinned values. */
+  CHECK(SLUICE_CONFIG_ERROR == 2 && SLUICE_INTERNAL == 8 && SLUICE_STAGE_END_OF_MESSAGE == 5);
+  CHECK(SLUICE_ACTION_DEFER == 1 && SLUICE_DIRECTION_OUTGOING == 2);
+  sluice_free(NULL);
+}
+
+static void TestOpenErrors(void) {
+  sluice_engine_t* e = (sluice_engine_t*)1;
+  char* err = NULL;
+  /* A config error keeps its position. */
+  CHECK(sluice_engine_open(S("level { name: \"mailbox\"\n limit { window: \"1q\" max: 1 } }"),
+                           NULL, &e, &err) == SLUICE_CONFIG_ERROR);
+  CHECK(e == NULL);
+  CHECK(err != NULL && strstr(err, "<config>:2:") != NULL);
+  sluice_free(err);
+  err = NULL;
+  CHECK(sluice_engine_open(S("level {"), NULL, &e, &err) == SLUICE_CONFIG_ERROR);
+  sluice_free(err);
+  CHECK(sluice_engine_open(S(kConfig), NULL, NULL, NULL) == SLUICE_INVALID_ARGUMENT);
+  CHECK(sluice_engine_open(NULL, 5, NULL, &e, NULL) == SLUICE_INVALID_ARGUMENT);
+  /* Files. */
+  err = NULL;
+  CHECK(sluice_engine_open_file(S("/nonexistent/sluice.conf"), NULL, &e, &err) ==
+        SLUICE_NOT_FOUND);
+  CHECK(e == NULL && err != NULL);
+  sluice_free(err);
+  CHECK(sluice_engine_open_file(NULL, 0, NULL, &e, NULL) == SLUICE_INVALID_ARGUMENT);
+  /* A table path that is a directory cannot be used. */
+  sluice_options_t* o = sluice_options_create();
+  sluice_options_set_table_path(o, S("/tmp"));
+  err = NULL;
+  sluice_status st = sluice_engine_open(S(kConfig), o, &e, &err);
+  CHECK(st == SLUICE_FAILED_PRECONDITION || st == SLUICE_IO_ERROR);
+  CHECK(err != NULL);
+  sluice_free(err);
+  sluice_options_destroy(o);
+  sluice_options_destroy(NULL);
+  sluice_options_set_leases(NULL, 0);
+  sluice_options_set_table_path(NULL, S("x"));
+}
+
+static void TestEngine(void) {
+  sluice_options_t* o = sluice_options_create();
+  CHECK(o != NULL);
+  sluice_options_set_leases(o, 0);
+  sluice_engine_t* e = NULL;
+  char* err = NULL;
+  CHECK(sluice_engine_open(S(kConfig), o, &e, &err) == SLUICE_OK);
+  CHECK(e != NULL && err == NULL);
+  sluice_options_destroy(o);
+
+  /* Outgoing mail (a trusted client): the mailbox allows 2 an hour. */
+  sluice_verdict_t v = SLUICE_INIT_VERDICT;
+  sluice_event_t ev = Rcpt("t1", "192.0.2.10", "a@acme.example");
+  CHECK(sluice_engine_evaluate(e, &ev, kT0, &v) == SLUICE_OK);
+  CHECK(v.admitted == 1 && v.action == SLUICE_ACTION_ACCEPT && v.tripped == 0);
+  CHECK(v.direction == SLUICE_DIRECTION_OUTGOING);
+  CHECK(strcmp(v.direction_reason, "trusted_network") == 0);
+  CHECK(strcmp(v.identity, "a@acme.example") == 0);
+  ev = Rcpt("t2", "192.0.2.10", "a@acme.example");
+  CHECK(sluice_engine_evaluate(e, &ev, kT0, &v) == SLUICE_OK && v.admitted == 1);
+  ev = Rcpt("t3", "192.0.2.10", "a@acme.example");
+  CHECK(sluice_engine_evaluate(e, &ev, kT0, &v) == SLUICE_OK);
+  CHECK(v.admitted == 0 && v.action == SLUICE_ACTION_DEFER && v.tripped == 1);
+  CHECK(v.smtp_code == 451 && strcmp(v.enhanced_status, "4.7.1") == 0);
+  CHECK(strcmp(v.source, "limit") == 0 && strcmp(v.level, "mailbox") == 0);
+  CHECK(strcmp(v.entity, "a@acme.example") == 0);
+  CHECK(v.limit == 2 && v.usage == 2 && v.retry_after_ms > 0);
+  CHECK(strstr(v.text, "mailbox messages limit 2/1h exceeded") != NULL);
+
+  /* Abort gives a transaction back. */
+  ev = Rcpt("t4", "192.0.2.10", "b@acme.example");
+  CHECK(sluice_engine_evaluate(e, &ev, kT0, &v) == SLUICE_OK && v.admitted);
+  CHECK(sluice_engine_abort(e, S("t4"), kT0) == SLUICE_OK);
+  char* json = NULL;
+  CHECK(sluice_engine_usage_json(e, S("b@acme.example"), kT0, &json, NULL) == SLUICE_OK);
+  CHECK(json != NULL && strstr(json, "\"usage\":\"0\"") != NULL); /* given back */
+  sluice_free(json);
+  /* End of message with bytes: committed. */
+  ev = Rcpt("t5", "192.0.2.10", "b@acme.example");
+  CHECK(sluice_engine_evaluate(e, &ev, kT0, &v) == SLUICE_OK && v.admitted);
+  ev.stage = SLUICE_STAGE_END_OF_MESSAGE;
+  ev.size = 1234;
+  ev.recipient_count = 1;
+  CHECK(sluice_engine_evaluate(e, &ev, kT0, &v) == SLUICE_OK && v.admitted);
+  json = NULL;
+  CHECK(sluice_engine_usage_json(e, S("b@acme.example"), kT0, &json, NULL) == SLUICE_OK);
+  CHECK(json != NULL && strstr(json, "\"usage\":\"1\"") != NULL);
+  sluice_free(json);
+
+  /* Inbound mail: only the client counts it, whatever its sender. */
+  ev = Rcpt("i1", "203.0.113.9", "a@acme.example");
+  CHECK(sluice_engine_evaluate(e, &ev, kT0, &v) == SLUICE_OK && v.admitted);
+  CHECK(v.direction == SLUICE_DIRECTION_INBOUND);
+  CHECK(strcmp(v.direction_reason, "untrusted_client") == 0);
+  /* A door's word: local submission is outgoing. */
+  ev = Rcpt("l1", "203.0.113.9", "c@acme.example");
+  ev.direction = SLUICE_DIRECTION_OUTGOING;
+  CHECK(sluice_engine_evaluate(e, &ev, kT0, &v) == SLUICE_OK);
+  CHECK(v.direction == SLUICE_DIRECTION_OUTGOING && strcmp(v.direction_reason, "door") == 0);
+
+  /* Explain counts nothing. */
+  ev = Rcpt("x1", "203.0.113.9", "a@acme.example");
+  json = NULL;
+  CHECK(sluice_engine_explain_json(e, &ev, kT0, &json, NULL) == SLUICE_OK);
+  CHECK(json != NULL && strstr(json, "\"direction\":\"inbound\"") != NULL);
+  CHECK(strstr(json, "\"identity\":\"203.0.113.9\"") != NULL);
+  CHECK(strstr(json, "client_ip") != NULL);
+  sluice_free(json);
+
+  /* AUTH results. */
+  CHECK(sluice_engine_auth(e, S("198.51.100.1"), S("alice"), 1, kT0, &v) == SLUICE_OK);
+  CHECK(v.admitted == 1);
+  CHECK(sluice_engine_auth(e, S("198.51.100.1"), S("alice"), 0, kT0, &v) == SLUICE_OK);
+
+  /* Reload: a bad config is refused with its position; a good one applies. */
+  err = NULL;
+  CHECK(sluice_engine_reload(e, S("level { name: \"nope\" }"), &err) == SLUICE_CONFIG_ERROR);
+  CHECK(err != NULL && strstr(err, "<config>:1:") != NULL);
+  sluice_free(err);
+  CHECK(sluice_engine_reload(e, S(kConfig), NULL) == SLUICE_OK);
+  CHECK(sluice_engine_maintain(e, kT0) == SLUICE_OK);
+  CHECK(sluice_engine_maintain(e, 0) == SLUICE_OK); /* the clock */
+
+  /* Bad arguments. */
+  sluice_event_t bad = Rcpt("b1", "192.0.2.10", "a@acme.example");
+  bad.struct_size = 8;
+  CHECK(sluice_engine_evaluate(e, &bad, kT0, &v) == SLUICE_INVALID_ARGUMENT);
+  bad = Rcpt("b1", "192.0.2.10", "a@acme.example");
+  bad.stage = 42;
+  CHECK(sluice_engine_evaluate(e, &bad, kT0, &v) == SLUICE_INVALID_ARGUMENT);
+  sluice_verdict_t small = SLUICE_INIT_VERDICT;
+  small.struct_size = 4;
+  ev = Rcpt("b2", "192.0.2.10", "a@acme.example");
+  CHECK(sluice_engine_evaluate(e, &ev, kT0, &small) == SLUICE_INVALID_ARGUMENT);
+  CHECK(sluice_engine_evaluate(NULL, &ev, kT0, &v) == SLUICE_INVALID_ARGUMENT);
+  CHECK(sluice_engine_evaluate(e, NULL, kT0, &v) == SLUICE_INVALID_ARGUMENT);
+  CHECK(sluice_engine_evaluate(e, &ev, kT0, NULL) == SLUICE_INVALID_ARGUMENT);
+  CHECK(sluice_engine_abort(NULL, S("t"), kT0) == SLUICE_INVALID_ARGUMENT);
+  CHECK(sluice_engine_auth(NULL, S("1.2.3.4"), S("u"), 1, kT0, &v) == SLUICE_INVALID_ARGUMENT);
+  CHECK(sluice_engine_maintain(NULL, kT0) == SLUICE_INVALID_ARGUMENT);
+  CHECK(sluice_engine_reload(NULL, S(kConfig), NULL) == SLUICE_INVALID_ARGUMENT);
+  err = NULL;
+  CHECK(sluice_engine_usage_json(e, S(""), kT0, &json, &err) == SLUICE_INVALID_ARGUMENT);
+  CHECK(err != NULL);
+  sluice_free(err);
+  CHECK(sluice_engine_usage_json(e, S("a@acme.example"), kT0, NULL, NULL) ==
+        SLUICE_INVALID_ARGUMENT);
+  CHECK(sluice_engine_explain_json(e, NULL, kT0, &json, NULL) == SLUICE_INVALID_ARGUMENT);
+  sluice_engine_close(e);
+  sluice_engine_close(NULL);
+}
+
+int main(void) {
+  TestVersionAndStatus();
+  TestOpenErrors();
+  TestEngine();
+  if (failures == 0) printf("sluice_c_test: all checks passed\n");
+  return failures == 0 ? 0 : 1;
+}
