@@ -215,6 +215,90 @@ SLUICE_EXPORT sluice_status sluice_engine_explain_json(sluice_engine_t* engine,
                                                        const sluice_event_t* event, int64_t now_ms,
                                                        char** json, char** errmsg);
 
+/* ---- The limiter alone ------------------------------------------------------
+ * The hierarchical limits without the engine's direction, abuse detectors
+ * and DNS lists: for callers that decide whose mail it is themselves. */
+
+typedef struct sluice_limiter_t sluice_limiter_t;
+
+SLUICE_EXPORT sluice_status sluice_limiter_open(const char* config, size_t config_len,
+                                                const sluice_options_t* options,
+                                                sluice_limiter_t** limiter, char** errmsg);
+SLUICE_EXPORT void sluice_limiter_close(sluice_limiter_t* limiter);
+
+/* One message (or one recipient, with reserve). */
+typedef struct sluice_request_t {
+  size_t struct_size; /* sizeof(sluice_request_t) */
+  const char* sender; /* the mailbox */
+  size_t sender_len;
+  const char* sasl_user;
+  size_t sasl_user_len;
+  const char* client_ip;
+  size_t client_ip_len;
+  const char* script;
+  size_t script_len;
+  const char* list;
+  size_t list_len;
+  uint8_t inbound; /* mail from the internet: only the client_ip level counts it */
+  uint64_t messages;
+  uint64_t recipients;
+  uint64_t bytes; /* 0: unknown yet */
+} sluice_request_t;
+
+#ifndef __cplusplus
+#define SLUICE_INIT_REQUEST \
+  { .struct_size = sizeof(sluice_request_t), .messages = 1, .recipients = 1 }
+#endif
+
+/* All-or-nothing over every level of the request's path. Thread-safe,
+ * lock-free; *verdict says what tripped (source "limit") if anything. */
+SLUICE_EXPORT sluice_status sluice_limiter_check_and_charge(sluice_limiter_t* limiter,
+                                                            const sluice_request_t* request,
+                                                            int64_t now_ms,
+                                                            sluice_verdict_t* verdict);
+/* Transactions: reserve an item (a recipient; repeating one charges
+ * nothing), commit with the bytes, or release. Thread-safe. */
+SLUICE_EXPORT sluice_status sluice_limiter_reserve(sluice_limiter_t* limiter,
+                                                   const char* transaction, size_t transaction_len,
+                                                   const char* item, size_t item_len,
+                                                   const sluice_request_t* request, int64_t now_ms,
+                                                   sluice_verdict_t* verdict);
+SLUICE_EXPORT sluice_status sluice_limiter_commit(sluice_limiter_t* limiter,
+                                                  const char* transaction, size_t transaction_len,
+                                                  uint64_t bytes, int64_t now_ms,
+                                                  sluice_verdict_t* verdict);
+SLUICE_EXPORT sluice_status sluice_limiter_release(sluice_limiter_t* limiter,
+                                                   const char* transaction, size_t transaction_len,
+                                                   int64_t now_ms);
+
+/* ---- Fingerprints ------------------------------------------------------------
+ * A message's content fingerprint (normalised body: template digest and
+ * MinHash sketch), fed in chunks. A fingerprinter is for one thread at a
+ * time; fingerprints are values (thread-safe to read). */
+
+typedef struct sluice_fingerprinter_t sluice_fingerprinter_t;
+typedef struct sluice_fingerprint_t sluice_fingerprint_t;
+
+SLUICE_EXPORT sluice_fingerprinter_t* sluice_fingerprinter_create(void);
+SLUICE_EXPORT void sluice_fingerprinter_destroy(sluice_fingerprinter_t* f);
+/* Starts a message; feed its raw bytes (headers and body) in any chunks. */
+SLUICE_EXPORT void sluice_fingerprinter_begin(sluice_fingerprinter_t* f);
+SLUICE_EXPORT void sluice_fingerprinter_feed(sluice_fingerprinter_t* f, const char* chunk,
+                                             size_t len);
+/* Ends the message: a new fingerprint (release with
+ * sluice_fingerprint_destroy), or NULL when out of memory. */
+SLUICE_EXPORT sluice_fingerprint_t* sluice_fingerprinter_finish(sluice_fingerprinter_t* f);
+SLUICE_EXPORT void sluice_fingerprint_destroy(sluice_fingerprint_t* fp);
+/* The 128-bit template digest (equal for messages that differ only in
+ * per-recipient tokens); digest[16] is written. */
+SLUICE_EXPORT void sluice_fingerprint_digest(const sluice_fingerprint_t* fp, uint8_t digest[16]);
+/* Estimated Jaccard similarity of two messages' contents, in [0, 1]. */
+SLUICE_EXPORT double sluice_fingerprint_similarity(const sluice_fingerprint_t* a,
+                                                   const sluice_fingerprint_t* b);
+/* 1 if both have the same template (and are not empty). */
+SLUICE_EXPORT uint8_t sluice_fingerprint_same_template(const sluice_fingerprint_t* a,
+                                                       const sluice_fingerprint_t* b);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif

@@ -20,6 +20,7 @@
 #include "ratelimit/config.pb.h"
 #include "ratelimit/limiter.h"
 #include "ratelimit/report.h"
+#include "reputation/content/fingerprint.h"
 
 struct sluice_options_t {
   std::string table_path;
@@ -28,6 +29,18 @@ struct sluice_options_t {
 
 struct sluice_engine_t {
   std::unique_ptr<sluice::PolicyEngine> engine;
+};
+
+struct sluice_limiter_t {
+  std::unique_ptr<sluice::Limiter> limiter;
+};
+
+struct sluice_fingerprinter_t {
+  sluice::Fingerprinter f;
+};
+
+struct sluice_fingerprint_t {
+  sluice::Fingerprint fp;
 };
 
 namespace {
@@ -178,6 +191,31 @@ sluice_status Open(absl::StatusOr<sluice::config::Config> config, const sluice_o
   return SLUICE_OK;
 }
 
+// The fields of a request the caller's struct has.
+bool ReadRequest(const sluice_request_t* in, sluice::Request* r) {
+  if (in == nullptr || in->struct_size < sizeof(sluice_request_t)) return false;
+  r->sender = View(in->sender, in->sender_len);
+  r->sasl_user = View(in->sasl_user, in->sasl_user_len);
+  r->client_ip = View(in->client_ip, in->client_ip_len);
+  r->script = View(in->script, in->script_len);
+  r->list = View(in->list, in->list_len);
+  r->inbound = in->inbound != 0;
+  r->messages = in->messages;
+  r->recipients = in->recipients;
+  r->bytes = in->bytes;
+  return true;
+}
+
+sluice_status WriteDecision(const sluice::Decision& d, sluice_verdict_t* out) {
+  Verdict v;
+  sluice::FromDecision(d, &v);
+  return WriteVerdict(v, out);
+}
+
+bool VerdictOk(const sluice_verdict_t* v) {
+  return v != nullptr && v->struct_size >= sizeof(sluice_verdict_t);
+}
+
 }  // namespace
 
 extern "C" {
@@ -323,6 +361,115 @@ sluice_status sluice_engine_explain_json(sluice_engine_t* engine, const sluice_e
                                        ",\"usage\":", sluice::ToJson(usage), "}");
   *json = Dup(out);
   return *json == nullptr ? SLUICE_RESOURCE_EXHAUSTED : SLUICE_OK;
+}
+
+sluice_status sluice_limiter_open(const char* config, size_t config_len,
+                                  const sluice_options_t* options, sluice_limiter_t** limiter,
+                                  char** errmsg) {
+  if (limiter == nullptr || (config == nullptr && config_len != 0)) {
+    return SLUICE_INVALID_ARGUMENT;
+  }
+  *limiter = nullptr;
+  auto c = sluice::ParseConfigText(View(config, config_len), "<config>");
+  if (!c.ok()) return Fail(c.status(), true, errmsg);
+  sluice::Limiter::Options lo;
+  if (options != nullptr) {
+    lo.lease = options->leases;
+    if (!options->table_path.empty()) c->mutable_table()->set_path(options->table_path);
+  }
+  auto l = sluice::Limiter::Create(*c, absl::Now(), lo);
+  if (!l.ok()) return Fail(l.status(), false, errmsg);
+  auto* out = new (std::nothrow) sluice_limiter_t;
+  if (out == nullptr) return SLUICE_RESOURCE_EXHAUSTED;
+  out->limiter = std::move(*l);
+  *limiter = out;
+  return SLUICE_OK;
+}
+
+void sluice_limiter_close(sluice_limiter_t* limiter) { delete limiter; }
+
+sluice_status sluice_limiter_check_and_charge(sluice_limiter_t* limiter,
+                                              const sluice_request_t* request, int64_t now_ms,
+                                              sluice_verdict_t* verdict) {
+  sluice::Request r;
+  if (limiter == nullptr || !VerdictOk(verdict) || !ReadRequest(request, &r)) {
+    return SLUICE_INVALID_ARGUMENT;
+  }
+  return WriteDecision(limiter->limiter->CheckAndCharge(r, When(now_ms)), verdict);
+}
+
+sluice_status sluice_limiter_reserve(sluice_limiter_t* limiter, const char* transaction,
+                                     size_t transaction_len, const char* item, size_t item_len,
+                                     const sluice_request_t* request, int64_t now_ms,
+                                     sluice_verdict_t* verdict) {
+  sluice::Request r;
+  if (limiter == nullptr || transaction == nullptr || !VerdictOk(verdict) ||
+      !ReadRequest(request, &r)) {
+    return SLUICE_INVALID_ARGUMENT;
+  }
+  return WriteDecision(limiter->limiter->Reserve(View(transaction, transaction_len),
+                                                 View(item, item_len), r, When(now_ms)),
+                       verdict);
+}
+
+sluice_status sluice_limiter_commit(sluice_limiter_t* limiter, const char* transaction,
+                                    size_t transaction_len, uint64_t bytes, int64_t now_ms,
+                                    sluice_verdict_t* verdict) {
+  if (limiter == nullptr || transaction == nullptr || !VerdictOk(verdict)) {
+    return SLUICE_INVALID_ARGUMENT;
+  }
+  return WriteDecision(
+      limiter->limiter->Commit(View(transaction, transaction_len), bytes, When(now_ms)), verdict);
+}
+
+sluice_status sluice_limiter_release(sluice_limiter_t* limiter, const char* transaction,
+                                     size_t transaction_len, int64_t now_ms) {
+  if (limiter == nullptr || transaction == nullptr) return SLUICE_INVALID_ARGUMENT;
+  limiter->limiter->Release(View(transaction, transaction_len), When(now_ms));
+  return SLUICE_OK;
+}
+
+sluice_fingerprinter_t* sluice_fingerprinter_create(void) {
+  return new (std::nothrow) sluice_fingerprinter_t;
+}
+
+void sluice_fingerprinter_destroy(sluice_fingerprinter_t* f) { delete f; }
+
+void sluice_fingerprinter_begin(sluice_fingerprinter_t* f) {
+  if (f != nullptr) f->f.Begin();
+}
+
+void sluice_fingerprinter_feed(sluice_fingerprinter_t* f, const char* chunk, size_t len) {
+  if (f != nullptr && chunk != nullptr) f->f.Feed(absl::string_view(chunk, len));
+}
+
+sluice_fingerprint_t* sluice_fingerprinter_finish(sluice_fingerprinter_t* f) {
+  if (f == nullptr) return nullptr;
+  auto* out = new (std::nothrow) sluice_fingerprint_t;
+  if (out != nullptr) f->f.Finish(&out->fp);
+  return out;
+}
+
+void sluice_fingerprint_destroy(sluice_fingerprint_t* fp) { delete fp; }
+
+void sluice_fingerprint_digest(const sluice_fingerprint_t* fp, uint8_t digest[16]) {
+  if (digest == nullptr) return;
+  std::memset(digest, 0, 16);
+  if (fp == nullptr) return;
+  for (int i = 0; i < 8; ++i) {  // big-endian: hi, then lo
+    digest[i] = static_cast<uint8_t>(fp->fp.digest_hi >> (56 - 8 * i));
+    digest[8 + i] = static_cast<uint8_t>(fp->fp.digest_lo >> (56 - 8 * i));
+  }
+}
+
+double sluice_fingerprint_similarity(const sluice_fingerprint_t* a, const sluice_fingerprint_t* b) {
+  if (a == nullptr || b == nullptr) return 0;
+  return sluice::Fingerprint::Similarity(a->fp, b->fp);
+}
+
+uint8_t sluice_fingerprint_same_template(const sluice_fingerprint_t* a,
+                                         const sluice_fingerprint_t* b) {
+  return a != nullptr && b != nullptr && a->fp.SameTemplate(b->fp) ? 1 : 0;
 }
 
 }  // extern "C"

@@ -206,10 +206,118 @@ static void TestEngine(void) {
   sluice_engine_close(NULL);
 }
 
+static sluice_request_t Msg(const char* sender) {
+  sluice_request_t r = SLUICE_INIT_REQUEST;
+  r.sender = sender;
+  r.sender_len = strlen(sender);
+  return r;
+}
+
+static void TestLimiter(void) {
+  sluice_limiter_t* l = NULL;
+  char* err = NULL;
+  CHECK(sluice_limiter_open(S("level {"), NULL, &l, &err) == SLUICE_CONFIG_ERROR);
+  CHECK(l == NULL && err != NULL);
+  sluice_free(err);
+  CHECK(sluice_limiter_open(S(kConfig), NULL, NULL, NULL) == SLUICE_INVALID_ARGUMENT);
+  sluice_options_t* o = sluice_options_create();
+  sluice_options_set_leases(o, 0);
+  CHECK(sluice_limiter_open(S(kConfig), o, &l, NULL) == SLUICE_OK && l != NULL);
+  sluice_options_destroy(o);
+
+  sluice_verdict_t v = SLUICE_INIT_VERDICT;
+  sluice_request_t r = Msg("m@acme.example");
+  CHECK(sluice_limiter_check_and_charge(l, &r, kT0, &v) == SLUICE_OK && v.admitted);
+  CHECK(sluice_limiter_check_and_charge(l, &r, kT0, &v) == SLUICE_OK && v.admitted);
+  CHECK(sluice_limiter_check_and_charge(l, &r, kT0, &v) == SLUICE_OK);
+  CHECK(!v.admitted && strcmp(v.level, "mailbox") == 0 && v.usage == 2 && v.limit == 2);
+  CHECK(strstr(v.text, "(m@acme.example)") != NULL);
+  /* Inbound: only the client_ip level (3 an hour). */
+  r.inbound = 1;
+  r.client_ip = "203.0.113.9";
+  r.client_ip_len = strlen(r.client_ip);
+  for (int i = 0; i < 3; ++i) {
+    CHECK(sluice_limiter_check_and_charge(l, &r, kT0, &v) == SLUICE_OK && v.admitted);
+  }
+  CHECK(sluice_limiter_check_and_charge(l, &r, kT0, &v) == SLUICE_OK);
+  CHECK(!v.admitted && strcmp(v.level, "client_ip") == 0);
+
+  /* Transactions: reserve twice the same recipient (one charge), commit. */
+  sluice_request_t t = Msg("t@acme.example");
+  CHECK(sluice_limiter_reserve(l, S("x1"), S("r1"), &t, kT0, &v) == SLUICE_OK && v.admitted);
+  CHECK(sluice_limiter_reserve(l, S("x1"), S("r1"), &t, kT0, &v) == SLUICE_OK && v.admitted);
+  CHECK(sluice_limiter_commit(l, S("x1"), 100, kT0, &v) == SLUICE_OK && v.admitted);
+  CHECK(sluice_limiter_reserve(l, S("x2"), S("r1"), &t, kT0, &v) == SLUICE_OK && v.admitted);
+  CHECK(sluice_limiter_release(l, S("x2"), kT0) == SLUICE_OK);
+  CHECK(sluice_limiter_reserve(l, S("x3"), S("r1"), &t, kT0, &v) == SLUICE_OK && v.admitted);
+  CHECK(sluice_limiter_reserve(l, S("x4"), S("r1"), &t, kT0, &v) == SLUICE_OK && !v.admitted);
+
+  /* Bad arguments. */
+  sluice_request_t bad = Msg("a@b");
+  bad.struct_size = 3;
+  CHECK(sluice_limiter_check_and_charge(l, &bad, kT0, &v) == SLUICE_INVALID_ARGUMENT);
+  CHECK(sluice_limiter_check_and_charge(NULL, &r, kT0, &v) == SLUICE_INVALID_ARGUMENT);
+  CHECK(sluice_limiter_check_and_charge(l, &r, kT0, NULL) == SLUICE_INVALID_ARGUMENT);
+  CHECK(sluice_limiter_reserve(l, NULL, 0, S("r"), &t, kT0, &v) == SLUICE_INVALID_ARGUMENT);
+  CHECK(sluice_limiter_commit(NULL, S("x"), 1, kT0, &v) == SLUICE_INVALID_ARGUMENT);
+  CHECK(sluice_limiter_release(l, NULL, 0, kT0) == SLUICE_INVALID_ARGUMENT);
+  sluice_limiter_close(l);
+  sluice_limiter_close(NULL);
+}
+
+static void TestFingerprints(void) {
+  static const char kA[] =
+      "Subject: offer\r\n\r\nDear Alice, your invoice 12345 is ready at "
+      "https://pay.example.com/x?id=1 today. Best regards, the billing team of example.";
+  static const char kB[] =
+      "Subject: offer\r\n\r\nDear Bob, your invoice 67890 is ready at "
+      "https://pay.example.com/x?id=2 today. Best regards, the billing team of example.";
+  static const char kC[] =
+      "Subject: hi\r\n\r\nLunch on Friday? The new place near the station has good "
+      "noodles and we could walk there after the meeting.";
+  sluice_fingerprinter_t* f = sluice_fingerprinter_create();
+  CHECK(f != NULL);
+  sluice_fingerprinter_begin(f);
+  sluice_fingerprinter_feed(f, kA, 20); /* in chunks */
+  sluice_fingerprinter_feed(f, kA + 20, sizeof(kA) - 1 - 20);
+  sluice_fingerprint_t* a = sluice_fingerprinter_finish(f);
+  sluice_fingerprinter_begin(f);
+  sluice_fingerprinter_feed(f, S(kB));
+  sluice_fingerprint_t* b = sluice_fingerprinter_finish(f);
+  sluice_fingerprinter_begin(f);
+  sluice_fingerprinter_feed(f, S(kC));
+  sluice_fingerprint_t* c = sluice_fingerprinter_finish(f);
+  CHECK(a != NULL && b != NULL && c != NULL);
+  CHECK(sluice_fingerprint_same_template(a, b) == 1);
+  CHECK(sluice_fingerprint_same_template(a, c) == 0);
+  CHECK(sluice_fingerprint_similarity(a, b) > 0.9);
+  CHECK(sluice_fingerprint_similarity(a, c) < 0.3);
+  uint8_t da[16], db[16], dc[16];
+  sluice_fingerprint_digest(a, da);
+  sluice_fingerprint_digest(b, db);
+  sluice_fingerprint_digest(c, dc);
+  CHECK(memcmp(da, db, 16) == 0 && memcmp(da, dc, 16) != 0);
+  sluice_fingerprint_digest(NULL, dc);
+  CHECK(dc[0] == 0 && dc[15] == 0);
+  CHECK(sluice_fingerprint_similarity(NULL, a) == 0);
+  CHECK(sluice_fingerprint_same_template(a, NULL) == 0);
+  CHECK(sluice_fingerprinter_finish(NULL) == NULL);
+  sluice_fingerprinter_feed(NULL, S("x"));
+  sluice_fingerprinter_begin(NULL);
+  sluice_fingerprint_destroy(a);
+  sluice_fingerprint_destroy(b);
+  sluice_fingerprint_destroy(c);
+  sluice_fingerprint_destroy(NULL);
+  sluice_fingerprinter_destroy(f);
+  sluice_fingerprinter_destroy(NULL);
+}
+
 int main(void) {
   TestVersionAndStatus();
   TestOpenErrors();
   TestEngine();
+  TestLimiter();
+  TestFingerprints();
   if (failures == 0) printf("sluice_c_test: all checks passed\n");
   return failures == 0 ? 0 : 1;
 }

@@ -93,7 +93,6 @@ struct PolicyEngine::State {
   // as a mailbox named after an IP.
   absl::string_view Identity(const Settings& s, const SmtpEvent& e, bool* mailbox) const;
   absl::string_view CountedAddress(absl::string_view client_address) const;
-  static void FromDecision(const Decision& d, Verdict* v);
   static void FromFinding(const AbuseGuard::Finding& f, absl::string_view key, Verdict* v);
   absl::StatusOr<std::unique_ptr<AbuseGuard>> MakeAbuse(const config::Config& c, absl::Time now);
 
@@ -427,7 +426,7 @@ absl::string_view PolicyEngine::State::Identity(const Settings& s, const SmtpEve
   return "";
 }
 
-void PolicyEngine::State::FromDecision(const Decision& d, Verdict* v) {
+void FromDecision(const Decision& d, Verdict* v) {
   if (!d.tripped()) return;
   v->action = d.action;
   v->shadow = d.shadow;

@@ -61,6 +61,13 @@ class Limiter;
 class PathResolver;
 class ScoreBoard;
 
+struct Decision;  // ratelimit/limiter.h
+
+// A limiter's decision as a verdict (source "limit", the text with its
+// entity and retry time); nothing if it did not trip. For doors that call
+// the limiter alone (the C ABI).
+void FromDecision(const Decision& d, Verdict* v);
+
 class PolicyEngine {
  public:
   struct Options {
