@@ -145,18 +145,17 @@ bool ReadEvent(const sluice_event_t* in, SmtpEvent* e) {
   return true;
 }
 
-// Fills as much of the caller's verdict as its struct_size holds.
+// Fills the caller's verdict: every field is written (no memset of its
+// 1.2 KB: a hot path), texts NUL-terminated.
 sluice_status WriteVerdict(const Verdict& v, sluice_verdict_t* out) {
   if (out == nullptr || out->struct_size < sizeof(sluice_verdict_t)) {
     return SLUICE_INVALID_ARGUMENT;  // no older layout exists yet
   }
-  const size_t size = out->struct_size;
-  std::memset(out, 0, sizeof(sluice_verdict_t));
-  out->struct_size = size;
   out->action = static_cast<uint32_t>(v.action);
   out->admitted = v.admitted() ? 1 : 0;
   out->shadow = v.shadow ? 1 : 0;
   out->tripped = v.tripped() ? 1 : 0;
+  out->reserved = 0;
   out->smtp_code = v.smtp_code;
   Copy(v.enhanced_status, out->enhanced_status, sizeof(out->enhanced_status));
   Copy(v.text, out->text, sizeof(out->text));
@@ -207,6 +206,21 @@ bool ReadRequest(const sluice_request_t* in, sluice::Request* r) {
 }
 
 sluice_status WriteDecision(const sluice::Decision& d, sluice_verdict_t* out) {
+  if (!d.tripped()) {  // the common case, written directly (no Verdict built)
+    out->action = SLUICE_ACTION_ACCEPT;
+    out->admitted = 1;
+    out->shadow = 0;
+    out->tripped = 0;
+    out->reserved = 0;
+    out->smtp_code = 250;
+    std::memcpy(out->enhanced_status, "2.0.0", 6);
+    out->text[0] = out->source[0] = out->level[0] = out->entity[0] = out->identity[0] = 0;
+    out->limit = out->usage = 0;
+    out->retry_after_ms = 0;
+    out->direction = SLUICE_DIRECTION_UNKNOWN;
+    out->direction_reason[0] = 0;
+    return SLUICE_OK;
+  }
   Verdict v;
   sluice::FromDecision(d, &v);
   return WriteVerdict(v, out);
