@@ -11,7 +11,7 @@ PKGS=(
   libfuzzy-dev libtlsh-dev
   libevent-dev libpsl-dev publicsuffix libidn2-dev libc-ares-dev rbldnsd unbound dnsutils
   postfix swaks sasl2-bin libsasl2-modules
-  python3
+  python3 python3-pytest
 )
 
 missing=()
