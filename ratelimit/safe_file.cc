@@ -55,7 +55,8 @@ absl::Status Check(int fd, const std::string& path) {
                                                       ", not by this process's user (uid ",
                                                       geteuid(), ") or root; refused"));
   }
-  if ((st.st_mode & S_IWGRP) && !InGroup(st.st_gid)) {
+  // Group-writable: a share the owner chose (ours), or one we are part of.
+  if ((st.st_mode & S_IWGRP) && st.st_uid != geteuid() && !InGroup(st.st_gid)) {
     return absl::FailedPreconditionError(
         absl::StrCat(path, ": writable by group ", st.st_gid,
                      ", which this process is not in; refused (chmod g-w, or run in that group)"));

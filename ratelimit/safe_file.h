@@ -5,9 +5,11 @@
 //   OpenOwnFile       open(O_NOFOLLOW | O_CLOEXEC), then refuse what is not
 //                     a regular file, is writable by others, is owned by
 //                     another user (neither this process's user nor root),
-//                     or is group-writable for a group this process is not
-//                     in (sharing a table through a group, mode 0660, is
-//                     fine). Errors name the file and say what is wrong.
+//                     or is someone else's and group-writable for a group
+//                     this process is not in (sharing a table through a
+//                     group, mode 0660, is fine: root's daemon and Exim's
+//                     Debian-exim processes). Errors name the file and say
+//                     what is wrong.
 //   WriteFileAtomically  a new file under a fresh name (O_EXCL, in the same
 //                     directory), written whole, then renamed over the
 //                     target: a planted symlink is replaced, never followed;

@@ -12,6 +12,7 @@ PKGS=(
   libevent-dev libpsl-dev publicsuffix libidn2-dev libc-ares-dev rbldnsd unbound dnsutils
   postfix swaks sasl2-bin libsasl2-modules
   python3 python3-pytest
+  exim4-dev libmariadb3 libidn12 libspf2-2
 )
 
 missing=()
@@ -31,4 +32,18 @@ if ((${#missing[@]})); then
     'postfix postfix/mailname string sluice-test.example' | $SUDO debconf-set-selections
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -q >&2
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
+fi
+
+# Exim (heavy: it has ${dlfunc}) conflicts with Postfix as a package: its
+# binary is unpacked from the .deb into a cache folder instead, and runs as
+# the Debian-exim user (tests/exim/).
+EXIM_ROOT="${SLUICE_EXIM_ROOT:-$HOME/.cache/sluice-exim}"
+if [[ ! -x "$EXIM_ROOT/root/usr/sbin/exim4" ]]; then
+  mkdir -p "$EXIM_ROOT"
+  (cd "$EXIM_ROOT" && rm -f exim4-daemon-heavy_*.deb && apt-get download exim4-daemon-heavy >&2 &&
+    dpkg-deb -x exim4-daemon-heavy_*.deb root) ||
+    echo "setup: could not unpack exim4-daemon-heavy (the Exim tests will fail)" >&2
+fi
+if ! id Debian-exim >/dev/null 2>&1; then
+  $SUDO adduser --system --group --allow-bad-names --no-create-home Debian-exim >&2 || true
 fi

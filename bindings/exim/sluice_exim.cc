@@ -1,0 +1,173 @@
+// sluice in Exim's own processes: a ${dlfunc} module (exim4-daemon-heavy)
+// on the same config and counter table as sluice-policyd.
+//
+// Functions (each returns OK with the answer in its yield: "DUNNO", or an
+// SMTP reply such as "451 4.7.1 sluice: ..." or "550 5.7.1 ..."; the ACL
+// snippet in bindings/exim/README.md turns that into defer or deny):
+//
+//   sluice_rcpt  CONFIG TXN CLIENT_ADDRESS AUTH_ID SENDER RECIPIENT
+//     acl_smtp_rcpt: reserves the recipient on the sender's path (or, for
+//     inbound mail, the client's). TXN ties a message's recipients
+//     together (an $acl_m variable set once per message).
+//   sluice_data  CONFIG TXN CLIENT_ADDRESS AUTH_ID SENDER SIZE RCPT_COUNT SCRIPT
+//     acl_smtp_data: commits with $message_size; the recipients Exim
+//     accepted reconcile the reservations; SCRIPT is the
+//     X-PHP-Originating-Script header (script level).
+//   sluice_not_smtp CONFIG MESSAGE_ID SENDER SIZE RCPT_COUNT SCRIPT
+//     acl_not_smtp (exim -t: where PHP's mail() arrives): local submission,
+//     outgoing whatever the addresses; charged at once. Exim can only
+//     accept or refuse here (a refusal is final: exit 1 and a bounce), so a
+//     limit that trips refuses; a bounce (empty sender) counts nothing.
+//
+// Each Exim process (one per SMTP connection, one per exim -t) opens the
+// engine on its first call with leases off: counts on the shared table are
+// exact however many processes there are. If the config cannot be loaded
+// the answer is "DUNNO" (fail open) and a log line goes to Exim's main log,
+// unless CONFIG is prefixed "closed:" (then "451 4.3.0 ..." at RCPT/DATA).
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <string>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/clock.h"
+#include "bindings/engine/policy_engine.h"
+#include "ratelimit/config.h"
+
+extern "C" {
+#include <local_scan.h>
+}
+
+namespace {
+
+// The engine of this process, opened on the first call.
+struct Loaded {
+  std::string config_path;
+  std::unique_ptr<sluice::PolicyEngine> engine;
+  std::string error;
+};
+
+Loaded& State() {
+  static Loaded* s = new Loaded;
+  return *s;
+}
+
+// The yield: a copy in Exim's memory pool (Exim frees it).
+int Yield(uschar** yield, absl::string_view answer) {
+  auto* out = static_cast<uschar*>(store_get(static_cast<int>(answer.size()) + 1, GET_UNTAINTED));
+  std::memcpy(out, answer.data(), answer.size());
+  out[answer.size()] = 0;
+  *yield = out;
+  return OK;
+}
+
+// The engine for CONFIG ("closed:PATH" fails closed), or null with the
+// answer to give in *fallback.
+sluice::PolicyEngine* Engine(absl::string_view arg, std::string* fallback) {
+  bool closed = false;
+  if (arg.substr(0, 7) == "closed:") {
+    closed = true;
+    arg.remove_prefix(7);
+  }
+  Loaded& s = State();
+  if (s.engine == nullptr && s.error.empty()) {
+    s.config_path = std::string(arg);
+    auto c = sluice::LoadConfigFile(s.config_path);
+    if (c.ok()) {
+      sluice::PolicyEngine::Options o;
+      o.leases = false;  // a process per connection: exact counts
+      auto e = sluice::PolicyEngine::Create(*c, absl::Now(), o);
+      if (e.ok()) {
+        s.engine = std::move(*e);
+      } else {
+        s.error = std::string(e.status().message());
+      }
+    } else {
+      s.error = std::string(c.status().message());
+    }
+    if (!s.error.empty()) {
+      log_write(0, LOG_MAIN, "sluice: cannot load %s: %s (failing %s)", s.config_path.c_str(),
+                s.error.c_str(), closed ? "closed" : "open");
+    }
+  }
+  if (s.engine == nullptr) {
+    *fallback = closed ? "451 4.3.0 sluice: mail policy unavailable, try again later" : "DUNNO";
+  }
+  return s.engine.get();
+}
+
+absl::string_view Arg(int argc, uschar* argv[], int i) {
+  return i < argc && argv[i] != nullptr ? absl::string_view(reinterpret_cast<char*>(argv[i]))
+                                        : absl::string_view();
+}
+
+uint64_t Number(absl::string_view s) {
+  uint64_t n = 0;
+  return absl::SimpleAtoi(s, &n) ? n : 0;
+}
+
+// The verdict as the module's answer (and a main-log line when it tripped).
+int Answer(sluice::PolicyEngine* e, const sluice::Verdict& v, uschar** yield) {
+  if (v.tripped()) {
+    log_write(0, LOG_MAIN, "%s", sluice::PolicyEngine::LogLine(v, "").c_str());
+  }
+  if (v.admitted()) return Yield(yield, "DUNNO");
+  return Yield(yield, absl::StrCat(v.smtp_code, " ", v.enhanced_status, " ", v.text));
+}
+
+}  // namespace
+
+extern "C" {
+
+__attribute__((visibility("default"))) int sluice_rcpt(uschar** yield, int argc, uschar* argv[]) {
+  std::string fallback;
+  sluice::PolicyEngine* e = Engine(Arg(argc, argv, 0), &fallback);
+  if (e == nullptr) return Yield(yield, fallback);
+  sluice::SmtpEvent ev;
+  ev.stage = sluice::Stage::kRcpt;
+  ev.transaction = Arg(argc, argv, 1);
+  ev.client_address = Arg(argc, argv, 2);
+  ev.sasl_username = Arg(argc, argv, 3);
+  ev.sender = Arg(argc, argv, 4);
+  ev.recipient = Arg(argc, argv, 5);
+  return Answer(e, e->Evaluate(ev, absl::Now()), yield);
+}
+
+__attribute__((visibility("default"))) int sluice_data(uschar** yield, int argc, uschar* argv[]) {
+  std::string fallback;
+  sluice::PolicyEngine* e = Engine(Arg(argc, argv, 0), &fallback);
+  if (e == nullptr) return Yield(yield, fallback);
+  sluice::SmtpEvent ev;
+  ev.stage = sluice::Stage::kEndOfMessage;
+  ev.transaction = Arg(argc, argv, 1);
+  ev.client_address = Arg(argc, argv, 2);
+  ev.sasl_username = Arg(argc, argv, 3);
+  ev.sender = Arg(argc, argv, 4);
+  ev.size = Number(Arg(argc, argv, 5));
+  ev.recipient_count = Number(Arg(argc, argv, 6));
+  ev.script = Arg(argc, argv, 7);
+  return Answer(e, e->Evaluate(ev, absl::Now()), yield);
+}
+
+__attribute__((visibility("default"))) int sluice_not_smtp(uschar** yield, int argc,
+                                                           uschar* argv[]) {
+  std::string fallback;
+  sluice::PolicyEngine* e = Engine(Arg(argc, argv, 0), &fallback);
+  if (e == nullptr) return Yield(yield, "DUNNO");  // here a refusal is a bounce: never for us
+  sluice::SmtpEvent ev;
+  ev.stage = sluice::Stage::kEndOfMessage;
+  ev.direction = sluice::Direction::kOutgoing;  // local submission
+  ev.transaction = Arg(argc, argv, 1);
+  ev.sender = Arg(argc, argv, 2);
+  if (ev.sender.empty()) return Yield(yield, "DUNNO");  // Exim's own bounces
+  ev.size = Number(Arg(argc, argv, 3));
+  ev.recipient_count = Number(Arg(argc, argv, 4));
+  ev.script = Arg(argc, argv, 5);
+  return Answer(e, e->Evaluate(ev, absl::Now()), yield);
+}
+
+}  // extern "C"

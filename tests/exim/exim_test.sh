@@ -1,0 +1,179 @@
+#!/usr/bin/env bash
+# Integration test: sluice inside a real Exim (exim4-daemon-heavy 4.96,
+# unpacked by scripts/setup.sh) through its ${dlfunc} module, and
+# sluice-policyd on the same counter table. A private Exim daemon on a high
+# port of 127.0.0.1, driven by swaks; `exim -t` for local submission (where
+# PHP's mail() arrives). Messages stay queued (queue_only): nothing leaves.
+# Shows: the mailbox limit trips at exactly its count in Exim's SMTP ACL
+# (451 with sluice's text), across Exim's per-connection processes; the
+# DATA ACL commits the size and the script header; exim -t with an
+# X-PHP-Originating-Script header trips the script level (the submission is
+# refused, exit 1, and logged); Exim's processes and sluice-policyd count on
+# one table, exactly; a config the module cannot load fails open with a log
+# line (or closed when asked).
+set -uo pipefail
+
+RUNFILES="${TEST_SRCDIR:-$PWD}/${TEST_WORKSPACE:-sluice}"
+MODULE="$RUNFILES/bindings/exim/sluice_exim.so"
+export SL_POLICYD="$RUNFILES/bindings/postfix/sluice-policyd"
+CLI="$RUNFILES/bindings/cli/sluice"
+source "$RUNFILES/tests/postfix/env.sh"
+EXIM_SRC="${SLUICE_EXIM_ROOT:-${HOME:-/root}/.cache/sluice-exim}/root/usr/sbin/exim4"
+
+if [[ $(id -u) -ne 0 ]] || [[ ! -x "$EXIM_SRC" ]] || ! id Debian-exim >/dev/null 2>&1 ||
+  ! command -v swaks >/dev/null; then
+  echo "needs root, swaks, the Debian-exim user and Exim heavy unpacked (scripts/setup.sh)" >&2
+  exit 1
+fi
+
+W="$(mktemp -d /tmp/sluice-exim.XXXXXX)"
+chmod 0755 "$W"
+sl_env_init "$W/policyd"
+EXIM_PID=""
+cleanup() {
+  [[ -n "$EXIM_PID" ]] && kill "$EXIM_PID" 2>/dev/null
+  [[ -n "$EXIM_PID" ]] && wait "$EXIM_PID" 2>/dev/null
+  sl_policyd_stop
+  rm -rf "$W" "$SL_RUN"
+}
+trap cleanup EXIT
+
+mkdir -p "$W/spool" "$W/log"
+chown Debian-exim:Debian-exim "$W/spool" "$W/log"
+install -m 0755 "$EXIM_SRC" "$W/exim4"
+install -m 0755 "$MODULE" "$W/sluice_exim.so"
+# The shared table: root's, group Debian-exim, 0660 (sluice-policyd runs
+# as root, Exim's processes as Debian-exim).
+install -m 0660 -o root -g Debian-exim /dev/null "$W/counters.table"
+cat >"$W/sluice.conf" <<CONF
+level { name: "mailbox" limit { window: "1h" max: 3 } limit { metric: BYTES window: "1h" max: 1000000 } }
+level { name: "script" limit { window: "1h" max: 1 } }
+policy { trusted_network: "127.0.0.0/8" }
+table { path: "$W/counters.table" }
+CONF
+echo 'level { name: "mailbox" limit { window: "1q" max: 1 } }' >"$W/broken.conf"
+chmod 0644 "$W/sluice.conf" "$W/broken.conf"
+PORT=$(sl_free_port)
+write_exim_conf() {  # SLUICE-CONFIG-ARGUMENT
+  cat >"$W/exim.conf" <<CONF
+exim_path = $W/exim4
+spool_directory = $W/spool
+log_file_path = $W/log/%slog
+primary_hostname = sluice-exim.example
+local_interfaces = 127.0.0.1
+daemon_smtp_ports = $PORT
+exim_user = Debian-exim
+exim_group = Debian-exim
+trusted_users = root
+queue_only = true
+acl_smtp_rcpt = acl_rcpt
+acl_smtp_data = acl_data
+acl_not_smtp = acl_not_smtp
+SLUICE = $W/sluice_exim.so
+SCONF = $1
+begin acl
+acl_rcpt:
+  warn  set acl_m_txn = \${if eq{\$acl_m_txn}{}{\$pid.\$tod_epoch_l}{\$acl_m_txn}}
+        set acl_m_sluice = \${dlfunc{SLUICE}{sluice_rcpt}{SCONF}{\$acl_m_txn}{\$sender_host_address}{\$authenticated_id}{\$sender_address}{\$local_part@\$domain}}
+  defer condition = \${if match{\$acl_m_sluice}{\\N^4\\N}}
+        message = \$acl_m_sluice
+  deny  condition = \${if match{\$acl_m_sluice}{\\N^5\\N}}
+        message = \$acl_m_sluice
+  accept
+acl_data:
+  warn  set acl_m_sluice = \${dlfunc{SLUICE}{sluice_data}{SCONF}{\$acl_m_txn}{\$sender_host_address}{\$authenticated_id}{\$sender_address}{\$message_size}{\$recipients_count}{\$h_X-PHP-Originating-Script:}}
+  defer condition = \${if match{\$acl_m_sluice}{\\N^4\\N}}
+        message = \$acl_m_sluice
+  deny  condition = \${if match{\$acl_m_sluice}{\\N^5\\N}}
+        message = \$acl_m_sluice
+  accept
+acl_not_smtp:
+  warn  set acl_m_sluice = \${dlfunc{SLUICE}{sluice_not_smtp}{SCONF}{\$message_exim_id}{\$sender_address}{\$message_size}{\$recipients_count}{\$h_X-PHP-Originating-Script:}}
+  deny  condition = \${if match{\$acl_m_sluice}{\\N^[45]\\N}}
+        message = \$acl_m_sluice
+  accept
+begin routers
+begin transports
+CONF
+  chmod 0644 "$W/exim.conf"
+}
+start_exim() {
+  "$W/exim4" -C "$W/exim.conf" -bdf -oX "$PORT" >>"$W/exim.out" 2>&1 &
+  EXIM_PID=$!
+  sl_wait_port "$PORT" 15 || { cat "$W/exim.out" "$W/log/paniclog" 2>/dev/null; exit 1; }
+}
+stop_exim() {
+  kill "$EXIM_PID" 2>/dev/null
+  wait "$EXIM_PID" 2>/dev/null
+  EXIM_PID=""
+}
+send() {  # FROM TO [swaks options]: the refusal or "queued"
+  local out
+  out=$(timeout 60 swaks --server "127.0.0.1:$PORT" --from "$1" --to "$2" --helo c.example \
+    --timeout 30 "${@:3}" 2>&1)
+  local refusal
+  refusal=$(grep -E '^<\*\* +[45][0-9]{2}' <<<"$out" | head -1 | sed -E 's/^<\*\* +//')
+  if [[ -n "$refusal" ]]; then echo "$refusal"; else grep -qE '^<- +250 OK id=' <<<"$out" && echo queued; fi
+}
+
+write_exim_conf "$W/sluice.conf"
+start_exim
+
+# 1. The mailbox limit (3 an hour) through Exim's SMTP ACLs: each message
+#    is its own Exim process; the 4th is deferred at RCPT with sluice's text.
+for i in 1 2 3; do
+  check "exim: message $i queued" "queued" "$(send a@acme.example r$i@remote.example)"
+done
+r=$(send a@acme.example r4@remote.example)
+check "exim: 4th deferred with 451" "451" "$r"
+check "exim: 4th names the rule" "mailbox messages limit 3/1h exceeded" "$r"
+check "exim: the main log has sluice's line" "sluice: defer identity=<a@acme.example>" \
+  "$(cat "$W/log/mainlog")"
+
+# 2. exim -t (local submission; PHP's mail()): the script level, 1 an hour.
+submit() {  # SCRIPT: exim -t's exit code
+  printf 'From: web@acme.example\nTo: x@remote.example\nSubject: t\nX-PHP-Originating-Script: 33:%s\n\nhello\n' "$1" |
+    timeout 60 "$W/exim4" -C "$W/exim.conf" -t -f web@acme.example >/dev/null 2>&1
+  echo "exit $?"
+}
+check_eq "exim -t: the script's first message accepted" "exit 0" "$(submit contact.php)"
+check_eq "exim -t: its second refused" "exit 1" "$(submit contact.php)"
+check "exim -t: refusal logged" "rejected by non-SMTP ACL" "$(cat "$W/log/rejectlog" "$W/log/mainlog" 2>/dev/null)"
+check_eq "exim -t: another script is not held" "exit 0" "$(submit other.php)"
+
+# 3. sluice-policyd on the same table: Exim's counts are exact in its view,
+#    and both charge the same counters.
+SL_TABLE="$W/counters.table"  # the one Exim counts on
+sl_policyd_start "$W/sluice.conf" || exit 1
+usage_of() {
+  "$CLI" --socket "$SL_ADMIN" usage "$1" | awk -v m="$2" '$3 == m && $4 == "1h" { print $5; exit }'
+}
+check_eq "policyd sees Exim's 3 messages of a@" "3" "$(usage_of a@acme.example messages)"
+check_eq "policyd sees the script's 1 message" "1" "$(usage_of script:33:contact.php messages)"
+python3 - "$SL_POLICY_PORT" <<'PY'
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), 5)
+s.sendall(b"request=smtpd_access_policy\nprotocol_state=RCPT\nsender=b@acme.example\n"
+          b"client_address=127.0.0.1\ninstance=p1\nrecipient=x@remote.example\n\n")
+assert s.recv(100).startswith(b"action=DUNNO")
+PY
+for i in 1 2; do
+  check "exim: b@ message $i queued" "queued" "$(send b@acme.example s$i@remote.example)"
+done
+check "exim: b@'s 4th (1 via policyd, 2 via Exim) deferred" "451" "$(send b@acme.example s3@remote.example)"
+check_eq "policyd: b@ at exactly 3" "3" "$(usage_of b@acme.example messages)"
+
+# 4. A config the module cannot load: fail open (mail goes, a log line),
+#    or closed when asked.
+stop_exim
+write_exim_conf "$W/broken.conf"
+start_exim
+check "broken config: fails open" "queued" "$(send c@acme.example r@remote.example)"
+check "broken config: logged" "sluice: cannot load $W/broken.conf" "$(cat "$W/log/mainlog")"
+stop_exim
+write_exim_conf "closed:$W/broken.conf"
+start_exim
+check "broken config, closed: 451" "451" "$(send c@acme.example r@remote.example)"
+
+echo "$SL_FAILURES failure(s)"
+[[ $SL_FAILURES -eq 0 ]]
