@@ -50,7 +50,9 @@ C
 cd "$prefix/app"
 # shellcheck disable=SC2046
 cc -std=c11 -Wall -Wextra -Werror -pedantic -o app main.c $(pkg-config --cflags --libs sluice)
-out=$(LD_LIBRARY_PATH="$prefix/lib" ./app)
+source "$RUNFILES/tests/postfix/env.sh"
+sl_sanitizer_preload "$prefix/lib/libsluice.so.0"
+out=$(env "${SL_SAN_ENV[@]}" LD_LIBRARY_PATH="$prefix/lib" ./app)
 echo "$out"
 grep -q "1 of 3 admitted" <<<"$out"
 grep -q "451 4.7.1 sluice: mailbox messages limit 1/1h exceeded" <<<"$out" ||

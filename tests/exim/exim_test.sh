@@ -98,7 +98,7 @@ CONF
   chmod 0644 "$W/exim.conf"
 }
 start_exim() {
-  "$W/exim4" -C "$W/exim.conf" -bdf -oX "$PORT" >>"$W/exim.out" 2>&1 &
+  env "${SL_SAN_ENV[@]}" "$W/exim4" -C "$W/exim.conf" -bdf -oX "$PORT" >>"$W/exim.out" 2>&1 &
   EXIM_PID=$!
   sl_wait_port "$PORT" 15 || { cat "$W/exim.out" "$W/log/paniclog" 2>/dev/null; exit 1; }
 }
@@ -116,6 +116,7 @@ send() {  # FROM TO [swaks options]: the refusal or "queued"
   if [[ -n "$refusal" ]]; then echo "$refusal"; else grep -qE '^<- +250 OK id=' <<<"$out" && echo queued; fi
 }
 
+sl_sanitizer_preload "$W/sluice_exim.so"  # Exim itself is not instrumented
 write_exim_conf "$W/sluice.conf"
 start_exim
 
@@ -133,7 +134,7 @@ check "exim: the main log has sluice's line" "sluice: defer identity=<a@acme.exa
 # 2. exim -t (local submission; PHP's mail()): the script level, 1 an hour.
 submit() {  # SCRIPT: exim -t's exit code
   printf 'From: web@acme.example\nTo: x@remote.example\nSubject: t\nX-PHP-Originating-Script: 33:%s\n\nhello\n' "$1" |
-    timeout 60 "$W/exim4" -C "$W/exim.conf" -t -f web@acme.example >/dev/null 2>&1
+    timeout 60 env "${SL_SAN_ENV[@]}" "$W/exim4" -C "$W/exim.conf" -t -f web@acme.example >/dev/null 2>&1
   echo "exit $?"
 }
 check_eq "exim -t: the script's first message accepted" "exit 0" "$(submit contact.php)"

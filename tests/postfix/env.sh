@@ -221,3 +221,16 @@ sl_sink_count() {
   done
   echo "$n"
 }
+
+# sl_sanitizer_preload LIBRARY: when the suite runs under ASan, a library
+# built with it is loaded by programs that are not (python3, Exim, a C
+# program built outside Bazel); they need the sanitizer runtimes first.
+# Sets SL_SAN_ENV (NAME=VALUE words for `env`; empty otherwise).
+SL_SAN_ENV=()
+sl_sanitizer_preload() {
+  SL_SAN_ENV=()
+  [[ "${SLUICE_SANITIZER:-}" == asan ]] || return 0
+  local runtimes
+  runtimes=$(ldd "$1" | awk '/lib(asan|ubsan)\.so/ { print $3 }' | tr '\n' ' ')
+  SL_SAN_ENV=("LD_PRELOAD=$runtimes" "ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:verify_asan_link_order=0")
+}
