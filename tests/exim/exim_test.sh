@@ -16,7 +16,8 @@ set -uo pipefail
 RUNFILES="${TEST_SRCDIR:-$PWD}/${TEST_WORKSPACE:-sluice}"
 MODULE="$RUNFILES/bindings/exim/sluice_exim.so"
 export SL_POLICYD="$RUNFILES/bindings/postfix/sluice-policyd"
-CLI="$RUNFILES/bindings/cli/sluice"
+SL_CLI="$RUNFILES/bindings/cli/sluice"
+CLI="$SL_CLI"
 source "$RUNFILES/tests/postfix/env.sh"
 EXIM_SRC="${SLUICE_EXIM_ROOT:-${HOME:-/root}/.cache/sluice-exim}/root/usr/sbin/exim4"
 
@@ -146,11 +147,8 @@ check_eq "exim -t: another script is not held" "exit 0" "$(submit other.php)"
 #    and both charge the same counters.
 SL_TABLE="$W/counters.table"  # the one Exim counts on
 sl_policyd_start "$W/sluice.conf" || exit 1
-usage_of() {
-  "$CLI" --socket "$SL_ADMIN" usage "$1" | awk -v m="$2" '$3 == m && $4 == "1h" { print $5; exit }'
-}
-check_eq "policyd sees Exim's 3 messages of a@" "3" "$(usage_of a@acme.example messages)"
-check_eq "policyd sees the script's 1 message" "1" "$(usage_of script:33:contact.php messages)"
+check_eq "policyd sees Exim's 3 messages of a@" "3" "$(sl_usage a@acme.example messages)"
+check_eq "policyd sees the script's 1 message" "1" "$(sl_usage script:33:contact.php messages)"
 python3 - "$SL_POLICY_PORT" <<'PY'
 import socket, sys
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), 5)
@@ -162,7 +160,7 @@ for i in 1 2; do
   check "exim: b@ message $i queued" "queued" "$(send b@acme.example s$i@remote.example)"
 done
 check "exim: b@'s 4th (1 via policyd, 2 via Exim) deferred" "451" "$(send b@acme.example s3@remote.example)"
-check_eq "policyd: b@ at exactly 3" "3" "$(usage_of b@acme.example messages)"
+check_eq "policyd: b@ at exactly 3" "3" "$(sl_usage b@acme.example messages)"
 
 # 4. A config the module cannot load: fail open (mail goes, a log line),
 #    or closed when asked.

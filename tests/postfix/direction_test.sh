@@ -18,7 +18,8 @@ set -uo pipefail
 
 RUNFILES="${TEST_SRCDIR:-$PWD}/${TEST_WORKSPACE:-sluice}"
 export SL_POLICYD="$RUNFILES/bindings/postfix/sluice-policyd"
-CLI="$RUNFILES/bindings/cli/sluice"
+SL_CLI="$RUNFILES/bindings/cli/sluice"
+CLI="$SL_CLI"
 source "$RUNFILES/tests/postfix/env.sh"
 
 if [[ $(id -u) -ne 0 ]] || ! command -v postfix >/dev/null || ! command -v swaks >/dev/null ||
@@ -31,11 +32,6 @@ WORK="${TEST_TMPDIR:-/tmp}/postfix-direction"
 rm -rf "$WORK"
 sl_env_init "$WORK"
 DNS_PORT=$(sl_free_port)
-# usage_of LEVEL:NAME METRIC WINDOW: the usage column of one rule.
-usage_of() {
-  "$CLI" --socket "$SL_ADMIN" usage "$1" |
-    awk -v m="$2" -v w="$3" '$3 == m && $4 == w { print $5; exit }'
-}
 RBL_PID=""
 cleanup() {
   sl_postfix_stop
@@ -141,22 +137,22 @@ PY
 #    info@bakery.example (its mailbox limit is 60/h) spend none of it.
 check "forged flood: all 60 accepted as inbound" "flood 60x250" \
   "$(smtp 127.0.0.5 "flood 60 info@bakery.example uN@bakery.example")"
-check_eq "forged flood: the mailbox spent nothing" "0" "$(usage_of info@bakery.example messages 1h)"
+check_eq "forged flood: the mailbox spent nothing" "0" "$(sl_usage info@bakery.example messages 1h)"
 check_eq "forged flood: counted at the outside client" "60" \
-  "$(usage_of client_ip:127.0.0.5 messages 1h)"
+  "$(sl_usage client_ip:127.0.0.5 messages 1h)"
 # The customer, logged in from home (127.0.0.9, on the PBL-like list).
 check "victim's own mail goes, from a listed address" "queued as" \
   "$(sl_send info@bakery.example friend@remote.example -li 127.0.0.9 "${auth[@]}")"
-check_eq "victim's mail counted once" "1" "$(usage_of info@bakery.example messages 1h)"
+check_eq "victim's mail counted once" "1" "$(sl_usage info@bakery.example messages 1h)"
 check "the listed address without a login is refused" "554 5.7.1" \
   "$(sl_send someone@remote.example info@bakery.example -li 127.0.0.9)"
 
 # 2. A forged exempt sender from outside is inbound, counted at its client.
-before=$(usage_of client_ip:127.0.0.5 messages 1h)
+before=$(sl_usage client_ip:127.0.0.5 messages 1h)
 check "forged exempt sender accepted (inbound)" "flood 5x250" \
   "$(smtp 127.0.0.5 "flood 5 postmaster@acme.example boss@acme.example")"
 check_eq "forged exempt sender counted at its client" "$((before + 5))" \
-  "$(usage_of client_ip:127.0.0.5 messages 1h)"
+  "$(sl_usage client_ip:127.0.0.5 messages 1h)"
 x=$("$CLI" --socket "$SL_ADMIN" explain client_address=127.0.0.5 sender=postmaster@acme.example)
 check "explain: inbound, and why" "direction: inbound (untrusted_client)" "$x"
 x=$("$CLI" --socket "$SL_ADMIN" explain client_address=127.0.0.9 sasl_username=info@bakery.example)
@@ -174,16 +170,16 @@ for i in 1 2 3 4; do
   check "inbound to acme $i accepted" "queued as" \
     "$(sl_send partner$i@remote.example boss@acme.example -li 127.0.0.5)"
 done
-check_eq "acme's outgoing count unchanged by inbound" "3" "$(usage_of domain:acme.example messages 1h)"
+check_eq "acme's outgoing count unchanged by inbound" "3" "$(sl_usage domain:acme.example messages 1h)"
 check "log says the direction of a refusal" "direction=outgoing direction_by=trusted_network" \
   "$(cat "$WORK/policyd.log")"
 
 # 4. A 330-byte local part still charges its domain.
-before=$(usage_of domain:bakery.example messages 1h)
+before=$(sl_usage domain:bakery.example messages 1h)
 long="$(printf 'a%.0s' $(seq 1 330))@bakery.example"
 check "long local part accepted" "queued as" "$(sl_send "$long" r@remote.example)"
 check_eq "long local part charged its domain" "$((before + 1))" \
-  "$(usage_of domain:bakery.example messages 1h)"
+  "$(sl_usage domain:bakery.example messages 1h)"
 
 # 5. More bytes at once than a GCRA limit's burst: refused for good.
 r=$(smtp 127.0.0.1 "mail big@bakery.example; rcpt r@remote.example; data 30000")
@@ -194,7 +190,7 @@ check "over the GCRA burst: can never pass" "can never pass" "$r"
 #    second) still charges its bytes: 30000 pass, 30000 more are over 50000.
 r=$(smtp 127.0.0.1 "mail late@bakery.example; rcpt r@remote.example; sleep 4; data 30000")
 check "late end-of-message accepted" "250" "$r"
-b=$(usage_of late@bakery.example bytes 1h)
+b=$(sl_usage late@bakery.example bytes 1h)
 check "late end-of-message charged its bytes (~30000)" "yes" "$([[ ${b:-0} -ge 29000 ]] && echo yes || echo "no: $b")"
 r=$(smtp 127.0.0.1 "mail late@bakery.example; rcpt r@remote.example; sleep 4; data 30000")
 check "second late end-of-message refused over bytes" "mailbox bytes limit 50000/1h" "$r"
@@ -204,7 +200,7 @@ check "second late end-of-message refused over bytes" "mailbox bytes limit 50000
 r=$(smtp 127.0.0.1 "mail count@bakery.example; rcpt a@remote.example; rcpt refused@bakery.example; rcpt b@remote.example; data 500")
 check "message with a refused recipient accepted" "250" "$r"
 check_eq "only the 2 accepted recipients stay counted" "2" \
-  "$(usage_of count@bakery.example recipients 1h)"
+  "$(sl_usage count@bakery.example recipients 1h)"
 
 echo "---- policyd log (last lines)"
 tail -5 "$WORK/policyd.log"

@@ -9,6 +9,7 @@
 #                            Cyrus SASL on a sasldb in DIR); main.cf settings in
 #                            the array SL_POSTCONF_EXTRA come last
 #   (SL_POLICYD_EXTRA: more sluice-policyd options, an array)
+#   sl_usage ENTITY METRIC [WINDOW]  the daemon's usage of one rule (admin socket)
 #   check NAME EXPECTED ACTUAL     ok if ACTUAL holds EXPECTED; counts SL_FAILURES
 #   check_eq NAME EXPECTED ACTUAL  ok if ACTUAL is EXPECTED
 #   sl_postfix_stop          stop Postfix and the sink
@@ -233,4 +234,11 @@ sl_sanitizer_preload() {
   local runtimes
   runtimes=$(ldd "$1" | awk '/lib(asan|ubsan)\.so/ { print $3 }' | tr '\n' ' ')
   SL_SAN_ENV=("LD_PRELOAD=$runtimes" "ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:verify_asan_link_order=0")
+}
+
+# sl_usage ENTITY METRIC [WINDOW]: the usage column of one of the entity's
+# rules, from the running daemon (needs $SL_ADMIN and $SL_CLI).
+sl_usage() {
+  "$SL_CLI" --socket "$SL_ADMIN" usage "$1" |
+    awk -v m="$2" -v w="${3:-1h}" '$3 == m && $4 == w { print $5; exit }'
 }

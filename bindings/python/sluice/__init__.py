@@ -272,7 +272,32 @@ def _options(table_path: Optional[str], leases: bool) -> ctypes.c_void_p:
     return o
 
 
-class Engine:
+class _Handle:
+    """An open C handle, closed by close(), the context manager or GC."""
+
+    _close_fn = None  # the C destroy function (set by subclasses)
+
+    def close(self) -> None:
+        if getattr(self, "_h", None):  # (also when __init__ failed)
+            type(self)._close_fn(self._h)
+            self._h = ctypes.c_void_p()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        self.close()
+
+    def _handle(self) -> ctypes.c_void_p:
+        if not getattr(self, "_h", None):
+            raise SluiceError(Status.INVALID_ARGUMENT, f"the {type(self).__name__} is closed")
+        return self._h
+
+
+class Engine(_Handle):
     """The whole engine: direction, limits, abuse detectors, DNS lists.
 
     Engine(config_text) or Engine(path=...). `table_path` overrides the
@@ -280,6 +305,8 @@ class Engine:
     message (counts stay exact across processes). Use as a context manager
     or call close().
     """
+
+    _close_fn = staticmethod(lambda h: _lib.sluice_engine_close(h))
 
     def __init__(self, config: Optional[str] = None, *, path: Optional[str] = None,
                  table_path: Optional[str] = None, leases: bool = True):
@@ -300,25 +327,6 @@ class Engine:
         finally:
             _lib.sluice_options_destroy(opts)
         _check(st, err)
-
-    def close(self) -> None:
-        if getattr(self, "_h", None):  # (also when __init__ failed)
-            _lib.sluice_engine_close(self._h)
-            self._h = ctypes.c_void_p()
-
-    def __enter__(self) -> "Engine":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        self.close()
-
-    def _handle(self) -> ctypes.c_void_p:
-        if not self._h:
-            raise SluiceError(Status.INVALID_ARGUMENT, "the engine is closed")
-        return self._h
 
     @staticmethod
     def _event(stage: Stage, fields: Dict[str, Any]) -> tuple:
@@ -386,8 +394,10 @@ class Engine:
         return json.loads(_take(out))
 
 
-class Limiter:
+class Limiter(_Handle):
     """The hierarchical limits alone (no direction, detectors or lists)."""
+
+    _close_fn = staticmethod(lambda h: _lib.sluice_limiter_close(h))
 
     def __init__(self, config: str, *, table_path: Optional[str] = None, leases: bool = True):
         self._h = ctypes.c_void_p()
@@ -399,20 +409,6 @@ class Limiter:
         finally:
             _lib.sluice_options_destroy(opts)
         _check(st, err)
-
-    def close(self) -> None:
-        if getattr(self, "_h", None):  # (also when __init__ failed)
-            _lib.sluice_limiter_close(self._h)
-            self._h = ctypes.c_void_p()
-
-    def __enter__(self) -> "Limiter":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        self.close()
 
     @staticmethod
     def _request(fields: Dict[str, Any]) -> tuple:
@@ -438,7 +434,7 @@ class Limiter:
         bytes."""
         r, _keep = self._request(fields)
         v = _verdict()
-        _check(_lib.sluice_limiter_check_and_charge(self._h, ctypes.byref(r), _ms(now),
+        _check(_lib.sluice_limiter_check_and_charge(self._handle(), ctypes.byref(r), _ms(now),
                                                     ctypes.byref(v)))
         return Verdict._from(v)
 
@@ -446,18 +442,18 @@ class Limiter:
                 **fields: Any) -> Verdict:
         r, _keep = self._request(fields)
         t, i, v = _b(transaction), _b(item), _verdict()
-        _check(_lib.sluice_limiter_reserve(self._h, t, len(t), i, len(i), ctypes.byref(r),
+        _check(_lib.sluice_limiter_reserve(self._handle(), t, len(t), i, len(i), ctypes.byref(r),
                                            _ms(now), ctypes.byref(v)))
         return Verdict._from(v)
 
     def commit(self, transaction: str, bytes: int = 0, *, now: Optional[float] = None) -> Verdict:
         t, v = _b(transaction), _verdict()
-        _check(_lib.sluice_limiter_commit(self._h, t, len(t), bytes, _ms(now), ctypes.byref(v)))
+        _check(_lib.sluice_limiter_commit(self._handle(), t, len(t), bytes, _ms(now), ctypes.byref(v)))
         return Verdict._from(v)
 
     def release(self, transaction: str, *, now: Optional[float] = None) -> None:
         t = _b(transaction)
-        _check(_lib.sluice_limiter_release(self._h, t, len(t), _ms(now)))
+        _check(_lib.sluice_limiter_release(self._handle(), t, len(t), _ms(now)))
 
 
 class Fingerprint:
