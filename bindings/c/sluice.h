@@ -151,6 +151,9 @@ typedef struct sluice_event_t {
   uint64_t size;            /* at END_OF_MESSAGE: the message's bytes */
   uint64_t recipient_count; /* at END_OF_MESSAGE: recipients accepted (0: unknown) */
   uint32_t server_port;     /* the port the client connected to (0: unknown) */
+  /* At END_OF_MESSAGE: the body's fingerprint (sluice_fingerprinter_*), for
+   * the near-duplicate and campaign detectors; NULL: the size alone. */
+  const struct sluice_fingerprint_t* fingerprint;
 } sluice_event_t;
 
 /* C: sluice_event_t e = SLUICE_INIT_EVENT; (C++: value-initialize, then set

@@ -142,6 +142,10 @@ bool ReadEvent(const sluice_event_t* in, SmtpEvent* e) {
   if (in->struct_size >= offsetof(sluice_event_t, server_port) + sizeof(in->server_port)) {
     e->server_port = in->server_port;
   }
+  if (in->struct_size >= offsetof(sluice_event_t, fingerprint) + sizeof(in->fingerprint) &&
+      in->fingerprint != nullptr) {
+    e->fingerprint = &in->fingerprint->fp;
+  }
   return true;
 }
 

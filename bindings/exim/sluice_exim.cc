@@ -12,7 +12,11 @@
 //   sluice_data  CONFIG TXN CLIENT_ADDRESS AUTH_ID SENDER SIZE RCPT_COUNT SCRIPT
 //     acl_smtp_data: commits with $message_size; the recipients Exim
 //     accepted reconcile the reservations; SCRIPT is the
-//     X-PHP-Originating-Script header (script level).
+//     X-PHP-Originating-Script header (script level). The body, read from
+//     Exim's spool ($spool_directory/input/$message_exim_id-D, under the
+//     message's Content-Type and Content-Transfer-Encoding; the first
+//     4 MiB), feeds the near-duplicate and campaign detectors. (The module
+//     asks Exim for these itself: ${dlfunc} takes at most 8 arguments.)
 //   sluice_not_smtp CONFIG MESSAGE_ID SENDER SIZE RCPT_COUNT SCRIPT
 //     acl_not_smtp (exim -t: where PHP's mail() arrives): local submission,
 //     outgoing whatever the addresses; charged at once. Exim can only
@@ -37,6 +41,7 @@
 #include "absl/time/clock.h"
 #include "bindings/engine/policy_engine.h"
 #include "ratelimit/config.h"
+#include "reputation/content/fingerprint.h"
 
 extern "C" {
 #include <local_scan.h>
@@ -105,6 +110,50 @@ absl::string_view Arg(int argc, uschar* argv[], int i) {
                                         : absl::string_view();
 }
 
+// Fingerprints the body in Exim's spool -D file (its first line is the
+// file's own name; the body follows), under the message's MIME headers.
+bool FingerprintBody(absl::string_view path, absl::string_view content_type,
+                     absl::string_view encoding, sluice::Fingerprint* out) {
+  if (path.empty()) return false;
+  std::FILE* f = std::fopen(std::string(path).c_str(), "rb");
+  if (f == nullptr) return false;
+  static sluice::Fingerprinter* fingerprinter = new sluice::Fingerprinter;  // one per process
+  fingerprinter->Begin();
+  if (!content_type.empty()) {
+    fingerprinter->Feed(absl::StrCat("Content-Type: ", content_type, "\r\n"));
+  }
+  if (!encoding.empty()) {
+    fingerprinter->Feed(absl::StrCat("Content-Transfer-Encoding: ", encoding, "\r\n"));
+  }
+  fingerprinter->Feed("\r\n");
+  char buf[65536];
+  size_t total = 0;
+  bool first_line = true;
+  while (total < (4u << 20)) {
+    const size_t n = std::fread(buf, 1, sizeof(buf), f);
+    if (n == 0) break;
+    absl::string_view chunk(buf, n);
+    if (first_line) {  // "<id>-D\n"
+      const size_t nl = chunk.find('\n');
+      if (nl == absl::string_view::npos) continue;
+      chunk.remove_prefix(nl + 1);
+      first_line = false;
+    }
+    fingerprinter->Feed(chunk);
+    total += n;
+  }
+  std::fclose(f);
+  fingerprinter->Finish(out);
+  return true;
+}
+
+// An Exim expansion ("" if it fails).
+absl::string_view Expand(const char* what) {
+  const uschar* out = expand_string(const_cast<uschar*>(reinterpret_cast<const uschar*>(what)));
+  return out == nullptr ? absl::string_view()
+                        : absl::string_view(reinterpret_cast<const char*>(out));
+}
+
 uint64_t Number(absl::string_view s) {
   uint64_t n = 0;
   return absl::SimpleAtoi(s, &n) ? n : 0;
@@ -150,6 +199,11 @@ __attribute__((visibility("default"))) int sluice_data(uschar** yield, int argc,
   ev.size = Number(Arg(argc, argv, 5));
   ev.recipient_count = Number(Arg(argc, argv, 6));
   ev.script = Arg(argc, argv, 7);
+  sluice::Fingerprint fp;
+  if (FingerprintBody(Expand("$spool_directory/input/$message_exim_id-D"),
+                      Expand("$h_Content-Type:"), Expand("$h_Content-Transfer-Encoding:"), &fp)) {
+    ev.fingerprint = &fp;
+  }
   return Answer(e, e->Evaluate(ev, absl::Now()), yield);
 }
 

@@ -8,9 +8,10 @@
 # (451 with sluice's text), across Exim's per-connection processes; the
 # DATA ACL commits the size and the script header; exim -t with an
 # X-PHP-Originating-Script header trips the script level (the submission is
-# refused, exit 1, and logged); Exim's processes and sluice-policyd count on
-# one table, exactly; a config the module cannot load fails open with a log
-# line (or closed when asked).
+# refused, exit 1, and logged); the body, read from Exim's spool, reaches
+# the near-duplicate detector across Exim's processes; Exim's processes and
+# sluice-policyd count on one table, exactly; a config the module cannot
+# load fails open with a log line (or closed when asked).
 set -uo pipefail
 
 RUNFILES="${TEST_SRCDIR:-$PWD}/${TEST_WORKSPACE:-sluice}"
@@ -45,10 +46,19 @@ install -m 0755 "$EXIM_SRC" "$W/exim4"
 install -m 0755 "$MODULE" "$W/sluice_exim.so"
 # The shared table: root's, group Debian-exim, 0660 (sluice-policyd runs
 # as root, Exim's processes as Debian-exim).
-install -m 0660 -o root -g Debian-exim /dev/null "$W/counters.table"
+# The abuse detectors' tables too (bursts and session signals), so that
+# every Exim process sees the same bursts.
+for t in counters.table abuse.table.bursts abuse.table.signals; do
+  install -m 0660 -o root -g Debian-exim /dev/null "$W/$t"
+done
 cat >"$W/sluice.conf" <<CONF
 level { name: "mailbox" limit { window: "1h" max: 3 } limit { metric: BYTES window: "1h" max: 1000000 } }
 level { name: "script" limit { window: "1h" max: 1 } }
+abuse {
+  near_duplicate { threshold: 2 window: "10m" }
+  same_size { off: true }
+  table { path: "$W/abuse.table" }
+}
 policy { trusted_network: "127.0.0.0/8" }
 table { path: "$W/counters.table" }
 CONF
@@ -109,9 +119,12 @@ stop_exim() {
   EXIM_PID=""
 }
 send() {  # FROM TO [swaks options]: the refusal or "queued"
-  local out
+  local out body
+  # A body of its own (random words), so that only the body test's letters
+  # are near-duplicates; --body in the options wins.
+  body=$(head -c 240 /dev/urandom | base64 | tr -d '\n' | sed 's/[+\/=]/ /g')
   out=$(timeout 60 swaks --server "127.0.0.1:$PORT" --from "$1" --to "$2" --helo c.example \
-    --timeout 30 "${@:3}" 2>&1)
+    --timeout 30 --body "$body" "${@:3}" 2>&1)
   local refusal
   refusal=$(grep -E '^<\*\* +[45][0-9]{2}' <<<"$out" | head -1 | sed -E 's/^<\*\* +//')
   if [[ -n "$refusal" ]]; then echo "$refusal"; else grep -qE '^<- +250 OK id=' <<<"$out" && echo queued; fi
@@ -161,6 +174,19 @@ for i in 1 2; do
 done
 check "exim: b@'s 4th (1 via policyd, 2 via Exim) deferred" "451" "$(send b@acme.example s3@remote.example)"
 check_eq "policyd: b@ at exactly 3" "3" "$(sl_usage b@acme.example messages)"
+
+# 3b. The body reaches the fingerprints (from Exim's spool, across Exim's
+#     processes through the shared abuse tables): the same letter to
+#     different people, the second copy is refused at DATA (threshold 2).
+letter() {  # NAME NUMBER
+  printf 'Dear %s, your parcel %s is waiting at the depot near the station; bring this letter and an ID to collect it before Friday. Kind regards, the parcel service of the town.' "$1" "$2"
+}
+check "body: 1st letter queued" "queued" "$(send news@acme.example p1@remote.example --body "$(letter Alice 1001)")"
+r=$(send news@acme.example p2@remote.example --body "$(letter Bob 2002)")
+check "body: the near-duplicate refused at DATA" "451" "$r"
+check "body: says why" "too many copies of the same message" "$r"
+check "body: another text goes" "queued" \
+  "$(send other@acme.example p4@remote.example --body "Lunch on Friday at the new noodle place near the station? We could walk there after the meeting.")"
 
 # 4. A config the module cannot load: fail open (mail goes, a log line),
 #    or closed when asked.
