@@ -197,7 +197,7 @@ absl::StatusOr<std::unique_ptr<CounterTable>> CounterTable::Open(const Options& 
     void* m = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (m == MAP_FAILED) return Errno("mmap", "(anonymous)");
-    madvise(m, bytes, MADV_HUGEPAGE);
+    if (options.huge_pages) madvise(m, bytes, MADV_HUGEPAGE);
     std::memcpy(m, &want, sizeof(want));
     t->map_ = m;
     t->bytes_ = bytes;

@@ -393,6 +393,7 @@ sluice_status sluice_limiter_open(const char* config, size_t config_len,
   sluice::Limiter::Options lo;
   if (options != nullptr) {
     lo.lease = options->leases;
+    lo.table.huge_pages = options->leases;  // a short-lived process: no huge pages
     if (!options->table_path.empty()) c->mutable_table()->set_path(options->table_path);
   }
   auto l = sluice::Limiter::Create(*c, absl::Now(), lo);

@@ -178,6 +178,7 @@ absl::StatusOr<std::unique_ptr<PolicyEngine>> PolicyEngine::Create(const config:
   lo.table.prefault = s->options_.prefault_tables;
   lo.save_names = s->options_.save_names;
   lo.lease = s->options_.leases;
+  lo.table.huge_pages = s->options_.leases;  // a short-lived process: no huge pages
   if (c.policy().has_recipient_limit()) lo.max_recipients = c.policy().recipient_limit();
   auto limiter = Limiter::Create(c, now, lo);
   if (!limiter.ok()) return limiter.status();
@@ -193,7 +194,7 @@ absl::StatusOr<std::unique_ptr<PolicyEngine>> PolicyEngine::Create(const config:
   }
   s->scores_ = std::make_unique<ScoreBoard>(so);
   s->reputation_ = c.reputation();
-  auto abuse = AbuseGuard::Create(c, now, s->options_.prefault_tables);
+  auto abuse = AbuseGuard::Create(c, now, s->options_.prefault_tables, s->options_.leases);
   if (!abuse.ok()) return abuse.status();
   s->AttachScores(abuse->get());
   s->abuse_.Publish(std::move(*abuse), absl::Now());
@@ -396,7 +397,7 @@ absl::Status PolicyEngine::State::Reload(const config::Config& config, absl::Tim
   auto settings = MakeSettings(c);
   std::unique_ptr<AbuseGuard> abuse;
   if (settings->abuse_config != settings_.current()->abuse_config) {
-    auto a = AbuseGuard::Create(c, now, options_.prefault_tables);
+    auto a = AbuseGuard::Create(c, now, options_.prefault_tables, options_.leases);
     if (!a.ok()) return a.status();
     abuse = std::move(*a);
     AttachScores(abuse.get());

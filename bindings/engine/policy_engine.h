@@ -85,8 +85,10 @@ class PolicyEngine {
     // Keep the names for reports beside a file-backed table
     // (Limiter::Options::save_names): `top` survives a restart.
     bool save_names = false;
-    // Per-thread leases on busy counters (Limiter::Options::lease): off
-    // for processes that live for one message or connection.
+    // Per-thread leases on busy counters (Limiter::Options::lease). Off for
+    // processes that live for one message or connection (Exim, a forking
+    // C ABI caller): then in-memory tables also skip huge pages (the first
+    // touch of one zeroes 2 MB, for the few counters such a process uses).
     bool leases = true;
   };
 

@@ -64,9 +64,11 @@ void Tune(const config::Detector& c, bool passive, uint64_t* threshold, absl::Du
   }
 }
 
-CounterTable::Options TableOptions(const config::Abuse& a, const char* suffix, bool prefault) {
+CounterTable::Options TableOptions(const config::Abuse& a, const char* suffix, bool prefault,
+                                   bool huge_pages) {
   CounterTable::Options t;
   t.prefault = prefault;
+  t.huge_pages = huge_pages;
   t.max_memory_bytes = 16ull << 20;
   if (a.has_table()) {
     const auto& c = a.table();
@@ -82,7 +84,8 @@ CounterTable::Options TableOptions(const config::Abuse& a, const char* suffix, b
 absl::string_view AbuseGuard::DetectorName(Detector d) { return kSpecs[static_cast<int>(d)].name; }
 
 absl::StatusOr<std::unique_ptr<AbuseGuard>> AbuseGuard::Create(const config::Config& config,
-                                                               absl::Time now, bool prefault) {
+                                                               absl::Time now, bool prefault,
+                                                               bool huge_pages) {
   std::unique_ptr<AbuseGuard> g(new AbuseGuard);
   const config::Abuse& a = config.abuse();
   for (int i = 0; i < kNumDetectors; ++i) {
@@ -119,7 +122,7 @@ absl::StatusOr<std::unique_ptr<AbuseGuard>> AbuseGuard::Create(const config::Con
   if (a.has_similarity()) b.similarity = a.similarity();
   if (a.has_campaign_similarity()) b.campaign_similarity = a.campaign_similarity();
   if (a.has_max_templates()) b.max_templates = a.max_templates();
-  b.table = TableOptions(a, ".bursts", prefault);
+  b.table = TableOptions(a, ".bursts", prefault, huge_pages);
   auto bursts = BurstDetector::Create(b, now);
   if (!bursts.ok()) return bursts.status();
   g->bursts_ = std::move(*bursts);
@@ -140,7 +143,7 @@ absl::StatusOr<std::unique_ptr<AbuseGuard>> AbuseGuard::Create(const config::Con
   Tune(DetectorConfig(a, D::kConnectionsPerIp), false, &s.max_connections_per_ip,
        &s.connection_window, nullptr);
   if (a.has_max_users()) s.max_users = a.max_users();
-  s.table = TableOptions(a, ".signals", prefault);
+  s.table = TableOptions(a, ".signals", prefault, huge_pages);
   auto signals = SessionSignals::Create(s, now);
   if (!signals.ok()) return signals.status();
   g->signals_ = std::move(*signals);

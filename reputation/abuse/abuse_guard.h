@@ -80,8 +80,11 @@ class AbuseGuard {
   // Builds the detectors from `config.abuse()` (defaults where absent);
   // `prefault` touches their tables at once (CounterTable::Options).
   // REQUIRES: config passed ValidateConfig.
+  // prefault: touch the tables' pages now (daemons); huge_pages: see
+  // CounterTable::Options (off for processes that live for one message).
   static absl::StatusOr<std::unique_ptr<AbuseGuard>> Create(const config::Config& config,
-                                                            absl::Time now, bool prefault = false);
+                                                            absl::Time now, bool prefault = false,
+                                                            bool huge_pages = true);
 
   Finding Connect(absl::string_view ip, absl::Time now) noexcept;
   void Disconnect(absl::string_view ip, absl::Time now) noexcept;
