@@ -212,6 +212,14 @@ SLUICE_EXPORT sluice_status sluice_engine_maintain(sluice_engine_t* engine, int6
 SLUICE_EXPORT sluice_status sluice_engine_usage_json(sluice_engine_t* engine, const char* entity,
                                                      size_t entity_len, int64_t now_ms, char** json,
                                                      char** errmsg);
+/* The top entities of a level ("mailbox", "domain", "subscription", ...)
+ * by a metric ("messages", "recipients", "bytes") over a window ("1h"; empty:
+ * the level's first window), at most n of them: `top` of sluice's CLI. */
+SLUICE_EXPORT sluice_status sluice_engine_top_json(sluice_engine_t* engine, const char* level,
+                                                   size_t level_len, const char* metric,
+                                                   size_t metric_len, const char* window,
+                                                   size_t window_len, uint32_t n, int64_t now_ms,
+                                                   char** json, char** errmsg);
 /* What the engine makes of a message (counts nothing): direction, why,
  * identity and the rules on its path with their usage. */
 SLUICE_EXPORT sluice_status sluice_engine_explain_json(sluice_engine_t* engine,

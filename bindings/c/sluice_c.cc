@@ -364,6 +364,39 @@ sluice_status sluice_engine_usage_json(sluice_engine_t* engine, const char* enti
   return *json == nullptr ? SLUICE_RESOURCE_EXHAUSTED : SLUICE_OK;
 }
 
+sluice_status sluice_engine_top_json(sluice_engine_t* engine, const char* level, size_t level_len,
+                                     const char* metric, size_t metric_len, const char* window,
+                                     size_t window_len, uint32_t n, int64_t now_ms, char** json,
+                                     char** errmsg) {
+  if (engine == nullptr || json == nullptr) return SLUICE_INVALID_ARGUMENT;
+  *json = nullptr;
+  sluice::Level lv;
+  if (!sluice::ParseLevel(View(level, level_len), &lv)) {
+    SetError(errmsg, absl::StrCat("unknown level \"", View(level, level_len), "\""));
+    return SLUICE_INVALID_ARGUMENT;
+  }
+  const absl::string_view m = View(metric, metric_len);
+  sluice::Metric mt;
+  if (m == "messages" || m.empty()) {
+    mt = sluice::Metric::kMessages;
+  } else if (m == "recipients") {
+    mt = sluice::Metric::kRecipients;
+  } else if (m == "bytes") {
+    mt = sluice::Metric::kBytes;
+  } else {
+    SetError(errmsg, absl::StrCat("unknown metric \"", m, "\" (messages, recipients, bytes)"));
+    return SLUICE_INVALID_ARGUMENT;
+  }
+  int64_t window_s = 0;
+  if (window_len > 0) {
+    auto w = sluice::ParseWindow(View(window, window_len));
+    if (!w.ok()) return Fail(w.status(), false, errmsg);
+    window_s = *w;
+  }
+  *json = Dup(sluice::ToJson(engine->engine->limiter().Top(lv, mt, window_s, n, When(now_ms))));
+  return *json == nullptr ? SLUICE_RESOURCE_EXHAUSTED : SLUICE_OK;
+}
+
 sluice_status sluice_engine_explain_json(sluice_engine_t* engine, const sluice_event_t* event,
                                          int64_t now_ms, char** json, char** errmsg) {
   SmtpEvent e;

@@ -154,6 +154,28 @@ static void TestEngine(void) {
   CHECK(sluice_engine_evaluate(e, &ev, kT0, &v) == SLUICE_OK);
   CHECK(v.direction == SLUICE_DIRECTION_OUTGOING && strcmp(v.direction_reason, "door") == 0);
 
+  /* Top senders of a level. */
+  json = NULL;
+  CHECK(sluice_engine_top_json(e, S("mailbox"), S("messages"), S("1h"), 5, kT0, &json, NULL) ==
+        SLUICE_OK);
+  CHECK(json != NULL && strstr(json, "\"entity\":\"a@acme.example\"") != NULL);
+  sluice_free(json);
+  err = NULL;
+  CHECK(sluice_engine_top_json(e, S("nope"), S(""), S(""), 5, kT0, &json, &err) ==
+        SLUICE_INVALID_ARGUMENT);
+  CHECK(err != NULL && strstr(err, "unknown level") != NULL);
+  sluice_free(err);
+  err = NULL;
+  CHECK(sluice_engine_top_json(e, S("mailbox"), S("apples"), S(""), 5, kT0, &json, &err) ==
+        SLUICE_INVALID_ARGUMENT);
+  sluice_free(err);
+  err = NULL;
+  CHECK(sluice_engine_top_json(e, S("mailbox"), S(""), S("1q"), 5, kT0, &json, &err) ==
+        SLUICE_INVALID_ARGUMENT);
+  sluice_free(err);
+  CHECK(sluice_engine_top_json(NULL, S("mailbox"), S(""), S(""), 5, kT0, &json, NULL) ==
+        SLUICE_INVALID_ARGUMENT);
+
   /* Explain counts nothing. */
   ev = Rcpt("x1", "203.0.113.9", "a@acme.example");
   json = NULL;

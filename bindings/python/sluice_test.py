@@ -39,6 +39,11 @@ def test_limits_trip_with_everything_said():
         assert v.direction_reason == "trusted_network"
         usage = e.usage("a@acme.example", now=T0)
         assert usage["rule"][0]["usage"] == "2"
+        top = e.top("mailbox", "messages", "1h", 5, now=T0)
+        assert top["entry"][0]["entity"] == "a@acme.example"
+        with pytest.raises(sluice.SluiceError) as ex:
+            e.top("nope")
+        assert ex.value.status == sluice.Status.INVALID_ARGUMENT
 
 
 def test_inbound_counts_only_its_client_and_explain_says_why():

@@ -167,6 +167,9 @@ def _load() -> ctypes.CDLL:
                                                     err, err]),
         "sluice_engine_explain_json": (ctypes.c_int, [P, ctypes.POINTER(_Event), ctypes.c_int64,
                                                       err, err]),
+        "sluice_engine_top_json": (ctypes.c_int, [P, ctypes.c_char_p, S, ctypes.c_char_p, S,
+                                                  ctypes.c_char_p, S, ctypes.c_uint32,
+                                                  ctypes.c_int64, err, err]),
         "sluice_limiter_open": (ctypes.c_int, [ctypes.c_char_p, S, P, ctypes.POINTER(P), err]),
         "sluice_limiter_close": (None, [P]),
         "sluice_limiter_check_and_charge": (ctypes.c_int, [P, ctypes.POINTER(_Request),
@@ -383,6 +386,15 @@ class Engine(_Handle):
         n, out, err = _b(entity), ctypes.c_void_p(), ctypes.c_void_p()
         _check(_lib.sluice_engine_usage_json(self._handle(), n, len(n), _ms(now),
                                              ctypes.byref(out), ctypes.byref(err)), err)
+        return json.loads(_take(out))
+
+    def top(self, level: str, metric: str = "messages", window: str = "", n: int = 20, *,
+            now: Optional[float] = None) -> Dict[str, Any]:
+        """The n entities of a level with the highest usage ("top senders")."""
+        lv, m, w = _b(level), _b(metric), _b(window)
+        out, err = ctypes.c_void_p(), ctypes.c_void_p()
+        _check(_lib.sluice_engine_top_json(self._handle(), lv, len(lv), m, len(m), w, len(w), n,
+                                           _ms(now), ctypes.byref(out), ctypes.byref(err)), err)
         return json.loads(_take(out))
 
     def explain(self, *, now: Optional[float] = None, **fields: Any) -> Dict[str, Any]:
