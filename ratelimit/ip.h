@@ -35,6 +35,16 @@ bool ParseCidr(absl::string_view text, IpAddress* out, int* prefix_len) noexcept
 // are not compared). REQUIRES: 0 <= prefix_len <= 128.
 bool PrefixMatch(const IpAddress& a, const IpAddress& b, int prefix_len) noexcept;
 
+// A network: an address and its prefix length (as ParseCidr fills them).
+struct Cidr {
+  IpAddress net;
+  int prefix = 0;
+  // True if `a` is in this network (same family, same first `prefix` bits).
+  bool Contains(const IpAddress& a) const noexcept {
+    return net.family == a.family && PrefixMatch(a, net, prefix);
+  }
+};
+
 // Zeroes every bit after the first `prefix_len` (the network of a prefix).
 void MaskTo(IpAddress* a, int prefix_len) noexcept;
 

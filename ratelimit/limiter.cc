@@ -391,10 +391,8 @@ bool Limiter::Exempt(const Snapshot& s, const Request& r) noexcept {
   if (!s.exempt_cidrs.empty() && !r.client_ip.empty()) {
     IpAddress a;
     if (ParseIp(r.client_ip, &a)) {
-      for (const auto& c : s.exempt_cidrs) {
-        if (c.net.family == a.family && PrefixMatch(a, c.net, c.prefix)) {
-          return true;
-        }
+      for (const Cidr& c : s.exempt_cidrs) {
+        if (c.Contains(a)) return true;
       }
     }
   }

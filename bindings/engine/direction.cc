@@ -11,7 +11,7 @@ namespace sluice {
 DirectionRules::DirectionRules(const config::Config& config) {
   const config::Policy& p = config.policy();
   auto add = [this](absl::string_view cidr) {
-    Net n;
+    Cidr n;
     if (ParseCidr(cidr, &n.net, &n.prefix)) trusted_.push_back(n);  // validated
   };
   for (const std::string& c : p.trusted_network()) add(c);
@@ -37,8 +37,8 @@ bool DirectionRules::Trusted(absl::string_view ip) const noexcept {
     std::memcpy(v4.bytes, a.bytes + 12, 4);
     a = v4;
   }
-  for (const Net& n : trusted_) {
-    if (n.net.family == a.family && PrefixMatch(a, n.net, n.prefix)) return true;
+  for (const Cidr& n : trusted_) {
+    if (n.Contains(a)) return true;
   }
   return false;
 }

@@ -55,11 +55,7 @@ class DirectionRules {
   bool Trusted(absl::string_view ip) const noexcept;
 
  private:
-  struct Net {
-    IpAddress net;
-    int prefix;
-  };
-  std::vector<Net> trusted_;
+  std::vector<Cidr> trusted_;
   std::vector<uint32_t> ports_;
   std::vector<std::string> doors_;
   absl::flat_hash_set<std::string> local_domains_;  // lower case

@@ -82,11 +82,6 @@ inline absl::string_view LowerAddress(absl::string_view address, char* buf) {
   return absl::string_view(buf, kMaxAddress);
 }
 
-struct Cidr {
-  IpAddress net;
-  int prefix;
-};
-
 struct Rule {
   uint64_t seed = 0;  // identifies (level, metric, window, algorithm)
   uint64_t overflow_hash = 0;
@@ -122,7 +117,6 @@ using RuleSet = std::vector<Rule>;
 }  // namespace internal
 
 // The limiter's .cc files (the only includers) name these unqualified.
-using internal::Cidr;
 using internal::EntityHash;
 using internal::InternText;
 using internal::kMaxAddress;
@@ -175,7 +169,7 @@ struct Limiter::Snapshot {
       if (index[j].first == 0) return -1;
     }
   }
-  std::vector<internal::Cidr> exempt_cidrs;
+  std::vector<Cidr> exempt_cidrs;
   absl::flat_hash_set<std::string> exempt_senders;  // "a@b" or "@b"
   absl::flat_hash_set<std::string> exempt_sasl;
   int v4_prefix = 32;
