@@ -154,6 +154,11 @@ absl::Status ValidateAbuse(const config::Abuse& a, const Where& w) {
   return absl::OkStatus();
 }
 
+// A domain as the policy section names one: not empty, no '@', blank or '/'.
+bool ValidDomain(absl::string_view d) {
+  return !d.empty() && d.find_first_of("@ \t/") == absl::string_view::npos;
+}
+
 bool ValidCidr(absl::string_view text) {
   IpAddress a;
   int len;
@@ -212,8 +217,7 @@ absl::Status ValidatePolicy(const config::Policy& p, const Where& w) {
     auto t = ParseWindow(p.transaction_timeout());
     if (!t.ok()) return Err(w.At(p, "transaction_timeout"), t.status().message());
   }
-  if (p.has_login_domain() &&
-      (p.login_domain().empty() || p.login_domain().find_first_of("@ \t/") != std::string::npos)) {
+  if (p.has_login_domain() && !ValidDomain(p.login_domain())) {
     return Err(w.At(p, "login_domain"), "login_domain must be a domain (e.g. \"acme.example\")");
   }
   for (int i = 0; i < p.login_size(); ++i) {
@@ -245,7 +249,7 @@ absl::Status ValidatePolicy(const config::Policy& p, const Where& w) {
   }
   for (int i = 0; i < p.local_domain_size(); ++i) {
     const std::string& d = p.local_domain(i);
-    if (d.empty() || d.find_first_of("@ \t/") != std::string::npos) {
+    if (!ValidDomain(d)) {
       return Err(w.At(p, "local_domain", i),
                  absl::StrCat("local_domain must be a domain, not \"", d, "\""));
     }
