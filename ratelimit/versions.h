@@ -104,26 +104,23 @@ class Versions {
   size_t Collect() {
     std::deque<std::unique_ptr<T>> dead;  // freed outside the lock
     std::lock_guard<std::mutex> lock(mu_);
-    if (draining_ && Drained(1 - epoch_.load(std::memory_order_seq_cst))) {
+    // Frees what the drain waits for once the old epoch's sections ended.
+    auto finish_drain = [&] {
+      if (!draining_ || !Drained(1 - epoch_.load(std::memory_order_seq_cst))) return;
       for (size_t i = 0; i < drain_count_; ++i) {
         dead.push_back(std::move(retired_.front().second));
         retired_.pop_front();
       }
       draining_ = false;
-    }
+    };
+    finish_drain();
     if (!draining_ && !retired_.empty()) {
       // Sections from now on count in the other epoch; the ones in the old
       // epoch may hold what is retired so far.
       epoch_.store(1 - epoch_.load(std::memory_order_relaxed), std::memory_order_seq_cst);
       draining_ = true;
       drain_count_ = retired_.size();
-      if (Drained(1 - epoch_.load(std::memory_order_relaxed))) {  // no section was open
-        for (size_t i = 0; i < drain_count_; ++i) {
-          dead.push_back(std::move(retired_.front().second));
-          retired_.pop_front();
-        }
-        draining_ = false;
-      }
+      finish_drain();  // no section was open: at once
     }
     return retired_.size();
   }
