@@ -8,6 +8,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "bindings/engine/door_coverage.h"
+#include "bindings/postfix/policy_protocol.h"
 #include "ratelimit/config.h"
 #include "ratelimit/limiter.h"
 #include "ratelimit/report.h"
@@ -50,32 +51,27 @@ std::string HandleAdminCommand(const AdminContext& ctx, absl::string_view line, 
     return absl::StrCat("OK ", ConfigSummary(path, *c, kPostfixPolicyService));
   }
   if (cmd == "explain" && w.size() > 1 && w[1].find('=') != std::string::npos) {
-    // A message, as Postfix's attributes: what the engine makes of it.
-    SmtpEvent ev;
-    ev.stage = Stage::kRcpt;
+    // A message, as Postfix's attributes: what the engine makes of it. The
+    // words become a policy request, read by the one parser of them.
+    std::string text = "request=smtpd_access_policy\nprotocol_state=RCPT\n";
     for (size_t i = 1; i < w.size(); ++i) {
       const size_t eq = w[i].find('=');
       if (eq == std::string::npos) return Err(absl::StrCat("not name=value: \"", w[i], "\""));
       const absl::string_view name = absl::string_view(w[i]).substr(0, eq);
-      const absl::string_view value = absl::string_view(w[i]).substr(eq + 1);
-      if (name == "client_address") {
-        ev.client_address = value;
-      } else if (name == "sasl_username") {
-        ev.sasl_username = value;
-      } else if (name == "sender") {
-        ev.sender = value;
-      } else if (name == "recipient") {
-        ev.recipient = value;
-      } else if (name == "policy_context") {
-        ev.door_name = value;
-      } else if (name == "server_port") {
-        if (!absl::SimpleAtoi(value, &ev.server_port)) return Err("bad server_port");
-      } else {
+      if (name != "client_address" && name != "sasl_username" && name != "sender" &&
+          name != "recipient" && name != "policy_context" && name != "server_port") {
         return Err(absl::StrCat("unknown attribute \"", name,
                                 "\" (client_address, sasl_username, sender, recipient, "
                                 "server_port, policy_context)"));
       }
+      absl::StrAppend(&text, w[i], "\n");
     }
+    PolicyRequest req;
+    if (absl::Status st = ParsePolicyRequest(text, PolicyLimits(), &req); !st.ok()) {
+      const absl::string_view why = st.message();  // "line N: why": the lines are ours
+      return Err(why.substr(why.find(": ") == absl::string_view::npos ? 0 : why.find(": ") + 2));
+    }
+    const SmtpEvent ev = ToSmtpEvent(req);
     config::UsageReport usage;
     PolicyEngine::Explanation x = e.Explain(ev, now, &usage);
     return absl::StrCat("OK\ndirection: ", DirectionName(x.direction), " (",

@@ -253,6 +253,17 @@ TEST_F(PolicyServerTest, AdminSocketAndReload) {
   EXPECT_EQ(Ask(fd, Rcpt("b@x.example", "b5")), "action=DUNNO\n\n");
   close(fd);
   EXPECT_EQ(Admin("frobnicate").rfind("ERR unknown command", 0), 0u);
+  // explain of a message (Postfix's attributes): direction and why; bad
+  // attributes get a clear error.
+  std::string x = Admin("explain client_address=192.0.2.1 sender=b@x.example server_port=587");
+  EXPECT_NE(x.find("direction: outgoing (trusted_network)"), std::string::npos) << x;
+  EXPECT_NE(x.find("mailbox"), std::string::npos) << x;
+  EXPECT_EQ(Admin("explain client_address=203.0.113.9 color=red"),
+            "ERR unknown attribute \"color\" (client_address, sasl_username, sender, recipient, "
+            "server_port, policy_context)\n");
+  EXPECT_EQ(Admin("explain client_address=203.0.113.9 sender"), "ERR not name=value: \"sender\"\n");
+  EXPECT_EQ(Admin("explain server_port=70000"), "ERR bad server_port\n");
+  EXPECT_EQ(Admin("explain server_port=x"), "ERR bad server_port\n");
 }
 
 TEST_F(PolicyServerTest, PrometheusMetrics) {
