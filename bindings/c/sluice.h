@@ -226,6 +226,39 @@ SLUICE_EXPORT sluice_status sluice_engine_explain_json(sluice_engine_t* engine,
                                                        const sluice_event_t* event, int64_t now_ms,
                                                        char** json, char** errmsg);
 
+/* ---- Notices ----------------------------------------------------------------
+ * What the engine reports beside its verdicts: a limit or an abuse
+ * detector tripped (once per entity, rule and window, however many
+ * messages it refuses), or a DNS list was suspended. For notifications
+ * (e-mail to the administrator, a hosting panel's alert). */
+
+typedef struct sluice_notice_t {
+  size_t struct_size; /* sizeof the library's struct: read only fields below it */
+  int64_t time_ms;    /* Unix time in milliseconds */
+  uint32_t action;    /* the rule's sluice_action */
+  uint8_t shadow;     /* the rule is in shadow mode (mail passed) */
+  uint8_t reserved[3];
+  char source[32]; /* "limit", a detector's name ("auth_failures_per_ip", ...), "dnsbl" */
+  char level[16];  /* for "limit": "mailbox", "domain", ... */
+  char entity[256];
+  char metric[16]; /* for "limit": "messages", "recipients", "bytes" */
+  int64_t window_seconds;
+  uint64_t limit;
+  uint64_t usage;
+  char text[512]; /* one line for a person */
+} sluice_notice_t;
+
+/* A notice callback: `notice` is valid only during the call. */
+typedef void (*sluice_notice_fn)(void* arg, const sluice_notice_t* notice);
+
+/* Sets the callback that receives the engine's notices (fn NULL: none),
+ * replacing the previous one. It runs on the thread whose call tripped,
+ * during that call, one notice at a time across threads; it should return
+ * quickly (queue the work) and must not call
+ * sluice_engine_set_notice_callback. Thread-safe. */
+SLUICE_EXPORT sluice_status sluice_engine_set_notice_callback(sluice_engine_t* engine,
+                                                              sluice_notice_fn fn, void* arg);
+
 /* ---- The limiter alone ------------------------------------------------------
  * The hierarchical limits without the engine's direction, abuse detectors
  * and DNS lists: for callers that decide whose mail it is themselves. */

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <new>
 #include <string>
 
@@ -29,6 +30,11 @@ struct sluice_options_t {
 
 struct sluice_engine_t {
   std::unique_ptr<sluice::PolicyEngine> engine;
+  // The notice callback (sluice_engine_set_notice_callback).
+  std::mutex notice_mu;
+  sluice_notice_fn notice_fn = nullptr;  // guarded by notice_mu
+  void* notice_arg = nullptr;            // guarded by notice_mu
+  std::once_flag notice_sink;            // the engine's sink, added at the first set
 };
 
 struct sluice_limiter_t {
@@ -305,6 +311,38 @@ sluice_status sluice_engine_open_file(const char* path, size_t path_len,
 }
 
 void sluice_engine_close(sluice_engine_t* engine) { delete engine; }
+
+sluice_status sluice_engine_set_notice_callback(sluice_engine_t* engine, sluice_notice_fn fn,
+                                                void* arg) {
+  if (engine == nullptr) return SLUICE_INVALID_ARGUMENT;
+  // The sink is added outside notice_mu (a delivery holds the sinks' lock,
+  // then takes notice_mu).
+  std::call_once(engine->notice_sink, [engine] {
+    engine->engine->AddNoticeSink([engine](const sluice::Notice& n) {
+      std::lock_guard<std::mutex> lock(engine->notice_mu);
+      if (engine->notice_fn == nullptr) return;
+      sluice_notice_t out;
+      std::memset(&out, 0, sizeof(out));
+      out.struct_size = sizeof(out);
+      out.time_ms = absl::ToUnixMillis(n.time);
+      out.action = static_cast<uint32_t>(n.action);
+      out.shadow = n.shadow ? 1 : 0;
+      Copy(n.source, out.source, sizeof(out.source));
+      Copy(n.source == "limit" ? sluice::LevelName(n.level) : "", out.level, sizeof(out.level));
+      Copy(n.entity, out.entity, sizeof(out.entity));
+      Copy(n.source == "limit" ? sluice::MetricName(n.metric) : "", out.metric, sizeof(out.metric));
+      out.window_seconds = n.window_seconds;
+      out.limit = n.limit;
+      out.usage = n.usage;
+      Copy(n.text, out.text, sizeof(out.text));
+      engine->notice_fn(engine->notice_arg, &out);
+    });
+  });
+  std::lock_guard<std::mutex> lock(engine->notice_mu);
+  engine->notice_fn = fn;
+  engine->notice_arg = arg;
+  return SLUICE_OK;
+}
 
 sluice_status sluice_engine_reload(sluice_engine_t* engine, const char* config, size_t config_len,
                                    char** errmsg) {

@@ -1,18 +1,18 @@
 /* The C ABI from C11: every function and every error code. A tiny
  * harness (no C++ test framework on this side of the boundary). */
-#include "bindings/c/sluice.h"
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "bindings/c/sluice.h"
+
 static int failures = 0;
-#define CHECK(cond)                                                \
-  do {                                                             \
-    if (!(cond)) {                                                 \
+#define CHECK(cond)                                                     \
+  do {                                                                  \
+    if (!(cond)) {                                                      \
       fprintf(stderr, "%s:%d: CHECK(%s)\n", __FILE__, __LINE__, #cond); \
-      ++failures;                                                  \
-    }                                                              \
+      ++failures;                                                       \
+    }                                                                   \
   } while (0)
 
 #define S(lit) lit, sizeof(lit) - 1
@@ -47,8 +47,7 @@ static void TestVersionAndStatus(void) {
   CHECK(strcmp(sluice_status_name(SLUICE_CONFIG_ERROR), "SLUICE_CONFIG_ERROR") == 0);
   CHECK(strcmp(sluice_status_name(SLUICE_NOT_FOUND), "SLUICE_NOT_FOUND") == 0);
   CHECK(strcmp(sluice_status_name(SLUICE_PERMISSION_DENIED), "SLUICE_PERMISSION_DENIED") == 0);
-  CHECK(strcmp(sluice_status_name(SLUICE_FAILED_PRECONDITION), "SLUICE_FAILED_PRECONDITION") ==
-        0);
+  CHECK(strcmp(sluice_status_name(SLUICE_FAILED_PRECONDITION), "SLUICE_FAILED_PRECONDITION") == 0);
   CHECK(strcmp(sluice_status_name(SLUICE_RESOURCE_EXHAUSTED), "SLUICE_RESOURCE_EXHAUSTED") == 0);
   CHECK(strcmp(sluice_status_name(SLUICE_IO_ERROR), "SLUICE_IO_ERROR") == 0);
   CHECK(strcmp(sluice_status_name(SLUICE_INTERNAL), "SLUICE_INTERNAL") == 0);
@@ -63,8 +62,8 @@ static void TestOpenErrors(void) {
   sluice_engine_t* e = (sluice_engine_t*)1;
   char* err = NULL;
   /* A config error keeps its position. */
-  CHECK(sluice_engine_open(S("level { name: \"mailbox\"\n limit { window: \"1q\" max: 1 } }"),
-                           NULL, &e, &err) == SLUICE_CONFIG_ERROR);
+  CHECK(sluice_engine_open(S("level { name: \"mailbox\"\n limit { window: \"1q\" max: 1 } }"), NULL,
+                           &e, &err) == SLUICE_CONFIG_ERROR);
   CHECK(e == NULL);
   CHECK(err != NULL && strstr(err, "<config>:2:") != NULL);
   sluice_free(err);
@@ -75,8 +74,7 @@ static void TestOpenErrors(void) {
   CHECK(sluice_engine_open(NULL, 5, NULL, &e, NULL) == SLUICE_INVALID_ARGUMENT);
   /* Files. */
   err = NULL;
-  CHECK(sluice_engine_open_file(S("/nonexistent/sluice.conf"), NULL, &e, &err) ==
-        SLUICE_NOT_FOUND);
+  CHECK(sluice_engine_open_file(S("/nonexistent/sluice.conf"), NULL, &e, &err) == SLUICE_NOT_FOUND);
   CHECK(e == NULL && err != NULL);
   sluice_free(err);
   CHECK(sluice_engine_open_file(NULL, 0, NULL, &e, NULL) == SLUICE_INVALID_ARGUMENT);
@@ -334,12 +332,66 @@ static void TestFingerprints(void) {
   sluice_fingerprinter_destroy(NULL);
 }
 
+/* Notices: one per entity, rule and window, with what tripped; none
+ * after the callback is removed. */
+typedef struct {
+  int count;
+  sluice_notice_t last;
+} NoticeLog;
+
+static void OnNotice(void* arg, const sluice_notice_t* n) {
+  NoticeLog* log = (NoticeLog*)arg;
+  log->count++;
+  log->last = *n;
+}
+
+static void TestNotices(void) {
+  sluice_engine_t* e = NULL;
+  CHECK(sluice_engine_open(S(kConfig), NULL, &e, NULL) == SLUICE_OK);
+  CHECK(sluice_engine_set_notice_callback(NULL, OnNotice, NULL) == SLUICE_INVALID_ARGUMENT);
+  NoticeLog log;
+  memset(&log, 0, sizeof(log));
+  CHECK(sluice_engine_set_notice_callback(e, OnNotice, &log) == SLUICE_OK);
+  sluice_verdict_t v = SLUICE_INIT_VERDICT;
+  char txn[16];
+  for (int i = 0; i < 5; ++i) { /* limit 2: three refusals, one notice */
+    snprintf(txn, sizeof(txn), "n%d", i);
+    sluice_event_t ev = Rcpt(txn, "192.0.2.7", "b@acme.example");
+    CHECK(sluice_engine_evaluate(e, &ev, kT0 + i, &v) == SLUICE_OK);
+    CHECK(v.admitted == (i < 2));
+  }
+  CHECK(log.count == 1);
+  CHECK(log.last.struct_size == sizeof(sluice_notice_t));
+  CHECK(strcmp(log.last.source, "limit") == 0 && strcmp(log.last.level, "mailbox") == 0);
+  CHECK(strcmp(log.last.entity, "b@acme.example") == 0);
+  CHECK(strcmp(log.last.metric, "messages") == 0 && log.last.window_seconds == 3600);
+  CHECK(log.last.limit == 2 && log.last.action == SLUICE_ACTION_DEFER && log.last.shadow == 0);
+  CHECK(log.last.time_ms == kT0 + 2);
+  CHECK(strstr(log.last.text, "b@acme.example") != NULL);
+  /* Another mailbox trips: a second notice. Removed: no more. */
+  for (int i = 0; i < 3; ++i) {
+    snprintf(txn, sizeof(txn), "m%d", i);
+    sluice_event_t ev = Rcpt(txn, "192.0.2.8", "c@acme.example");
+    CHECK(sluice_engine_evaluate(e, &ev, kT0 + i, &v) == SLUICE_OK);
+  }
+  CHECK(log.count == 2 && strcmp(log.last.entity, "c@acme.example") == 0);
+  CHECK(sluice_engine_set_notice_callback(e, NULL, NULL) == SLUICE_OK);
+  for (int i = 0; i < 3; ++i) {
+    snprintf(txn, sizeof(txn), "k%d", i);
+    sluice_event_t ev = Rcpt(txn, "192.0.2.9", "d@acme.example");
+    CHECK(sluice_engine_evaluate(e, &ev, kT0 + i, &v) == SLUICE_OK);
+  }
+  CHECK(log.count == 2);
+  sluice_engine_close(e);
+}
+
 int main(void) {
   TestVersionAndStatus();
   TestOpenErrors();
   TestEngine();
   TestLimiter();
   TestFingerprints();
+  TestNotices();
   if (failures == 0) printf("sluice_c_test: all checks passed\n");
   return failures == 0 ? 0 : 1;
 }

@@ -15,6 +15,7 @@
 #include "ratelimit/clock.h"
 #include "ratelimit/config.h"
 #include "ratelimit/config.pb.h"
+#include "ratelimit/event_sinks.h"
 #include "ratelimit/limiter.h"
 #include "ratelimit/versions.h"
 #include "reputation/abuse/abuse_guard.h"
@@ -110,9 +111,14 @@ struct PolicyEngine::State {
   // A deny also adds abuse_weight to the client's and identity's scores.
   LocalLists::Match CheckLocal(const SmtpEvent& e, absl::string_view identity, absl::Time now,
                                Verdict* out);
-  // Feeds the guard's trips into the scores.
-  void AttachScores(AbuseGuard* guard);
+  // Feeds the guard's trips into the scores and the notices.
+  void AttachGuard(AbuseGuard* guard);
+  // Feeds the limiter's trips and the lists' suspensions into the notices
+  // (at the first listener: without one, a trip builds no event).
+  void AttachNotices();
 
+  EventSinks<Notice> notices_;
+  std::once_flag notices_attached_;
   Options options_;
   std::unique_ptr<Limiter> limiter_;
   // Reputation (built at Create; a reload keeps the lists of the first
@@ -196,7 +202,7 @@ absl::StatusOr<std::unique_ptr<PolicyEngine>> PolicyEngine::Create(const config:
   s->reputation_ = c.reputation();
   auto abuse = AbuseGuard::Create(c, now, s->options_.prefault_tables, s->options_.leases);
   if (!abuse.ok()) return abuse.status();
-  s->AttachScores(abuse->get());
+  s->AttachGuard(abuse->get());
   s->abuse_.Publish(std::move(*abuse), absl::Now());
   s->settings_.Publish(State::MakeSettings(c), absl::Now());
   if (c.reputation().list_size() > 0) {
@@ -305,11 +311,57 @@ void PolicyEngine::State::CheckFcrdns(absl::string_view ip, absl::Time now,
   if (f.result != Fcrdns::Result::kConfirmed) scores_->Add(ip, weight, now);
 }
 
-void PolicyEngine::State::AttachScores(AbuseGuard* guard) {
+void PolicyEngine::State::AttachGuard(AbuseGuard* guard) {
   const double weight = reputation_.abuse_weight();
   ScoreBoard* scores = scores_.get();
-  guard->AddEventSink([scores, weight](const AbuseGuard::Event& ev) {
+  EventSinks<Notice>* notices = &notices_;
+  guard->AddEventSink([scores, weight, notices](const AbuseGuard::Event& ev) {
     if (!ev.key.empty()) scores->Add(ev.key, weight, ev.time);
+    if (!notices->any()) return;
+    Notice n;
+    n.time = ev.time;
+    n.source = std::string(AbuseGuard::DetectorName(ev.detector));
+    n.entity = ev.key;
+    n.limit = ev.limit;
+    n.usage = ev.count;
+    n.action = ev.action;
+    n.shadow = ev.shadow;
+    n.text = absl::StrCat(n.source, " tripped for ", ev.key, ": ", ev.count, " (limit ", ev.limit,
+                          ")", ev.shadow ? " [shadow]" : "");
+    notices->Deliver(n);
+  });
+}
+
+void PolicyEngine::State::AttachNotices() {
+  EventSinks<Notice>* notices = &notices_;
+  limiter_->AddEventSink([notices](const Event& ev) {
+    if (!notices->any()) return;
+    Notice n;
+    n.time = ev.time;
+    n.source = "limit";
+    n.level = ev.level;
+    n.entity = ev.entity;
+    n.metric = ev.metric;
+    n.window_seconds = ev.window_seconds;
+    n.limit = ev.limit;
+    n.usage = ev.usage;
+    n.action = ev.action;
+    n.shadow = ev.shadow;
+    n.text = absl::StrCat(LevelName(ev.level), " ", ev.entity, " reached its limit of ", ev.limit,
+                          " ", MetricName(ev.metric), " per ", FormatWindow(ev.window_seconds),
+                          ev.shadow ? " [shadow]" : "");
+    notices->Deliver(n);
+  });
+  if (dnsbl_ == nullptr) return;
+  dnsbl_->AddEventSink([notices](const Dnsbl::Event& ev) {
+    if (!notices->any()) return;
+    Notice n;
+    n.time = ev.time;
+    n.source = "dnsbl";
+    n.entity = ev.zone;
+    n.action = Action::kNotify;
+    n.text = absl::StrCat("DNS list ", ev.zone, " ", ev.what);
+    notices->Deliver(n);
   });
 }
 
@@ -400,7 +452,7 @@ absl::Status PolicyEngine::State::Reload(const config::Config& config, absl::Tim
     auto a = AbuseGuard::Create(c, now, options_.prefault_tables, options_.leases);
     if (!a.ok()) return a.status();
     abuse = std::move(*a);
-    AttachScores(abuse.get());
+    AttachGuard(abuse.get());
   }
   if (local_lists_ != nullptr) {
     if (auto s = local_lists_->Reload(); !s.ok()) return s;
@@ -806,6 +858,11 @@ absl::Duration PolicyEngine::dns_budget() const { return st_->dns_budget_; }
 Verdict PolicyEngine::Auth(absl::string_view client_address, absl::string_view user, bool ok,
                            absl::Time now) {
   return st_->Auth(client_address, user, ok, now);
+}
+
+void PolicyEngine::AddNoticeSink(std::function<void(const Notice&)> sink) {
+  std::call_once(st_->notices_attached_, [this] { st_->AttachNotices(); });
+  st_->notices_.Add(std::move(sink));
 }
 
 absl::Status PolicyEngine::Reload(const config::Config& config, absl::Time now) {

@@ -137,6 +137,12 @@ class PolicyEngine {
   // Ends stale transactions (kept counted) and sweeps expired counters.
   void Maintain(absl::Time now);
 
+  // Adds a listener for notices (trips of limits and detectors, once per
+  // entity, rule and window; DNS list suspensions). It is called on the
+  // thread that tripped, one notice at a time, and must not call back into
+  // this engine's AddNoticeSink. Listeners stay across reloads. Thread-safe.
+  void AddNoticeSink(std::function<void(const Notice&)> sink);
+
   // The Postfix policy action for a verdict ("DUNNO", "451 4.7.1 ...",
   // "PREPEND X-Sluice: ...", "WARN ...", "HOLD ...", "DISCARD ...").
   std::string PostfixAction(const Verdict& v) const;

@@ -295,6 +295,44 @@ TEST(PolicyEngineTest, AuthBruteForceBlocksTheClientAtEveryStage) {
   EXPECT_TRUE(p->Evaluate(e, kT0 + absl::Minutes(5)).admitted());
 }
 
+TEST(PolicyEngineTest, NoticesSayWhatTrippedOncePerWindowAndSurviveReload) {
+  constexpr char kConfig[] = R"pb(level {
+                                    name: "mailbox"
+                                    limit { window: "1h" max: 1 }
+                                  }
+                                  abuse { auth_failures_per_ip { threshold: 2 block: "1h" } })pb";
+  auto p = Make(kConfig);
+  std::vector<Notice> seen;
+  p->AddNoticeSink([&seen](const Notice& n) { seen.push_back(n); });
+  for (int i = 0; i < 4; ++i) Send(*p, absl::StrCat("N", i), "a@x.example", 1, kT0);
+  ASSERT_EQ(seen.size(), 1u);  // one per entity, rule and window
+  EXPECT_EQ(seen[0].source, "limit");
+  EXPECT_EQ(seen[0].level, Level::kMailbox);
+  EXPECT_EQ(seen[0].entity, "a@x.example");
+  EXPECT_EQ(seen[0].limit, 1u);
+  EXPECT_EQ(seen[0].window_seconds, 3600);
+  EXPECT_EQ(seen[0].action, Action::kDefer);
+  EXPECT_EQ(seen[0].time, kT0);
+  EXPECT_EQ(seen[0].text, "mailbox a@x.example reached its limit of 1 messages per 1h");
+  // A detector, after a reload that replaced the abuse detectors.
+  auto c = TestConfig(R"pb(level {
+                             name: "mailbox"
+                             limit { window: "1h" max: 1 }
+                           }
+                           abuse {
+                             auth_failures_per_ip { threshold: 2 block: "1h" }
+                             auth_failures_per_user { threshold: 9 }
+                           })pb");
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_TRUE(p->Reload(*c, kT0).ok());
+  p->Auth("198.51.100.9", "u1", false, kT0);
+  p->Auth("198.51.100.9", "u2", false, kT0);
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[1].source, "auth_failures_per_ip");
+  EXPECT_EQ(seen[1].entity, "198.51.100.9");
+  EXPECT_EQ(seen[1].usage, 2u);
+}
+
 TEST(PolicyEngineTest, TransactionsWithoutEndStayCounted) {
   auto p = Make(R"pb(level {
                        name: "mailbox"

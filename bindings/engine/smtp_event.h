@@ -94,6 +94,23 @@ struct Verdict {
   bool tripped() const { return !source.empty(); }
 };
 
+// What the engine tells its listeners (PolicyEngine::AddNoticeSink): a
+// limit or a detector tripped (once per entity, rule and window), or a DNS
+// list was suspended. For notifications, exec hooks and C callbacks.
+struct Notice {
+  absl::Time time;
+  std::string source;                 // "limit", a detector's name, "dnsbl"
+  Level level = Level::kServer;       // for "limit"
+  std::string entity;                 // mailbox, domain, IP, user; a list's zone
+  Metric metric = Metric::kMessages;  // for "limit"
+  int64_t window_seconds = 0;         // for "limit"
+  uint64_t limit = 0;
+  uint64_t usage = 0;
+  Action action = Action::kAccept;  // the rule's action
+  bool shadow = false;              // the rule is in shadow mode
+  std::string text;                 // one line for a person
+};
+
 }  // namespace sluice
 
 #endif  // SLUICE_BINDINGS_ENGINE_SMTP_EVENT_H_

@@ -46,6 +46,29 @@ def test_limits_trip_with_everything_said():
         assert ex.value.status == sluice.Status.INVALID_ARGUMENT
 
 
+def test_notices_arrive_once_per_trip_and_stop_when_removed():
+    seen = []
+    with sluice.Engine(CONFIG, leases=False) as e:
+        e.on_notice(seen.append)
+        for i in range(5):
+            rcpt(e, f"n{i}")
+        assert len(seen) == 1
+        n = seen[0]
+        assert (n.source, n.level, n.entity, n.metric) == ("limit", "mailbox", "a@acme.example",
+                                                            "messages")
+        assert (n.limit, n.window_seconds, n.action, n.shadow) == (2, 3600, sluice.Action.DEFER,
+                                                                   False)
+        assert n.time == T0
+        e.on_notice(lambda n: 1 / 0)  # an exception in the callback stays in Python
+        rcpt(e, "b1", sender="b@acme.example")
+        rcpt(e, "b2", sender="b@acme.example")
+        assert not rcpt(e, "b3", sender="b@acme.example").admitted
+        e.on_notice(None)
+        for i in range(3):
+            rcpt(e, f"c{i}", sender="c@acme.example")
+        assert len(seen) == 1
+
+
 def test_inbound_counts_only_its_client_and_explain_says_why():
     with sluice.Engine(CONFIG) as e:
         v = rcpt(e, "i1", client="203.0.113.9")

@@ -24,8 +24,9 @@ import enum
 import json
 import os
 import re
+import traceback
 from dataclasses import dataclass
-from typing import Any, Dict, Optional
+from typing import Any, Callable, Dict, Optional
 
 __all__ = [
     "Action", "Direction", "Engine", "Fingerprint", "Fingerprinter", "Limiter", "SluiceError",
@@ -125,6 +126,20 @@ class _Verdict(ctypes.Structure):
     ]
 
 
+class _Notice(ctypes.Structure):
+    _fields_ = [
+        ("struct_size", ctypes.c_size_t), ("time_ms", ctypes.c_int64),
+        ("action", ctypes.c_uint32), ("shadow", ctypes.c_uint8),
+        ("reserved", ctypes.c_uint8 * 3), ("source", ctypes.c_char * 32),
+        ("level", ctypes.c_char * 16), ("entity", ctypes.c_char * 256),
+        ("metric", ctypes.c_char * 16), ("window_seconds", ctypes.c_int64),
+        ("limit", ctypes.c_uint64), ("usage", ctypes.c_uint64), ("text", ctypes.c_char * 512),
+    ]
+
+
+_NoticeFn = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.POINTER(_Notice))
+
+
 class _Request(ctypes.Structure):
     _fields_ = [
         ("struct_size", ctypes.c_size_t),
@@ -170,6 +185,7 @@ def _load() -> ctypes.CDLL:
         "sluice_engine_top_json": (ctypes.c_int, [P, ctypes.c_char_p, S, ctypes.c_char_p, S,
                                                   ctypes.c_char_p, S, ctypes.c_uint32,
                                                   ctypes.c_int64, err, err]),
+        "sluice_engine_set_notice_callback": (ctypes.c_int, [P, _NoticeFn, P]),
         "sluice_limiter_open": (ctypes.c_int, [ctypes.c_char_p, S, P, ctypes.POINTER(P), err]),
         "sluice_limiter_close": (None, [P]),
         "sluice_limiter_check_and_charge": (ctypes.c_int, [P, ctypes.POINTER(_Request),
@@ -258,6 +274,30 @@ class Verdict:
                        d(v.entity), d(v.identity), v.limit, v.usage,
                        None if v.retry_after_ms < 0 else v.retry_after_ms / 1000.0,
                        Direction(v.direction), d(v.direction_reason))
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A trip the engine reports once per entity, rule and window, or a DNS
+    list's suspension (see sluice_notice_t)."""
+    time: float  # seconds since the epoch
+    source: str  # "limit", a detector's name, "dnsbl"
+    level: str
+    entity: str
+    metric: str
+    window_seconds: int
+    limit: int
+    usage: int
+    action: Action
+    shadow: bool
+    text: str
+
+    @staticmethod
+    def _from(n: _Notice) -> "Notice":
+        d = lambda b: b.decode(errors="replace")  # noqa: E731
+        return Notice(n.time_ms / 1000.0, d(n.source), d(n.level), d(n.entity), d(n.metric),
+                      n.window_seconds, n.limit, n.usage, Action(n.action), bool(n.shadow),
+                      d(n.text))
 
 
 def _verdict() -> _Verdict:
@@ -372,6 +412,22 @@ class Engine(_Handle):
         _check(_lib.sluice_engine_auth(self._handle(), c, len(c), u, len(u), 1 if ok else 0,
                                        _ms(now), ctypes.byref(v)))
         return Verdict._from(v)
+
+    def on_notice(self, callback: Optional[Callable[[Notice], None]]) -> None:
+        """Calls callback(Notice) for every trip (once per entity, rule and
+        window) and DNS list suspension, on the thread whose call tripped;
+        None removes it. Exceptions in the callback are printed, not raised."""
+        if callback is None:
+            fn = _NoticeFn()
+        else:
+            def fn_py(_arg: Any, n: Any) -> None:
+                try:
+                    callback(Notice._from(n.contents))
+                except Exception:  # noqa: BLE001 -- never into C
+                    traceback.print_exc()
+            fn = _NoticeFn(fn_py)
+        _check(_lib.sluice_engine_set_notice_callback(self._handle(), fn, None))
+        self._notice_fn = fn  # keep the C thunk alive while C may call it
 
     def maintain(self, *, now: Optional[float] = None) -> None:
         _check(_lib.sluice_engine_maintain(self._handle(), _ms(now)))
