@@ -152,7 +152,8 @@ typedef struct sluice_event_t {
   uint64_t recipient_count; /* at END_OF_MESSAGE: recipients accepted (0: unknown) */
   uint32_t server_port;     /* the port the client connected to (0: unknown) */
   /* At END_OF_MESSAGE: the body's fingerprint (sluice_fingerprinter_*), for
-   * the near-duplicate and campaign detectors; NULL: the size alone. */
+   * the near-duplicate and campaign detectors, with the hosts of its links
+   * for the domain lists that check BODY_URLS; NULL: the size alone. */
   const struct sluice_fingerprint_t* fingerprint;
 } sluice_event_t;
 
@@ -342,6 +343,11 @@ SLUICE_EXPORT double sluice_fingerprint_similarity(const sluice_fingerprint_t* a
 /* 1 if both have the same template (and are not empty). */
 SLUICE_EXPORT uint8_t sluice_fingerprint_same_template(const sluice_fingerprint_t* a,
                                                        const sluice_fingerprint_t* b);
+/* The i-th distinct host of the message's links (decoded from
+ * quoted-printable and base64, text and HTML; IP literals in any base as
+ * dotted IPv4, IDN as punycode; at most 16), NUL-terminated and valid while
+ * fp lives; NULL past the last. */
+SLUICE_EXPORT const char* sluice_fingerprint_link_host(const sluice_fingerprint_t* fp, size_t i);
 
 #ifdef __cplusplus
 } /* extern "C" */

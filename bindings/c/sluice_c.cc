@@ -8,6 +8,7 @@
 #include <mutex>
 #include <new>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -15,6 +16,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "bindings/c/sluice.h"
+#include "bindings/engine/message_body.h"
 #include "bindings/engine/policy_engine.h"
 #include "bindings/engine/smtp_event.h"
 #include "ratelimit/config.h"
@@ -42,11 +44,12 @@ struct sluice_limiter_t {
 };
 
 struct sluice_fingerprinter_t {
-  sluice::Fingerprinter f;
+  sluice::MessageBody body;
 };
 
 struct sluice_fingerprint_t {
   sluice::Fingerprint fp;
+  std::vector<sluice::UrlHost> urls;
 };
 
 namespace {
@@ -151,6 +154,7 @@ bool ReadEvent(const sluice_event_t* in, SmtpEvent* e) {
   if (in->struct_size >= offsetof(sluice_event_t, fingerprint) + sizeof(in->fingerprint) &&
       in->fingerprint != nullptr) {
     e->fingerprint = &in->fingerprint->fp;
+    e->urls = &in->fingerprint->urls;
   }
   return true;
 }
@@ -526,21 +530,29 @@ sluice_fingerprinter_t* sluice_fingerprinter_create(void) {
 void sluice_fingerprinter_destroy(sluice_fingerprinter_t* f) { delete f; }
 
 void sluice_fingerprinter_begin(sluice_fingerprinter_t* f) {
-  if (f != nullptr) f->f.Begin();
+  if (f != nullptr) f->body.Begin();
 }
 
 void sluice_fingerprinter_feed(sluice_fingerprinter_t* f, const char* chunk, size_t len) {
-  if (f != nullptr && chunk != nullptr) f->f.Feed(absl::string_view(chunk, len));
+  if (f != nullptr && chunk != nullptr) f->body.Feed(absl::string_view(chunk, len));
 }
 
 sluice_fingerprint_t* sluice_fingerprinter_finish(sluice_fingerprinter_t* f) {
   if (f == nullptr) return nullptr;
   auto* out = new (std::nothrow) sluice_fingerprint_t;
-  if (out != nullptr) f->f.Finish(&out->fp);
+  if (out == nullptr) return nullptr;
+  f->body.Finish();
+  out->fp = f->body.fingerprint();
+  out->urls = f->body.urls();
   return out;
 }
 
 void sluice_fingerprint_destroy(sluice_fingerprint_t* fp) { delete fp; }
+
+const char* sluice_fingerprint_link_host(const sluice_fingerprint_t* fp, size_t i) {
+  if (fp == nullptr || i >= fp->urls.size()) return nullptr;
+  return fp->urls[i].host.c_str();
+}
 
 void sluice_fingerprint_digest(const sluice_fingerprint_t* fp, uint8_t digest[16]) {
   if (digest == nullptr) return;

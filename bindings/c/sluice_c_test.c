@@ -319,6 +319,11 @@ static void TestFingerprints(void) {
   CHECK(memcmp(da, db, 16) == 0 && memcmp(da, dc, 16) != 0);
   sluice_fingerprint_digest(NULL, dc);
   CHECK(dc[0] == 0 && dc[15] == 0);
+  CHECK(sluice_fingerprint_link_host(a, 0) != NULL &&
+        strcmp(sluice_fingerprint_link_host(a, 0), "pay.example.com") == 0);
+  CHECK(sluice_fingerprint_link_host(a, 1) == NULL);
+  CHECK(sluice_fingerprint_link_host(c, 0) == NULL);
+  CHECK(sluice_fingerprint_link_host(NULL, 0) == NULL);
   CHECK(sluice_fingerprint_similarity(NULL, a) == 0);
   CHECK(sluice_fingerprint_same_template(a, NULL) == 0);
   CHECK(sluice_fingerprinter_finish(NULL) == NULL);

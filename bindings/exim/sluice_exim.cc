@@ -15,7 +15,8 @@
 //     X-PHP-Originating-Script header (script level). The body, read from
 //     Exim's spool ($spool_directory/input/$message_exim_id-D, under the
 //     message's Content-Type and Content-Transfer-Encoding; the first
-//     4 MiB), feeds the near-duplicate and campaign detectors. (The module
+//     4 MiB), feeds the near-duplicate and campaign detectors, and its
+//     link hosts go to the domain lists that check BODY_URLS. (The module
 //     asks Exim for these itself: ${dlfunc} takes at most 8 arguments.)
 //   sluice_not_smtp CONFIG MESSAGE_ID SENDER SIZE RCPT_COUNT SCRIPT
 //     acl_not_smtp (exim -t: where PHP's mail() arrives): local submission,
@@ -39,9 +40,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
+#include "bindings/engine/message_body.h"
 #include "bindings/engine/policy_engine.h"
 #include "ratelimit/config.h"
-#include "reputation/content/fingerprint.h"
 
 extern "C" {
 #include <local_scan.h>
@@ -110,22 +111,20 @@ absl::string_view Arg(int argc, uschar* argv[], int i) {
                                         : absl::string_view();
 }
 
-// Fingerprints the body in Exim's spool -D file (its first line is the
-// file's own name; the body follows), under the message's MIME headers.
-bool FingerprintBody(absl::string_view path, absl::string_view content_type,
-                     absl::string_view encoding, sluice::Fingerprint* out) {
+// Reads the body in Exim's spool -D file (its first line is the file's own
+// name; the body follows), under the message's MIME headers, into the
+// fingerprint and link hosts of `body`.
+bool ReadBody(absl::string_view path, absl::string_view content_type, absl::string_view encoding,
+              sluice::MessageBody* body) {
   if (path.empty()) return false;
   std::FILE* f = std::fopen(std::string(path).c_str(), "rb");
   if (f == nullptr) return false;
-  static sluice::Fingerprinter* fingerprinter = new sluice::Fingerprinter;  // one per process
-  fingerprinter->Begin();
-  if (!content_type.empty()) {
-    fingerprinter->Feed(absl::StrCat("Content-Type: ", content_type, "\r\n"));
-  }
+  body->Begin();
+  if (!content_type.empty()) body->Feed(absl::StrCat("Content-Type: ", content_type, "\r\n"));
   if (!encoding.empty()) {
-    fingerprinter->Feed(absl::StrCat("Content-Transfer-Encoding: ", encoding, "\r\n"));
+    body->Feed(absl::StrCat("Content-Transfer-Encoding: ", encoding, "\r\n"));
   }
-  fingerprinter->Feed("\r\n");
+  body->Feed("\r\n");
   char buf[65536];
   size_t total = 0;
   bool first_line = true;
@@ -139,11 +138,11 @@ bool FingerprintBody(absl::string_view path, absl::string_view content_type,
       chunk.remove_prefix(nl + 1);
       first_line = false;
     }
-    fingerprinter->Feed(chunk);
+    body->Feed(chunk);
     total += n;
   }
   std::fclose(f);
-  fingerprinter->Finish(out);
+  body->Finish();
   return true;
 }
 
@@ -199,10 +198,10 @@ __attribute__((visibility("default"))) int sluice_data(uschar** yield, int argc,
   ev.size = Number(Arg(argc, argv, 5));
   ev.recipient_count = Number(Arg(argc, argv, 6));
   ev.script = Arg(argc, argv, 7);
-  sluice::Fingerprint fp;
-  if (FingerprintBody(Expand("$spool_directory/input/$message_exim_id-D"),
-                      Expand("$h_Content-Type:"), Expand("$h_Content-Transfer-Encoding:"), &fp)) {
-    ev.fingerprint = &fp;
+  static sluice::MessageBody* body = new sluice::MessageBody;  // one per process
+  if (ReadBody(Expand("$spool_directory/input/$message_exim_id-D"), Expand("$h_Content-Type:"),
+               Expand("$h_Content-Transfer-Encoding:"), body)) {
+    body->AttachTo(&ev);  // fingerprint and link hosts
   }
   return Answer(e, e->Evaluate(ev, absl::Now()), yield);
 }

@@ -155,6 +155,7 @@ def test_fingerprints():
     assert fa.same_template(fb) and not fa.same_template(fc)
     assert fa.digest == fb.digest and len(fa.digest) == 16
     assert fa.similarity(fb) > 0.9 > 0.3 > fa.similarity(fc)
+    assert fa.link_hosts == ["pay.example.com"] and fc.link_hosts == []
 
 
 def test_threads_share_one_engine_and_counts_are_exact():

@@ -60,7 +60,20 @@ void Fingerprinter::Begin() noexcept {
   state_->small.n = 0;
   state_->seen = 0;
   for (int i = 0; i < options_.k; ++i) state_->bins[i] = kEmpty;
+  if (link_hosts_ != nullptr) link_hosts_->clear();
   normalizer_.Reset(this);
+}
+
+void Fingerprinter::AddLinkHosts(const TokenBatch& batch) noexcept {
+  const char* p = batch.bytes;
+  for (size_t i = 0; i < batch.count; p += batch.lengths[i] + 1, ++i) {
+    const size_t n = batch.lengths[i];
+    if (n <= 2 || p[0] != 'u' || p[1] != ':') continue;
+    const absl::string_view host(p + 2, n - 2);
+    if (link_hosts_->size() >= max_link_hosts_) return;
+    if (std::find(link_hosts_->begin(), link_hosts_->end(), host) != link_hosts_->end()) continue;
+    link_hosts_->emplace_back(host);
+  }
 }
 
 namespace {
@@ -259,6 +272,7 @@ void Fingerprinter::Tokens(const TokenBatch& batch) noexcept {
   // The digest hashes the token stream as the batch holds it: each token
   // followed by a NUL.
   XXH3_128bits_update(&s.digest, batch.bytes, batch.size);
+  if (link_hosts_ != nullptr) AddLinkHosts(batch);
   const int shift = 64 - k_bits_;
   size_t done = 0;
   const char* p = batch.bytes;

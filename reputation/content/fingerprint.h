@@ -31,6 +31,8 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "absl/strings/string_view.h"
 #include "reputation/content/body_normalizer.h"
@@ -95,6 +97,14 @@ class Fingerprinter : private TokenSink {
 
   // Streaming: Begin, Feed chunks, Finish.
   void Begin() noexcept;
+  // From now on, the hosts of each message's links (http://, www., href and
+  // src; lower-case, as written) go to *out: cleared at Begin, distinct, in
+  // order of first appearance, at most `max`. Null stops it. For the domain
+  // lists (UrlExtractor::NormalizeHost turns them into UrlHosts).
+  void CollectLinkHosts(std::vector<std::string>* out, size_t max = 16) noexcept {
+    link_hosts_ = out;
+    max_link_hosts_ = max;
+  }
   void Feed(absl::string_view chunk) noexcept { normalizer_.Feed(chunk); }
   void Finish(Fingerprint* out) noexcept;
 
@@ -102,7 +112,11 @@ class Fingerprinter : private TokenSink {
   void Tokens(const TokenBatch& batch) noexcept override;
   void Markup(absl::string_view markup) noexcept override;
 
+  void AddLinkHosts(const TokenBatch& batch) noexcept;
+
   Options options_;
+  std::vector<std::string>* link_hosts_ = nullptr;
+  size_t max_link_hosts_ = 16;
   int k_bits_ = 5;
   BodyNormalizer normalizer_;
   struct State;

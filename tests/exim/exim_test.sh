@@ -23,8 +23,8 @@ source "$RUNFILES/tests/postfix/env.sh"
 EXIM_SRC="${SLUICE_EXIM_ROOT:-${HOME:-/root}/.cache/sluice-exim}/root/usr/sbin/exim4"
 
 if [[ $(id -u) -ne 0 ]] || [[ ! -x "$EXIM_SRC" ]] || ! id Debian-exim >/dev/null 2>&1 ||
-  ! command -v swaks >/dev/null; then
-  echo "needs root, swaks, the Debian-exim user and Exim heavy unpacked (scripts/setup.sh)" >&2
+  ! command -v swaks >/dev/null || ! command -v rbldnsd >/dev/null; then
+  echo "needs root, swaks, rbldnsd, the Debian-exim user and Exim heavy unpacked (scripts/setup.sh)" >&2
   exit 1
 fi
 
@@ -32,9 +32,12 @@ W="$(mktemp -d /tmp/sluice-exim.XXXXXX)"
 chmod 0755 "$W"
 sl_env_init "$W/policyd"
 EXIM_PID=""
+RBL_PID=""
 cleanup() {
   [[ -n "$EXIM_PID" ]] && kill "$EXIM_PID" 2>/dev/null
   [[ -n "$EXIM_PID" ]] && wait "$EXIM_PID" 2>/dev/null
+  [[ -n "$RBL_PID" ]] && kill "$RBL_PID" 2>/dev/null
+  [[ -n "$RBL_PID" ]] && wait "$RBL_PID" 2>/dev/null
   sl_policyd_stop
   rm -rf "$W" "$SL_RUN"
 }
@@ -51,6 +54,21 @@ install -m 0755 "$MODULE" "$W/sluice_exim.so"
 for t in counters.table abuse.table.bursts abuse.table.signals; do
   install -m 0660 -o root -g Debian-exim /dev/null "$W/$t"
 done
+# A DBL-like domain list on a real rbldnsd: the RFC 5782 test point and
+# one spammer's domain.
+DNS_PORT=$(sl_free_port)
+mkdir -p "$W/zones"
+cat >"$W/zones/dbl.zone" <<'ZONE'
+$SOA 300 ns.bl.test. hostmaster.bl.test. 0 600 300 86400 60
+$TTL 300
+:127.0.1.2:Listed domain $
+test
+spam-example.test
+ZONE
+chmod -R a+rX "$W/zones"
+rbldnsd -u rbldns -n -q -b "127.0.0.1/$DNS_PORT" -w "$W/zones" \
+  dbl.bl.test:dnset:dbl.zone >>"$W/rbldnsd.log" 2>&1 &
+RBL_PID=$!
 cat >"$W/sluice.conf" <<CONF
 level { name: "mailbox" limit { window: "1h" max: 3 } limit { metric: BYTES window: "1h" max: 1000000 } }
 level { name: "script" limit { window: "1h" max: 1 } }
@@ -61,6 +79,11 @@ abuse {
 }
 policy { trusted_network: "127.0.0.0/8" }
 table { path: "$W/counters.table" }
+reputation {
+  list { zone: "dbl.bl.test" kind: SPAMHAUS_DBL check: BODY_URLS outgoing: true }
+  nameserver: "127.0.0.1"
+  port: $DNS_PORT
+}
 CONF
 echo 'level { name: "mailbox" limit { window: "1q" max: 1 } }' >"$W/broken.conf"
 chmod 0644 "$W/sluice.conf" "$W/broken.conf"
@@ -187,6 +210,20 @@ check "body: the near-duplicate refused at DATA" "451" "$r"
 check "body: says why" "too many copies of the same message" "$r"
 check "body: another text goes" "queued" \
   "$(send other@acme.example p4@remote.example --body "Lunch on Friday at the new noodle place near the station? We could walk there after the meeting.")"
+
+# 3c. The hosts of the body's links, decoded from quoted-printable HTML,
+#     on a domain list (rbldnsd): a listed one is refused at DATA.
+qp_html=(--add-header "Content-Type: text/html; charset=utf-8"
+  --add-header "Content-Transfer-Encoding: quoted-printable")
+r=$(send shop@acme.example q1@remote.example "${qp_html[@]}" \
+  --body '<p>Big sale today: <a href=3D"http://WWW.Spam-Example.test/buy?id=3D7">click=
+ here</a></p>')
+check "urls: a listed link's domain is refused at DATA" "554" "$r"
+check "urls: says which list" "listed by dbl.bl.test" "$r"
+check "urls: an unlisted link goes" "queued" "$(send shop@acme.example q2@remote.example \
+  "${qp_html[@]}" --body '<p>Minutes: <a href=3D"http://wiki.ok-example.test/m">here</a></p>')"
+check "urls: Exim's main log names the domain" "spam-example.test" \
+  "$(grep 'sluice: ' "$W/log/mainlog" | grep dnsbl)"
 
 # 4. A config the module cannot load: fail open (mail goes, a log line),
 #    or closed when asked.

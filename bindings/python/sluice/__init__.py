@@ -26,7 +26,7 @@ import os
 import re
 import traceback
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 __all__ = [
     "Action", "Direction", "Engine", "Fingerprint", "Fingerprinter", "Limiter", "SluiceError",
@@ -206,6 +206,7 @@ def _load() -> ctypes.CDLL:
         "sluice_fingerprint_digest": (None, [P, ctypes.c_char_p]),
         "sluice_fingerprint_similarity": (ctypes.c_double, [P, P]),
         "sluice_fingerprint_same_template": (ctypes.c_uint8, [P, P]),
+        "sluice_fingerprint_link_host": (ctypes.c_char_p, [P, S]),
     }
     for name, (res, args) in sig.items():
         f = getattr(lib, name)
@@ -547,6 +548,16 @@ class Fingerprint:
 
     def same_template(self, other: "Fingerprint") -> bool:
         return bool(_lib.sluice_fingerprint_same_template(self._h, other._h))
+
+    @property
+    def link_hosts(self) -> List[str]:
+        """The distinct hosts of the message's links (what domain lists judge)."""
+        out: List[str] = []
+        while True:
+            h = _lib.sluice_fingerprint_link_host(self._h, len(out))
+            if h is None:
+                return out
+            out.append(h.decode())
 
 
 class Fingerprinter:
