@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
-# Installs header, library and sluice.pc under a fresh prefix, then builds a
-# small C program outside the repository with
+# Installs header, libraries and sluice.pc under a fresh prefix, then builds
+# a small C program outside the repository with
 #   cc $(pkg-config --cflags --libs sluice)
-# and runs it against the installed library.
+# and runs it against the installed shared library; then links the same
+# program with the static library (libsluice.a and pkg-config --static's
+# system libraries) and runs it without libsluice.so.
 set -euo pipefail
 RUNFILES="${TEST_SRCDIR:-$PWD}/${TEST_WORKSPACE:-sluice}"
 here="$RUNFILES/bindings/c"
 command -v pkg-config >/dev/null || { echo "needs pkg-config (scripts/setup.sh)"; exit 1; }
 prefix="$(mktemp -d /tmp/sluice-install.XXXXXX)"
 trap 'rm -rf "$prefix"' EXIT
-bash "$here/install.sh" "$prefix" "$here/sluice.h" "$here/libsluice.so.0" "$here/sluice.pc.in"
+bash "$here/install.sh" "$prefix" "$here/sluice.h" "$here/libsluice.so.0" "$here/sluice.pc.in" \
+  "$here/libsluice.a" "$here/sluice.libs"
 export PKG_CONFIG_PATH="$prefix/lib/pkgconfig"
 [[ "$(pkg-config --modversion sluice)" == 0.1.0 ]] || { echo "pkg-config: wrong version"; exit 1; }
 mkdir -p "$prefix/app"
@@ -58,3 +61,21 @@ grep -q "1 of 3 admitted" <<<"$out"
 grep -q "451 4.7.1 sluice: mailbox messages limit 1/1h exceeded" <<<"$out" ||
   grep -q "451 4.7.1 mailbox messages limit 1/1h exceeded" <<<"$out"
 echo "ok: built outside the repository with pkg-config and run"
+
+# The static library: no libsluice.so at run time.
+san=()
+if nm "$prefix/lib/libsluice.a" 2>/dev/null | grep -q __asan_report; then
+  san=(-fsanitize=address,undefined)  # the suite's ASan build: the archive is instrumented
+fi
+# shellcheck disable=SC2046
+cc -std=c11 -Wall -Wextra -Werror -pedantic "${san[@]}" -o app_static main.c \
+  $(pkg-config --cflags sluice) "$prefix/lib/libsluice.a" \
+  $(pkg-config --static --libs-only-l sluice | sed 's/-lsluice //')
+if ldd ./app_static | grep -q libsluice; then
+  echo "app_static needs libsluice.so"
+  exit 1
+fi
+out=$(ASAN_OPTIONS=detect_leaks=0 ./app_static)
+echo "$out"
+grep -q "1 of 3 admitted" <<<"$out"
+echo "ok: linked with libsluice.a and run"
