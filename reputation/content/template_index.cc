@@ -11,7 +11,9 @@ namespace {}  // namespace
 
 TemplateIndex::TemplateIndex(const Options& options) : options_(options) {
   if (options_.max_templates < 16) options_.max_templates = 16;
-  ring_.resize(options_.max_templates);
+  // Reserved, not filled: the ring's pages are touched as templates come
+  // (a process that lives for one connection pays for what it uses).
+  ring_.reserve(options_.max_templates);
 }
 
 void TemplateIndex::Compact(const Fingerprint& fp, uint16_t* out) {
@@ -88,10 +90,15 @@ uint64_t TemplateIndex::Assign(const Fingerprint& fp, double* similarity) {
     return ring_[best].id;
   }
   // A new template, in the oldest place of the ring.
-  const uint32_t slot = static_cast<uint32_t>(next_);
-  next_ = (next_ + 1) % ring_.size();
-  if (used_ < ring_.size()) ++used_;
-  Forget(slot);
+  uint32_t slot;
+  if (ring_.size() < options_.max_templates) {
+    slot = static_cast<uint32_t>(ring_.size());
+    ring_.emplace_back();
+  } else {
+    slot = static_cast<uint32_t>(next_);
+    next_ = (next_ + 1) % ring_.size();
+    Forget(slot);
+  }
   Template& t = ring_[slot];
   t.id = Mix64(digest) | 1;
   t.digest = digest;
@@ -106,7 +113,7 @@ uint64_t TemplateIndex::Assign(const Fingerprint& fp, double* similarity) {
 
 size_t TemplateIndex::size() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return used_;
+  return ring_.size();
 }
 
 }  // namespace sluice

@@ -63,9 +63,8 @@ class TemplateIndex {
 
   Options options_;
   mutable std::mutex mu_;
-  std::vector<Template> ring_;
-  size_t next_ = 0;
-  size_t used_ = 0;
+  std::vector<Template> ring_;  // grows to max_templates, then wraps
+  size_t next_ = 0;             // the oldest once full
   absl::flat_hash_map<uint64_t, uint32_t> by_digest_;
   absl::flat_hash_map<uint64_t, uint32_t> by_band_;
 };
