@@ -3,14 +3,17 @@
 # limit, one run: a real Exim 4.96 heavy daemon on 127.0.0.1 (unpacked by
 # scripts/setup.sh; messages stay queued), 16 concurrent SMTP sessions, each
 # sending its messages over one connection (Exim 4.96 holds its QUIT reply
-# ~200 ms), from 100 senders in turn. Then the same per-sender limit in both
+# ~200 ms), from 100 senders in turn. Then the same per-sender limit in each
 # (10 messages an hour, 20 tries per sender): how many each admits per sender.
 # Usage: benchmarks/exim_bench.sh [MESSAGES]
+# Environment: MODES (default: none ratelimit sluice preload socket), ROUNDS
+# (3), PER_CONNECTION (messages per SMTP connection; default: all of a
+# session's).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 messages="${1:-4000}"
 bash scripts/setup.sh
-bazel build --config=opt //bindings/exim:sluice_exim.so >/dev/null 2>&1
+bazel build --config=opt //bindings/exim:sluice_exim.so //bindings/postfix:sluice-policyd >/dev/null 2>&1
 bin="$(bazel info --config=opt bazel-bin 2>/dev/null)"
 source benchmarks/servers.sh
 bench_init sluice-exim-bench
@@ -18,8 +21,13 @@ EXIM_SRC="${SLUICE_EXIM_ROOT:-$HOME/.cache/sluice-exim}/root/usr/sbin/exim4"
 install -m 0755 "$EXIM_SRC" "$work/exim4"
 install -m 0755 "$bin/bindings/exim/sluice_exim.so" "$work/sluice_exim.so"
 
-# mode LIMIT: writes the Exim and sluice configs for one mode (none,
-# ratelimit, sluice) with a per-sender limit of LIMIT messages an hour.
+# mode LIMIT: writes the Exim and sluice configs for one mode with a
+# per-sender limit of LIMIT messages an hour:
+#   none       no limit
+#   ratelimit  Exim's own ratelimit ACL condition (its hints database)
+#   sluice     sluice's module in Exim's processes (${dlfunc})
+#   preload    the same, the module preloaded in the daemon (LD_PRELOAD)
+#   socket     no module: ${readsocket} to sluice-policyd on a unix socket
 configure() {
   local mode="$1" limit="$2" d="$work/$1"
   rm -rf "$d"
@@ -51,6 +59,17 @@ CONF
   defer condition = \${if match{\$acl_m_sluice}{\\N^4\\N}}
         message = \$acl_m_sluice
   accept" ;;
+    socket)  # no module: Exim asks sluice-policyd (policy protocol) with readsocket
+      local ask="\${readsocket{$d/policy.sock}{request=smtpd_access_policy\\ninstance=\$acl_m_txn\\nclient_address=\$sender_host_address\\nsasl_username=\$authenticated_id\\nsender=\$sender_address"
+      rcpt="  warn  set acl_m_txn = \${if eq{\$acl_m_txn}{}{\$pid.\$tod_epoch_l}{\$acl_m_txn}}
+        set acl_m_sluice = $ask\\nprotocol_state=RCPT\\nrecipient=\$local_part@\$domain\\n\\n}{5s}{ }{action=DUNNO}}
+  defer condition = \${if match{\$acl_m_sluice}{\\N^action=4\\N}}
+        message = \$acl_m_sluice
+  accept"
+      data="  warn  set acl_m_sluice = $ask\\nprotocol_state=END-OF-MESSAGE\\nsize=\$message_size\\nrecipient_count=\$recipients_count\\n\\n}{5s}{ }{action=DUNNO}}
+  defer condition = \${if match{\$acl_m_sluice}{\\N^action=4\\N}}
+        message = \$acl_m_sluice
+  accept" ;;
   esac
   cat >"$d/exim.conf" <<CONF
 exim_path = $work/exim4
@@ -80,7 +99,8 @@ CONF
 # run MODE MESSAGES SENDERS: starts Exim, sends, prints "msgs/s min max sum
 # cpu-us-per-message faults-per-message" (the last two: CPU time and minor
 # page faults of Exim's SMTP processes, reaped by the daemon, per message:
-# what the client's share of the cores hides).
+# what the client's share of the cores hides; in socket mode the CPU of
+# sluice-policyd is added).
 run() {
   local mode="$1" port
   port=$(bench_port)
@@ -88,26 +108,42 @@ run() {
   # per-connection processes it forks inherit it instead of loading it.
   local preload=()
   [[ "$mode" == preload ]] && preload=(env "LD_PRELOAD=$work/sluice_exim.so")
+  if [[ "$mode" == socket ]]; then
+    "$bin/bindings/postfix/sluice-policyd" --config "$work/$mode/sluice.conf" \
+      --listen "unix:$work/$mode/policy.sock" --socket-group Debian-exim \
+      >>"$work/$mode.policyd.out" 2>&1 &
+    local policyd=$!
+    bench_track "$policyd"
+    for ((i = 0; i < 100; i++)); do [[ -S "$work/$mode/policy.sock" ]] && break; sleep 0.1; done
+  fi
   "${preload[@]}" "$work/exim4" -C "$work/$mode/exim.conf" -bdf -oX "$port" >>"$work/$mode.out" 2>&1 &
   local pid=$!
   bench_track "$pid"
   bench_wait_tcp "$port"
   timeout 600 python3 - "$port" "$2" "$3" <<'PY'
-import smtplib, sys, threading, time
+import os, smtplib, sys, threading, time
 port, total, senders = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 sessions = 16
 lock = threading.Lock()
 next_msg = [0]
 admitted = [0] * senders
+per_connection = int(os.environ.get("PER_CONNECTION", "0"))  # 0: one connection per session
 def worker():
     s = smtplib.SMTP("127.0.0.1", port, timeout=60)
     s.ehlo("load.example")
+    sent = 0
     while True:
         with lock:
             i = next_msg[0]
             if i >= total:
                 break
             next_msg[0] += 1
+        if per_connection and sent == per_connection:  # a new connection (no QUIT: Exim holds it)
+            s.close()
+            s = smtplib.SMTP("127.0.0.1", port, timeout=60)
+            s.ehlo("load.example")
+            sent = 0
+        sent += 1
         sender = f"s{i % senders}@acme.example"
         try:
             s.sendmail(sender, [f"r{i}@remote.example"], f"Subject: m{i}\r\n\r\nmessage {i}\r\n")
@@ -134,10 +170,13 @@ PY
     sleep 0.1
   done
   ticks=$(awk '{ print $16 + $17 }' "/proc/$pid/stat")
+  # socket: sluice's work is in sluice-policyd; its CPU counts too.
+  [[ -n "${policyd:-}" ]] && ticks=$((ticks + $(awk '{ print $14 + $15 }' "/proc/$policyd/stat")))
   faults=$(awk -v n="$2" '{ printf "%.0f", $11 / n }' "/proc/$pid/stat")
   cpu=$(awk -v t="$ticks" -v hz="$(getconf CLK_TCK)" -v n="$2" 'BEGIN { printf "%.0f", t / hz * 1e6 / n }')
   echo "$cpu $faults"
   kill "$pid"
+  [[ -n "${policyd:-}" ]] && kill "$policyd" 2>/dev/null
   wait "$pid" 2>/dev/null || true
 }
 
@@ -147,7 +186,7 @@ echo "throughput: $messages messages, 16 sessions, 100 senders, limits that neve
 # one mode's three rates.
 declare -A rates cpus faults_of
 for round in $(seq "${ROUNDS:-3}"); do
-  for mode in ${MODES:-none ratelimit sluice preload}; do
+  for mode in ${MODES:-none ratelimit sluice preload socket}; do
     configure "$mode" 100000000
     read -r rate _ _ _ cpu faults <<<"$(run "$mode" "$messages" 100 2>/dev/null)"
     rates[$mode]="${rates[$mode]:-} $rate"
@@ -155,12 +194,12 @@ for round in $(seq "${ROUNDS:-3}"); do
     faults_of[$mode]="${faults_of[$mode]:-} $faults"
   done
 done
-for mode in ${MODES:-none ratelimit sluice preload}; do
+for mode in ${MODES:-none ratelimit sluice preload socket}; do
   echo "  $mode: messages/s${rates[$mode]}; Exim CPU µs/message${cpus[$mode]};" \
     "page faults/message${faults_of[$mode]}"
 done
 echo "per-sender limit 10/h, 20 tries per sender (50 senders):"
-for mode in ratelimit sluice; do
+for mode in ratelimit sluice socket; do
   configure "$mode" 10
   read -r _ lo hi sum <<<"$(run "$mode" 1000 50 2>/dev/null)"
   echo "  $mode: admitted per sender min $lo max $hi (total $sum)"

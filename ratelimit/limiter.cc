@@ -283,6 +283,11 @@ int Limiter::ResolvePath(const Snapshot& s, const Request& r, char* mailbox_buf,
     dim(Level::kClientIp, r.client_ip);
     return n;
   }
+  if (r.late_dimensions) {  // learnt from the headers: charged at the end
+    dim(Level::kScript, r.script);
+    dim(Level::kList, r.list);
+    return n;
+  }
   // Chain: find the names (and, for directory entities, their nodes), then
   // walk top-down inheriting from the nearest configured ancestor.
   absl::string_view names[kNumChainLevels];

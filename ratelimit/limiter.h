@@ -69,6 +69,10 @@ struct Request {
   // SASL, script or list dimensions), and sender and SASL exemptions do not
   // apply to it, whatever the other fields say (the sender is forgeable).
   bool inbound = false;
+  // Only the script and list dimensions count this request: what a door
+  // learns from the headers after RCPT, charged at the end of the message
+  // (Commit does it for a transaction whose request names them).
+  bool late_dimensions = false;
   uint64_t messages = 1;
   uint64_t recipients = 1;
   uint64_t bytes = 0;  // 0 = unknown yet (bytes rules skipped)
@@ -216,7 +220,9 @@ class Limiter {
   // For an open transaction, a nonzero request->recipients is how many
   // recipients the MTA finally accepted (Postfix's recipient_count): the
   // reservations of recipients beyond it (refused by a later restriction)
-  // are given back before the bytes are charged.
+  // are given back before the bytes are charged. A script or list in
+  // request that the reservations did not name (learnt from the headers)
+  // is charged now, all or nothing with the rest.
   Decision Commit(absl::string_view txn, uint64_t bytes, absl::Time now,
                   const Request* request = nullptr);
   // Gives back everything a transaction reserved. Idempotent. Thread-safe.

@@ -117,6 +117,28 @@ Decision Limiter::Commit(absl::string_view txn_id, uint64_t bytes, absl::Time no
     t.item_start.resize(accepted);
   }
   Decision d;
+  // A script or list the headers named after RCPT: charged now (message,
+  // recipients kept, bytes), all or nothing with the reservations.
+  if (request != nullptr && !t.inbound &&
+      ((t.script.empty() && !request->script.empty()) ||
+       (t.list.empty() && !request->list.empty()))) {
+    Request late;
+    late.late_dimensions = true;
+    late.script = t.script.empty() ? request->script : absl::string_view();
+    late.list = t.list.empty() ? request->list : absl::string_view();
+    late.messages = 1;
+    late.recipients = std::max<uint64_t>(1, t.item_start.size());
+    late.bytes = bytes;
+    ChargeList charges;
+    d = Apply(*current(), late, now, &charges, true);
+    if (!d.admitted()) {
+      Undo(t.charges.data(), t.charges.size(), now);
+      shard.Remember(txn_id, TxnShard::Ended::kReleased, shard_cap);
+      shard.map.erase(it);
+      return d;
+    }
+    for (int i = 0; i < charges.n; ++i) t.charges.push_back(charges.items[i]);
+  }
   if (bytes > 0) {
     Request r;
     r.sender = t.sender;

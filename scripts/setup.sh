@@ -13,6 +13,7 @@ PKGS=(
   postfix swaks sasl2-bin libsasl2-modules
   python3 python3-pytest
   exim4-dev libmariadb3 libidn12 libspf2-2
+  libmilter-dev miltertest python3-milter
 )
 
 missing=()

@@ -87,6 +87,7 @@ struct PolicyEngine::State {
   Verdict Auth(absl::string_view client_address, absl::string_view user, bool ok, absl::Time now);
   absl::Status Reload(const config::Config& config, absl::Time now);
   std::string PostfixAction(const Verdict& v) const;
+  bool ShadowHeader(const Verdict& v, std::string* name, std::string* value) const;
   // Whose quota a message uses: the first present of the policy's identity
   // list. *mailbox says whether it names a mailbox (a login or a sender);
   // a client address does not: such mail (bounces, in the default list)
@@ -620,7 +621,10 @@ Verdict PolicyEngine::State::Judge(const Settings& s, AbuseGuard& abuse, const S
     case Stage::kMail: {
       if (e.sasl_username.empty()) break;
       Verdict w;
-      FromFinding(abuse.AuthSucceeded(e.client_address, e.sasl_username, now), e.sasl_username, &w);
+      if (e.count) {
+        FromFinding(abuse.AuthSucceeded(e.client_address, e.sasl_username, now), e.sasl_username,
+                    &w);
+      }
       if (w.tripped()) v = std::move(w);
       if (!v.admitted()) break;
       Verdict m;
@@ -653,12 +657,14 @@ Verdict PolicyEngine::State::Judge(const Settings& s, AbuseGuard& abuse, const S
           break;
         }
       }
+      if (!e.count) break;  // another door counts
       Decision d = e.transaction.empty() ? limiter_->CheckAndCharge(r, now)
                                          : limiter_->Reserve(e.transaction, e.recipient, r, now);
       FromDecision(d, &v);
       break;
     }
     case Stage::kEndOfMessage: {
+      if (!e.count) break;  // another door counts and judges the message
       // The burst detectors first: a message they refuse must not stay
       // counted against the limits (all or nothing).
       Fingerprint size_only;
@@ -801,14 +807,22 @@ void PolicyEngine::Unblock(absl::string_view ip_or_user, absl::Time now) {
   st_->abuse_.Read()->Unblock(ip_or_user, now);
 }
 
+bool PolicyEngine::State::ShadowHeader(const Verdict& v, std::string* name,
+                                       std::string* value) const {
+  if (!v.tripped() || !(v.shadow || v.admitted()) || v.action == Action::kNotify) return false;
+  const auto settings = settings_.Read();  // valid for this call
+  if (settings->shadow_header.empty()) return false;
+  *name = settings->shadow_header;
+  *value = absl::StrCat("would ", ActionName(v.shadow_action), "; ", v.text);
+  return true;
+}
+
 std::string PolicyEngine::State::PostfixAction(const Verdict& v) const {
   if (!v.tripped()) return "DUNNO";
   if (v.shadow || v.admitted()) {
-    const auto settings = settings_.Read();  // valid for this call
-    const Settings& s = *settings;
-    if (v.action == Action::kNotify || s.shadow_header.empty()) return "WARN " + v.text;
-    return absl::StrCat("PREPEND ", s.shadow_header, ": would ", ActionName(v.shadow_action), "; ",
-                        v.text);
+    std::string name, value;
+    if (!ShadowHeader(v, &name, &value)) return "WARN " + v.text;
+    return absl::StrCat("PREPEND ", name, ": ", value);
   }
   switch (v.action) {
     case Action::kHold:
@@ -870,6 +884,10 @@ absl::Status PolicyEngine::Reload(const config::Config& config, absl::Time now) 
 }
 
 std::string PolicyEngine::PostfixAction(const Verdict& v) const { return st_->PostfixAction(v); }
+
+bool PolicyEngine::ShadowHeader(const Verdict& v, std::string* name, std::string* value) const {
+  return st_->ShadowHeader(v, name, value);
+}
 
 Limiter& PolicyEngine::limiter() { return *st_->limiter_; }
 Dnsbl* PolicyEngine::dnsbl() { return st_->dnsbl_.get(); }

@@ -146,6 +146,11 @@ class PolicyEngine {
   // The Postfix policy action for a verdict ("DUNNO", "451 4.7.1 ...",
   // "PREPEND X-Sluice: ...", "WARN ...", "HOLD ...", "DISCARD ...").
   std::string PostfixAction(const Verdict& v) const;
+  // The header a shadow verdict adds where a door can add one (Postfix's
+  // PREPEND, a milter's smfi_addheader): policy.shadow_header (default
+  // X-Sluice) and "would ACTION; TEXT". False if there is none: nothing
+  // tripped, the verdict refuses, a notify rule, or shadow_header "".
+  bool ShadowHeader(const Verdict& v, std::string* name, std::string* value) const;
   // One mail.log-style line for a verdict that tripped.
   static std::string LogLine(const Verdict& v, absl::string_view queue_id);
 

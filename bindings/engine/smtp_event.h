@@ -67,6 +67,11 @@ struct SmtpEvent {
   absl::string_view door_name;                 // Postfix's policy_context, a milter's {daemon_name}
   const Fingerprint* fingerprint = nullptr;    // the body's, when the adapter sees it
   const std::vector<UrlHost>* urls = nullptr;  // the body's URL hosts (UrlExtractor)
+  // False: another door counts this message (the milter beside the policy
+  // service on one Postfix): only what counts nothing is judged here
+  // (blocks, local and DNS lists, scores, sender match); no limit is
+  // charged and no detector is fed.
+  bool count = true;
 };
 
 // The engine's answer for one stage: what to do and, if something

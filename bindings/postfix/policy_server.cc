@@ -498,7 +498,8 @@ struct PolicyServer::Impl {
         done += *end;
         continue;
       }
-      const SmtpEvent ev = ToSmtpEvent(req);
+      SmtpEvent ev = ToSmtpEvent(req);
+      ev.count = impl->options.count;
       const absl::Time now = absl::Now();
       const bool resuming = c->parked_until != absl::InfinitePast();
       if (!resuming || now < c->parked_until) {
@@ -805,7 +806,7 @@ absl::StatusOr<std::unique_ptr<PolicyServer>> PolicyServer::Create(PolicyEngine*
     impl.options.threads = static_cast<int>(std::thread::hardware_concurrency());
     if (impl.options.threads <= 0) impl.options.threads = 1;
   }
-  if (impl.options.listen.empty()) {
+  if (impl.options.listen.empty() && !impl.options.no_listeners) {
     return absl::InvalidArgumentError("nothing to listen on (--listen inet:HOST:PORT|unix:PATH)");
   }
   gid_t gid = static_cast<gid_t>(-1);

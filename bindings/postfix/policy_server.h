@@ -61,6 +61,12 @@ class PolicyServer {
     std::string metrics;       // "127.0.0.1:PORT"; empty: none
     std::string config_path;   // reread on SIGHUP / reload; empty: embedded default
     bool handle_signals = true;
+    // No policy socket (the daemon serves another door, the milter): only
+    // the admin socket, metrics, signals and maintenance.
+    bool no_listeners = false;
+    // False: another door in this daemon (the milter) counts the messages;
+    // policy requests are judged on what counts nothing (SmtpEvent::count).
+    bool count = true;
     absl::Duration maintain_every = absl::Seconds(30);
     // Log sink; default: stderr.
     std::function<void(LogPriority, const std::string&)> log;

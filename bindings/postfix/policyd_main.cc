@@ -1,6 +1,9 @@
-// sluice-policyd: the Postfix policy delegation service.
+// sluice-policyd: the Postfix policy delegation service, and sluice-milter
+// (the same daemon built under that name): the milter for Postfix and
+// Sendmail. One daemon may serve both doors on one engine and one table.
 //
 //   sluice-policyd [--config FILE] --listen inet:127.0.0.1:10040 [--listen unix:PATH]
+//                  [--milter inet:10041@127.0.0.1|unix:PATH]
 //                  [--threads N] [--table FILE] [--abuse-table FILE]
 //                  [--admin-socket PATH] [--metrics 127.0.0.1:PORT]
 //                  [--idle-timeout SECONDS] [--max-connections N] [--syslog]
@@ -27,6 +30,15 @@
 // SIGTERM/SIGINT stop it. In main.cf:
 //   smtpd_recipient_restrictions = ..., check_policy_service inet:127.0.0.1:10040, ...
 //   smtpd_end_of_data_restrictions = check_policy_service inet:127.0.0.1:10040
+//
+// --milter: also (sluice-milter: only, unless --listen is given) serve the
+// milter protocol (bindings/milter/milter_server.h). In main.cf:
+//   smtpd_milters = inet:127.0.0.1:10041
+//   non_smtpd_milters = inet:127.0.0.1:10041
+// With both doors on one Postfix the milter counts (it sees every stage,
+// headers, body and sendmail(1) mail) and the policy service answers only
+// what counts nothing (blocks, lists, sender match): a message is counted
+// once.
 #include <sys/resource.h>
 #include <syslog.h>
 #include <unistd.h>
@@ -37,11 +49,13 @@
 #include <cstring>
 #include <fstream>
 #include <string>
+#include <thread>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "bindings/engine/door_coverage.h"
 #include "bindings/engine/policy_engine.h"
+#include "bindings/milter/milter_server.h"
 #include "bindings/postfix/policy_server.h"
 #include "ratelimit/config.h"
 #include "ratelimit/limiter.h"
@@ -53,16 +67,19 @@
 
 namespace {
 
+const char* g_name = "sluice-policyd";  // or sluice-milter (argv[0])
+
 int Usage(const char* why) {
   std::fprintf(stderr,
-               "sluice-policyd: %s\n"
-               "usage: sluice-policyd [--config FILE] --listen inet:HOST:PORT|unix:PATH ...\n"
+               "%s: %s\n"
+               "usage: %s [--config FILE] --listen inet:HOST:PORT|unix:PATH ...\n"
+               "       [--milter inet:PORT@HOST|unix:PATH]\n"
                "       [--threads N] [--table FILE] [--abuse-table FILE] [--admin-socket PATH]\n"
                "       [--metrics HOST:PORT] [--idle-timeout SECONDS] [--max-connections N]\n"
                "       [--syslog] [--pid-file FILE] [--maintain-every SECONDS]\n"
                "       [--socket-mode OCTAL] [--socket-group GROUP]\n"
                "       [--bad-request-action \"ACTION TEXT\"]\n",
-               why);
+               g_name, why, g_name);
   return 2;
 }
 
@@ -75,14 +92,19 @@ bool ParseMode(const char* text, mode_t* out) {
 }
 
 int Fail(const absl::Status& s) {
-  std::fprintf(stderr, "sluice-policyd: %s\n", std::string(s.message()).c_str());
+  std::fprintf(stderr, "%s: %s\n", g_name, std::string(s.message()).c_str());
   return 1;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  const char* slash = std::strrchr(argv[0], '/');
+  if (std::strstr(slash != nullptr ? slash + 1 : argv[0], "milter") != nullptr) {
+    g_name = "sluice-milter";
+  }
   sluice::PolicyServer::Options so;
+  sluice::MilterServer::Options mo;
   sluice::PolicyEngine::Options eo;
   eo.prefault_tables = true;  // a daemon: pay the tables' page faults at start
   eo.save_names = true;       // and keep `top`'s names across restarts
@@ -103,6 +125,8 @@ int main(int argc, char** argv) {
       so.config_path = v;
     } else if (a == "--listen") {
       so.listen.push_back(v);
+    } else if (a == "--milter") {
+      mo.listen = v;
     } else if (a == "--threads" && absl::SimpleAtoi(v, &n)) {
       so.threads = n;
     } else if (a == "--table") {
@@ -131,7 +155,7 @@ int main(int argc, char** argv) {
     }
   }
   if (use_syslog) {
-    openlog("sluice-policyd", LOG_PID, LOG_MAIL);
+    openlog(g_name, LOG_PID, LOG_MAIL);
     so.log = [](sluice::PolicyServer::LogPriority p, const std::string& line) {
       int pri = p == sluice::PolicyServer::kError     ? LOG_ERR
                 : p == sluice::PolicyServer::kWarning ? LOG_WARNING
@@ -143,7 +167,7 @@ int main(int argc, char** argv) {
                     ? sluice::ParseConfigText(sluice::DefaultConfigText(), "<embedded default>")
                     : sluice::LoadConfigFile(so.config_path);
   if (!config.ok()) {
-    std::fprintf(stderr, "sluice-policyd: %s\n", std::string(config.status().message()).c_str());
+    std::fprintf(stderr, "%s: %s\n", g_name, std::string(config.status().message()).c_str());
     return 1;
   }
   // Rules this door cannot feed never trip: say so at start.
@@ -151,7 +175,7 @@ int main(int argc, char** argv) {
     if (so.log) {
       so.log(sluice::PolicyServer::kWarning, w);
     } else {
-      std::fprintf(stderr, "sluice-policyd: %s\n", w.c_str());
+      std::fprintf(stderr, "%s: %s\n", g_name, w.c_str());
     }
   }
   // One daemon per counter table: a second one is refused, never shares.
@@ -178,14 +202,31 @@ int main(int argc, char** argv) {
   }
   auto engine = sluice::PolicyEngine::Create(*config, absl::Now(), eo);
   if (!engine.ok()) {
-    std::fprintf(stderr, "sluice-policyd: %s\n", std::string(engine.status().message()).c_str());
+    std::fprintf(stderr, "%s: %s\n", g_name, std::string(engine.status().message()).c_str());
     return 1;
+  }
+  // The milter door: both doors count once (see above).
+  std::unique_ptr<sluice::MilterServer> milter;
+  if (!mo.listen.empty()) {
+    so.no_listeners = true;
+    so.count = false;
+    if (so.log) {
+      auto log = so.log;
+      mo.log = [log](const std::string& line) { log(sluice::PolicyServer::kInfo, line); };
+    }
+    auto m = sluice::MilterServer::Create(engine->get(), mo);
+    if (!m.ok()) return Fail(m.status());
+    milter = std::move(*m);
+  } else if (std::strcmp(g_name, "sluice-milter") == 0) {
+    return Usage("--milter is needed");
   }
   auto server = sluice::PolicyServer::Create(engine->get(), so);
-  if (!server.ok()) {
-    std::fprintf(stderr, "sluice-policyd: %s\n", std::string(server.status().message()).c_str());
-    return 1;
-  }
+  if (!server.ok()) return Fail(server.status());
+  // libmilter serves on its own threads; this thread keeps the signals
+  // (SIGHUP reload, SIGTERM/SIGINT stop: they go to the main thread, which
+  // does not block them) and the admin socket.
+  std::thread milter_thread;
+  if (milter != nullptr) milter_thread = std::thread([&milter] { milter->Run(); });
   if (!pid_file.empty()) {
     // A fresh file renamed into place: a symlink planted there is
     // replaced, never followed.
@@ -193,6 +234,10 @@ int main(int argc, char** argv) {
     if (!s.ok()) return Fail(s);
   }
   (*server)->Run();
+  if (milter != nullptr) {
+    milter->Stop();
+    milter_thread.join();
+  }
   server->reset();
   if (!pid_file.empty()) unlink(pid_file.c_str());
   return 0;
