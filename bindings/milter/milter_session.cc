@@ -55,20 +55,27 @@ SmtpEvent MilterSession::Event(Stage stage) const {
   return e;
 }
 
-MilterSession::Answer MilterSession::Judge(const Verdict& v, absl::string_view queue_id,
+MilterSession::Answer MilterSession::Judge(const Verdict& verdict, absl::string_view queue_id,
                                            bool at_end) {
   Answer a;
-  if (!v.tripped()) return a;
+  if (!verdict.tripped()) return a;
   a.tripped = true;
-  a.log_line = PolicyEngine::LogLine(v, queue_id);
-  if (v.admitted() || v.shadow) {
+  if (verdict.admitted() || verdict.shadow) {
+    a.log_line = PolicyEngine::LogLine(verdict, queue_id);
     std::string name, value;
-    if (engine_->ShadowHeader(v, &name, &value) && pending_.header_name.empty()) {
+    if (engine_->ShadowHeader(verdict, &name, &value) && pending_.header_name.empty()) {
       pending_.header_name = std::move(name);  // added at the end of the message
       pending_.header_value = std::move(value);
     }
     return a;
   }
+  // Local submission cannot be deferred: Postfix would put the file back
+  // and pickup would hand it over again and again, under a new queue id
+  // each time. The message waits in the hold queue instead, for the
+  // administrator (postsuper -H releases it, -d deletes it).
+  Verdict v = verdict;
+  if (local_ && v.action == Action::kDefer) v.action = Action::kHold;
+  a.log_line = PolicyEngine::LogLine(v, queue_id);
   switch (v.action) {
     case Action::kHold:
       a.kind = Answer::kQuarantine;
@@ -93,7 +100,7 @@ MilterSession::Answer MilterSession::Judge(const Verdict& v, absl::string_view q
     if (!Refuses(pending_) && pending_.kind != Answer::kQuarantine) {
       pending_.kind = a.kind;
       pending_.text = a.text;
-      pending_verdict_ = v;  // judged again at the end, with the queue id
+      pending_verdict_ = verdict;  // judged again at the end, with the queue id
     }
     return Answer();  // logged at the end, with the queue id
   }
@@ -189,7 +196,9 @@ MilterSession::Answer MilterSession::End(absl::string_view queue_id, absl::Time 
   }
   if (!body_started_) EndOfHeaders();
   Answer a;
-  if (Refuses(pending_)) {  // decided at an earlier stage (local submission)
+  if (pending_.kind != Answer::kContinue) {
+    // Decided at an earlier stage (local submission, or HOLD): nothing of
+    // the message stays counted.
     engine_->Abort(transaction_, now);
     a = Judge(pending_verdict_, queue_id, true);
   } else {
@@ -199,10 +208,6 @@ MilterSession::Answer MilterSession::End(absl::string_view queue_id, absl::Time 
     e.recipient_count = accepted_recipients_;
     body_.AttachTo(&e);
     a = Judge(engine_->Evaluate(e, now), queue_id, true);
-    if (a.kind == Answer::kContinue && pending_.kind == Answer::kQuarantine) {
-      a.kind = Answer::kQuarantine;
-      a.text = pending_.text;
-    }
   }
   if (a.header_name.empty() && !Refuses(a)) {
     a.header_name = pending_.header_name;

@@ -12,7 +12,9 @@
 //   Rcpt      reserves the recipient on the sender's path; a refusal
 //             refuses this recipient only (on local submission nothing is
 //             refused here: Postfix would loop; the verdict waits for the
-//             end of the message)
+//             end of the message, where a defer becomes HOLD: the message
+//             waits in Postfix's hold queue, since a deferred local
+//             submission comes back again and again)
 //   Header    X-PHP-Originating-Script (the script level), List-Id and
 //             Precedence: bulk/list (the list level); every header also
 //             goes to the body's normaliser (its MIME headers matter),

@@ -1,0 +1,181 @@
+#!/usr/bin/env bash
+# Integration test: sluice as a milter in a real Postfix (smtpd_milters for
+# SMTP, non_smtpd_milters for sendmail(1)), with the policy service of the
+# same daemon on the same Postfix, a real rbldnsd serving a SURBL-like
+# domain list, and smtp-sink behind.
+# Shows: the mailbox limit refuses the recipient over it at RCPT
+# (milter-reject, 451 with sluice's text) and each message counts once
+# though both doors see it; the X-PHP-Originating-Script header of mail
+# that PHP hands to sendmail(1) trips the script level at end of message,
+# where the message is put on hold (a deferral there would come back
+# forever), while the mailbox's SMTP mail still flows; three near-identical
+# letters under every count limit are stopped by the burst detector at end
+# of data; a body link on the domain list is refused at end of data (554);
+# a shadow rule adds its X-Sluice header to the delivered message; an
+# aborted transaction gives its reservations back; the admin socket and
+# SIGHUP reload work with the milter.
+set -uo pipefail
+
+RUNFILES="${TEST_SRCDIR:-$PWD}/${TEST_WORKSPACE:-sluice}"
+export SL_POLICYD="$RUNFILES/bindings/milter/sluice-milter"
+SL_CLI="$RUNFILES/bindings/cli/sluice"
+source "$RUNFILES/tests/postfix/env.sh"
+
+if [[ $(id -u) -ne 0 ]] || ! command -v postfix >/dev/null || ! command -v swaks >/dev/null ||
+  ! command -v rbldnsd >/dev/null; then
+  echo "needs root, postfix, swaks and rbldnsd (scripts/setup.sh installs them)" >&2
+  exit 1
+fi
+
+WORK="${TEST_TMPDIR:-/tmp}/postfix-milter"
+rm -rf "$WORK"
+sl_env_init "$WORK"
+DNS_PORT=$(sl_free_port)
+MILTER_PORT=$(sl_free_port)
+RBL_PID=""
+cleanup() {
+  sl_postfix_stop
+  sl_policyd_stop
+  if [[ -n "$RBL_PID" ]]; then
+    kill "$RBL_PID" 2>/dev/null || true
+    wait "$RBL_PID" 2>/dev/null || true
+  fi
+  rm -rf "$SL_RUN"
+}
+trap cleanup EXIT
+
+# A SURBL-like list: the RFC 5782 test point and one spammer's domain.
+mkdir -p "$WORK/zones"
+cat >"$WORK/zones/surbl.zone" <<'ZONE'
+$SOA 300 ns.bl.test. hostmaster.bl.test. 0 600 300 86400 60
+$TTL 300
+:127.0.0.2:Listed $
+test
+cheap-pills.test
+ZONE
+chmod -R a+rX "$WORK/zones"
+rbldnsd -u rbldns -n -q -b "127.0.0.1/$DNS_PORT" -w "$WORK/zones" \
+  surbl.bl.test:dnset:surbl.zone >>"$WORK/rbldnsd.log" 2>&1 &
+RBL_PID=$!
+
+cat >"$WORK/sluice.conf" <<CONF
+level { name: "mailbox" limit { window: "1h" max: 3 } }
+level { name: "script" limit { window: "1h" max: 1 } }
+entity { level: "mailbox" name: "shadow@acme.example" limit { window: "1h" max: 0 shadow: true } }
+abuse {
+  near_duplicate { threshold: 3 window: "10m" }
+  same_size { off: true }
+}
+policy { trusted_network: "127.0.0.0/8" }
+reputation {
+  nameserver: "127.0.0.1"
+  port: $DNS_PORT
+  list { zone: "surbl.bl.test" kind: SURBL check: BODY_URLS outgoing: true }
+}
+CONF
+
+# One daemon, both doors: the policy service and the milter.
+SL_POLICYD_EXTRA=(--milter "inet:$MILTER_PORT@127.0.0.1")
+sl_policyd_start "$WORK/sluice.conf" || exit 1
+sl_wait_port "$MILTER_PORT" 10 || exit 1
+SL_POSTCONF_EXTRA=(
+  "smtpd_milters = inet:127.0.0.1:$MILTER_PORT"
+  "non_smtpd_milters = inet:127.0.0.1:$MILTER_PORT"
+  "milter_default_action = tempfail"
+  "milter_protocol = 6"
+)
+sl_postfix_start || { cat "$WORK/postfix.log"; exit 1; }
+maillog() { cat "$WORK/maillog" 2>/dev/null; }
+
+# 1. The mailbox limit at RCPT, through the milter; counted once.
+# Bodies of their own (swaks' default body is the same every time: the
+# burst detector would see copies).
+body() {
+  python3 -c 'import random, string; print(" ".join("".join(random.choice(string.ascii_lowercase) for _ in range(7)) for _ in range(40)))'
+}
+for i in 1 2 3; do
+  check "smtp: a@ message $i goes" "queued as" \
+    "$(sl_send a@acme.example "r$i@remote.example" --body "$(body "$i")")"
+done
+r=$(sl_send a@acme.example r4@remote.example --body "$(body 4)")
+check "smtp: the 4th is refused at RCPT" "451 4.7.1" "$r"
+check "smtp: with sluice's text" "mailbox messages limit 3/1h exceeded" "$r"
+check "smtp: Postfix logs the milter's refusal" "milter-reject: RCPT from" "$(maillog)"
+check_eq "both doors: each message counted once" "3" "$(sl_usage a@acme.example messages)"
+
+# 2. A hacked PHP script: mail through sendmail(1), the script header.
+php_mail() {  # N
+  printf 'From: w@acme.example\nTo: v%s@remote.example\nSubject: offer %s\nX-PHP-Originating-Script: 33:mailer.php\n\nBuy now %s.\n' \
+    "$1" "$1" "$1" | timeout 30 sendmail -C "$SL_PF" -f w@acme.example -t
+}
+php_mail 1
+php_mail 2
+held=""
+for ((i = 0; i < 100; i++)); do
+  held=$(maillog | grep -E 'milter-hold: END-OF-MESSAGE' | head -1)
+  [[ -n "$held" ]] && break
+  sleep 0.1
+done
+check "sendmail(1): the 2nd script message is held at end of message" "milter-hold" "$held"
+check "sendmail(1): sluice's log says hold, by the script level" "hold identity=<w@acme.example>" \
+  "$(grep 'level=script' "$WORK/policyd.log")"
+check_eq "sendmail(1): the script counted its one message" "1" \
+  "$(sl_usage script:33:mailer.php messages)"
+check "sendmail(1): the message is in the hold queue" "!" \
+  "$(timeout 10 postqueue -c "$SL_PF" -p 2>/dev/null | grep -E '^[0-9A-F]+!' | head -1 | cut -c1-20)!"
+check "smtp: w@'s own mail still flows" "queued as" \
+  "$(sl_send w@acme.example x@remote.example --body "$(body w)")"
+
+# 3. Near-identical letters under every count limit: the burst detector.
+letter() {
+  printf 'Dear %s, your parcel is waiting at the depot near the station; bring this letter and an ID to collect it before Friday. Kind regards, the parcel service of the town.' "$1"
+}
+check "burst: 1st letter" "queued as" "$(sl_send n@acme.example p1@remote.example --body "$(letter Alice)")"
+check "burst: 2nd letter" "queued as" "$(sl_send n@acme.example p2@remote.example --body "$(letter Bob)")"
+r=$(sl_send n@acme.example p3@remote.example --body "$(letter Carol)")
+check "burst: the 3rd is refused at end of data" "451 4.7.1" "$r"
+check "burst: says why" "too many copies of the same message" "$r"
+
+# 4. A body link on the domain list (rbldnsd).
+r=$(sl_send s@acme.example q@remote.example --body "Great deals at http://www.cheap-pills.test/buy today")
+check "surbl: a listed link is refused at end of data" "554" "$r"
+check "surbl: names the list" "surbl.bl.test" "$r"
+
+# 5. A shadow rule: the message goes, with the X-Sluice header.
+check "shadow: delivered" "queued as" \
+  "$(sl_send shadow@acme.example t@remote.example --body "$(body s)")"
+found=""
+for ((i = 0; i < 100; i++)); do
+  found=$(grep -l "X-Sluice: would defer" "$SL_SINK"/* 2>/dev/null | head -1)
+  [[ -n "$found" ]] && break
+  sleep 0.1
+done
+check "shadow: the sink got the X-Sluice header" "$SL_SINK" "$found"
+
+# 6. An aborted transaction (RSET after two RCPTs) gives its reservations back.
+timeout 60 python3 - "$SL_SMTP_PORT" <<'PY'
+import smtplib, sys
+s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=30)
+s.ehlo("client.example")
+s.mail("b@acme.example")
+s.rcpt("u1@remote.example")
+s.rcpt("u2@remote.example")
+s.rset()
+s.quit()
+PY
+check_eq "abort: b@ keeps its whole quota" "0" "$(sl_usage b@acme.example messages)"
+
+# 7. Reload with the milter running: a lower limit takes effect.
+sed -i 's/max: 3 }/max: 0 }/' "$WORK/sluice.conf"
+kill -HUP "$SL_POLICYD_PID"
+r=""
+for ((i = 0; i < 50; i++)); do
+  r=$(sl_send c@acme.example r@remote.example --body "$(body "c$i")")
+  [[ "$r" == *451* ]] && break
+  sleep 0.1
+done
+check "reload: the new limit refuses at once" "451 4.7.1" "$r"
+check "the daemon runs on" "ok" "$(kill -0 "$SL_POLICYD_PID" && echo ok)"
+
+echo "$SL_FAILURES failure(s)"
+[[ $SL_FAILURES -eq 0 ]]
