@@ -110,6 +110,8 @@ absl::Status ParsePolicyRequest(absl::string_view text, const PolicyLimits& limi
         if (name == "sasl_method") out->sasl_method = value;
         if (name == "sasl_username") out->sasl_username = value;
         if (name == "sasl_sender") out->sasl_sender = value;
+        if (name == "sluice_script") out->script = value;
+        if (name == "sluice_list") out->list = value;
         if (name == "size" && !value.empty() && !absl::SimpleAtoi(value, &out->size)) {
           return absl::InvalidArgumentError(absl::StrCat("line ", line_no, ": bad size"));
         }
@@ -143,6 +145,8 @@ SmtpEvent ToSmtpEvent(const PolicyRequest& r) {
   e.recipient_count = r.recipient_count;
   e.server_port = r.server_port;
   e.door_name = r.policy_context;
+  e.script = r.script;
+  e.list = r.list;
   return e;
 }
 

@@ -129,6 +129,15 @@ TEST(PolicyProtocolTest, EngineEventFromARequest) {
   e = ToSmtpEvent(r);
   EXPECT_EQ(e.server_port, 587u);
   EXPECT_EQ(e.door_name, "submission");
+  EXPECT_EQ(e.script, "");
+  // sluice's own attributes (Exim's ${readsocket} sends them).
+  ASSERT_TRUE(ParsePolicyRequest("request=smtpd_access_policy\nsluice_script=33:mailer.php\n"
+                                 "sluice_list=news.acme.example\n\n",
+                                 limits, &r)
+                  .ok());
+  e = ToSmtpEvent(r);
+  EXPECT_EQ(e.script, "33:mailer.php");
+  EXPECT_EQ(e.list, "news.acme.example");
   EXPECT_EQ(ParsePolicyRequest("request=smtpd_access_policy\nserver_port=70000\n\n", limits, &r)
                 .message(),
             "line 2: bad server_port");

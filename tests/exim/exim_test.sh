@@ -88,25 +88,31 @@ CONF
 echo 'level { name: "mailbox" limit { window: "1q" max: 1 } }' >"$W/broken.conf"
 chmod 0644 "$W/sluice.conf" "$W/broken.conf"
 PORT=$(sl_free_port)
-write_exim_conf() {  # SLUICE-CONFIG-ARGUMENT
-  cat >"$W/exim.conf" <<CONF
-exim_path = $W/exim4
-spool_directory = $W/spool
-log_file_path = $W/log/%slog
-primary_hostname = sluice-exim.example
-local_interfaces = 127.0.0.1
-daemon_smtp_ports = $PORT
-exim_user = Debian-exim
-exim_group = Debian-exim
-trusted_users = root
-queue_only = true
-acl_smtp_rcpt = acl_rcpt
-acl_smtp_data = acl_data
-acl_not_smtp = acl_not_smtp
-SLUICE = $W/sluice_exim.so
-SCONF = $1
-begin acl
-acl_rcpt:
+# The ACLs: sluice's module (${dlfunc}) with SLUICE-CONFIG-ARGUMENT, or
+# "socket": ${readsocket} to sluice-policyd (bindings/exim/README.md).
+write_exim_conf() {  # SLUICE-CONFIG-ARGUMENT | socket
+  local acls
+  if [[ "$1" == socket ]]; then
+    local ask="\${readsocket{inet:127.0.0.1:$SL_POLICY_PORT}{request=smtpd_access_policy\\ninstance=\$acl_m_txn\\nclient_address=\$sender_host_address\\nsasl_username=\${escape:\$authenticated_id}\\nsender=\${escape:\$sender_address}"
+    acls="acl_rcpt:
+  warn  set acl_m_txn = \${if eq{\$acl_m_txn}{}{\$pid.\$tod_epoch_l}{\$acl_m_txn}}
+        set acl_m_sluice = $ask\\nprotocol_state=RCPT\\nrecipient=\${escape:\$local_part@\$domain}\\n\\n}{5s}{ }{action=DUNNO}}
+  defer condition = \${if match{\$acl_m_sluice}{\\N^action=4\\N}}
+        message = \${sg{\$acl_m_sluice}{\\N^action=\\N}{}}
+  deny  condition = \${if match{\$acl_m_sluice}{\\N^action=5\\N}}
+        message = \${sg{\$acl_m_sluice}{\\N^action=\\N}{}}
+  accept
+acl_data:
+  warn  set acl_m_sluice = $ask\\nprotocol_state=END-OF-MESSAGE\\nsize=\$message_size\\nrecipient_count=\$recipients_count\\nsluice_script=\${escape:\$h_X-PHP-Originating-Script:}\\n\\n}{5s}{ }{action=DUNNO}}
+  defer condition = \${if match{\$acl_m_sluice}{\\N^action=4\\N}}
+        message = \${sg{\$acl_m_sluice}{\\N^action=\\N}{}}
+  deny  condition = \${if match{\$acl_m_sluice}{\\N^action=5\\N}}
+        message = \${sg{\$acl_m_sluice}{\\N^action=\\N}{}}
+  accept
+acl_not_smtp:
+  accept"
+  else
+    acls="acl_rcpt:
   warn  set acl_m_txn = \${if eq{\$acl_m_txn}{}{\$pid.\$tod_epoch_l}{\$acl_m_txn}}
         set acl_m_sluice = \${dlfunc{SLUICE}{sluice_rcpt}{SCONF}{\$acl_m_txn}{\$sender_host_address}{\$authenticated_id}{\$sender_address}{\$local_part@\$domain}}
   defer condition = \${if match{\$acl_m_sluice}{\\N^4\\N}}
@@ -125,7 +131,26 @@ acl_not_smtp:
   warn  set acl_m_sluice = \${dlfunc{SLUICE}{sluice_not_smtp}{SCONF}{\$message_exim_id}{\$sender_address}{\$message_size}{\$recipients_count}{\$h_X-PHP-Originating-Script:}}
   deny  condition = \${if match{\$acl_m_sluice}{\\N^[45]\\N}}
         message = \$acl_m_sluice
-  accept
+  accept"
+  fi
+  cat >"$W/exim.conf" <<CONF
+exim_path = $W/exim4
+spool_directory = $W/spool
+log_file_path = $W/log/%slog
+primary_hostname = sluice-exim.example
+local_interfaces = 127.0.0.1
+daemon_smtp_ports = $PORT
+exim_user = Debian-exim
+exim_group = Debian-exim
+trusted_users = root
+queue_only = true
+acl_smtp_rcpt = acl_rcpt
+acl_smtp_data = acl_data
+acl_not_smtp = acl_not_smtp
+SLUICE = $W/sluice_exim.so
+SCONF = $1
+begin acl
+$acls
 begin routers
 begin transports
 CONF
@@ -224,6 +249,25 @@ check "urls: an unlisted link goes" "queued" "$(send shop@acme.example q2@remote
   "${qp_html[@]}" --body '<p>Minutes: <a href=3D"http://wiki.ok-example.test/m">here</a></p>')"
 check "urls: Exim's main log names the domain" "spam-example.test" \
   "$(grep 'sluice: ' "$W/log/mainlog" | grep dnsbl)"
+
+# 3d. No module: Exim asks sluice-policyd with ${readsocket} (the policy
+#     protocol; sluice_script carries the PHP header): the same limits and
+#     counters.
+stop_exim
+write_exim_conf socket
+start_exim
+for i in 1 2 3; do
+  check "readsocket: d@ message $i queued" "queued" "$(send d@acme.example t$i@remote.example)"
+done
+r=$(send d@acme.example t4@remote.example)
+check "readsocket: the 4th is deferred at RCPT" "451" "$r"
+check "readsocket: with sluice's text" "mailbox messages limit 3/1h exceeded" "$r"
+check_eq "readsocket: counted exactly, on the shared table" "3" "$(sl_usage d@acme.example messages)"
+check "readsocket: a script's 1st message" "queued" \
+  "$(send e@acme.example u1@remote.example --add-header 'X-PHP-Originating-Script: 33:form.php')"
+check "readsocket: its 2nd is deferred at DATA" "451" \
+  "$(send f@acme.example u2@remote.example --add-header 'X-PHP-Originating-Script: 33:form.php')"
+check_eq "readsocket: the script level counted it once" "1" "$(sl_usage script:33:form.php messages)"
 
 # 4. A config the module cannot load: fail open (mail goes, a log line),
 #    or closed when asked.
