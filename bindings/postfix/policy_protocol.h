@@ -43,8 +43,8 @@ struct PolicyRequest {
   // sluice's own attributes, for doors other than Postfix (Exim's
   // ${readsocket}): the X-PHP-Originating-Script header (script level)
   // and a mailing list (list level).
-  absl::string_view script;  // sluice_script=
-  absl::string_view list;    // sluice_list=
+  absl::string_view script;          // sluice_script=
+  absl::string_view list;            // sluice_list=
   absl::string_view policy_context;  // check_policy_service { ..., policy_context=NAME }
   uint32_t server_port = 0;          // the port the client connected to
   uint64_t recipient_count = 0;

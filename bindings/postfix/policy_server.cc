@@ -183,11 +183,14 @@ void StderrLog(PolicyServer::LogPriority, const std::string& line) {
     t_stamp_second = t;
   }
   static const int pid = static_cast<int>(getpid());  // getpid() is a syscall
-  absl::StrAppend(&t_log, t_stamp, " sluice-policyd[", pid, "]: ", line, "\n");
+  // The program's name: sluice-policyd, or sluice-milter (the same daemon).
+  absl::StrAppend(&t_log, t_stamp, " ", program_invocation_short_name, "[", pid, "]: ", line, "\n");
   if (!t_batch_log || t_log.size() > 65536) FlushStderrLog();
 }
 
 }  // namespace
+
+void PolicyServer::DefaultLog(LogPriority p, const std::string& line) { StderrLog(p, line); }
 
 struct PolicyServer::Impl {
   struct Worker {

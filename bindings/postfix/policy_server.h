@@ -82,6 +82,10 @@ class PolicyServer {
   int port(size_t i) const;
   int metrics_port() const;
 
+  // The log line writer used when Options::log is empty: stderr, in the
+  // style of mail.log ("Dec  6 11:25:24 sluice-policyd[42]: ..."). Thread-safe.
+  static void DefaultLog(LogPriority p, const std::string& line);
+
   // Serves until Stop() or SIGTERM/SIGINT.
   void Run();
   void Stop();

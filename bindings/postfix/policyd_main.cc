@@ -210,10 +210,8 @@ int main(int argc, char** argv) {
   if (!mo.listen.empty()) {
     so.no_listeners = true;
     so.count = false;
-    if (so.log) {
-      auto log = so.log;
-      mo.log = [log](const std::string& line) { log(sluice::PolicyServer::kInfo, line); };
-    }
+    auto log = so.log ? so.log : sluice::PolicyServer::DefaultLog;
+    mo.log = [log](const std::string& line) { log(sluice::PolicyServer::kInfo, line); };
     auto m = sluice::MilterServer::Create(engine->get(), mo);
     if (!m.ok()) return Fail(m.status());
     milter = std::move(*m);
