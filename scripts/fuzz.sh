@@ -47,3 +47,7 @@ rep_srcs=$(lib_srcs reputation)
 run_target policy_fuzzer tests/fuzz/policy_corpus tests/fuzz/policy_fuzzer.cc \
   $(lib_srcs bindings/engine bindings/postfix | grep -v -e policyd_main -e policy_server -e admin.cc -e metrics.cc) \
   $rep_srcs $rl_srcs "$gen/config.pb.cc"
+run_target milter_fuzzer tests/fuzz/milter_corpus tests/fuzz/milter_fuzzer.cc \
+  bindings/milter/milter_session.cc \
+  $(lib_srcs bindings/engine bindings/postfix | grep -v -e policyd_main -e policy_server -e admin.cc -e metrics.cc) \
+  $rep_srcs $rl_srcs "$gen/config.pb.cc"

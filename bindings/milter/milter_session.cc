@@ -111,6 +111,7 @@ MilterSession::Answer MilterSession::Connect(absl::string_view client_address,
                                              absl::string_view client_name,
                                              absl::string_view daemon_name, uint32_t daemon_port,
                                              absl::Time now) {
+  if (in_message_) Abort(now);  // a new connection: the old message is gone
   client_address_ = std::string(client_address);
   client_name_ = std::string(client_name);
   daemon_name_ = std::string(daemon_name);
@@ -148,6 +149,7 @@ MilterSession::Answer MilterSession::Mail(absl::string_view sender, absl::string
 }
 
 MilterSession::Answer MilterSession::Rcpt(absl::string_view recipient, absl::Time now) {
+  if (!in_message_) return Answer();  // RCPT without MAIL: no MTA sends it
   SmtpEvent e = Event(Stage::kRcpt);
   const std::string rcpt(Strip(recipient));
   e.recipient = rcpt;
