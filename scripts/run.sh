@@ -19,6 +19,6 @@ if [[ $(id -u) -ne 0 ]]; then
   echo "run.sh: the demo starts a private Postfix, which needs root (or: run.sh --simulate)" >&2
   exit 1
 fi
-bazel build --config=opt //bindings/postfix:sluice-policyd //bindings/cli:sluice >/dev/null 2>&1 ||
-  bazel build --config=opt //bindings/postfix:sluice-policyd //bindings/cli:sluice
+bazel build --config=opt //bindings/milter:sluice-milter //bindings/cli:sluice >/dev/null 2>&1 ||
+  bazel build --config=opt //bindings/milter:sluice-milter //bindings/cli:sluice
 exec bash scripts/demo.sh "$(bazel info --config=opt bazel-bin 2>/dev/null)" "$@"

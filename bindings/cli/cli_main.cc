@@ -1,6 +1,7 @@
 // sluice: the admin CLI of sluice-policyd, over its local admin socket.
 //
 //   sluice [--socket PATH] check-config [FILE]
+//   sluice default-config      the embedded default config (a starting point)
 //   sluice [--socket PATH] explain ENTITY
 //   sluice [--socket PATH] explain client_address=IP [sasl_username=U] [sender=S] ...
 //   sluice [--socket PATH] usage ENTITY
@@ -53,11 +54,18 @@ int main(int argc, char** argv) {
   }
   if (i >= argc) {
     std::fprintf(stderr,
-                 "usage: sluice [--socket PATH] check-config [FILE] | explain ENTITY | explain "
+                 "usage: sluice [--socket PATH] check-config [FILE] | default-config |\n"
+                 "       explain ENTITY | explain "
                  "NAME=VALUE... |\n       usage ENTITY |\n       top LEVEL "
                  "[messages|recipients|bytes] [WINDOW] [N] | reset "
                  "ENTITY | reload | metrics\n");
     return 2;
+  }
+  if (std::strcmp(argv[i], "default-config") == 0) {
+    const absl::string_view text = sluice::DefaultConfigText();
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    std::fputs("\n", stdout);
+    return 0;
   }
   if (std::strcmp(argv[i], "check-config") == 0 && i + 1 < argc) {
     auto c = sluice::LoadConfigFile(argv[i + 1]);

@@ -28,6 +28,13 @@ struct DoorSees {
 
 // The Postfix SMTPD policy service (sluice-policyd): the envelope only.
 inline constexpr DoorSees kPostfixPolicyService{"the Postfix policy service"};
+// The milter (sluice-milter): headers and body; a failed AUTH or an
+// unknown recipient never reaches a milter (connection counts come with
+// the log follower).
+inline constexpr DoorSees kMilter{"the milter",           /*headers=*/true,
+                                  /*body=*/true,
+                                  /*auth_results=*/false, /*unknown_recipients=*/false,
+                                  /*connections=*/false};
 
 // One line per rule of `config` that `door` cannot feed, saying what it
 // lacks and which door would feed it; empty if every rule is fed.

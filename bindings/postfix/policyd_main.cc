@@ -171,7 +171,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   // Rules this door cannot feed never trip: say so at start.
-  for (const std::string& w : sluice::UnfedRules(*config, sluice::kPostfixPolicyService)) {
+  for (const std::string& w : sluice::UnfedRules(
+           *config, mo.listen.empty() ? sluice::kPostfixPolicyService : sluice::kMilter)) {
     if (so.log) {
       so.log(sluice::PolicyServer::kWarning, w);
     } else {
