@@ -41,7 +41,19 @@ void Log(const std::string& line) {
   std::fprintf(stderr, "sluice-milter: %s\n", line.c_str());
 }
 
-MilterSession* Session(SMFICTX* ctx) { return static_cast<MilterSession*>(smfi_getpriv(ctx)); }
+// One connection: its session and what was negotiated.
+struct Conn {
+  explicit Conn(bool count) : session(g->engine, {count}) {}
+  MilterSession session;
+  bool no_reply_header = false;  // SMFIP_NR_HDR: header callbacks answer SMFIS_NOREPLY
+  bool no_reply_body = false;    // SMFIP_NR_BODY
+};
+
+Conn* ConnOf(SMFICTX* ctx) { return static_cast<Conn*>(smfi_getpriv(ctx)); }
+MilterSession* Session(SMFICTX* ctx) {
+  Conn* c = ConnOf(ctx);
+  return c == nullptr ? nullptr : &c->session;
+}
 
 std::string Macro(SMFICTX* ctx, const char* name) {
   const char* v = smfi_getsymval(ctx, const_cast<char*>(name));
@@ -106,11 +118,18 @@ sfsistat OnNegotiate(SMFICTX* ctx, unsigned long f0, unsigned long f1, unsigned 
                      unsigned long* pf0, unsigned long* pf1, unsigned long* pf2,
                      unsigned long* pf3) {
   *pf0 = f0 & (SMFIF_ADDHDRS | SMFIF_QUARANTINE | SMFIF_SETSYMLIST);
-  // Every stage, with a reply to each (headers and body too: simple, and
-  // what every MTA supports).
-  (void)f1;
-  *pf1 = 0;
+  // No reply to each header and body chunk where the MTA offers it (about
+  // half the packets of a message): they only feed the session.
+  *pf1 = f1 & (SMFIP_NR_HDR | SMFIP_NR_BODY);
   *pf2 = *pf3 = 0;
+  Conn* c = ConnOf(ctx);
+  if (c == nullptr) {
+    c = new (std::nothrow) Conn(g->options.count);
+    if (c == nullptr) return SMFIS_REJECT;  // libmilter: refuse this connection
+    smfi_setpriv(ctx, c);
+  }
+  c->no_reply_header = (*pf1 & SMFIP_NR_HDR) != 0;
+  c->no_reply_body = (*pf1 & SMFIP_NR_BODY) != 0;
   if (f0 & SMFIF_SETSYMLIST) {
     smfi_setsymlist(ctx, SMFIM_CONNECT,
                     const_cast<char*>("{client_addr} {client_name} {daemon_name} {daemon_port} v"));
@@ -134,9 +153,12 @@ std::string AddressText(const sockaddr* sa) {
 }
 
 sfsistat OnConnect(SMFICTX* ctx, char* hostname, _SOCK_ADDR* addr) {
-  auto* s = new (std::nothrow) MilterSession(g->engine, {g->options.count});
-  if (s == nullptr) return SMFIS_TEMPFAIL;
-  smfi_setpriv(ctx, s);
+  if (ConnOf(ctx) == nullptr) {  // an MTA that did not negotiate
+    auto* c = new (std::nothrow) Conn(g->options.count);
+    if (c == nullptr) return SMFIS_TEMPFAIL;
+    smfi_setpriv(ctx, c);
+  }
+  MilterSession* s = Session(ctx);
   g->connections.fetch_add(1, std::memory_order_relaxed);
   std::string ip = AddressText(addr);
   if (ip.empty()) ip = Macro(ctx, "{client_addr}");
@@ -171,9 +193,10 @@ sfsistat OnRcpt(SMFICTX* ctx, char** argv) {
 }
 
 sfsistat OnHeader(SMFICTX* ctx, char* name, char* value) {
-  MilterSession* s = Session(ctx);
-  if (s != nullptr && name != nullptr) s->Header(name, value != nullptr ? value : "");
-  return SMFIS_CONTINUE;
+  Conn* c = ConnOf(ctx);
+  if (c == nullptr) return SMFIS_CONTINUE;
+  if (name != nullptr) c->session.Header(name, value != nullptr ? value : "");
+  return c->no_reply_header ? SMFIS_NOREPLY : SMFIS_CONTINUE;
 }
 
 sfsistat OnEoh(SMFICTX* ctx) {
@@ -183,9 +206,10 @@ sfsistat OnEoh(SMFICTX* ctx) {
 }
 
 sfsistat OnBody(SMFICTX* ctx, unsigned char* chunk, size_t len) {
-  MilterSession* s = Session(ctx);
-  if (s != nullptr && chunk != nullptr) s->Body({reinterpret_cast<const char*>(chunk), len});
-  return SMFIS_CONTINUE;
+  Conn* c = ConnOf(ctx);
+  if (c == nullptr) return SMFIS_CONTINUE;
+  if (chunk != nullptr) c->session.Body({reinterpret_cast<const char*>(chunk), len});
+  return c->no_reply_body ? SMFIS_NOREPLY : SMFIS_CONTINUE;
 }
 
 sfsistat OnEom(SMFICTX* ctx) {
@@ -201,10 +225,10 @@ sfsistat OnAbort(SMFICTX* ctx) {
 }
 
 sfsistat OnClose(SMFICTX* ctx) {
-  MilterSession* s = Session(ctx);
-  if (s != nullptr) {
-    s->Close(absl::Now());
-    delete s;
+  Conn* c = ConnOf(ctx);
+  if (c != nullptr) {
+    c->session.Close(absl::Now());
+    delete c;
     smfi_setpriv(ctx, nullptr);
   }
   return SMFIS_CONTINUE;

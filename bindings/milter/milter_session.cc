@@ -17,6 +17,7 @@ namespace {
 // connection (or a restarted milter) uses.
 std::atomic<uint64_t> g_connections{0};
 const int64_t g_started = absl::ToUnixMicros(absl::Now());
+const int g_pid = getpid();  // once: getpid() is a system call
 
 bool Refuses(const MilterSession::Answer& a) {
   return a.kind == MilterSession::Answer::kTempfail || a.kind == MilterSession::Answer::kReject ||

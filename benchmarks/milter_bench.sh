@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# Messages per second through a real Postfix (smtp-source -> Postfix ->
+# smtp-sink, all on 127.0.0.1) in one run, three ways: no milter, an
+# accept-all Python milter (Debian's python3-milter, run by /usr/bin/python3:
+# the floor any milter pays), and
+# sluice-milter (limits that never trip, the burst detectors running on
+# every body, no DNS lists). 16 and 64 concurrent sessions, each message a
+# corpus-sized one (the SpamAssassin corpus message of median size). Also
+# sluice-milter's own CPU per message (from /proc).
+# Usage: benchmarks/milter_bench.sh [MESSAGES]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+messages="${1:-3000}"
+bash scripts/setup.sh
+data="$(bash benchmarks/corpus.sh)"
+bazel build --config=opt //bindings/milter:sluice-milter //bindings/cli:sluice >/dev/null 2>&1
+bin="$(bazel info --config=opt bazel-bin 2>/dev/null)"
+source tests/postfix/env.sh
+WORK="$(mktemp -d /tmp/sluice-milter-bench.XXXXXX)"
+sl_env_init "$WORK"
+PY_PID=""
+cleanup() {
+  sl_postfix_stop
+  sl_policyd_stop
+  [[ -n "$PY_PID" ]] && kill "$PY_PID" 2>/dev/null && sleep 1 && kill -9 "$PY_PID" 2>/dev/null
+  rm -rf "$SL_RUN" "$WORK"
+}
+trap cleanup EXIT
+
+# The message: the corpus's median-size one, as smtp-source's -F file.
+msg=$(find "$data/spam-2" "$data/easy-ham-2" -type f -name "*.txt" -printf '%s %p\n' | sort -n |
+  awk '{ a[NR] = $2 } END { print a[int(NR / 2)] }')
+grep -v '^From ' "$msg" | sed 's/$/\r/' >"$WORK/message.eml"
+size=$(stat -c %s "$WORK/message.eml")
+
+SLUICE_PORT=$(sl_free_port)
+PY_PORT=$(sl_free_port)
+cat >"$WORK/sluice.conf" <<CONF
+level { name: "mailbox" limit { window: "1h" max: 100000000 } }
+abuse {
+  same_size { threshold: 100000000 }
+  near_duplicate { threshold: 100000000 }
+}
+policy { trusted_network: "127.0.0.0/8" }
+CONF
+export SL_POLICYD="$bin/bindings/milter/sluice-milter"
+SL_POLICYD_EXTRA=(--milter "inet:$SLUICE_PORT@127.0.0.1")
+sl_policyd_start "$WORK/sluice.conf" >/dev/null 2>&1 || true
+sl_wait_port "$SLUICE_PORT" 10
+cat >"$WORK/accept.py" <<'PY'
+import sys
+import Milter
+class Accept(Milter.Base):
+    def envfrom(self, mailfrom, *params):
+        return Milter.CONTINUE
+Milter.factory = Accept
+Milter.runmilter("accept", sys.argv[1], 600)
+PY
+/usr/bin/python3 "$WORK/accept.py" "inet:$PY_PORT@127.0.0.1" >"$WORK/py.log" 2>&1 &
+PY_PID=$!
+sl_wait_port "$PY_PORT" 10
+SL_POSTCONF_EXTRA=("smtpd_recipient_restrictions = permit_mynetworks, reject"
+  "smtpd_end_of_data_restrictions =" "default_process_limit = 200"
+  "milter_default_action = tempfail" "milter_protocol = 6")
+sl_postfix_start >/dev/null || { cat "$WORK/postfix.log"; exit 1; }
+
+set_milter() {  # "" | inet:127.0.0.1:PORT
+  postconf -c "$SL_PF" -e "smtpd_milters = $1"
+  postfix -c "$SL_PF" reload >/dev/null 2>&1
+  sleep 2
+}
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$SL_POLICYD_PID/stat"; }
+queued() { grep -c 'from=<bench@acme.example>, size=.*(queue active)' "$WORK/maillog" 2>/dev/null; }
+run() {  # SESSIONS: messages/s (only if every message was queued; else "FAILED")
+  local t0 t1 q0 i
+  q0=$(queued)
+  t0=$(date +%s.%N)
+  timeout 600 smtp-source -s "$1" -m "$messages" -d -F "$WORK/message.eml" -f bench@acme.example \
+    -t rcpt@remote.example -M client.example "127.0.0.1:$SL_SMTP_PORT" >/dev/null 2>&1
+  t1=$(date +%s.%N)
+  for ((i = 0; i < 100; i++)); do  # the queue manager logs the last ones
+    [[ $(($(queued) - q0)) -ge "$messages" ]] && break
+    sleep 0.1
+  done
+  if [[ $(($(queued) - q0)) -lt "$messages" ]]; then
+    echo "FAILED($(($(queued) - q0))-queued)"
+    return
+  fi
+  awk -v a="$t0" -v b="$t1" -v n="$messages" 'BEGIN { printf "%.0f", n / (b - a) }'
+}
+
+echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')  machine: $(nproc) vCPU $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')  commit: $(git rev-parse --short HEAD)"
+echo "message: $(basename "$msg") ($size bytes), $messages messages per run, Postfix $(postconf -d -h mail_version)"
+declare -A rate
+for round in 1 2 3; do
+  for sessions in 16 64; do
+    for mode in none python sluice; do
+      case "$mode" in
+        none) set_milter "" ;;
+        python) set_milter "inet:127.0.0.1:$PY_PORT" ;;
+        sluice) set_milter "inet:127.0.0.1:$SLUICE_PORT" ;;
+      esac
+      c0=$(cpu_ticks)
+      r=$(run "$sessions")
+      c1=$(cpu_ticks)
+      rate[$mode.$sessions]="${rate[$mode.$sessions]:-} $r"
+      if [[ "$mode" == sluice ]]; then
+        cpu=$(awk -v t="$((c1 - c0))" -v hz="$(getconf CLK_TCK)" -v n="$messages" \
+          'BEGIN { printf "%.0f", t / hz * 1e6 / n }')
+        rate[cpu.$sessions]="${rate[cpu.$sessions]:-} $cpu"
+      fi
+    done
+  done
+done
+for sessions in 16 64; do
+  echo "$sessions sessions: messages/s (rounds 1-3)"
+  for mode in none python sluice; do echo "  $mode:${rate[$mode.$sessions]}"; done
+  echo "  sluice-milter CPU µs/message:${rate[cpu.$sessions]}"
+done
+echo "sluice counted: $("$bin/bindings/cli/sluice" --socket "$SL_ADMIN" usage bench@acme.example | awk '$3 == "messages" { print $5; exit }') messages"
