@@ -13,7 +13,7 @@ PKGS=(
   postfix swaks sasl2-bin libsasl2-modules
   python3 python3-pytest
   exim4-dev libmariadb3 libidn12 libspf2-2
-  libmilter-dev miltertest python3-milter
+  libmilter-dev miltertest python3-milter libwrap0 m4
 )
 
 missing=()
@@ -47,4 +47,15 @@ if [[ ! -x "$EXIM_ROOT/root/usr/sbin/exim4" ]]; then
 fi
 if ! id Debian-exim >/dev/null 2>&1; then
   $SUDO adduser --system --group --allow-bad-names --no-create-home Debian-exim >&2 || true
+fi
+
+# Sendmail conflicts with Postfix as a package too: sendmail-bin (the MTA)
+# and sendmail-cf (the m4 files that build a .cf) are unpacked into a cache
+# folder (tests/sendmail/).
+SENDMAIL_ROOT="${SLUICE_SENDMAIL_ROOT:-$HOME/.cache/sluice-sendmail}"
+if [[ ! -x "$SENDMAIL_ROOT/root/usr/libexec/sendmail/sendmail" ]]; then
+  mkdir -p "$SENDMAIL_ROOT"
+  (cd "$SENDMAIL_ROOT" && rm -f sendmail-*.deb && apt-get download sendmail-bin sendmail-cf >&2 &&
+    for f in sendmail-*.deb; do dpkg-deb -x "$f" root; done) ||
+    echo "setup: could not unpack sendmail-bin (the Sendmail test will fail)" >&2
 fi
