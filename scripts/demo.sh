@@ -19,31 +19,20 @@ source "$here/tests/postfix/env.sh"
 
 WORK="$(mktemp -d /tmp/sluice-demo.XXXXXX)"
 sl_env_init "$WORK"
-DNS_PORT=$(sl_free_port)
 MILTER_PORT=$(sl_free_port)
-RBL_PID=""
 cleanup() {
   sl_postfix_stop
   sl_policyd_stop
-  [[ -n "$RBL_PID" ]] && kill "$RBL_PID" 2>/dev/null && wait "$RBL_PID" 2>/dev/null
+  sl_rbldnsd_stop
   rm -rf "$SL_RUN"
   [[ "${2:-}" == --keep ]] || rm -rf "$WORK"
 }
 trap cleanup EXIT
 
-# A SURBL-like domain list: the RFC 5782 test point and one spammer's domain.
-mkdir -p "$WORK/zones"
-cat >"$WORK/zones/surbl.zone" <<'ZONE'
-$SOA 300 ns.bl.test. hostmaster.bl.test. 0 600 300 86400 60
-$TTL 300
-:127.0.0.2:Listed by the demo's SURBL-like list $
-test
-cheap-pills.test
-ZONE
-chmod -R a+rX "$WORK/zones"
-rbldnsd -u rbldns -n -q -b "127.0.0.1/$DNS_PORT" -w "$WORK/zones" \
-  surbl.bl.test:dnset:surbl.zone >>"$WORK/rbldnsd.log" 2>&1 &
-RBL_PID=$!
+# A SURBL-like domain list: one spammer's domain.
+sl_rbldnsd_start "$WORK/zones" surbl.bl.test dnset "127.0.0.2:Listed by the demo's SURBL-like list" \
+  cheap-pills.test
+DNS_PORT=$SL_DNS_PORT
 
 # The embedded default, and the list for the links in what users send.
 {
@@ -60,12 +49,7 @@ CONF
 SL_POLICYD_EXTRA=(--milter "inet:$MILTER_PORT@127.0.0.1")
 sl_policyd_start "$WORK/sluice.conf" || exit 1
 sl_wait_port "$MILTER_PORT" 10 || exit 1
-SL_POSTCONF_EXTRA=(
-  "smtpd_milters = inet:127.0.0.1:$MILTER_PORT"
-  "non_smtpd_milters = inet:127.0.0.1:$MILTER_PORT"
-  "milter_default_action = tempfail"
-  "milter_protocol = 6"
-)
+sl_milter_postconf "$MILTER_PORT"
 sl_postfix_start || { cat "$WORK/postfix.log"; exit 1; }
 echo "sluice demo: $(postconf -d mail_version | sed 's/mail_version = /Postfix /') on 127.0.0.1:$SL_SMTP_PORT;" \
   "one sluice daemon as its policy service (127.0.0.1:$SL_POLICY_PORT) and milter" \

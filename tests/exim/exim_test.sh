@@ -32,12 +32,10 @@ W="$(mktemp -d /tmp/sluice-exim.XXXXXX)"
 chmod 0755 "$W"
 sl_env_init "$W/policyd"
 EXIM_PID=""
-RBL_PID=""
 cleanup() {
   [[ -n "$EXIM_PID" ]] && kill "$EXIM_PID" 2>/dev/null
   [[ -n "$EXIM_PID" ]] && wait "$EXIM_PID" 2>/dev/null
-  [[ -n "$RBL_PID" ]] && kill "$RBL_PID" 2>/dev/null
-  [[ -n "$RBL_PID" ]] && wait "$RBL_PID" 2>/dev/null
+  sl_rbldnsd_stop
   sl_policyd_stop
   rm -rf "$W" "$SL_RUN"
 }
@@ -54,21 +52,9 @@ install -m 0755 "$MODULE" "$W/sluice_exim.so"
 for t in counters.table abuse.table.bursts abuse.table.signals; do
   install -m 0660 -o root -g Debian-exim /dev/null "$W/$t"
 done
-# A DBL-like domain list on a real rbldnsd: the RFC 5782 test point and
-# one spammer's domain.
-DNS_PORT=$(sl_free_port)
-mkdir -p "$W/zones"
-cat >"$W/zones/dbl.zone" <<'ZONE'
-$SOA 300 ns.bl.test. hostmaster.bl.test. 0 600 300 86400 60
-$TTL 300
-:127.0.1.2:Listed domain $
-test
-spam-example.test
-ZONE
-chmod -R a+rX "$W/zones"
-rbldnsd -u rbldns -n -q -b "127.0.0.1/$DNS_PORT" -w "$W/zones" \
-  dbl.bl.test:dnset:dbl.zone >>"$W/rbldnsd.log" 2>&1 &
-RBL_PID=$!
+# A DBL-like domain list on a real rbldnsd: one spammer's domain.
+sl_rbldnsd_start "$W/zones" dbl.bl.test dnset "127.0.1.2:Listed domain" spam-example.test
+DNS_PORT=$SL_DNS_PORT
 cat >"$W/sluice.conf" <<CONF
 level { name: "mailbox" limit { window: "1h" max: 3 } limit { metric: BYTES window: "1h" max: 1000000 } }
 level { name: "script" limit { window: "1h" max: 1 } }

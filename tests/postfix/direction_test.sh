@@ -31,32 +31,17 @@ fi
 WORK="${TEST_TMPDIR:-/tmp}/postfix-direction"
 rm -rf "$WORK"
 sl_env_init "$WORK"
-DNS_PORT=$(sl_free_port)
-RBL_PID=""
 cleanup() {
   sl_postfix_stop
   sl_policyd_stop
-  if [[ -n "$RBL_PID" ]]; then
-    kill "$RBL_PID" 2>/dev/null || true
-    wait "$RBL_PID" 2>/dev/null || true
-  fi
+  sl_rbldnsd_stop
   rm -rf "$SL_RUN"
 }
 trap cleanup EXIT
 
-# A PBL-like list: the RFC 5782 test point and the customer's home line.
-mkdir -p "$WORK/zones"
-cat >"$WORK/zones/pbl.zone" <<'ZONE'
-$SOA 300 ns.bl.test. hostmaster.bl.test. 0 600 300 86400 60
-$TTL 300
-:127.0.0.10:Residential address $
-127.0.0.2
-127.0.0.9
-ZONE
-chmod -R a+rX "$WORK/zones"
-rbldnsd -u rbldns -n -q -b "127.0.0.1/$DNS_PORT" -w "$WORK/zones" \
-  pbl.bl.test:ip4set:pbl.zone >>"$WORK/rbldnsd.log" 2>&1 &
-RBL_PID=$!
+# A PBL-like list: the customer's home line.
+sl_rbldnsd_start "$WORK/zones" pbl.bl.test ip4set "127.0.0.10:Residential address" 127.0.0.9
+DNS_PORT=$SL_DNS_PORT
 
 cat >"$WORK/sluice.conf" <<CONF
 level { name: "subscription" }

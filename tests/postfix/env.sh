@@ -13,6 +13,10 @@
 #   check NAME EXPECTED ACTUAL     ok if ACTUAL holds EXPECTED; counts SL_FAILURES
 #   check_eq NAME EXPECTED ACTUAL  ok if ACTUAL is EXPECTED
 #   sl_postfix_stop          stop Postfix and the sink
+#   sl_rbldnsd_start DIR ZONE TYPE ANSWER ENTRY...  a real rbldnsd serving a DNS list
+#   sl_rbldnsd_stop
+#   sl_milter_postconf PORT  main.cf lines for a milter on PORT (SMTP and sendmail(1)),
+#                            appended to SL_POSTCONF_EXTRA
 #   sl_send FROM TO... [-- SWAKS-OPTIONS]  one message through Postfix with swaks;
 #                            prints the SMTP status line of the last reply, returns swaks' code
 # Every wait is bounded in count and time.
@@ -241,4 +245,44 @@ sl_sanitizer_preload() {
 sl_usage() {
   "$SL_CLI" --socket "$SL_ADMIN" usage "$1" |
     awk -v m="$2" -v w="${3:-1h}" '$3 == m && $4 == w { print $5; exit }'
+}
+
+# sl_rbldnsd_start DIR ZONE TYPE ANSWER ENTRY...: a real rbldnsd on a free
+# port of 127.0.0.1 serving ZONE (rbldnsd dataset TYPE: ip4set, dnset)
+# from files in DIR: the ENTRIES answer ANSWER ("127.0.0.2:text"), and the
+# RFC 5782 test point is listed too. Sets SL_DNS_PORT and SL_RBL_PID.
+sl_rbldnsd_start() {
+  local dir="$1" zone="$2" type="$3" answer="$4"
+  shift 4
+  mkdir -p "$dir"
+  {
+    echo '$SOA 300 ns.bl.test. hostmaster.bl.test. 0 600 300 86400 60'
+    echo '$TTL 300'
+    echo ":${answer} \$"
+    if [[ "$type" == dnset ]]; then echo test; else echo 127.0.0.2; fi
+    printf '%s\n' "$@"
+  } >"$dir/$zone.zone"
+  chmod -R a+rX "$dir"
+  SL_DNS_PORT=$(sl_free_port)
+  rbldnsd -u rbldns -n -q -b "127.0.0.1/$SL_DNS_PORT" -w "$dir" \
+    "$zone:$type:$zone.zone" >>"$dir/rbldnsd.log" 2>&1 &
+  SL_RBL_PID=$!
+}
+
+sl_rbldnsd_stop() {
+  [[ -n "${SL_RBL_PID:-}" ]] || return 0
+  kill "$SL_RBL_PID" 2>/dev/null || true
+  wait "$SL_RBL_PID" 2>/dev/null || true
+  SL_RBL_PID=""
+}
+
+# sl_milter_postconf PORT: Postfix asks the milter on PORT about SMTP mail
+# and about what sendmail(1) submits; a milter that is down defers.
+sl_milter_postconf() {
+  SL_POSTCONF_EXTRA+=(
+    "smtpd_milters = inet:127.0.0.1:$1"
+    "non_smtpd_milters = inet:127.0.0.1:$1"
+    "milter_default_action = tempfail"
+    "milter_protocol = 6"
+  )
 }

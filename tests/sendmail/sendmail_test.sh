@@ -31,8 +31,7 @@ chmod 0755 "$W"
 SL_ADMIN="$W/admin.sock"
 SMTP_PORT=$(sl_free_port)
 MILTER_PORT=$(sl_free_port)
-DNS_PORT=$(sl_free_port)
-MILTER_PID="" RBL_PID=""
+MILTER_PID=""
 stop() {  # PID
   [[ -n "$1" ]] || return 0
   kill "$1" 2>/dev/null
@@ -42,24 +41,15 @@ stop() {  # PID
 cleanup() {
   [[ -f "$W/sendmail.pid" ]] && stop "$(head -1 "$W/sendmail.pid")"
   stop "$MILTER_PID"
-  stop "$RBL_PID"
+  sl_rbldnsd_stop
   rm -rf "$W"
 }
 trap cleanup EXIT
 
-mkdir -p "$W/zones" "$W/queue"
+mkdir -p "$W/queue"
 chmod 0700 "$W/queue"
-cat >"$W/zones/dbl.zone" <<'ZONE'
-$SOA 300 ns.bl.test. hostmaster.bl.test. 0 600 300 86400 60
-$TTL 300
-:127.0.1.2:Listed domain $
-test
-spam-example.test
-ZONE
-chmod -R a+rX "$W/zones"
-rbldnsd -u rbldns -n -q -b "127.0.0.1/$DNS_PORT" -w "$W/zones" \
-  dbl.bl.test:dnset:dbl.zone >>"$W/rbldnsd.log" 2>&1 &
-RBL_PID=$!
+sl_rbldnsd_start "$W/zones" dbl.bl.test dnset "127.0.1.2:Listed domain" spam-example.test
+DNS_PORT=$SL_DNS_PORT
 
 cat >"$W/sluice.conf" <<CONF
 level { name: "mailbox" limit { window: "1h" max: 2 } }
