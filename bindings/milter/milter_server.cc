@@ -46,6 +46,7 @@ struct Conn {
   explicit Conn(bool count) : session(g->engine, {count}) {}
   MilterSession session;
   bool no_reply_header = false;  // SMFIP_NR_HDR: header callbacks answer SMFIS_NOREPLY
+  bool no_reply_eoh = false;     // SMFIP_NR_EOH
   bool no_reply_body = false;    // SMFIP_NR_BODY
 };
 
@@ -118,9 +119,10 @@ sfsistat OnNegotiate(SMFICTX* ctx, unsigned long f0, unsigned long f1, unsigned 
                      unsigned long* pf0, unsigned long* pf1, unsigned long* pf2,
                      unsigned long* pf3) {
   *pf0 = f0 & (SMFIF_ADDHDRS | SMFIF_QUARANTINE | SMFIF_SETSYMLIST);
-  // No reply to each header and body chunk where the MTA offers it (about
-  // half the packets of a message): they only feed the session.
-  *pf1 = f1 & (SMFIP_NR_HDR | SMFIP_NR_BODY);
+  // No reply to each header, the end of headers and each body chunk where
+  // the MTA offers it (about half the packets of a message: they only feed
+  // the session), and no DATA or unknown-command packets (unused).
+  *pf1 = f1 & (SMFIP_NR_HDR | SMFIP_NR_EOH | SMFIP_NR_BODY | SMFIP_NODATA | SMFIP_NOUNKNOWN);
   *pf2 = *pf3 = 0;
   Conn* c = ConnOf(ctx);
   if (c == nullptr) {
@@ -129,6 +131,7 @@ sfsistat OnNegotiate(SMFICTX* ctx, unsigned long f0, unsigned long f1, unsigned 
     smfi_setpriv(ctx, c);
   }
   c->no_reply_header = (*pf1 & SMFIP_NR_HDR) != 0;
+  c->no_reply_eoh = (*pf1 & SMFIP_NR_EOH) != 0;
   c->no_reply_body = (*pf1 & SMFIP_NR_BODY) != 0;
   if (f0 & SMFIF_SETSYMLIST) {
     smfi_setsymlist(ctx, SMFIM_CONNECT,
@@ -200,9 +203,10 @@ sfsistat OnHeader(SMFICTX* ctx, char* name, char* value) {
 }
 
 sfsistat OnEoh(SMFICTX* ctx) {
-  MilterSession* s = Session(ctx);
-  if (s != nullptr) s->EndOfHeaders();
-  return SMFIS_CONTINUE;
+  Conn* c = ConnOf(ctx);
+  if (c == nullptr) return SMFIS_CONTINUE;
+  c->session.EndOfHeaders();
+  return c->no_reply_eoh ? SMFIS_NOREPLY : SMFIS_CONTINUE;
 }
 
 sfsistat OnBody(SMFICTX* ctx, unsigned char* chunk, size_t len) {
