@@ -295,4 +295,21 @@ MilterServer::Stats MilterServer::stats() const {
   return s;
 }
 
+std::string MilterServer::MetricsText() const {
+  const Stats s = stats();
+  return absl::StrCat(
+      "# HELP sluice_milter_connections_total Milter connections from the MTA.\n"
+      "# TYPE sluice_milter_connections_total counter\n"
+      "sluice_milter_connections_total ",
+      s.connections,
+      "\n# HELP sluice_milter_messages_total Messages (MAIL commands) the milter saw.\n"
+      "# TYPE sluice_milter_messages_total counter\n"
+      "sluice_milter_messages_total ",
+      s.messages,
+      "\n# HELP sluice_milter_refused_total Recipients or messages the milter refused.\n"
+      "# TYPE sluice_milter_refused_total counter\n"
+      "sluice_milter_refused_total ",
+      s.refused, "\n");
+}
+
 }  // namespace sluice

@@ -61,6 +61,8 @@ class MilterServer {
     uint64_t refused = 0;
   };
   Stats stats() const;
+  // The counters as Prometheus text (sluice_milter_*_total).
+  std::string MetricsText() const;
 
  private:
   MilterServer() = default;

@@ -792,7 +792,9 @@ struct PolicyServer::Impl {
     g.refused = refused.load();
     g.reloads_ok = reloads_ok.load();
     g.reloads_failed = reloads_failed.load();
-    return sluice::MetricsText(per_worker, g, *engine);
+    std::string text = sluice::MetricsText(per_worker, g, *engine);
+    if (options.extra_metrics) text += options.extra_metrics();
+    return text;
   }
 };
 

@@ -68,6 +68,9 @@ class PolicyServer {
     // policy requests are judged on what counts nothing (SmtpEvent::count).
     bool count = true;
     absl::Duration maintain_every = absl::Seconds(30);
+    // More Prometheus lines for /metrics and the admin socket's `metrics`
+    // (another door in this daemon: the milter). Called on the main loop.
+    std::function<std::string()> extra_metrics;
     // Log sink; default: stderr.
     std::function<void(LogPriority, const std::string&)> log;
   };

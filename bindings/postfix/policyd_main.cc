@@ -216,6 +216,8 @@ int main(int argc, char** argv) {
     auto m = sluice::MilterServer::Create(engine->get(), mo);
     if (!m.ok()) return Fail(m.status());
     milter = std::move(*m);
+    sluice::MilterServer* door = milter.get();
+    so.extra_metrics = [door] { return door->MetricsText(); };
   } else if (std::strcmp(g_name, "sluice-milter") == 0) {
     return Usage("--milter is needed");
   }

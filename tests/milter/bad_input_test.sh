@@ -52,6 +52,8 @@ check_eq "the message after the abort counted" "1" "$(sl_usage after@acme.exampl
 check_eq "disconnects: nothing stays reserved" "0" "$(sl_usage gone@acme.example recipients)"
 check_eq "thousands of headers: counted once" "1" "$(sl_usage headers@acme.example messages)"
 check_eq "limit: exactly the one allowed" "1" "$(sl_usage limit@acme.example messages)"
+check "metrics count the milter's refusals" "sluice_milter_refused_total 1" \
+  "$("$SL_CLI" --socket "$SL_ADMIN" metrics)"
 check "the milter still runs" "running" "$(kill -0 "$PID" 2>/dev/null && echo running)"
 check "it logged the limit" "rule=limit level=mailbox entity=<limit@acme.example>" "$(cat "$W/milter.log")"
 
