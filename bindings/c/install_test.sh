@@ -64,7 +64,7 @@ echo "ok: built outside the repository with pkg-config and run"
 
 # The static library: no libsluice.so at run time.
 san=()
-if nm "$prefix/lib/libsluice.a" 2>/dev/null | grep -q __asan_report; then
+if [[ "${SLUICE_SANITIZER:-}" == asan ]]; then
   san=(-fsanitize=address,undefined)  # the suite's ASan build: the archive is instrumented
 fi
 # shellcheck disable=SC2046
