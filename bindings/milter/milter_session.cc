@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <utility>
 
@@ -18,6 +19,17 @@ namespace {
 std::atomic<uint64_t> g_connections{0};
 const int64_t g_started = absl::ToUnixMicros(absl::Now());
 const int g_pid = getpid();  // once: getpid() is a system call
+
+// What the MTA hands over, with control bytes (CR, LF, NUL, ...) made
+// '?': they must never reach a reply text or a log line.
+std::string Clean(absl::string_view in) {
+  std::string out(in);
+  for (char& c : out) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f) c = '?';
+  }
+  return out;
+}
 
 bool Refuses(const MilterSession::Answer& a) {
   return a.kind == MilterSession::Answer::kTempfail || a.kind == MilterSession::Answer::kReject ||
@@ -113,15 +125,15 @@ MilterSession::Answer MilterSession::Connect(absl::string_view client_address,
                                              absl::string_view daemon_name, uint32_t daemon_port,
                                              absl::Time now) {
   if (in_message_) Abort(now);  // a new connection: the old message is gone
-  client_address_ = std::string(client_address);
-  client_name_ = std::string(client_name);
-  daemon_name_ = std::string(daemon_name);
+  client_address_ = Clean(client_address);
+  client_name_ = Clean(client_name);
+  daemon_name_ = Clean(daemon_name);
   daemon_port_ = daemon_port;
   return Judge(engine_->Evaluate(Event(Stage::kConnect), now), "", false);
 }
 
 MilterSession::Answer MilterSession::Helo(absl::string_view name, absl::Time now) {
-  helo_ = std::string(name);
+  helo_ = Clean(name);
   return Judge(engine_->Evaluate(Event(Stage::kHelo), now), "", false);
 }
 
@@ -133,8 +145,8 @@ MilterSession::Answer MilterSession::Mail(absl::string_view sender, absl::string
   ++messages_;
   transaction_ =
       absl::StrCat("milter.", getpid(), ".", g_started, ".", connection_id_, ".", messages_);
-  sender_ = std::string(Strip(sender));
-  auth_user_ = std::string(auth_user);
+  sender_ = Clean(Strip(sender));
+  auth_user_ = Clean(auth_user);
   script_.clear();
   list_.clear();
   accepted_recipients_ = 0;
@@ -152,7 +164,7 @@ MilterSession::Answer MilterSession::Mail(absl::string_view sender, absl::string
 MilterSession::Answer MilterSession::Rcpt(absl::string_view recipient, absl::Time now) {
   if (!in_message_) return Answer();  // RCPT without MAIL: no MTA sends it
   SmtpEvent e = Event(Stage::kRcpt);
-  const std::string rcpt(Strip(recipient));
+  const std::string rcpt = Clean(Strip(recipient));
   e.recipient = rcpt;
   Answer a = Judge(engine_->Evaluate(e, now), "", false);
   if (!Refuses(a) && a.kind != Answer::kQuarantine) ++accepted_recipients_;
@@ -164,13 +176,13 @@ void MilterSession::Header(absl::string_view name, absl::string_view value) {
   header_bytes_ += bytes;
   const absl::string_view v = absl::StripAsciiWhitespace(value);
   if (absl::EqualsIgnoreCase(name, "X-PHP-Originating-Script")) {
-    script_ = std::string(v.substr(0, 256));
+    script_ = Clean(v.substr(0, 256));
   } else if (absl::EqualsIgnoreCase(name, "List-Id")) {
     // "Name <list.example.org>": the id in angle brackets.
     const size_t lt = v.rfind('<'), gt = v.rfind('>');
-    list_ = std::string(lt != absl::string_view::npos && gt != absl::string_view::npos && gt > lt
-                            ? v.substr(lt + 1, gt - lt - 1)
-                            : v.substr(0, 256));
+    list_ = Clean(lt != absl::string_view::npos && gt != absl::string_view::npos && gt > lt
+                      ? v.substr(lt + 1, std::min<size_t>(gt - lt - 1, 256))
+                      : v.substr(0, 256));
   } else if (absl::EqualsIgnoreCase(name, "Precedence") && list_.empty() &&
              (absl::EqualsIgnoreCase(v, "bulk") || absl::EqualsIgnoreCase(v, "list"))) {
     list_ = sender_;  // bulk mail without a List-Id: the sender's list

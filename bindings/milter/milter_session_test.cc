@@ -172,6 +172,18 @@ TEST(MilterSessionTest, ThousandsOfHeadersAndBinaryBodiesAreBounded) {
   EXPECT_EQ(Usage(*e, Level::kMailbox, "h@acme.example"), 1u);
 }
 
+TEST(MilterSessionTest, ControlBytesNeverReachARefusalOrALogLine) {
+  auto e = Make(kLimits);
+  MilterSession s(e.get(), {});
+  s.Connect("192.0.2.7", "web.example", "smtpd", 25, kT0);
+  for (int i = 0; i < 2; ++i) Send(s, "x\r\ny@acme.example", 1, absl::StrCat("body ", i));
+  Answer a = Send(s, "x\r\ny@acme.example", 1, "three");
+  ASSERT_EQ(a.kind, Answer::kTempfail);
+  EXPECT_EQ(a.text.find_first_of("\r\n"), std::string::npos) << a.text;
+  EXPECT_EQ(a.log_line.find_first_of("\r\n"), std::string::npos) << a.log_line;
+  EXPECT_NE(a.text.find("x??y@acme.example"), std::string::npos) << a.text;
+}
+
 TEST(MilterSessionTest, NearDuplicateBodiesTripTheBurstDetectorAtTheEnd) {
   auto e = Make(R"pb(level {
                        name: "mailbox"
