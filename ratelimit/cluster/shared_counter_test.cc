@@ -5,6 +5,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -54,6 +55,38 @@ TEST(SharedCounterTest, ALeaseExpiresAndAFailedSyncKeepsNothingTwice) {
   ASSERT_TRUE(c.Sync(store, 1, 600));
   // The store counts the one unit spent; the unspent rest came back.
   EXPECT_EQ(store.Sum("k", -1000, 1000), 1u + c.lease_left(600));
+}
+
+// Threads spend while the sync loop gives back and takes leases: every
+// unit spent was granted, and once the last leases expire and are given
+// back, the store counts exactly what was spent.
+TEST(SharedCounterTest, ConcurrentSpendingAndSyncCountExactly) {
+  MemoryStore store;
+  SharedCounter c("k", Opts(1000000));
+  std::atomic<int64_t> now{0};
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> spent{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 4; ++i) {
+    threads.emplace_back([&] {
+      while (!stop.load()) {
+        if (c.TryAdmit(1, now.load())) spent.fetch_add(1);
+      }
+    });
+  }
+  for (int64_t t = 0; t < 400 * 200; t += 200) {
+    now.store(t);
+    ASSERT_TRUE(c.Sync(store, 1, t));
+    std::this_thread::yield();
+  }
+  stop.store(true);
+  for (auto& th : threads) th.join();
+  // Past every lease: two syncs give the rest back.
+  const int64_t later = 400 * 200 + 1000;
+  ASSERT_TRUE(c.Sync(store, 1, later));
+  ASSERT_TRUE(c.Sync(store, 1, later + 1000));
+  EXPECT_GT(spent.load(), 0u);
+  EXPECT_EQ(store.Sum("k", -1, 1 << 20), spent.load() + c.lease_left(later + 1000));
 }
 
 // The deterministic simulation: N hosts share one limit through the store;
