@@ -161,24 +161,33 @@ __attribute__((always_inline)) inline bool ReadEvent(const sluice_event_t* in, S
 
 // Fills the caller's verdict: every field is written (no memset of its
 // 1.2 KB: a hot path), texts NUL-terminated.
+// An accepted verdict with nothing tripped, the common case: every field
+// written, no text but the identity and the direction's reason.
+__attribute__((always_inline)) inline sluice_status WriteAccepted(absl::string_view identity,
+                                                                  uint32_t direction,
+                                                                  absl::string_view reason,
+                                                                  sluice_verdict_t* out) {
+  out->action = SLUICE_ACTION_ACCEPT;
+  out->admitted = 1;
+  out->shadow = out->tripped = out->reserved = 0;
+  out->smtp_code = 250;
+  std::memcpy(out->enhanced_status, "2.0.0", 6);
+  out->text[0] = out->source[0] = out->level[0] = out->entity[0] = 0;
+  Copy(identity, out->identity, sizeof(out->identity));
+  out->limit = out->usage = 0;
+  out->retry_after_ms = 0;
+  out->direction = direction;
+  Copy(reason, out->direction_reason, sizeof(out->direction_reason));
+  return SLUICE_OK;
+}
+
 sluice_status WriteVerdict(const Verdict& v, sluice_verdict_t* out) {
   if (out == nullptr || out->struct_size < sizeof(sluice_verdict_t)) {
     return SLUICE_INVALID_ARGUMENT;  // no older layout exists yet
   }
-  if (!v.tripped() && v.action == sluice::Action::kAccept) {  // the common case, no text to copy
-    out->action = SLUICE_ACTION_ACCEPT;
-    out->admitted = 1;
-    out->shadow = out->tripped = out->reserved = 0;
-    out->smtp_code = 250;
-    std::memcpy(out->enhanced_status, "2.0.0", 6);
-    out->text[0] = out->source[0] = out->level[0] = out->entity[0] = 0;
-    Copy(v.identity, out->identity, sizeof(out->identity));
-    out->limit = out->usage = 0;
-    out->retry_after_ms = 0;
-    out->direction = static_cast<uint32_t>(v.direction);
-    Copy(sluice::DirectionReasonName(v.direction_reason), out->direction_reason,
-         sizeof(out->direction_reason));
-    return SLUICE_OK;
+  if (!v.tripped() && v.action == sluice::Action::kAccept) {
+    return WriteAccepted(v.identity, static_cast<uint32_t>(v.direction),
+                         sluice::DirectionReasonName(v.direction_reason), out);
   }
   out->action = static_cast<uint32_t>(v.action);
   out->admitted = v.admitted() ? 1 : 0;
@@ -239,19 +248,7 @@ __attribute__((always_inline)) inline bool ReadRequest(const sluice_request_t* i
 __attribute__((always_inline)) inline sluice_status WriteDecision(const sluice::Decision& d,
                                                                   sluice_verdict_t* out) {
   if (!d.tripped()) {  // the common case, written directly (no Verdict built)
-    out->action = SLUICE_ACTION_ACCEPT;
-    out->admitted = 1;
-    out->shadow = 0;
-    out->tripped = 0;
-    out->reserved = 0;
-    out->smtp_code = 250;
-    std::memcpy(out->enhanced_status, "2.0.0", 6);
-    out->text[0] = out->source[0] = out->level[0] = out->entity[0] = out->identity[0] = 0;
-    out->limit = out->usage = 0;
-    out->retry_after_ms = 0;
-    out->direction = SLUICE_DIRECTION_UNKNOWN;
-    out->direction_reason[0] = 0;
-    return SLUICE_OK;
+    return WriteAccepted("", SLUICE_DIRECTION_UNKNOWN, "", out);
   }
   Verdict v;
   sluice::FromDecision(d, &v);

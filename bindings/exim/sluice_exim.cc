@@ -167,6 +167,18 @@ int Answer(sluice::PolicyEngine* e, const sluice::Verdict& v, uschar** yield) {
   return Yield(yield, absl::StrCat(v.smtp_code, " ", v.enhanced_status, " ", v.text));
 }
 
+// The envelope the SMTP functions share: CONFIG TXN CLIENT_ADDRESS AUTH_ID
+// SENDER are their first arguments.
+sluice::SmtpEvent Envelope(sluice::Stage stage, int argc, uschar* argv[]) {
+  sluice::SmtpEvent ev;
+  ev.stage = stage;
+  ev.transaction = Arg(argc, argv, 1);
+  ev.client_address = Arg(argc, argv, 2);
+  ev.sasl_username = Arg(argc, argv, 3);
+  ev.sender = Arg(argc, argv, 4);
+  return ev;
+}
+
 }  // namespace
 
 extern "C" {
@@ -175,12 +187,7 @@ __attribute__((visibility("default"))) int sluice_rcpt(uschar** yield, int argc,
   std::string fallback;
   sluice::PolicyEngine* e = Engine(Arg(argc, argv, 0), &fallback);
   if (e == nullptr) return Yield(yield, fallback);
-  sluice::SmtpEvent ev;
-  ev.stage = sluice::Stage::kRcpt;
-  ev.transaction = Arg(argc, argv, 1);
-  ev.client_address = Arg(argc, argv, 2);
-  ev.sasl_username = Arg(argc, argv, 3);
-  ev.sender = Arg(argc, argv, 4);
+  sluice::SmtpEvent ev = Envelope(sluice::Stage::kRcpt, argc, argv);
   ev.recipient = Arg(argc, argv, 5);
   return Answer(e, e->Evaluate(ev, absl::Now()), yield);
 }
@@ -189,12 +196,7 @@ __attribute__((visibility("default"))) int sluice_data(uschar** yield, int argc,
   std::string fallback;
   sluice::PolicyEngine* e = Engine(Arg(argc, argv, 0), &fallback);
   if (e == nullptr) return Yield(yield, fallback);
-  sluice::SmtpEvent ev;
-  ev.stage = sluice::Stage::kEndOfMessage;
-  ev.transaction = Arg(argc, argv, 1);
-  ev.client_address = Arg(argc, argv, 2);
-  ev.sasl_username = Arg(argc, argv, 3);
-  ev.sender = Arg(argc, argv, 4);
+  sluice::SmtpEvent ev = Envelope(sluice::Stage::kEndOfMessage, argc, argv);
   ev.size = Number(Arg(argc, argv, 5));
   ev.recipient_count = Number(Arg(argc, argv, 6));
   ev.script = Arg(argc, argv, 7);

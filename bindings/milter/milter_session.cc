@@ -110,9 +110,8 @@ MilterSession::Answer MilterSession::Judge(const Verdict& verdict, absl::string_
   // of the message can do; on local submission, a refusal before the end
   // makes Postfix retry the file forever (see REAL_SERVERS.md).
   if (!at_end && (a.kind == Answer::kQuarantine || local_)) {
-    if (!Refuses(pending_) && pending_.kind != Answer::kQuarantine) {
+    if (pending_.kind == Answer::kContinue) {  // the first decision stands
       pending_.kind = a.kind;
-      pending_.text = a.text;
       pending_verdict_ = verdict;  // judged again at the end, with the queue id
     }
     return Answer();  // logged at the end, with the queue id
@@ -167,7 +166,7 @@ MilterSession::Answer MilterSession::Rcpt(absl::string_view recipient, absl::Tim
   const std::string rcpt = Clean(Strip(recipient));
   e.recipient = rcpt;
   Answer a = Judge(engine_->Evaluate(e, now), "", false);
-  if (!Refuses(a) && a.kind != Answer::kQuarantine) ++accepted_recipients_;
+  if (a.kind == Answer::kContinue) ++accepted_recipients_;
   return a;
 }
 

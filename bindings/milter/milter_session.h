@@ -115,8 +115,9 @@ class MilterSession {
   MessageBody body_;
   // A refusal that waits for the end of the message (local submission), or
   // a HOLD/shadow header seen at an earlier stage.
+  // pending_.kind set: a decision taken before the end (pending_verdict_).
   Answer pending_;
-  Verdict pending_verdict_;  // the refusal in pending_
+  Verdict pending_verdict_;
 };
 
 }  // namespace sluice

@@ -116,8 +116,7 @@ class SharedCounter {
   const std::string key_;
   const Options options_;
   Slot slots_[2];
-  uint64_t spent_since_sync_ = 0;  // Sync's estimate of demand
-  uint64_t last_left_total_ = 0;
+  uint64_t last_left_total_ = 0;  // units left after the last sync (demand = what went)
 };
 
 }  // namespace sluice
