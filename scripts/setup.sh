@@ -14,6 +14,7 @@ PKGS=(
   python3 python3-pytest
   exim4-dev libmariadb3 libidn12 libspf2-2
   libmilter-dev miltertest python3-milter libwrap0 m4
+  libhiredis-dev redis-server redis-tools
 )
 
 missing=()
