@@ -24,10 +24,9 @@ void MemoryStore::Run(const std::vector<SyncOp*>& ops) {
       if (it != b.end()) it->second -= std::min(it->second, op->give_back[i]);  // never below 0
     }
     if (op->spent > 0) b[op->spent_bucket] += op->spent;
+    b.erase(b.begin(), b.upper_bound(op->sum_from));  // out of every window from now on
     uint64_t used = 0;
-    for (auto it = b.upper_bound(op->sum_from); it != b.end() && it->first <= op->sum_to; ++it) {
-      used += it->second;
-    }
+    for (auto it = b.begin(); it != b.end() && it->first <= op->sum_to; ++it) used += it->second;
     const uint64_t headroom = op->limit > used ? op->limit - used : 0;
     const uint64_t hosts = static_cast<uint64_t>(std::max(1, op->hosts));
     const uint64_t share = (headroom + hosts - 1) / hosts;
