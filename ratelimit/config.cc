@@ -204,6 +204,49 @@ absl::Status ValidateReputation(const config::Reputation& r, const Where& w) {
   return absl::OkStatus();
 }
 
+absl::Status ValidateCluster(const config::Cluster& c, const Where& w) {
+  for (int i = 0; i < c.server_size(); ++i) {
+    const std::string& sv = c.server(i);
+    const size_t colon = sv.rfind(':');
+    int port = 0;
+    if (colon == std::string::npos || colon == 0 ||
+        !absl::SimpleAtoi(absl::string_view(sv).substr(colon + 1), &port) || port <= 0 ||
+        port > 65535) {
+      return Err(w.At(c, "server", i), absl::StrCat("bad server \"", sv, "\" (HOST:PORT)"));
+    }
+  }
+  if (c.server_size() > 1 && !c.redis_cluster()) {
+    return Err(w.At(c, "server", 1),
+               "several servers are a Redis Cluster's seeds: set redis_cluster: true");
+  }
+  if (c.server_size() > 0 && c.hosts() == 0) {
+    return Err(w.At(c, "server", 0),
+               "cluster needs `hosts`: how many hosts share the limits (their fallback share)");
+  }
+  for (const char* f : {"interval", "timeout"}) {
+    const std::string& v = std::string(f) == "interval" ? c.interval() : c.timeout();
+    if (v.empty()) continue;
+    absl::Duration d;
+    if (!absl::ParseDuration(v, &d) || d <= absl::ZeroDuration() || d > absl::Minutes(1)) {
+      return Err(w.At(c, f), absl::StrCat("bad duration \"", v, "\" (e.g. \"200ms\", up to 1m)"));
+    }
+  }
+  for (int i = 0; i < c.shared_level_size(); ++i) {
+    Level l;
+    if (!ParseLevel(c.shared_level(i), &l)) {
+      return Err(w.At(c, "shared_level", i),
+                 absl::StrCat("unknown level \"", c.shared_level(i), "\""));
+    }
+  }
+  if (c.has_fallback_share() && !(c.fallback_share() > 0 && c.fallback_share() <= 1)) {
+    return Err(w.At(c, "fallback_share"), "fallback_share must be in (0, 1]");
+  }
+  if (c.has_first_use_share() && !(c.first_use_share() >= 0 && c.first_use_share() <= 1)) {
+    return Err(w.At(c, "first_use_share"), "first_use_share must be in [0, 1]");
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ValidatePolicy(const config::Policy& p, const Where& w) {
   for (int i = 0; i < p.identity_size(); ++i) {
     const std::string& id = p.identity(i);
@@ -414,6 +457,9 @@ absl::Status Validate(const config::Config& c, const Where& w) {
     if (auto s = ValidateReputation(c.reputation(), w.Nested(c, "reputation", 0)); !s.ok()) {
       return s;
     }
+  }
+  if (c.has_cluster()) {
+    if (auto s = ValidateCluster(c.cluster(), w.Nested(c, "cluster", 0)); !s.ok()) return s;
   }
   return absl::OkStatus();
 }

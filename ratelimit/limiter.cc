@@ -454,6 +454,7 @@ struct Limiter::Charging {
   uint64_t shadow_usage = 0;
   bool cacheable;  // the path may go to the thread's cache
   CachedCounter to_cache[kCacheCounters];
+  uint64_t usage[kMaxPending];  // a sliding window's own usage once charged (shared rules)
 };
 
 // The client address as the text of its configured network ("192.0.2.0/24")
@@ -561,6 +562,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void Limiter::ChargeRules(const Snapshot& s,
             --charges->n;
             continue;
           }
+          c->usage[i] = res.usage;
           break;
         }
         if (res.outcome == SlidingWindow::Outcome::kDenied) {
@@ -583,6 +585,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void Limiter::ChargeRules(const Snapshot& s,
         }
         if (!CounterTable::StillOwns(slot, owner)) continue;  // reclaimed under us: redo
         charges->Add(slot, owner, false, res.epoch, 0, p.amount, false);
+        c->usage[i] = res.usage;
         break;
       } else {
         auto res = Gcra::TryAdd(*slot, c->since_us, p.amount, rule.gcra_params);
@@ -722,9 +725,16 @@ Decision Limiter::Apply(const Snapshot& s, const Request& r, absl::Time now, Cha
   const int n = CollectRules(path, np, req, count_messages, pending);
 
   const int64_t since_us = table_->SinceBaseUs(now);
-  Charging c(since_us, n <= kCacheCounters);
+  bool shared = false;
+  if (options_.shared != nullptr) {
+    for (int i = 0; i < n && !shared; ++i) shared = pending[i].rule->shared;
+  }
+  // A path with shared rules never goes to the thread's cache (FastApply
+  // would skip the shared check).
+  Charging c(since_us, n <= kCacheCounters && !shared);
   const int first_charge = charges->n;
   ChargeRules(s, pending, n, charges, &c);
+  if (c.failed == nullptr && shared) AdmitShared(pending, n, now, charges, &c);
   if (c.failed != nullptr) {
     // All or nothing: take back what this request charged.
     Undo(charges->items + first_charge, charges->n - first_charge, now);
@@ -737,10 +747,43 @@ Decision Limiter::Apply(const Snapshot& s, const Request& r, absl::Time now, Cha
   return d;
 }
 
+// Every hard sliding-window rule of a shared level, once its own counter
+// admitted the request, is asked of the shared view (this host's share of
+// the limit all hosts share); a refusal is the rule's refusal.
+bool Limiter::AdmitShared(const Pending* pending, int n, absl::Time now, ChargeList* charges,
+                          Charging* c) noexcept {
+  for (int i = 0; i < n; ++i) {
+    const Pending& p = pending[i];
+    const Rule& rule = *p.rule;
+    if (!rule.shared || rule.gcra || rule.max == 0 || rule.shadow ||
+        rule.action == Action::kNotify) {
+      continue;
+    }
+    const SharedLimits::Key key{p.hash,      rule.level, p.entry->name, rule.metric,
+                                rule.window_s, rule.sub_s, rule.max};
+    const uint64_t token = options_.shared->Admit(key, p.amount, c->usage[i], now);
+    if (token == 0) {
+      c->failed = &p;
+      c->failed_usage = options_.shared->GlobalUsage(key);
+      // Room may come at the next sub-bucket boundary (what other hosts
+      // counted leaves the window then), or sooner as leases come back.
+      const int64_t sub_ms = int64_t{rule.sub_s} * 1000;
+      c->failed_retry_ms = sub_ms - c->since_ms % sub_ms;
+      return false;
+    }
+    charges->Add(nullptr, token, false, 0, 0, p.amount, false);
+  }
+  return true;
+}
+
 void Limiter::Undo(const Charge* charges, size_t n, absl::Time now) noexcept {
   const int64_t since_us = table_->SinceBaseUs(now);
   for (size_t i = n; i-- > 0;) {
     const Charge& c = charges[i];
+    if (c.slot == nullptr) {  // a shared admission: its token
+      if (options_.shared != nullptr) options_.shared->Refund(c.key_word, c.amount);
+      continue;
+    }
     if (!CounterTable::StillOwns(c.slot, c.key_word)) continue;
     if (c.gcra) {
       Gcra::Remove(*c.slot, since_us, c.gcra_us);

@@ -148,10 +148,41 @@ class PathResolver {
   virtual Path Resolve(absl::string_view domain) noexcept = 0;
 };
 
+// Limits shared with other hosts (ratelimit/cluster/cluster_sync.h): the
+// limiter asks after a shared rule's own counter admitted a request, and
+// refuses if the shared view has no room. Admit and Refund are hot paths:
+// noexcept, lock-free, no I/O.
+class SharedLimits {
+ public:
+  struct Key {
+    uint64_t hash;  // identifies (level, entity, metric, window)
+    Level level;
+    absl::string_view entity;
+    Metric metric;
+    int64_t window_s;
+    uint32_t sub_s;
+    uint64_t limit;
+  };
+  virtual ~SharedLimits() = default;
+  // Admits n units; `local_usage` is this host's own window with n in it.
+  // Returns a token for Refund, 0 if refused. Thread-safe.
+  virtual uint64_t Admit(const Key& key, uint64_t n, uint64_t local_usage,
+                         absl::Time now) noexcept = 0;
+  // Takes back an admission (another rule refused). Thread-safe.
+  virtual void Refund(uint64_t token, uint64_t n) noexcept = 0;
+  // The global usage at the last sync (0 if the counter is unknown here).
+  // Thread-safe.
+  virtual uint64_t GlobalUsage(const Key& key) const noexcept = 0;
+};
+
 class Limiter {
  public:
   struct Options {
     PathResolver* resolver = nullptr;  // not owned; may be null
+    // Limits shared with other hosts (not owned; outlives the limiter):
+    // the rules of the config's `cluster.shared_level` levels (sliding
+    // windows, hard rules) are checked against it as well. Null: none.
+    SharedLimits* shared = nullptr;
     // Names kept for reports (top senders). Bounded; beyond it new entities
     // are counted but not listed. The memory cap (config table
     // max_memory_bytes) also bounds it: 1/8 of the cap goes to names.
@@ -308,6 +339,10 @@ class Limiter {
   void ReportShadow(const Charging& c, absl::Time now, Decision* d) noexcept;
   // Takes back n charges (latest first); transactions pass all of theirs.
   void Undo(const Charge* charges, size_t n, absl::Time now) noexcept;
+  // Asks options_.shared for every shared rule charged (after ChargeRules
+  // admitted them all); on a refusal fills c->failed and returns false.
+  bool AdmitShared(const Pending* pending, int n, absl::Time now, ChargeList* charges,
+                   Charging* c) noexcept;
   bool FastApply(const Snapshot& s, const Request& r, absl::Time now, ChargeList* charges,
                  bool count_messages, uint64_t key) noexcept;
   SlidingWindow::Outcome ChargeWindow(internal::Slot* slot, uint64_t owner, const void* rule,
@@ -322,6 +357,9 @@ class Limiter {
   uint64_t LeasedUnits(const internal::Slot* slot, uint32_t epoch) const;
   // A counter's admitted usage now (limiter_report.cc). `rule` is a Rule.
   uint64_t ReadUsage(const void* rule, uint64_t entity_hash, absl::Time now) const;
+  // A shared rule's global usage into a report row.
+  void FillShared(config::RuleUsage* u, const void* rule, uint64_t entity_hash,
+                  absl::string_view entity) const;
   void RecordName(uint64_t entity_hash, Level level, absl::string_view name, Level anc_level,
                   absl::string_view anc_name) noexcept;
   void Emit(const Event& e, uint64_t dedup_key, int64_t window_index);

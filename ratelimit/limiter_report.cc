@@ -94,6 +94,16 @@ uint64_t Limiter::ReadUsage(const void* rule_ptr, uint64_t entity_hash, absl::Ti
   return usage > leased ? usage - leased : 0;
 }
 
+void Limiter::FillShared(config::RuleUsage* u, const void* rule_ptr, uint64_t entity_hash,
+                         absl::string_view entity) const {
+  const Rule& rule = *static_cast<const Rule*>(rule_ptr);
+  if (!rule.shared || options_.shared == nullptr) return;
+  const SharedLimits::Key key{Mix64(entity_hash ^ rule.seed), rule.level, entity, rule.metric,
+                              rule.window_s, rule.sub_s, rule.max};
+  u->set_shared(true);
+  u->set_global_usage(options_.shared->GlobalUsage(key));
+}
+
 config::UsageReport Limiter::UsageForRequest(const Request& request, absl::Time now) const {
   config::UsageReport rep;
   rep.set_time_unix(absl::ToUnixSeconds(now));
@@ -103,7 +113,9 @@ config::UsageReport Limiter::UsageForRequest(const Request& request, absl::Time 
   int np = ResolvePath(s, request, buf, path);
   for (int i = np - 1; i >= 0; --i) {
     for (const Rule& rule : *path[i].rules) {
-      FillUsage(rep.add_rule(), rule, path[i].name, ReadUsage(&rule, path[i].entity_hash, now));
+      config::RuleUsage* u = rep.add_rule();
+      FillUsage(u, rule, path[i].name, ReadUsage(&rule, path[i].entity_hash, now));
+      FillShared(u, &rule, path[i].entity_hash, path[i].name);
     }
   }
   return rep;
@@ -154,8 +166,10 @@ config::UsageReport Limiter::Usage(Level level, absl::string_view entity, absl::
   EntityRules(s, level, name, &e);
   if (e.rules == nullptr) return rep;
   for (const Rule& rule : *e.rules) {
-    FillUsage(rep.add_rule(), rule, level == Level::kServer ? s.nodes[0].name : name,
-              ReadUsage(&rule, e.entity_hash, now));
+    config::RuleUsage* u = rep.add_rule();
+    const std::string& who = level == Level::kServer ? s.nodes[0].name : name;
+    FillUsage(u, rule, who, ReadUsage(&rule, e.entity_hash, now));
+    FillShared(u, &rule, e.entity_hash, who);
   }
   return rep;
 }

@@ -178,6 +178,29 @@ absl::StatusOr<std::unique_ptr<Limiter::Snapshot>> Limiter::Compile(const config
   }
   for (const auto& e : c.exempt().sender()) s->exempt_senders.insert(absl::AsciiStrToLower(e));
   for (const auto& e : c.exempt().sasl_user()) s->exempt_sasl.insert(e);
+  // Rules shared with other hosts (config cluster): sliding windows of the
+  // shared levels. No per-thread leases on them (each admission is checked
+  // against the shared view with this host's own usage).
+  if (c.cluster().server_size() > 0) {
+    bool shared_level[kNumLevels] = {};
+    for (const auto& name : c.cluster().shared_level()) {
+      Level l;
+      if (ParseLevel(name, &l)) shared_level[static_cast<int>(l)] = true;
+    }
+    if (c.cluster().shared_level_size() == 0) {
+      for (bool& b : shared_level) b = true;
+    }
+    for (auto& node : s->nodes) {
+      for (int l = 0; l < kNumLevels; ++l) {
+        for (Rule& r : node.resolved[l]) {
+          if (shared_level[static_cast<int>(r.level)] && !r.gcra) {
+            r.shared = true;
+            r.lease = 0;
+          }
+        }
+      }
+    }
+  }
   return s;
 }
 

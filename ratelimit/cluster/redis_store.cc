@@ -396,6 +396,20 @@ void RedisStore::RunOn(Node* n, std::vector<std::vector<SyncOp*>>& calls, int64_
   }
 }
 
+bool RedisStore::Ping() {
+  const int64_t now = NowMs();
+  for (auto& n : nodes_) {
+    if (!Connect(n.get(), now)) continue;
+    Reply r = Command(n->ctx, {"PING"});
+    if (r == nullptr) {
+      Fail(n.get(), now);
+      continue;
+    }
+    if (r->type == REDIS_REPLY_STATUS) return true;
+  }
+  return false;
+}
+
 void RedisStore::Run(const std::vector<SyncOp*>& ops) {
   if (ops.empty()) return;
   const int64_t now = NowMs();

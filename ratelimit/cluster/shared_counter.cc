@@ -1,6 +1,7 @@
 #include "ratelimit/cluster/shared_counter.h"
 
 #include <algorithm>
+#include <cmath>
 #include <utility>
 
 namespace sluice {
@@ -52,7 +53,9 @@ SharedCounter::SharedCounter(std::string key, Options options)
     : key_(std::move(key)), options_(std::move(options)), limit_(options_.limit) {}
 
 uint64_t SharedCounter::Share() const {
-  if (options_.fallback_share > 0) return options_.fallback_share;
+  if (options_.fallback_share > 0) {
+    return static_cast<uint64_t>(std::ceil(static_cast<double>(limit()) * options_.fallback_share));
+  }
   const uint64_t hosts = static_cast<uint64_t>(std::max(1, options_.hosts));
   return (limit() + hosts - 1) / hosts;
 }

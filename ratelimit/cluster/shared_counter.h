@@ -33,11 +33,12 @@
 //   - store down (fallback): when the store has not answered for
 //     `fault_ms` (ClusterSync decides; default 50 ms), past its live leases
 //     a host admits while its own local window holds at most S units, its
-//     share of the limit (S = ceil(L / N), or a configured fallback).
+//     share of the limit (S = ceil(L / N), or a configured fraction of L).
 // Both are counted in the store at the next answered sync (step 2).
 //
 // Bound, for any window of length W:
-//   - while the store answers: all hosts together admit at most L + N * F.
+//   - while every sync is answered (no host falls back): all hosts
+//     together admit at most L + N * F.
 //     Each leased unit was counted before it was spent (step 4 runs before
 //     the spending), in a bucket that is in every later sum from the
 //     lease's sync until at least W after its last possible use (the bucket
@@ -98,6 +99,8 @@ class ClusterStore {
  public:
   virtual ~ClusterStore() = default;
   virtual void Run(const std::vector<SyncOp*>& ops) = 0;
+  // Whether the store answers now (a round with nothing to send asks it).
+  virtual bool Ping() { return true; }
 };
 
 // An in-process store (tests, the simulation): the Redis script's
@@ -105,6 +108,7 @@ class ClusterStore {
 class MemoryStore : public ClusterStore {
  public:
   void Run(const std::vector<SyncOp*>& ops) override;
+  bool Ping() override { return !down_.load(std::memory_order_relaxed); }
   // The store's usage of `key` over buckets (from, to].
   uint64_t Sum(const std::string& key, int64_t from, int64_t to) const;
   // Makes the store fail (true) or answer again (false).
@@ -133,9 +137,9 @@ class alignas(64) SharedCounter {
     int64_t interval_ms = 200;           // between syncs
     int hosts = 1;                       // N
     uint64_t min_lease = 1;
-    uint64_t first_lease = 0;     // F
-    uint64_t fallback_share = 0;  // S; 0 = ceil(limit / hosts)
-    std::string host = "h";       // this host's name in the store
+    uint64_t first_lease = 0;   // F
+    double fallback_share = 0;  // S = ceil(limit * this); 0 = 1 / hosts
+    std::string host = "h";     // this host's name in the store
   };
   // Where an admission came from (for Refund).
   struct Admission {
@@ -180,6 +184,10 @@ class alignas(64) SharedCounter {
   void set_limit(uint64_t limit) { limit_.store(limit, std::memory_order_relaxed); }
   uint64_t limit() const { return limit_.load(std::memory_order_relaxed); }
   const std::string& key() const { return key_; }
+  // A caller's tag (ClusterSync: the counter's hash). Set before the
+  // counter is published.
+  void set_tag(uint64_t tag) { tag_ = tag; }
+  uint64_t tag() const { return tag_; }
   const Options& options() const { return options_; }
 
  private:
@@ -199,6 +207,7 @@ class alignas(64) SharedCounter {
 
   const std::string key_;
   const Options options_;
+  uint64_t tag_ = 0;
   std::atomic<uint64_t> limit_;
   Slot slots_[2];
   std::atomic<uint64_t> unleased_{0};    // admitted outside leases, not yet counted

@@ -137,7 +137,10 @@ TEST(SharedCounterTest, ARefundGoesBackIntoItsLeaseOnly) {
 // back, the store counts exactly what was spent.
 TEST(SharedCounterTest, ConcurrentSpendingAndSyncCountExactly) {
   MemoryStore store;
-  SharedCounter c("k", Opts(1000000));
+  SharedCounter::Options o = Opts(1000000);
+  o.window_ms = 3600 * 1000;  // nothing leaves the window during the test
+  o.sub_bucket_ms = 600 * 1000;
+  SharedCounter c("k", o);
   std::atomic<int64_t> now{0};
   std::atomic<bool> stop{false};
   std::atomic<uint64_t> spent{0};

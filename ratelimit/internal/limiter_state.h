@@ -96,6 +96,7 @@ struct Rule {
   bool shadow = false;
   bool strict = false;
   uint64_t lease = 0;  // units a thread may take at once (0 = none)
+  bool shared = false;  // also checked against Limiter::Options::shared
   int smtp_code = 451;
   const char* enhanced = "4.7.1";  // InternText: lives as long as the process
   const char* text = "";
@@ -207,12 +208,14 @@ struct Limiter::Charge {
   bool leased;  // taken from this thread's lease
 };
 
+// A request's charges: one per counter, and one per shared admission
+// (slot null, key_word the SharedLimits token).
 struct Limiter::ChargeList {
-  Charge items[internal::kMaxPending];
+  Charge items[2 * internal::kMaxPending];
   int n = 0;
   void Add(internal::Slot* slot, uint64_t key_word, bool gcra, uint32_t epoch, int64_t gcra_us,
            uint64_t amount, bool leased) {
-    if (n >= internal::kMaxPending) return;
+    if (n >= 2 * internal::kMaxPending) return;
     Charge& c = items[n++];
     c.slot = slot;
     c.key_word = key_word;
