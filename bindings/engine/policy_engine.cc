@@ -13,6 +13,7 @@
 #include "absl/strings/str_format.h"
 #include "bindings/engine/direction.h"
 #include "ratelimit/clock.h"
+#include "ratelimit/cluster/cluster_sync.h"
 #include "ratelimit/config.h"
 #include "ratelimit/config.pb.h"
 #include "ratelimit/event_sinks.h"
@@ -121,6 +122,8 @@ struct PolicyEngine::State {
   EventSinks<Notice> notices_;
   std::once_flag notices_attached_;
   Options options_;
+  // Declared before the limiter, which asks it: it outlives the limiter.
+  std::unique_ptr<ClusterSync> cluster_;
   std::unique_ptr<Limiter> limiter_;
   // Reputation (built at Create; a reload keeps the lists of the first
   // config: changing them needs a restart).
@@ -187,9 +190,16 @@ absl::StatusOr<std::unique_ptr<PolicyEngine>> PolicyEngine::Create(const config:
   lo.lease = s->options_.leases;
   lo.table.huge_pages = s->options_.leases;  // a short-lived process: no huge pages
   if (c.policy().has_recipient_limit()) lo.max_recipients = c.policy().recipient_limit();
+  if (c.cluster().server_size() > 0 && s->options_.leases) {
+    auto sync = ClusterSync::Create(c.cluster());
+    if (!sync.ok()) return sync.status();
+    s->cluster_ = std::move(*sync);
+    lo.shared = s->cluster_.get();
+  }
   auto limiter = Limiter::Create(c, now, lo);
   if (!limiter.ok()) return limiter.status();
   s->limiter_ = std::move(*limiter);
+  if (s->cluster_ != nullptr) s->cluster_->Start();
   if (!c.reputation().local_lists().empty()) {
     auto lists = LocalListsFile::Open(c.reputation().local_lists());
     if (!lists.ok()) return lists.status();
@@ -893,6 +903,7 @@ Limiter& PolicyEngine::limiter() { return *st_->limiter_; }
 Dnsbl* PolicyEngine::dnsbl() { return st_->dnsbl_.get(); }
 ScoreBoard& PolicyEngine::scores() { return *st_->scores_; }
 DnsCache* PolicyEngine::dns_cache() { return st_->dns_cache_.get(); }
+const ClusterSync* PolicyEngine::cluster() const { return st_->cluster_.get(); }
 AbuseGuard& PolicyEngine::abuse() { return *st_->abuse_.current(); }
 const config::Config& PolicyEngine::config() const { return st_->limiter_->config(); }
 

@@ -57,6 +57,7 @@ class Clock;
 class DnsCache;
 class DnsResolver;
 class Dnsbl;
+class ClusterSync;
 class Limiter;
 class PathResolver;
 class ScoreBoard;
@@ -157,6 +158,10 @@ class PolicyEngine {
   Limiter& limiter();
   Dnsbl* dnsbl();  // null without reputation lists
   ScoreBoard& scores();
+  // The sync of limits shared with other hosts (config `cluster`), or
+  // null. Started at Create in a process with leases (a daemon); a
+  // short-lived process (leases off) counts on its host only.
+  const ClusterSync* cluster() const;
   DnsCache* dns_cache();  // null without reputation lists
   // The abuse detectors in force (tests, tools): valid until a reload
   // replaces them and Maintain frees the old ones.

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "ratelimit/cluster/cluster_sync.h"
 #include "ratelimit/limiter.h"
 #include "reputation/abuse/abuse_guard.h"
 #include "reputation/dns/dns_cache.h"
@@ -131,6 +132,9 @@ std::string MetricsText(const std::vector<const WorkerMetrics*>& workers, const 
     }
     absl::StrAppend(&o, "# TYPE sluice_dns_cache_entries gauge\nsluice_dns_cache_entries ",
                     cache->size(), "\n");
+  }
+  if (const ClusterSync* cluster = engine.cluster(); cluster != nullptr) {
+    absl::StrAppend(&o, cluster->MetricsText(absl::Now()));
   }
   absl::StrAppend(&o, "# TYPE sluice_reloads_total counter\nsluice_reloads_total{result=\"ok\"} ",
                   g.reloads_ok, "\nsluice_reloads_total{result=\"refused\"} ", g.reloads_failed,

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 
+#include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "ratelimit/cluster/redis_store.h"
 #include "ratelimit/types.h"
@@ -39,6 +40,9 @@ ClusterSync::Options ClusterSync::FromConfig(const config::Cluster& c) {
     gethostname(name, sizeof(name) - 1);
     o.host_name = name;
   }
+  // A suffix new with every process: operation sequences start again at a
+  // restart, and two daemons on one machine must not answer for each other.
+  absl::StrAppend(&o.host_name, "#", absl::Hex(absl::Uniform<uint32_t>(absl::BitGen())));
   o.interval = DurationOr(c.interval(), absl::Milliseconds(200));
   o.fault = DurationOr(c.timeout(), absl::Milliseconds(50));
   if (c.has_fallback_share()) o.fallback_share = c.fallback_share();
