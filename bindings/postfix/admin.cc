@@ -23,15 +23,26 @@ namespace {
 
 std::string Err(absl::string_view why) { return absl::StrCat("ERR ", why, "\n"); }
 
+// One row per rule. With limits shared with other hosts (config cluster),
+// USAGE is this host's and GLOBAL what all hosts counted at its last sync
+// ("-" for a rule that stays per host).
 std::string FormatUsage(const config::UsageReport& rep) {
-  std::string out = absl::StrFormat("%-12s %-32s %-10s %-6s %12s %12s\n", "LEVEL", "ENTITY",
-                                    "METRIC", "WINDOW", "USAGE", "LIMIT");
+  bool shared = false;
+  for (const auto& r : rep.rule()) shared |= r.shared();
+  std::string out = absl::StrFormat("%-12s %-32s %-10s %-6s %12s %12s", "LEVEL", "ENTITY", "METRIC",
+                                    "WINDOW", "USAGE", "LIMIT");
+  absl::StrAppend(&out, shared ? absl::StrFormat(" %12s\n", "GLOBAL") : "\n");
   for (const auto& r : rep.rule()) {
     std::string limit = r.unlimited() ? "unlimited" : absl::StrCat(r.limit());
     if (r.shadow()) absl::StrAppend(&limit, " (shadow)");
-    absl::StrAppendFormat(&out, "%-12s %-32s %-10s %-6s %12d %12s\n", r.level(), r.entity(),
+    absl::StrAppendFormat(&out, "%-12s %-32s %-10s %-6s %12d %12s", r.level(), r.entity(),
                           absl::AsciiStrToLower(config::Metric_Name(r.metric())), r.window(),
                           r.usage(), limit);
+    if (shared) {
+      absl::StrAppendFormat(&out, " %12s",
+                            r.shared() ? absl::StrCat(r.global_usage()) : std::string("-"));
+    }
+    absl::StrAppend(&out, "\n");
   }
   return out;
 }

@@ -149,9 +149,13 @@ SharedCounter* ClusterSync::FindOrAdd(const Key& key) noexcept {
   return nullptr;
 }
 
+// A round that failed (the store refused, timed out after `fault`, or
+// answered errors) says so at once; a loop that answered nothing for two
+// intervals and `fault` (stuck, or starved of CPU: its last leases have
+// just expired) counts as failed too.
 bool ClusterSync::Fallback(int64_t now_ms) const noexcept {
   return failing_.load(std::memory_order_relaxed) ||
-         now_ms - last_ok_ms_.load(std::memory_order_relaxed) > interval_ms_ + fault_ms_;
+         now_ms - last_ok_ms_.load(std::memory_order_relaxed) > 2 * interval_ms_ + fault_ms_;
 }
 
 uint64_t ClusterSync::Admit(const Key& key, uint64_t n, uint64_t local_usage,

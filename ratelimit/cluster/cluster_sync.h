@@ -7,8 +7,9 @@
 // never waits for the store: Admit spends leases, first-use units or the
 // fallback share with atomics only.
 //
-// Fallback: when the store has not answered for `fault` past an interval
-// (a failed or timed-out round marks it at once), Admit lets a host admit,
+// Fallback: when a round failed (the store refused, did not answer within
+// `fault`, or answered errors), or no round was answered for two
+// intervals and `fault` (a stuck loop), Admit lets a host admit,
 // past its live leases, what keeps its own window within its share of the
 // limit (fallback_share, default 1/hosts). The loop keeps trying (the
 // store's backoff) and the first answered round counts what was admitted

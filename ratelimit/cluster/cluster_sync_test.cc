@@ -164,8 +164,8 @@ TEST(ClusterSyncTest, AStalledLoopIsAFaultWithinTheFaultTime) {
   MemoryStore store;
   Host h = MakeHost(&store, 0);
   ASSERT_TRUE(h.sync->SyncOnce(absl::ToUnixMillis(kT0)));
-  EXPECT_FALSE(h.sync->stats(kT0 + absl::Milliseconds(250)).fallback);
-  EXPECT_TRUE(h.sync->stats(kT0 + absl::Milliseconds(251)).fallback);  // 200 + 50
+  EXPECT_FALSE(h.sync->stats(kT0 + absl::Milliseconds(450)).fallback);
+  EXPECT_TRUE(h.sync->stats(kT0 + absl::Milliseconds(451)).fallback);  // 2 * 200 + 50
 }
 
 TEST(ClusterSyncTest, AFullTableFallsBackToTheShareOfEachNewCounter) {

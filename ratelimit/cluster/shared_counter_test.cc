@@ -218,8 +218,8 @@ SimResult Simulate(int hosts, uint64_t limit, uint64_t first_lease, bool faults,
         const uint64_t n = 1 + rng() % 3;  // recipients
         // Without faults no host falls back: a lost answer is retried (the
         // strict bound); with them, a host whose store has not answered for
-        // fault_ms past its interval falls back, as ClusterSync does.
-        const bool fallback = faults && t - last_ok[h] > o.interval_ms + fault_ms;
+        // two intervals and fault_ms falls back, as ClusterSync does.
+        const bool fallback = faults && t - last_ok[h] > 2 * o.interval_ms + fault_ms;
         if (counters[h]->TryAdmit(n, t, fallback, local[h].size() + n).ok) {
           for (uint64_t i = 0; i < n; ++i) {
             admissions.push_back(t);
