@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Limits shared by many hosts through Redis, side by side at 128 concurrent
+# connections, one load generator (benchmarks/policy_load.cc), one real
+# redis-server (all on 127.0.0.1, stopped by PID):
+#   local      sluice-policyd counting alone (no Redis)
+#   sync       sluice-policyd with its counters synced through Redis
+#              (ratelimit/cluster: leases, one batched script call per
+#              interval)
+#   per-request  benchmarks/per_request_policy_server.cc: one Redis script
+#              call per level per message (rspamd's ratelimit and
+#              envoyproxy/ratelimit's design), pipelined per message
+# Three levels (server, domain, mailbox), the mailbox limit binding.
+# Two loads: a hot set (100 senders, limit far away: throughput and Redis
+# commands per admitted message) and a binding limit (1,000 senders, 50
+# each per hour, 100 offered each: throughput and how far the admitted
+# counts are from the limit, "wrong").
+# Usage: benchmarks/cluster_bench.sh [REQUESTS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+requests="${1:-200000}"
+bash scripts/setup.sh
+bazel build --config=opt //bindings/postfix:sluice-policyd //benchmarks:policy_load \
+  //benchmarks:per_request_policy_server >/dev/null 2>&1
+bin="$(bazel info --config=opt bazel-bin 2>/dev/null)"
+source benchmarks/servers.sh
+bench_init sluice-cluster-bench
+
+rport=$(bench_port)
+redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no --daemonize no \
+  --loglevel warning >"$work/redis.log" 2>&1 &
+bench_track $!
+for _ in $(seq 100); do redis-cli -p "$rport" ping 2>/dev/null | grep -q PONG && break; sleep 0.05; done
+
+conf() {  # LIMIT [cluster]
+  cat <<CONF
+level { name: "server" limit { window: "1h" max: 1000000000 } }
+level { name: "domain" limit { window: "1h" max: 1000000000 } }
+level { name: "mailbox" limit { window: "1h" max: $1 } }
+policy { trusted_network: "192.0.2.0/24" }
+CONF
+  if [[ "${2:-}" == cluster ]]; then
+    echo "cluster { server: \"127.0.0.1:$rport\" hosts: 1 }"
+  fi
+}
+redis_calls() {
+  redis-cli -p "$rport" info commandstats | tr -d '\r' |
+    awk -F'[=:,]' '/^cmdstat_/ {s += $3} END {print s + 0}'
+}
+
+# run NAME KIND SENDERS LIMIT: starts the server, runs the load, stops it;
+# prints the load's line and Redis commands per request.
+run() {
+  local name=$1 kind=$2 senders=$3 limit=$4 port pid
+  port=$(bench_port)
+  case "$kind" in
+    local | sync)
+      conf "$limit" "$([[ $kind == sync ]] && echo cluster)" >"$work/$name.conf"
+      "$bin/bindings/postfix/sluice-policyd" --config "$work/$name.conf" \
+        --listen "inet:127.0.0.1:$port" 2>"$work/$name.log" &
+      ;;
+    per-request)
+      "$bin/benchmarks/per_request_policy_server" "$port" "$rport" "$limit" 2>"$work/$name.log" &
+      ;;
+  esac
+  pid=$!
+  bench_track "$pid"
+  bench_wait_tcp "$port"
+  redis-cli -p "$rport" flushall >/dev/null
+  redis-cli -p "$rport" config resetstat >/dev/null
+  local line
+  line=$("$bin/benchmarks/policy_load" --target "127.0.0.1:$port" --connections 128 \
+    --senders "$senders" --requests "$requests" --limit "$limit" --name "$name")
+  sleep 0.5  # the last sync round
+  local calls
+  calls=$(redis_calls)
+  kill "$pid"
+  wait "$pid" 2>/dev/null || true
+  printf '%s | redis commands %s (%s per request)\n' "$line" "$calls" \
+    "$(awk -v c="$calls" -v r="$requests" 'BEGIN {printf "%.4f", c / r}')"
+}
+
+echo "# $(date -u +%F) $(nproc) CPUs: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
+echo "## hot set: 100 senders, limit far away, $requests requests, 128 connections"
+for k in local sync per-request; do run "hot-$k" "$k" 100 100000000; done
+echo "## binding: 1000 senders, 50 per hour each, $requests requests, 128 connections"
+for k in local sync per-request; do run "bind-$k" "$k" 1000 50; done
