@@ -17,6 +17,26 @@ TEST(ConfigTest, DefaultConfigIsValid) {
   EXPECT_EQ(c->level_size(), 7);
 }
 
+TEST(ConfigTest, ClusterSectionsAreCheckedWithTheirPlace) {
+  EXPECT_EQ(Error("cluster {\n  server: \"redis.example\"\n  hosts: 2\n}"),
+            "sluice.conf:2:3: bad server \"redis.example\" (HOST:PORT)");
+  EXPECT_EQ(Error("cluster { server: \"a:1\" server: \"b:2\" hosts: 2 }"),
+            "sluice.conf:1:25: several servers are a Redis Cluster's seeds: set "
+            "redis_cluster: true");
+  EXPECT_EQ(Error("cluster { server: \"a:1\" }"),
+            "sluice.conf:1:11: cluster needs `hosts`: how many hosts share the limits (their "
+            "fallback share)");
+  EXPECT_EQ(Error("cluster { server: \"a:1\" hosts: 2 interval: \"0s\" }"),
+            "sluice.conf:1:34: bad duration \"0s\" (e.g. \"200ms\", up to 1m)");
+  EXPECT_EQ(Error("cluster { server: \"a:1\" hosts: 2 shared_level: \"planet\" }"),
+            "sluice.conf:1:34: unknown level \"planet\"");
+  EXPECT_EQ(Error("cluster { server: \"a:1\" hosts: 2 fallback_share: 1.5 }"),
+            "sluice.conf:1:34: fallback_share must be in (0, 1]");
+  EXPECT_TRUE(ParseConfigText("cluster { server: \"a:1\" server: \"b:2\" redis_cluster: true "
+                              "hosts: 3 shared_level: \"subscription\" }")
+                  .ok());
+}
+
 TEST(ConfigTest, Windows) {
   EXPECT_EQ(*ParseWindow("90s"), 90);
   EXPECT_EQ(*ParseWindow("15m"), 900);

@@ -1,6 +1,7 @@
 #include "bindings/engine/door_coverage.h"
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "ratelimit/config.pb.h"
 
 namespace sluice {
@@ -74,6 +75,15 @@ std::vector<std::string> UnfedRules(const config::Config& c, const DoorSees& doo
 std::string ConfigSummary(const std::string& path, const config::Config& c, const DoorSees& door) {
   std::string s = absl::StrCat(path, " is valid: ", c.level_size(), " levels, ", c.entity_size(),
                                " entities\n");
+  if (c.cluster().server_size() > 0) {
+    const auto& k = c.cluster();
+    absl::StrAppend(&s, "shared with ", k.hosts(), " hosts through ",
+                    k.redis_cluster() ? "the Redis Cluster of " : "Redis at ",
+                    absl::StrJoin(k.server(), ", "), ": ",
+                    k.shared_level_size() == 0 ? std::string("every level")
+                                               : absl::StrJoin(k.shared_level(), ", "),
+                    "\n");
+  }
   for (const std::string& w : UnfedRules(c, door)) absl::StrAppend(&s, w, "\n");
   return s;
 }
