@@ -268,7 +268,7 @@ std::string ClusterSync::MetricsText(absl::Time now) const {
       "sluice_cluster_fallback_admitted_total ",
       s.fallback_admits,
       "\n# TYPE sluice_cluster_table_full_total counter\nsluice_cluster_table_full_total ",
-      s.table_full, "\n");
+      s.table_full, "\n", store_->MetricsText());
 }
 
 }  // namespace sluice

@@ -187,6 +187,20 @@ RedisStore::Stats RedisStore::stats() const {
   return s;
 }
 
+std::string RedisStore::MetricsText() const {
+  const Stats s = stats();
+  return absl::StrCat(
+      "# TYPE sluice_redis_calls_total counter\nsluice_redis_calls_total ", s.calls,
+      "\n# TYPE sluice_redis_errors_total counter\nsluice_redis_errors_total ", s.errors,
+      "\n# TYPE sluice_redis_redirects_total "
+      "counter\nsluice_redis_redirects_total{kind=\"moved\"} ",
+      s.moved, "\nsluice_redis_redirects_total{kind=\"ask\"} ", s.asks,
+      "\n# TYPE sluice_redis_connects_total counter\nsluice_redis_connects_total ", s.connects,
+      "\n# TYPE sluice_redis_slot_map_refreshes_total counter\n"
+      "sluice_redis_slot_map_refreshes_total ",
+      s.slot_refreshes, "\n");
+}
+
 RedisStore::Node* RedisStore::NodeAt(const std::string& host, int port) {
   for (auto& n : nodes_) {
     if (n->host == host && n->port == port) return n.get();

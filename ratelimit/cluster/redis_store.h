@@ -70,6 +70,7 @@ class RedisStore : public ClusterStore {
   void Run(const std::vector<SyncOp*>& ops) override;
   // PING to the server (with Cluster, to a known node).
   bool Ping() override;
+  std::string MetricsText() const override;
 
   // The Cluster slot of a key (CRC16 of its hash tag, mod 16384).
   static int Slot(absl::string_view key);

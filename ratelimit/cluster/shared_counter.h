@@ -101,6 +101,9 @@ class ClusterStore {
   virtual void Run(const std::vector<SyncOp*>& ops) = 0;
   // Whether the store answers now (a round with nothing to send asks it).
   virtual bool Ping() { return true; }
+  // Prometheus text lines about the store (calls, errors...), or "".
+  // Thread-safe.
+  virtual std::string MetricsText() const { return ""; }
 };
 
 // An in-process store (tests, the simulation): the Redis script's

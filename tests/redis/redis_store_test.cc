@@ -11,6 +11,7 @@
 #include <random>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_split.h"
@@ -214,6 +215,75 @@ TEST(RedisStoreTest, ADeadServerAnswersNothingAtOnceAndIsUsedWhenItReturns) {
   EXPECT_TRUE(answered);
   EXPECT_EQ(op.granted, 3u);
   EXPECT_GE(store->stats().errors, 1u);
+}
+
+// A server that stops answering (DEBUG SLEEP): the call times out after
+// the store's timeout and the operation stays unanswered, to be sent again.
+TEST(RedisStoreTest, ASlowServerTimesOut) {
+  TempDir dir;
+  RedisServer redis;
+  redis.set_extra_args({"--enable-debug-command", "yes"});
+  ASSERT_TRUE(redis.Start(dir.path()));
+  RedisStore::Options o;
+  o.servers = {redis.address()};
+  o.timeout_ms = 50;
+  auto store = std::move(*RedisStore::Create(o));
+  SyncOp op;
+  op.key = "t{slow}:m:60";
+  op.host = "h";
+  op.seq = 1;
+  op.sum_to = 1;
+  op.lease_bucket = 1;
+  op.want = 2;
+  op.limit = 10;
+  op.ttl_ms = 60000;
+  ASSERT_TRUE(store->Ping());
+  std::thread sleeper([&] { redis.Command({"DEBUG", "SLEEP", "1"}); });
+  absl::SleepFor(absl::Milliseconds(100));
+  const absl::Time start = absl::Now();
+  store->Run({&op});
+  const absl::Duration took = absl::Now() - start;
+  sleeper.join();
+  EXPECT_FALSE(op.answered);
+  EXPECT_LT(took, absl::Milliseconds(900));  // the timeout, not the sleep
+  EXPECT_GE(store->stats().errors, 1u);
+  // Later the same operation is answered (once: the script may have run).
+  bool answered = false;
+  for (int i = 0; i < 100 && !answered; ++i) {
+    absl::SleepFor(absl::Milliseconds(30));
+    store->Run({&op});
+    answered = op.answered;
+  }
+  EXPECT_TRUE(answered);
+  EXPECT_EQ(redis.Command({"HGET", op.key, "1"}), "2");
+}
+
+// An error reply (here: the key holds a string) leaves the operation
+// unanswered and counts an error; other counters of the call go on.
+TEST(RedisStoreTest, AnErrorReplyIsNoAnswer) {
+  TempDir dir;
+  RedisServer redis;
+  ASSERT_TRUE(redis.Start(dir.path()));
+  auto store = StoreFor({redis.address()});
+  std::vector<SyncOp> ops = {SyncOp(), SyncOp()};
+  ops[0].key = "t{bad}:m:60";
+  ops[1].key = "t{good}:m:60";
+  for (auto& op : ops) {
+    op.host = "h";
+    op.seq = 1;
+    op.sum_to = 1;
+    op.lease_bucket = 1;
+    op.want = 1;
+    op.limit = 10;
+    op.ttl_ms = 60000;
+  }
+  ASSERT_EQ(redis.Command({"SET", "t{bad}:m:60", "x"}), "OK");
+  store->Run({&ops[0]});
+  EXPECT_FALSE(ops[0].answered);
+  EXPECT_EQ(store->stats().errors, 1u);
+  store->Run({&ops[1]});
+  EXPECT_TRUE(ops[1].answered);
+  EXPECT_NE(store->MetricsText().find("sluice_redis_errors_total 1"), std::string::npos);
 }
 
 TEST(RedisStoreTest, AuthWithAPassword) {

@@ -82,6 +82,7 @@ class RedisServer {
         }
         args.push_back(conf);
       }
+      for (const auto& a : extra_args_) args.push_back(a);
       if (!password_.empty()) {
         args.push_back("--requirepass");
         args.push_back(password_);
@@ -158,6 +159,8 @@ class RedisServer {
   int port() const { return port_; }
   std::string address() const { return absl::StrCat("127.0.0.1:", port_); }
   bool running() const { return pid_ > 0; }
+  // More redis-server arguments for the next Start or Restart.
+  void set_extra_args(std::vector<std::string> args) { extra_args_ = std::move(args); }
 
  private:
   static std::string Text(const redisReply* r) {
@@ -183,6 +186,7 @@ class RedisServer {
   }
   std::string dir_;
   std::string password_;
+  std::vector<std::string> extra_args_;
   int port_ = 0;
   bool cluster_ = false;
   pid_t pid_ = -1;
