@@ -759,7 +759,7 @@ bool Limiter::AdmitShared(const Pending* pending, int n, absl::Time now, ChargeL
         rule.action == Action::kNotify) {
       continue;
     }
-    const SharedLimits::Key key{p.hash,      rule.level, p.entry->name, rule.metric,
+    const SharedLimits::Key key{p.hash,        rule.level, p.entry->name, rule.metric,
                                 rule.window_s, rule.sub_s, rule.max};
     const uint64_t token = options_.shared->Admit(key, p.amount, c->usage[i], now);
     if (token == 0) {

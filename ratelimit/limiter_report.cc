@@ -98,8 +98,13 @@ void Limiter::FillShared(config::RuleUsage* u, const void* rule_ptr, uint64_t en
                          absl::string_view entity) const {
   const Rule& rule = *static_cast<const Rule*>(rule_ptr);
   if (!rule.shared || options_.shared == nullptr) return;
-  const SharedLimits::Key key{Mix64(entity_hash ^ rule.seed), rule.level, entity, rule.metric,
-                              rule.window_s, rule.sub_s, rule.max};
+  const SharedLimits::Key key{Mix64(entity_hash ^ rule.seed),
+                              rule.level,
+                              entity,
+                              rule.metric,
+                              rule.window_s,
+                              rule.sub_s,
+                              rule.max};
   u->set_shared(true);
   u->set_global_usage(options_.shared->GlobalUsage(key));
 }

@@ -95,7 +95,7 @@ struct Rule {
   Action action = Action::kDefer;
   bool shadow = false;
   bool strict = false;
-  uint64_t lease = 0;  // units a thread may take at once (0 = none)
+  uint64_t lease = 0;   // units a thread may take at once (0 = none)
   bool shared = false;  // also checked against Limiter::Options::shared
   int smtp_code = 451;
   const char* enhanced = "4.7.1";  // InternText: lives as long as the process
