@@ -94,15 +94,22 @@ struct ReplyDeleter {
 };
 using Reply = std::unique_ptr<redisReply, ReplyDeleter>;
 
-Reply Command(redisContext* c, const std::vector<std::string>& args) {
-  std::vector<const char*> argv;
-  std::vector<size_t> lens;
-  for (const auto& a : args) {
-    argv.push_back(a.data());
-    lens.push_back(a.size());
+// A command's arguments as hiredis's argv and lengths (binary-safe).
+struct Argv {
+  explicit Argv(const std::vector<std::string>& args) {
+    for (const auto& a : args) {
+      p.push_back(a.data());
+      len.push_back(a.size());
+    }
   }
-  return Reply(static_cast<redisReply*>(
-      redisCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lens.data())));
+  int argc() const { return static_cast<int>(p.size()); }
+  std::vector<const char*> p;
+  std::vector<size_t> len;
+};
+
+Reply Command(redisContext* c, const std::vector<std::string>& args) {
+  Argv a(args);
+  return Reply(static_cast<redisReply*>(redisCommandArgv(c, a.argc(), a.p.data(), a.len.data())));
 }
 
 bool IsError(const redisReply* r, absl::string_view prefix) {
@@ -329,14 +336,8 @@ std::vector<std::string> CallArgs(const std::string& sha, const std::vector<Sync
 }
 
 bool Append(redisContext* c, const std::vector<std::string>& args) {
-  std::vector<const char*> argv;
-  std::vector<size_t> lens;
-  for (const auto& s : args) {
-    argv.push_back(s.data());
-    lens.push_back(s.size());
-  }
-  return redisAppendCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lens.data()) ==
-         REDIS_OK;
+  Argv a(args);
+  return redisAppendCommandArgv(c, a.argc(), a.p.data(), a.len.data()) == REDIS_OK;
 }
 
 // "ASK 3999 127.0.0.1:6381" -> host and port.

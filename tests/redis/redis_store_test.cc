@@ -27,16 +27,32 @@ using testing::FormCluster;
 using testing::RedisServer;
 using testing::TempDir;
 
+// timeout_ms: 500 for a loaded test machine (the daemon's default is 50).
 std::unique_ptr<RedisStore> StoreFor(std::vector<std::string> servers, bool cluster = false,
-                                     const std::string& password = "") {
+                                     const std::string& password = "", int timeout_ms = 500) {
   RedisStore::Options o;
   o.servers = std::move(servers);
   o.cluster = cluster;
   o.password = password;
-  o.timeout_ms = 500;  // a loaded test machine; the daemon's default is 50
+  o.timeout_ms = timeout_ms;
   auto s = RedisStore::Create(o);
   EXPECT_TRUE(s.ok()) << s.status();
   return s.ok() ? std::move(*s) : nullptr;
+}
+
+// An operation of host "h", sequence 1, over buckets (0, sum_to], leasing
+// `want` of `limit` in bucket sum_to.
+SyncOp NewOp(const std::string& key, uint64_t want, uint64_t limit, int64_t sum_to = 1) {
+  SyncOp op;
+  op.key = key;
+  op.host = "h";
+  op.seq = 1;
+  op.sum_to = sum_to;
+  op.lease_bucket = sum_to;
+  op.want = want;
+  op.limit = limit;
+  op.ttl_ms = 60000;
+  return op;
 }
 
 SyncOp RandomOp(std::mt19937_64& rng, std::map<std::string, uint64_t>* seqs, bool repeat) {
@@ -158,18 +174,10 @@ TEST(RedisStoreTest, ALostAnswerIsCountedOnce) {
   RedisServer redis;
   ASSERT_TRUE(redis.Start(dir.path()));
   auto store = StoreFor({redis.address()});
-  SyncOp op;
-  op.key = "t{mailbox:a@b}:m:60";
-  op.host = "h1";
-  op.seq = 1;
+  SyncOp op = NewOp("t{mailbox:a@b}:m:60", 5, 100, 11);
   op.spent_bucket = 10;
   op.spent = 7;
   op.sum_from = 4;
-  op.sum_to = 11;
-  op.lease_bucket = 11;
-  op.want = 5;
-  op.limit = 100;
-  op.ttl_ms = 60000;
   SyncOp again = op;
   store->Run({&op});
   ASSERT_TRUE(op.answered);
@@ -184,20 +192,8 @@ TEST(RedisStoreTest, ADeadServerAnswersNothingAtOnceAndIsUsedWhenItReturns) {
   TempDir dir;
   RedisServer redis;
   ASSERT_TRUE(redis.Start(dir.path()));
-  RedisStore::Options o;
-  o.servers = {redis.address()};
-  o.timeout_ms = 50;
-  auto store = std::move(*RedisStore::Create(o));
-  SyncOp op;
-  op.key = "t{mailbox:x@y}:m:60";
-  op.host = "h";
-  op.seq = 1;
-  op.sum_from = 0;
-  op.sum_to = 2;
-  op.lease_bucket = 2;
-  op.want = 3;
-  op.limit = 10;
-  op.ttl_ms = 1000;
+  auto store = StoreFor({redis.address()}, false, "", /*timeout_ms=*/50);
+  SyncOp op = NewOp("t{mailbox:x@y}:m:60", 3, 10, 2);
   redis.Kill();
   const absl::Time start = absl::Now();
   store->Run({&op});
@@ -224,19 +220,8 @@ TEST(RedisStoreTest, ASlowServerTimesOut) {
   RedisServer redis;
   redis.set_extra_args({"--enable-debug-command", "yes"});
   ASSERT_TRUE(redis.Start(dir.path()));
-  RedisStore::Options o;
-  o.servers = {redis.address()};
-  o.timeout_ms = 50;
-  auto store = std::move(*RedisStore::Create(o));
-  SyncOp op;
-  op.key = "t{slow}:m:60";
-  op.host = "h";
-  op.seq = 1;
-  op.sum_to = 1;
-  op.lease_bucket = 1;
-  op.want = 2;
-  op.limit = 10;
-  op.ttl_ms = 60000;
+  auto store = StoreFor({redis.address()}, false, "", /*timeout_ms=*/50);
+  SyncOp op = NewOp("t{slow}:m:60", 2, 10);
   ASSERT_TRUE(store->Ping());
   std::thread sleeper([&] { redis.Command({"DEBUG", "SLEEP", "1"}); });
   absl::SleepFor(absl::Milliseconds(100));
@@ -265,18 +250,7 @@ TEST(RedisStoreTest, AnErrorReplyIsNoAnswer) {
   RedisServer redis;
   ASSERT_TRUE(redis.Start(dir.path()));
   auto store = StoreFor({redis.address()});
-  std::vector<SyncOp> ops = {SyncOp(), SyncOp()};
-  ops[0].key = "t{bad}:m:60";
-  ops[1].key = "t{good}:m:60";
-  for (auto& op : ops) {
-    op.host = "h";
-    op.seq = 1;
-    op.sum_to = 1;
-    op.lease_bucket = 1;
-    op.want = 1;
-    op.limit = 10;
-    op.ttl_ms = 60000;
-  }
+  std::vector<SyncOp> ops = {NewOp("t{bad}:m:60", 1, 10), NewOp("t{good}:m:60", 1, 10)};
   ASSERT_EQ(redis.Command({"SET", "t{bad}:m:60", "x"}), "OK");
   store->Run({&ops[0]});
   EXPECT_FALSE(ops[0].answered);
@@ -290,15 +264,7 @@ TEST(RedisStoreTest, AuthWithAPassword) {
   TempDir dir;
   RedisServer redis;
   ASSERT_TRUE(redis.Start(dir.path(), false, "s3cret"));
-  SyncOp op;
-  op.key = "t{a}:m:60";
-  op.host = "h";
-  op.seq = 1;
-  op.sum_to = 1;
-  op.lease_bucket = 1;
-  op.want = 2;
-  op.limit = 10;
-  op.ttl_ms = 1000;
+  SyncOp op = NewOp("t{a}:m:60", 2, 10);
   auto wrong = StoreFor({redis.address()}, false, "nope");
   wrong->Run({&op});
   EXPECT_FALSE(op.answered);
@@ -326,18 +292,10 @@ TEST(RedisStoreTest, SlotsFollowTheClusterSpec) {
   EXPECT_EQ(RedisStore::Slot("foo{}{bar}"), RedisStore::Slot("foo{}{bar}"));
 }
 
-std::vector<SyncOp> ManyOps(int n, uint64_t seq) {
-  std::vector<SyncOp> ops(n);
+std::vector<SyncOp> ManyOps(int n) {
+  std::vector<SyncOp> ops;
   for (int i = 0; i < n; ++i) {
-    ops[i].key = "t{mailbox:user" + std::to_string(i) + "@acme}:m:60";
-    ops[i].host = "h";
-    ops[i].seq = seq;
-    ops[i].sum_from = 0;
-    ops[i].sum_to = 2;
-    ops[i].lease_bucket = 2;
-    ops[i].want = 1;
-    ops[i].limit = 10;
-    ops[i].ttl_ms = 60000;
+    ops.push_back(NewOp("t{mailbox:user" + std::to_string(i) + "@acme}:m:60", 1, 10, 2));
   }
   return ops;
 }
@@ -357,7 +315,7 @@ TEST(RedisStoreTest, AThreeMasterClusterWithAskAndMoved) {
   for (auto& n : nodes) ASSERT_TRUE(n.Start(dir.path(), /*cluster=*/true));
   ASSERT_TRUE(FormCluster({&nodes[0], &nodes[1], &nodes[2]}, 0));
   auto store = StoreFor({nodes[0].address()}, /*cluster=*/true);
-  std::vector<SyncOp> ops = ManyOps(200, 1);
+  std::vector<SyncOp> ops = ManyOps(200);
   store->Run(Ptrs(ops));
   for (const auto& op : ops) ASSERT_TRUE(op.answered) << op.key;
   // Spread over all three masters.
@@ -377,7 +335,7 @@ TEST(RedisStoreTest, AThreeMasterClusterWithAskAndMoved) {
   ASSERT_EQ(nodes[to].Command({"CLUSTER", "SETSLOT", slot, "IMPORTING", from_id}), "OK");
   ASSERT_EQ(nodes[from].Command({"CLUSTER", "SETSLOT", slot, "MIGRATING", to_id}), "OK");
   // A new key of that slot while it migrates: the owner answers ASK.
-  SyncOp fresh = ManyOps(1, 1)[0];
+  SyncOp fresh = ManyOps(1)[0];
   fresh.key = "t{mailbox:user0@acme}:recipients:60";
   ASSERT_EQ(std::to_string(RedisStore::Slot(fresh.key)), slot);
   store->Run({&fresh});
