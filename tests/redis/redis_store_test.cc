@@ -260,7 +260,7 @@ TEST(RedisStoreTest, AnErrorReplyIsNoAnswer) {
   EXPECT_NE(store->MetricsText().find("sluice_redis_errors_total 1"), std::string::npos);
 }
 
-TEST(RedisStoreTest, AuthWithAPassword) {
+TEST(RedisStoreTest, AuthWithAPasswordOrAnAclUser) {
   TempDir dir;
   RedisServer redis;
   ASSERT_TRUE(redis.Start(dir.path(), false, "s3cret"));
@@ -271,6 +271,21 @@ TEST(RedisStoreTest, AuthWithAPassword) {
   auto right = StoreFor({redis.address()}, false, "s3cret");
   right->Run({&op});
   EXPECT_TRUE(op.answered);
+  // An ACL user (Redis 6+) with just what the sync needs.
+  ASSERT_EQ(redis.Command({"ACL", "SETUSER", "relay", "on", ">relaypw", "~t{*", "+evalsha",
+                           "+script|load", "+ping", "+cluster|slots", "+hget", "+hset", "+hdel",
+                           "+hincrby", "+hgetall", "+pexpire"}),
+            "OK");
+  RedisStore::Options o;
+  o.servers = {redis.address()};
+  o.user = "relay";
+  o.password = "relaypw";
+  o.timeout_ms = 500;
+  auto acl = std::move(*RedisStore::Create(o));
+  SyncOp next = NewOp("t{b}:m:60", 2, 10);
+  acl->Run({&next});
+  EXPECT_TRUE(next.answered);
+  EXPECT_TRUE(acl->Ping());
 }
 
 TEST(RedisStoreTest, RefusesBadOptions) {
