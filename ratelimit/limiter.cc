@@ -514,6 +514,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void Limiter::ChargeRules(const Snapshot& s,
     const Pending& p = pending[i];
     const Rule& rule = *p.rule;
     const bool soft = rule.shadow || rule.action == Action::kNotify;
+    c->usage[i] = 0;
     // A request larger than the rule ever admits (over a window's limit,
     // over a GCRA burst) can never pass: refuse it without a counter.
     // Soft rules go on below (they count it and report a shadow trip).
