@@ -13,13 +13,13 @@ gen="$(bazel info bazel-bin 2>/dev/null)/ratelimit"
 out="${TMPDIR:-/tmp}/sluice-fuzz"
 mkdir -p "$out"
 absl_libs=$(pkg-config --libs absl_flat_hash_map absl_status absl_statusor absl_synchronization \
-  absl_time absl_strings absl_str_format absl_hash)
+  absl_time absl_strings absl_str_format absl_hash absl_random_random)
 flags=(-std=c++17 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
        -I. -I"$(bazel info bazel-bin 2>/dev/null)")
 run_target() {  # name, corpus dir, sources...
   local name="$1" corpus_src="$2"; shift 2
   echo "fuzz: building $name with clang++"
-  clang++ "${flags[@]}" "$@" -o "$out/$name" -lprotobuf -lxxhash -lpsl -lidn2 -lcares $absl_libs -lpthread
+  clang++ "${flags[@]}" "$@" -o "$out/$name" -lprotobuf -lxxhash -lpsl -lidn2 -lcares -lhiredis $absl_libs -lpthread
   local corpus="$out/${name}_corpus"
   local fixed=()
   if [[ "${CI:-}" == "true" || -n "${SLUICE_FUZZ_SEED:-}" ]]; then
