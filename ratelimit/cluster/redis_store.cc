@@ -58,7 +58,10 @@ for i = 1, #KEYS do
     local want, limit, hosts = tonumber(ARGV[a + 11]), tonumber(ARGV[a + 12]), tonumber(ARGV[a + 13])
     local room = 0
     if limit > used then room = limit - used end
-    local grant = math.min(want, math.ceil(room / hosts))
+    local grant = 0
+    if want > 0 then
+      grant = math.min(math.max(want, math.ceil(room / (4 * hosts))), math.ceil(room / hosts))
+    end
     if grant > 0 then redis.call('HINCRBY', k, ARGV[a + 10], grant) end
     redis.call('HSET', k, host, string.format('%s:%d:%d', seq, grant, used))
     redis.call('PEXPIRE', k, ARGV[a + 14])

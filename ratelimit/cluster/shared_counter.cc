@@ -31,7 +31,8 @@ void MemoryStore::Run(const std::vector<SyncOp*>& ops) {
     const uint64_t headroom = op->limit > used ? op->limit - used : 0;
     const uint64_t hosts = static_cast<uint64_t>(std::max(1, op->hosts));
     const uint64_t share = (headroom + hosts - 1) / hosts;
-    op->granted = std::min(op->want, share);
+    const uint64_t floor = (headroom + 4 * hosts - 1) / (4 * hosts);
+    op->granted = op->want == 0 ? 0 : std::min(std::max(op->want, floor), share);
     op->usage = used;
     if (op->granted > 0) b[op->lease_bucket] += op->granted;
     e.last[op->host] = *op;

@@ -17,8 +17,12 @@
 //   3. reads the window's usage U = the store's buckets k with
 //      K(now) - R < k <= K(now + 2I) + 1, where K(t) = floor(t / s) on unix
 //      time, s the sub-bucket length and R = window / s;
-//   4. takes a new lease g = min(want, ceil((L - U) / N)) (0 if U >= L),
-//      N the number of hosts, charged to bucket K(now + 2I) + 1.
+//   4. takes a new lease g = min(max(want, ceil(R / 4N)), ceil(R / N)),
+//      R = L - U the room left (g = 0 if U >= L), N the number of hosts,
+//      charged to bucket K(now + 2I) + 1: far from the limit a host takes
+//      at least a quarter of its share of the room (a sender's sudden
+//      burst is not deferred while its leases catch up with its rate);
+//      near it, leases shrink with the room.
 // The host spends a lease until now + 2I and no longer (a late sync leaves
 // it refusing, never overspending); of two live leases, the older first.
 // `want` adapts to demand: twice what the host spent in the last interval,

@@ -26,11 +26,21 @@ SharedCounter::Options Opts(uint64_t limit) {
 
 TEST(SharedCounterTest, NothingIsAdmittedWithoutALease) {
   MemoryStore store;
-  SharedCounter c("k", Opts(10));
+  SharedCounter c("k", Opts(4));
   EXPECT_FALSE(c.TryAdmit(1, 1000).ok);
   ASSERT_TRUE(c.Sync(store, 1000));
-  EXPECT_TRUE(c.TryAdmit(1, 1000).ok);  // min_lease 1
+  EXPECT_TRUE(c.TryAdmit(1, 1000).ok);  // min_lease 1, a quarter of the room 1
   EXPECT_FALSE(c.TryAdmit(1, 1000).ok);
+}
+
+TEST(SharedCounterTest, FarFromTheLimitALeaseIsAQuarterOfTheHostsShare) {
+  MemoryStore store;
+  SharedCounter::Options o = Opts(1200);
+  o.hosts = 3;
+  SharedCounter c("k", o);
+  c.TryAdmit(1, 0);
+  ASSERT_TRUE(c.Sync(store, 0));
+  EXPECT_EQ(c.lease_left(0), 100u);  // ceil(1200 / 12), though only 1 was asked
 }
 
 TEST(SharedCounterTest, AnIdleCounterCostsTheStoreNothing) {
@@ -52,8 +62,9 @@ TEST(SharedCounterTest, FirstUseAdmitsFUnitsAndTheSyncCountsThem) {
   EXPECT_EQ(c.uncounted(), 0u);
   // The store counts the five and the lease (twice the demand).
   EXPECT_EQ(store.Sum("k", -100, 100), 5u + c.lease_left(1000));
-  EXPECT_EQ(c.lease_left(1000), 10u);
-  EXPECT_EQ(c.global_usage(), 15u);
+  // Twice the demand (10), or a quarter of the room (ceil(95 / 4) = 24).
+  EXPECT_EQ(c.lease_left(1000), 24u);
+  EXPECT_EQ(c.global_usage(), 29u);
 }
 
 TEST(SharedCounterTest, LeasesGrowWithDemandAndStopAtTheLimit) {
@@ -93,10 +104,10 @@ TEST(SharedCounterTest, ALostAnswerIsAskedAgainAndCountedOnce) {
   EXPECT_FALSE(c.Sync(store, 0));
   EXPECT_EQ(c.lease_left(0), 0u);  // no lease it does not know of
   const uint64_t after_first = store.Sum("k", -100, 100);
-  EXPECT_EQ(after_first, 3u + 6u);  // the three, and a lease of 6
-  ASSERT_TRUE(c.Sync(store, 50));   // the same operation: answered from memory
+  EXPECT_EQ(after_first, 3u + 250u);  // the three, and a lease of ceil(997 / 4)
+  ASSERT_TRUE(c.Sync(store, 50));     // the same operation: answered from memory
   EXPECT_EQ(store.Sum("k", -100, 100), after_first);
-  EXPECT_EQ(c.lease_left(50), 6u);
+  EXPECT_EQ(c.lease_left(50), 250u);
 }
 
 TEST(SharedCounterTest, FallbackAdmitsTheHostsShareOfItsOwnWindow) {

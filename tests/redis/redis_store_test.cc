@@ -185,7 +185,7 @@ TEST(RedisStoreTest, ALostAnswerIsCountedOnce) {
   ASSERT_TRUE(again.answered);
   EXPECT_EQ(again.granted, op.granted);
   EXPECT_EQ(redis.Command({"HGET", op.key, "10"}), "7");
-  EXPECT_EQ(redis.Command({"HGET", op.key, "11"}), "5");
+  EXPECT_EQ(redis.Command({"HGET", op.key, "11"}), "24");  // a quarter of the room 93
 }
 
 TEST(RedisStoreTest, ADeadServerAnswersNothingAtOnceAndIsUsedWhenItReturns) {
@@ -240,7 +240,7 @@ TEST(RedisStoreTest, ASlowServerTimesOut) {
     answered = op.answered;
   }
   EXPECT_TRUE(answered);
-  EXPECT_EQ(redis.Command({"HGET", op.key, "1"}), "2");
+  EXPECT_EQ(redis.Command({"HGET", op.key, "1"}), "3");  // a quarter of the room 10
 }
 
 // An error reply (here: the key holds a string) leaves the operation
@@ -374,9 +374,9 @@ TEST(RedisStoreTest, AThreeMasterClusterWithAskAndMoved) {
     if (!answered) absl::SleepFor(absl::Milliseconds(120));
   }
   ASSERT_TRUE(answered);
-  EXPECT_EQ(next.usage, 1u);  // the first lease, not counted twice
-  EXPECT_EQ(nodes[to].Command({"HGET", key, "2"}), "3");
-  EXPECT_EQ(nodes[to].Command({"HGET", fresh.key, "2"}), "1");  // the one ASK put there
+  EXPECT_EQ(next.usage, 3u);  // the first lease (a quarter of 10), not counted twice
+  EXPECT_EQ(nodes[to].Command({"HGET", key, "2"}), "5");
+  EXPECT_EQ(nodes[to].Command({"HGET", fresh.key, "2"}), "3");  // the one ASK put there
   EXPECT_GE(store->stats().moved, 1u);
 }
 
