@@ -28,7 +28,8 @@ bench_init sluice-cluster-bench
 rport=$(bench_port)
 redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no --daemonize no \
   --loglevel warning >"$work/redis.log" 2>&1 &
-bench_track $!
+redis_pid=$!
+bench_track "$redis_pid"
 for _ in $(seq 100); do redis-cli -p "$rport" ping 2>/dev/null | grep -q PONG && break; sleep 0.05; done
 
 conf() {  # LIMIT [cluster]
@@ -42,10 +43,16 @@ CONF
     echo "cluster { server: \"127.0.0.1:$rport\" hosts: 1 }"
   fi
 }
+# Commands clients sent (script calls, PING, SCRIPT LOAD, CLUSTER SLOTS,
+# AUTH), and all commands Redis ran (with those the scripts ran).
 redis_calls() {
   redis-cli -p "$rport" info commandstats | tr -d '\r' |
-    awk -F'[=:,]' '/^cmdstat_/ {s += $3} END {print s + 0}'
+    awk -F'[=:,]' '/^cmdstat_/ {all += $3}
+      /^cmdstat_(evalsha|eval|ping|script|cluster|auth)/ {sent += $3}
+      END {print sent + 0, all + 0}'
 }
+# CPU seconds redis-server used so far.
+redis_cpu() { awk '{print ($14 + $15) / 100}' "/proc/$redis_pid/stat"; }
 
 # run NAME KIND SENDERS LIMIT: starts the server, runs the load, stops it;
 # prints the load's line and Redis commands per request.
@@ -67,16 +74,19 @@ run() {
   bench_wait_tcp "$port"
   redis-cli -p "$rport" flushall >/dev/null
   redis-cli -p "$rport" config resetstat >/dev/null
+  local cpu0
+  cpu0=$(redis_cpu)
   local line
   line=$("$bin/benchmarks/policy_load" --target "127.0.0.1:$port" --connections 128 \
     --senders "$senders" --requests "$requests" --limit "$limit" --name "$name")
   sleep 0.5  # the last sync round
-  local calls
-  calls=$(redis_calls)
+  local sent all cpu
+  read -r sent all < <(redis_calls)
+  cpu=$(awk -v a="$cpu0" -v b="$(redis_cpu)" 'BEGIN {printf "%.2f", b - a}')
   kill "$pid"
   wait "$pid" 2>/dev/null || true
-  printf '%s | redis commands %s (%s per request)\n' "$line" "$calls" \
-    "$(awk -v c="$calls" -v r="$requests" 'BEGIN {printf "%.4f", c / r}')"
+  printf '%s | redis: %s commands sent (%s per request), %s run with scripts, %s CPU s\n' \
+    "$line" "$sent" "$(awk -v c="$sent" -v r="$requests" 'BEGIN {printf "%.4f", c / r}')" "$all" "$cpu"
 }
 
 echo "# $(date -u +%F) $(nproc) CPUs: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
