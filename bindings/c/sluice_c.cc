@@ -19,6 +19,7 @@
 #include "bindings/engine/message_body.h"
 #include "bindings/engine/policy_engine.h"
 #include "bindings/engine/smtp_event.h"
+#include "bindings/engine/version.h"
 #include "ratelimit/config.h"
 #include "ratelimit/config.pb.h"
 #include "ratelimit/limiter.h"
@@ -260,6 +261,11 @@ bool VerdictOk(const sluice_verdict_t* v) {
 }
 
 }  // namespace
+
+static_assert(SLUICE_VERSION_MAJOR == sluice::kVersionMajor &&
+                  SLUICE_VERSION_MINOR == sluice::kVersionMinor &&
+                  SLUICE_VERSION_PATCH == sluice::kVersionPatch,
+              "sluice.h and bindings/engine/version.h disagree on the version");
 
 extern "C" {
 

@@ -9,6 +9,8 @@
 //   sluice [--socket PATH] reset ENTITY
 //   sluice [--socket PATH] reload
 //   sluice [--socket PATH] metrics
+//   sluice help | --help | -h      this usage (no daemon needed)
+//   sluice version | --version
 //
 // `check-config FILE` works without a daemon. Exit status: 0 OK, 1 the
 // command failed (the reason is printed), 2 usage or connection error.
@@ -23,11 +25,32 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "bindings/engine/door_coverage.h"
+#include "bindings/engine/version.h"
 #include "ratelimit/config.h"
 
 namespace {
 
 constexpr char kDefaultSocket[] = "/run/sluice/admin.sock";
+
+// What `sluice help` prints (sluice(1) documents each command and option:
+// tests/cli/manners_test.sh checks both ways).
+constexpr char kUsage[] =
+    "usage: sluice [--socket PATH] COMMAND\n"
+    "commands (the admin socket of sluice-policyd or sluice-milter, default\n"
+    "/run/sluice/admin.sock, unless noted):\n"
+    "  check-config FILE          check a config; no daemon needed\n"
+    "  default-config             print the embedded default config; no daemon needed\n"
+    "  explain ENTITY             a level:entity's rules and usage\n"
+    "  explain NAME=VALUE...      what a request would be charged (client_address=,\n"
+    "                             sasl_username=, sender=, ...), counting nothing\n"
+    "  usage ENTITY               usage of every rule of a level:entity\n"
+    "  top LEVEL [messages|recipients|bytes] [WINDOW] [N]\n"
+    "                             the heaviest senders of a level\n"
+    "  reset ENTITY               zero a level:entity's counters, lift its blocks\n"
+    "  reload                     reread the config (a bad one is refused)\n"
+    "  metrics                    the daemon's metrics (Prometheus text)\n"
+    "  help, --help, -h           this text\n"
+    "  version, --version         the version\n";
 
 int Print(const std::string& reply) {
   // First line "OK ..." or "ERR reason"; the body follows.
@@ -53,13 +76,17 @@ int main(int argc, char** argv) {
     i += 2;
   }
   if (i >= argc) {
-    std::fprintf(stderr,
-                 "usage: sluice [--socket PATH] check-config [FILE] | default-config |\n"
-                 "       explain ENTITY | explain "
-                 "NAME=VALUE... |\n       usage ENTITY |\n       top LEVEL "
-                 "[messages|recipients|bytes] [WINDOW] [N] | reset "
-                 "ENTITY | reload | metrics\n");
+    std::fputs(kUsage, stderr);
     return 2;
+  }
+  const std::string cmd = argv[i];
+  if (cmd == "help" || cmd == "--help" || cmd == "-h") {
+    std::fputs(kUsage, stdout);
+    return 0;
+  }
+  if (cmd == "version" || cmd == "--version") {
+    std::printf("sluice %s\n", sluice::kVersionString);
+    return 0;
   }
   if (std::strcmp(argv[i], "default-config") == 0) {
     const absl::string_view text = sluice::DefaultConfigText();

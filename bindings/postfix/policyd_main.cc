@@ -55,6 +55,7 @@
 #include "absl/strings/str_cat.h"
 #include "bindings/engine/door_coverage.h"
 #include "bindings/engine/policy_engine.h"
+#include "bindings/engine/version.h"
 #include "bindings/milter/milter_server.h"
 #include "bindings/postfix/policy_server.h"
 #include "ratelimit/config.h"
@@ -69,17 +70,25 @@ namespace {
 
 const char* g_name = "sluice-policyd";  // or sluice-milter (argv[0])
 
-int Usage(const char* why) {
-  std::fprintf(stderr,
-               "%s: %s\n"
+// The usage text (what --help prints; the man pages document each option:
+// tests/cli/manners_test.sh checks both ways).
+void PrintUsage(FILE* out) {
+  std::fprintf(out,
                "usage: %s [--config FILE] --listen inet:HOST:PORT|unix:PATH ...\n"
                "       [--milter inet:PORT@HOST|unix:PATH]\n"
                "       [--threads N] [--table FILE] [--abuse-table FILE] [--admin-socket PATH]\n"
                "       [--metrics HOST:PORT] [--idle-timeout SECONDS] [--max-connections N]\n"
                "       [--syslog] [--pid-file FILE] [--maintain-every SECONDS]\n"
                "       [--socket-mode OCTAL] [--socket-group GROUP]\n"
-               "       [--bad-request-action \"ACTION TEXT\"]\n",
-               g_name, why, g_name);
+               "       [--bad-request-action \"ACTION TEXT\"]\n"
+               "       %s --help | --version\n",
+               g_name, g_name);
+}
+
+// A usage error: why, the usage, exit status 2.
+int Usage(const char* why) {
+  std::fprintf(stderr, "%s: %s\n", g_name, why);
+  PrintUsage(stderr);
   return 2;
 }
 
@@ -119,7 +128,14 @@ int main(int argc, char** argv) {
       use_syslog = true;
       continue;
     }
-    if (a == "-h" || a == "--help") return Usage("help");
+    if (a == "-h" || a == "--help") {
+      PrintUsage(stdout);
+      return 0;
+    }
+    if (a == "--version") {
+      std::printf("%s %s\n", g_name, sluice::kVersionString);
+      return 0;
+    }
     if ((v = value()) == nullptr) return Usage(("missing value for " + a).c_str());
     if (a == "--config") {
       so.config_path = v;
