@@ -60,3 +60,14 @@ if [[ ! -x "$SENDMAIL_ROOT/root/usr/libexec/sendmail/sendmail" ]]; then
     for f in sendmail-*.deb; do dpkg-deb -x "$f" root; done) ||
     echo "setup: could not unpack sendmail-bin (the Sendmail test will fail)" >&2
 fi
+
+# fail2ban's test logs (real Postfix and Dovecot lines with labels) for the
+# log follower's tests, read where they are unpacked: the package itself is
+# not installed (it would start a service that bans addresses).
+FAIL2BAN_ROOT="${SLUICE_FAIL2BAN_ROOT:-$HOME/.cache/sluice-fail2ban}"
+if [[ ! -d "$FAIL2BAN_ROOT/root/usr/lib/python3/dist-packages/fail2ban/tests/files/logs" ]]; then
+  mkdir -p "$FAIL2BAN_ROOT"
+  (cd "$FAIL2BAN_ROOT" && rm -f fail2ban_*.deb && apt-get download fail2ban >&2 &&
+    dpkg-deb -x fail2ban_*.deb root) ||
+    echo "setup: could not unpack fail2ban (the log follower's fail2ban test will fail)" >&2
+fi
