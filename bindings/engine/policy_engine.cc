@@ -884,6 +884,28 @@ Verdict PolicyEngine::Auth(absl::string_view client_address, absl::string_view u
   return st_->Auth(client_address, user, ok, now);
 }
 
+Verdict PolicyEngine::UnknownRecipient(absl::string_view client_address, absl::Time now) {
+  const absl::string_view ip = st_->CountedAddress(client_address);
+  Verdict v;
+  if (ip.empty()) return v;  // an exempt client (a webmail host) or none
+  const auto abuse = st_->abuse_.Read();  // valid for this call
+  State::FromFinding(abuse->UnknownRecipient(ip, now), client_address, &v);
+  return v;
+}
+
+Verdict PolicyEngine::Connection(absl::string_view client_address, bool opened, absl::Time now) {
+  const absl::string_view ip = st_->CountedAddress(client_address);
+  Verdict v;
+  if (ip.empty()) return v;
+  const auto abuse = st_->abuse_.Read();  // valid for this call
+  if (opened) {
+    State::FromFinding(abuse->Connect(ip, now), client_address, &v);
+  } else {
+    abuse->Disconnect(ip, now);
+  }
+  return v;
+}
+
 void PolicyEngine::AddNoticeSink(std::function<void(const Notice&)> sink) {
   std::call_once(st_->notices_attached_, [this] { st_->AttachNotices(); });
   st_->notices_.Add(std::move(sink));

@@ -129,8 +129,15 @@ class PolicyEngine {
   Explanation Explain(const SmtpEvent& event, absl::Time now, config::UsageReport* usage) const;
   // Gives back a transaction's reservations (the client aborted).
   void Abort(absl::string_view transaction, absl::Time now);
-  // Reports an AUTH result (adapters that see AUTH: milter, Exim).
+  // Reports an AUTH result (adapters that see AUTH: milter, Exim; the log
+  // follower for failures).
   Verdict Auth(absl::string_view client_address, absl::string_view user, bool ok, absl::Time now);
+  // Reports a recipient the MTA refused as unknown (the log follower:
+  // harvesting per client). Thread-safe.
+  Verdict UnknownRecipient(absl::string_view client_address, absl::Time now);
+  // Reports an SMTP connection opened or closed (the log follower:
+  // connections per client, simultaneous and rate). Thread-safe.
+  Verdict Connection(absl::string_view client_address, bool opened, absl::Time now);
 
   // Swaps in a new config; on error the running one stays. Abuse counters
   // restart when the abuse section changes (unless file-backed).
