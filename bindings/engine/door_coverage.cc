@@ -24,9 +24,10 @@ bool LevelLimited(const config::Config& c, absl::string_view level) {
 
 std::vector<std::string> UnfedRules(const config::Config& c, const DoorSees& door) {
   std::vector<std::string> out;
-  auto warn = [&](absl::string_view rule, absl::string_view lacks) {
+  auto warn = [&](absl::string_view rule, absl::string_view lacks,
+                  absl::string_view who = "the milter or the Exim module does") {
     out.push_back(absl::StrCat("warning: ", rule, " never trips: ", door.door, " does not see ",
-                               lacks, " (the milter or the Exim module does)"));
+                               lacks, " (", who, ")"));
   };
   if (!door.headers) {
     if (LevelLimited(c, "script")) {
@@ -41,24 +42,29 @@ std::vector<std::string> UnfedRules(const config::Config& c, const DoorSees& doo
     const char* name;
     bool fed;
     const char* lacks;
+    bool from_log;  // the MTA's log has it
   };
   const Detector detectors[] = {
       {a.has_near_duplicate(), a.near_duplicate().off(), "near_duplicate", door.body,
-       "message bodies"},
-      {a.has_campaign(), a.campaign().off(), "campaign", door.body, "message bodies"},
+       "message bodies", false},
+      {a.has_campaign(), a.campaign().off(), "campaign", door.body, "message bodies", false},
       {a.has_auth_failures_per_ip(), a.auth_failures_per_ip().off(), "auth_failures_per_ip",
-       door.auth_results, "failed AUTH"},
+       door.auth_results, "failed AUTH", true},
       {a.has_auth_failures_per_user(), a.auth_failures_per_user().off(), "auth_failures_per_user",
-       door.auth_results, "failed AUTH"},
+       door.auth_results, "failed AUTH", true},
       {a.has_unknown_recipients_per_ip(), a.unknown_recipients_per_ip().off(),
-       "unknown_recipients_per_ip", door.unknown_recipients, "which recipients are unknown"},
+       "unknown_recipients_per_ip", door.unknown_recipients, "which recipients are unknown", true},
       {a.has_concurrent_connections_per_ip(), a.concurrent_connections_per_ip().off(),
-       "concurrent_connections_per_ip", door.connections, "connections"},
+       "concurrent_connections_per_ip", door.connections, "connections", true},
       {a.has_connections_per_ip(), a.connections_per_ip().off(), "connections_per_ip",
-       door.connections, "connections"},
+       door.connections, "connections", true},
   };
   for (const Detector& d : detectors) {
-    if (d.set && !d.off && !d.fed) warn(absl::StrCat("abuse detector \"", d.name, "\""), d.lacks);
+    if (d.set && !d.off && !d.fed) {
+      warn(absl::StrCat("abuse detector \"", d.name, "\""), d.lacks,
+           d.from_log ? "follow the MTA's log with --follow-log"
+                      : "the milter or the Exim module does");
+    }
   }
   if (!door.body) {
     for (const auto& l : c.reputation().list()) {

@@ -36,6 +36,15 @@ inline constexpr DoorSees kMilter{"the milter",           /*headers=*/true,
                                   /*auth_results=*/false, /*unknown_recipients=*/false,
                                   /*connections=*/false};
 
+// The same door with the MTA's log followed (--follow-log): failed AUTH,
+// unknown recipients and connections come from the log.
+inline constexpr DoorSees WithLogFollower(DoorSees d) {
+  d.auth_results = true;
+  d.unknown_recipients = true;
+  d.connections = true;
+  return d;
+}
+
 // One line per rule of `config` that `door` cannot feed, saying what it
 // lacks and which door would feed it; empty if every rule is fed.
 std::vector<std::string> UnfedRules(const config::Config& config, const DoorSees& door);

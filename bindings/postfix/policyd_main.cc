@@ -56,6 +56,7 @@
 #include "bindings/engine/door_coverage.h"
 #include "bindings/engine/policy_engine.h"
 #include "bindings/engine/version.h"
+#include "bindings/logs/log_watch.h"
 #include "bindings/milter/milter_server.h"
 #include "bindings/postfix/policy_server.h"
 #include "ratelimit/config.h"
@@ -81,6 +82,7 @@ void PrintUsage(FILE* out) {
                "       [--syslog] [--pid-file FILE] [--maintain-every SECONDS]\n"
                "       [--socket-mode OCTAL] [--socket-group GROUP]\n"
                "       [--bad-request-action \"ACTION TEXT\"]\n"
+               "       [--follow-log FILE|-] [--follow-log-state FILE]\n"
                "       %s --help | --version\n",
                g_name, g_name);
 }
@@ -115,8 +117,9 @@ int main(int argc, char** argv) {
   sluice::PolicyServer::Options so;
   sluice::MilterServer::Options mo;
   sluice::PolicyEngine::Options eo;
-  eo.prefault_tables = true;  // a daemon: pay the tables' page faults at start
-  eo.save_names = true;       // and keep `top`'s names across restarts
+  eo.prefault_tables = true;        // a daemon: pay the tables' page faults at start
+  eo.save_names = true;             // and keep `top`'s names across restarts
+  sluice::LogFollower::Options lo;  // --follow-log: the MTA's log into the detectors
   std::string pid_file;
   bool use_syslog = false;
   for (int i = 1; i < argc; ++i) {
@@ -166,6 +169,10 @@ int main(int argc, char** argv) {
       so.socket_group = v;
     } else if (a == "--bad-request-action" && *v != 0 && std::strchr(v, '\n') == nullptr) {
       so.bad_request_action = v;
+    } else if (a == "--follow-log") {
+      lo.path = v;
+    } else if (a == "--follow-log-state") {
+      lo.state_path = v;
     } else {
       return Usage(("bad option " + a + " " + v).c_str());
     }
@@ -187,8 +194,9 @@ int main(int argc, char** argv) {
     return 1;
   }
   // Rules this door cannot feed never trip: say so at start.
-  for (const std::string& w : sluice::UnfedRules(
-           *config, mo.listen.empty() ? sluice::kPostfixPolicyService : sluice::kMilter)) {
+  sluice::DoorSees door = mo.listen.empty() ? sluice::kPostfixPolicyService : sluice::kMilter;
+  if (!lo.path.empty()) door = sluice::WithLogFollower(door);
+  for (const std::string& w : sluice::UnfedRules(*config, door)) {
     if (so.log) {
       so.log(sluice::PolicyServer::kWarning, w);
     } else {
@@ -232,11 +240,21 @@ int main(int argc, char** argv) {
     auto m = sluice::MilterServer::Create(engine->get(), mo);
     if (!m.ok()) return Fail(m.status());
     milter = std::move(*m);
-    sluice::MilterServer* door = milter.get();
-    so.extra_metrics = [door] { return door->MetricsText(); };
   } else if (std::strcmp(g_name, "sluice-milter") == 0) {
     return Usage("--milter is needed");
   }
+  std::unique_ptr<sluice::LogWatch> log_watch;
+  if (!lo.path.empty()) {
+    auto w = sluice::LogWatch::Start(engine->get(), lo);
+    if (!w.ok()) return Fail(w.status());
+    log_watch = std::move(*w);
+  }
+  so.extra_metrics = [door = milter.get(), watch = log_watch.get()] {
+    std::string text;
+    if (door != nullptr) text += door->MetricsText();
+    if (watch != nullptr) text += watch->MetricsText();
+    return text;
+  };
   auto server = sluice::PolicyServer::Create(engine->get(), so);
   if (!server.ok()) return Fail(server.status());
   // libmilter serves on its own threads; this thread keeps the signals
@@ -255,6 +273,7 @@ int main(int argc, char** argv) {
     milter->Stop();
     milter_thread.join();
   }
+  log_watch.reset();  // saves where the log was read to
   server->reset();
   if (!pid_file.empty()) unlink(pid_file.c_str());
   return 0;
