@@ -43,6 +43,8 @@ run_target normalizer_fuzzer tests/fuzz/normalizer_corpus tests/fuzz/normalizer_
 run_target url_fuzzer tests/fuzz/url_corpus tests/fuzz/url_fuzzer.cc reputation/content/url_extractor.cc
 run_target dns_answer_fuzzer tests/fuzz/dns_corpus tests/fuzz/dns_answer_fuzzer.cc \
   reputation/dns/dns_answer.cc
+run_target mail_log_fuzzer tests/fuzz/mail_log_corpus tests/fuzz/mail_log_fuzzer.cc \
+  bindings/logs/mail_log.cc ratelimit/ip.cc
 rep_srcs=$(lib_srcs reputation)
 run_target policy_fuzzer tests/fuzz/policy_corpus tests/fuzz/policy_fuzzer.cc \
   $(lib_srcs bindings/engine bindings/postfix | grep -v -e policyd_main -e policy_server -e admin.cc -e metrics.cc) \
