@@ -22,22 +22,7 @@ SL_CLI="$RUNFILES/bindings/cli/sluice"
 CLI="$SL_CLI"
 source "$RUNFILES/tests/postfix/env.sh"
 
-if [[ $(id -u) -ne 0 ]] || ! command -v postfix >/dev/null || ! command -v swaks >/dev/null ||
-  ! command -v rbldnsd >/dev/null; then
-  echo "needs root, postfix, swaks and rbldnsd (scripts/setup.sh installs them)" >&2
-  exit 1
-fi
-
-WORK="${TEST_TMPDIR:-/tmp}/postfix-direction"
-rm -rf "$WORK"
-sl_env_init "$WORK"
-cleanup() {
-  sl_postfix_stop
-  sl_policyd_stop
-  sl_rbldnsd_stop
-  rm -rf "$SL_RUN"
-}
-trap cleanup EXIT
+sl_test_begin postfix-direction rbldnsd
 
 # A PBL-like list: the customer's home line.
 sl_rbldnsd_start "$WORK/zones" pbl.bl.test ip4set "127.0.0.10:Residential address" 127.0.0.9

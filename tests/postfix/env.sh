@@ -2,6 +2,9 @@
 # service and smtp-sink behind it, all on 127.0.0.1 high ports. Sourced by
 # the Postfix integration test and by the demo (scripts/run.sh).
 #
+#   sl_test_begin NAME [TOOL...]  a test's start: root, postfix, swaks and the TOOLs or
+#                            exit 1; WORK=$TEST_TMPDIR/NAME afresh, sl_env_init, and on
+#                            exit Postfix, the daemon and rbldnsd stopped (sl_test_end)
 #   sl_env_init DIR          choose ports, create DIR layout
 #   sl_policyd_start CONFIG  start sluice-policyd (table and admin socket in DIR)
 #   sl_policyd_stop [KILL]   stop it by PID (TERM, or KILL with "kill")
@@ -56,6 +59,27 @@ sl_wait_port() {  # PORT SECONDS
   done
   echo "port $1 did not open within $2 s" >&2
   return 1
+}
+
+sl_test_begin() {
+  local name="$1" tool
+  shift
+  for tool in postfix swaks "$@"; do
+    if [[ $(id -u) -ne 0 ]] || ! command -v "$tool" >/dev/null; then
+      echo "needs root, postfix, swaks${*:+ and $*} (scripts/setup.sh installs them)" >&2
+      exit 1
+    fi
+  done
+  WORK="${TEST_TMPDIR:-/tmp}/$name"
+  rm -rf "$WORK"
+  sl_env_init "$WORK"
+  trap sl_test_end EXIT
+}
+sl_test_end() {
+  sl_postfix_stop
+  sl_policyd_stop
+  sl_rbldnsd_stop
+  rm -rf "$SL_RUN"
 }
 
 sl_env_init() {

@@ -21,23 +21,8 @@ export SL_POLICYD="$RUNFILES/bindings/milter/sluice-milter"
 SL_CLI="$RUNFILES/bindings/cli/sluice"
 source "$RUNFILES/tests/postfix/env.sh"
 
-if [[ $(id -u) -ne 0 ]] || ! command -v postfix >/dev/null || ! command -v swaks >/dev/null ||
-  ! command -v rbldnsd >/dev/null; then
-  echo "needs root, postfix, swaks and rbldnsd (scripts/setup.sh installs them)" >&2
-  exit 1
-fi
-
-WORK="${TEST_TMPDIR:-/tmp}/postfix-milter"
-rm -rf "$WORK"
-sl_env_init "$WORK"
+sl_test_begin postfix-milter rbldnsd
 MILTER_PORT=$(sl_free_port)
-cleanup() {
-  sl_postfix_stop
-  sl_policyd_stop
-  sl_rbldnsd_stop
-  rm -rf "$SL_RUN"
-}
-trap cleanup EXIT
 
 # A SURBL-like list: one spammer's domain.
 sl_rbldnsd_start "$WORK/zones" surbl.bl.test dnset "127.0.0.2:Listed" cheap-pills.test

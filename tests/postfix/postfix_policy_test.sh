@@ -15,20 +15,7 @@ export SL_POLICYD="$RUNFILES/bindings/postfix/sluice-policyd"
 CLI="$RUNFILES/bindings/cli/sluice"
 source "$RUNFILES/tests/postfix/env.sh"
 
-if [[ $(id -u) -ne 0 ]] || ! command -v postfix >/dev/null || ! command -v swaks >/dev/null; then
-  echo "needs root, postfix and swaks (scripts/setup.sh installs them)" >&2
-  exit 1
-fi
-
-WORK="${TEST_TMPDIR:-/tmp}/postfix-policy"
-rm -rf "$WORK"
-sl_env_init "$WORK"
-cleanup() {
-  sl_postfix_stop
-  sl_policyd_stop
-  rm -rf "$SL_RUN"
-}
-trap cleanup EXIT
+sl_test_begin postfix-policy
 
 cat >"$WORK/sluice.conf" <<'CONF'
 level { name: "subscription" limit { window: "1h" max: 8 } }
