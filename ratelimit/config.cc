@@ -247,6 +247,32 @@ absl::Status ValidateCluster(const config::Cluster& c, const Where& w) {
   return absl::OkStatus();
 }
 
+absl::Status ValidateNotify(const config::Notify& n, const Where& w) {
+  for (const char* f : {"exec_timeout", "digest"}) {
+    const std::string& v = std::string(f) == "digest" ? n.digest() : n.exec_timeout();
+    if (v.empty()) continue;
+    absl::Duration d;
+    if (!absl::ParseDuration(v, &d) || d <= absl::ZeroDuration() || d > absl::Hours(24)) {
+      return Err(w.At(n, f), absl::StrCat("bad duration \"", v, "\" (e.g. \"10s\", up to 24h)"));
+    }
+  }
+  if (n.has_max_exec() && n.max_exec() < 1)
+    return Err(w.At(n, "max_exec"), "max_exec must be >= 1");
+  if (n.exec_size() > 0 && (n.exec(0).empty() || n.exec(0)[0] != '/')) {
+    return Err(w.At(n, "exec", 0), "exec needs an absolute program path (no shell runs it)");
+  }
+  for (int i = 0; i < n.mail_to_size(); ++i) {
+    if (n.mail_to(i).find('@') == std::string::npos ||
+        n.mail_to(i).find_first_of(" \r\n<>,") != std::string::npos) {
+      return Err(w.At(n, "mail_to", i), absl::StrCat("bad address \"", n.mail_to(i), "\""));
+    }
+  }
+  if (n.has_mail_command() && (n.mail_command().empty() || n.mail_command()[0] != '/')) {
+    return Err(w.At(n, "mail_command"), "mail_command needs an absolute program path");
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ValidatePolicy(const config::Policy& p, const Where& w) {
   for (int i = 0; i < p.identity_size(); ++i) {
     const std::string& id = p.identity(i);
@@ -460,6 +486,17 @@ absl::Status Validate(const config::Config& c, const Where& w) {
   }
   if (c.has_cluster()) {
     if (auto s = ValidateCluster(c.cluster(), w.Nested(c, "cluster", 0)); !s.ok()) return s;
+  }
+  if (c.has_notify()) {
+    if (auto s = ValidateNotify(c.notify(), w.Nested(c, "notify", 0)); !s.ok()) return s;
+  }
+  for (int i = 0; i < c.entity_size(); ++i) {
+    const std::string& contact = c.entity(i).contact();
+    if (!contact.empty() && (contact.find('@') == std::string::npos ||
+                             contact.find_first_of(" \r\n<>,") != std::string::npos)) {
+      Where ew = w.Nested(c, "entity", i);
+      return Err(ew.At(c.entity(i), "contact"), absl::StrCat("bad address \"", contact, "\""));
+    }
   }
   return absl::OkStatus();
 }

@@ -887,7 +887,7 @@ Verdict PolicyEngine::Auth(absl::string_view client_address, absl::string_view u
 Verdict PolicyEngine::UnknownRecipient(absl::string_view client_address, absl::Time now) {
   const absl::string_view ip = st_->CountedAddress(client_address);
   Verdict v;
-  if (ip.empty()) return v;  // an exempt client (a webmail host) or none
+  if (ip.empty()) return v;               // an exempt client (a webmail host) or none
   const auto abuse = st_->abuse_.Read();  // valid for this call
   State::FromFinding(abuse->UnknownRecipient(ip, now), client_address, &v);
   return v;

@@ -58,6 +58,7 @@
 #include "bindings/engine/version.h"
 #include "bindings/logs/log_watch.h"
 #include "bindings/milter/milter_server.h"
+#include "bindings/notify/notifier.h"
 #include "bindings/postfix/policy_server.h"
 #include "ratelimit/config.h"
 #include "ratelimit/limiter.h"
@@ -100,6 +101,14 @@ bool ParseMode(const char* text, mode_t* out) {
   if (end == text || *end != 0 || m < 0 || m > 0777) return false;
   *out = static_cast<mode_t>(m);
   return true;
+}
+
+// Whether an entity names a contact for notifications.
+bool HasContacts(const sluice::config::Config& c) {
+  for (const auto& e : c.entity()) {
+    if (!e.contact().empty()) return true;
+  }
+  return false;
 }
 
 int Fail(const absl::Status& s) {
@@ -249,10 +258,28 @@ int main(int argc, char** argv) {
     if (!w.ok()) return Fail(w.status());
     log_watch = std::move(*w);
   }
-  so.extra_metrics = [door = milter.get(), watch = log_watch.get()] {
+  // Notifications (config notify): an events file, a hook, mail digests.
+  std::unique_ptr<sluice::Notifier> notifier;
+  const sluice::config::Notify& nc = config->notify();
+  if (!nc.events_file().empty() || nc.exec_size() > 0 || nc.mail_to_size() > 0 ||
+      HasContacts(*config)) {
+    sluice::Notifier::Options no = sluice::Notifier::FromConfig(*config);
+    // Contacts as the config had them at start (a reload keeps them).
+    no.contact = [c = *config](const sluice::Notice& n) {
+      return n.source == "limit" ? sluice::ContactFor(c, n.level, n.entity) : std::string();
+    };
+    auto log = so.log ? so.log : sluice::PolicyServer::DefaultLog;
+    no.log = [log](const std::string& line) { log(sluice::PolicyServer::kWarning, line); };
+    auto n = sluice::Notifier::Create(std::move(no));
+    if (!n.ok()) return Fail(n.status());
+    notifier = std::move(*n);
+    (*engine)->AddNoticeSink([p = notifier.get()](const sluice::Notice& x) { p->Post(x); });
+  }
+  so.extra_metrics = [door = milter.get(), watch = log_watch.get(), notes = notifier.get()] {
     std::string text;
     if (door != nullptr) text += door->MetricsText();
     if (watch != nullptr) text += watch->MetricsText();
+    if (notes != nullptr) text += notes->MetricsText();
     return text;
   };
   auto server = sluice::PolicyServer::Create(engine->get(), so);
@@ -274,6 +301,7 @@ int main(int argc, char** argv) {
     milter_thread.join();
   }
   log_watch.reset();  // saves where the log was read to
+  notifier.reset();   // sends the digests still pending
   server->reset();
   if (!pid_file.empty()) unlink(pid_file.c_str());
   return 0;

@@ -183,7 +183,7 @@ metric() {
   local m
   for _ in $(seq 10); do
     m=$(curl -s "http://127.0.0.1:${MPORTS[$1]}/metrics")
-    echo "$m" | grep -q "^sluice_cluster_fallback $2" && return 0
+    grep -q "^sluice_cluster_fallback $2" <<<"$m" && return 0
     sleep 0.1
   done
   fail "metrics of relay $1: fallback is not $2: $(echo "$m" | grep cluster)"
@@ -192,7 +192,7 @@ metric 0 0
 # explain: this relay's own usage beside the global one.
 E=$("$SLUICE" --socket "$DIR/admin0.sock" usage subscription:acme)
 echo "$E"
-echo "$E" | grep -q 'GLOBAL' || fail "usage shows no GLOBAL column"
+grep -q GLOBAL <<<"$E" || fail "usage shows no GLOBAL column"
 LOCAL=$(echo "$E" | awk '$1 == "subscription" {print $5}')
 GLOBAL=$(echo "$E" | awk '$1 == "subscription" {print $7}')
 ((LOCAL > 0 && LOCAL < A1)) || fail "relay 0's own usage $LOCAL (of $A1)"
