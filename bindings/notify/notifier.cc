@@ -1,6 +1,7 @@
 #include "bindings/notify/notifier.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -180,6 +181,12 @@ void Notifier::Log(const std::string& line) {
 }
 
 void Notifier::Loop() {
+  // A child that exits before reading its input must not kill the process
+  // with SIGPIPE: blocked on this thread, the write fails with EPIPE.
+  sigset_t pipe_set;
+  sigemptyset(&pipe_set);
+  sigaddset(&pipe_set, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe_set, nullptr);
   std::unique_lock<std::mutex> lock(mu_);
   for (;;) {
     cv_.wait_for(lock, std::chrono::milliseconds(200),
@@ -285,6 +292,9 @@ bool Notifier::Spawn(const std::vector<std::string>& argv, const std::string& in
     return false;
   }
   if (pid == 0) {  // only async-signal-safe calls until exec
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);  // the hook gets default signals
     dup2(fds[0], STDIN_FILENO);
     const int null = open("/dev/null", O_WRONLY);
     if (null >= 0) {

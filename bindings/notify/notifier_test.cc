@@ -157,6 +157,20 @@ TEST(NotifierTest, MailIsOneDigestPerRecipientPerPeriod) {
   EXPECT_TRUE(absl::StrContains(text, "Auto-Submitted: auto-generated"));
 }
 
+// A hook that exits at once, before reading: the write meets a closed
+// pipe, which must not kill the process (SIGPIPE is not ignored here).
+TEST(NotifierTest, AHookThatReadsNothingCannotKillTheProcess) {
+  Notifier::Options o;
+  o.exec = {"/bin/true"};
+  auto n = std::move(*Notifier::Create(o));
+  Notice big = Trip(std::string(50000, 'x') + "@x.example", 1);
+  for (int i = 0; i < 20; ++i) {
+    n->Post(big);
+    n->Flush();
+  }
+  EXPECT_TRUE(WaitFor([&] { return n->stats().hooks_run + n->stats().hooks_dropped == 20; }));
+}
+
 TEST(NotifierTest, ContactsComeFromTheNearestConfiguredAncestor) {
   auto c = ParseConfigText(R"pb(
     level { name: "subscription" }
