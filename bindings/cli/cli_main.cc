@@ -1,6 +1,7 @@
 // sluice: the admin CLI of sluice-policyd, over its local admin socket.
 //
 //   sluice [--socket PATH] check-config [FILE]
+//   sluice replay CONFIG LOG...  a dry run over Postfix logs (no daemon)
 //   sluice default-config      the embedded default config (a starting point)
 //   sluice [--socket PATH] explain ENTITY
 //   sluice [--socket PATH] explain client_address=IP [sasl_username=U] [sender=S] ...
@@ -21,9 +22,11 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "bindings/cli/replay.h"
 #include "bindings/engine/door_coverage.h"
 #include "bindings/engine/version.h"
 #include "ratelimit/config.h"
@@ -39,6 +42,8 @@ constexpr char kUsage[] =
     "commands (the admin socket of sluice-policyd or sluice-milter, default\n"
     "/run/sluice/admin.sock, unless noted):\n"
     "  check-config FILE          check a config; no daemon needed\n"
+    "  replay CONFIG LOG...       a dry run of CONFIG over Postfix logs: what it would\n"
+    "                             have deferred or refused; no daemon needed\n"
     "  default-config             print the embedded default config; no daemon needed\n"
     "  explain ENTITY             a level:entity's rules and usage\n"
     "  explain NAME=VALUE...      what a request would be charged (client_address=,\n"
@@ -92,6 +97,26 @@ int main(int argc, char** argv) {
     const absl::string_view text = sluice::DefaultConfigText();
     std::fwrite(text.data(), 1, text.size(), stdout);
     std::fputs("\n", stdout);
+    return 0;
+  }
+  if (cmd == "replay") {
+    if (i + 2 >= argc) {
+      std::fputs(kUsage, stderr);
+      return 2;
+    }
+    auto c = sluice::LoadConfigFile(argv[i + 1]);
+    if (!c.ok()) {
+      std::fprintf(stderr, "sluice: %s\n", std::string(c.status().message()).c_str());
+      return 1;
+    }
+    sluice::ReplaySummary r;
+    absl::Status s = sluice::Replay(*c, std::vector<std::string>(argv + i + 2, argv + argc),
+                                    absl::LocalTimeZone(), &r);
+    if (!s.ok()) {
+      std::fprintf(stderr, "sluice: %s\n", std::string(s.message()).c_str());
+      return 1;
+    }
+    std::fputs(r.report.c_str(), stdout);
     return 0;
   }
   if (std::strcmp(argv[i], "check-config") == 0 && i + 1 < argc) {

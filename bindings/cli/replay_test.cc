@@ -1,0 +1,56 @@
+#include "bindings/cli/replay.h"
+
+#include <fstream>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "gtest/gtest.h"
+#include "ratelimit/config.h"
+#include "ratelimit/testing.h"
+
+namespace sluice {
+namespace {
+
+// A Postfix log of n messages from `sender` (SMTP with a login) a minute
+// apart from 15:00, and one local submission.
+std::string Log(int n, const std::string& sender) {
+  std::string s;
+  for (int i = 0; i < n; ++i) {
+    const std::string id = absl::StrCat("A", i);
+    const std::string at = absl::StrFormat("Dec  6 15:%02d:00", i);
+    absl::StrAppend(&s, at, " mx postfix/smtpd[1]: ", id,
+                    ": client=h[192.0.2.7], sasl_method=PLAIN, sasl_username=", sender, "\n");
+    absl::StrAppend(&s, at, " mx postfix/qmgr[2]: ", id, ": from=<", sender,
+                    ">, size=1000, nrcpt=1 (queue active)\n");
+    absl::StrAppend(&s, at, " mx postfix/qmgr[2]: ", id, ": removed\n");
+  }
+  absl::StrAppend(&s, "Dec  6 15:59:00 mx postfix/pickup[3]: L1: uid=33 from=<www-data>\n");
+  absl::StrAppend(&s,
+                  "Dec  6 15:59:00 mx postfix/qmgr[2]: L1: from=<www-data@acme.example>, size=10, "
+                  "nrcpt=3 (queue active)\n");
+  return s;
+}
+
+TEST(ReplayTest, ListsWhatALimitWouldHaveDeferred) {
+  const std::string path = testing::TempPath("mail.log");
+  std::ofstream(path) << Log(5, "alice@acme.example");
+  auto c = ParseConfigText(R"pb(level {
+                                  name: "mailbox"
+                                  limit { window: "1h" max: 3 }
+                                }
+                                table { path: "/nonexistent/must-not-be-touched.table" })pb");
+  ASSERT_TRUE(c.ok()) << c.status();
+  ReplaySummary r;
+  ASSERT_TRUE(Replay(*c, {path}, absl::UTCTimeZone(), &r).ok());
+  EXPECT_EQ(r.messages, 6u);
+  EXPECT_EQ(r.tripped, 2u) << r.report;  // the 4th and 5th of alice
+  EXPECT_TRUE(absl::StrContains(r.report, "2026-12-06 15:03:00  A3  alice@acme.example  defer"))
+      << r.report;
+  EXPECT_TRUE(absl::StrContains(r.report, "mailbox messages limit 3/1h exceeded")) << r.report;
+  EXPECT_FALSE(absl::StrContains(r.report, "L1")) << r.report;  // the local one is within its limit
+  EXPECT_FALSE(Replay(*c, {"/nonexistent.log"}, absl::UTCTimeZone(), &r).ok());
+}
+
+}  // namespace
+}  // namespace sluice
