@@ -49,6 +49,11 @@ TEST(ReplayTest, ListsWhatALimitWouldHaveDeferred) {
       << r.report;
   EXPECT_TRUE(absl::StrContains(r.report, "mailbox messages limit 3/1h exceeded")) << r.report;
   EXPECT_FALSE(absl::StrContains(r.report, "L1")) << r.report;  // the local one is within its limit
+  // The suggestions: alice's 5 in an hour are the heaviest mailbox (of 2).
+  EXPECT_TRUE(absl::StrContains(r.report, "suggested limits")) << r.report;
+  EXPECT_TRUE(absl::StrContains(
+      r.report, absl::StrFormat("%-10s %-6s %9d %10d %10d %10d", "mailbox", "1h", 2, 5, 5, 5)))
+      << r.report;
   EXPECT_FALSE(Replay(*c, {"/nonexistent.log"}, absl::UTCTimeZone(), &r).ok());
 }
 
