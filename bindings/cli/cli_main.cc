@@ -42,7 +42,7 @@ constexpr char kUsage[] =
     "commands (the admin socket of sluice-policyd or sluice-milter, default\n"
     "/run/sluice/admin.sock, unless noted):\n"
     "  check-config FILE          check a config; no daemon needed\n"
-    "  replay CONFIG LOG...       a dry run of CONFIG over Postfix logs: what it would\n"
+    "  replay CONFIG LOG...       a dry run of CONFIG over Postfix or Exim logs: what it would\n"
     "                             have deferred or refused; no daemon needed\n"
     "  default-config             print the embedded default config; no daemon needed\n"
     "  explain ENTITY             a level:entity's rules and usage\n"

@@ -12,6 +12,7 @@
 #include "absl/strings/str_format.h"
 #include "bindings/engine/policy_engine.h"
 #include "bindings/engine/smtp_event.h"
+#include "bindings/logs/exim_join.h"
 #include "bindings/logs/mail_log.h"
 #include "bindings/logs/postfix_join.h"
 #include "ratelimit/types.h"
@@ -75,6 +76,7 @@ absl::Status Replay(const config::Config& live, const std::vector<std::string>& 
   PolicyEngine::Options eo;
   std::unique_ptr<PolicyEngine> engine;
   PostfixJoin join;
+  EximJoin exim;
   std::map<std::string, uint64_t> by_rule;
   // For the suggestions: peaks per level and window (messages).
   struct Track {
@@ -98,7 +100,8 @@ absl::Status Replay(const config::Config& live, const std::vector<std::string>& 
       LogLine line;
       LoggedMessage m;
       const absl::Time ref = last > absl::UnixEpoch() ? last + absl::Hours(12) : absl::Now();
-      if (!SplitLogLine(text, ref, tz, &line) || !join.Add(line, &m)) continue;
+      const bool postfix = SplitLogLine(text, ref, tz, &line) && join.Add(line, &m);
+      if (!postfix && !exim.Add(text, tz, &m)) continue;
       if (m.time == absl::InfinitePast()) continue;
       last = m.time;
       if (engine == nullptr) {  // the engine's clock starts with the log

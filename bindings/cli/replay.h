@@ -1,6 +1,7 @@
 // Replay: a dry run of a config over an MTA's past traffic. Postfix logs
 // (PostfixJoin: smtpd's client and login, pickup's local submissions,
-// qmgr's sender, size and recipients) are played through the same engine
+// qmgr's sender, size and recipients) and Exim main logs (EximJoin) are
+// played through the same engine
 // the live doors use, on the log's own clock, with in-memory tables, no
 // DNS and no cluster (nothing live is touched). Every message a rule would
 // have deferred or refused (or, in shadow mode, would have) is listed with

@@ -55,6 +55,22 @@ TEST(ReplayTest, ListsWhatALimitWouldHaveDeferred) {
       r.report, absl::StrFormat("%-10s %-6s %9d %10d %10d %10d", "mailbox", "1h", 2, 5, 5, 5)))
       << r.report;
   EXPECT_FALSE(Replay(*c, {"/nonexistent.log"}, absl::UTCTimeZone(), &r).ok());
+  // An Exim main log: the same rule, the same answer.
+  std::string exim;
+  for (int i = 0; i < 5; ++i) {
+    const std::string id = absl::StrFormat("1tJab%d-00012%d-AB", i, i);
+    absl::StrAppend(&exim, absl::StrFormat("2026-12-06 16:%02d:00 ", i), id,
+                    " <= bob@acme.example H=(c) [192.0.2.8] P=esmtpa A=plain:bob@acme.example "
+                    "S=500\n",
+                    absl::StrFormat("2026-12-06 16:%02d:01 ", i), id, " => r@remote.example\n",
+                    absl::StrFormat("2026-12-06 16:%02d:01 ", i), id, " Completed\n");
+  }
+  const std::string epath = testing::TempPath("exim_mainlog");
+  std::ofstream(epath) << exim;
+  ASSERT_TRUE(Replay(*c, {epath}, absl::UTCTimeZone(), &r).ok());
+  EXPECT_EQ(r.messages, 5u);
+  EXPECT_EQ(r.tripped, 2u) << r.report;
+  EXPECT_TRUE(absl::StrContains(r.report, "1tJab3-000123-AB  bob@acme.example  defer")) << r.report;
 }
 
 }  // namespace
