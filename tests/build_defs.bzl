@@ -17,3 +17,14 @@ def sources(name = "sources"):
         srcs = native.glob(["**/*.cc", "**/*.h"]),
         visibility = ["//tests:__pkg__"],
     )
+
+def postfix_sh_test(name, src, data = []):
+    """An integration test tests/postfix/SRC with a private Postfix on
+    127.0.0.1 (tests/postfix/env.sh): large, local, tagged postfix."""
+    native.sh_test(
+        name = name,
+        size = "large",
+        srcs = ["postfix/" + src],
+        data = ["postfix/env.sh"] + data,
+        tags = ["local", "postfix"],
+    )
