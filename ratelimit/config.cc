@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <initializer_list>
 #include <set>
 #include <sstream>
 #include <utility>
@@ -165,6 +166,31 @@ bool ValidCidr(absl::string_view text) {
   return ParseCidr(text, &a, &len);
 }
 
+// Each named string field of m that is set must be a positive duration of
+// at most `max`; `allow_empty` lets a field set to "" mean its default.
+// The error names the field and shows `hint`.
+absl::Status CheckDurations(const Message& m, std::initializer_list<const char*> names,
+                            absl::Duration max, bool allow_empty, absl::string_view hint,
+                            const Where& w) {
+  for (const char* name : names) {
+    const FieldDescriptor* f = m.GetDescriptor()->FindFieldByName(name);
+    if (!m.GetReflection()->HasField(m, f)) continue;
+    const std::string v = m.GetReflection()->GetString(m, f);
+    if (v.empty() && allow_empty) continue;
+    absl::Duration d;
+    if (!absl::ParseDuration(v, &d) || d <= absl::ZeroDuration() || d > max) {
+      return Err(w.At(m, name), absl::StrCat("bad duration \"", v, "\" (", hint, ")"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// An address for notifications: one mailbox, nothing that could end a
+// header or list a second one.
+bool BadAddress(const std::string& a) {
+  return a.find('@') == std::string::npos || a.find_first_of(" \r\n<>,") != std::string::npos;
+}
+
 absl::Status ValidateReputation(const config::Reputation& r, const Where& w) {
   for (int i = 0; i < r.list_size(); ++i) {
     const auto& l = r.list(i);
@@ -188,15 +214,11 @@ absl::Status ValidateReputation(const config::Reputation& r, const Where& w) {
       }
     }
   }
-  for (const char* name :
-       {"timeout", "budget", "min_ttl", "max_ttl", "score_half_life", "failure_ttl"}) {
-    const FieldDescriptor* f = r.GetDescriptor()->FindFieldByName(name);
-    if (!r.GetReflection()->HasField(r, f)) continue;
-    const std::string v = r.GetReflection()->GetString(r, f);
-    absl::Duration d;
-    if (!absl::ParseDuration(v, &d) || d <= absl::ZeroDuration()) {
-      return Err(w.At(r, name), absl::StrCat("bad duration \"", v, "\" (e.g. \"500ms\", \"2s\")"));
-    }
+  if (auto s = CheckDurations(
+          r, {"timeout", "budget", "min_ttl", "max_ttl", "score_half_life", "failure_ttl"},
+          absl::InfiniteDuration(), /*allow_empty=*/false, "e.g. \"500ms\", \"2s\"", w);
+      !s.ok()) {
+    return s;
   }
   if (r.has_smtp_code() && !SmtpCodeFits(r.action(), r.smtp_code())) {
     return Err(w.At(r, "smtp_code"), "smtp_code must be 4xx for DEFER and 5xx for REJECT");
@@ -223,13 +245,10 @@ absl::Status ValidateCluster(const config::Cluster& c, const Where& w) {
     return Err(w.At(c, "server", 0),
                "cluster needs `hosts`: how many hosts share the limits (their fallback share)");
   }
-  for (const char* f : {"interval", "timeout"}) {
-    const std::string& v = std::string(f) == "interval" ? c.interval() : c.timeout();
-    if (v.empty()) continue;
-    absl::Duration d;
-    if (!absl::ParseDuration(v, &d) || d <= absl::ZeroDuration() || d > absl::Minutes(1)) {
-      return Err(w.At(c, f), absl::StrCat("bad duration \"", v, "\" (e.g. \"200ms\", up to 1m)"));
-    }
+  if (auto s = CheckDurations(c, {"interval", "timeout"}, absl::Minutes(1), /*allow_empty=*/true,
+                              "e.g. \"200ms\", up to 1m", w);
+      !s.ok()) {
+    return s;
   }
   for (int i = 0; i < c.shared_level_size(); ++i) {
     Level l;
@@ -248,13 +267,10 @@ absl::Status ValidateCluster(const config::Cluster& c, const Where& w) {
 }
 
 absl::Status ValidateNotify(const config::Notify& n, const Where& w) {
-  for (const char* f : {"exec_timeout", "digest"}) {
-    const std::string& v = std::string(f) == "digest" ? n.digest() : n.exec_timeout();
-    if (v.empty()) continue;
-    absl::Duration d;
-    if (!absl::ParseDuration(v, &d) || d <= absl::ZeroDuration() || d > absl::Hours(24)) {
-      return Err(w.At(n, f), absl::StrCat("bad duration \"", v, "\" (e.g. \"10s\", up to 24h)"));
-    }
+  if (auto s = CheckDurations(n, {"exec_timeout", "digest"}, absl::Hours(24),
+                              /*allow_empty=*/true, "e.g. \"10s\", up to 24h", w);
+      !s.ok()) {
+    return s;
   }
   if (n.has_max_exec() && n.max_exec() < 1)
     return Err(w.At(n, "max_exec"), "max_exec must be >= 1");
@@ -262,8 +278,7 @@ absl::Status ValidateNotify(const config::Notify& n, const Where& w) {
     return Err(w.At(n, "exec", 0), "exec needs an absolute program path (no shell runs it)");
   }
   for (int i = 0; i < n.mail_to_size(); ++i) {
-    if (n.mail_to(i).find('@') == std::string::npos ||
-        n.mail_to(i).find_first_of(" \r\n<>,") != std::string::npos) {
+    if (BadAddress(n.mail_to(i))) {
       return Err(w.At(n, "mail_to", i), absl::StrCat("bad address \"", n.mail_to(i), "\""));
     }
   }
@@ -492,8 +507,7 @@ absl::Status Validate(const config::Config& c, const Where& w) {
   }
   for (int i = 0; i < c.entity_size(); ++i) {
     const std::string& contact = c.entity(i).contact();
-    if (!contact.empty() && (contact.find('@') == std::string::npos ||
-                             contact.find_first_of(" \r\n<>,") != std::string::npos)) {
+    if (!contact.empty() && BadAddress(contact)) {
       Where ew = w.Nested(c, "entity", i);
       return Err(ew.At(c.entity(i), "contact"), absl::StrCat("bad address \"", contact, "\""));
     }
@@ -603,6 +617,11 @@ absl::StatusOr<int64_t> ParseWindow(absl::string_view text) {
     return absl::InvalidArgumentError(absl::StrCat("window \"", text, "\" must be positive"));
   if (v > (int64_t{1} << 40) / mult) return absl::InvalidArgumentError("window too long");
   return v * mult;
+}
+
+absl::Duration DurationOr(absl::string_view text, absl::Duration fallback) {
+  absl::Duration d;
+  return !text.empty() && absl::ParseDuration(text, &d) && d > absl::ZeroDuration() ? d : fallback;
 }
 
 std::string FormatWindow(int64_t s) {

@@ -10,6 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "ratelimit/config.pb.h"
 #include "ratelimit/types.h"
 
@@ -33,6 +34,9 @@ static_assert(config::Action_ARRAYSIZE == kNumActions - 1,
 absl::StatusOr<int64_t> ParseWindow(absl::string_view text);
 // Formats seconds the way ParseWindow reads them ("1h", "90s").
 std::string FormatWindow(int64_t seconds);
+// A duration field of a validated config ("200ms", "5m"), or `fallback`
+// when it is unset, empty or not a positive duration.
+absl::Duration DurationOr(absl::string_view text, absl::Duration fallback);
 
 // A DNS list's `match` string: octet ranges in 127/8 or a bitmask.
 //   "127.0.0.2", "127.0.0.[2..11]" (a range in any octet), "mask:0x04",

@@ -313,12 +313,12 @@ int Limiter::ResolvePath(const Snapshot& s, const Request& r, char* mailbox_buf,
   if (!names[kM].empty() && s.enabled[kM]) {
     hashes[kM] = EntityHash(Level::kMailbox, names[kM]);
     mailbox_node = s.Lookup(hashes[kM]);
-    for (const Rule& rule : root.resolved[kM]) table_->Prefetch(Mix64(hashes[kM] ^ rule.seed));
+    for (const Rule& rule : root.resolved[kM]) table_->Prefetch(CounterHash(hashes[kM], rule));
   }
   if (!domain.empty()) {
     constexpr int kD = static_cast<int>(Level::kDomain);
     hashes[kD] = EntityHash(Level::kDomain, domain);
-    for (const Rule& rule : root.resolved[kD]) table_->Prefetch(Mix64(hashes[kD] ^ rule.seed));
+    for (const Rule& rule : root.resolved[kD]) table_->Prefetch(CounterHash(hashes[kD], rule));
     int d = s.Lookup(hashes[kD]);
     known[kD] = d;
     int p = d >= 0 ? s.nodes[d].parent : -1;
@@ -496,7 +496,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline int Limiter::CollectRules(const PathEntry* p
                         : rule.metric == Metric::kRecipients ? req.recipients
                                                              : req.bytes;
       if (amount == 0) continue;
-      uint64_t h = Mix64(path[i].entity_hash ^ rule.seed);
+      uint64_t h = CounterHash(path[i].entity_hash, rule);
       pending[n++] = Pending{&rule, &path[i], h, MakeKeyWord(h, rule.sub_s), amount};
       table_->Prefetch(h);
     }
@@ -760,8 +760,7 @@ bool Limiter::AdmitShared(const Pending* pending, int n, absl::Time now, ChargeL
         rule.action == Action::kNotify) {
       continue;
     }
-    const SharedLimits::Key key{p.hash,        rule.level, p.entry->name, rule.metric,
-                                rule.window_s, rule.sub_s, rule.max};
+    const SharedLimits::Key key = SharedKey(rule, p.hash, p.entry->name);
     const uint64_t token = options_.shared->Admit(key, p.amount, c->usage[i], now);
     if (token == 0) {
       c->failed = &p;

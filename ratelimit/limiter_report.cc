@@ -82,7 +82,7 @@ void FillUsage(config::RuleUsage* u, const Rule& rule, absl::string_view entity,
 uint64_t Limiter::ReadUsage(const void* rule_ptr, uint64_t entity_hash, absl::Time now) const {
   const Rule& rule = *static_cast<const Rule*>(rule_ptr);
   const CounterTable& t = *table_;
-  uint64_t h = Mix64(entity_hash ^ rule.seed);
+  uint64_t h = CounterHash(entity_hash, rule);
   const Slot* slot = t.Find(h, MakeKeyWord(h, rule.sub_s));
   if (slot == nullptr) return 0;
   if (rule.gcra) return Gcra::Usage(*slot, t.SinceBaseUs(now), rule.gcra_params);
@@ -98,13 +98,7 @@ void Limiter::FillShared(config::RuleUsage* u, const void* rule_ptr, uint64_t en
                          absl::string_view entity) const {
   const Rule& rule = *static_cast<const Rule*>(rule_ptr);
   if (!rule.shared || options_.shared == nullptr) return;
-  const SharedLimits::Key key{Mix64(entity_hash ^ rule.seed),
-                              rule.level,
-                              entity,
-                              rule.metric,
-                              rule.window_s,
-                              rule.sub_s,
-                              rule.max};
+  const SharedLimits::Key key = SharedKey(rule, CounterHash(entity_hash, rule), entity);
   u->set_shared(true);
   u->set_global_usage(options_.shared->GlobalUsage(key));
 }
@@ -187,7 +181,7 @@ int Limiter::Reset(Level level, absl::string_view entity) {
   if (e.rules == nullptr) return 0;
   int n = 0;
   for (const Rule& rule : *e.rules) {
-    uint64_t h = Mix64(e.entity_hash ^ rule.seed);
+    uint64_t h = CounterHash(e.entity_hash, rule);
     n += table_->Reset(h, MakeKeyWord(h, rule.sub_s));
   }
   return n;

@@ -57,11 +57,6 @@ std::string HostName() {
   return name[0] != 0 ? name : "localhost";
 }
 
-absl::Duration DurationOr(const std::string& text, absl::Duration fallback) {
-  absl::Duration d;
-  return !text.empty() && absl::ParseDuration(text, &d) && d > absl::ZeroDuration() ? d : fallback;
-}
-
 }  // namespace
 
 std::string NoticeJson(const Notice& n, absl::string_view host) {

@@ -4,22 +4,17 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cmath>
 
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "ratelimit/cluster/redis_store.h"
+#include "ratelimit/config.h"
 #include "ratelimit/types.h"
 
 namespace sluice {
 namespace {
 
 int64_t Ms(absl::Duration d) { return absl::ToInt64Milliseconds(d); }
-
-absl::Duration DurationOr(const std::string& text, absl::Duration fallback) {
-  absl::Duration d;
-  return !text.empty() && absl::ParseDuration(text, &d) && d > absl::ZeroDuration() ? d : fallback;
-}
 
 // Token: the counter's address (64-byte aligned) | source (low bits) |
 // lease id << 48. kTableFull: admitted on the fallback rule without a
@@ -164,10 +159,9 @@ uint64_t ClusterSync::Admit(const Key& key, uint64_t n, uint64_t local_usage,
   SharedCounter* c = FindOrAdd(key);
   if (c == nullptr) {  // no room for the counter: the fallback rule alone
     table_full_.fetch_add(1, std::memory_order_relaxed);
-    const double share =
-        options_.fallback_share > 0 ? options_.fallback_share : 1.0 / options_.hosts;
-    const auto s = static_cast<uint64_t>(std::ceil(static_cast<double>(key.limit) * share));
-    return local_usage <= s ? kTableFull : 0;
+    const uint64_t share =
+        SharedCounter::FallbackShare(key.limit, options_.hosts, options_.fallback_share);
+    return local_usage <= share ? kTableFull : 0;
   }
   if (c->limit() != key.limit) c->set_limit(key.limit);  // a reload changed it
   const SharedCounter::Admission a = c->TryAdmit(n, now_ms, Fallback(now_ms), local_usage);

@@ -53,12 +53,10 @@ uint64_t MemoryStore::Sum(const std::string& key, int64_t from, int64_t to) cons
 SharedCounter::SharedCounter(std::string key, Options options)
     : key_(std::move(key)), options_(std::move(options)), limit_(options_.limit) {}
 
-uint64_t SharedCounter::Share() const {
-  if (options_.fallback_share > 0) {
-    return static_cast<uint64_t>(std::ceil(static_cast<double>(limit()) * options_.fallback_share));
-  }
-  const uint64_t hosts = static_cast<uint64_t>(std::max(1, options_.hosts));
-  return (limit() + hosts - 1) / hosts;
+uint64_t SharedCounter::FallbackShare(uint64_t limit, int hosts, double fraction) {
+  if (fraction > 0) return static_cast<uint64_t>(std::ceil(static_cast<double>(limit) * fraction));
+  const uint64_t n = static_cast<uint64_t>(std::max(1, hosts));
+  return (limit + n - 1) / n;
 }
 
 SharedCounter::Admission SharedCounter::TryAdmit(uint64_t n, int64_t now_ms, bool fallback,

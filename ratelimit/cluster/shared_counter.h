@@ -191,6 +191,9 @@ class alignas(64) SharedCounter {
   void set_limit(uint64_t limit) { limit_.store(limit, std::memory_order_relaxed); }
   uint64_t limit() const { return limit_.load(std::memory_order_relaxed); }
   const std::string& key() const { return key_; }
+  // A host's fallback share S of `limit`: ceil(limit * fraction), or
+  // ceil(limit / hosts) when fraction is 0.
+  static uint64_t FallbackShare(uint64_t limit, int hosts, double fraction);
   // A caller's tag (ClusterSync: the counter's hash). Set before the
   // counter is published.
   void set_tag(uint64_t tag) { tag_ = tag; }
@@ -210,7 +213,7 @@ class alignas(64) SharedCounter {
     uint16_t id = 0;                     // the sync's only
   };
   int64_t Bucket(int64_t t_ms) const { return t_ms / options_.sub_bucket_ms; }
-  uint64_t Share() const;
+  uint64_t Share() const { return FallbackShare(limit(), options_.hosts, options_.fallback_share); }
 
   const std::string key_;
   const Options options_;

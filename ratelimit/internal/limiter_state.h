@@ -115,9 +115,23 @@ inline const char* InternText(absl::string_view text) {
 
 using RuleSet = std::vector<Rule>;
 
+// A counter's hash in the table: the entity's under the rule's seed.
+inline uint64_t CounterHash(uint64_t entity_hash, const Rule& rule) {
+  return Mix64(entity_hash ^ rule.seed);
+}
+
+// What the shared view (Limiter::Options::shared) knows a rule's counter
+// (CounterHash) of an entity by.
+inline SharedLimits::Key SharedKey(const Rule& rule, uint64_t counter_hash,
+                                   absl::string_view entity) {
+  return SharedLimits::Key{counter_hash,  rule.level, entity,  rule.metric,
+                           rule.window_s, rule.sub_s, rule.max};
+}
+
 }  // namespace internal
 
 // The limiter's .cc files (the only includers) name these unqualified.
+using internal::CounterHash;
 using internal::EntityHash;
 using internal::InternText;
 using internal::kMaxAddress;
@@ -129,6 +143,7 @@ using internal::LowerAddress;
 using internal::MakeKeyWord;
 using internal::Rule;
 using internal::RuleSet;
+using internal::SharedKey;
 using internal::Slot;
 
 struct Limiter::Snapshot {
