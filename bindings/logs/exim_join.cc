@@ -6,20 +6,10 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
+#include "bindings/logs/mail_log.h"
 #include "ratelimit/ip.h"
 
 namespace sluice {
-namespace {
-
-// "S=1234" style fields of a "<=" line.
-absl::string_view Field(absl::string_view rest, absl::string_view key) {
-  for (absl::string_view w : absl::StrSplit(rest, ' ')) {
-    if (absl::StartsWith(w, key)) return w.substr(key.size());
-  }
-  return absl::string_view();
-}
-
-}  // namespace
 
 bool EximJoin::Add(absl::string_view line, absl::TimeZone tz, LoggedMessage* out) {
   std::vector<absl::string_view> w = absl::StrSplit(line, ' ', absl::SkipEmpty());
@@ -44,7 +34,7 @@ bool EximJoin::Add(absl::string_view line, absl::TimeZone tz, LoggedMessage* out
     m.time = t;
     m.queue_id = key;
     m.sender = i + 2 < w.size() && w[i + 2] != "<>" ? std::string(w[i + 2]) : std::string();
-    const absl::string_view h = Field(rest, "H=");
+    const absl::string_view h = LogField(rest, "H=");
     const size_t open = rest.find(" [", rest.find("H="));
     if (!h.empty() && open != absl::string_view::npos) {
       const size_t close = rest.find(']', open);
@@ -54,11 +44,11 @@ bool EximJoin::Add(absl::string_view line, absl::TimeZone tz, LoggedMessage* out
       if (!ParseIp(ip, &a) && colon != absl::string_view::npos) ip = ip.substr(0, colon);
       if (ParseIp(ip, &a)) m.client_ip = std::string(ip);
     }
-    const absl::string_view auth = Field(rest, "A=");
+    const absl::string_view auth = LogField(rest, "A=");
     if (!auth.empty()) m.sasl_username = std::string(auth.substr(auth.find(':') + 1));
-    m.local = h.empty() && Field(rest, "P=") == "local";
-    m.uid = std::string(Field(rest, "U="));
-    absl::SimpleAtoi(Field(rest, "S="), &m.size);
+    m.local = h.empty() && LogField(rest, "P=") == "local";
+    m.uid = std::string(LogField(rest, "U="));
+    absl::SimpleAtoi(LogField(rest, "S="), &m.size);
     open_[key] = std::move(m);
     order_.push_back(key);
     while (open_.size() > max_open_ && !order_.empty()) {

@@ -157,21 +157,6 @@ bool BracketIp(string_view s, size_t from, std::string* ip) {
   return true;
 }
 
-// The value of "key" in "..., key=VALUE, ..." ("rip=192.0.2.1"); the key
-// must start the string or follow a space.
-string_view Field(string_view s, string_view key) {
-  size_t at = 0;
-  while ((at = s.find(key, at)) != string_view::npos) {
-    if (at == 0 || s[at - 1] == ' ') {
-      string_view v = s.substr(at + key.size());
-      const size_t end = v.find_first_of(", ");
-      return v.substr(0, end);
-    }
-    at += key.size();
-  }
-  return string_view();
-}
-
 bool ValidIp(string_view s) {
   IpAddress a;
   return !s.empty() && ParseIp(s, &a);
@@ -198,7 +183,7 @@ void Postfix(string_view m, MailLogEvent* e) {
       return;
     }
     if (!BracketIp(m.substr(0, sasl), 9, &e->client_ip)) return;
-    e->user = std::string(Field(reason, "sasl_username="));
+    e->user = std::string(LogField(reason, "sasl_username="));
     e->kind = MailLogEvent::Kind::kAuthFailed;
     return;
   }
@@ -225,10 +210,9 @@ void DovecotSummary(string_view m, MailLogEvent* e) {
   } else {
     return;
   }
-  string_view rip = Field(m, "rip=");
+  string_view rip = LogField(m, "rip=");
   if (!ValidIp(rip)) return;
-  string_view user = Field(m, "user=<");
-  if (!user.empty() && user.back() == '>') user.remove_suffix(1);
+  string_view user = LogField(m, "user=");
   e->kind = MailLogEvent::Kind::kAuthFailed;
   e->client_ip = std::string(rip);
   e->user = std::string(user);
@@ -261,11 +245,11 @@ void DovecotDetail(string_view m, MailLogEvent* e) {
   }
   // Through PAM: "pam_unix(dovecot:auth): authentication failure; ... rhost=IP [user=U]".
   if (absl::StrContains(m, "pam_unix(dovecot:auth): authentication failure")) {
-    string_view ip = Field(m, "rhost=");
+    string_view ip = LogField(m, "rhost=");
     if (!ValidIp(ip)) return;
     e->kind = MailLogEvent::Kind::kAuthFailed;
     e->client_ip = std::string(ip);
-    e->user = std::string(Field(m, "user="));
+    e->user = std::string(LogField(m, "user="));
     e->dovecot = true;
   }
 }
@@ -295,6 +279,22 @@ bool SplitLogLine(absl::string_view line, absl::Time reference, absl::TimeZone t
   while (pos < line.size() && line[pos] == ' ') ++pos;
   out->message = line.substr(pos);
   return true;
+}
+
+absl::string_view LogField(absl::string_view s, absl::string_view key) {
+  size_t at = 0;
+  while ((at = s.find(key, at)) != string_view::npos) {
+    if (at == 0 || s[at - 1] == ' ') {
+      string_view v = s.substr(at + key.size());
+      if (!v.empty() && v[0] == '<') {
+        const size_t end = v.find('>');
+        return end == string_view::npos ? string_view() : v.substr(1, end - 1);
+      }
+      return v.substr(0, v.find_first_of(", "));
+    }
+    at += key.size();
+  }
+  return string_view();
 }
 
 MailLogEvent ClassifyMailLog(const LogLine& l) {

@@ -68,6 +68,12 @@ struct MailLogEvent {
 // The event of a split line (kind kNone for every other line).
 MailLogEvent ClassifyMailLog(const LogLine& line);
 
+// The value of `key` ("rip=", "from=", "S=") in a log message: the key
+// starts the message or follows a space; the value is what "<...>"
+// encloses (empty if it never closes), else it runs to the next ',' or
+// ' '. Empty if the key is absent.
+absl::string_view LogField(absl::string_view message, absl::string_view key);
+
 }  // namespace sluice
 
 #endif  // SLUICE_BINDINGS_LOGS_MAIL_LOG_H_

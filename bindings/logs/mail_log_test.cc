@@ -142,5 +142,16 @@ TEST(MailLogTest, DovecotSummaryAndDetailLines) {
             MailLogEvent::Kind::kNone);
 }
 
+TEST(MailLogTest, FieldsOfAMessage) {
+  EXPECT_EQ(LogField("from=<a@b.example>, size=12, nrcpt=2", "from="), "a@b.example");
+  EXPECT_EQ(LogField("from=<a@b.example>, size=12, nrcpt=2", "size="), "12");
+  EXPECT_EQ(LogField("ruser=x rhost=192.0.2.1 user=bob", "user="), "bob");  // not ruser=
+  EXPECT_EQ(LogField("ruser=rhost=1.2.3.4 rhost=192.0.2.9", "rhost="), "192.0.2.9");
+  EXPECT_EQ(LogField("user=<>, rip=1.2.3.4", "user="), "");
+  EXPECT_EQ(LogField("user=<cut", "user="), "");  // never closed
+  EXPECT_EQ(LogField("H=(c) [192.0.2.7] S=99", "S="), "99");
+  EXPECT_EQ(LogField("no fields here", "S="), "");
+}
+
 }  // namespace
 }  // namespace sluice

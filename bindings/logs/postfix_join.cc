@@ -21,18 +21,6 @@ bool QueueId(absl::string_view m, absl::string_view* id, absl::string_view* rest
   return true;
 }
 
-// The value of "key" up to ',' or ' ' (or '>' for "<...>").
-absl::string_view Value(absl::string_view s, absl::string_view key) {
-  size_t at = s.find(key);
-  if (at == absl::string_view::npos) return absl::string_view();
-  absl::string_view v = s.substr(at + key.size());
-  if (!v.empty() && v[0] == '<') {
-    const size_t end = v.find('>');
-    return end == absl::string_view::npos ? absl::string_view() : v.substr(1, end - 1);
-  }
-  return v.substr(0, v.find_first_of(", "));
-}
-
 }  // namespace
 
 bool PostfixJoin::Add(const LogLine& line, LoggedMessage* out) {
@@ -49,12 +37,12 @@ bool PostfixJoin::Add(const LogLine& line, LoggedMessage* out) {
       absl::string_view ip = rest.substr(open + 1, close - open - 1);
       if (ParseIp(ip, &a)) o.client_ip = std::string(ip);
     }
-    o.sasl_username = std::string(Value(rest, "sasl_username="));
+    o.sasl_username = std::string(LogField(rest, "sasl_username="));
     order_.push_back(key);
   } else if (absl::EndsWith(line.program, "/pickup") && absl::StartsWith(rest, "uid=")) {
     Open& o = open_[key];
     o.local = true;
-    o.uid = std::string(Value(rest, "uid="));
+    o.uid = std::string(LogField(rest, "uid="));
     order_.push_back(key);
   } else if (absl::EndsWith(line.program, "/qmgr") && absl::StartsWith(rest, "from=<")) {
     auto it = open_.find(key);
@@ -66,9 +54,9 @@ bool PostfixJoin::Add(const LogLine& line, LoggedMessage* out) {
     out->sasl_username = it->second.sasl_username;
     out->local = it->second.local;
     out->uid = it->second.uid;
-    out->sender = std::string(Value(rest, "from="));
-    absl::SimpleAtoi(Value(rest, "size="), &out->size);
-    absl::SimpleAtoi(Value(rest, "nrcpt="), &out->recipients);
+    out->sender = std::string(LogField(rest, "from="));
+    absl::SimpleAtoi(LogField(rest, "size="), &out->size);
+    absl::SimpleAtoi(LogField(rest, "nrcpt="), &out->recipients);
     open_.erase(it);  // a later qmgr line (a deferred retry) is not a new message
     return true;
   } else if (absl::EndsWith(line.program, "/qmgr") && rest == "removed") {
