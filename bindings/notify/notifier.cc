@@ -122,6 +122,15 @@ Notifier::Options Notifier::FromConfig(const config::Config& c) {
   return o;
 }
 
+bool Notifier::Wanted(const config::Config& c) {
+  const config::Notify& n = c.notify();
+  if (!n.events_file().empty() || n.exec_size() > 0 || n.mail_to_size() > 0) return true;
+  for (const auto& e : c.entity()) {
+    if (!e.contact().empty()) return true;
+  }
+  return false;
+}
+
 absl::StatusOr<std::unique_ptr<Notifier>> Notifier::Create(Options options) {
   if (options.host.empty()) options.host = HostName();
   if (options.mail_from.empty()) options.mail_from = absl::StrCat("sluice@", options.host);

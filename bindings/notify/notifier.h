@@ -77,6 +77,9 @@ class Notifier {
 
   // The options of a config's `notify` section.
   static Options FromConfig(const config::Config& c);
+  // Whether a config asks for any notification (a file, a hook, mail to
+  // administrators or to an entity's contact).
+  static bool Wanted(const config::Config& c);
   static absl::StatusOr<std::unique_ptr<Notifier>> Create(Options options);
   ~Notifier();  // sends the digests that are pending, waits (bounded) for children
 

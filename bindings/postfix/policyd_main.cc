@@ -103,14 +103,6 @@ bool ParseMode(const char* text, mode_t* out) {
   return true;
 }
 
-// Whether an entity names a contact for notifications.
-bool HasContacts(const sluice::config::Config& c) {
-  for (const auto& e : c.entity()) {
-    if (!e.contact().empty()) return true;
-  }
-  return false;
-}
-
 int Fail(const absl::Status& s) {
   std::fprintf(stderr, "%s: %s\n", g_name, std::string(s.message()).c_str());
   return 1;
@@ -260,9 +252,7 @@ int main(int argc, char** argv) {
   }
   // Notifications (config notify): an events file, a hook, mail digests.
   std::unique_ptr<sluice::Notifier> notifier;
-  const sluice::config::Notify& nc = config->notify();
-  if (!nc.events_file().empty() || nc.exec_size() > 0 || nc.mail_to_size() > 0 ||
-      HasContacts(*config)) {
+  if (sluice::Notifier::Wanted(*config)) {
     sluice::Notifier::Options no = sluice::Notifier::FromConfig(*config);
     // Contacts as the config had them at start (a reload keeps them).
     no.contact = [c = *config](const sluice::Notice& n) {
