@@ -505,6 +505,17 @@ absl::Status Validate(const config::Config& c, const Where& w) {
   if (c.has_notify()) {
     if (auto s = ValidateNotify(c.notify(), w.Nested(c, "notify", 0)); !s.ok()) return s;
   }
+  if (c.has_report()) {
+    const Where rw = w.Nested(c, "report", 0);
+    if (auto s = CheckDurations(c.report(), {"history"}, absl::Hours(24 * 31),
+                                /*allow_empty=*/true, "e.g. \"48h\", up to 31 days", rw);
+        !s.ok()) {
+      return s;
+    }
+    if (c.report().has_max_entities() && c.report().max_entities() < 1) {
+      return Err(rw.At(c.report(), "max_entities"), "max_entities must be >= 1");
+    }
+  }
   for (int i = 0; i < c.entity_size(); ++i) {
     const std::string& contact = c.entity(i).contact();
     if (!contact.empty() && BadAddress(contact)) {

@@ -267,13 +267,13 @@ void Limiter::Emit(const Event& e, uint64_t dedup_key, int64_t window_index) {
 
 // ---- The hot path ----------------------------------------------------------
 
-int Limiter::ResolvePath(const Snapshot& s, const Request& r, char* mailbox_buf,
-                         PathEntry* out) const noexcept {
+int Limiter::ResolvePath(const Snapshot& s, const Request& r, char* mailbox_buf, PathEntry* out,
+                         bool all_levels) const noexcept {
   int n = 0;
   const auto& root = s.nodes[0];
   // Extra dimensions.
   auto dim = [&](Level level, absl::string_view name) {
-    if (!s.enabled[static_cast<int>(level)] || name.empty()) return;
+    if ((!s.enabled[static_cast<int>(level)] && !all_levels) || name.empty()) return;
     uint64_t h = EntityHash(level, name);
     int found = s.Lookup(h);
     int node = found >= 0 ? found : 0;
@@ -358,7 +358,7 @@ int Limiter::ResolvePath(const Snapshot& s, const Request& r, char* mailbox_buf,
     } else {
       node = anc;
     }
-    if (!s.enabled[L]) continue;
+    if (!s.enabled[L] && !all_levels) continue;
     chain_node[L] = node;
   }
   dim(Level::kClientIp, r.client_ip);  // (aggregated by the caller if needed)

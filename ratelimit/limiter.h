@@ -36,11 +36,14 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 #include "ratelimit/config.h"
 #include "ratelimit/config.pb.h"
 #include "ratelimit/counter_table.h"
@@ -276,6 +279,14 @@ class Limiter {
   config::UsageReport Usage(Level level, absl::string_view entity, absl::Time now) const;
   // Usage for a sender's whole path (every level it is charged on).
   config::UsageReport UsageForRequest(const Request& request, absl::Time now) const;
+  // One entity of a request's path: its level and name.
+  using PathEntity = std::pair<Level, absl::string_view>;
+  // Calls f once with every entity of a request's path, levels without
+  // rules included: the chain from the server down, then the extra
+  // dimensions (for activity reports; exemptions are not asked). The
+  // names are valid during the call. Thread-safe; not a hot path.
+  void WithPath(const Request& request,
+                absl::FunctionRef<void(absl::Span<const PathEntity>)> f) const;
   // Zeroes every counter of an entity at a level (a manual unblock).
   // Returns the number of counters reset. A charge racing with the reset
   // may survive it. Thread-safe.
@@ -318,8 +329,10 @@ class Limiter {
   struct PathEntry;
   // The rules (null if none) and hash of (level, entity name) in `out`.
   void EntityRules(const Snapshot& s, Level level, const std::string& name, PathEntry* out) const;
-  int ResolvePath(const Snapshot& s, const Request& r, char* mailbox_buf,
-                  PathEntry* out) const noexcept;
+  // The entities of r's path that have rules, most specific first; with
+  // `all_levels`, those without rules too (reports).
+  int ResolvePath(const Snapshot& s, const Request& r, char* mailbox_buf, PathEntry* out,
+                  bool all_levels = false) const noexcept;
 
   static bool Exempt(const Snapshot& s, const Request& r) noexcept;
   Decision Apply(const Snapshot& s, const Request& r, absl::Time now, ChargeList* charges,

@@ -120,6 +120,25 @@ config::UsageReport Limiter::UsageForRequest(const Request& request, absl::Time 
   return rep;
 }
 
+void Limiter::WithPath(const Request& request,
+                       absl::FunctionRef<void(absl::Span<const PathEntity>)> f) const {
+  const Snapshot& s = *current();
+  char buf[kMaxAddress];
+  PathEntry path[kNumLevels];
+  const int np = ResolvePath(s, request, buf, path, /*all_levels=*/true);
+  // ResolvePath lists the extra dimensions first, then the chain from the
+  // mailbox up: the chain top-down, then the dimensions.
+  PathEntity out[kNumLevels];
+  size_t n = 0;
+  for (int i = np - 1; i >= 0; --i) {
+    if (IsChainLevel(path[i].level)) out[n++] = {path[i].level, path[i].name};
+  }
+  for (int i = 0; i < np; ++i) {
+    if (!IsChainLevel(path[i].level)) out[n++] = {path[i].level, path[i].name};
+  }
+  f(absl::MakeConstSpan(out, n));
+}
+
 void Limiter::EntityRules(const Snapshot& s, Level level, const std::string& name,
                           PathEntry* out) const {
   Request r;

@@ -15,6 +15,7 @@ PKGS=(
   exim4-dev libmariadb3 libidn12 libspf2-2
   libmilter-dev miltertest python3-milter libwrap0 m4
   libhiredis-dev redis-server redis-tools
+  chromium
 )
 
 missing=()

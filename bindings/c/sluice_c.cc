@@ -220,6 +220,7 @@ sluice_status Open(absl::StatusOr<sluice::config::Config> config, const sluice_o
   sluice::PolicyEngine::Options eo;
   if (options != nullptr) eo.table_path = options->table_path;
   eo.leases = options == nullptr || options->leases;
+  eo.record_activity = eo.leases;  // a forking caller: nothing to report from
   auto e = sluice::PolicyEngine::Create(*config, absl::Now(), eo);
   if (!e.ok()) return Fail(e.status(), /*config=*/false, errmsg);
   auto* out = new (std::nothrow) sluice_engine_t;

@@ -10,6 +10,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "bindings/engine/policy_engine.h"
 #include "bindings/engine/smtp_event.h"
 #include "bindings/logs/exim_join.h"
@@ -65,7 +66,7 @@ std::string DomainOf(absl::string_view address) {
 }  // namespace
 
 absl::Status Replay(const config::Config& live, const std::vector<std::string>& logs,
-                    absl::TimeZone tz, ReplaySummary* out) {
+                    absl::TimeZone tz, ReplaySummary* out, size_t report_per_level) {
   // Nothing live: in-memory tables, no DNS lists, no cluster.
   config::Config c = live;
   c.mutable_table()->clear_path();
@@ -73,6 +74,7 @@ absl::Status Replay(const config::Config& live, const std::vector<std::string>& 
   c.mutable_reputation()->clear_list();
   c.clear_cluster();
   c.clear_notify();
+  c.mutable_report()->set_history("744h");  // the report covers the log (up to 31 days)
   PolicyEngine::Options eo;
   std::unique_ptr<PolicyEngine> engine;
   PostfixJoin join;
@@ -90,6 +92,7 @@ absl::Status Replay(const config::Config& live, const std::vector<std::string>& 
     tracks.push_back(Track{level, "1d", Peaks(absl::Hours(24))});
   }
   *out = ReplaySummary();
+  absl::Time end = absl::InfinitePast();  // the newest message's time
   for (const std::string& path : logs) {
     std::ifstream in(path);
     if (!in.good()) return absl::NotFoundError(absl::StrCat("replay: cannot read ", path));
@@ -104,6 +107,7 @@ absl::Status Replay(const config::Config& live, const std::vector<std::string>& 
       if (!postfix && !exim.Add(text, tz, &m)) continue;
       if (m.time == absl::InfinitePast()) continue;
       last = m.time;
+      end = std::max(end, m.time);
       if (engine == nullptr) {  // the engine's clock starts with the log
         auto e = PolicyEngine::Create(c, m.time, eo);
         if (!e.ok()) return e.status();
@@ -144,13 +148,18 @@ absl::Status Replay(const config::Config& live, const std::vector<std::string>& 
       if (end.tripped() && !first.tripped()) first = std::move(end);
       if (!first.tripped()) continue;
       ++out->tripped;
-      ++by_rule[first.text];
+      // Per rule: the text without its retry time.
+      ++by_rule[first.text.substr(0, first.text.find(", retry in "))];
       absl::StrAppend(&out->report, absl::FormatTime("%Y-%m-%d %H:%M:%S", m.time, tz), "  ",
                       m.queue_id, "  ", first.identity.empty() ? m.sender : first.identity, "  ",
                       first.shadow ? absl::StrCat("would-", ActionName(first.shadow_action))
                                    : std::string(ActionName(first.action)),
                       "  ", first.text, "\n");
     }
+  }
+  if (engine != nullptr) {
+    out->activity = engine->Report(end, report_per_level);
+    out->activity.set_source(absl::StrCat("replay of ", absl::StrJoin(logs, ", ")));
   }
   absl::StrAppend(&out->report, "\n", out->lines, " lines, ", out->messages, " messages, ",
                   out->tripped, " a rule would have acted on\n");

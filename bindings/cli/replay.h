@@ -26,12 +26,16 @@ struct ReplaySummary {
   uint64_t messages = 0;
   uint64_t tripped = 0;  // messages a rule would have acted on
   std::string report;    // the listing and the summary, for a person
+  // What the report page draws (bindings/report/html_report.h): the
+  // `report_per_level` heaviest entities of each level per hour over the
+  // log, with their rules at the end of the log, and the trips.
+  config::ActivityReport activity;
 };
 
 // Plays `logs` (files) through `config`. REQUIRES: config passed
 // ValidateConfig.
 absl::Status Replay(const config::Config& config, const std::vector<std::string>& logs,
-                    absl::TimeZone tz, ReplaySummary* out);
+                    absl::TimeZone tz, ReplaySummary* out, size_t report_per_level = 50);
 
 }  // namespace sluice
 

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "bindings/engine/direction.h"
+#include "bindings/report/activity.h"
 #include "ratelimit/clock.h"
 #include "ratelimit/cluster/cluster_sync.h"
 #include "ratelimit/config.h"
@@ -113,6 +114,8 @@ struct PolicyEngine::State {
   // A deny also adds abuse_weight to the client's and identity's scores.
   LocalLists::Match CheckLocal(const SmtpEvent& e, absl::string_view identity, absl::Time now,
                                Verdict* out);
+  // Remembers a committed message for the reports (activity_).
+  void RecordActivity(const Request& r, const SmtpEvent& e, absl::Time now);
   // Feeds the guard's trips into the scores and the notices.
   void AttachGuard(AbuseGuard* guard);
   // Feeds the limiter's trips and the lists' suspensions into the notices
@@ -135,7 +138,8 @@ struct PolicyEngine::State {
   absl::Duration dns_budget_ = absl::Seconds(2);
   std::unique_ptr<ScoreBoard> scores_;
   std::unique_ptr<LocalListsFile> local_lists_;
-  DnsResolver* dns_ = nullptr;  // own_dns_ or the injected one
+  std::unique_ptr<Activity> activity_;  // null: Options::record_activity off
+  DnsResolver* dns_ = nullptr;          // own_dns_ or the injected one
   // FCrDNS results per client address (bounded; an hour each).
   std::mutex fcrdns_mu_;
   absl::flat_hash_map<std::string, std::pair<Fcrdns::Result, absl::Time>> fcrdns_;
@@ -200,6 +204,11 @@ absl::StatusOr<std::unique_ptr<PolicyEngine>> PolicyEngine::Create(const config:
   if (!limiter.ok()) return limiter.status();
   s->limiter_ = std::move(*limiter);
   if (s->cluster_ != nullptr) s->cluster_->Start();
+  if (s->options_.record_activity) {
+    s->activity_ = std::make_unique<Activity>(Activity::FromConfig(c));
+    Activity* a = s->activity_.get();
+    e->AddNoticeSink([a](const Notice& n) { a->RecordTrip(n); });
+  }
   if (!c.reputation().local_lists().empty()) {
     auto lists = LocalListsFile::Open(c.reputation().local_lists());
     if (!lists.ok()) return lists.status();
@@ -469,6 +478,7 @@ absl::Status PolicyEngine::State::Reload(const config::Config& config, absl::Tim
     if (auto s = local_lists_->Reload(); !s.ok()) return s;
   }
   if (auto s = limiter_->Reload(c); !s.ok()) return s;
+  if (activity_ != nullptr) activity_->Configure(Activity::FromConfig(c));
   if (abuse != nullptr) abuse_.Publish(std::move(abuse), absl::Now());
   settings_.Publish(std::move(settings), absl::Now());
   CollectVersions();
@@ -727,6 +737,9 @@ Verdict PolicyEngine::State::Judge(const Settings& s, AbuseGuard& abuse, const S
         d = limiter_->CheckAndCharge(whole, now);
       }
       FromDecision(d, &v);
+      if (activity_ != nullptr && d.admitted() && !d.exempt && !limiter_->IsExempt(r)) {
+        RecordActivity(whole, e, now);
+      }
       if (b.tripped() && v.admitted()) v = std::move(b);  // a notify/shadow finding
       break;
     }
@@ -805,11 +818,30 @@ Verdict PolicyEngine::State::Auth(absl::string_view client_address, absl::string
   return v;
 }
 
+void PolicyEngine::State::RecordActivity(const Request& r, const SmtpEvent& e, absl::Time now) {
+  limiter_->WithPath(r, [&](absl::Span<const Limiter::PathEntity> path) {
+    activity_->Record(path, 1, e.recipient_count == 0 ? 1 : e.recipient_count, e.size, now);
+  });
+}
+
+config::ActivityReport PolicyEngine::Report(absl::Time now, size_t per_level) const {
+  if (st_->activity_ == nullptr) return config::ActivityReport();
+  config::ActivityReport rep = st_->activity_->Snapshot(now, per_level);
+  for (config::ActivityReport::Series& s : *rep.mutable_series()) {
+    Level level;
+    if (s.entity() == "(other)" || !ParseLevel(s.level(), &level)) continue;
+    config::UsageReport u = st_->limiter_->Usage(level, s.entity(), now);
+    for (config::RuleUsage& r : *u.mutable_rule()) *s.add_rule() = std::move(r);
+  }
+  return rep;
+}
+
 void PolicyEngine::Maintain(absl::Time now) {
   const auto settings = st_->settings_.Read();
   const State::Settings& s = *settings;
   st_->limiter_->ExpireTransactions(now, s.transaction_timeout, /*keep=*/true);
   st_->limiter_->Maintain(now, s.transaction_timeout);
+  if (st_->activity_ != nullptr) st_->activity_->Sweep(now);
   st_->CollectVersions();
 }
 

@@ -49,6 +49,7 @@
 namespace sluice {
 
 namespace config {
+class ActivityReport;
 class Config;
 class UsageReport;
 }  // namespace config
@@ -91,6 +92,10 @@ class PolicyEngine {
     // C ABI caller): then in-memory tables also skip huge pages (the first
     // touch of one zeroes 2 MB, for the few counters such a process uses).
     bool leases = true;
+    // Remember messages per hour per entity and the trips for `sluice
+    // report` (bindings/report/activity.h; config `report`). Off for
+    // processes that live for one message or connection.
+    bool record_activity = true;
   };
 
   ~PolicyEngine();
@@ -127,6 +132,11 @@ class PolicyEngine {
     std::string identity;
   };
   Explanation Explain(const SmtpEvent& event, absl::Time now, config::UsageReport* usage) const;
+  // What the engine remembers of its traffic (Options::record_activity):
+  // per level the `per_level` heaviest entities, messages per hour, each
+  // with its rules (limits, usage now), and the trips. Empty without
+  // activity. Thread-safe.
+  config::ActivityReport Report(absl::Time now, size_t per_level) const;
   // Gives back a transaction's reservations (the client aborted).
   void Abort(absl::string_view transaction, absl::Time now);
   // Reports an AUTH result (adapters that see AUTH: milter, Exim; the log

@@ -86,6 +86,7 @@ sluice::PolicyEngine* Engine(absl::string_view arg, std::string* fallback) {
     if (c.ok()) {
       sluice::PolicyEngine::Options o;
       o.leases = false;  // a process per connection: exact counts
+      o.record_activity = false;
       auto e = sluice::PolicyEngine::Create(*c, absl::Now(), o);
       if (e.ok()) {
         s.engine = std::move(*e);

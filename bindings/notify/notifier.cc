@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "bindings/engine/notice_record.h"
 #include "ratelimit/config.h"
 #include "ratelimit/report.h"
 #include "ratelimit/types.h"
@@ -23,34 +24,6 @@ namespace {
 constexpr size_t kDigestLines = 200;  // lines listed per mail; the rest counted
 constexpr size_t kMaxInput = 60000;   // bytes a child gets on stdin (below a pipe's buffer)
 
-// Valid UTF-8 with control characters (and bytes of broken sequences)
-// replaced by '?': names come from SMTP sessions.
-std::string Clean(absl::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (size_t i = 0; i < s.size();) {
-    const unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c < 0x80) {
-      out.push_back(c < 0x20 || c == 0x7f ? '?' : static_cast<char>(c));
-      ++i;
-      continue;
-    }
-    const size_t len = c >= 0xf0 && c <= 0xf4 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 && c < 0xe0 ? 2 : 0;
-    bool ok = len > 0 && i + len <= s.size();
-    for (size_t k = 1; ok && k < len; ++k) {
-      ok = (static_cast<unsigned char>(s[i + k]) & 0xc0) == 0x80;
-    }
-    if (ok) {
-      out.append(s.data() + i, len);
-      i += len;
-    } else {
-      out.push_back('?');
-      ++i;
-    }
-  }
-  return out;
-}
-
 std::string HostName() {
   char name[256] = {};
   gethostname(name, sizeof(name) - 1);
@@ -60,22 +33,7 @@ std::string HostName() {
 }  // namespace
 
 std::string NoticeJson(const Notice& n, absl::string_view host) {
-  config::NoticeRecord r;
-  r.set_time(absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", n.time, absl::UTCTimeZone()));
-  r.set_source(Clean(n.source));
-  if (n.source == "limit") {
-    r.set_level(std::string(LevelName(n.level)));
-    r.set_metric(std::string(MetricName(n.metric)));
-    r.set_window(FormatWindow(n.window_seconds));
-  }
-  r.set_entity(Clean(n.entity));
-  r.set_limit(n.limit);
-  r.set_usage(n.usage);
-  r.set_action(std::string(ActionName(n.action)));
-  r.set_shadow(n.shadow);
-  r.set_text(Clean(n.text));
-  r.set_host(Clean(host));
-  return ToJson(r);
+  return ToJson(NoticeRecordOf(n, host));
 }
 
 std::string ContactFor(const config::Config& c, Level level, absl::string_view entity) {
@@ -240,7 +198,7 @@ void Notifier::Handle(const Notice& n) {
     if (!c.empty() && std::find(to.begin(), to.end(), c) == to.end()) to.push_back(std::move(c));
   }
   const std::string line = absl::StrCat(
-      absl::FormatTime("%Y-%m-%d %H:%M:%S", n.time, absl::UTCTimeZone()), "  ", Clean(n.text));
+      absl::FormatTime("%Y-%m-%d %H:%M:%S", n.time, absl::UTCTimeZone()), "  ", CleanText(n.text));
   for (const std::string& rcpt : to) {
     Digest& d = digests_[rcpt];
     if (d.lines.size() < kDigestLines) {

@@ -1,5 +1,7 @@
 #include "bindings/postfix/admin.h"
 
+#include <unistd.h>
+
 #include <vector>
 
 #include "absl/strings/ascii.h"
@@ -133,6 +135,18 @@ std::string HandleAdminCommand(const AdminContext& ctx, absl::string_view line, 
     }
     return absl::StrCat("OK\n", FormatTopTable(e.limiter().Top(level, metric, window, n, now)));
   }
+  if (cmd == "report") {
+    size_t per_level = 50;
+    if (w.size() > 2 || (w.size() == 2 && (!absl::SimpleAtoi(w[1], &per_level) || per_level < 1 ||
+                                           per_level > 100000))) {
+      return Err("usage: report [N] (the N heaviest entities of each level, 1 to 100000)");
+    }
+    config::ActivityReport rep = e.Report(now, per_level);
+    char host[256] = {};
+    gethostname(host, sizeof(host) - 1);
+    rep.set_source(absl::StrCat("sluice daemon on ", host));
+    return absl::StrCat("OK\n", ToJson(rep), "\n");
+  }
   if (cmd == "reload") {
     if (!ctx.reload) return Err("reload is not available");
     absl::Status s = ctx.reload();
@@ -143,8 +157,9 @@ std::string HandleAdminCommand(const AdminContext& ctx, absl::string_view line, 
     if (!ctx.metrics) return Err("no metrics");
     return absl::StrCat("OK\n", ctx.metrics());
   }
-  return Err(absl::StrCat("unknown command \"", cmd,
-                          "\" (check-config, explain, usage, top, reset, reload, metrics)"));
+  return Err(
+      absl::StrCat("unknown command \"", cmd,
+                   "\" (check-config, explain, usage, top, report, reset, reload, metrics)"));
 }
 
 }  // namespace sluice

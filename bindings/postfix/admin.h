@@ -15,6 +15,11 @@
 //   usage ENTITY              the counters of the entity itself
 //   top LEVEL [messages|recipients|bytes] [WINDOW] [N]
 //                             the top senders of a level ("Statistics Out")
+//   report [N]                what the daemon remembers of its traffic
+//                             (config::ActivityReport as JSON): messages
+//                             per hour of each level's N heaviest
+//                             entities (default 50) with their rules, and
+//                             the trips; `sluice report` draws it
 //   reset ENTITY              zero an entity's counters and lift abuse
 //                             blocks of that IP or user (manual unblock)
 //   reload                    reread the config file (a bad one is refused)

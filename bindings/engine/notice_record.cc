@@ -1,0 +1,53 @@
+#include "bindings/engine/notice_record.h"
+
+#include "ratelimit/config.h"
+#include "ratelimit/types.h"
+
+namespace sluice {
+
+std::string CleanText(absl::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size();) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      out.push_back(c < 0x20 || c == 0x7f ? '?' : static_cast<char>(c));
+      ++i;
+      continue;
+    }
+    const size_t len = c >= 0xf0 && c <= 0xf4 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 && c < 0xe0 ? 2 : 0;
+    bool ok = len > 0 && i + len <= s.size();
+    for (size_t k = 1; ok && k < len; ++k) {
+      ok = (static_cast<unsigned char>(s[i + k]) & 0xc0) == 0x80;
+    }
+    if (ok) {
+      out.append(s.data() + i, len);
+      i += len;
+    } else {
+      out.push_back('?');
+      ++i;
+    }
+  }
+  return out;
+}
+
+config::NoticeRecord NoticeRecordOf(const Notice& n, absl::string_view host) {
+  config::NoticeRecord r;
+  r.set_time(absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", n.time, absl::UTCTimeZone()));
+  r.set_source(CleanText(n.source));
+  if (n.source == "limit") {
+    r.set_level(std::string(LevelName(n.level)));
+    r.set_metric(std::string(MetricName(n.metric)));
+    r.set_window(FormatWindow(n.window_seconds));
+  }
+  r.set_entity(CleanText(n.entity));
+  r.set_limit(n.limit);
+  r.set_usage(n.usage);
+  r.set_action(std::string(ActionName(n.action)));
+  r.set_shadow(n.shadow);
+  r.set_text(CleanText(n.text));
+  r.set_host(CleanText(host));
+  return r;
+}
+
+}  // namespace sluice
