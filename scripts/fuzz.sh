@@ -45,6 +45,8 @@ run_target dns_answer_fuzzer tests/fuzz/dns_corpus tests/fuzz/dns_answer_fuzzer.
   reputation/dns/dns_answer.cc
 run_target mail_log_fuzzer tests/fuzz/mail_log_corpus tests/fuzz/mail_log_fuzzer.cc \
   bindings/logs/mail_log.cc ratelimit/ip.cc
+run_target report_fuzzer tests/fuzz/report_corpus tests/fuzz/report_fuzzer.cc \
+  bindings/report/html_report.cc bindings/engine/notice_record.cc $rl_srcs "$gen/config.pb.cc"
 rep_srcs=$(lib_srcs reputation)
 run_target policy_fuzzer tests/fuzz/policy_corpus tests/fuzz/policy_fuzzer.cc \
   $(lib_srcs bindings/engine bindings/postfix | grep -v -e policyd_main -e policy_server -e admin.cc -e metrics.cc) \
