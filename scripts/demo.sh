@@ -7,7 +7,8 @@
 # a compromised mailbox, a mailbox sending near-identical letters, a hacked
 # web script mailing through sendmail(1) and a message with a listed link;
 # prints what Postfix accepted, deferred and held, which rule tripped (in
-# sluice's log and in Postfix's), and sluice's top reports; then stops
+# sluice's log and in Postfix's), sluice's top reports, and writes the report
+# page to /tmp/sluice-demo-report.html; then stops
 # everything it started.
 # Usage: scripts/demo.sh BINDIR [--keep]   (BINDIR holds the daemon and sluice)
 set -uo pipefail
@@ -189,3 +190,10 @@ echo "-- sluice top subscription"
 "$CLI" --socket "$SL_ADMIN" top subscription messages 1h 5 | sed 's/^/  /'
 echo
 echo "delivered to the sink: $(sl_sink_count 1) messages; queued by Postfix: $(grep -c '(queue active)' "$WORK/maillog")"
+echo
+# The report page of this run (what the daemon remembers), kept after the
+# run: open it in any browser, offline.
+page="/tmp/sluice-demo-report.html"
+if "$CLI" --socket "$SL_ADMIN" report -o "$page" 2>/dev/null; then
+  echo "-- the report page of this run: $page (sluice report; open it in a browser)"
+fi

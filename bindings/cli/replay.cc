@@ -157,10 +157,8 @@ absl::Status Replay(const config::Config& live, const std::vector<std::string>& 
                       "  ", first.text, "\n");
     }
   }
-  if (engine != nullptr) {
-    out->activity = engine->Report(end, report_per_level);
-    out->activity.set_source(absl::StrCat("replay of ", absl::StrJoin(logs, ", ")));
-  }
+  if (engine != nullptr) out->activity = engine->Report(end, report_per_level);
+  out->activity.set_source(absl::StrCat("replay of ", absl::StrJoin(logs, ", ")));
   absl::StrAppend(&out->report, "\n", out->lines, " lines, ", out->messages, " messages, ",
                   out->tripped, " a rule would have acted on\n");
   for (const auto& [rule, count] : by_rule) {

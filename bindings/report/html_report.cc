@@ -217,14 +217,18 @@ class Page {
   void Head() {
     const absl::Time from = absl::FromUnixSeconds(r_.first_hour_unix());
     const absl::Time to = from + absl::Hours(std::max(r_.hours(), 1));
+    const std::string period =
+        r_.hours() <= 0
+            ? std::string("nothing recorded yet")
+            : absl::StrCat(TimeText(from), " to ", TimeText(to), " (", Html(o_.tz.name()), ") · ",
+                           r_.hours(), r_.hours() == 1 ? " hour" : " hours");
     absl::StrAppend(&out_,
                     "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
                     "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
                     "<title>sluice report · ",
                     Html(r_.source()), "</title>\n<style>\n", kStyle, "</style>\n</head>\n<body>\n",
                     "<header><h1>sluice report</h1><p class=\"meta\">", Html(r_.source()), " · ",
-                    TimeText(from), " to ", TimeText(to), " (", Html(o_.tz.name()), ") · ",
-                    r_.hours(), r_.hours() == 1 ? " hour" : " hours", "</p></header>\n");
+                    period, "</p></header>\n");
   }
 
   void Summary() {
@@ -296,7 +300,18 @@ class Page {
         off_chart.push_back(l);
       }
     }
-    const double ymax = static_cast<double>(top) * 1.1;
+    // The axis ends at a round number just above the highest line, with
+    // a grid line at each quarter.
+    const double want = static_cast<double>(top) * 1.05;
+    const double decade = std::pow(10.0, std::floor(std::log10(want)));
+    double ymax = 10 * decade;
+    for (double m : {1.0, 1.2, 1.6, 2.0, 2.4, 3.0, 4.0, 5.0, 6.0, 8.0}) {
+      if (m * decade >= want) {
+        ymax = m * decade;
+        break;
+      }
+    }
+    constexpr int grid = 4;
     constexpr int kW = 900, kH = 240, kL = 56, kR = 16, kT = 12, kB = 34;
     const double pw = kW - kL - kR, ph = kH - kT - kB;
     auto x = [&](int i) { return kL + (n == 1 ? pw / 2 : pw * i / (n - 1)); };
@@ -309,8 +324,8 @@ class Page {
                     "\" role=\"img\" aria-label=\"messages per hour at level ", Html(level),
                     "\">\n");
     // Axes and grid.
-    for (int g = 0; g <= 4; ++g) {
-      const double v = ymax * g / 4;
+    for (int g = 0; g <= grid; ++g) {
+      const double v = ymax * g / grid;
       absl::StrAppendFormat(&out_,
                             "<line class=\"grid\" x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\"/>"
                             "<text class=\"tick\" x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%s"
@@ -325,16 +340,21 @@ class Page {
                             "</text>\n",
                             x(i), kH - kB + 16, HourLabel(i, i == 0 || step >= 24));
     }
+    // Labels at the right end; one too close to the previous goes left.
+    double last_label = -100;
     for (const auto& [l, exact] : lines) {
+      const double ly = y(static_cast<double>(l));
+      const bool left = std::abs(ly - last_label) < 12;
+      if (!left) last_label = ly;
       absl::StrAppendFormat(
           &out_,
           "<line class=\"limit%s\" data-limit=\"%d\" x1=\"%d\" x2=\"%d\" y1=\"%.1f\" "
           "y2=\"%.1f\"><title>limit %s messages per hour%s</title></line>"
-          "<text class=\"limit-label\" x=\"%d\" y=\"%.1f\" text-anchor=\"end\">limit %s/h%s"
+          "<text class=\"limit-label\" x=\"%d\" y=\"%.1f\" text-anchor=\"%s\">limit %s/h%s"
           "</text>\n",
-          exact ? "" : " derived", l, kL, kW - kR, y(static_cast<double>(l)),
-          y(static_cast<double>(l)), Count(l), exact ? "" : " (a shorter window's most)",
-          kW - kR - 4, y(static_cast<double>(l)) - 4, Count(l), exact ? "" : "*");
+          exact ? "" : " derived", l, kL, kW - kR, ly, ly, Count(l),
+          exact ? "" : " (a shorter window's most)", left ? kL + 4 : kW - kR - 4, ly - 4,
+          left ? "start" : "end", Count(l), exact ? "" : "*");
     }
     for (size_t j = 0; j < drawn.size(); ++j) {
       const Series& s = *drawn[j];
