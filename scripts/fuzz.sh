@@ -19,7 +19,7 @@ flags=(-std=c++17 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recov
 run_target() {  # name, corpus dir, sources...
   local name="$1" corpus_src="$2"; shift 2
   echo "fuzz: building $name with clang++"
-  clang++ "${flags[@]}" "$@" -o "$out/$name" -lprotobuf -lxxhash -lpsl -lidn2 -lcares -lhiredis $absl_libs -lpthread
+  clang++ "${flags[@]}" "$@" -o "$out/$name" -lprotobuf -lxxhash -lpsl -lidn2 -licui18n -licuuc -lcares -lhiredis $absl_libs -lpthread
   local corpus="$out/${name}_corpus"
   local fixed=()
   if [[ "${CI:-}" == "true" || -n "${SLUICE_FUZZ_SEED:-}" ]]; then

@@ -9,7 +9,7 @@ PKGS=(
   libabsl-dev libxxhash-dev libprotobuf-dev protobuf-compiler
   libgtest-dev libgmock-dev libbenchmark-dev
   libfuzzy-dev libtlsh-dev
-  libevent-dev libpsl-dev publicsuffix libidn2-dev libc-ares-dev rbldnsd unbound dnsutils
+  libevent-dev libpsl-dev publicsuffix libidn2-dev libicu-dev libc-ares-dev rbldnsd unbound dnsutils
   postfix swaks sasl2-bin libsasl2-modules
   python3 python3-pytest
   exim4-dev libmariadb3 libidn12 libspf2-2

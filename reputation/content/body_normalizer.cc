@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "reputation/content/internal/normalizer_scan.h"
+#include "reputation/content/unicode_text.h"
 
 namespace sluice {
 
@@ -302,6 +303,14 @@ const unsigned char* BodyNormalizer::TextBlocks(const unsigned char* p,
 }
 
 void BodyNormalizer::Text(absl::string_view text) noexcept {
+  if (unicode_->Unchanged(text)) {  // ASCII in a UTF-8 part: as it is
+    Tokenize(text);
+    return;
+  }
+  unicode_->Fold(text, /*end_of_part=*/false, [this](absl::string_view t) { Tokenize(t); });
+}
+
+void BodyNormalizer::Tokenize(absl::string_view text) noexcept {
   const uint64_t budget =
       options_.max_text_bytes - std::min<uint64_t>(text_bytes_, options_.max_text_bytes);
   if (text.size() > budget) text = text.substr(0, budget);

@@ -10,7 +10,10 @@
 //      text (.htm, .html, .shtml, .xhtml; .txt), as bulk mailers and
 //      phishing kits attach them, is read as that.
 //   2. Transfer decoding: quoted-printable (soft breaks joined) and base64
-//      (whitespace and garbage skipped, broken tails dropped).
+//      (whitespace and garbage skipped, broken tails dropped); then text as
+//      a reader sees it (unicode_text.h): the part's charset decoded to
+//      UTF-8, invisible code points dropped, NFKC case folding, ASCII
+//      look-alikes made ASCII.
 //   3. HTML (text/html parts): tags and comments removed, block tags become
 //      line breaks, entities decoded (&amp; &nbsp; &#NN; &#xHH; ...), and the
 //      host of every href/src URL kept as a token; the tags before the
@@ -47,10 +50,13 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 
 #include "absl/strings/string_view.h"
 
 namespace sluice {
+
+class UnicodeText;
 
 // A run of normalised tokens in stream order: token i is lengths[i] bytes,
 // each token followed by a NUL (tokens hold no NUL), so `bytes` is the
@@ -88,6 +94,9 @@ class BodyNormalizer {
   };
   BodyNormalizer();
   explicit BodyNormalizer(const Options& options);
+  ~BodyNormalizer();
+  BodyNormalizer(const BodyNormalizer&) = delete;
+  BodyNormalizer& operator=(const BodyNormalizer&) = delete;
 
   // Starts a new message whose tokens go to `sink` (not owned).
   void Reset(TokenSink* sink) noexcept;
@@ -157,8 +166,15 @@ class BodyNormalizer {
     pending_[pending_len_++] = c;
     if (pending_len_ == kPendingMax) FlushPending();
   }
-  void FlushPending() noexcept;
+  // With `end_of_part`, also what the Unicode stage holds for the rest of
+  // a sequence.
+  void FlushPending(bool end_of_part = false) noexcept;
+  // Decoded text of the current part: through the Unicode stage
+  // (unicode_), then Tokenize.
   void Text(absl::string_view text) noexcept;
+  // Text as the tokenizer takes it (UTF-8, folded), 16 bytes readable
+  // past its end.
+  void Tokenize(absl::string_view text) noexcept;
   void TextByte(unsigned char c) noexcept;
   void HtmlByte(unsigned char c) noexcept;
   void EndTag() noexcept;
@@ -243,6 +259,13 @@ class BodyNormalizer {
   Encoding encoding_ = Encoding::kIdentity;
   bool saw_content_type_ = false;
 
+  // The next part's charset (Content-Type charset=).
+  char next_charset_[48];
+  size_t next_charset_len_ = 0;
+  // Charset decoding and the Unicode folds (unicode_text.h), between the
+  // transfer decoding and the tokenizer.
+  std::unique_ptr<UnicodeText> unicode_;
+
   // Decoded text not yet tokenised (see Pend).
   static constexpr size_t kPendingMax = 4096;
   char pending_[kPendingMax];
@@ -264,7 +287,7 @@ class BodyNormalizer {
   size_t tag_len_ = 0;
   int comment_dashes_ = 0;
   int skip_until_close_ = 0;  // inside <style> (1) or <script> (2)
-  char entity_[12];
+  char entity_[24];
   size_t entity_len_ = 0;
 
   // Tokenizer state.

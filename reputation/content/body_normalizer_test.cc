@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "gtest/gtest.h"
+#include "reputation/content/unicode_text.h"
 
 namespace sluice {
 namespace {
@@ -721,6 +722,116 @@ TEST(BodyNormalizerTest, MarkupOnlyBeforeFewTokens) {
   // <span class=a> comes before the kFewTokens-th token, <span class=b>
   // after it.
   EXPECT_EQ(c.markup, (std::vector<std::string>{"div id=top", "span class=a"}));
+}
+
+}  // namespace
+}  // namespace sluice
+
+namespace sluice {
+namespace {
+
+// ---- Text as a reader sees it (unicode_text.h) --------------------------------
+
+TEST(BodyNormalizerUnicodeTest, InvisibleCharactersAreDropped) {
+  const std::string plain = Norm("\nBuy cheap watches today only\n");
+  // Zero-width space, joiners, word joiner, BOM, soft hyphen.
+  EXPECT_EQ(Norm("\nBuy\xE2\x80\x8B cheap wa\xE2\x80\x8Ctches to\xE2\x80\x8D"
+                 "day\xE2\x81\xA0 on\xC2\xADly\xEF\xBB\xBF\n"),
+            plain);
+  // As HTML entities too.
+  EXPECT_EQ(Norm("Content-Type: text/html\n\n<p>Buy che&#8203;ap wat&#x200c;ches today "
+                 "on&shy;ly</p>\n"),
+            plain);
+  // No-break and other spaces separate words.
+  EXPECT_EQ(Norm("\nBuy\xC2\xA0"
+                 "cheap\xE2\x80\x83watches\xE3\x80\x80today only\n"),
+            plain);
+}
+
+TEST(BodyNormalizerUnicodeTest, LookAlikesAndCompatibilityFormsFold) {
+  const std::string plain = Norm("\nFree offer for your pills order\n");
+  // Cyrillic а о р с е and Greek ο in place of Latin letters.
+  EXPECT_EQ(Norm("\nFree \xD0\xBE"
+                 "ffer f\xCE\xBFr your \xD1\x80ills \xD0\xBErder\n"),
+            plain);
+  // Fullwidth, a ligature, mathematical bold.
+  EXPECT_EQ(Norm("\n\xEF\xBC\xA6\xEF\xBD\x92\xEF\xBD\x85\xEF\xBD\x85 o\xEF\xAC\x80"
+                 "er for your pills \xF0\x9D\x90\xA8rder\n"),
+            plain);
+  // As entities: &#1086; is Cyrillic о.
+  EXPECT_EQ(Norm("Content-Type: text/html\n\nFree &#1086;ffer for your pills order\n"), plain);
+  // Text in another script keeps its letters: two Russian phrases differ.
+  EXPECT_NE(Norm("\n\xD0\xBF\xD1\x80\xD0\xB8\xD0\xB2\xD0\xB5\xD1\x82 \xD0\xBC\xD0\xB8\xD1\x80\n"),
+            Norm("\n\xD0\xBF\xD0\xBE\xD0\xBA\xD0\xB0 \xD0\xBC\xD0\xB8\xD1\x80\n"));
+  // Letters with accents are not look-alikes of ASCII.
+  EXPECT_NE(Norm("\ncaf\xC3\xA9\n"), Norm("\ncafe\n"));
+}
+
+TEST(BodyNormalizerUnicodeTest, DeclaredCharsetsAreDecoded) {
+  const std::string utf8 = Norm(
+      "Content-Type: text/plain; charset=utf-8\n\ncaf\xC3\xA9 cr\xC3\xA8me "
+      "\xD0\xB4\xD0\xB5\xD1\x88\xD0\xB5\xD0\xB2\xD0\xBE\n");
+  // The same text in ISO-8859-1 (the Cyrillic word is not in it) and KOI8-R.
+  EXPECT_EQ(Norm("Content-Type: text/plain; charset=\"ISO-8859-1\"\n\ncaf\xE9 cr\xE8me\n"),
+            Norm("Content-Type: text/plain; charset=utf-8\n\ncaf\xC3\xA9 cr\xC3\xA8me\n"));
+  EXPECT_EQ(Norm("Content-Type: text/plain; charset=koi8-r\n\n\xC4\xC5\xDB\xC5\xD7\xCF\n"),
+            Norm("Content-Type: text/plain; charset=utf-8\n\n"
+                 "\xD0\xB4\xD0\xB5\xD1\x88\xD0\xB5\xD0\xB2\xD0\xBE\n"));
+  // Base64 in windows-1252 and quoted-printable in UTF-8: one text.
+  EXPECT_EQ(Norm("Content-Type: text/plain; charset=windows-1252\n"
+                 "Content-Transfer-Encoding: base64\n\n" +
+                 absl::Base64Escape("caf\xE9 cr\xE8me \x93quoted\x94") + "\n"),
+            Norm("Content-Type: text/plain; charset=utf-8\n"
+                 "Content-Transfer-Encoding: quoted-printable\n\n"
+                 "caf=C3=A9 cr=C3=A8me =E2=80=9Cquoted=E2=80=9D\n"));
+  EXPECT_NE(utf8, "");
+  // An unknown charset: the bytes as UTF-8 (or as they are).
+  EXPECT_EQ(Norm("Content-Type: text/plain; charset=x-unheard-of\n\ncaf\xC3\xA9\n"),
+            Norm("Content-Type: text/plain\n\ncaf\xC3\xA9\n"));
+  // Each part in its own charset.
+  EXPECT_EQ(Norm("Content-Type: multipart/mixed; boundary=b\n\n--b\n"
+                 "Content-Type: text/plain; charset=iso-8859-1\n\ncaf\xE9\n--b\n"
+                 "Content-Type: text/plain\n\ncaf\xC3\xA9\n--b--\n"),
+            "caf\xC3\xA9 caf\xC3\xA9");
+}
+
+TEST(BodyNormalizerUnicodeTest, SameTokensHoweverTheBytesAreCut) {
+  const std::string message =
+      "Content-Type: text/html; charset=utf-8\n\n<p>Fr\xE2\x80\x8B"
+      "ee \xD0\xBE"
+      "ffer "
+      "\xF0\x9D\x90\xA8rder &#1086;k caf\xC3\xA9 \xE4\xB8\xAD\xE6\x96\x87 \xFF\xFE broken "
+      "\xE2\x80</p>\n";
+  const std::string whole = Norm(message);
+  std::mt19937 rng(3);
+  for (int i = 0; i < 50; ++i) EXPECT_EQ(NormInPieces(message, rng, 1 + i % 7), whole);
+  const std::string koi =
+      "Content-Type: text/plain; charset=koi8-r\n\n\xC4\xC5\xDB\xC5\xD7\xCF "
+      "\xC4\xC5\xDB\xC5\xD7\xCF\n";
+  const std::string koi_whole = Norm(koi);
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(NormInPieces(koi, rng, 1 + i % 5), koi_whole);
+}
+
+TEST(BodyNormalizerUnicodeTest, FoldCodePoint) {
+  char out[UnicodeText::kMaxFold];
+  EXPECT_EQ(UnicodeText::FoldCodePoint('A', out), 1u);  // ASCII as it is
+  EXPECT_EQ(out[0], 'A');
+  EXPECT_EQ(UnicodeText::FoldCodePoint(0x200B, out), 0u);
+  EXPECT_EQ(UnicodeText::FoldCodePoint(0xFE0F, out), 0u);  // a variation selector
+  ASSERT_EQ(UnicodeText::FoldCodePoint(0x0430, out), 1u);  // Cyrillic а
+  EXPECT_EQ(out[0], 'a');
+  ASSERT_EQ(UnicodeText::FoldCodePoint(0xFF21, out), 1u);  // fullwidth A
+  EXPECT_EQ(out[0], 'a');
+  ASSERT_EQ(UnicodeText::FoldCodePoint(0x00A0, out), 1u);
+  EXPECT_EQ(out[0], ' ');
+  ASSERT_EQ(UnicodeText::FoldCodePoint(0x110000, out), 1u);  // not a code point
+  EXPECT_EQ(out[0], ' ');
+  // Memoised: the same answer the second time.
+  for (uint32_t c : {0x0430u, 0x00E9u, 0x4E2Du, 0xFB01u}) {
+    char a[UnicodeText::kMaxFold], b[UnicodeText::kMaxFold];
+    const size_t na = UnicodeText::FoldCodePoint(c, a), nb = UnicodeText::FoldCodePoint(c, b);
+    EXPECT_EQ(std::string(a, na), std::string(b, nb)) << c;
+  }
 }
 
 }  // namespace

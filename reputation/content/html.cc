@@ -7,6 +7,7 @@
 
 #include "reputation/content/body_normalizer.h"
 #include "reputation/content/internal/normalizer_scan.h"
+#include "reputation/content/unicode_text.h"
 
 namespace sluice {
 
@@ -132,27 +133,19 @@ void BodyNormalizer::HtmlByte(unsigned char c) noexcept {
           cp = '"';
         } else if (e == "apos") {
           cp = '\'';
+        } else if (e == "shy" || e == "zwnj" || e == "zwj" || e == "lrm" || e == "rlm" ||
+                   e == "ZeroWidthSpace" || e == "NoBreak" || e == "InvisibleTimes" ||
+                   e == "InvisibleComma" || e == "ic" || e == "it") {
+          return;  // invisible: nothing (as UnicodeText drops their code points)
         } else {
           cp = ' ';  // &nbsp; and the rest: a separator
         }
         if (skip_until_close_ != 0) return;
-        if (cp < 0x80) {
-          TextByte(static_cast<unsigned char>(cp));
-        } else if (cp < 0x800) {
-          TextByte(static_cast<unsigned char>(0xC0 | (cp >> 6)));
-          TextByte(static_cast<unsigned char>(0x80 | (cp & 0x3F)));
-        } else if (cp < 0x10000) {
-          TextByte(static_cast<unsigned char>(0xE0 | (cp >> 12)));
-          TextByte(static_cast<unsigned char>(0x80 | ((cp >> 6) & 0x3F)));
-          TextByte(static_cast<unsigned char>(0x80 | (cp & 0x3F)));
-        } else if (cp <= 0x10FFFF) {
-          TextByte(static_cast<unsigned char>(0xF0 | (cp >> 18)));
-          TextByte(static_cast<unsigned char>(0x80 | ((cp >> 12) & 0x3F)));
-          TextByte(static_cast<unsigned char>(0x80 | ((cp >> 6) & 0x3F)));
-          TextByte(static_cast<unsigned char>(0x80 | (cp & 0x3F)));
-        } else {
-          TextByte(' ');
-        }
+        // As the text's own characters are (UnicodeText): an entity is
+        // no way around the folds.
+        char folded[UnicodeText::kMaxFold];
+        const size_t n = UnicodeText::FoldCodePoint(cp, folded);
+        for (size_t i = 0; i < n; ++i) TextByte(static_cast<unsigned char>(folded[i]));
         return;
       }
       if (entity_len_ < sizeof(entity_) - 1 && (IsAlnum(c) || (c == '#' && entity_len_ == 0))) {

@@ -8,6 +8,7 @@
 
 #include "reputation/content/body_normalizer.h"
 #include "reputation/content/internal/normalizer_scan.h"
+#include "reputation/content/unicode_text.h"
 
 namespace sluice {
 
@@ -116,10 +117,16 @@ size_t SkippableHeaderLines(absl::string_view data) {
 }  // namespace
 
 BodyNormalizer::BodyNormalizer() : BodyNormalizer(Options()) {}
-BodyNormalizer::BodyNormalizer(const Options& options) : options_(options) { Reset(nullptr); }
+BodyNormalizer::BodyNormalizer(const Options& options)
+    : options_(options), unicode_(std::make_unique<UnicodeText>()) {
+  Reset(nullptr);
+}
+
+BodyNormalizer::~BodyNormalizer() = default;
 
 void BodyNormalizer::Reset(TokenSink* sink) noexcept {
   sink_ = sink;
+  unicode_->StartPart("");
   line_len_ = 0;
   line_overflowed_ = false;
   in_headers_ = true;
@@ -250,7 +257,7 @@ void BodyNormalizer::Finish() noexcept {
     OnLine(absl::string_view(line_, line_len_), true);
     line_len_ = 0;
   }
-  FlushPending();
+  FlushPending(/*end_of_part=*/true);
   if (in_headers_) EndHeaders();
   if (html_ == Html::kEntity) {
     html_ = Html::kText;
@@ -308,6 +315,9 @@ void BodyNormalizer::OnHeaderLine(absl::string_view line) noexcept {
     saw_content_type_ = true;
     absl::string_view v = Trim(h.substr(13));
     next_octet_stream_ = false;
+    const absl::string_view cs = ParameterValue(v, "charset");
+    next_charset_len_ = std::min(cs.size(), sizeof(next_charset_));
+    Copy(next_charset_, cs.data(), next_charset_len_);
     if (StartsWithI(v, "text/html")) {
       next_kind_ = PartKind::kHtml;
     } else if (StartsWithI(v, "text/")) {
@@ -350,6 +360,9 @@ void BodyNormalizer::EndHeaders() noexcept {
   qp_carry_len_ = 0;
   html_ = Html::kText;
   skip_until_close_ = 0;
+  unicode_->StartPart(kind_ == PartKind::kPlain || kind_ == PartKind::kHtml
+                          ? absl::string_view(next_charset_, next_charset_len_)
+                          : absl::string_view());
   if (kind_ == PartKind::kMultipart) {
     if (next_boundary_len_ > 0 && depth_ < kMaxDepth) {
       Copy(boundaries_[depth_], next_boundary_, next_boundary_len_);
@@ -365,6 +378,7 @@ void BodyNormalizer::EndHeaders() noexcept {
 
 void BodyNormalizer::ClearPartHeaders() noexcept {
   next_kind_ = PartKind::kPlain;
+  next_charset_len_ = 0;
   next_encoding_ = Encoding::kIdentity;
   next_boundary_len_ = 0;
   next_octet_stream_ = false;
@@ -381,7 +395,7 @@ void BodyNormalizer::OnBodyLine(absl::string_view line, bool complete) noexcept 
       const size_t matched = MatchBoundary(rest, b);
       if (matched == 0) continue;
       absl::string_view tail = Trim(rest.substr(matched));
-      FlushPending();
+      FlushPending(/*end_of_part=*/true);
       Newline();
       if (tail.substr(0, 2) == "--") {  // closing: back to the parent's epilogue
         depth_ = d;
@@ -506,11 +520,14 @@ void BodyNormalizer::Pend(const char* src, size_t n) noexcept {
   }
 }
 
-void BodyNormalizer::FlushPending() noexcept {
-  if (pending_len_ == 0) return;
+void BodyNormalizer::FlushPending(bool end_of_part) noexcept {
   const size_t n = pending_len_;
   pending_len_ = 0;
-  Text(absl::string_view(pending_, n));
+  if (n > 0) Text(absl::string_view(pending_, n));
+  if (end_of_part && unicode_->pending()) {
+    unicode_->Fold(absl::string_view(), /*end_of_part=*/true,
+                   [this](absl::string_view t) { Tokenize(t); });
+  }
 }
 
 }  // namespace sluice

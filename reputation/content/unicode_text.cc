@@ -1,0 +1,323 @@
+#include "reputation/content/unicode_text.h"
+
+#include <unicode/uchar.h>
+#include <unicode/ucnv.h>
+#include <unicode/unorm2.h>
+#include <unicode/uspoof.h>
+#include <unicode/utf16.h>
+
+#include <atomic>
+#include <cstring>
+
+namespace sluice {
+namespace {
+
+struct Icu {
+  const UNormalizer2* nfkc_cf = nullptr;
+  USpoofChecker* spoof = nullptr;  // const use only: thread-safe
+};
+
+const Icu& GetIcu() {
+  static const Icu icu = [] {
+    Icu i;
+    UErrorCode e = U_ZERO_ERROR;
+    i.nfkc_cf = unorm2_getNFKCCasefoldInstance(&e);
+    if (U_FAILURE(e)) i.nfkc_cf = nullptr;
+    e = U_ZERO_ERROR;
+    i.spoof = uspoof_open(&e);
+    if (U_FAILURE(e)) i.spoof = nullptr;
+    return i;
+  }();
+  return icu;
+}
+
+size_t Utf8(uint32_t c, char* out) {
+  if (c < 0x80) {
+    out[0] = static_cast<char>(c);
+    return 1;
+  }
+  if (c < 0x800) {
+    out[0] = static_cast<char>(0xC0 | (c >> 6));
+    out[1] = static_cast<char>(0x80 | (c & 0x3F));
+    return 2;
+  }
+  if (c < 0x10000) {
+    out[0] = static_cast<char>(0xE0 | (c >> 12));
+    out[1] = static_cast<char>(0x80 | ((c >> 6) & 0x3F));
+    out[2] = static_cast<char>(0x80 | (c & 0x3F));
+    return 3;
+  }
+  out[0] = static_cast<char>(0xF0 | (c >> 18));
+  out[1] = static_cast<char>(0x80 | ((c >> 12) & 0x3F));
+  out[2] = static_cast<char>(0x80 | ((c >> 6) & 0x3F));
+  out[3] = static_cast<char>(0x80 | (c & 0x3F));
+  return 4;
+}
+
+bool IsAsciiAlnum(UChar c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+// The fold of one code point of one character after NFKC_Casefold: its
+// ASCII look-alike if its confusable skeleton is one or two ASCII
+// letters or digits, else itself.
+size_t LookAlike(UChar32 d, char* out) {
+  const Icu& icu = GetIcu();
+  if (icu.spoof != nullptr) {
+    UChar one[2];
+    int32_t ol = 0;
+    U16_APPEND_UNSAFE(one, ol, d);
+    UChar skeleton[8];
+    UErrorCode e = U_ZERO_ERROR;
+    const int32_t sl = uspoof_getSkeleton(icu.spoof, 0, one, ol, skeleton, 8, &e);
+    if (U_SUCCESS(e) && sl >= 1 && sl <= 2 && IsAsciiAlnum(skeleton[0]) &&
+        (sl == 1 || IsAsciiAlnum(skeleton[1]))) {
+      for (int32_t i = 0; i < sl; ++i) {
+        const UChar c = skeleton[i];
+        out[i] = static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
+      }
+      return static_cast<size_t>(sl);
+    }
+  }
+  return Utf8(static_cast<uint32_t>(d), out);
+}
+
+size_t Compute(uint32_t c, char* out) {
+  if (c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF)) {
+    out[0] = ' ';
+    return 1;
+  }
+  const UChar32 cp = static_cast<UChar32>(c);
+  if (u_hasBinaryProperty(cp, UCHAR_DEFAULT_IGNORABLE_CODE_POINT)) return 0;
+  const int8_t type = u_charType(cp);
+  if (type == U_SPACE_SEPARATOR || type == U_LINE_SEPARATOR || type == U_PARAGRAPH_SEPARATOR ||
+      type == U_CONTROL_CHAR) {
+    out[0] = ' ';
+    return 1;
+  }
+  UChar src[2];
+  int32_t sl = 0;
+  U16_APPEND_UNSAFE(src, sl, cp);
+  UChar norm[24];
+  int32_t nl = -1;
+  const Icu& icu = GetIcu();
+  if (icu.nfkc_cf != nullptr) {
+    UErrorCode e = U_ZERO_ERROR;
+    nl = unorm2_normalize(icu.nfkc_cf, src, sl, norm, 24, &e);
+    if (U_FAILURE(e)) nl = -1;
+  }
+  if (nl < 0) {  // no normaliser, or a fold too long to matter
+    std::memcpy(norm, src, sizeof(UChar) * static_cast<size_t>(sl));
+    nl = sl;
+  }
+  size_t n = 0;
+  for (int32_t i = 0; i < nl && n + 8 <= UnicodeText::kMaxFold;) {
+    UChar32 d;
+    U16_NEXT(norm, i, nl, d);
+    if (d < 0x80) {
+      out[n++] = static_cast<char>(d);
+    } else if (!u_hasBinaryProperty(d, UCHAR_DEFAULT_IGNORABLE_CODE_POINT)) {
+      n += LookAlike(d, out + n);
+    }
+  }
+  return n;
+}
+
+// The Basic Multilingual Plane's folds, filled on first use: bit 63 known,
+// bit 62 longer than 7 bytes (computed each time), bits 56-58 the length,
+// bytes 0-6 the fold. relaxed: a value is complete in one word, and two
+// threads computing one entry write the same value.
+std::atomic<uint64_t> g_memo[0x10000];
+
+}  // namespace
+
+size_t UnicodeText::FoldCodePoint(uint32_t c, char* out) noexcept {
+  if (c < 0x80) {
+    out[0] = static_cast<char>(c);
+    return 1;
+  }
+  if (c >= 0x10000) return Compute(c, out);
+  const uint64_t m = g_memo[c].load(std::memory_order_relaxed);
+  if ((m >> 63) != 0 && ((m >> 62) & 1) == 0) {
+    const size_t n = (m >> 56) & 7;
+    for (size_t i = 0; i < n; ++i) out[i] = static_cast<char>((m >> (8 * i)) & 0xFF);
+    return n;
+  }
+  const size_t n = Compute(c, out);
+  uint64_t v = uint64_t{1} << 63;
+  if (n > 7) {
+    v |= uint64_t{1} << 62;
+  } else {
+    v |= static_cast<uint64_t>(n) << 56;
+    for (size_t i = 0; i < n; ++i)
+      v |= static_cast<uint64_t>(static_cast<uint8_t>(out[i])) << (8 * i);
+  }
+  g_memo[c].store(v, std::memory_order_relaxed);
+  return n;
+}
+
+UnicodeText::UnicodeText() = default;
+
+UnicodeText::~UnicodeText() {
+  if (converter_ != nullptr) ucnv_close(static_cast<UConverter*>(converter_));
+}
+
+void UnicodeText::StartPart(absl::string_view charset) noexcept {
+  if (converter_ != nullptr) {
+    ucnv_close(static_cast<UConverter*>(converter_));
+    converter_ = nullptr;
+  }
+  carry_len_ = 0;
+  out_len_ = 0;
+  high_surrogate_ = 0;
+  char name[48];
+  size_t n = 0;
+  for (char c : charset) {
+    if (n + 1 >= sizeof(name)) return;  // no charset is named so long: UTF-8
+    if (c == '"' || c == '\'' || c <= ' ') continue;
+    name[n++] = c;
+  }
+  name[n] = 0;
+  if (n == 0) return;
+  UErrorCode e = U_ZERO_ERROR;
+  // UTF-8 and its subsets need no converter.
+  if (ucnv_compareNames(name, "utf-8") == 0 || ucnv_compareNames(name, "us-ascii") == 0 ||
+      ucnv_compareNames(name, "ascii") == 0) {
+    return;
+  }
+  UConverter* conv = ucnv_open(name, &e);
+  if (U_FAILURE(e) || conv == nullptr) return;  // unknown: read as UTF-8
+  const char* canonical = ucnv_getName(conv, &e);
+  if (U_SUCCESS(e) && canonical != nullptr && ucnv_compareNames(canonical, "UTF-8") == 0) {
+    ucnv_close(conv);
+    return;
+  }
+  converter_ = conv;
+}
+
+bool UnicodeText::Unchanged(absl::string_view text) const noexcept {
+  if (converter_ != nullptr || carry_len_ > 0) return false;
+  const char* p = text.data();
+  size_t n = text.size();
+  uint64_t any = 0;
+  for (; n >= 8; p += 8, n -= 8) {
+    uint64_t w;
+    std::memcpy(&w, p, 8);
+    any |= w;
+  }
+  for (; n > 0; ++p, --n) any |= static_cast<uint8_t>(*p);
+  return (any & 0x8080808080808080ull) == 0;
+}
+
+void UnicodeText::Drain(absl::FunctionRef<void(absl::string_view)>& out) noexcept {
+  if (out_len_ == 0) return;
+  const size_t n = out_len_;
+  out_len_ = 0;
+  out(absl::string_view(out_, n));
+}
+
+void UnicodeText::Put(uint32_t c, absl::FunctionRef<void(absl::string_view)>& out) noexcept {
+  out_len_ += FoldCodePoint(c, out_ + out_len_);
+  if (out_len_ >= kOut) Drain(out);
+}
+
+void UnicodeText::Fold(absl::string_view text, bool end_of_part,
+                       absl::FunctionRef<void(absl::string_view)> out) noexcept {
+  if (converter_ != nullptr) {
+    FoldConverted(text, end_of_part, out);
+  } else {
+    FoldUtf8(text, end_of_part, out);
+  }
+  Drain(out);
+}
+
+void UnicodeText::FoldUtf8(absl::string_view text, bool end_of_part,
+                           absl::FunctionRef<void(absl::string_view)>& out) noexcept {
+  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+  const auto* const end = p + text.size();
+  // A sequence cut by the last call: completed from this one's bytes.
+  while (carry_len_ > 0) {
+    const unsigned char lead = static_cast<unsigned char>(carry_[0]);
+    const size_t need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : 2;
+    while (carry_len_ < need && p < end && (*p & 0xC0) == 0x80) carry_[carry_len_++] = *p++;
+    if (carry_len_ < need && p == end && !end_of_part) return;  // still cut
+    if (carry_len_ == need) {
+      const unsigned char* c = reinterpret_cast<const unsigned char*>(carry_);
+      uint32_t cp = need == 2   ? ((c[0] & 0x1Fu) << 6) | (c[1] & 0x3Fu)
+                    : need == 3 ? ((c[0] & 0x0Fu) << 12) | ((c[1] & 0x3Fu) << 6) | (c[2] & 0x3Fu)
+                                : ((c[0] & 0x07u) << 18) | ((c[1] & 0x3Fu) << 12) |
+                                      ((c[2] & 0x3Fu) << 6) | (c[3] & 0x3Fu);
+      Put(cp, out);
+    } else {  // broken: its bytes as they are
+      std::memcpy(out_ + out_len_, carry_, carry_len_);
+      out_len_ += carry_len_;
+    }
+    carry_len_ = 0;
+  }
+  while (p < end) {
+    // ASCII runs as they are.
+    const unsigned char* q = p;
+    while (q < end && *q < 0x80) ++q;
+    while (p < q) {
+      const size_t take = std::min(static_cast<size_t>(q - p), kOut - out_len_);
+      std::memcpy(out_ + out_len_, p, take);
+      out_len_ += take;
+      p += take;
+      if (out_len_ >= kOut) Drain(out);
+    }
+    if (p == end) break;
+    const unsigned char lead = *p;
+    size_t len = lead >= 0xC2 && lead <= 0xDF   ? 2
+                 : lead >= 0xE0 && lead <= 0xEF ? 3
+                 : lead >= 0xF0 && lead <= 0xF4 ? 4
+                                                : 0;
+    size_t have = 1;
+    while (len > 0 && have < len && p + have < end && (p[have] & 0xC0) == 0x80) ++have;
+    if (len > 0 && have < len && p + have == end && !end_of_part) {
+      std::memcpy(carry_, p, have);  // cut by the end of this call
+      carry_len_ = have;
+      return;
+    }
+    if (len == 0 || have < len) {  // not UTF-8: the byte as it is
+      out_[out_len_++] = static_cast<char>(lead);
+      ++p;
+      if (out_len_ >= kOut) Drain(out);
+      continue;
+    }
+    uint32_t cp = len == 2   ? ((p[0] & 0x1Fu) << 6) | (p[1] & 0x3Fu)
+                  : len == 3 ? ((p[0] & 0x0Fu) << 12) | ((p[1] & 0x3Fu) << 6) | (p[2] & 0x3Fu)
+                             : ((p[0] & 0x07u) << 18) | ((p[1] & 0x3Fu) << 12) |
+                                   ((p[2] & 0x3Fu) << 6) | (p[3] & 0x3Fu);
+    Put(cp, out);
+    p += len;
+  }
+}
+
+void UnicodeText::FoldConverted(absl::string_view text, bool end_of_part,
+                                absl::FunctionRef<void(absl::string_view)>& out) noexcept {
+  auto* conv = static_cast<UConverter*>(converter_);
+  const char* src = text.data();
+  const char* const src_end = src + text.size();
+  UChar buf[1024];
+  for (;;) {
+    UChar* t = buf;
+    UErrorCode e = U_ZERO_ERROR;
+    ucnv_toUnicode(conv, &t, buf + 1024, &src, src_end, nullptr, end_of_part, &e);
+    for (UChar* u = buf; u < t; ++u) {
+      const UChar c = *u;
+      if (U16_IS_LEAD(c)) {
+        high_surrogate_ = c;
+        continue;
+      }
+      if (U16_IS_TRAIL(c) && high_surrogate_ != 0) {
+        Put(static_cast<uint32_t>(U16_GET_SUPPLEMENTARY(high_surrogate_, c)), out);
+      } else {
+        Put(c, out);
+      }
+      high_surrogate_ = 0;
+    }
+    if (e != U_BUFFER_OVERFLOW_ERROR) break;
+  }
+}
+
+}  // namespace sluice

@@ -1,0 +1,93 @@
+// UnicodeText: a text part's bytes as a reader sees them, for the body
+// normaliser (body_normalizer.h). Bulk mailers bust content hashes with
+// characters a reader does not see or cannot tell apart; this stage,
+// between transfer decoding and the tokenizer, undoes that:
+//
+//   charset      a part that declares a charset other than UTF-8 or ASCII
+//                (Content-Type charset=: ISO-8859-*, windows-125*, KOI8-R,
+//                GB2312, Big5, Shift_JIS, ISO-2022-JP, ...) is decoded to
+//                Unicode with ICU's converters; an unknown charset is read
+//                as UTF-8. Undeclared bytes that are not UTF-8 pass as
+//                they are (a copy's bytes are the template's).
+//   invisible    default-ignorable code points are dropped (zero-width
+//                space, joiners, soft hyphen, word joiner, BOM, variation
+//                selectors, bidi controls, tags)
+//   spaces       other space separators (no-break, en/em, ideographic)
+//                become an ASCII space
+//   NFKC         compatibility forms fold and case folds (ICU's NFKC_Casefold:
+//                fullwidth, ligatures, circled and mathematical letters)
+//   look-alikes  a letter whose UTS #39 confusable skeleton (ICU uspoof)
+//                is ASCII becomes that ASCII (Cyrillic а е о р с х,
+//                Greek ο, ...); ASCII itself never changes, so a word
+//                typed in ASCII and its look-alike copy are the same
+//                token, and other scripts keep their letters
+//
+// FoldCodePoint is memoised for the Basic Multilingual Plane in a
+// process-wide table filled on first use (atomics; 512 KiB of address
+// space, touched only where used); other planes ask ICU each time.
+// ASCII-only text in a UTF-8 part costs one scan for a high bit.
+//
+// Thread safety: FoldCodePoint is thread-safe. An instance is not: one per
+// normaliser.
+#ifndef SLUICE_REPUTATION_CONTENT_UNICODE_TEXT_H_
+#define SLUICE_REPUTATION_CONTENT_UNICODE_TEXT_H_
+
+#include <cstddef>
+#include <cstdint>
+
+#include "absl/functional/function_ref.h"
+#include "absl/strings/string_view.h"
+
+namespace sluice {
+
+class UnicodeText {
+ public:
+  // Bytes FoldCodePoint may write.
+  static constexpr size_t kMaxFold = 64;
+  // Writes code point c as a reader sees it (above) to `out` as UTF-8 and
+  // returns its length: 0 for an invisible one. ASCII is written as is.
+  // Not a code point (> 0x10FFFF, a surrogate): a space.
+  static size_t FoldCodePoint(uint32_t c, char* out) noexcept;
+
+  UnicodeText();
+  ~UnicodeText();
+  UnicodeText(const UnicodeText&) = delete;
+  UnicodeText& operator=(const UnicodeText&) = delete;
+
+  // A new text part in `charset` (the Content-Type parameter; "" for
+  // none). Forgets what the previous part left.
+  void StartPart(absl::string_view charset) noexcept;
+  // Whether `text` can go to the tokenizer as it is: a UTF-8 part, nothing
+  // carried over, no byte >= 0x80.
+  bool Unchanged(absl::string_view text) const noexcept;
+  // Folds the next bytes of the part; `out` gets the result in pieces
+  // (each with 16 readable bytes past its end). With `end_of_part`, what
+  // waits for more bytes (a cut sequence) is flushed.
+  void Fold(absl::string_view text, bool end_of_part,
+            absl::FunctionRef<void(absl::string_view)> out) noexcept;
+  // Whether bytes wait for the rest of their sequence.
+  bool pending() const noexcept { return carry_len_ > 0 || converter_ != nullptr; }
+  // Whether the part is read in a charset other than UTF-8.
+  bool converting() const noexcept { return converter_ != nullptr; }
+
+ private:
+  // Appends c folded; hands out the buffer when it is nearly full.
+  void Put(uint32_t c, absl::FunctionRef<void(absl::string_view)>& out) noexcept;
+  void Drain(absl::FunctionRef<void(absl::string_view)>& out) noexcept;
+  void FoldUtf8(absl::string_view text, bool end_of_part,
+                absl::FunctionRef<void(absl::string_view)>& out) noexcept;
+  void FoldConverted(absl::string_view text, bool end_of_part,
+                     absl::FunctionRef<void(absl::string_view)>& out) noexcept;
+
+  void* converter_ = nullptr;  // UConverter*, null for UTF-8
+  char carry_[4];              // a UTF-8 sequence cut by the end of a call
+  size_t carry_len_ = 0;
+  uint16_t high_surrogate_ = 0;  // a converter's output cut inside a pair
+  static constexpr size_t kOut = 4096;
+  char out_[kOut + kMaxFold + 16];
+  size_t out_len_ = 0;
+};
+
+}  // namespace sluice
+
+#endif  // SLUICE_REPUTATION_CONTENT_UNICODE_TEXT_H_
