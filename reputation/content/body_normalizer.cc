@@ -325,7 +325,7 @@ void BodyNormalizer::Tokenize(absl::string_view text) noexcept {
     while (p < end) {
       // Fast path: runs of word bytes in HTML text go straight to the word.
       if (html_ == Html::kText) {
-        if (skip_until_close_ == 0) {
+        if ((skip_until_close_ | hidden_depth_) == 0) {
           if (*p != '<') {  // (no text between two tags: nothing to classify)
             // Wide blocks only where they are cheap (AVX-512): text between
             // tags is short, and a block is classified whole.
@@ -333,9 +333,13 @@ void BodyNormalizer::Tokenize(absl::string_view text) noexcept {
             if (!wide || end - p < 64) p = TextBlocks<1, true>(p, end);
             p = CopyRun(p, end, true);  // what is left (< 16 bytes)
           }
-        } else {  // inside <style> or <script>: only '<' and '&' matter
+        } else {  // inside <style>, <script> or hidden text: only '<' and '&' matter
+          const unsigned char* const from = p;
           p = reinterpret_cast<const unsigned char*>(FindTagOrEntity(
               reinterpret_cast<const char*>(p), reinterpret_cast<const char*>(end)));
+          if (skip_until_close_ == 1) {
+            CaptureStyle(reinterpret_cast<const char*>(from), static_cast<size_t>(p - from));
+          }
         }
         if (p == end) break;
         if (*p == '<' && end - p >= 2 && StartsTag(p[1])) {

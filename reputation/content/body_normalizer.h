@@ -15,7 +15,11 @@
 //      UTF-8, invisible code points dropped, NFKC case folding, ASCII
 //      look-alikes made ASCII.
 //   3. HTML (text/html parts): tags and comments removed, block tags become
-//      line breaks, entities decoded (&amp; &nbsp; &#NN; &#xHH; ...), and the
+//      line breaks, text a reader does not see dropped (elements hidden by
+//      display:none, visibility:hidden, a font of no size, no opacity,
+//      off-screen positions, text coloured like its background, the hidden
+//      attribute, or a class a <style> block's rule hides that way),
+//      entities decoded (&amp; &nbsp; &#NN; &#xHH; ...), and the
 //      host of every href/src URL kept as a token; the tags before the
 //      kFewTokens-th token also go to TokenSink::Markup.
 //   4. Tokens: ASCII case folded, whitespace collapsed; URLs reduced to
@@ -186,6 +190,15 @@ class BodyNormalizer {
   // offsets of its first "href=" and "src=" (npos: none), or null to find
   // them.
   void TagOfKind(absl::string_view tag, bool closing, int kind, const size_t* links) noexcept;
+  // An opening tag (not void) whose attributes hide its text (see
+  // html.cc: a hidden attribute, an inline style that hides, a class a
+  // style block hides, a colour equal to the background): starts hiding
+  // until its end and returns true. Else records a background it sets.
+  bool HiddenElement(absl::string_view tag) noexcept;
+  // A <style> block's text, kept for StyleRules (bounded).
+  void CaptureStyle(const char* p, size_t n) noexcept;
+  // Reads the captured style block's rules: the classes they hide.
+  void StyleRules() noexcept;
   // Sends the tag's markup to the sink (kFewTokens).
   [[gnu::noinline]] void TagMarkup(absl::string_view tag) noexcept;
   void CharOut(unsigned char c) noexcept;
@@ -289,6 +302,26 @@ class BodyNormalizer {
   int skip_until_close_ = 0;  // inside <style> (1) or <script> (2)
   char entity_[24];
   size_t entity_len_ = 0;
+  // Invisible text: the element being hidden (its name) and how deep its
+  // own tags nest; the backgrounds open elements set (for text coloured
+  // like its background); the classes style blocks hide.
+  int hidden_depth_ = 0;
+  char hidden_name_[16];
+  size_t hidden_name_len_ = 0;
+  struct Background {
+    char name[16];
+    uint8_t name_len;
+    char color[8];  // "#rrggbb"
+  };
+  static constexpr int kMaxBackgrounds = 8;
+  Background backgrounds_[kMaxBackgrounds];
+  int background_depth_ = 0;
+  static constexpr int kMaxHiddenClasses = 16;
+  char hidden_classes_[kMaxHiddenClasses][32];
+  uint8_t hidden_class_len_[kMaxHiddenClasses];
+  int hidden_class_count_ = 0;
+  char style_[2048];
+  size_t style_len_ = 0;
 
   // Tokenizer state.
   static constexpr size_t kWordMax = 256;

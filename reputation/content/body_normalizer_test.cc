@@ -836,3 +836,89 @@ TEST(BodyNormalizerUnicodeTest, FoldCodePoint) {
 
 }  // namespace
 }  // namespace sluice
+
+namespace sluice {
+namespace {
+
+// ---- Invisible HTML text --------------------------------------------------------
+
+std::string Html(absl::string_view body) {
+  return Norm(absl::StrCat("Content-Type: text/html\n\n", body, "\n"));
+}
+
+TEST(BodyNormalizerHiddenTest, HiddenElementsLoseTheirText) {
+  const std::string plain = Html("<p>Cheap watches for sale</p><p>Order today</p>");
+  for (const char* hidden :
+       {"<span style=\"display:none\">lorem ipsum dolor</span>",
+        "<span style='DISPLAY: NONE !important'>lorem ipsum dolor</span>",
+        "<div style=\"visibility:hidden\">lorem <b>ipsum</b> dolor</div>",
+        "<span style=\"font-size:0px\">lorem ipsum dolor</span>",
+        "<span style=\"font-size: 1px; color:#333\">lorem ipsum dolor</span>",
+        "<font style=\"font-size:0\">lorem ipsum dolor</font>",
+        "<span style=\"opacity:0\">lorem ipsum dolor</span>",
+        "<div style=\"max-height:0;overflow:hidden\">lorem ipsum dolor</div>",
+        "<div style=\"position:absolute;left:-9999px\">lorem ipsum dolor</div>",
+        "<span style=\"color:#ffffff\">lorem ipsum dolor</span>",
+        "<span style=\"color:white;background-color:white\">lorem ipsum dolor</span>",
+        "<font color=\"#FFF\">lorem ipsum dolor</font>",
+        "<span style=\"color:rgb(255, 255, 255)\">lorem ipsum dolor</span>",
+        "<div hidden>lorem ipsum dolor</div>",
+        // Nested elements of the same name inside the hidden one.
+        "<div style=\"display:none\"><div>lorem</div> ipsum <div>dolor</div></div>"}) {
+    EXPECT_EQ(Html(absl::StrCat("<p>Cheap watches for sale</p>", hidden, "<p>Order today</p>")),
+              plain)
+        << hidden;
+  }
+  // Text the same colour as a background set around it.
+  EXPECT_EQ(Html("<p>Cheap watches for sale</p><table bgcolor=\"#000000\"><tr><td>"
+                 "<font color=\"black\">lorem ipsum</font></td></tr></table><p>Order today</p>"),
+            plain);
+}
+
+TEST(BodyNormalizerHiddenTest, StyleBlockClassesHide) {
+  EXPECT_EQ(Html("<style>.x1 { color: red } .pad, span.hid { display : none }</style>"
+                 "<p>Cheap watches <span class=\"a hid\">lorem ipsum</span>for sale</p>"
+                 "<p class=pad>dolor sit</p><p class=x1>Order today</p>"),
+            Html("<p>Cheap watches for sale</p><p>Order today</p>"));
+  // The classes are the message's: the next message starts afresh.
+  BodyNormalizer n;
+  Collect c;
+  n.Normalize("Content-Type: text/html\n\n<style>.h{display:none}</style><p class=h>gone</p>\n",
+              &c);
+  EXPECT_EQ(c.Joined(), "");
+  Collect d;
+  n.Normalize("Content-Type: text/html\n\n<p class=h>kept</p>\n", &d);
+  EXPECT_EQ(d.Joined(), "kept");
+}
+
+TEST(BodyNormalizerHiddenTest, VisibleTextStays) {
+  // Visible styles, white text on a dark background, void elements with
+  // hiding styles, and a hidden element that ends.
+  EXPECT_EQ(Html("<span style=\"font-size:12px;color:#333\">Cheap</span> "
+                 "<td bgcolor=\"#003366\"><font color=\"#ffffff\">watches</font></td> "
+                 "<img style=\"display:none\" src=x>for <br style=\"display:none\">sale "
+                 "<span style=\"display:none\">x</span>today"),
+            "cheap watches for sale today");
+  // Plain text is not HTML.
+  EXPECT_EQ(Norm("\n<span style=\"display:none\">shown</span>\n"),
+            Norm("\n<span style=\"display:none\">shown</span>\n"));
+  // A hidden element never closed hides the rest of its part only.
+  EXPECT_EQ(Norm("Content-Type: multipart/alternative; boundary=b\n\n--b\n"
+                 "Content-Type: text/html\n\n<div style=\"display:none\">gone\n--b\n"
+                 "Content-Type: text/plain\n\nkept\n--b--\n"),
+            "kept");
+}
+
+TEST(BodyNormalizerHiddenTest, SameTokensHoweverTheBytesAreCut) {
+  const std::string message =
+      "Content-Type: text/html\n\n<style>.h { display:none }</style><p>Cheap <span "
+      "class=h>lorem</span>watches <div style=\"color:#fff\">ipsum</div> for <font "
+      "color=white>dolor</font>sale</p>\n";
+  const std::string whole = Norm(message);
+  EXPECT_EQ(whole, "cheap watches for sale");
+  std::mt19937 rng(5);
+  for (int i = 0; i < 50; ++i) EXPECT_EQ(NormInPieces(message, rng, 1 + i % 9), whole);
+}
+
+}  // namespace
+}  // namespace sluice

@@ -64,6 +64,252 @@ size_t MarkupOfTag(absl::string_view tag, char* out) {
   return n > name_len ? n : 0;
 }
 
+// ---- Invisible text ---------------------------------------------------------
+
+// The lower-case name of a tag (after an optional '/') in `out` (16 bytes).
+size_t TagNameOf(absl::string_view tag, bool closing, char* out) {
+  size_t n = 0;
+  for (size_t i = closing ? 1 : 0; i < tag.size() && n < 15; ++i) {
+    const unsigned char c = static_cast<unsigned char>(tag[i]);
+    if (!IsAlnum(c)) break;
+    out[n++] = static_cast<char>(Lower(c));
+  }
+  out[n] = 0;
+  return n;
+}
+
+bool VoidElement(absl::string_view name) {
+  for (absl::string_view v : {"br", "hr", "img", "input", "meta", "link", "wbr", "area", "base",
+                              "col", "embed", "source", "track", "param"}) {
+    if (name == v) return true;
+  }
+  return false;
+}
+
+// Whether a tag may hide its text at all: it names a style, a class, a
+// colour or the hidden attribute (one pass, four bytes at a time).
+bool MayHide(absl::string_view tag) {
+  if (tag.size() < 6) return false;
+  const char* p = tag.data();
+  const size_t last = tag.size() - 4;
+  for (size_t i = 0; i <= last; ++i) {
+    uint32_t w;
+    std::memcpy(&w, p + i, 4);
+    w |= 0x20202020u;  // ASCII letters to lower case (other bytes do not matter here)
+    if (w == 0x6c797473u /* styl */ || w == 0x64646968u /* hidd */ || w == 0x73616c63u /* clas */ ||
+        w == 0x6f6c6f63u /* colo */) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// The attributes of a tag, one by one: name (lower case in `name`, up to
+// 23 bytes) and value (as written, quotes removed).
+class Attributes {
+ public:
+  explicit Attributes(absl::string_view tag) : t_(tag) {
+    while (i_ < t_.size() && t_[i_] > ' ' && t_[i_] != '/') ++i_;  // the tag's name
+  }
+  bool Next(char* name, size_t* name_len, absl::string_view* value) {
+    auto word_byte = [](unsigned char c) { return c > ' ' && c != '/' && c != '=' && c != '>'; };
+    while (i_ < t_.size() && !word_byte(static_cast<unsigned char>(t_[i_]))) ++i_;
+    if (i_ >= t_.size()) return false;
+    size_t n = 0;
+    while (i_ < t_.size() && word_byte(static_cast<unsigned char>(t_[i_]))) {
+      if (n < 23) name[n++] = static_cast<char>(Lower(static_cast<unsigned char>(t_[i_])));
+      ++i_;
+    }
+    *name_len = n;
+    *value = absl::string_view();
+    size_t j = i_;
+    while (j < t_.size() && t_[j] <= ' ') ++j;
+    if (j >= t_.size() || t_[j] != '=') return true;
+    i_ = j + 1;
+    while (i_ < t_.size() && t_[i_] <= ' ') ++i_;
+    if (i_ < t_.size() && (t_[i_] == '"' || t_[i_] == '\'')) {
+      const char q = t_[i_++];
+      const size_t from = i_;
+      while (i_ < t_.size() && t_[i_] != q) ++i_;
+      *value = t_.substr(from, i_ - from);
+      if (i_ < t_.size()) ++i_;
+    } else {
+      const size_t from = i_;
+      while (i_ < t_.size() && t_[i_] > ' ') ++i_;
+      *value = t_.substr(from, i_ - from);
+    }
+    return true;
+  }
+
+ private:
+  absl::string_view t_;
+  size_t i_ = 0;
+};
+
+bool NameIs(const char* name, size_t n, absl::string_view want) {
+  return n == want.size() && std::memcmp(name, want.data(), n) == 0;
+}
+
+// A colour as "#rrggbb" in `out` (8 bytes), or "" if it is none of the
+// forms mailers write (#rgb, #rrggbb, rgb(r,g,b), white, black).
+size_t NormalColour(absl::string_view v, char* out) {
+  char b[32];
+  size_t n = 0;
+  for (char c : v) {
+    if (static_cast<unsigned char>(c) <= ' ' || c == '"' || c == '\'') continue;
+    if (c == ';' || c == '!') break;
+    if (n == sizeof(b)) return 0;
+    b[n++] = static_cast<char>(Lower(static_cast<unsigned char>(c)));
+  }
+  const absl::string_view s(b, n);
+  auto hex = [&](const char* digits) {
+    out[0] = '#';
+    std::memcpy(out + 1, digits, 6);
+    out[7] = 0;
+    return size_t{7};
+  };
+  if (s == "white") return hex("ffffff");
+  if (s == "black") return hex("000000");
+  if (!s.empty() && s[0] == '#') {
+    for (size_t i = 1; i < s.size(); ++i) {
+      if (HexValue(static_cast<unsigned char>(s[i])) < 0) return 0;
+    }
+    if (s.size() == 4) {
+      const char d[6] = {s[1], s[1], s[2], s[2], s[3], s[3]};
+      return hex(d);
+    }
+    if (s.size() == 7) return hex(s.data() + 1);
+    return 0;
+  }
+  if (s.substr(0, 4) == "rgb(") {
+    int c[3] = {0, 0, 0}, k = 0;
+    bool digit = false;
+    for (size_t i = 4; i < s.size() && k < 3; ++i) {
+      if (IsDigit(static_cast<unsigned char>(s[i]))) {
+        c[k] = std::min(255, c[k] * 10 + (s[i] - '0'));
+        digit = true;
+      } else if (s[i] == ',' || s[i] == ')') {
+        k += digit;
+        digit = false;
+      } else {
+        return 0;  // percentages, alpha: not compared
+      }
+    }
+    if (k != 3) return 0;
+    static const char kHex[] = "0123456789abcdef";
+    char d[6];
+    for (int i = 0; i < 3; ++i) {
+      d[2 * i] = kHex[c[i] >> 4];
+      d[2 * i + 1] = kHex[c[i] & 15];
+    }
+    return hex(d);
+  }
+  return 0;
+}
+
+// A CSS declaration list, lower case and without whitespace, in `out`.
+size_t CompactCss(absl::string_view css, char* out, size_t cap) {
+  size_t n = 0;
+  for (char c : css) {
+    if (static_cast<unsigned char>(c) <= ' ') continue;
+    if (n == cap) break;
+    out[n++] = static_cast<char>(Lower(static_cast<unsigned char>(c)));
+  }
+  return n;
+}
+
+// The number after `key` in compact CSS (a declaration start: the
+// beginning or after ';' or '{'), its unit in `unit` (up to 3 bytes).
+bool CssNumber(absl::string_view css, absl::string_view key, double* v, char* unit) {
+  for (size_t at = css.find(key); at != absl::string_view::npos; at = css.find(key, at + 1)) {
+    if (at > 0 && css[at - 1] != ';' && css[at - 1] != '{') continue;
+    size_t i = at + key.size();
+    const bool minus = i < css.size() && css[i] == '-';
+    i += minus;
+    double x = 0, scale = 0;
+    bool any = false;
+    for (; i < css.size(); ++i) {
+      const char c = css[i];
+      if (IsDigit(static_cast<unsigned char>(c))) {
+        any = true;
+        if (scale == 0) {
+          x = x * 10 + (c - '0');
+        } else {
+          x += (c - '0') * scale;
+          scale /= 10;
+        }
+      } else if (c == '.' && scale == 0) {
+        scale = 0.1;
+      } else {
+        break;
+      }
+    }
+    if (!any) continue;
+    size_t u = 0;
+    while (i < css.size() && u < 3 && ((css[i] >= 'a' && css[i] <= 'z') || css[i] == '%')) {
+      unit[u++] = css[i++];
+    }
+    unit[u] = 0;
+    *v = minus ? -x : x;
+    return true;
+  }
+  return false;
+}
+
+// The value of a declaration in compact CSS ("" if absent).
+absl::string_view CssValue(absl::string_view css, absl::string_view key) {
+  for (size_t at = css.find(key); at != absl::string_view::npos; at = css.find(key, at + 1)) {
+    if (at > 0 && css[at - 1] != ';' && css[at - 1] != '{') continue;
+    const size_t from = at + key.size();
+    const size_t to = css.find_first_of(";}", from);
+    return css.substr(from, (to == absl::string_view::npos ? css.size() : to) - from);
+  }
+  return absl::string_view();
+}
+
+bool Contains(absl::string_view css, absl::string_view what) {
+  return css.find(what) != absl::string_view::npos;
+}
+
+// Whether declarations hide their element's text: display:none,
+// visibility:hidden, a font of (nearly) no size, no opacity, no height
+// with the overflow hidden, far off screen, or text coloured like its
+// background (its own, or `background`: the nearest one set around it).
+bool HidingCss(absl::string_view css, absl::string_view background) {
+  if (Contains(css, "display:none") || Contains(css, "visibility:hidden") ||
+      Contains(css, "visibility:collapse")) {
+    return true;
+  }
+  double v;
+  char unit[4];
+  if (CssNumber(css, "font-size:", &v, unit)) {
+    const absl::string_view u(unit);
+    if (v <= 0 || ((u == "px" || u == "pt" || u.empty()) && v <= 1) ||
+        ((u == "em" || u == "rem") && v <= 0.1) || (u == "%" && v <= 10)) {
+      return true;
+    }
+  }
+  if (CssNumber(css, "opacity:", &v, unit) && v <= 0.05) return true;
+  if (Contains(css, "overflow:hidden") && ((CssNumber(css, "max-height:", &v, unit) && v <= 1) ||
+                                           (CssNumber(css, "height:", &v, unit) && v <= 1) ||
+                                           (CssNumber(css, "width:", &v, unit) && v <= 1))) {
+    return true;
+  }
+  for (absl::string_view k : {"left:", "top:", "text-indent:", "margin-left:", "margin-top:"}) {
+    if (CssNumber(css, k, &v, unit) && v <= -500) return true;
+  }
+  char fg[8], bg[8];
+  const size_t nf = NormalColour(CssValue(css, "color:"), fg);
+  if (nf > 0) {
+    absl::string_view own = CssValue(css, "background-color:");
+    if (own.empty()) own = CssValue(css, "background:");
+    const size_t nb = NormalColour(own, bg);
+    const absl::string_view b = nb > 0 ? absl::string_view(bg, nb) : background;
+    if (absl::string_view(fg, nf) == b) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 void BodyNormalizer::HtmlByte(unsigned char c) noexcept {
@@ -75,15 +321,18 @@ void BodyNormalizer::HtmlByte(unsigned char c) noexcept {
       } else if (c == '&') {
         html_ = Html::kEntity;
         entity_len_ = 0;
-      } else if (skip_until_close_ == 0) {
+      } else if ((skip_until_close_ | hidden_depth_) == 0) {
         TextByte(c);
+      } else if (skip_until_close_ == 1) {
+        const char b = static_cast<char>(c);
+        CaptureStyle(&b, 1);
       }
       return;
     case Html::kTag:
       if (tag_len_ == 0 && !(StartsTag(c) || c == '!')) {
         // "a < b" is text, not a tag.
         html_ = Html::kText;
-        if (skip_until_close_ == 0) TextByte('<');
+        if ((skip_until_close_ | hidden_depth_) == 0) TextByte('<');
         HtmlByte(c);
         return;
       }
@@ -140,7 +389,7 @@ void BodyNormalizer::HtmlByte(unsigned char c) noexcept {
         } else {
           cp = ' ';  // &nbsp; and the rest: a separator
         }
-        if (skip_until_close_ != 0) return;
+        if ((skip_until_close_ | hidden_depth_) != 0) return;
         // As the text's own characters are (UnicodeText): an entity is
         // no way around the folds.
         char folded[UnicodeText::kMaxFold];
@@ -154,7 +403,7 @@ void BodyNormalizer::HtmlByte(unsigned char c) noexcept {
       }
       // Not an entity after all: the '&' and what followed are text.
       html_ = Html::kText;
-      if (skip_until_close_ == 0) {
+      if ((skip_until_close_ | hidden_depth_) == 0) {
         TextByte('&');
         for (size_t i = 0; i < entity_len_; ++i) TextByte(static_cast<unsigned char>(entity_[i]));
       }
@@ -194,12 +443,26 @@ void BodyNormalizer::TagEnded(absl::string_view tag) noexcept {
 void BodyNormalizer::TagOfKind(absl::string_view tag, bool closing, int kind,
                                const size_t* links) noexcept {
   if (skip_until_close_ != 0) {
-    // Inside <style> (1) or <script> (2): only its closing tag matters.
-    if (closing && kind == skip_until_close_ + 1) skip_until_close_ = 0;
+    // Inside <style> (1) or <script> (2): only its closing tag matters; a
+    // style block's rules may hide classes.
+    if (closing && kind == skip_until_close_ + 1) {
+      if (skip_until_close_ == 1) StyleRules();
+      skip_until_close_ = 0;
+    }
     return;
   }
   if (kind >= kStyleTag && !closing) {
     skip_until_close_ = kind - 1;
+    style_len_ = 0;
+    return;
+  }
+  if (hidden_depth_ > 0) {  // inside a hidden element: only its nesting matters
+    char name[16];
+    const size_t n = TagNameOf(tag, closing, name);
+    if (n == hidden_name_len_ && std::memcmp(name, hidden_name_, n) == 0 &&
+        !(tag.size() > 0 && tag.back() == '/')) {
+      hidden_depth_ += closing ? -1 : 1;
+    }
     return;
   }
   // The word before the tag ends; a block tag also ends the line (as
@@ -208,7 +471,16 @@ void BodyNormalizer::TagOfKind(absl::string_view tag, bool closing, int kind,
   const bool block = kind == kBlockTag;
   line_start_ |= block;
   greeting_left_ &= static_cast<int>(block) - 1;
-  if (closing) return;  // "</a>": no markup, no link
+  if (closing) {  // "</a>": no markup, no link; a background it set ends
+    if (background_depth_ > 0) {
+      char name[16];
+      const size_t n = TagNameOf(tag, true, name);
+      const Background& top = backgrounds_[background_depth_ - 1];
+      if (n == top.name_len && std::memcmp(name, top.name, n) == 0) --background_depth_;
+    }
+    return;
+  }
+  if (MayHide(tag) && HiddenElement(tag)) return;
   if (tokens_ < kFewTokens && sink_ != nullptr) TagMarkup(tag);
   // Links keep their host: the first "href=" and the first "src=" (any
   // case).
@@ -234,6 +506,110 @@ void BodyNormalizer::TagOfKind(absl::string_view tag, bool closing, int kind,
     v = Trim(v);
     if (StartsWithI(v, "http://") || StartsWithI(v, "https://") || StartsWithI(v, "www.")) {
       EmitUrlHost(v);
+    }
+  }
+}
+
+bool BodyNormalizer::HiddenElement(absl::string_view tag) noexcept {
+  char name[16];
+  const size_t name_len = TagNameOf(tag, false, name);
+  if (name_len == 0 || VoidElement(absl::string_view(name, name_len)) ||
+      (!tag.empty() && tag.back() == '/')) {
+    return false;  // no content to hide
+  }
+  const absl::string_view background =
+      background_depth_ > 0 ? absl::string_view(backgrounds_[background_depth_ - 1].color, 7)
+                            : absl::string_view("#ffffff");
+  bool hidden = false;
+  char own_bg[8];
+  size_t own_bg_len = 0;
+  Attributes attrs(tag);
+  char an[24];
+  size_t al;
+  absl::string_view value;
+  while (!hidden && attrs.Next(an, &al, &value)) {
+    if (NameIs(an, al, "hidden")) {
+      hidden = true;
+    } else if (NameIs(an, al, "style")) {
+      char css[512];
+      const absl::string_view c(css, CompactCss(value, css, sizeof(css)));
+      hidden = HidingCss(c, background);
+      absl::string_view bg = CssValue(c, "background-color:");
+      if (bg.empty()) bg = CssValue(c, "background:");
+      if (!bg.empty()) own_bg_len = NormalColour(bg, own_bg);
+    } else if (NameIs(an, al, "class")) {
+      // Any of its classes that a style block hides.
+      for (size_t i = 0; i < value.size() && !hidden;) {
+        while (i < value.size() && static_cast<unsigned char>(value[i]) <= ' ') ++i;
+        size_t j = i;
+        while (j < value.size() && static_cast<unsigned char>(value[j]) > ' ') ++j;
+        const absl::string_view cls = value.substr(i, j - i);
+        for (int k = 0; k < hidden_class_count_ && !hidden; ++k) {
+          hidden = cls.size() == hidden_class_len_[k] &&
+                   StartsWithI(cls, absl::string_view(hidden_classes_[k], hidden_class_len_[k]));
+        }
+        i = j;
+      }
+    } else if (NameIs(an, al, "color")) {  // <font color=...>
+      char fg[8];
+      const size_t n = NormalColour(value, fg);
+      hidden = n > 0 && absl::string_view(fg, n) == background;
+    } else if (NameIs(an, al, "bgcolor")) {
+      own_bg_len = NormalColour(value, own_bg);
+    }
+  }
+  if (hidden) {
+    hidden_depth_ = 1;
+    std::memcpy(hidden_name_, name, name_len);
+    hidden_name_len_ = name_len;
+    return true;
+  }
+  if (own_bg_len == 7 && background_depth_ < kMaxBackgrounds) {
+    Background& b = backgrounds_[background_depth_++];
+    std::memcpy(b.name, name, name_len);
+    b.name_len = static_cast<uint8_t>(name_len);
+    std::memcpy(b.color, own_bg, 8);
+  }
+  return false;
+}
+
+void BodyNormalizer::CaptureStyle(const char* p, size_t n) noexcept {
+  const size_t take = std::min(n, sizeof(style_) - style_len_);
+  std::memcpy(style_ + style_len_, p, take);
+  style_len_ += take;
+}
+
+void BodyNormalizer::StyleRules() noexcept {
+  // Rules "SELECTORS { DECLARATIONS }" whose declarations hide text: the
+  // classes their selectors name (".name", "tag.name") are hidden.
+  char css[sizeof(style_)];
+  const absl::string_view c(css,
+                            CompactCss(absl::string_view(style_, style_len_), css, sizeof(css)));
+  style_len_ = 0;
+  size_t at = 0;
+  while (at < c.size() && hidden_class_count_ < kMaxHiddenClasses) {
+    const size_t open = c.find('{', at);
+    if (open == absl::string_view::npos) break;
+    const size_t close = c.find('}', open);
+    const absl::string_view selectors = c.substr(at, open - at);
+    const absl::string_view body =
+        c.substr(open + 1, (close == absl::string_view::npos ? c.size() : close) - open - 1);
+    at = close == absl::string_view::npos ? c.size() : close + 1;
+    if (!HidingCss(body, "#ffffff")) continue;
+    for (size_t i = 0; i < selectors.size() && hidden_class_count_ < kMaxHiddenClasses;) {
+      const size_t dot = selectors.find('.', i);
+      if (dot == absl::string_view::npos) break;
+      size_t j = dot + 1;
+      while (j < selectors.size() && (IsAlnum(static_cast<unsigned char>(selectors[j])) ||
+                                      selectors[j] == '-' || selectors[j] == '_')) {
+        ++j;
+      }
+      const size_t n = std::min<size_t>(j - dot - 1, sizeof(hidden_classes_[0]));
+      if (n > 0) {
+        std::memcpy(hidden_classes_[hidden_class_count_], selectors.data() + dot + 1, n);
+        hidden_class_len_[hidden_class_count_++] = static_cast<uint8_t>(n);
+      }
+      i = j;
     }
   }
 }

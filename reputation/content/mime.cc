@@ -141,6 +141,10 @@ void BodyNormalizer::Reset(TokenSink* sink) noexcept {
   tag_len_ = 0;
   entity_len_ = 0;
   skip_until_close_ = 0;
+  hidden_depth_ = 0;
+  background_depth_ = 0;
+  hidden_class_count_ = 0;
+  style_len_ = 0;
   word_len_ = 0;
   word_overlong_ = false;
   word_flags_ = 0;
@@ -360,6 +364,9 @@ void BodyNormalizer::EndHeaders() noexcept {
   qp_carry_len_ = 0;
   html_ = Html::kText;
   skip_until_close_ = 0;
+  hidden_depth_ = 0;
+  background_depth_ = 0;
+  style_len_ = 0;
   unicode_->StartPart(kind_ == PartKind::kPlain || kind_ == PartKind::kHtml
                           ? absl::string_view(next_charset_, next_charset_len_)
                           : absl::string_view());
