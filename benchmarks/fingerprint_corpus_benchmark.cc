@@ -24,6 +24,7 @@
 #include <dirent.h>
 #include <fuzzy.h>
 #include <tlsh.h>
+#include <unicode/ucnv.h>
 #include <xxhash.h>
 
 #include <algorithm>
@@ -42,6 +43,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "benchmark/benchmark.h"
 #include "bindings/engine/message_body.h"
@@ -370,7 +372,8 @@ struct Hashes {
   bool tlsh_valid = false;
 };
 
-int g_k = 32;  // --k: sketch size
+int g_k = 32;           // --k: sketch size
+bool g_busting = true;  // --no_busting: skip the hash-busting tables
 
 sluice::Fingerprinter* PairsFp() {
   static sluice::Fingerprinter* f = [] {
@@ -415,6 +418,512 @@ int SsdeepScore(const Hashes& a, const Hashes& b) {
 int TlshDistance(const Hashes& a, const Hashes& b) {
   if (!a.tlsh_valid || !b.tlsh_valid) return 100000;
   return a.tlsh->totalDiff(b.tlsh.get());
+}
+
+// ---- Hash-busting mutations (issue 21) ---------------------------------------------
+//
+// What spammers who expect near-duplicate detection do to each copy. Each
+// applies to the text (base64 runs decoded and encoded again, as Mutate);
+// "invisible text" applies to messages with an HTML part only, and
+// "re-encoded" to single-part messages (the others are left out of those
+// columns: the count is printed).
+enum Bust {
+  kPad30,       // random words appended, 30% of the body's word count
+  kPad100,      // the same, 100%
+  kInvisible,   // display:none spans of ~20 random words between paragraphs (HTML)
+  kLookAlikes,  // Cyrillic look-alike letters in 10% of the words
+  kZeroWidth,   // a zero-width space after 20% of the words
+  kParagraphs,  // the paragraphs in another order
+  kReencoded,   // the body in base64 (or quoted-printable if it was base64), charset UTF-8
+  kOpening,     // a new subject and a new opening sentence
+  kBusts
+};
+const char* kBustNames[] = {"padding 30%",     "padding 100%",   "invisible text",
+                            "look-alikes 10%", "zero-width 20%", "paragraph order",
+                            "re-encoded",      "new opening"};
+
+bool HasHtmlPart(const Message& m) {
+  const std::string lower = absl::AsciiStrToLower(m.raw);
+  return lower.find("text/html") != std::string::npos;
+}
+bool SinglePart(const Message& m) {
+  const std::string head = absl::AsciiStrToLower(m.raw.substr(0, m.body_at));
+  return head.find("multipart/") == std::string::npos;
+}
+
+std::string RandomWords(std::mt19937_64& rng, size_t n) {
+  std::string out;
+  for (size_t i = 0; i < n; ++i)
+    absl::StrAppend(&out, i ? " " : "", g_vocab[rng() % g_vocab.size()]);
+  return out;
+}
+
+size_t WordCount(absl::string_view text) {
+  size_t n = 0;
+  bool in = false;
+  for (char c : text) {
+    const bool w = isalpha(static_cast<unsigned char>(c));
+    n += w && !in;
+    in = w;
+  }
+  return n;
+}
+
+// Calls f(word) for each run of letters outside tags, rebuilding the text.
+std::string EachWord(const std::string& text,
+                     const std::function<std::string(const std::string&)>& f) {
+  std::string out;
+  bool in_tag = false;
+  for (size_t s = 0; s < text.size();) {
+    const char c = text[s];
+    if (!in_tag && isalpha(static_cast<unsigned char>(c))) {
+      size_t e = s;
+      while (e < text.size() && isalpha(static_cast<unsigned char>(text[e]))) ++e;
+      out += f(text.substr(s, e - s));
+      s = e;
+      continue;
+    }
+    if (c == '<') in_tag = true;
+    if (c == '>') in_tag = false;
+    out += c;
+    ++s;
+  }
+  return out;
+}
+
+// The charsets a message declares, lower case.
+std::set<std::string> Charsets(const std::string& raw) {
+  std::set<std::string> out;
+  const std::string lower = absl::AsciiStrToLower(raw);
+  for (size_t at = lower.find("charset="); at != std::string::npos;
+       at = lower.find("charset=", at + 1)) {
+    size_t i = at + 8;
+    while (i < lower.size() && (lower[i] == '"' || lower[i] == '\'')) ++i;
+    size_t e = i;
+    while (e < lower.size() && (isalnum(static_cast<unsigned char>(lower[e])) || lower[e] == '-' ||
+                                lower[e] == '_' || lower[e] == '.' || lower[e] == ':')) {
+      ++e;
+    }
+    out.insert(lower.substr(i, e - i));
+  }
+  return out;
+}
+
+// Whether a message's text can be made UTF-8 here: it declares only
+// ASCII, UTF-8, Latin-1 or windows-1252 (the copies that carry Cyrillic
+// look-alikes or zero-width spaces are UTF-8, as a sender's tool would
+// write them; messages in other charsets are left out of those columns).
+// Whether a message's text (base64 runs decoded) is ASCII, without
+// quoted-printable escapes above 0x7F: its copies with look-alikes or
+// zero-width spaces can be UTF-8 (every charset declared UTF-8) and stay
+// the same text otherwise.
+bool AsciiText(const Message& m) {
+  for (const Segment& g : Segments(std::string(m.body()))) {
+    for (size_t i = 0; i < g.text.size(); ++i) {
+      const unsigned char c = static_cast<unsigned char>(g.text[i]);
+      if (c >= 0x80) return false;
+      if (c == '=' && i + 2 < g.text.size() &&
+          isxdigit(static_cast<unsigned char>(g.text[i + 1])) && g.text[i + 1] >= '8') {
+        return false;
+      }
+    }
+  }
+  for (unsigned char c : m.raw.substr(0, m.body_at)) {
+    if (c >= 0x80) return false;
+  }
+  // Charsets where ASCII bytes are ASCII text (not ISO-2022-JP, UTF-7...).
+  for (const std::string& c : Charsets(m.raw)) {
+    if (c != "us-ascii" && c != "ascii" && c != "utf-8" && c.rfind("iso-8859-", 0) != 0 &&
+        c.rfind("windows-125", 0) != 0) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// A line of MIME structure (a part header or a boundary): mutations leave it.
+bool Structural(absl::string_view line) {
+  if (line.substr(0, 2) == "--") return true;
+  const size_t colon = line.find(':');
+  return colon != absl::string_view::npos && colon < 40 &&
+         line.substr(0, colon).find(' ') == absl::string_view::npos && colon > 0 &&
+         isalpha(static_cast<unsigned char>(line[0]));
+}
+
+std::string BustCopy(const Message& m, Bust kind, std::mt19937_64& rng) {
+  std::string head = m.raw.substr(0, m.body_at);
+  std::string body(m.body());
+  head = absl::StrCat("Message-ID: <", rng(), "@mx.example>\n", head);
+  std::vector<Segment> segments = Segments(body);
+  auto last_text = [&]() -> std::string& {
+    for (size_t i = segments.size(); i-- > 0;) {
+      if (segments[i].text.find_first_not_of(" \t\r\n") != std::string::npos)
+        return segments[i].text;
+    }
+    return segments.back().text;
+  };
+  size_t words = 0;
+  for (const Segment& g : segments) words += WordCount(g.text);
+  const bool html = absl::AsciiStrToLower(body).find("<p") != std::string::npos ||
+                    absl::AsciiStrToLower(body).find("<br") != std::string::npos;
+  switch (kind) {
+    case kPad30:
+    case kPad100: {
+      const size_t n = std::max<size_t>(1, words * (kind == kPad30 ? 30 : 100) / 100);
+      std::string pad = RandomWords(rng, n);
+      std::string& t = last_text();
+      const size_t close = absl::AsciiStrToLower(t).rfind("</body");
+      if (html && close != std::string::npos) {
+        t.insert(close, absl::StrCat("<p>", pad, "</p>\n"));
+      } else {
+        absl::StrAppend(&t, "\n", pad, "\n");
+      }
+      break;
+    }
+    case kInvisible:
+      for (Segment& g : segments) {
+        std::string out;
+        const std::string lower = absl::AsciiStrToLower(g.text);
+        size_t pos = 0;
+        for (;;) {
+          size_t a = lower.find("</p>", pos), b = lower.find("<br", pos);
+          size_t at = std::min(a, b);
+          if (at == std::string::npos) break;
+          const size_t gt = lower.find('>', at);
+          if (gt == std::string::npos) break;
+          out += g.text.substr(pos, gt + 1 - pos);
+          absl::StrAppend(&out, "<span style=\"display:none\">", RandomWords(rng, 20), "</span>");
+          pos = gt + 1;
+        }
+        out += g.text.substr(pos);
+        g.text = out;
+      }
+      break;
+    case kLookAlikes:
+    case kZeroWidth: {
+      // ASCII text (AsciiText) mutated word by word outside tags and MIME
+      // structure; every charset declared UTF-8.
+      for (Segment& g : segments) {
+        std::string out;
+        size_t pos = 0;
+        bool in_header = false;
+        while (pos < g.text.size()) {
+          size_t nl = g.text.find('\n', pos);
+          nl = nl == std::string::npos ? g.text.size() : nl + 1;
+          const std::string line = g.text.substr(pos, nl - pos);
+          pos = nl;
+          // Part headers, their folded lines and boundaries stay.
+          const bool folded = in_header && !line.empty() && (line[0] == ' ' || line[0] == '\t');
+          in_header = Structural(line) || folded;
+          if (in_header) {
+            out += line;
+            continue;
+          }
+          out += EachWord(line, [&](const std::string& w) {
+            if (kind == kZeroWidth) return rng() % 5 == 0 ? w + "\xE2\x80\x8B" : w;
+            if (rng() % 10 != 0) return w;
+            std::string o;
+            for (char c : w) {
+              switch (c) {
+                case 'a':
+                  o += "\xD0\xB0";
+                  break;
+                case 'e':
+                  o += "\xD0\xB5";
+                  break;
+                case 'o':
+                  o += "\xD0\xBE";
+                  break;
+                case 'p':
+                  o += "\xD1\x80";
+                  break;
+                case 'c':
+                  o += "\xD1\x81";
+                  break;
+                case 'x':
+                  o += "\xD1\x85";
+                  break;
+                default:
+                  o += c;
+              }
+            }
+            return o;
+          });
+        }
+        g.text = out;
+      }
+      for (const std::string& cs : Charsets(m.raw)) {
+        for (std::string* t : {&head}) {
+          std::string lower = absl::AsciiStrToLower(*t);
+          for (size_t at = lower.find(cs); at != std::string::npos; at = lower.find(cs, at + 1)) {
+            if (at >= 8 && lower.compare(at - 8, 8, "charset=") != 0 && lower[at - 1] != '"')
+              continue;
+            t->replace(at, cs.size(), "utf-8");
+            lower = absl::AsciiStrToLower(*t);
+          }
+        }
+        for (Segment& g : segments) {
+          // In part headers only (and their folded lines), not in the text.
+          std::string out;
+          size_t pos = 0;
+          bool in_header = false;
+          while (pos < g.text.size()) {
+            size_t nl = g.text.find('\n', pos);
+            nl = nl == std::string::npos ? g.text.size() : nl + 1;
+            std::string line = g.text.substr(pos, nl - pos);
+            pos = nl;
+            const bool folded = in_header && !line.empty() && (line[0] == ' ' || line[0] == '\t');
+            in_header = Structural(line) || folded;
+            if (in_header) {
+              std::string lower = absl::AsciiStrToLower(line);
+              const size_t at = lower.find("charset=");
+              if (at != std::string::npos) {
+                size_t i = at + 8;
+                while (i < lower.size() && (lower[i] == '"' || lower[i] == '\'')) ++i;
+                if (lower.compare(i, cs.size(), cs) == 0) line.replace(i, cs.size(), "utf-8");
+              }
+            }
+            out += line;
+          }
+          g.text = out;
+        }
+      }
+      break;
+    }
+    case kParagraphs:
+      for (Segment& g : segments) {
+        std::vector<std::string> paras;
+        size_t pos = 0;
+        for (;;) {
+          const size_t at = g.text.find("\n\n", pos);
+          if (at == std::string::npos) break;
+          paras.push_back(g.text.substr(pos, at + 2 - pos));
+          pos = at + 2;
+        }
+        paras.push_back(g.text.substr(pos));
+        if (paras.size() > 2) std::shuffle(paras.begin() + 1, paras.end() - 1, rng);
+        g.text = absl::StrJoin(paras, "");
+      }
+      break;
+    case kReencoded: {
+      body = Join(segments);
+      std::string h = head;
+      std::string lower = absl::AsciiStrToLower(h);
+      const size_t cte = lower.find("\ncontent-transfer-encoding:");
+      const bool was_base64 =
+          cte != std::string::npos && lower.find("base64", cte) < lower.find('\n', cte + 1);
+      std::string decoded = body;
+      if (was_base64) {
+        std::string joined;
+        for (char c : body) {
+          if (!isspace(static_cast<unsigned char>(c))) joined += c;
+        }
+        if (!absl::Base64Unescape(joined, &decoded)) decoded = body;
+      }
+      if (cte != std::string::npos) {
+        const size_t end = h.find('\n', cte + 1);
+        h.erase(cte, end - cte);
+      }
+      std::string enc;
+      if (was_base64) {  // quoted-printable
+        size_t col = 0;
+        for (unsigned char c : decoded) {
+          std::string piece = c == '\n' ? "\n"
+                              : (c == '=' || c >= 0x7F || (c < ' ' && c != '\t'))
+                                  ? absl::StrFormat("=%02X", c)
+                                  : std::string(1, static_cast<char>(c));
+          if (c != '\n' && col + piece.size() > 75) {
+            enc += "=\n";
+            col = 0;
+          }
+          enc += piece;
+          col = c == '\n' ? 0 : col + piece.size();
+        }
+      } else {
+        const std::string e = absl::Base64Escape(decoded);
+        for (size_t i = 0; i < e.size(); i += 76) absl::StrAppend(&enc, e.substr(i, 76), "\n");
+      }
+      const size_t blank = h.rfind('\n', h.size() - 2);
+      h.insert(blank == std::string::npos ? 0 : blank + 1,
+               absl::StrCat("Content-Transfer-Encoding: ",
+                            was_base64 ? "quoted-printable" : "base64", "\n"));
+      return h + enc;
+    }
+    case kOpening: {
+      std::string subject = absl::StrCat("Subject: ", RandomWords(rng, 5), "\n");
+      head = subject + head;
+      std::string& t =
+          segments[0].text.find_first_not_of(" \t\r\n") == std::string::npos && segments.size() > 1
+              ? segments[1].text
+              : segments[0].text;
+      const std::string opening = absl::StrCat(RandomWords(rng, 12), ".\n\n");
+      const size_t body_tag = absl::AsciiStrToLower(t).find("<body");
+      const size_t gt = body_tag == std::string::npos ? std::string::npos : t.find('>', body_tag);
+      if (gt != std::string::npos) {
+        t.insert(gt + 1, absl::StrCat("<p>", opening, "</p>"));
+      } else {
+        t = opening + t;
+      }
+      break;
+    }
+    default:
+      break;
+  }
+  return head + Join(segments);
+}
+
+bool BustApplies(const Message& m, Bust kind) {
+  if (kind == kInvisible) return HasHtmlPart(m);
+  if (kind == kLookAlikes || kind == kZeroWidth) return AsciiText(m);
+  if (kind == kParagraphs) {  // moving soft line breaks would cut words
+    return absl::AsciiStrToLower(m.raw).find("quoted-printable") == std::string::npos;
+  }
+  if (kind == kReencoded) return SinglePart(m);
+  return true;
+}
+
+// The tokens of a message, for --explain_bust.
+std::string TokensOf(const std::string& raw) {
+  struct Collect : sluice::TokenSink {
+    void Token(absl::string_view t) noexcept override {
+      absl::StrAppend(&out, out.empty() ? "" : " ", t);
+    }
+    std::string out;
+  } c;
+  sluice::BodyNormalizer n;
+  n.Normalize(raw, &c);
+  return c.out;
+}
+
+// --explain_bust K N: the first N messages whose copy under mutation K
+// has another digest, with where their token streams part.
+void ExplainBust(int kind, int n) {
+  std::mt19937_64 rng(7);
+  for (const Message& m : g_messages) {
+    if (!m.spam || n <= 0 || WordCount(m.body()) < 40 || !BustApplies(m, static_cast<Bust>(kind))) {
+      continue;
+    }
+    const std::string copy = BustCopy(m, static_cast<Bust>(kind), rng);
+    const std::string a = TokensOf(m.raw), b = TokensOf(copy);
+    if (a == b) continue;
+    size_t at = 0;
+    while (at < a.size() && at < b.size() && a[at] == b[at]) ++at;
+    const size_t from = at > 60 ? at - 60 : 0;
+    std::printf("----\n  original: ...%s\n  copy:     ...%s\n",
+                absl::CEscape(a.substr(from, 160)).c_str(),
+                absl::CEscape(b.substr(from, 160)).c_str());
+    --n;
+  }
+}
+
+// All distinct ham pairs: the false-positive side, calibrated on every
+// pair (not a sample), and (original, copy) and (copy, copy) detection
+// per mutation for sluice's rule and the peers at their own thresholds.
+void EvaluateBusting(const std::vector<Hashes>& hashes, uint64_t seed) {
+  std::mt19937_64 rng(seed + 21);
+  std::vector<size_t> ham, spam;
+  for (size_t i = 0; i < g_messages.size(); ++i) (g_messages[i].spam ? spam : ham).push_back(i);
+  // Distinct ham: one of each raw text.
+  std::vector<size_t> distinct;
+  {
+    std::set<std::string> seen;
+    for (size_t i : ham) {
+      if (seen.insert(g_messages[i].raw).second) distinct.push_back(i);
+    }
+  }
+  const double budget = 0.0005;
+  // Histograms over all pairs: word-set similarity in 1/256 steps, ssdeep
+  // score, TLSH distance; digest matches.
+  std::vector<uint64_t> words_hist(257, 0), ss_hist(101, 0), tl_hist(2001, 0);
+  uint64_t digest_fp = 0, total = 0;
+  for (size_t x = 0; x < distinct.size(); ++x) {
+    for (size_t y = x + 1; y < distinct.size(); ++y) {
+      const Hashes& a = hashes[distinct[x]];
+      const Hashes& b = hashes[distinct[y]];
+      ++total;
+      const bool same = a.pairs.SameTemplate(b.pairs);
+      digest_fp += same;
+      const double j = sluice::Fingerprint::Similarity(a.words, b.words);
+      // The rule's pairs: a digest match counts at any similarity.
+      ++words_hist[same ? 256 : static_cast<int>(j * 256)];
+      ++ss_hist[std::min(100, SsdeepScore(a, b))];
+      ++tl_hist[std::min(2000, TlshDistance(a, b))];
+    }
+  }
+  auto over = [&](const std::vector<uint64_t>& h, size_t from, size_t to) {
+    uint64_t n = 0;
+    for (size_t i = from; i <= to && i < h.size(); ++i) n += h[i];
+    return static_cast<double>(n) / static_cast<double>(total);
+  };
+  int j_step = 1;  // the rule: digest, or words similarity >= j_step/256
+  while (j_step < 256 && over(words_hist, static_cast<size_t>(j_step), 256) > budget) ++j_step;
+  const double j_t = j_step / 256.0;
+  int ss_t = 1;
+  while (ss_t <= 100 && over(ss_hist, static_cast<size_t>(ss_t), 100) > budget) ++ss_t;
+  int tl_t = 0;
+  while (tl_t < 2000 && over(tl_hist, 0, static_cast<size_t>(tl_t + 1)) <= budget) ++tl_t;
+  std::printf(
+      "hash-busting: %zu distinct ham messages, %llu pairs (all of them); thresholds at <= 0.05%%: "
+      "sluice digest or words J >= %.3f (FP %.4f%%), ssdeep >= %d (FP %.4f%%), TLSH <= %d "
+      "(FP %.4f%%); digest alone FP %.4f%%\n\n",
+      distinct.size(), static_cast<unsigned long long>(total), j_t,
+      100 * over(words_hist, static_cast<size_t>(j_step), 256), ss_t,
+      100 * over(ss_hist, static_cast<size_t>(ss_t), 100), tl_t,
+      100 * over(tl_hist, 0, static_cast<size_t>(tl_t)),
+      100.0 * static_cast<double>(digest_fp) / static_cast<double>(total));
+  struct Method {
+    const char* name;
+    std::function<bool(const Hashes&, const Hashes&)> same;
+  };
+  const std::vector<Method> methods = {
+      {"sluice digest",
+       [](const Hashes& a, const Hashes& b) { return a.pairs.SameTemplate(b.pairs); }},
+      {"sluice rule (digest or words)",
+       [&](const Hashes& a, const Hashes& b) {
+         return a.pairs.SameTemplate(b.pairs) ||
+                sluice::Fingerprint::Similarity(a.words, b.words) >= j_t;
+       }},
+      {"ssdeep", [&](const Hashes& a, const Hashes& b) { return SsdeepScore(a, b) >= ss_t; }},
+      {"TLSH", [&](const Hashes& a, const Hashes& b) { return TlshDistance(a, b) <= tl_t; }},
+  };
+  std::vector<std::vector<int>> orig(methods.size(), std::vector<int>(kBusts, 0));
+  std::vector<std::vector<int>> pair(methods.size(), std::vector<int>(kBusts, 0));
+  std::vector<int> n(kBusts, 0);
+  for (size_t s : spam) {
+    const Message& m = g_messages[s];
+    if (WordCount(m.body()) < 40) continue;  // a template needs some text
+    for (int k = 0; k < kBusts; ++k) {
+      if (!BustApplies(m, static_cast<Bust>(k))) continue;
+      Hashes c1, c2;
+      HashAll(BustCopy(m, static_cast<Bust>(k), rng), &c1);
+      HashAll(BustCopy(m, static_cast<Bust>(k), rng), &c2);
+      ++n[k];
+      for (size_t i = 0; i < methods.size(); ++i) {
+        orig[i][k] += methods[i].same(hashes[s], c1);
+        pair[i][k] += methods[i].same(c1, c2);
+      }
+    }
+  }
+  for (int table = 0; table < 2; ++table) {
+    std::printf("%s\n\n| method |", table == 0 ? "(original, copy): a copy found from its template"
+                                               : "(copy, copy): two copies mutated independently");
+    for (int k = 0; k < kBusts; ++k) std::printf(" %s |", kBustNames[k]);
+    std::printf("\n|---|");
+    for (int k = 0; k < kBusts; ++k) std::printf("---:|");
+    std::printf("\n");
+    for (size_t i = 0; i < methods.size(); ++i) {
+      std::printf("| %s |", methods[i].name);
+      for (int k = 0; k < kBusts; ++k) {
+        const auto& h = table == 0 ? orig : pair;
+        std::printf(" %.1f%% |", 100.0 * h[i][k] / std::max(1, n[k]));
+      }
+      std::printf("\n");
+    }
+    std::printf("| messages |");
+    for (int k = 0; k < kBusts; ++k) std::printf(" %d |", n[k]);
+    std::printf("\n\n");
+  }
+  std::fflush(stdout);
 }
 
 // ---- The evaluation ---------------------------------------------------------
@@ -537,6 +1046,7 @@ void Evaluate(int ham_pairs, uint64_t seed) {
       "different.)\n\n",
       invalid_tlsh, empty_ss);
   std::fflush(stdout);
+  if (g_busting) EvaluateBusting(hashes, seed);
 }
 
 // ---- Burst simulation ------------------------------------------------------------
@@ -778,6 +1288,7 @@ int main(int argc, char** argv) {
   bool measure = true;   // --detection_only: skip the throughput benchmarks
   bool wide = true;      // --sse2_only: no AVX-512 even where the CPU has it
   std::vector<char*> rest = {argv[0]};
+  int explain_kind = -1, explain_n = 0;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--corpus" && i + 1 < argc) {
@@ -790,6 +1301,11 @@ int main(int argc, char** argv) {
       wide = false;
     } else if (a == "--pairs" && i + 1 < argc) {
       pairs = std::atoi(argv[++i]);
+    } else if (a == "--explain_bust" && i + 2 < argc) {
+      explain_kind = std::atoi(argv[++i]);
+      explain_n = std::atoi(argv[++i]);
+    } else if (a == "--no_busting") {
+      g_busting = false;
     } else if (a == "--k" && i + 1 < argc) {
       g_k = std::atoi(argv[++i]);
     } else if (a == "--seed" && i + 1 < argc) {
@@ -842,6 +1358,10 @@ int main(int argc, char** argv) {
         g_messages.size(), CorpusBytes(false) / 1e6, CorpusBytes(true) / 1e6, text / 1e6,
         tokens / 1e6, static_cast<unsigned long long>(digests),
         static_cast<unsigned long long>(sketches));
+  }
+  if (explain_kind >= 0) {
+    ExplainBust(explain_kind, explain_n);
+    return 0;
   }
   if (evaluate) {
     Evaluate(pairs, seed);

@@ -82,6 +82,12 @@ size_t LookAlike(UChar32 d, char* out) {
   return Utf8(static_cast<uint32_t>(d), out);
 }
 
+bool IsPunctuation(int8_t type) {
+  return type == U_DASH_PUNCTUATION || type == U_START_PUNCTUATION || type == U_END_PUNCTUATION ||
+         type == U_CONNECTOR_PUNCTUATION || type == U_OTHER_PUNCTUATION ||
+         type == U_INITIAL_PUNCTUATION || type == U_FINAL_PUNCTUATION;
+}
+
 size_t Compute(uint32_t c, char* out) {
   if (c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF)) {
     out[0] = ' ';
@@ -116,7 +122,11 @@ size_t Compute(uint32_t c, char* out) {
     U16_NEXT(norm, i, nl, d);
     if (d < 0x80) {
       out[n++] = static_cast<char>(d);
-    } else if (!u_hasBinaryProperty(d, UCHAR_DEFAULT_IGNORABLE_CODE_POINT)) {
+    } else if (u_hasBinaryProperty(d, UCHAR_DEFAULT_IGNORABLE_CODE_POINT)) {
+      continue;
+    } else if (IsPunctuation(u_charType(d))) {
+      out[n++] = ' ';  // curly quotes, dashes, ellipses: between words
+    } else {
       n += LookAlike(d, out + n);
     }
   }

@@ -13,7 +13,8 @@
 //                space, joiners, soft hyphen, word joiner, BOM, variation
 //                selectors, bidi controls, tags)
 //   spaces       other space separators (no-break, en/em, ideographic)
-//                become an ASCII space
+//                and punctuation outside ASCII (curly quotes, dashes,
+//                ellipses, after NFKC) become an ASCII space
 //   NFKC         compatibility forms fold and case folds (ICU's NFKC_Casefold:
 //                fullwidth, ligatures, circled and mathematical letters)
 //   look-alikes  a letter whose UTS #39 confusable skeleton (ICU uspoof)
