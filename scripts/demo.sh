@@ -79,7 +79,14 @@ def body(i):
                 "regards,\nthe parcel service of the town\n")
     if kind == "link":
         return "Great deals today at http://www.cheap-pills.test/buy - do not miss them.\n"
-    return " ".join(rng.choice(words) for _ in range(rng.randint(20, 400))) + "\n"
+    # Ordinary mail: a few everyday words among many of each message's own
+    # (made of syllables), as real letters differ in most of their words.
+    syl = ["ba", "ko", "ri", "sen", "ta", "lu", "mer", "den", "fi", "gor", "pa", "vel", "nu", "stra"]
+    def word():
+        if rng.random() < 0.3:
+            return rng.choice(words)
+        return "".join(rng.choice(syl) for _ in range(rng.randint(2, 4)))
+    return " ".join(word() for _ in range(rng.randint(20, 400))) + "\n"
 sent = 0
 while sent < n:
     s = smtplib.SMTP("127.0.0.1", port, timeout=60)

@@ -49,9 +49,9 @@ run_target report_fuzzer tests/fuzz/report_corpus tests/fuzz/report_fuzzer.cc \
   bindings/report/html_report.cc bindings/engine/notice_record.cc $rl_srcs "$gen/config.pb.cc"
 rep_srcs=$(lib_srcs reputation)
 run_target policy_fuzzer tests/fuzz/policy_corpus tests/fuzz/policy_fuzzer.cc \
-  $(lib_srcs bindings/engine bindings/postfix | grep -v -e policyd_main -e policy_server -e admin.cc -e metrics.cc) \
+  $(lib_srcs bindings/engine bindings/postfix bindings/report | grep -v -e policyd_main -e policy_server -e admin.cc -e metrics.cc) \
   $rep_srcs $rl_srcs "$gen/config.pb.cc"
 run_target milter_fuzzer tests/fuzz/milter_corpus tests/fuzz/milter_fuzzer.cc \
   bindings/milter/milter_session.cc \
-  $(lib_srcs bindings/engine bindings/postfix | grep -v -e policyd_main -e policy_server -e admin.cc -e metrics.cc) \
+  $(lib_srcs bindings/engine bindings/postfix bindings/report | grep -v -e policyd_main -e policy_server -e admin.cc -e metrics.cc) \
   $rep_srcs $rl_srcs "$gen/config.pb.cc"

@@ -154,8 +154,10 @@ TEST(FingerprintTest, PersonalisationKeepsTheTemplateDigest) {
 }
 
 TEST(FingerprintTest, SubstitutedWordsKeepHighSimilarityAndShareABand) {
+  Fingerprinter::Options pairs;  // 2-word shingles, as the figures below
+  pairs.shingle = 2;
   auto w = Words(200, 2);
-  Fingerprint base = Fp(Message(w));
+  Fingerprint base = Fp(Message(w), pairs);
   std::mt19937 rng(9);
   auto other_words = Words(200, 99);
   int shared_band_trials = 0, low_trials = 0;
@@ -164,7 +166,7 @@ TEST(FingerprintTest, SubstitutedWordsKeepHighSimilarityAndShareABand) {
   for (int trial = 0; trial < kTrials; ++trial) {
     auto m = w;
     for (int i = 0; i < 20; ++i) m[rng() % m.size()] = other_words[rng() % other_words.size()];
-    Fingerprint fp = Fp(Message(m));
+    Fingerprint fp = Fp(Message(m), pairs);
     EXPECT_FALSE(base.SameTemplate(fp));
     double sim = Fingerprint::Similarity(base, fp);
     sum += sim;

@@ -36,7 +36,7 @@ class TemplateIndex {
  public:
   struct Options {
     size_t max_templates = 1 << 16;
-    double similarity = 0.42;  // see BurstDetector::Options::similarity
+    double similarity = 0.41;  // see BurstDetector::Options::similarity
   };
   explicit TemplateIndex(const Options& options);
 

@@ -23,7 +23,11 @@ std::string Text(uint32_t seed, int words, int change_every = 0) {
 }
 
 Fingerprint Fp(const std::string& m) {
-  static Fingerprinter* f = new Fingerprinter();
+  static Fingerprinter* f = [] {  // 2-word shingles, as the figures below
+    Fingerprinter::Options o;
+    o.shingle = 2;
+    return new Fingerprinter(o);
+  }();
   Fingerprint fp;
   f->Compute(m, &fp);
   return fp;
