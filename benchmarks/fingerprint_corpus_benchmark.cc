@@ -835,7 +835,6 @@ void EvaluateBusting(const std::vector<Hashes>& hashes, uint64_t seed) {
   // Histograms over all pairs: word-set similarity in 1/256 steps, ssdeep
   // score, TLSH distance; digest matches.
   std::vector<uint64_t> words_hist(257, 0), ss_hist(101, 0), tl_hist(2001, 0);
-  std::vector<uint64_t> cw_hist(257, 0), cp_hist(257, 0);  // containment: words, 2-shingles
   uint64_t digest_fp = 0, total = 0;
   for (size_t x = 0; x < distinct.size(); ++x) {
     for (size_t y = x + 1; y < distinct.size(); ++y) {
@@ -847,10 +846,6 @@ void EvaluateBusting(const std::vector<Hashes>& hashes, uint64_t seed) {
       const double j = sluice::Fingerprint::Similarity(a.words, b.words);
       // The rule's pairs: a digest match counts at any similarity.
       ++words_hist[same ? 256 : static_cast<int>(j * 256)];
-      ++cw_hist[same ? 256
-                     : static_cast<int>(sluice::Fingerprint::Containment(a.words, b.words) * 256)];
-      ++cp_hist[same ? 256
-                     : static_cast<int>(sluice::Fingerprint::Containment(a.pairs, b.pairs) * 256)];
       ++ss_hist[std::min(100, SsdeepScore(a, b))];
       ++tl_hist[std::min(2000, TlshDistance(a, b))];
     }
@@ -863,15 +858,6 @@ void EvaluateBusting(const std::vector<Hashes>& hashes, uint64_t seed) {
   int j_step = 1;  // the rule: digest, or words similarity >= j_step/256
   while (j_step < 256 && over(words_hist, static_cast<size_t>(j_step), 256) > budget) ++j_step;
   const double j_t = j_step / 256.0;
-  int cw_step = 1, cp_step = 1;
-  while (cw_step < 256 && over(cw_hist, static_cast<size_t>(cw_step), 256) > budget) ++cw_step;
-  while (cp_step < 256 && over(cp_hist, static_cast<size_t>(cp_step), 256) > budget) ++cp_step;
-  const double cw_t = cw_step / 256.0, cp_t = cp_step / 256.0;
-  std::printf(
-      "containment thresholds at <= 0.05%%: words >= %.3f (FP %.4f%%), 2-shingles >= %.3f "
-      "(FP %.4f%%)\n",
-      cw_t, 100 * over(cw_hist, static_cast<size_t>(cw_step), 256), cp_t,
-      100 * over(cp_hist, static_cast<size_t>(cp_step), 256));
   int ss_t = 1;
   while (ss_t <= 100 && over(ss_hist, static_cast<size_t>(ss_t), 100) > budget) ++ss_t;
   int tl_t = 0;
@@ -896,16 +882,6 @@ void EvaluateBusting(const std::vector<Hashes>& hashes, uint64_t seed) {
        [&](const Hashes& a, const Hashes& b) {
          return a.pairs.SameTemplate(b.pairs) ||
                 sluice::Fingerprint::Similarity(a.words, b.words) >= j_t;
-       }},
-      {"sluice digest or words containment",
-       [&](const Hashes& a, const Hashes& b) {
-         return a.pairs.SameTemplate(b.pairs) ||
-                sluice::Fingerprint::Containment(a.words, b.words) >= cw_t;
-       }},
-      {"sluice digest or 2-shingle containment",
-       [&](const Hashes& a, const Hashes& b) {
-         return a.pairs.SameTemplate(b.pairs) ||
-                sluice::Fingerprint::Containment(a.pairs, b.pairs) >= cp_t;
        }},
       {"ssdeep", [&](const Hashes& a, const Hashes& b) { return SsdeepScore(a, b) >= ss_t; }},
       {"TLSH", [&](const Hashes& a, const Hashes& b) { return TlshDistance(a, b) <= tl_t; }},

@@ -18,28 +18,13 @@ namespace {
 constexpr uint64_t kEmpty = std::numeric_limits<uint64_t>::max();
 
 // The first elements of a message's set (Fingerprint::exact), one past
-// the most kept so that a larger set is known; and every element's bit
-// in a bitmap for the set's size (linear counting: Fingerprint::
-// cardinality).
+// the most kept so that a larger set is known.
 struct SmallSet {
-  static constexpr int kBitmapWords = 256;  // 16,384 bits
   uint64_t v[Fingerprint::kMaxExact + 1];
   size_t n = 0;
-  uint64_t bitmap[kBitmapWords];
-  void Mark(uint64_t h) { bitmap[(h >> 6) & (kBitmapWords - 1)] |= uint64_t{1} << (h & 63); }
   void Add(uint64_t h) {
     v[n < Fingerprint::kMaxExact ? n : Fingerprint::kMaxExact] = h;
     ++n;
-    Mark(h);
-  }
-  // The number of distinct elements marked (linear counting: about 1%
-  // off up to a few thousand, saturating near 150,000).
-  uint32_t Distinct() const {
-    int ones = 0;
-    for (uint64_t w : bitmap) ones += __builtin_popcountll(w);
-    const double m = kBitmapWords * 64.0;
-    const double zeros = std::max(1.0, m - ones);
-    return static_cast<uint32_t>(std::llround(-m * std::log(zeros / m)));
   }
 };
 
@@ -73,7 +58,6 @@ Fingerprinter::~Fingerprinter() = default;
 void Fingerprinter::Begin() noexcept {
   XXH3_128bits_reset(&state_->digest);
   state_->small.n = 0;
-  std::memset(state_->small.bitmap, 0, sizeof(state_->small.bitmap));
   state_->seen = 0;
   for (int i = 0; i < options_.k; ++i) state_->bins[i] = kEmpty;
   if (link_hosts_ != nullptr) link_hosts_->clear();
@@ -263,7 +247,6 @@ __attribute__((target("avx512f,avx512dq"))) size_t AddShinglesAvx512(
     }
     if (small->n > Fingerprint::kMaxExact) {  // past the small set: only counted
       small->n += static_cast<size_t>(8 - skip);
-      for (int k = skip; k < 8; ++k) small->Mark(out[k]);
     } else {
       for (int k = skip; k < 8; ++k) small->Add(out[k]);
     }
@@ -328,7 +311,6 @@ void Fingerprinter::Finish(Fingerprint* out) noexcept {
   out->size = normalizer_.bytes_seen();
   out->size_bucket = Fingerprint::SizeBucket(out->size);
   out->k = options_.k;
-  out->cardinality = s.small.Distinct();
   const int k = options_.k;
   // A small set is kept exactly (its elements' low 32 bits, sorted, as the
   // bins keep theirs).
@@ -393,24 +375,6 @@ double Fingerprint::Similarity(const Fingerprint& a, const Fingerprint& b) noexc
   static constexpr double kInverse[] = {1.0,    0.5,     0.25,     0.125,
                                         0.0625, 0.03125, 0.015625, 0.0078125};
   return static_cast<double>(equal) * kInverse[__builtin_ctz(static_cast<unsigned>(a.k))];
-}
-
-double Fingerprint::Containment(const Fingerprint& a, const Fingerprint& b) noexcept {
-  if (a.k != b.k || a.k == 0 || a.tokens == 0 || b.tokens == 0) return 0;
-  if (a.exact > 0 && b.exact > 0) {
-    int i = 0, j = 0, both = 0;
-    while (i < a.exact && j < b.exact) {
-      both += a.elements[i] == b.elements[j];
-      const bool step_a = a.elements[i] <= b.elements[j], step_b = b.elements[j] <= a.elements[i];
-      i += step_a;
-      j += step_b;
-    }
-    return static_cast<double>(both) / std::min(a.exact, b.exact);
-  }
-  const double j = Similarity(a, b);
-  const double na = std::max<uint32_t>(a.cardinality, 1), nb = std::max<uint32_t>(b.cardinality, 1);
-  // |A ∩ B| = J (|A| + |B|) / (1 + J).
-  return std::min(1.0, j * (na + nb) / ((1 + j) * std::min(na, nb)));
 }
 
 int Fingerprint::BandKeys(int bands, uint64_t* out) const noexcept {

@@ -45,9 +45,6 @@ struct Fingerprint {
   uint32_t size_bucket = 0;
   uint64_t digest_lo = 0, digest_hi = 0;
   uint64_t tokens = 0;
-  // The set's size (distinct shingles and markup features), estimated by
-  // linear counting: about 1% off for the sizes of mail.
-  uint32_t cardinality = 0;
   int k = 0;  // bins of the sketch: a power of two from 8 to kMaxK (0: no sketch)
   // The low 32 bits of each bin's minimum (a false match between different
   // minima has probability 2^-32 per bin): half the memory, and a compare
@@ -71,11 +68,6 @@ struct Fingerprint {
   // two small sets). Sketches of different K compare as 0. Two empty
   // messages compare as 0.
   static double Similarity(const Fingerprint& a, const Fingerprint& b) noexcept;
-  // Estimated containment of the smaller set in the larger, |A ∩ B| /
-  // min(|A|, |B|), in [0, 1], from Similarity and the cardinalities
-  // (exact for two small sets): a copy padded with words of its own
-  // still contains its template. At least Similarity(a, b).
-  static double Containment(const Fingerprint& a, const Fingerprint& b) noexcept;
   // Writes `bands` band keys (K must be divisible by bands). Returns the
   // number written (0 for an empty message).
   int BandKeys(int bands, uint64_t* out) const noexcept;

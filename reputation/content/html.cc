@@ -79,19 +79,45 @@ size_t TagNameOf(absl::string_view tag, bool closing, char* out) {
 }
 
 bool VoidElement(absl::string_view name) {
-  for (absl::string_view v : {"br", "hr", "img", "input", "meta", "link", "wbr", "area", "base",
-                              "col", "embed", "source", "track", "param"}) {
+  static constexpr absl::string_view kVoid[] = {"br",    "hr",     "img",   "input", "meta",
+                                                "link",  "wbr",    "area",  "base",  "col",
+                                                "embed", "source", "track", "param"};
+  for (absl::string_view v : kVoid) {
     if (name == v) return true;
   }
   return false;
 }
 
 // Whether a tag may hide its text at all: it names a style, a class, a
-// colour or the hidden attribute (one pass, four bytes at a time).
+// colour or the hidden attribute ("styl", "clas", "colo", "hidd" in any
+// case), 16 positions at a time (16 bytes are readable past a tag).
 bool MayHide(absl::string_view tag) {
   if (tag.size() < 6) return false;
   const char* p = tag.data();
-  const size_t last = tag.size() - 4;
+  const size_t last = tag.size() - 4;  // the last position a word can start
+#if defined(__SSE2__)
+  const __m128i case_bit = _mm_set1_epi8(0x20);
+  for (size_t i = 0; i <= last; i += 16) {
+    auto at = [&](size_t k) {
+      return _mm_or_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i + k)), case_bit);
+    };
+    const __m128i b0 = at(0), b1 = at(1), b2 = at(2), b3 = at(3);
+    auto is = [](__m128i v, char c) { return _mm_cmpeq_epi8(v, _mm_set1_epi8(c)); };
+    const __m128i style = _mm_and_si128(_mm_and_si128(is(b0, 's'), is(b1, 't')),
+                                        _mm_and_si128(is(b2, 'y'), is(b3, 'l')));
+    const __m128i clas_colo = _mm_and_si128(
+        is(b0, 'c'),
+        _mm_or_si128(_mm_and_si128(_mm_and_si128(is(b1, 'l'), is(b2, 'a')), is(b3, 's')),
+                     _mm_and_si128(_mm_and_si128(is(b1, 'o'), is(b2, 'l')), is(b3, 'o'))));
+    const __m128i hidd = _mm_and_si128(_mm_and_si128(is(b0, 'h'), is(b1, 'i')),
+                                       _mm_and_si128(is(b2, 'd'), is(b3, 'd')));
+    uint32_t hits = static_cast<uint32_t>(
+        _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(style, clas_colo), hidd)));
+    if (last - i < 15) hits &= (2u << (last - i)) - 1;  // starts within the tag only
+    if (hits != 0) return true;
+  }
+  return false;
+#else
   for (size_t i = 0; i <= last; ++i) {
     uint32_t w;
     std::memcpy(&w, p + i, 4);
@@ -102,6 +128,7 @@ bool MayHide(absl::string_view tag) {
     }
   }
   return false;
+#endif
 }
 
 // The attributes of a tag, one by one: name (lower case in `name`, up to
@@ -218,98 +245,115 @@ size_t CompactCss(absl::string_view css, char* out, size_t cap) {
   return n;
 }
 
-// The number after `key` in compact CSS (a declaration start: the
-// beginning or after ';' or '{'), its unit in `unit` (up to 3 bytes).
-bool CssNumber(absl::string_view css, absl::string_view key, double* v, char* unit) {
-  for (size_t at = css.find(key); at != absl::string_view::npos; at = css.find(key, at + 1)) {
-    if (at > 0 && css[at - 1] != ';' && css[at - 1] != '{') continue;
-    size_t i = at + key.size();
-    const bool minus = i < css.size() && css[i] == '-';
-    i += minus;
-    double x = 0, scale = 0;
-    bool any = false;
-    for (; i < css.size(); ++i) {
-      const char c = css[i];
-      if (IsDigit(static_cast<unsigned char>(c))) {
-        any = true;
-        if (scale == 0) {
-          x = x * 10 + (c - '0');
-        } else {
-          x += (c - '0') * scale;
-          scale /= 10;
-        }
-      } else if (c == '.' && scale == 0) {
-        scale = 0.1;
+// A number at the start of a CSS value and its unit (up to 3 bytes).
+bool LeadingNumber(absl::string_view v, double* out, absl::string_view* unit) {
+  size_t i = 0;
+  const bool minus = i < v.size() && v[i] == '-';
+  i += minus;
+  double x = 0, scale = 0;
+  bool any = false;
+  for (; i < v.size(); ++i) {
+    const char c = v[i];
+    if (IsDigit(static_cast<unsigned char>(c))) {
+      any = true;
+      if (scale == 0) {
+        x = x * 10 + (c - '0');
       } else {
-        break;
+        x += (c - '0') * scale;
+        scale /= 10;
       }
+    } else if (c == '.' && scale == 0) {
+      scale = 0.1;
+    } else {
+      break;
     }
-    if (!any) continue;
-    size_t u = 0;
-    while (i < css.size() && u < 3 && ((css[i] >= 'a' && css[i] <= 'z') || css[i] == '%')) {
-      unit[u++] = css[i++];
+  }
+  if (!any) return false;
+  size_t u = i;
+  while (u < v.size() && u - i < 3 && ((v[u] >= 'a' && v[u] <= 'z') || v[u] == '%')) ++u;
+  *unit = v.substr(i, u - i);
+  *out = minus ? -x : x;
+  return true;
+}
+
+// Whether compact declarations (CompactCss) hide their element's text, in
+// one pass over them: display:none, visibility:hidden, a font of (nearly)
+// no size, no opacity, no height or width with the overflow hidden, far
+// off screen, or text coloured like its background (its own, else
+// `background`: the nearest one set around it). Its own background, if
+// set, goes to *own_bg (NormalColour; 0 if none).
+bool HidingCss(absl::string_view css, absl::string_view background, char* own_bg,
+               size_t* own_bg_len) {
+  bool overflow_hidden = false, no_extent = false;
+  absl::string_view fg_value;
+  *own_bg_len = 0;
+  for (size_t at = 0; at < css.size();) {
+    size_t end = css.find(';', at);
+    if (end == absl::string_view::npos) end = css.size();
+    const absl::string_view decl = css.substr(at, end - at);
+    at = end + 1;
+    const size_t colon = decl.find(':');
+    if (colon == absl::string_view::npos) continue;
+    const absl::string_view prop = decl.substr(0, colon), v = decl.substr(colon + 1);
+    double x;
+    absl::string_view unit;
+    switch (prop.empty() ? 0 : prop[0]) {
+      case 'd':
+        if (prop == "display" && v.substr(0, 4) == "none") return true;
+        break;
+      case 'v':
+        if (prop == "visibility" && (v.substr(0, 6) == "hidden" || v.substr(0, 8) == "collapse")) {
+          return true;
+        }
+        break;
+      case 'f':
+        if (prop == "font-size" && LeadingNumber(v, &x, &unit) &&
+            (x <= 0 || ((unit == "px" || unit == "pt" || unit.empty()) && x <= 1) ||
+             ((unit == "em" || unit == "rem") && x <= 0.1) || (unit == "%" && x <= 10))) {
+          return true;
+        }
+        break;
+      case 'o':
+        if (prop == "opacity" && LeadingNumber(v, &x, &unit) && x <= 0.05) return true;
+        if (prop == "overflow" && v.substr(0, 6) == "hidden") overflow_hidden = true;
+        break;
+      case 'm':
+      case 'h':
+      case 'w':
+      case 'l':
+      case 't':
+        if ((prop == "height" || prop == "max-height" || prop == "width" || prop == "max-width") &&
+            LeadingNumber(v, &x, &unit) && x <= 1) {
+          no_extent = true;
+        }
+        if ((prop == "left" || prop == "top" || prop == "text-indent" || prop == "margin-left" ||
+             prop == "margin-top") &&
+            LeadingNumber(v, &x, &unit) && x <= -500) {
+          return true;
+        }
+        break;
+      case 'c':
+        if (prop == "color") fg_value = v;
+        break;
+      case 'b':
+        if (prop == "background-color" || prop == "background") {
+          *own_bg_len = NormalColour(v, own_bg);
+        }
+        break;
+      default:
+        break;
     }
-    unit[u] = 0;
-    *v = minus ? -x : x;
-    return true;
+  }
+  if (overflow_hidden && no_extent) return true;
+  if (!fg_value.empty()) {
+    char fg[8];
+    const size_t nf = NormalColour(fg_value, fg);
+    const absl::string_view b =
+        *own_bg_len > 0 ? absl::string_view(own_bg, *own_bg_len) : background;
+    if (nf > 0 && absl::string_view(fg, nf) == b) return true;
   }
   return false;
 }
-
-// The value of a declaration in compact CSS ("" if absent).
-absl::string_view CssValue(absl::string_view css, absl::string_view key) {
-  for (size_t at = css.find(key); at != absl::string_view::npos; at = css.find(key, at + 1)) {
-    if (at > 0 && css[at - 1] != ';' && css[at - 1] != '{') continue;
-    const size_t from = at + key.size();
-    const size_t to = css.find_first_of(";}", from);
-    return css.substr(from, (to == absl::string_view::npos ? css.size() : to) - from);
-  }
-  return absl::string_view();
-}
-
-bool Contains(absl::string_view css, absl::string_view what) {
-  return css.find(what) != absl::string_view::npos;
-}
-
-// Whether declarations hide their element's text: display:none,
-// visibility:hidden, a font of (nearly) no size, no opacity, no height
-// with the overflow hidden, far off screen, or text coloured like its
-// background (its own, or `background`: the nearest one set around it).
-bool HidingCss(absl::string_view css, absl::string_view background) {
-  if (Contains(css, "display:none") || Contains(css, "visibility:hidden") ||
-      Contains(css, "visibility:collapse")) {
-    return true;
-  }
-  double v;
-  char unit[4];
-  if (CssNumber(css, "font-size:", &v, unit)) {
-    const absl::string_view u(unit);
-    if (v <= 0 || ((u == "px" || u == "pt" || u.empty()) && v <= 1) ||
-        ((u == "em" || u == "rem") && v <= 0.1) || (u == "%" && v <= 10)) {
-      return true;
-    }
-  }
-  if (CssNumber(css, "opacity:", &v, unit) && v <= 0.05) return true;
-  if (Contains(css, "overflow:hidden") && ((CssNumber(css, "max-height:", &v, unit) && v <= 1) ||
-                                           (CssNumber(css, "height:", &v, unit) && v <= 1) ||
-                                           (CssNumber(css, "width:", &v, unit) && v <= 1))) {
-    return true;
-  }
-  for (absl::string_view k : {"left:", "top:", "text-indent:", "margin-left:", "margin-top:"}) {
-    if (CssNumber(css, k, &v, unit) && v <= -500) return true;
-  }
-  char fg[8], bg[8];
-  const size_t nf = NormalColour(CssValue(css, "color:"), fg);
-  if (nf > 0) {
-    absl::string_view own = CssValue(css, "background-color:");
-    if (own.empty()) own = CssValue(css, "background:");
-    const size_t nb = NormalColour(own, bg);
-    const absl::string_view b = nb > 0 ? absl::string_view(bg, nb) : background;
-    if (absl::string_view(fg, nf) == b) return true;
-  }
-  return false;
-}
-
 }  // namespace
 
 void BodyNormalizer::HtmlByte(unsigned char c) noexcept {
@@ -511,12 +555,7 @@ void BodyNormalizer::TagOfKind(absl::string_view tag, bool closing, int kind,
 }
 
 bool BodyNormalizer::HiddenElement(absl::string_view tag) noexcept {
-  char name[16];
-  const size_t name_len = TagNameOf(tag, false, name);
-  if (name_len == 0 || VoidElement(absl::string_view(name, name_len)) ||
-      (!tag.empty() && tag.back() == '/')) {
-    return false;  // no content to hide
-  }
+  if (!tag.empty() && tag.back() == '/') return false;  // self-closing: no content to hide
   const absl::string_view background =
       background_depth_ > 0 ? absl::string_view(backgrounds_[background_depth_ - 1].color, 7)
                             : absl::string_view("#ffffff");
@@ -533,10 +572,9 @@ bool BodyNormalizer::HiddenElement(absl::string_view tag) noexcept {
     } else if (NameIs(an, al, "style")) {
       char css[512];
       const absl::string_view c(css, CompactCss(value, css, sizeof(css)));
-      hidden = HidingCss(c, background);
-      absl::string_view bg = CssValue(c, "background-color:");
-      if (bg.empty()) bg = CssValue(c, "background:");
-      if (!bg.empty()) own_bg_len = NormalColour(bg, own_bg);
+      size_t bg_len = 0;
+      hidden = HidingCss(c, background, own_bg, &bg_len);
+      if (bg_len > 0) own_bg_len = bg_len;
     } else if (NameIs(an, al, "class")) {
       // Any of its classes that a style block hides.
       for (size_t i = 0; i < value.size() && !hidden;) {
@@ -557,6 +595,12 @@ bool BodyNormalizer::HiddenElement(absl::string_view tag) noexcept {
     } else if (NameIs(an, al, "bgcolor")) {
       own_bg_len = NormalColour(value, own_bg);
     }
+  }
+  if (!hidden && own_bg_len == 0) return false;
+  char name[16];
+  const size_t name_len = TagNameOf(tag, false, name);
+  if (name_len == 0 || VoidElement(absl::string_view(name, name_len))) {
+    return false;  // no content to hide, no text on a background
   }
   if (hidden) {
     hidden_depth_ = 1;
@@ -595,7 +639,9 @@ void BodyNormalizer::StyleRules() noexcept {
     const absl::string_view body =
         c.substr(open + 1, (close == absl::string_view::npos ? c.size() : close) - open - 1);
     at = close == absl::string_view::npos ? c.size() : close + 1;
-    if (!HidingCss(body, "#ffffff")) continue;
+    char bg[8];
+    size_t bg_len;
+    if (!HidingCss(body, "#ffffff", bg, &bg_len)) continue;
     for (size_t i = 0; i < selectors.size() && hidden_class_count_ < kMaxHiddenClasses;) {
       const size_t dot = selectors.find('.', i);
       if (dot == absl::string_view::npos) break;

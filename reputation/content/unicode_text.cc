@@ -6,6 +6,7 @@
 #include <unicode/uspoof.h>
 #include <unicode/utf16.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 
@@ -133,6 +134,19 @@ size_t Compute(uint32_t c, char* out) {
   return n;
 }
 
+// The first byte at or after p that is not ASCII, or end; 8 bytes at a time.
+const unsigned char* AsciiEnd(const unsigned char* p, const unsigned char* end) {
+  while (end - p >= 8) {
+    uint64_t w;
+    std::memcpy(&w, p, 8);
+    const uint64_t high = w & 0x8080808080808080ull;
+    if (high != 0) return p + (__builtin_ctzll(high) >> 3);
+    p += 8;
+  }
+  while (p < end && *p < 0x80) ++p;
+  return p;
+}
+
 // The Basic Multilingual Plane's folds, filled on first use: bit 63 known,
 // bit 62 longer than 7 bytes (computed each time), bits 56-58 the length,
 // bytes 0-6 the fold. relaxed: a value is complete in one word, and two
@@ -177,6 +191,7 @@ void UnicodeText::StartPart(absl::string_view charset) noexcept {
     ucnv_close(static_cast<UConverter*>(converter_));
     converter_ = nullptr;
   }
+  table_mode_ = false;
   carry_len_ = 0;
   out_len_ = 0;
   high_surrogate_ = 0;
@@ -189,12 +204,19 @@ void UnicodeText::StartPart(absl::string_view charset) noexcept {
   }
   name[n] = 0;
   if (n == 0) return;
-  UErrorCode e = U_ZERO_ERROR;
   // UTF-8 and its subsets need no converter.
   if (ucnv_compareNames(name, "utf-8") == 0 || ucnv_compareNames(name, "us-ascii") == 0 ||
       ucnv_compareNames(name, "ascii") == 0) {
     return;
   }
+  for (int i = 0; i < cached_count_; ++i) {
+    if (ucnv_compareNames(name, cached_[i].name) == 0) {
+      std::memcpy(table_, cached_[i].table, sizeof(table_));
+      table_mode_ = true;
+      return;
+    }
+  }
+  UErrorCode e = U_ZERO_ERROR;
   UConverter* conv = ucnv_open(name, &e);
   if (U_FAILURE(e) || conv == nullptr) return;  // unknown: read as UTF-8
   const char* canonical = ucnv_getName(conv, &e);
@@ -202,10 +224,38 @@ void UnicodeText::StartPart(absl::string_view charset) noexcept {
     ucnv_close(conv);
     return;
   }
+  // A single-byte charset whose lower half is ASCII: its upper half as a
+  // table, kept for the next part in it.
+  bool ascii = ucnv_getMaxCharSize(conv) == 1;
+  for (int b = 0; ascii && b < 0x100; ++b) {
+    const char byte = static_cast<char>(b);
+    UChar u[4];
+    UErrorCode ce = U_ZERO_ERROR;
+    ucnv_reset(conv);
+    const int32_t len = ucnv_toUChars(conv, u, 4, &byte, 1, &ce);
+    const uint32_t cp = U_SUCCESS(ce) && len == 1 ? u[0] : 0xFFFD;
+    if (b < 0x80) {
+      ascii = cp == static_cast<uint32_t>(b);
+    } else {
+      table_[b - 0x80] = cp;
+    }
+  }
+  if (ascii) {
+    ucnv_close(conv);
+    table_mode_ = true;
+    Cached& c = cached_[cached_next_];
+    cached_next_ = (cached_next_ + 1) % kCached;
+    cached_count_ = std::max(cached_count_, cached_next_ == 0 ? kCached : cached_next_);
+    std::memcpy(c.table, table_, sizeof(table_));
+    std::memcpy(c.name, name, n + 1);
+    return;
+  }
+  ucnv_reset(conv);
   converter_ = conv;
 }
 
 bool UnicodeText::Unchanged(absl::string_view text) const noexcept {
+  // (A table's charset is ASCII below 0x80, as UTF-8.)
   if (converter_ != nullptr || carry_len_ > 0) return false;
   const char* p = text.data();
   size_t n = text.size();
@@ -235,10 +285,30 @@ void UnicodeText::Fold(absl::string_view text, bool end_of_part,
                        absl::FunctionRef<void(absl::string_view)> out) noexcept {
   if (converter_ != nullptr) {
     FoldConverted(text, end_of_part, out);
+  } else if (table_mode_) {
+    FoldTable(text, out);
   } else {
     FoldUtf8(text, end_of_part, out);
   }
   Drain(out);
+}
+
+void UnicodeText::FoldTable(absl::string_view text,
+                            absl::FunctionRef<void(absl::string_view)>& out) noexcept {
+  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+  const auto* const end = p + text.size();
+  while (p < end) {
+    const unsigned char* q = AsciiEnd(p, end);
+    while (p < q) {
+      const size_t take = std::min(static_cast<size_t>(q - p), kOut - out_len_);
+      std::memcpy(out_ + out_len_, p, take);
+      out_len_ += take;
+      p += take;
+      if (out_len_ >= kOut) Drain(out);
+    }
+    if (p == end) break;
+    Put(table_[*p++ - 0x80], out);
+  }
 }
 
 void UnicodeText::FoldUtf8(absl::string_view text, bool end_of_part,
@@ -266,8 +336,7 @@ void UnicodeText::FoldUtf8(absl::string_view text, bool end_of_part,
   }
   while (p < end) {
     // ASCII runs as they are.
-    const unsigned char* q = p;
-    while (q < end && *q < 0x80) ++q;
+    const unsigned char* q = AsciiEnd(p, end);
     while (p < q) {
       const size_t take = std::min(static_cast<size_t>(q - p), kOut - out_len_);
       std::memcpy(out_ + out_len_, p, take);

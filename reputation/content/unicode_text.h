@@ -69,7 +69,7 @@ class UnicodeText {
   // Whether bytes wait for the rest of their sequence.
   bool pending() const noexcept { return carry_len_ > 0 || converter_ != nullptr; }
   // Whether the part is read in a charset other than UTF-8.
-  bool converting() const noexcept { return converter_ != nullptr; }
+  bool converting() const noexcept { return converter_ != nullptr || table_mode_; }
 
  private:
   // Appends c folded; hands out the buffer when it is nearly full.
@@ -80,8 +80,24 @@ class UnicodeText {
   void FoldConverted(absl::string_view text, bool end_of_part,
                      absl::FunctionRef<void(absl::string_view)>& out) noexcept;
 
-  void* converter_ = nullptr;  // UConverter*, null for UTF-8
-  char carry_[4];              // a UTF-8 sequence cut by the end of a call
+  void FoldTable(absl::string_view text, absl::FunctionRef<void(absl::string_view)>& out) noexcept;
+
+  // A single-byte charset (ISO-8859-*, windows-125*, KOI8-*) is read
+  // through a table of its upper half (ASCII is ASCII in all of them);
+  // others through an ICU converter. The last charset is kept for the
+  // next part that names it.
+  void* converter_ = nullptr;  // UConverter*, null for UTF-8 and tables
+  bool table_mode_ = false;
+  uint32_t table_[128];  // code points of bytes 0x80-0xFF
+  struct Cached {
+    char name[48];
+    uint32_t table[128];
+  };
+  static constexpr int kCached = 4;  // mail mixes a few: ISO-8859-1, windows-1252, ...
+  Cached cached_[kCached];
+  int cached_count_ = 0;
+  int cached_next_ = 0;
+  char carry_[4];  // a UTF-8 sequence cut by the end of a call
   size_t carry_len_ = 0;
   uint16_t high_surrogate_ = 0;  // a converter's output cut inside a pair
   static constexpr size_t kOut = 4096;
