@@ -712,7 +712,25 @@ std::string BustCopy(const Message& m, Bust kind, std::mt19937_64& rng) {
       const size_t cte = lower.find("\ncontent-transfer-encoding:");
       const bool was_base64 =
           cte != std::string::npos && lower.find("base64", cte) < lower.find('\n', cte + 1);
+      const bool was_qp = cte != std::string::npos &&
+                          lower.find("quoted-printable", cte) < lower.find('\n', cte + 1);
       std::string decoded = body;
+      if (was_qp) {  // soft breaks joined, escapes decoded
+        decoded.clear();
+        for (size_t i = 0; i < body.size(); ++i) {
+          if (body[i] != '=') {
+            decoded += body[i];
+          } else if (i + 1 < body.size() && (body[i + 1] == '\n' || body[i + 1] == '\r')) {
+            i += body[i + 1] == '\r' && i + 2 < body.size() && body[i + 2] == '\n' ? 2 : 1;
+          } else if (i + 2 < body.size() && isxdigit(static_cast<unsigned char>(body[i + 1])) &&
+                     isxdigit(static_cast<unsigned char>(body[i + 2]))) {
+            decoded += static_cast<char>(std::strtoul(body.substr(i + 1, 2).c_str(), nullptr, 16));
+            i += 2;
+          } else {
+            decoded += '=';
+          }
+        }
+      }
       if (was_base64) {
         std::string joined;
         for (char c : body) {
