@@ -550,6 +550,24 @@ bool Structural(absl::string_view line) {
          isalpha(static_cast<unsigned char>(line[0]));
 }
 
+// Rebuilds text line by line: f(line, header) for each line, `header`
+// true for MIME structure (part headers, their folded lines, boundaries).
+std::string EachLine(const std::string& text,
+                     const std::function<std::string(const std::string&, bool)>& f) {
+  std::string out;
+  bool in_header = false;
+  for (size_t pos = 0; pos < text.size();) {
+    size_t nl = text.find('\n', pos);
+    nl = nl == std::string::npos ? text.size() : nl + 1;
+    const std::string line = text.substr(pos, nl - pos);
+    pos = nl;
+    const bool folded = in_header && !line.empty() && (line[0] == ' ' || line[0] == '\t');
+    in_header = Structural(line) || folded;
+    out += f(line, in_header);
+  }
+  return out;
+}
+
 std::string BustCopy(const Message& m, Bust kind, std::mt19937_64& rng) {
   std::string head = m.raw.substr(0, m.body_at);
   std::string body(m.body());
@@ -604,22 +622,9 @@ std::string BustCopy(const Message& m, Bust kind, std::mt19937_64& rng) {
       // ASCII text (AsciiText) mutated word by word outside tags and MIME
       // structure; every charset declared UTF-8.
       for (Segment& g : segments) {
-        std::string out;
-        size_t pos = 0;
-        bool in_header = false;
-        while (pos < g.text.size()) {
-          size_t nl = g.text.find('\n', pos);
-          nl = nl == std::string::npos ? g.text.size() : nl + 1;
-          const std::string line = g.text.substr(pos, nl - pos);
-          pos = nl;
-          // Part headers, their folded lines and boundaries stay.
-          const bool folded = in_header && !line.empty() && (line[0] == ' ' || line[0] == '\t');
-          in_header = Structural(line) || folded;
-          if (in_header) {
-            out += line;
-            continue;
-          }
-          out += EachWord(line, [&](const std::string& w) {
+        g.text = EachLine(g.text, [&](const std::string& line, bool header) {
+          if (header) return line;  // MIME structure stays
+          return EachWord(line, [&](const std::string& w) {
             if (kind == kZeroWidth) return rng() % 5 == 0 ? w + "\xE2\x80\x8B" : w;
             if (rng() % 10 != 0) return w;
             std::string o;
@@ -649,8 +654,7 @@ std::string BustCopy(const Message& m, Bust kind, std::mt19937_64& rng) {
             }
             return o;
           });
-        }
-        g.text = out;
+        });
       }
       for (const std::string& cs : Charsets(m.raw)) {
         for (std::string* t : {&head}) {
@@ -664,28 +668,16 @@ std::string BustCopy(const Message& m, Bust kind, std::mt19937_64& rng) {
         }
         for (Segment& g : segments) {
           // In part headers only (and their folded lines), not in the text.
-          std::string out;
-          size_t pos = 0;
-          bool in_header = false;
-          while (pos < g.text.size()) {
-            size_t nl = g.text.find('\n', pos);
-            nl = nl == std::string::npos ? g.text.size() : nl + 1;
-            std::string line = g.text.substr(pos, nl - pos);
-            pos = nl;
-            const bool folded = in_header && !line.empty() && (line[0] == ' ' || line[0] == '\t');
-            in_header = Structural(line) || folded;
-            if (in_header) {
-              std::string lower = absl::AsciiStrToLower(line);
-              const size_t at = lower.find("charset=");
-              if (at != std::string::npos) {
-                size_t i = at + 8;
-                while (i < lower.size() && (lower[i] == '"' || lower[i] == '\'')) ++i;
-                if (lower.compare(i, cs.size(), cs) == 0) line.replace(i, cs.size(), "utf-8");
-              }
-            }
-            out += line;
-          }
-          g.text = out;
+          g.text = EachLine(g.text, [&](std::string line, bool header) {
+            const size_t at =
+                header ? absl::AsciiStrToLower(line).find("charset=") : std::string::npos;
+            if (at == std::string::npos) return line;
+            size_t i = at + 8;
+            while (i < line.size() && (line[i] == '"' || line[i] == '\'')) ++i;
+            if (absl::AsciiStrToLower(line.substr(i, cs.size())) == cs)
+              line.replace(i, cs.size(), "utf-8");
+            return line;
+          });
         }
       }
       break;

@@ -281,6 +281,17 @@ void UnicodeText::Put(uint32_t c, absl::FunctionRef<void(absl::string_view)>& ou
   if (out_len_ >= kOut) Drain(out);
 }
 
+void UnicodeText::PutAscii(const unsigned char* p, const unsigned char* end,
+                           absl::FunctionRef<void(absl::string_view)>& out) noexcept {
+  while (p < end) {
+    const size_t take = std::min(static_cast<size_t>(end - p), kOut - out_len_);
+    std::memcpy(out_ + out_len_, p, take);
+    out_len_ += take;
+    p += take;
+    if (out_len_ >= kOut) Drain(out);
+  }
+}
+
 void UnicodeText::Fold(absl::string_view text, bool end_of_part,
                        absl::FunctionRef<void(absl::string_view)> out) noexcept {
   if (converter_ != nullptr) {
@@ -299,13 +310,8 @@ void UnicodeText::FoldTable(absl::string_view text,
   const auto* const end = p + text.size();
   while (p < end) {
     const unsigned char* q = AsciiEnd(p, end);
-    while (p < q) {
-      const size_t take = std::min(static_cast<size_t>(q - p), kOut - out_len_);
-      std::memcpy(out_ + out_len_, p, take);
-      out_len_ += take;
-      p += take;
-      if (out_len_ >= kOut) Drain(out);
-    }
+    PutAscii(p, q, out);
+    p = q;
     if (p == end) break;
     Put(table_[*p++ - 0x80], out);
   }
@@ -337,13 +343,8 @@ void UnicodeText::FoldUtf8(absl::string_view text, bool end_of_part,
   while (p < end) {
     // ASCII runs as they are.
     const unsigned char* q = AsciiEnd(p, end);
-    while (p < q) {
-      const size_t take = std::min(static_cast<size_t>(q - p), kOut - out_len_);
-      std::memcpy(out_ + out_len_, p, take);
-      out_len_ += take;
-      p += take;
-      if (out_len_ >= kOut) Drain(out);
-    }
+    PutAscii(p, q, out);
+    p = q;
     if (p == end) break;
     const unsigned char lead = *p;
     size_t len = lead >= 0xC2 && lead <= 0xDF   ? 2

@@ -75,6 +75,9 @@ class UnicodeText {
   // Appends c folded; hands out the buffer when it is nearly full.
   void Put(uint32_t c, absl::FunctionRef<void(absl::string_view)>& out) noexcept;
   void Drain(absl::FunctionRef<void(absl::string_view)>& out) noexcept;
+  // Appends bytes that pass as they are (ASCII).
+  void PutAscii(const unsigned char* p, const unsigned char* end,
+                absl::FunctionRef<void(absl::string_view)>& out) noexcept;
   void FoldUtf8(absl::string_view text, bool end_of_part,
                 absl::FunctionRef<void(absl::string_view)>& out) noexcept;
   void FoldConverted(absl::string_view text, bool end_of_part,
