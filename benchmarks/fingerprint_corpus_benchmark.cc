@@ -367,6 +367,7 @@ std::string Mutate(const Message& m, Kind kind, std::mt19937_64& rng) {
 
 struct Hashes {
   sluice::Fingerprint pairs, words;  // 2-word shingles, word sets
+  std::vector<uint32_t> blocks;      // --blocks: content-defined token blocks
   std::string ssdeep;
   std::unique_ptr<Tlsh> tlsh;
   bool tlsh_valid = false;
@@ -394,7 +395,53 @@ sluice::Fingerprinter* WordsFp() {
   return f;
 }
 
+bool g_blocks = false;
+uint64_t g_block_mask = 15;  // --block_mask: a block ends after a token hash & mask == 0
+
+// Content-defined blocks of the token stream (a block ends after a token
+// whose hash is 0 mod 16: about 16 tokens), each block's hash, sorted.
+std::vector<uint32_t> Blocks(const std::string& raw) {
+  struct Sink : sluice::TokenSink {
+    void Token(absl::string_view t) noexcept override {
+      const uint64_t h = XXH3_64bits(t.data(), t.size());
+      acc = XXH3_64bits_withSeed(&h, 8, acc);
+      ++len;
+      if ((h & g_block_mask) == 0 && len >= 4) {
+        out.push_back(static_cast<uint32_t>(acc));
+        acc = 0;
+        len = 0;
+      }
+    }
+    uint64_t acc = 0;
+    int len = 0;
+    std::vector<uint32_t> out;
+  } s;
+  sluice::BodyNormalizer n;
+  n.Normalize(raw, &s);
+  std::sort(s.out.begin(), s.out.end());
+  s.out.erase(std::unique(s.out.begin(), s.out.end()), s.out.end());
+  return s.out;
+}
+
+int Shared(const std::vector<uint32_t>& a, const std::vector<uint32_t>& b) {
+  size_t i = 0, j = 0;
+  int n = 0;
+  while (i < a.size() && j < b.size()) {
+    if (a[i] == b[j]) {
+      ++n;
+      ++i;
+      ++j;
+    } else if (a[i] < b[j]) {
+      ++i;
+    } else {
+      ++j;
+    }
+  }
+  return n;
+}
+
 void HashAll(const std::string& raw, Hashes* h) {
+  if (g_blocks) h->blocks = Blocks(raw);
   PairsFp()->Compute(raw, &h->pairs);
   WordsFp()->Compute(raw, &h->words);
   absl::string_view body = absl::string_view(raw).substr(BodyOffset(raw));
@@ -881,6 +928,40 @@ void EvaluateBusting(const std::vector<Hashes>& hashes, uint64_t seed) {
       100 * over(ss_hist, static_cast<size_t>(ss_t), 100), tl_t,
       100 * over(tl_hist, 0, static_cast<size_t>(tl_t)),
       100.0 * static_cast<double>(digest_fp) / static_cast<double>(total));
+  int block_n = 1000;
+  if (g_blocks) {  // shared blocks beyond the rule: extra ham pairs per N
+    std::vector<uint64_t> extra(65, 0), alone(65, 0);
+    for (size_t x = 0; x < distinct.size(); ++x) {
+      for (size_t y = x + 1; y < distinct.size(); ++y) {
+        const Hashes& a = hashes[distinct[x]];
+        const Hashes& b = hashes[distinct[y]];
+        const int sh = std::min(64, Shared(a.blocks, b.blocks));
+        ++alone[sh];
+        const bool rule = a.pairs.SameTemplate(b.pairs) ||
+                          sluice::Fingerprint::Similarity(a.words, b.words) >= j_t;
+        if (!rule) ++extra[sh];
+      }
+    }
+    for (int n = 1; n <= 64; n *= 2) {
+      uint64_t e = 0, al = 0;
+      for (int k = n; k <= 64; ++k) {
+        e += extra[k];
+        al += alone[k];
+      }
+      std::printf("blocks: shared >= %d: %.4f%% of ham pairs alone, %.4f%% beyond the rule\n", n,
+                  100.0 * al / total, 100.0 * e / total);
+      if (block_n == 1000 && 100.0 * e / total <= 0.01) block_n = n;
+    }
+    for (int n = block_n / 2 + 1; n < block_n; ++n) {
+      uint64_t e = 0;
+      for (int k = n; k <= 64; ++k) e += extra[k];
+      if (100.0 * e / total <= 0.01) {
+        block_n = n;
+        break;
+      }
+    }
+    std::printf("blocks: N = %d\n", block_n);
+  }
   struct Method {
     const char* name;
     std::function<bool(const Hashes&, const Hashes&)> same;
@@ -892,6 +973,12 @@ void EvaluateBusting(const std::vector<Hashes>& hashes, uint64_t seed) {
        [&](const Hashes& a, const Hashes& b) {
          return a.pairs.SameTemplate(b.pairs) ||
                 sluice::Fingerprint::Similarity(a.words, b.words) >= j_t;
+       }},
+      {"sluice rule or shared blocks",
+       [&](const Hashes& a, const Hashes& b) {
+         return a.pairs.SameTemplate(b.pairs) ||
+                sluice::Fingerprint::Similarity(a.words, b.words) >= j_t ||
+                Shared(a.blocks, b.blocks) >= block_n;
        }},
       {"ssdeep", [&](const Hashes& a, const Hashes& b) { return SsdeepScore(a, b) >= ss_t; }},
       {"TLSH", [&](const Hashes& a, const Hashes& b) { return TlshDistance(a, b) <= tl_t; }},
@@ -1314,6 +1401,10 @@ int main(int argc, char** argv) {
     } else if (a == "--explain_bust" && i + 2 < argc) {
       explain_kind = std::atoi(argv[++i]);
       explain_n = std::atoi(argv[++i]);
+    } else if (a == "--blocks") {
+      g_blocks = true;
+    } else if (a == "--block_mask" && i + 1 < argc) {
+      g_block_mask = std::strtoull(argv[++i], nullptr, 10);
     } else if (a == "--no_busting") {
       g_busting = false;
     } else if (a == "--k" && i + 1 < argc) {
