@@ -367,7 +367,6 @@ std::string Mutate(const Message& m, Kind kind, std::mt19937_64& rng) {
 
 struct Hashes {
   sluice::Fingerprint pairs, words;  // 2-word shingles, word sets
-  std::vector<uint32_t> blocks;      // --blocks: content-defined token blocks
   std::string ssdeep;
   std::unique_ptr<Tlsh> tlsh;
   bool tlsh_valid = false;
@@ -375,6 +374,7 @@ struct Hashes {
 
 int g_k = 32;           // --k: sketch size
 bool g_busting = true;  // --no_busting: skip the hash-busting tables
+int g_block_n = 11;     // --block_n: blocks in common that make two messages one template
 
 sluice::Fingerprinter* PairsFp() {
   static sluice::Fingerprinter* f = [] {
@@ -395,53 +395,7 @@ sluice::Fingerprinter* WordsFp() {
   return f;
 }
 
-bool g_blocks = false;
-uint64_t g_block_mask = 15;  // --block_mask: a block ends after a token hash & mask == 0
-
-// Content-defined blocks of the token stream (a block ends after a token
-// whose hash is 0 mod 16: about 16 tokens), each block's hash, sorted.
-std::vector<uint32_t> Blocks(const std::string& raw) {
-  struct Sink : sluice::TokenSink {
-    void Token(absl::string_view t) noexcept override {
-      const uint64_t h = XXH3_64bits(t.data(), t.size());
-      acc = XXH3_64bits_withSeed(&h, 8, acc);
-      ++len;
-      if ((h & g_block_mask) == 0 && len >= 4) {
-        out.push_back(static_cast<uint32_t>(acc));
-        acc = 0;
-        len = 0;
-      }
-    }
-    uint64_t acc = 0;
-    int len = 0;
-    std::vector<uint32_t> out;
-  } s;
-  sluice::BodyNormalizer n;
-  n.Normalize(raw, &s);
-  std::sort(s.out.begin(), s.out.end());
-  s.out.erase(std::unique(s.out.begin(), s.out.end()), s.out.end());
-  return s.out;
-}
-
-int Shared(const std::vector<uint32_t>& a, const std::vector<uint32_t>& b) {
-  size_t i = 0, j = 0;
-  int n = 0;
-  while (i < a.size() && j < b.size()) {
-    if (a[i] == b[j]) {
-      ++n;
-      ++i;
-      ++j;
-    } else if (a[i] < b[j]) {
-      ++i;
-    } else {
-      ++j;
-    }
-  }
-  return n;
-}
-
 void HashAll(const std::string& raw, Hashes* h) {
-  if (g_blocks) h->blocks = Blocks(raw);
   PairsFp()->Compute(raw, &h->pairs);
   WordsFp()->Compute(raw, &h->words);
   absl::string_view body = absl::string_view(raw).substr(BodyOffset(raw));
@@ -892,6 +846,9 @@ void EvaluateBusting(const std::vector<Hashes>& hashes, uint64_t seed) {
   // Histograms over all pairs: word-set similarity in 1/256 steps, ssdeep
   // score, TLSH distance; digest matches.
   std::vector<uint64_t> words_hist(257, 0), ss_hist(101, 0), tl_hist(2001, 0);
+  // Word-set similarity bin x shared blocks (capped at 64), for the rule
+  // with blocks: digest, or similarity >= t, or >= N blocks in common.
+  std::vector<std::vector<uint64_t>> joint(257, std::vector<uint64_t>(65, 0));
   uint64_t digest_fp = 0, total = 0;
   for (size_t x = 0; x < distinct.size(); ++x) {
     for (size_t y = x + 1; y < distinct.size(); ++y) {
@@ -903,6 +860,9 @@ void EvaluateBusting(const std::vector<Hashes>& hashes, uint64_t seed) {
       const double j = sluice::Fingerprint::Similarity(a.words, b.words);
       // The rule's pairs: a digest match counts at any similarity.
       ++words_hist[same ? 256 : static_cast<int>(j * 256)];
+      const int sb =
+          std::min(64, static_cast<int>(sluice::Fingerprint::SharedBlocks(a.words, b.words)));
+      ++joint[same ? 256 : static_cast<int>(j * 256)][sb];
       ++ss_hist[std::min(100, SsdeepScore(a, b))];
       ++tl_hist[std::min(2000, TlshDistance(a, b))];
     }
@@ -928,40 +888,32 @@ void EvaluateBusting(const std::vector<Hashes>& hashes, uint64_t seed) {
       100 * over(ss_hist, static_cast<size_t>(ss_t), 100), tl_t,
       100 * over(tl_hist, 0, static_cast<size_t>(tl_t)),
       100.0 * static_cast<double>(digest_fp) / static_cast<double>(total));
-  int block_n = 1000;
-  if (g_blocks) {  // shared blocks beyond the rule: extra ham pairs per N
-    std::vector<uint64_t> extra(65, 0), alone(65, 0);
-    for (size_t x = 0; x < distinct.size(); ++x) {
-      for (size_t y = x + 1; y < distinct.size(); ++y) {
-        const Hashes& a = hashes[distinct[x]];
-        const Hashes& b = hashes[distinct[y]];
-        const int sh = std::min(64, Shared(a.blocks, b.blocks));
-        ++alone[sh];
-        const bool rule = a.pairs.SameTemplate(b.pairs) ||
-                          sluice::Fingerprint::Similarity(a.words, b.words) >= j_t;
-        if (!rule) ++extra[sh];
+  // The rule with blocks: for each N, the lowest similarity threshold
+  // that keeps the whole rule within the budget; N is the one whose
+  // threshold gives up least (at most 1/64 above the word-set rule's),
+  // the largest such N's smallest... chosen as the smallest N that needs
+  // no more than that.
+  auto joint_fp = [&](int t_step, int n) {
+    uint64_t c = 0;
+    for (int jb = 0; jb <= 256; ++jb) {
+      for (int sb = 0; sb <= 64; ++sb) {
+        if (jb >= t_step || sb >= n) c += joint[jb][sb];
       }
     }
-    for (int n = 1; n <= 64; n *= 2) {
-      uint64_t e = 0, al = 0;
-      for (int k = n; k <= 64; ++k) {
-        e += extra[k];
-        al += alone[k];
-      }
-      std::printf("blocks: shared >= %d: %.4f%% of ham pairs alone, %.4f%% beyond the rule\n", n,
-                  100.0 * al / total, 100.0 * e / total);
-      if (block_n == 1000 && 100.0 * e / total <= 0.01) block_n = n;
-    }
-    for (int n = block_n / 2 + 1; n < block_n; ++n) {
-      uint64_t e = 0;
-      for (int k = n; k <= 64; ++k) e += extra[k];
-      if (100.0 * e / total <= 0.01) {
-        block_n = n;
-        break;
-      }
-    }
-    std::printf("blocks: N = %d\n", block_n);
+    return static_cast<double>(c) / static_cast<double>(total);
+  };
+  int block_n = g_block_n, block_t_step = j_step;
+  for (int n : {6, 8, 11, 14, 18, 24, 32}) {
+    int t = j_step;
+    while (t < 256 && joint_fp(t, n) > budget) ++t;
+    std::printf("rule with blocks: >= %d blocks in common needs words J >= %.3f\n", n, t / 256.0);
   }
+  while (block_t_step < 256 && joint_fp(block_t_step, block_n) > budget) ++block_t_step;
+  const double block_t = block_t_step / 256.0;
+  std::printf(
+      "rule with blocks at <= 0.05%%: digest, or words J >= %.3f, or >= %d blocks in common "
+      "(FP %.4f%%)\n\n",
+      block_t, block_n, 100 * joint_fp(block_t_step, block_n));
   struct Method {
     const char* name;
     std::function<bool(const Hashes&, const Hashes&)> same;
@@ -969,16 +921,16 @@ void EvaluateBusting(const std::vector<Hashes>& hashes, uint64_t seed) {
   const std::vector<Method> methods = {
       {"sluice digest",
        [](const Hashes& a, const Hashes& b) { return a.pairs.SameTemplate(b.pairs); }},
-      {"sluice rule (digest or words)",
+      {"sluice digest or words (no blocks)",
        [&](const Hashes& a, const Hashes& b) {
          return a.pairs.SameTemplate(b.pairs) ||
                 sluice::Fingerprint::Similarity(a.words, b.words) >= j_t;
        }},
-      {"sluice rule or shared blocks",
+      {"sluice rule: digest, words or blocks",
        [&](const Hashes& a, const Hashes& b) {
          return a.pairs.SameTemplate(b.pairs) ||
-                sluice::Fingerprint::Similarity(a.words, b.words) >= j_t ||
-                Shared(a.blocks, b.blocks) >= block_n;
+                sluice::Fingerprint::Similarity(a.words, b.words) >= block_t ||
+                sluice::Fingerprint::SharedBlocks(a.words, b.words) >= block_n;
        }},
       {"ssdeep", [&](const Hashes& a, const Hashes& b) { return SsdeepScore(a, b) >= ss_t; }},
       {"TLSH", [&](const Hashes& a, const Hashes& b) { return TlshDistance(a, b) <= tl_t; }},
@@ -1401,10 +1353,8 @@ int main(int argc, char** argv) {
     } else if (a == "--explain_bust" && i + 2 < argc) {
       explain_kind = std::atoi(argv[++i]);
       explain_n = std::atoi(argv[++i]);
-    } else if (a == "--blocks") {
-      g_blocks = true;
-    } else if (a == "--block_mask" && i + 1 < argc) {
-      g_block_mask = std::strtoull(argv[++i], nullptr, 10);
+    } else if (a == "--block_n" && i + 1 < argc) {
+      g_block_n = std::atoi(argv[++i]);
     } else if (a == "--no_busting") {
       g_busting = false;
     } else if (a == "--k" && i + 1 < argc) {

@@ -140,6 +140,9 @@ absl::Status ValidateAbuse(const config::Abuse& a, const Where& w) {
     double v = refl->GetDouble(a, f);
     if (!(v > 0 && v <= 1)) return Err(w.At(a, name), "similarity must be in (0, 1]");
   }
+  if (a.has_shared_blocks() && !(a.shared_blocks() >= 0 && a.shared_blocks() <= 1000)) {
+    return Err(w.At(a, "shared_blocks"), "shared_blocks must be in [0, 1000] (0: off)");
+  }
   for (int i = 0; i < a.alias_size(); ++i) {
     const auto& al = a.alias(i);
     Where aw = w.Nested(a, "alias", i);

@@ -25,6 +25,9 @@ uint64_t Key(int kind, uint64_t a, uint64_t b) {
 
 absl::StatusOr<std::unique_ptr<BurstDetector>> BurstDetector::Create(const Options& options,
                                                                      absl::Time now) {
+  if (!(options.shared_blocks >= 0 && options.shared_blocks <= 1000)) {
+    return absl::InvalidArgumentError("burst detector: shared_blocks must be in [0, 1000]");
+  }
   if (!(options.similarity > 0 && options.similarity <= 1)) {
     return absl::InvalidArgumentError("burst detector: similarity must be in (0, 1]");
   }
@@ -40,7 +43,7 @@ absl::StatusOr<std::unique_ptr<BurstDetector>> BurstDetector::Create(const Optio
   d->options_ = options;
   d->table_ = std::move(*table);
   d->templates_ = std::make_unique<TemplateIndex>(
-      TemplateIndex::Options{options.max_templates, options.similarity});
+      TemplateIndex::Options{options.max_templates, options.similarity, options.shared_blocks});
   d->sub_[kSameSize] =
       SlidingWindow::SubBucketSeconds(absl::ToInt64Seconds(options.same_size_window));
   d->sub_[kNearDup] =

@@ -26,6 +26,38 @@ struct SmallSet {
     v[n < Fingerprint::kMaxExact ? n : Fingerprint::kMaxExact] = h;
     ++n;
   }
+
+  // Content-defined blocks of the token stream (Fingerprint::blocks): the
+  // tokens' hashes chained since the last block's end, and the smallest
+  // block hashes so far, sorted and distinct.
+  uint64_t block_acc = 0;
+  uint32_t block_len = 0;
+  uint32_t block_total = 0;
+  int nblocks = 0;
+  uint32_t blocks[Fingerprint::kBlocks];
+  void ResetBlocks() {
+    block_acc = 0;
+    block_len = 0;
+    block_total = 0;
+    nblocks = 0;
+  }
+  // One token's hash: a block ends after a token whose hash is 0 mod 4,
+  // once it has 4 tokens (about 6 on average).
+  void Token(uint64_t t) {
+    block_acc = block_acc * 0x9E3779B97F4A7C15ull + t;
+    if (++block_len < 4 || (t & 3) != 0) return;
+    const uint32_t h = static_cast<uint32_t>(Mix64(block_acc));
+    block_acc = 0;
+    block_len = 0;
+    ++block_total;
+    if (nblocks == Fingerprint::kBlocks && h >= blocks[nblocks - 1]) return;
+    uint32_t* at = std::lower_bound(blocks, blocks + nblocks, h);
+    if (at != blocks + nblocks && *at == h) return;  // a repeated block
+    if (nblocks == Fingerprint::kBlocks) --nblocks;  // the largest goes
+    std::memmove(at + 1, at, sizeof(uint32_t) * static_cast<size_t>(blocks + nblocks - at));
+    *at = h;
+    ++nblocks;
+  }
 };
 
 }  // namespace
@@ -58,6 +90,7 @@ Fingerprinter::~Fingerprinter() = default;
 void Fingerprinter::Begin() noexcept {
   XXH3_128bits_reset(&state_->digest);
   state_->small.n = 0;
+  state_->small.ResetBlocks();
   state_->seen = 0;
   for (int i = 0; i < options_.k; ++i) state_->bins[i] = kEmpty;
   if (link_hosts_ != nullptr) link_hosts_->clear();
@@ -127,6 +160,7 @@ void AddShingles(const TokenBatch& batch, size_t from, const char* p, int shift,
     const uint64_t t = TokenHash(p, size);
     p += size + 1;
     ++count;
+    small->Token(t);
     // The shingle's hash: the token hashes combined in order, mixed once.
     uint64_t combined = t;
     if (kWidth > 1) combined = combined * kOdd + w0;
@@ -223,6 +257,8 @@ __attribute__((target("avx512f,avx512dq"))) size_t AddShinglesAvx512(
       }
       t = _mm512_load_si512(out);
     }
+    _mm512_store_si512(out, t);
+    for (int k = 0; k < 8; ++k) small->Token(out[k]);
     __m512i c = t;
     if (width > 1)
       c = _mm512_add_epi64(_mm512_mullo_epi64(c, odd), _mm512_alignr_epi64(t, last, 7));
@@ -311,6 +347,9 @@ void Fingerprinter::Finish(Fingerprint* out) noexcept {
   out->size = normalizer_.bytes_seen();
   out->size_bucket = Fingerprint::SizeBucket(out->size);
   out->k = options_.k;
+  out->nblocks = s.small.nblocks;
+  out->block_total = s.small.block_total;
+  std::copy(s.small.blocks, s.small.blocks + s.small.nblocks, out->blocks);
   const int k = options_.k;
   // A small set is kept exactly (its elements' low 32 bits, sorted, as the
   // bins keep theirs).
@@ -375,6 +414,32 @@ double Fingerprint::Similarity(const Fingerprint& a, const Fingerprint& b) noexc
   static constexpr double kInverse[] = {1.0,    0.5,     0.25,     0.125,
                                         0.0625, 0.03125, 0.015625, 0.0078125};
   return static_cast<double>(equal) * kInverse[__builtin_ctz(static_cast<unsigned>(a.k))];
+}
+
+double Fingerprint::SharedBlocks(const Fingerprint& a, const Fingerprint& b) noexcept {
+  return SharedBlocks(a.blocks, a.nblocks, a.nblocks == kBlocks, b.blocks, b.nblocks,
+                      b.nblocks == kBlocks);
+}
+
+double Fingerprint::SharedBlocks(const uint32_t* a, int na, bool full_a, const uint32_t* b, int nb,
+                                 bool full_b) noexcept {
+  if (na == 0 || nb == 0) return 0;
+  // A list that kept every block holds all of its set; a full one holds
+  // its set's values up to its largest. Below the smaller of the full
+  // lists' largest values both lists are complete: the blocks in common
+  // there, scaled by the share of hash space below it (bottom-k).
+  uint64_t limit = uint64_t{1} << 32;
+  if (full_a) limit = std::min<uint64_t>(limit, uint64_t{a[na - 1]} + 1);
+  if (full_b) limit = std::min<uint64_t>(limit, uint64_t{b[nb - 1]} + 1);
+  int i = 0, j = 0, both = 0;
+  while (i < na && j < nb && a[i] < limit && b[j] < limit) {
+    both += a[i] == b[j];
+    const bool step_a = a[i] <= b[j], step_b = b[j] <= a[i];
+    i += step_a;
+    j += step_b;
+  }
+  if (!full_a && !full_b) return both;  // exact
+  return static_cast<double>(both) * 4294967296.0 / static_cast<double>(limit);
 }
 
 int Fingerprint::BandKeys(int bands, uint64_t* out) const noexcept {

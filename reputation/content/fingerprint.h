@@ -19,6 +19,9 @@
 //                       with AVX-512), a longer one with XXH3-64; a
 //                       shingle's hashes are combined and mixed with
 //                       splitmix64's finalizer. Same values on every CPU.
+//   blocks              the smallest hashes of content-defined blocks of
+//                       about 6 tokens: SharedBlocks counts the runs two
+//                       messages have in common, which padding cannot dilute
 //   band keys           LSH bands of the sketch for candidate lookup: two
 //                       messages with similarity J share at least one of b
 //                       bands of r rows with probability 1 - (1 - J^r)^b
@@ -58,6 +61,15 @@ struct Fingerprint {
   static constexpr int kMaxExact = 32;
   int exact = 0;
   uint32_t elements[kMaxExact];
+  // Content-defined blocks of the token stream (a block ends after a token
+  // whose hash is 0 mod 4, once it has 4 tokens: about 6 on average): the
+  // kBlocks smallest block hashes (32 bits), sorted and distinct, for
+  // SharedBlocks. Runs of words in order survive padding that dilutes the
+  // word set; `block_total` counts the message's blocks.
+  static constexpr int kBlocks = 64;
+  int nblocks = 0;
+  uint32_t block_total = 0;
+  uint32_t blocks[kBlocks];
 
   // Equal template digests; a message without tokens has no template (as
   // in TemplateIndex), so two empty messages are not the same template.
@@ -68,6 +80,15 @@ struct Fingerprint {
   // two small sets). Sketches of different K compare as 0. Two empty
   // messages compare as 0.
   static double Similarity(const Fingerprint& a, const Fingerprint& b) noexcept;
+  // Estimated number of blocks two messages have in common (exact while
+  // both have fewer than kBlocks; else the bottom-k estimate below the
+  // smaller list's largest value). A template padded with words of its
+  // own, or two such copies, still share the template's blocks.
+  static double SharedBlocks(const Fingerprint& a, const Fingerprint& b) noexcept;
+  // The same on two sorted lists of block hashes; `full` if the list was
+  // cut to its smallest values (else it holds the whole set).
+  static double SharedBlocks(const uint32_t* a, int na, bool full_a, const uint32_t* b, int nb,
+                             bool full_b) noexcept;
   // Writes `bands` band keys (K must be divisible by bands). Returns the
   // number written (0 for an empty message).
   int BandKeys(int bands, uint64_t* out) const noexcept;

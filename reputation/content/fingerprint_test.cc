@@ -277,3 +277,49 @@ TEST(FingerprintTest, MarkupKeepsShortHtmlCopiesTogether) {
 
 }  // namespace
 }  // namespace sluice
+
+namespace sluice {
+namespace {
+
+// ---- Blocks: runs of words that padding cannot dilute -------------------------------
+
+TEST(FingerprintBlocksTest, PaddedCopiesShareTheTemplatesBlocks) {
+  const auto tmpl = Words(300, 7);
+  const Fingerprint t = Fp(Message(tmpl));
+  ASSERT_GT(t.nblocks, 20);
+  std::mt19937 rng(4);
+  for (int trial = 0; trial < 20; ++trial) {
+    // Each copy: the template and as many random words again, appended.
+    auto pad1 = tmpl, pad2 = tmpl;
+    const auto extra1 = Words(300, 1000 + 2 * trial), extra2 = Words(300, 1001 + 2 * trial);
+    pad1.insert(pad1.end(), extra1.begin(), extra1.end());
+    pad2.insert(pad2.end(), extra2.begin(), extra2.end());
+    const Fingerprint c1 = Fp(Message(pad1)), c2 = Fp(Message(pad2));
+    // The word sets are diluted to about 1/2 and 1/3...
+    EXPECT_LT(Fingerprint::Similarity(t, c1), 0.7);
+    EXPECT_LT(Fingerprint::Similarity(c1, c2), 0.55);
+    // ...but the template's ~45 blocks are in both (estimated).
+    EXPECT_GE(Fingerprint::SharedBlocks(t, c1), 20) << trial;
+    EXPECT_GE(Fingerprint::SharedBlocks(c1, c2), 20) << trial;
+  }
+  // Unrelated texts share none.
+  for (uint32_t s = 0; s < 20; ++s) {
+    EXPECT_LE(Fingerprint::SharedBlocks(Fp(Message(Words(300, 100 + s))),
+                                        Fp(Message(Words(300, 200 + s)))),
+              2);
+  }
+}
+
+TEST(FingerprintBlocksTest, ExactForSmallSetsEstimatedForLargeOnes) {
+  const uint32_t a[] = {1, 5, 9, 12};
+  const uint32_t b[] = {5, 9, 40};
+  EXPECT_EQ(Fingerprint::SharedBlocks(a, 4, false, b, 3, false), 2);
+  EXPECT_EQ(Fingerprint::SharedBlocks(a, 0, false, b, 3, false), 0);
+  // A cut list: only values below its largest count, scaled up.
+  const uint32_t c[] = {0x10000000u, 0x20000000u, 0x40000000u};  // cut at 1/4 of the space
+  const uint32_t d[] = {0x10000000u, 0x20000000u, 0x30000000u, 0x80000000u};
+  EXPECT_NEAR(Fingerprint::SharedBlocks(c, 3, true, d, 4, false), 8, 0.01);
+}
+
+}  // namespace
+}  // namespace sluice

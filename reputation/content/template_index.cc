@@ -1,5 +1,7 @@
 #include "reputation/content/template_index.h"
 
+#include <algorithm>
+
 #include "ratelimit/hash.h"
 
 #define XXH_INLINE_ALL
@@ -40,6 +42,10 @@ void TemplateIndex::Forget(uint32_t slot) {
   for (int b = 0; b < kBands; ++b) {
     auto it = by_band_.find(Band(t.sketch, b));
     if (it != by_band_.end() && it->second == slot) by_band_.erase(it);
+  }
+  for (int i = 0; i < std::min<int>(t.nblocks, kIndexedBlocks); ++i) {
+    auto it = by_block_.find(t.blocks[i]);
+    if (it != by_block_.end() && it->second == slot) by_block_.erase(it);
   }
 }
 
@@ -89,6 +95,28 @@ uint64_t TemplateIndex::Assign(const Fingerprint& fp, double* similarity) {
     if (similarity) *similarity = best_similarity;
     return ring_[best].id;
   }
+  // A copy padded with words of its own: the templates that have one of
+  // its blocks among their smallest, joined if enough blocks are shared.
+  if (options_.shared_blocks > 0) {
+    uint32_t tried[kIndexedBlocks * 2];
+    int ntried = 0;
+    for (int i = 0; i < fp.nblocks && ntried < static_cast<int>(sizeof(tried) / sizeof(tried[0]));
+         ++i) {
+      auto it = by_block_.find(fp.blocks[i]);
+      if (it == by_block_.end()) continue;
+      const uint32_t slot = it->second;
+      bool dup = false;
+      for (int k = 0; k < ntried; ++k) dup |= tried[k] == slot;
+      if (dup) continue;
+      tried[ntried++] = slot;
+      const Template& t = ring_[slot];
+      if (Fingerprint::SharedBlocks(t.blocks, t.nblocks, t.blocks_cut, fp.blocks, fp.nblocks,
+                                    fp.nblocks == Fingerprint::kBlocks) >= options_.shared_blocks) {
+        if (similarity) *similarity = std::max(best_similarity, 0.0);
+        return t.id;
+      }
+    }
+  }
   // A new template, in the oldest place of the ring.
   uint32_t slot;
   if (ring_.size() < options_.max_templates) {
@@ -105,8 +133,12 @@ uint64_t TemplateIndex::Assign(const Fingerprint& fp, double* similarity) {
   std::copy(sketch, sketch + kBins, t.sketch);
   t.exact = fp.exact;
   std::copy(fp.elements, fp.elements + fp.exact, t.elements);
+  t.nblocks = static_cast<uint8_t>(std::min(fp.nblocks, kTemplateBlocks));
+  t.blocks_cut = fp.nblocks > kTemplateBlocks;
+  std::copy(fp.blocks, fp.blocks + t.nblocks, t.blocks);
   by_digest_[digest] = slot;
   for (int b = 0; b < kBands; ++b) by_band_[Band(sketch, b)] = slot;
+  for (int i = 0; i < std::min<int>(t.nblocks, kIndexedBlocks); ++i) by_block_[t.blocks[i]] = slot;
   if (similarity) *similarity = 1;
   return t.id;
 }

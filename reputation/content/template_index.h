@@ -9,9 +9,12 @@
 // similarity is at least `similarity`; candidates are found through the
 // exact template digest and LSH bands of 2 bins (16 bands for K=32: a
 // message with J=0.6 to a template shares a band with probability
-// 1-(1-0.36)^16 > 0.999). Otherwise it starts a new template. The
+// 1-(1-0.36)^16 > 0.999), and, for a copy padded with words of its own,
+// through the template's smallest content-defined blocks: it joins if it
+// has `shared_blocks` blocks in common with the template (runs of words
+// in order; Fingerprint::SharedBlocks). Otherwise it starts a new template. The
 // `max_templates` most recent templates are kept (a ring: the oldest is
-// forgotten), so memory is fixed: about 210 + 16 * 24 bytes per template.
+// forgotten), so memory is fixed: about 340 + 24 * 24 bytes per template.
 // A small first message (Fingerprint::exact) keeps its set exactly too,
 // and two small sets are compared exactly.
 //
@@ -36,7 +39,10 @@ class TemplateIndex {
  public:
   struct Options {
     size_t max_templates = 1 << 16;
-    double similarity = 0.41;  // see BurstDetector::Options::similarity
+    double similarity = 0.44;  // see BurstDetector::Options::similarity
+    // Blocks in common (Fingerprint::SharedBlocks) that also make a
+    // message a template's (0: off); see BurstDetector::Options.
+    double shared_blocks = 11;
   };
   explicit TemplateIndex(const Options& options);
 
@@ -56,7 +62,14 @@ class TemplateIndex {
     // The first message's set exactly if it is small (Fingerprint::exact).
     int exact = 0;
     uint32_t elements[Fingerprint::kMaxExact];
+    // Its kTemplateBlocks smallest block hashes; the first kIndexedBlocks
+    // are in by_block_.
+    uint8_t nblocks = 0;
+    bool blocks_cut = false;
+    uint32_t blocks[32];
   };
+  static constexpr int kTemplateBlocks = 32;
+  static constexpr int kIndexedBlocks = 8;
   static void Compact(const Fingerprint& fp, uint16_t* out);
   static uint64_t Band(const uint16_t* sketch, int band);
   void Forget(uint32_t slot);
@@ -67,6 +80,7 @@ class TemplateIndex {
   size_t next_ = 0;             // the oldest once full
   absl::flat_hash_map<uint64_t, uint32_t> by_digest_;
   absl::flat_hash_map<uint64_t, uint32_t> by_band_;
+  absl::flat_hash_map<uint32_t, uint32_t> by_block_;
 };
 
 }  // namespace sluice

@@ -85,3 +85,37 @@ TEST(TemplateIndexTest, ThresholdIsRespected) {
 
 }  // namespace
 }  // namespace sluice
+
+namespace sluice {
+namespace {
+
+// A word of letters only (the normaliser drops words with digits).
+std::string Letters(int n) {
+  std::string w = "w";
+  for (; n > 0; n /= 26) w += static_cast<char>('a' + n % 26);
+  return w;
+}
+
+TEST(TemplateIndexBlocksTest, PaddedCopiesJoinThroughTheirBlocks) {
+  std::string base;
+  for (int i = 0; i < 400; ++i) absl::StrAppend(&base, Letters((i * 7919) % 1000), " ");
+  static Fingerprinter* words = new Fingerprinter();  // word sets (default)
+  auto fp = [&](const std::string& body) {
+    Fingerprint f;
+    words->Compute("\n" + body + "\n", &f);
+    return f;
+  };
+  TemplateIndex index({1024, 0.44, 11});
+  const uint64_t t = index.Assign(fp(base));
+  TemplateIndex no_blocks({1024, 0.44, 0});
+  const uint64_t u = no_blocks.Assign(fp(base));
+  for (int copy = 0; copy < 5; ++copy) {
+    std::string padding;  // three times as many words of its own
+    for (int i = 0; i < 1200; ++i) absl::StrAppend(&padding, Letters(5000 + copy * 2000 + i), " ");
+    EXPECT_EQ(index.Assign(fp(base + padding)), t) << copy;
+    EXPECT_NE(no_blocks.Assign(fp(base + padding)), u) << copy;
+  }
+}
+
+}  // namespace
+}  // namespace sluice
