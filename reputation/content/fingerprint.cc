@@ -28,35 +28,51 @@ struct SmallSet {
   }
 
   // Content-defined blocks of the token stream (Fingerprint::blocks): the
-  // tokens' hashes chained since the last block's end, and the smallest
-  // block hashes so far, sorted and distinct.
+  // tokens' hashes chained since the last block's end, and the block
+  // hashes so far, appended and cut down to the smallest from time to time
+  // (no ordered insert per block).
+  static constexpr int kPending = 256;
   uint64_t block_acc = 0;
   uint32_t block_len = 0;
   uint32_t block_total = 0;
-  int nblocks = 0;
-  uint32_t blocks[Fingerprint::kBlocks];
+  uint32_t block_limit = 0xFFFFFFFFu;  // larger ones can no longer be among the smallest
+  int npending = 0;
+  uint32_t pending[kPending];
   void ResetBlocks() {
     block_acc = 0;
     block_len = 0;
     block_total = 0;
-    nblocks = 0;
+    block_limit = 0xFFFFFFFFu;
+    npending = 0;
   }
   // One token's hash: a block ends after a token whose hash is 0 mod 4,
   // once it has 4 tokens (about 6 on average).
   void Token(uint64_t t) {
-    block_acc = block_acc * 0x9E3779B97F4A7C15ull + t;
+    block_acc = ((block_acc << 7) | (block_acc >> 57)) ^ t;  // order-sensitive, one cycle
     if (++block_len < 4 || (t & 3) != 0) return;
     const uint32_t h = static_cast<uint32_t>(Mix64(block_acc));
     block_acc = 0;
     block_len = 0;
     ++block_total;
-    if (nblocks == Fingerprint::kBlocks && h >= blocks[nblocks - 1]) return;
-    uint32_t* at = std::lower_bound(blocks, blocks + nblocks, h);
-    if (at != blocks + nblocks && *at == h) return;  // a repeated block
-    if (nblocks == Fingerprint::kBlocks) --nblocks;  // the largest goes
-    std::memmove(at + 1, at, sizeof(uint32_t) * static_cast<size_t>(blocks + nblocks - at));
-    *at = h;
-    ++nblocks;
+    if (h >= block_limit) return;
+    pending[npending++] = h;
+    if (npending == kPending) Cut();
+  }
+  // Keeps the kBlocks smallest distinct values of `pending`, sorted.
+  void Cut() {
+    // The smallest kBlocks (plus room for repeats) first, then only
+    // those sorted.
+    constexpr int kKeep = 2 * Fingerprint::kBlocks;
+    if (npending > kKeep) {
+      std::nth_element(pending, pending + kKeep, pending + npending);
+      npending = kKeep;
+    }
+    std::sort(pending, pending + npending);
+    npending = static_cast<int>(std::unique(pending, pending + npending) - pending);
+    if (npending >= Fingerprint::kBlocks) {
+      npending = Fingerprint::kBlocks;
+      block_limit = pending[npending - 1];
+    }
   }
 };
 
@@ -347,9 +363,10 @@ void Fingerprinter::Finish(Fingerprint* out) noexcept {
   out->size = normalizer_.bytes_seen();
   out->size_bucket = Fingerprint::SizeBucket(out->size);
   out->k = options_.k;
-  out->nblocks = s.small.nblocks;
+  s.small.Cut();
+  out->nblocks = s.small.npending;
   out->block_total = s.small.block_total;
-  std::copy(s.small.blocks, s.small.blocks + s.small.nblocks, out->blocks);
+  std::copy(s.small.pending, s.small.pending + s.small.npending, out->blocks);
   const int k = options_.k;
   // A small set is kept exactly (its elements' low 32 bits, sorted, as the
   // bins keep theirs).
