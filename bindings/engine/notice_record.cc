@@ -1,5 +1,7 @@
 #include "bindings/engine/notice_record.h"
 
+#include <unistd.h>
+
 #include "ratelimit/config.h"
 #include "ratelimit/types.h"
 
@@ -15,10 +17,18 @@ std::string CleanText(absl::string_view s) {
       ++i;
       continue;
     }
-    const size_t len = c >= 0xf0 && c <= 0xf4 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 && c < 0xe0 ? 2 : 0;
-    bool ok = len > 0 && i + len <= s.size();
+    // Well-formed UTF-8 only (RFC 3629): no lead byte above F4, no
+    // overlong forms, no surrogates, nothing above U+10FFFF.
+    const size_t len = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c <= 0xf4 ? 4 : 0;
+    bool ok = len > 0 && c >= 0xc2 && i + len <= s.size();
     for (size_t k = 1; ok && k < len; ++k) {
-      ok = (static_cast<unsigned char>(s[i + k]) & 0xc0) == 0x80;
+      const unsigned char b = static_cast<unsigned char>(s[i + k]);
+      unsigned char lo = 0x80, hi = 0xbf;  // the second byte's range depends on the first
+      if (k == 1 && c == 0xe0) lo = 0xa0;
+      if (k == 1 && c == 0xed) hi = 0x9f;
+      if (k == 1 && c == 0xf0) lo = 0x90;
+      if (k == 1 && c == 0xf4) hi = 0x8f;
+      ok = b >= lo && b <= hi;
     }
     if (ok) {
       out.append(s.data() + i, len);
@@ -29,6 +39,12 @@ std::string CleanText(absl::string_view s) {
     }
   }
   return out;
+}
+
+std::string HostName() {
+  char name[256] = {};
+  gethostname(name, sizeof(name) - 1);
+  return name[0] != 0 ? name : "localhost";
 }
 
 config::NoticeRecord NoticeRecordOf(const Notice& n, absl::string_view host) {

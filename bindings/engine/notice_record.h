@@ -1,5 +1,6 @@
 // A notice (smtp_event.h) as a record for files, hooks and reports
-// (config::NoticeRecord), and text from SMTP sessions made safe to show.
+// (config::NoticeRecord), text from SMTP sessions made safe to show, and
+// the host name they carry.
 //
 // Thread safety: free functions without shared state; thread-safe.
 #ifndef SLUICE_BINDINGS_ENGINE_NOTICE_RECORD_H_
@@ -16,6 +17,10 @@ namespace sluice {
 // Returns `s` as valid UTF-8 with control characters (and the bytes of
 // broken sequences) replaced by '?': names come from SMTP sessions.
 std::string CleanText(absl::string_view s);
+
+// This host's name (gethostname), "localhost" if it has none: the host
+// notices and reports name.
+std::string HostName();
 
 // Returns the notice as a record (times RFC 3339 UTC; level, metric and
 // window only for a limit's notice; names cleaned with CleanText).

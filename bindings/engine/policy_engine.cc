@@ -697,8 +697,10 @@ Verdict PolicyEngine::State::Judge(const Settings& s, AbuseGuard& abuse, const S
       // The burst detectors watch what local accounts send. Exempt senders
       // and clients (a list manager, a newsletter host) send many
       // near-identical messages on purpose.
+      // Asked once, for the detectors and for the report's figures.
+      const bool exempt = (outgoing || activity_ != nullptr) && limiter_->IsExempt(r);
       Verdict b;
-      if (outgoing && !limiter_->IsExempt(r)) {
+      if (outgoing && !exempt) {
         FromFinding(abuse.Message(identity, *fp, now), identity, &b);
       }
       if (b.tripped() && !b.admitted()) {
@@ -737,7 +739,7 @@ Verdict PolicyEngine::State::Judge(const Settings& s, AbuseGuard& abuse, const S
         d = limiter_->CheckAndCharge(whole, now);
       }
       FromDecision(d, &v);
-      if (activity_ != nullptr && d.admitted() && !d.exempt && !limiter_->IsExempt(r)) {
+      if (activity_ != nullptr && d.admitted() && !exempt) {
         RecordActivity(whole, e, now);
       }
       if (b.tripped() && v.admitted()) v = std::move(b);  // a notify/shadow finding

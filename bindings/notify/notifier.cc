@@ -24,12 +24,6 @@ namespace {
 constexpr size_t kDigestLines = 200;  // lines listed per mail; the rest counted
 constexpr size_t kMaxInput = 60000;   // bytes a child gets on stdin (below a pipe's buffer)
 
-std::string HostName() {
-  char name[256] = {};
-  gethostname(name, sizeof(name) - 1);
-  return name[0] != 0 ? name : "localhost";
-}
-
 }  // namespace
 
 std::string NoticeJson(const Notice& n, absl::string_view host) {

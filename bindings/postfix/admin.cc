@@ -1,7 +1,5 @@
 #include "bindings/postfix/admin.h"
 
-#include <unistd.h>
-
 #include <vector>
 
 #include "absl/strings/ascii.h"
@@ -10,6 +8,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "bindings/engine/door_coverage.h"
+#include "bindings/engine/notice_record.h"
 #include "bindings/postfix/policy_protocol.h"
 #include "ratelimit/config.h"
 #include "ratelimit/limiter.h"
@@ -142,9 +141,7 @@ std::string HandleAdminCommand(const AdminContext& ctx, absl::string_view line, 
       return Err("usage: report [N] (the N heaviest entities of each level, 1 to 100000)");
     }
     config::ActivityReport rep = e.Report(now, per_level);
-    char host[256] = {};
-    gethostname(host, sizeof(host) - 1);
-    rep.set_source(absl::StrCat("sluice daemon on ", host));
+    rep.set_source(absl::StrCat("sluice daemon on ", HostName()));
     return absl::StrCat("OK\n", ToJson(rep), "\n");
   }
   if (cmd == "reload") {

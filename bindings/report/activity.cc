@@ -1,6 +1,7 @@
 #include "bindings/report/activity.h"
 
 #include <algorithm>
+#include <cstring>
 #include <map>
 #include <vector>
 
@@ -15,10 +16,18 @@ constexpr char kOther[] = "(other)";
 
 int64_t HourOf(absl::Time t) { return absl::ToUnixSeconds(t) / 3600; }
 
-std::string Key(Level level, absl::string_view name) {
-  std::string k(1, static_cast<char>(level));
-  k.append(name.data(), name.size());
-  return k;
+// The map key of (level, name): the level's byte, then the name; in
+// `buf` when it fits (no allocation on the way of a known entity), else in
+// `*spill`.
+absl::string_view Key(Level level, absl::string_view name, char (&buf)[320], std::string* spill) {
+  if (name.size() + 1 <= sizeof(buf)) {
+    buf[0] = static_cast<char>(level);
+    std::memcpy(buf + 1, name.data(), name.size());
+    return absl::string_view(buf, name.size() + 1);
+  }
+  spill->assign(1, static_cast<char>(level));
+  spill->append(name.data(), name.size());
+  return *spill;
 }
 
 }  // namespace
@@ -42,8 +51,10 @@ void Activity::Configure(Options o) {
 void Activity::Add(Level level, absl::string_view name, Level parent_level,
                    absl::string_view parent, int64_t hour, uint64_t messages, uint64_t recipients,
                    uint64_t bytes) {
-  const std::string key = Key(level, name);
-  auto& shard = shards_.For(absl::string_view(key));
+  char buf[320];
+  std::string spill;
+  const absl::string_view key = Key(level, name, buf, &spill);
+  auto& shard = shards_.For(key);
   std::unique_lock<std::mutex> lock(shard.mu);
   auto it = shard.map.find(key);
   if (it == shard.map.end()) {
@@ -54,7 +65,7 @@ void Activity::Add(Level level, absl::string_view name, Level parent_level,
       Add(level, kOther, Level::kServer, "", hour, messages, recipients, bytes);
       return;
     }
-    it = shard.map.try_emplace(key).first;
+    it = shard.map.try_emplace(std::string(key)).first;
     it->second.parent_level = parent_level;
     it->second.parent = std::string(parent);
     entities_.fetch_add(1, std::memory_order_relaxed);

@@ -100,6 +100,12 @@ uint64_t HourlyLimit(const config::RuleUsage& r, bool* exact) {
   return r.limit() * static_cast<uint64_t>(3600 / *w);
 }
 
+// A rule's usage: with limits shared by several hosts, the larger of
+// this host's and all hosts' at the last sync.
+uint64_t Used(const config::RuleUsage& r) {
+  return r.shared() ? std::max(r.usage(), r.global_usage()) : r.usage();
+}
+
 // The entity's tightest rule: the highest usage/limit (unlimited and
 // shadow rules left out), and which rule it is.
 double Share(const Series& s, const config::RuleUsage** which) {
@@ -107,7 +113,7 @@ double Share(const Series& s, const config::RuleUsage** which) {
   *which = nullptr;
   for (const config::RuleUsage& r : s.rule()) {
     if (r.unlimited() || r.shadow()) continue;
-    const uint64_t used = r.shared() ? std::max(r.usage(), r.global_usage()) : r.usage();
+    const uint64_t used = Used(r);
     const double share = r.limit() == 0 ? 1.0 : static_cast<double>(used) / r.limit();
     if (share > best) {
       best = share;
@@ -118,7 +124,7 @@ double Share(const Series& s, const config::RuleUsage** which) {
 }
 
 std::string RuleText(const config::RuleUsage& r) {
-  return absl::StrCat(Count(r.shared() ? std::max(r.usage(), r.global_usage()) : r.usage()), " / ",
+  return absl::StrCat(Count(Used(r)), " / ",
                       r.unlimited() ? std::string("unlimited") : Count(r.limit()), " ",
                       MetricName(static_cast<Metric>(r.metric())), " per ", r.window(),
                       r.shadow() ? " (shadow)" : "", r.shared() ? " (all hosts)" : "");

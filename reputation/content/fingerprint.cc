@@ -34,14 +34,12 @@ struct SmallSet {
   static constexpr int kPending = 256;
   uint64_t block_acc = 0;
   uint32_t block_len = 0;
-  uint32_t block_total = 0;
   uint32_t block_limit = 0xFFFFFFFFu;  // larger ones can no longer be among the smallest
   int npending = 0;
   uint32_t pending[kPending];
   void ResetBlocks() {
     block_acc = 0;
     block_len = 0;
-    block_total = 0;
     block_limit = 0xFFFFFFFFu;
     npending = 0;
   }
@@ -53,7 +51,6 @@ struct SmallSet {
     const uint32_t h = static_cast<uint32_t>(Mix64(block_acc));
     block_acc = 0;
     block_len = 0;
-    ++block_total;
     if (h >= block_limit) return;
     pending[npending++] = h;
     if (npending == kPending) Cut();
@@ -75,6 +72,19 @@ struct SmallSet {
     }
   }
 };
+
+// How many values two sorted lists of distinct values have in common
+// below `limit`.
+int CommonBelow(const uint32_t* a, int na, const uint32_t* b, int nb, uint64_t limit) {
+  int i = 0, j = 0, both = 0;
+  while (i < na && j < nb && a[i] < limit && b[j] < limit) {
+    both += a[i] == b[j];
+    const bool step_a = a[i] <= b[j], step_b = b[j] <= a[i];
+    i += step_a;
+    j += step_b;
+  }
+  return both;
+}
 
 }  // namespace
 
@@ -365,7 +375,6 @@ void Fingerprinter::Finish(Fingerprint* out) noexcept {
   out->k = options_.k;
   s.small.Cut();
   out->nblocks = s.small.npending;
-  out->block_total = s.small.block_total;
   std::copy(s.small.pending, s.small.pending + s.small.npending, out->blocks);
   const int k = options_.k;
   // A small set is kept exactly (its elements' low 32 bits, sorted, as the
@@ -434,8 +443,7 @@ double Fingerprint::Similarity(const Fingerprint& a, const Fingerprint& b) noexc
 }
 
 double Fingerprint::SharedBlocks(const Fingerprint& a, const Fingerprint& b) noexcept {
-  return SharedBlocks(a.blocks, a.nblocks, a.nblocks == kBlocks, b.blocks, b.nblocks,
-                      b.nblocks == kBlocks);
+  return SharedBlocks(a.blocks, a.nblocks, a.blocks_cut(), b.blocks, b.nblocks, b.blocks_cut());
 }
 
 double Fingerprint::SharedBlocks(const uint32_t* a, int na, bool full_a, const uint32_t* b, int nb,
@@ -448,13 +456,7 @@ double Fingerprint::SharedBlocks(const uint32_t* a, int na, bool full_a, const u
   uint64_t limit = uint64_t{1} << 32;
   if (full_a) limit = std::min<uint64_t>(limit, uint64_t{a[na - 1]} + 1);
   if (full_b) limit = std::min<uint64_t>(limit, uint64_t{b[nb - 1]} + 1);
-  int i = 0, j = 0, both = 0;
-  while (i < na && j < nb && a[i] < limit && b[j] < limit) {
-    both += a[i] == b[j];
-    const bool step_a = a[i] <= b[j], step_b = b[j] <= a[i];
-    i += step_a;
-    j += step_b;
-  }
+  const int both = CommonBelow(a, na, b, nb, limit);
   if (!full_a && !full_b) return both;  // exact
   return static_cast<double>(both) * 4294967296.0 / static_cast<double>(limit);
 }
@@ -470,13 +472,7 @@ int Fingerprint::BandKeys(int bands, uint64_t* out) const noexcept {
 }
 
 double Fingerprint::ExactJaccard(const uint32_t* a, int na, const uint32_t* b, int nb) noexcept {
-  int i = 0, j = 0, both = 0;
-  while (i < na && j < nb) {
-    both += a[i] == b[j];
-    const bool step_a = a[i] <= b[j], step_b = b[j] <= a[i];
-    i += step_a;
-    j += step_b;
-  }
+  const int both = CommonBelow(a, na, b, nb, uint64_t{1} << 32);
   return static_cast<double>(both) / static_cast<double>(na + nb - both);
 }
 

@@ -65,11 +65,12 @@ struct Fingerprint {
   // whose hash is 0 mod 4, once it has 4 tokens: about 6 on average): the
   // kBlocks smallest block hashes (32 bits), sorted and distinct, for
   // SharedBlocks. Runs of words in order survive padding that dilutes the
-  // word set; `block_total` counts the message's blocks.
+  // word set.
   static constexpr int kBlocks = 64;
   int nblocks = 0;
-  uint32_t block_total = 0;
   uint32_t blocks[kBlocks];
+  // Whether `blocks` was cut to the smallest (the message has more).
+  bool blocks_cut() const { return nblocks == kBlocks; }
 
   // Equal template digests; a message without tokens has no template (as
   // in TemplateIndex), so two empty messages are not the same template.

@@ -19,47 +19,77 @@ constexpr bool Locates(unsigned char c) {
   return c == '/' || c == ':' || c == '@' || c == '?' || c == '&' || c == '=';
 }
 
+// A tag's name and its attributes, one by one: name and value as written
+// (the value without its quotes; `has_value` false for a bare name).
+class Attributes {
+ public:
+  explicit Attributes(absl::string_view tag) : t_(tag) {
+    while (i_ < t_.size() && WordByte(t_[i_])) ++i_;
+    name_end_ = i_;
+  }
+  absl::string_view tag_name() const { return t_.substr(0, name_end_); }
+  bool Next(absl::string_view* name, absl::string_view* value, bool* has_value) {
+    while (i_ < t_.size() && !WordByte(t_[i_])) ++i_;  // spaces, '/' and stray '='
+    if (i_ >= t_.size()) return false;
+    const size_t from = i_;
+    while (i_ < t_.size() && WordByte(t_[i_])) ++i_;
+    *name = t_.substr(from, i_ - from);
+    *value = absl::string_view();
+    *has_value = false;
+    size_t j = i_;
+    while (j < t_.size() && static_cast<unsigned char>(t_[j]) <= ' ') ++j;
+    if (j >= t_.size() || t_[j] != '=') return true;
+    *has_value = true;
+    i_ = j + 1;
+    while (i_ < t_.size() && static_cast<unsigned char>(t_[i_]) <= ' ') ++i_;
+    if (i_ < t_.size() && (t_[i_] == '"' || t_[i_] == '\'')) {
+      const char q = t_[i_++];
+      const size_t v = i_;
+      while (i_ < t_.size() && t_[i_] != q) ++i_;
+      *value = t_.substr(v, i_ - v);
+      if (i_ < t_.size()) ++i_;  // the closing quote
+    } else {
+      const size_t v = i_;
+      while (i_ < t_.size() && static_cast<unsigned char>(t_[i_]) > ' ') ++i_;
+      *value = t_.substr(v, i_ - v);
+    }
+    return true;
+  }
+
+ private:
+  static bool WordByte(char c) {
+    return static_cast<unsigned char>(c) > ' ' && c != '/' && c != '=';
+  }
+  absl::string_view t_;
+  size_t i_ = 0;
+  size_t name_end_ = 0;
+};
+
 // A tag's markup feature (TokenSink::Markup) written to `out` (room for
 // twice the tag's size): its name, then " name" or " name=value" per
 // attribute, lower case, without the values that Locates(). Returns the
 // length, 0 for a tag without attributes.
 size_t MarkupOfTag(absl::string_view tag, char* out) {
-  const unsigned char* t = reinterpret_cast<const unsigned char*>(tag.data());
-  const size_t size = tag.size();
-  auto word_byte = [](unsigned char c) { return c > ' ' && c != '/' && c != '='; };
-  size_t n = 0, i = 0;
-  while (i < size && word_byte(t[i])) out[n++] = static_cast<char>(Lower(t[i++]));
+  Attributes attrs(tag);
+  size_t n = 0;
+  auto lower = [&](absl::string_view v) {
+    for (char c : v) out[n++] = static_cast<char>(Lower(static_cast<unsigned char>(c)));
+  };
+  lower(attrs.tag_name());
   const size_t name_len = n;
-  while (i < size) {
-    if (!word_byte(t[i])) {  // spaces, '/' and stray '='
-      ++i;
-      continue;
-    }
+  absl::string_view name, value;
+  bool has_value;
+  while (attrs.Next(&name, &value, &has_value)) {
     out[n++] = ' ';
-    while (i < size && word_byte(t[i])) out[n++] = static_cast<char>(Lower(t[i++]));
-    size_t j = i;
-    while (j < size && t[j] <= ' ') ++j;
-    if (j == size || t[j] != '=') continue;
-    i = j + 1;
-    while (i < size && t[i] <= ' ') ++i;
-    size_t to;
-    if (i < size && (t[i] == '"' || t[i] == '\'')) {
-      const unsigned char quote = t[i++];
-      to = i;
-      while (to < size && t[to] != quote) ++to;
-    } else {
-      to = i;
-      while (to < size && t[to] > ' ') ++to;
-    }
+    lower(name);
+    if (!has_value) continue;
     const size_t before = n;
     out[n++] = '=';
-    bool locates = false;
-    for (; i < to; ++i) {
-      locates |= Locates(t[i]);
-      out[n++] = static_cast<char>(Lower(t[i]));
+    lower(value);
+    if (std::any_of(value.begin(), value.end(),
+                    [](char c) { return Locates(static_cast<unsigned char>(c)); })) {
+      n = before;
     }
-    if (locates) n = before;
-    if (i < size) ++i;  // the closing quote or the space
   }
   return n > name_len ? n : 0;
 }
@@ -131,50 +161,9 @@ bool MayHide(absl::string_view tag) {
 #endif
 }
 
-// The attributes of a tag, one by one: name (lower case in `name`, up to
-// 23 bytes) and value (as written, quotes removed).
-class Attributes {
- public:
-  explicit Attributes(absl::string_view tag) : t_(tag) {
-    while (i_ < t_.size() && t_[i_] > ' ' && t_[i_] != '/') ++i_;  // the tag's name
-  }
-  bool Next(char* name, size_t* name_len, absl::string_view* value) {
-    auto word_byte = [](unsigned char c) { return c > ' ' && c != '/' && c != '=' && c != '>'; };
-    while (i_ < t_.size() && !word_byte(static_cast<unsigned char>(t_[i_]))) ++i_;
-    if (i_ >= t_.size()) return false;
-    size_t n = 0;
-    while (i_ < t_.size() && word_byte(static_cast<unsigned char>(t_[i_]))) {
-      if (n < 23) name[n++] = static_cast<char>(Lower(static_cast<unsigned char>(t_[i_])));
-      ++i_;
-    }
-    *name_len = n;
-    *value = absl::string_view();
-    size_t j = i_;
-    while (j < t_.size() && t_[j] <= ' ') ++j;
-    if (j >= t_.size() || t_[j] != '=') return true;
-    i_ = j + 1;
-    while (i_ < t_.size() && t_[i_] <= ' ') ++i_;
-    if (i_ < t_.size() && (t_[i_] == '"' || t_[i_] == '\'')) {
-      const char q = t_[i_++];
-      const size_t from = i_;
-      while (i_ < t_.size() && t_[i_] != q) ++i_;
-      *value = t_.substr(from, i_ - from);
-      if (i_ < t_.size()) ++i_;
-    } else {
-      const size_t from = i_;
-      while (i_ < t_.size() && t_[i_] > ' ') ++i_;
-      *value = t_.substr(from, i_ - from);
-    }
-    return true;
-  }
-
- private:
-  absl::string_view t_;
-  size_t i_ = 0;
-};
-
-bool NameIs(const char* name, size_t n, absl::string_view want) {
-  return n == want.size() && std::memcmp(name, want.data(), n) == 0;
+// An attribute's name, any case.
+bool NameIs(absl::string_view name, absl::string_view want) {
+  return name.size() == want.size() && StartsWithI(name, want);
 }
 
 // A colour as "#rrggbb" in `out` (8 bytes), or "" if it is none of the
@@ -563,19 +552,18 @@ bool BodyNormalizer::HiddenElement(absl::string_view tag) noexcept {
   char own_bg[8];
   size_t own_bg_len = 0;
   Attributes attrs(tag);
-  char an[24];
-  size_t al;
-  absl::string_view value;
-  while (!hidden && attrs.Next(an, &al, &value)) {
-    if (NameIs(an, al, "hidden")) {
+  absl::string_view an, value;
+  bool has_value;
+  while (!hidden && attrs.Next(&an, &value, &has_value)) {
+    if (NameIs(an, "hidden")) {
       hidden = true;
-    } else if (NameIs(an, al, "style")) {
+    } else if (NameIs(an, "style")) {
       char css[512];
       const absl::string_view c(css, CompactCss(value, css, sizeof(css)));
       size_t bg_len = 0;
       hidden = HidingCss(c, background, own_bg, &bg_len);
       if (bg_len > 0) own_bg_len = bg_len;
-    } else if (NameIs(an, al, "class")) {
+    } else if (NameIs(an, "class")) {
       // Any of its classes that a style block hides.
       for (size_t i = 0; i < value.size() && !hidden;) {
         while (i < value.size() && static_cast<unsigned char>(value[i]) <= ' ') ++i;
@@ -588,11 +576,11 @@ bool BodyNormalizer::HiddenElement(absl::string_view tag) noexcept {
         }
         i = j;
       }
-    } else if (NameIs(an, al, "color")) {  // <font color=...>
+    } else if (NameIs(an, "color")) {  // <font color=...>
       char fg[8];
       const size_t n = NormalColour(value, fg);
       hidden = n > 0 && absl::string_view(fg, n) == background;
-    } else if (NameIs(an, al, "bgcolor")) {
+    } else if (NameIs(an, "bgcolor")) {
       own_bg_len = NormalColour(value, own_bg);
     }
   }

@@ -111,7 +111,7 @@ uint64_t TemplateIndex::Assign(const Fingerprint& fp, double* similarity) {
       tried[ntried++] = slot;
       const Template& t = ring_[slot];
       if (Fingerprint::SharedBlocks(t.blocks, t.nblocks, t.blocks_cut, fp.blocks, fp.nblocks,
-                                    fp.nblocks == Fingerprint::kBlocks) >= options_.shared_blocks) {
+                                    fp.blocks_cut()) >= options_.shared_blocks) {
         if (similarity) *similarity = std::max(best_similarity, 0.0);
         return t.id;
       }

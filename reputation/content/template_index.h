@@ -55,6 +55,8 @@ class TemplateIndex {
  private:
   static constexpr int kBins = 32;
   static constexpr int kBands = 16;
+  static constexpr int kTemplateBlocks = 32;
+  static constexpr int kIndexedBlocks = 8;
   struct Template {
     uint64_t id = 0;
     uint64_t digest = 0;
@@ -66,10 +68,8 @@ class TemplateIndex {
     // are in by_block_.
     uint8_t nblocks = 0;
     bool blocks_cut = false;
-    uint32_t blocks[32];
+    uint32_t blocks[kTemplateBlocks];
   };
-  static constexpr int kTemplateBlocks = 32;
-  static constexpr int kIndexedBlocks = 8;
   static void Compact(const Fingerprint& fp, uint16_t* out);
   static uint64_t Band(const uint16_t* sketch, int band);
   void Forget(uint32_t slot);

@@ -134,6 +134,14 @@ size_t Compute(uint32_t c, char* out) {
   return n;
 }
 
+// The code point of a whole UTF-8 sequence of `len` (2 to 4) bytes.
+uint32_t DecodeSequence(const unsigned char* c, size_t len) {
+  return len == 2   ? ((c[0] & 0x1Fu) << 6) | (c[1] & 0x3Fu)
+         : len == 3 ? ((c[0] & 0x0Fu) << 12) | ((c[1] & 0x3Fu) << 6) | (c[2] & 0x3Fu)
+                    : ((c[0] & 0x07u) << 18) | ((c[1] & 0x3Fu) << 12) | ((c[2] & 0x3Fu) << 6) |
+                          (c[3] & 0x3Fu);
+}
+
 // The first byte at or after p that is not ASCII, or end; 8 bytes at a time.
 const unsigned char* AsciiEnd(const unsigned char* p, const unsigned char* end) {
   while (end - p >= 8) {
@@ -191,7 +199,7 @@ void UnicodeText::StartPart(absl::string_view charset) noexcept {
     ucnv_close(static_cast<UConverter*>(converter_));
     converter_ = nullptr;
   }
-  table_mode_ = false;
+  table_ = nullptr;
   carry_len_ = 0;
   out_len_ = 0;
   high_surrogate_ = 0;
@@ -211,8 +219,7 @@ void UnicodeText::StartPart(absl::string_view charset) noexcept {
   }
   for (int i = 0; i < cached_count_; ++i) {
     if (ucnv_compareNames(name, cached_[i].name) == 0) {
-      std::memcpy(table_, cached_[i].table, sizeof(table_));
-      table_mode_ = true;
+      table_ = cached_[i].table;
       return;
     }
   }
@@ -225,7 +232,8 @@ void UnicodeText::StartPart(absl::string_view charset) noexcept {
     return;
   }
   // A single-byte charset whose lower half is ASCII: its upper half as a
-  // table, kept for the next part in it.
+  // table, kept for the next parts in it.
+  uint32_t upper[128];
   bool ascii = ucnv_getMaxCharSize(conv) == 1;
   for (int b = 0; ascii && b < 0x100; ++b) {
     const char byte = static_cast<char>(b);
@@ -237,17 +245,17 @@ void UnicodeText::StartPart(absl::string_view charset) noexcept {
     if (b < 0x80) {
       ascii = cp == static_cast<uint32_t>(b);
     } else {
-      table_[b - 0x80] = cp;
+      upper[b - 0x80] = cp;
     }
   }
   if (ascii) {
     ucnv_close(conv);
-    table_mode_ = true;
-    Cached& c = cached_[cached_next_];
+    Cached& c = cached_[cached_next_];  // a ring: the oldest goes
     cached_next_ = (cached_next_ + 1) % kCached;
-    cached_count_ = std::max(cached_count_, cached_next_ == 0 ? kCached : cached_next_);
-    std::memcpy(c.table, table_, sizeof(table_));
+    cached_count_ = std::min(cached_count_ + 1, kCached);
+    std::memcpy(c.table, upper, sizeof(upper));
     std::memcpy(c.name, name, n + 1);
+    table_ = c.table;
     return;
   }
   ucnv_reset(conv);
@@ -257,16 +265,8 @@ void UnicodeText::StartPart(absl::string_view charset) noexcept {
 bool UnicodeText::Unchanged(absl::string_view text) const noexcept {
   // (A table's charset is ASCII below 0x80, as UTF-8.)
   if (converter_ != nullptr || carry_len_ > 0) return false;
-  const char* p = text.data();
-  size_t n = text.size();
-  uint64_t any = 0;
-  for (; n >= 8; p += 8, n -= 8) {
-    uint64_t w;
-    std::memcpy(&w, p, 8);
-    any |= w;
-  }
-  for (; n > 0; ++p, --n) any |= static_cast<uint8_t>(*p);
-  return (any & 0x8080808080808080ull) == 0;
+  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+  return AsciiEnd(p, p + text.size()) == p + text.size();
 }
 
 void UnicodeText::Drain(absl::FunctionRef<void(absl::string_view)>& out) noexcept {
@@ -296,7 +296,7 @@ void UnicodeText::Fold(absl::string_view text, bool end_of_part,
                        absl::FunctionRef<void(absl::string_view)> out) noexcept {
   if (converter_ != nullptr) {
     FoldConverted(text, end_of_part, out);
-  } else if (table_mode_) {
+  } else if (table_ != nullptr) {
     FoldTable(text, out);
   } else {
     FoldUtf8(text, end_of_part, out);
@@ -328,12 +328,7 @@ void UnicodeText::FoldUtf8(absl::string_view text, bool end_of_part,
     while (carry_len_ < need && p < end && (*p & 0xC0) == 0x80) carry_[carry_len_++] = *p++;
     if (carry_len_ < need && p == end && !end_of_part) return;  // still cut
     if (carry_len_ == need) {
-      const unsigned char* c = reinterpret_cast<const unsigned char*>(carry_);
-      uint32_t cp = need == 2   ? ((c[0] & 0x1Fu) << 6) | (c[1] & 0x3Fu)
-                    : need == 3 ? ((c[0] & 0x0Fu) << 12) | ((c[1] & 0x3Fu) << 6) | (c[2] & 0x3Fu)
-                                : ((c[0] & 0x07u) << 18) | ((c[1] & 0x3Fu) << 12) |
-                                      ((c[2] & 0x3Fu) << 6) | (c[3] & 0x3Fu);
-      Put(cp, out);
+      Put(DecodeSequence(reinterpret_cast<const unsigned char*>(carry_), need), out);
     } else {  // broken: its bytes as they are
       std::memcpy(out_ + out_len_, carry_, carry_len_);
       out_len_ += carry_len_;
@@ -364,11 +359,7 @@ void UnicodeText::FoldUtf8(absl::string_view text, bool end_of_part,
       if (out_len_ >= kOut) Drain(out);
       continue;
     }
-    uint32_t cp = len == 2   ? ((p[0] & 0x1Fu) << 6) | (p[1] & 0x3Fu)
-                  : len == 3 ? ((p[0] & 0x0Fu) << 12) | ((p[1] & 0x3Fu) << 6) | (p[2] & 0x3Fu)
-                             : ((p[0] & 0x07u) << 18) | ((p[1] & 0x3Fu) << 12) |
-                                   ((p[2] & 0x3Fu) << 6) | (p[3] & 0x3Fu);
-    Put(cp, out);
+    Put(DecodeSequence(p, len), out);
     p += len;
   }
 }

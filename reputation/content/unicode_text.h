@@ -68,8 +68,6 @@ class UnicodeText {
             absl::FunctionRef<void(absl::string_view)> out) noexcept;
   // Whether bytes wait for the rest of their sequence.
   bool pending() const noexcept { return carry_len_ > 0 || converter_ != nullptr; }
-  // Whether the part is read in a charset other than UTF-8.
-  bool converting() const noexcept { return converter_ != nullptr || table_mode_; }
 
  private:
   // Appends c folded; hands out the buffer when it is nearly full.
@@ -86,12 +84,10 @@ class UnicodeText {
   void FoldTable(absl::string_view text, absl::FunctionRef<void(absl::string_view)>& out) noexcept;
 
   // A single-byte charset (ISO-8859-*, windows-125*, KOI8-*) is read
-  // through a table of its upper half (ASCII is ASCII in all of them);
-  // others through an ICU converter. The last charset is kept for the
-  // next part that names it.
-  void* converter_ = nullptr;  // UConverter*, null for UTF-8 and tables
-  bool table_mode_ = false;
-  uint32_t table_[128];  // code points of bytes 0x80-0xFF
+  // through a table of its upper half (ASCII is ASCII in all of them),
+  // kept for the next parts that name it; others through an ICU converter.
+  void* converter_ = nullptr;        // UConverter*, null for UTF-8 and tables
+  const uint32_t* table_ = nullptr;  // code points of bytes 0x80-0xFF, in cached_
   struct Cached {
     char name[48];
     uint32_t table[128];
