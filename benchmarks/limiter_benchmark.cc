@@ -14,10 +14,28 @@
 // has them fresh from the socket (in cache), rather than read from a 1M-entry
 // table of strings whose cache misses would dominate every variant.
 //
+// The same rows run for GCRA limits (every level a GCRA rule; the mutex
+// baseline keeps a theoretical arrival time per key) and for a 3-level path
+// (server, domain, mailbox).
+//
 // Run: bazel run --config=opt //benchmarks:limiter_benchmark
+//
+// Profile mode (benchmarks/limiter_profile.sh runs it under callgrind):
+//   limiter_benchmark --profile=sluice|mutex [--n=1000] [--levels=5]
+//                     [--gcra] [--checks=200000]
+// warms the limiter up with 2M checks, then runs `checks` more inside
+// MeasuredChecks (the function callgrind's --toggle-collect names), and
+// prints the hardware counters per check where perf_event_open has them.
+#include <linux/perf_event.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstdio>
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <random>
@@ -29,6 +47,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "benchmark/benchmark.h"
 #include "ratelimit/config.h"
@@ -43,6 +62,7 @@ constexpr uint64_t kHuge = 100000000000ull;  // limits that never trip
 
 struct Population {
   int n = 0;
+  uint32_t ndomains = 1;
   std::vector<std::string> mailbox, domain, subscription;
   std::vector<std::string> subs;   // by subscription number
   std::vector<uint32_t> sequence;  // the order messages arrive in
@@ -59,6 +79,7 @@ const Population& GetPopulation(int n, bool zipf) {
   p = std::make_unique<Population>();
   p->n = n;
   int ndomains = std::max(1, n / kMailboxesPerDomain);
+  p->ndomains = static_cast<uint32_t>(ndomains);
   int nsubs = std::max(1, ndomains / kDomainsPerSub);
   for (int s = 0; s < nsubs; ++s) p->subs.push_back(absl::StrCat("sub", s));
   for (int i = 0; i < n; ++i) {
@@ -84,21 +105,35 @@ const Population& GetPopulation(int n, bool zipf) {
   return *p;
 }
 
-// Writes decimal v at p; returns the end.
+// Writes decimal v at p; returns the end. Two digits per step from a
+// table: the harness should cost little next to what it measures.
 char* PutNum(char* p, uint32_t v) {
-  char tmp[10];
-  int n = 0;
-  do {
-    tmp[n++] = static_cast<char>('0' + v % 10);
-    v /= 10;
-  } while (v != 0);
-  while (n > 0) *p++ = tmp[--n];
-  return p;
+  static const char kPairs[] =
+      "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+      "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+      "8081828384858687888990919293949596979899";
+  int digits = 1;
+  for (uint32_t x = v; x >= 10; x /= 10) ++digits;
+  char* end = p + digits;
+  char* t = end;
+  while (v >= 100) {
+    const uint32_t r = v % 100;
+    v /= 100;
+    t -= 2;
+    std::memcpy(t, kPairs + 2 * r, 2);
+  }
+  if (v >= 10) {
+    std::memcpy(t - 2, kPairs + 2 * v, 2);
+  } else {
+    t[-1] = static_cast<char>('0' + v);
+  }
+  return end;
 }
 
-char* Put(char* p, const char* s) {
-  while (*s) *p++ = *s++;
-  return p;
+template <size_t N>
+char* Put(char* p, const char (&s)[N]) {
+  std::memcpy(p, s, N - 1);
+  return p + N - 1;
 }
 
 // Formats the names of mailbox `who` into small buffers, as an MTA has them
@@ -107,8 +142,7 @@ struct Names {
   char mailbox_buf[48], domain_buf[32], sub_buf[24];
   absl::string_view mailbox, domain, subscription;
   void Format(const Population& p, uint32_t who, bool all) {
-    uint32_t ndomains = static_cast<uint32_t>(std::max(1, p.n / kMailboxesPerDomain));
-    uint32_t d = who % ndomains;
+    uint32_t d = who % p.ndomains;
     char* m = PutNum(Put(mailbox_buf, "user"), who);
     *m++ = '@';
     char* dom = m;
@@ -120,6 +154,20 @@ struct Names {
     subscription = absl::string_view(sub_buf, s - sub_buf);
   }
 };
+
+// The shape of a row: how many levels a message is charged at (5: server,
+// plan, subscription, domain, mailbox; 3: server, domain, mailbox) and
+// which algorithm every level's rule uses.
+struct Shape {
+  int levels = 5;
+  bool gcra = false;
+  int Key() const { return levels * 2 + (gcra ? 1 : 0); }
+};
+
+// Time moves one millisecond per 64 messages.
+inline absl::Time TimeOf(size_t i) {
+  return kT0 + absl::Milliseconds(static_cast<int64_t>(i >> 6));
+}
 
 // ---- sluice ----------------------------------------------------------------
 
@@ -146,21 +194,29 @@ struct SluiceFixture {
   std::unique_ptr<sluice::Limiter> limiter;
 };
 
-SluiceFixture& GetSluice(int n, bool zipf, bool lease) {
+SluiceFixture& GetSluice(int n, bool zipf, bool lease, Shape shape) {
   static std::mutex mu;
-  static std::unordered_map<int, std::unique_ptr<SluiceFixture>> cache;
+  static std::unordered_map<int64_t, std::unique_ptr<SluiceFixture>> cache;
   std::lock_guard<std::mutex> lock(mu);
-  auto& f = cache[n * 4 + (zipf ? 1 : 0) + (lease ? 2 : 0)];
+  auto& f = cache[(int64_t{n} * 4 + (zipf ? 1 : 0) + (lease ? 2 : 0)) * 16 + shape.Key()];
   if (f) return *f;
   f = std::make_unique<SluiceFixture>();
   const Population& p = GetPopulation(n, zipf);
   f->dir = std::make_unique<Directory>(p);
   std::string text;
-  for (const char* level : {"server", "plan", "subscription", "domain", "mailbox"}) {
-    absl::StrAppend(&text, "level { name: \"", level, "\" limit { window: \"1h\" max: ", kHuge,
-                    " } }\n");
+  std::vector<const char*> levels = {"server", "plan", "subscription", "domain", "mailbox"};
+  if (shape.levels == 3) levels = {"server", "domain", "mailbox"};
+  for (const char* level : levels) {
+    if (shape.gcra) {
+      absl::StrAppend(&text, "level { name: \"", level,
+                      "\" limit { algorithm: GCRA window: \"1h\" max: ", kHuge,
+                      " burst: 1000000 } }\n");
+    } else {
+      absl::StrAppend(&text, "level { name: \"", level, "\" limit { window: \"1h\" max: ", kHuge,
+                      " } }\n");
+    }
   }
-  absl::StrAppend(&text, "entity { level: \"plan\" name: \"p\" }\n");
+  if (shape.levels == 5) absl::StrAppend(&text, "entity { level: \"plan\" name: \"p\" }\n");
   auto c = sluice::ParseConfigText(text);
   if (!c.ok()) std::abort();
   sluice::Limiter::Options o;
@@ -174,51 +230,78 @@ SluiceFixture& GetSluice(int n, bool zipf, bool lease) {
   return *f;
 }
 
+// One check-and-charge of message i's sender; returns 1 if refused.
+struct SluiceStep {
+  const Population& p;
+  sluice::Limiter& l;
+  sluice::Request r;
+  Names names;
+  inline uint64_t operator()(size_t i) {
+    uint32_t who = p.sequence[i & (p.sequence.size() - 1)];
+    names.Format(p, who, false);
+    r.sender = names.mailbox;
+    return !l.CheckAndCharge(r, TimeOf(i)).admitted();
+  }
+};
+
 void BM_Sluice(benchmark::State& state) {
   const int n = static_cast<int>(state.range(0));
   const bool zipf = state.range(1) != 0;
   const bool lease = state.range(2) != 0;
+  const Shape shape{static_cast<int>(state.range(3)), state.range(4) != 0};
   const Population& p = GetPopulation(n, zipf);
-  sluice::Limiter& l = *GetSluice(n, zipf, lease).limiter;
+  SluiceStep step{p, *GetSluice(n, zipf, lease, shape).limiter, {}, {}};
   size_t i = static_cast<size_t>(state.thread_index()) * 7919;
   uint64_t denied = 0;
-  sluice::Request r;
-  Names names;
-  for (auto _ : state) {
-    uint32_t who = p.sequence[i++ & (p.sequence.size() - 1)];
-    names.Format(p, who, false);
-    r.sender = names.mailbox;
-    // Time moves one millisecond per 64 messages.
-    absl::Time now = kT0 + absl::Milliseconds(static_cast<int64_t>(i >> 6));
-    sluice::Decision d = l.CheckAndCharge(r, now);
-    denied += !d.admitted();
-  }
+  for (auto _ : state) denied += step(++i);
   state.counters["denied"] = static_cast<double>(denied);
   state.SetItemsProcessed(state.iterations());
 }
 
 // ---- Baseline 1: one global std::mutex + std::unordered_map ----------------
 
-struct FixedWindow {
+// A fixed-window counter, or (GCRA rows) a theoretical arrival time in
+// microseconds with the emission interval and tolerance of sluice's rows.
+struct Counter {
   int64_t window = -1;
   uint64_t count = 0;
+  int64_t tat_us = 0;
 };
+constexpr int64_t kEmissionUs = 1;         // 1h / kHuge, at least 1 us
+constexpr int64_t kToleranceUs = 1000000;  // burst 1,000,000
+
+// Whether counter c has room at window `window` / time now_us, per shape.
+inline bool Room(Counter* c, bool gcra, int64_t window, int64_t now_us) {
+  if (gcra) {
+    const int64_t tat = std::max(c->tat_us, now_us);
+    return tat + kEmissionUs - kToleranceUs <= now_us;
+  }
+  if (c->window != window) {
+    c->window = window;
+    c->count = 0;
+  }
+  return c->count + 1 <= kHuge;
+}
+inline void Take(Counter* c, bool gcra, int64_t now_us) {
+  if (gcra) {
+    c->tat_us = std::max(c->tat_us, now_us) + kEmissionUs;
+  } else {
+    c->count++;
+  }
+}
 
 struct GlobalMutexLimiter {
   std::mutex mu;
-  std::unordered_map<std::string, FixedWindow> counters;
-  bool Charge(const std::string* keys[5], int64_t window) {
+  std::unordered_map<std::string, Counter> counters;
+  bool Charge(const std::string* const* keys, int nkeys, bool gcra, int64_t now_us) {
+    const int64_t window = now_us / 3600000000;
     std::lock_guard<std::mutex> lock(mu);
-    FixedWindow* c[5];
-    for (int k = 0; k < 5; ++k) {
+    Counter* c[5];
+    for (int k = 0; k < nkeys; ++k) {
       c[k] = &counters[*keys[k]];
-      if (c[k]->window != window) {
-        c[k]->window = window;
-        c[k]->count = 0;
-      }
-      if (c[k]->count + 1 > kHuge) return false;
+      if (!Room(c[k], gcra, window, now_us)) return false;
     }
-    for (int k = 0; k < 5; ++k) c[k]->count++;
+    for (int k = 0; k < nkeys; ++k) Take(c[k], gcra, now_us);
     return true;
   }
 };
@@ -228,15 +311,18 @@ struct GlobalMutexLimiter {
 struct ShardedLimiter {
   struct alignas(64) Shard {
     absl::Mutex mu;
-    absl::flat_hash_map<std::string, FixedWindow> counters;
+    absl::flat_hash_map<std::string, Counter> counters;
   };
   Shard shards[64];
-  bool Charge(const std::string* keys[5], int64_t window) {
+  bool Charge(const std::string* const* keys, int nkeys, bool gcra, int64_t now_us) {
+    const int64_t window = now_us / 3600000000;
     int idx[5];
-    for (int k = 0; k < 5; ++k) idx[k] = static_cast<int>(std::hash<std::string>()(*keys[k]) & 63);
+    for (int k = 0; k < nkeys; ++k) {
+      idx[k] = static_cast<int>(std::hash<std::string>()(*keys[k]) & 63);
+    }
     int order[5];
     int m = 0;
-    for (int k = 0; k < 5; ++k) {
+    for (int k = 0; k < nkeys; ++k) {
       bool seen = false;
       for (int j = 0; j < m; ++j) seen |= order[j] == idx[k];
       if (!seen) order[m++] = idx[k];
@@ -244,19 +330,15 @@ struct ShardedLimiter {
     std::sort(order, order + m);
     for (int j = 0; j < m; ++j) shards[order[j]].mu.Lock();
     // Insert first, then take pointers: an insert may move other entries.
-    for (int k = 0; k < 5; ++k) shards[idx[k]].counters.try_emplace(*keys[k]);
-    FixedWindow* c[5];
+    for (int k = 0; k < nkeys; ++k) shards[idx[k]].counters.try_emplace(*keys[k]);
+    Counter* c[5];
     bool ok = true;
-    for (int k = 0; k < 5 && ok; ++k) {
+    for (int k = 0; k < nkeys && ok; ++k) {
       c[k] = &shards[idx[k]].counters.find(*keys[k])->second;
-      if (c[k]->window != window) {
-        c[k]->window = window;
-        c[k]->count = 0;
-      }
-      ok = c[k]->count + 1 <= kHuge;
+      ok = Room(c[k], gcra, window, now_us);
     }
     if (ok) {
-      for (int k = 0; k < 5; ++k) c[k]->count++;
+      for (int k = 0; k < nkeys; ++k) Take(c[k], gcra, now_us);
     }
     for (int j = m - 1; j >= 0; --j) shards[order[j]].mu.Unlock();
     return ok;
@@ -264,35 +346,50 @@ struct ShardedLimiter {
 };
 
 template <typename L>
-L& GetBaseline(int n, bool zipf) {
+L& GetBaseline(int n, bool zipf, Shape shape) {
   static std::mutex mu;
-  static std::unordered_map<int, std::unique_ptr<L>> cache;
+  static std::unordered_map<int64_t, std::unique_ptr<L>> cache;
   std::lock_guard<std::mutex> lock(mu);
-  auto& l = cache[n * 2 + (zipf ? 1 : 0)];
+  auto& l = cache[(int64_t{n} * 2 + (zipf ? 1 : 0)) * 16 + shape.Key()];
   if (!l) l = std::make_unique<L>();
   return *l;
 }
+
+// One charge of message i's path in a baseline; returns 1 if refused.
+template <typename L>
+struct BaselineStep {
+  const Population& p;
+  L& l;
+  Shape shape;
+  Names names;
+  std::string mailbox, domain, subscription;  // the maps' key type
+  inline uint64_t operator()(size_t i) {
+    static const std::string server = "server", plan = "p";
+    uint32_t who = p.sequence[i & (p.sequence.size() - 1)];
+    names.Format(p, who, true);
+    mailbox.assign(names.mailbox.data(), names.mailbox.size());
+    domain.assign(names.domain.data(), names.domain.size());
+    const int64_t now_us = absl::ToUnixMicros(TimeOf(i));
+    if (shape.levels == 3) {
+      const std::string* keys[3] = {&server, &domain, &mailbox};
+      return !l.Charge(keys, 3, shape.gcra, now_us);
+    }
+    subscription.assign(names.subscription.data(), names.subscription.size());
+    const std::string* keys[5] = {&server, &plan, &subscription, &domain, &mailbox};
+    return !l.Charge(keys, 5, shape.gcra, now_us);
+  }
+};
 
 template <typename L>
 void BM_Baseline(benchmark::State& state) {
   const int n = static_cast<int>(state.range(0));
   const bool zipf = state.range(1) != 0;
+  const Shape shape{static_cast<int>(state.range(2)), state.range(3) != 0};
   const Population& p = GetPopulation(n, zipf);
-  L& l = GetBaseline<L>(n, zipf);
-  static const std::string server = "server", plan = "p";
+  BaselineStep<L> step{p, GetBaseline<L>(n, zipf, shape), shape, {}, {}, {}, {}};
   size_t i = static_cast<size_t>(state.thread_index()) * 7919;
   uint64_t denied = 0;
-  Names names;
-  std::string mailbox, domain, subscription;  // the maps' key type
-  for (auto _ : state) {
-    uint32_t who = p.sequence[i++ & (p.sequence.size() - 1)];
-    names.Format(p, who, true);
-    mailbox.assign(names.mailbox.data(), names.mailbox.size());
-    domain.assign(names.domain.data(), names.domain.size());
-    subscription.assign(names.subscription.data(), names.subscription.size());
-    const std::string* keys[5] = {&server, &plan, &subscription, &domain, &mailbox};
-    denied += !l.Charge(keys, static_cast<int64_t>(i >> 6) / 3600000);
-  }
+  for (auto _ : state) denied += step(++i);
   state.counters["denied"] = static_cast<double>(denied);
   state.SetItemsProcessed(state.iterations());
 }
@@ -306,34 +403,184 @@ void BM_Harness(benchmark::State& state) {
   size_t i = static_cast<size_t>(state.thread_index()) * 7919;
   Names names;
   for (auto _ : state) {
-    uint32_t who = p.sequence[i++ & (p.sequence.size() - 1)];
+    ++i;
+    uint32_t who = p.sequence[i & (p.sequence.size() - 1)];
     names.Format(p, who, false);
-    absl::Time now = kT0 + absl::Milliseconds(static_cast<int64_t>(i >> 6));
+    absl::Time now = TimeOf(i);
     benchmark::DoNotOptimize(names.mailbox.data());
     benchmark::DoNotOptimize(now);
   }
   state.SetItemsProcessed(state.iterations());
 }
 
-void Args(benchmark::internal::Benchmark* b) {
-  b->Args({1000, 1})->Args({1000000, 0})->Threads(1)->Threads(2)->UseRealTime();
-}
-
-// Third argument: per-thread leases on (1) or off (0).
-void SluiceArgs(benchmark::internal::Benchmark* b) {
-  b->Args({1000, 1, 1})->Args({1000000, 0, 1})->Args({1000, 1, 0})->Args({1000000, 0, 0});
+// Rows: {mailboxes, zipf, levels, gcra}: the 1K hot set on 1 and 2
+// threads, 1M mailboxes on 1 and 2; the 5-level sliding windows first,
+// then GCRA and the 3-level path.
+void Rows(benchmark::internal::Benchmark* b, bool with_lease) {
+  for (int shape = 0; shape < 3; ++shape) {
+    const int levels = shape == 2 ? 3 : 5;
+    const int gcra = shape == 1 ? 1 : 0;
+    for (int lease = with_lease ? 1 : 0; lease >= 0; --lease) {
+      // Leases off: the 5-level sliding windows only (what a forking MTA runs).
+      if (lease == 0 && with_lease && shape != 0) continue;
+      std::vector<int64_t> hot = {1000, 1}, all = {1000000, 0};
+      if (with_lease) {
+        hot.push_back(lease);
+        all.push_back(lease);
+      }
+      for (auto* a : {&hot, &all}) {
+        a->push_back(levels);
+        a->push_back(gcra);
+        b->Args(*a);
+      }
+    }
+  }
   b->Threads(1)->Threads(2)->UseRealTime();
 }
 
 BENCHMARK(BM_Harness)->Args({1000, 1})->Args({1000000, 0});
-BENCHMARK(BM_Sluice)->Apply(SluiceArgs);
-BENCHMARK_TEMPLATE(BM_Baseline, GlobalMutexLimiter)->Apply(Args);
-BENCHMARK_TEMPLATE(BM_Baseline, ShardedLimiter)->Apply(Args);
+BENCHMARK(BM_Sluice)->Apply([](benchmark::internal::Benchmark* b) { Rows(b, true); });
+BENCHMARK_TEMPLATE(BM_Baseline, GlobalMutexLimiter)->Apply([](benchmark::internal::Benchmark* b) {
+  Rows(b, false);
+});
+BENCHMARK_TEMPLATE(BM_Baseline, ShardedLimiter)
+    ->Args({1000, 1, 5, 0})
+    ->Args({1000000, 0, 5, 0})
+    ->Threads(1)
+    ->Threads(2)
+    ->UseRealTime();
+
+// ---- Profile mode --------------------------------------------------------
+
+// Hardware counters of this thread through perf_event_open, where the
+// machine has them (many VMs do not: then available() is false).
+class HardwareCounters {
+ public:
+  HardwareCounters() {
+    const uint64_t configs[kN] = {PERF_COUNT_HW_INSTRUCTIONS, PERF_COUNT_HW_CPU_CYCLES,
+                                  PERF_COUNT_HW_CACHE_MISSES, PERF_COUNT_HW_BRANCH_MISSES};
+    for (int k = 0; k < kN; ++k) {
+      perf_event_attr a;
+      std::memset(&a, 0, sizeof(a));
+      a.type = PERF_TYPE_HARDWARE;
+      a.size = sizeof(a);
+      a.config = configs[k];
+      a.disabled = 1;
+      a.exclude_kernel = 1;
+      a.exclude_hv = 1;
+      fd_[k] = static_cast<int>(syscall(SYS_perf_event_open, &a, 0, -1, -1, 0));
+    }
+  }
+  ~HardwareCounters() {
+    for (int fd : fd_) {
+      if (fd >= 0) close(fd);
+    }
+  }
+  bool available() const { return fd_[0] >= 0; }
+  void Start() {
+    for (int fd : fd_) {
+      if (fd < 0) continue;
+      ioctl(fd, PERF_EVENT_IOC_RESET, 0);
+      ioctl(fd, PERF_EVENT_IOC_ENABLE, 0);
+    }
+  }
+  void Stop() {
+    for (int k = 0; k < kN; ++k) {
+      value_[k] = -1;
+      if (fd_[k] < 0) continue;
+      ioctl(fd_[k], PERF_EVENT_IOC_DISABLE, 0);
+      uint64_t v = 0;
+      if (read(fd_[k], &v, sizeof(v)) == sizeof(v)) value_[k] = static_cast<int64_t>(v);
+    }
+  }
+  // instructions, cycles, cache misses, branch misses (-1: not counted).
+  int64_t value(int k) const { return value_[k]; }
+  static constexpr int kN = 4;
+
+ private:
+  int fd_[kN];
+  int64_t value_[kN] = {-1, -1, -1, -1};
+};
+
+// The measured part of a profile (callgrind: --toggle-collect='*MeasuredChecks*').
+template <typename Step>
+__attribute__((noinline)) uint64_t MeasuredChecks(Step& step, size_t from, size_t count) {
+  uint64_t denied = 0;
+  for (size_t i = from; i < from + count; ++i) denied += step(i);
+  return denied;
+}
+
+template <typename Step>
+int Profile(Step& step, const char* what, size_t checks) {
+  const size_t warm = 2000000;
+  uint64_t denied = 0;
+  for (size_t i = 0; i < warm; ++i) denied += step(i);
+  HardwareCounters hw;
+  hw.Start();
+  denied += MeasuredChecks(step, warm, checks);
+  hw.Stop();
+  std::printf("profile %s: %zu checks measured after %zu, %llu denied\n", what, checks, warm,
+              static_cast<unsigned long long>(denied));
+  if (!hw.available()) {
+    std::printf("hardware counters: not available on this machine (run under callgrind)\n");
+    return 0;
+  }
+  const char* names[HardwareCounters::kN] = {"instructions", "cycles", "cache misses",
+                                             "branch misses"};
+  for (int k = 0; k < HardwareCounters::kN; ++k) {
+    if (hw.value(k) < 0) {
+      std::printf("%s per check: not counted\n", names[k]);
+    } else {
+      std::printf("%s per check: %.2f\n", names[k], static_cast<double>(hw.value(k)) / checks);
+    }
+  }
+  return 0;
+}
+
+// Runs profile mode if argv asks for it; returns -1 otherwise.
+int MaybeProfile(int argc, char** argv) {
+  std::string kind;
+  int n = 1000, levels = 5;
+  bool gcra = false;
+  size_t checks = 200000;
+  for (int k = 1; k < argc; ++k) {
+    absl::string_view a = argv[k];
+    if (absl::ConsumePrefix(&a, "--profile=")) {
+      kind = std::string(a);
+    } else if (absl::ConsumePrefix(&a, "--n=")) {
+      if (!absl::SimpleAtoi(a, &n)) return 2;
+    } else if (absl::ConsumePrefix(&a, "--levels=")) {
+      if (!absl::SimpleAtoi(a, &levels) || (levels != 3 && levels != 5)) return 2;
+    } else if (a == "--gcra") {
+      gcra = true;
+    } else if (absl::ConsumePrefix(&a, "--checks=")) {
+      if (!absl::SimpleAtoi(a, &checks)) return 2;
+    }
+  }
+  if (kind.empty()) return -1;
+  const bool zipf = n < 1000000;
+  const Shape shape{levels, gcra};
+  const Population& p = GetPopulation(n, zipf);
+  const std::string what = absl::StrCat(kind, " n=", n, " levels=", levels, gcra ? " gcra" : "");
+  if (kind == "sluice") {
+    SluiceStep step{p, *GetSluice(n, zipf, true, shape).limiter, {}, {}};
+    return Profile(step, what.c_str(), checks);
+  }
+  if (kind == "mutex") {
+    BaselineStep<GlobalMutexLimiter> step{
+        p, GetBaseline<GlobalMutexLimiter>(n, zipf, shape), shape, {}, {}, {}, {}};
+    return Profile(step, what.c_str(), checks);
+  }
+  std::fprintf(stderr, "--profile= sluice or mutex\n");
+  return 2;
+}
 
 }  // namespace
 
 int main(int argc, char** argv) {
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  const int profiled = MaybeProfile(argc, argv);
+  if (profiled >= 0) return profiled;
   benchmark::Initialize(&argc, argv);
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();

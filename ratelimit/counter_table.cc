@@ -390,9 +390,9 @@ Slot* CounterTable::Probe(Slot* base, uint64_t mask, uint64_t hash, uint64_t key
   return nullptr;
 }
 
-Slot* CounterTable::FindOrClaim(uint64_t hash, uint64_t key_word, uint64_t overflow_hash,
-                                uint64_t overflow_word, int64_t since_base_ms,
-                                Placement* how) noexcept {
+Slot* CounterTable::FindOrClaimSlow(uint64_t hash, uint64_t key_word, uint64_t overflow_hash,
+                                    uint64_t overflow_word, int64_t since_base_ms,
+                                    Placement* how) noexcept {
   bool claimed;
   Slot* s = Probe(slots_, mask_, hash, key_word, since_base_ms, max_probe_, &claimed);
   if (s != nullptr) {

@@ -100,9 +100,23 @@ class CounterTable {
   // *how says whether the key was found, newly placed, or overflowed.
   // Thread-safe, lock-free.
   enum class Placement { kFound, kClaimed, kOverflow };
+  // Inline for the common case (the key in the first slot of its probe
+  // sequence); FindOrClaimSlow does the rest.
   internal::Slot* FindOrClaim(uint64_t hash, uint64_t key_word, uint64_t overflow_hash,
                               uint64_t overflow_word, int64_t since_base_ms,
-                              Placement* how) noexcept;
+                              Placement* how) noexcept {
+    internal::Slot* s = &slots_[hash & mask_];
+    // acquire: pairs with the claiming CAS, so the fresh head is visible.
+    if (s->key.load(std::memory_order_acquire) == key_word &&
+        s->head.load(std::memory_order_acquire) != internal::kDeadHead) {
+      *how = Placement::kFound;
+      return s;
+    }
+    return FindOrClaimSlow(hash, key_word, overflow_hash, overflow_word, since_base_ms, how);
+  }
+  internal::Slot* FindOrClaimSlow(uint64_t hash, uint64_t key_word, uint64_t overflow_hash,
+                                  uint64_t overflow_word, int64_t since_base_ms,
+                                  Placement* how) noexcept;
 
   // Returns the slot holding `key_word`, or nullptr (read-only). Thread-safe.
   const internal::Slot* Find(uint64_t hash, uint64_t key_word) const noexcept;

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <new>
 #include <utility>
 
 #include "absl/base/attributes.h"
@@ -22,20 +23,20 @@
 namespace sluice {
 
 using internal::CachedCounter;
-using internal::EpochMemo;
+using internal::EpochFor;
+using internal::FindPath;
 using internal::g_generation;
 using internal::kCacheCounters;
-using internal::kLeases;
-using internal::kPathCacheSize;
 using internal::LeaseEntry;
 using internal::LeaseFor;
+using internal::LeaseIndex;
 using internal::LeaseRegistry;
 using internal::LeaseTableGuard;
 using internal::PathCacheEntry;
+using internal::PathToFill;
 using internal::RequestKey;
 using internal::SpendLease;
 using internal::tls_leases;
-using internal::tls_path_cache;
 
 // Charges a sliding-window counter, from this thread's lease when the rule
 // allows it. Returns the TryAdd outcome; fills *charge when admitted.
@@ -43,7 +44,9 @@ SlidingWindow::Outcome Limiter::ChargeWindow(Slot* slot, uint64_t owner, const v
                                              uint32_t epoch, uint64_t amount, uint64_t* usage,
                                              ChargeList* charges) noexcept {
   const Rule& rule = *static_cast<const Rule*>(rule_ptr);
-  if (options_.lease && rule.lease > 0) {
+  if (!options_.lease || rule.lease == 0) {
+    if (!CounterTable::StillOwns(slot, owner)) return SlidingWindow::Outcome::kSlotGone;
+  } else {
     if (SpendLease(Generation(), slot, owner, epoch, amount)) {
       charges->Add(slot, owner, false, epoch, 0, amount, true);
       return SlidingWindow::Outcome::kAdmitted;
@@ -77,7 +80,6 @@ SlidingWindow::Outcome Limiter::ChargeWindow(Slot* slot, uint64_t owner, const v
       l.Set(Generation(), owner, slot, 0, 0);
     }
   }
-  if (!CounterTable::StillOwns(slot, owner)) return SlidingWindow::Outcome::kSlotGone;
   auto res = SlidingWindow::TryAdd(*slot, epoch, amount, rule.max);
   *usage = res.usage;
   if (res.outcome == SlidingWindow::Outcome::kAdmitted) {
@@ -86,35 +88,55 @@ SlidingWindow::Outcome Limiter::ChargeWindow(Slot* slot, uint64_t owner, const v
   return res.outcome;
 }
 
+// A repeat request from this thread: its counters straight from the path
+// cache. Per counter: a lease spend (no atomic read-modify-write) or one
+// inline CAS; no hashing, probing or division.
 bool Limiter::FastApply(const Snapshot& s, const Request& r, absl::Time now, ChargeList* charges,
                         bool count_messages, uint64_t key) noexcept {
-  const PathCacheEntry& ce = tls_path_cache[key & (kPathCacheSize - 1)];
-  if (ce.key != key || ce.generation != Generation() || ce.snapshot != &s) return false;
+  const PathCacheEntry* ce = FindPath(key);
+  const uint64_t generation = Generation();
+  if (ce == nullptr || ce->generation != generation || ce->snapshot != &s) return false;
   const int64_t since_us = table_->SinceBaseUs(now);
   const int64_t since_ms = since_us / 1000;
-  EpochMemo epochs(since_ms);
+  const uint64_t amounts[kNumMetrics] = {count_messages ? r.messages : 0, r.recipients, r.bytes};
+  const bool lease = options_.lease;
   const int first = charges->n;
+  const int n = ce->n;
+  uint32_t sub_s = 0, epoch = 0;  // most rules share one window length
   bool ok = true;
-  for (int i = 0; i < ce.n && ok; ++i) {
-    const CachedCounter& c = ce.c[i];
+  for (int i = 0; i < n; ++i) {
+    const CachedCounter& c = ce->c[i];
     const Rule& rule = *c.rule;
-    uint64_t amount = rule.metric == Metric::kMessages     ? (count_messages ? r.messages : 0)
-                      : rule.metric == Metric::kRecipients ? r.recipients
-                                                           : r.bytes;
+    const uint64_t amount = amounts[static_cast<int>(rule.metric)];
     if (!rule.gcra) {
-      const uint32_t epoch = epochs.Get(rule.sub_s);
-      if (rule.lease > 0 && options_.lease &&
-          SpendLease(Generation(), c.slot, c.key_word, epoch, amount)) {
-        charges->Add(c.slot, c.key_word, false, epoch, 0, amount, true);
+      if (rule.sub_s != sub_s) {
+        sub_s = rule.sub_s;
+        epoch = EpochFor(since_ms, sub_s);
+      }
+      if (lease && rule.lease > 0) {
+        if (SpendLease(generation, c.slot, c.key_word, epoch, amount)) {
+          charges->Add(c.slot, c.key_word, false, epoch, 0, amount, true);
+          continue;
+        }
+        // ChargeWindow takes a new lease (or charges the counter itself).
+        uint64_t usage;
+        if (ChargeWindow(c.slot, c.key_word, &rule, epoch, amount, &usage, charges) !=
+            SlidingWindow::Outcome::kAdmitted) {
+          ok = false;
+          break;
+        }
         continue;
       }
-      // ChargeWindow checks the slot's owner unless a lease covers it.
-      uint64_t usage;
-      auto out = ChargeWindow(c.slot, c.key_word, &rule, epoch, amount, &usage, charges);
-      if (out != SlidingWindow::Outcome::kAdmitted) {
+      if (!CounterTable::StillOwns(c.slot, c.key_word)) {
         ok = false;
         break;
       }
+      const auto res = SlidingWindow::TryAdd(*c.slot, epoch, amount, rule.max);
+      if (res.outcome != SlidingWindow::Outcome::kAdmitted) {
+        ok = false;
+        break;
+      }
+      charges->Add(c.slot, c.key_word, false, res.epoch, 0, amount, false);
     } else {
       if (!CounterTable::StillOwns(c.slot, c.key_word)) {
         ok = false;
@@ -207,18 +229,19 @@ void Limiter::GiveBackOtherLease(LeaseEntry* e) noexcept {
 
 uint64_t Limiter::LeasedUnits(const Slot* slot, uint32_t epoch) const {
   uint64_t n = 0;
+  // A counter's lease sits at one index of each thread's table (LeaseIndex
+  // of its owner's key word): one entry per thread to look at.
+  const size_t index = LeaseIndex(slot->key.load(std::memory_order_relaxed));
   LeaseRegistry& reg = LeaseRegistry::Get();
   std::lock_guard<std::mutex> lock(reg.mu);
   for (const LeaseEntry* table : reg.tables) {
-    for (int i = 0; i < kLeases; ++i) {
-      const LeaseEntry& e = table[i];
-      if (e.slot.load(std::memory_order_relaxed) != slot) continue;
-      const uint64_t g = e.generation.load(std::memory_order_relaxed);
-      if (std::find(generations_.begin(), generations_.end(), g) == generations_.end()) continue;
-      const int32_t age = SlidingWindow::Diff(epoch, e.epoch.load(std::memory_order_relaxed));
-      if (age >= 0 && age <= SlidingWindow::kSubBuckets) {
-        n += e.remaining.load(std::memory_order_relaxed);
-      }
+    const LeaseEntry& e = table[index];
+    if (e.slot.load(std::memory_order_relaxed) != slot) continue;
+    const uint64_t g = e.generation.load(std::memory_order_relaxed);
+    if (std::find(generations_.begin(), generations_.end(), g) == generations_.end()) continue;
+    const int32_t age = SlidingWindow::Diff(epoch, e.epoch.load(std::memory_order_relaxed));
+    if (age >= 0 && age <= SlidingWindow::kSubBuckets) {
+      n += e.remaining.load(std::memory_order_relaxed);
     }
   }
   return n;
@@ -393,6 +416,7 @@ void FillDecision(Decision* d, Action action, Level level, absl::string_view ent
 }  // namespace
 
 bool Limiter::Exempt(const Snapshot& s, const Request& r) noexcept {
+  if (!s.any_exemption) return false;
   if (!s.exempt_cidrs.empty() && !r.client_ip.empty()) {
     IpAddress a;
     if (ParseIp(r.client_ip, &a)) {
@@ -440,11 +464,9 @@ struct Limiter::Pending {
 
 // What charging a request's rules found.
 struct Limiter::Charging {
-  Charging(int64_t us, bool may_cache)
-      : since_us(us), since_ms(us / 1000), epochs(us / 1000), cacheable(may_cache) {}
+  Charging(int64_t us, bool may_cache) : since_us(us), since_ms(us / 1000), cacheable(may_cache) {}
   const int64_t since_us;  // the request's time on the table's clock
   const int64_t since_ms;
-  EpochMemo epochs;
   const Pending* failed = nullptr;  // the rule that had no room
   uint64_t failed_usage = 0;
   int64_t failed_retry_ms = 0;  // -1: never (a limit of 0)
@@ -459,7 +481,8 @@ struct Limiter::Charging {
 
 // The client address as the text of its configured network ("192.0.2.0/24")
 // when the client-IP level aggregates; else the request itself. ipbuf
-// holds kIpTextBytes.
+// holds kIpTextBytes; `aggregated` is raw storage, where the copy is built
+// when one is needed.
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline const Request& Limiter::AggregateClientIp(
     const Snapshot& s, const Request& r, char* ipbuf, Request* aggregated) const noexcept {
   const Request* rp = &r;
@@ -472,7 +495,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline const Request& Limiter::AggregateClientIp(
         if (!FormatIp(a, ipbuf, kIpTextBytes).empty()) {
           size_t len = std::strlen(ipbuf);
           int w = snprintf(ipbuf + len, kIpTextBytes - len, "/%d", prefix);
-          *aggregated = r;
+          new (aggregated) Request(r);
           aggregated->client_ip = absl::string_view(ipbuf, len + (w > 0 ? w : 0));
           rp = aggregated;
         }
@@ -554,7 +577,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void Limiter::ChargeRules(const Snapshot& s,
       if (how == CounterTable::Placement::kOverflow) c->cacheable = false;
       if (c->cacheable) c->to_cache[i] = CachedCounter{&rule, slot, owner};
       if (!rule.gcra) {
-        uint32_t epoch = c->epochs.Get(rule.sub_s);
+        uint32_t epoch = EpochFor(c->since_ms, rule.sub_s);
         SlidingWindow::AddResult res{SlidingWindow::Outcome::kDenied, 0, epoch};
         res.outcome = ChargeWindow(slot, owner, &rule, epoch, p.amount, &res.usage, charges);
         if (res.outcome == SlidingWindow::Outcome::kSlotGone) continue;
@@ -668,19 +691,15 @@ void Limiter::Refuse(const Pending* pending, int n, const Charging& c, absl::Tim
 // from this thread takes FastApply next time.
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline void Limiter::RememberPath(const Snapshot& s, uint64_t req_key,
                                                                int n, const Charging& c) noexcept {
-  PathCacheEntry& ce = tls_path_cache[req_key & (kPathCacheSize - 1)];
-  if (ce.key != req_key) {
-    // First sighting: only remember the key (one cache line), so a flood
-    // of one-off senders does not churn the whole cache.
-    ce.key = req_key;
-    ce.n = -1;
-    ce.generation = 0;
-    return;
-  }
-  ce.generation = Generation();
-  ce.snapshot = &s;
-  ce.n = n;
-  for (int i = 0; i < n; ++i) ce.c[i] = c.to_cache[i];
+  // A first sighting only notes the key, so a flood of one-off senders
+  // does not churn the cache.
+  PathCacheEntry* ce = PathToFill(req_key);
+  if (ce == nullptr) return;
+  ce->key = req_key;
+  ce->generation = Generation();
+  ce->snapshot = &s;
+  ce->n = n;
+  for (int i = 0; i < n; ++i) ce->c[i] = c.to_cache[i];
 }
 
 // A soft rule (shadow or notify) tripped: the mail passes; say which rule
@@ -709,13 +728,18 @@ void Limiter::ReportShadow(const Charging& c, absl::Time now, Decision* d) noexc
 Decision Limiter::Apply(const Snapshot& s, const Request& r, absl::Time now, ChargeList* charges,
                         bool count_messages) noexcept {
   Decision d;
-  if (Exempt(s, r)) {
+  if (s.any_exemption && Exempt(s, r)) {
     d.exempt = true;
     return d;
   }
-  Request aggregated;
+  // Built only when the client-IP level counts networks (most requests
+  // need no copy of the request).
+  union Storage {
+    Storage() {}
+    Request request;
+  } aggregated;
   char ipbuf[kIpTextBytes];
-  const Request& req = AggregateClientIp(s, r, ipbuf, &aggregated);
+  const Request& req = AggregateClientIp(s, r, ipbuf, &aggregated.request);
   const uint64_t req_key = RequestKey(req, count_messages);
   if (FastApply(s, req, now, charges, count_messages, req_key)) return d;
 

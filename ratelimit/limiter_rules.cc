@@ -178,6 +178,8 @@ absl::StatusOr<std::unique_ptr<Limiter::Snapshot>> Limiter::Compile(const config
   }
   for (const auto& e : c.exempt().sender()) s->exempt_senders.insert(absl::AsciiStrToLower(e));
   for (const auto& e : c.exempt().sasl_user()) s->exempt_sasl.insert(e);
+  s->any_exemption =
+      !s->exempt_cidrs.empty() || !s->exempt_senders.empty() || !s->exempt_sasl.empty();
   // Rules shared with other hosts (config cluster): sliding windows of the
   // shared levels. No per-thread leases on them (each admission is checked
   // against the shared view with this host's own usage).

@@ -44,8 +44,8 @@ void SlidingWindow::HelpAdvance(Slot& slot, uint64_t frozen_head, uint32_t new_e
                                     std::memory_order_acquire);
 }
 
-SlidingWindow::AddResult SlidingWindow::TryAdd(Slot& slot, uint32_t epoch, uint64_t n,
-                                               uint64_t limit) noexcept {
+SlidingWindow::AddResult SlidingWindow::TryAddSlow(Slot& slot, uint32_t epoch, uint64_t n,
+                                                   uint64_t limit) noexcept {
   epoch &= kEpochMask;
   for (;;) {
     // acquire: see the ring as published before this head was installed.

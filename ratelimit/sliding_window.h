@@ -69,8 +69,33 @@ class SlidingWindow {
 
   // Adds n if usage + n <= limit. Returns kSlotGone if the slot is being
   // reclaimed (the caller looks the key up again). Thread-safe, lock-free.
+  // Inline for the common case (the head is in the request's sub-bucket and
+  // even the whole ring leaves room: one load of the line, one CAS); the
+  // rest (advancing the head, filtering the ring near the limit, a lost
+  // race) is TryAddSlow.
   static AddResult TryAdd(internal::Slot& slot, uint32_t epoch, uint64_t n,
-                          uint64_t limit) noexcept;
+                          uint64_t limit) noexcept {
+    epoch &= kEpochMask;
+    // acquire: see the ring as published before this head was installed.
+    uint64_t h = slot.head.load(std::memory_order_acquire);
+    // (kDeadHead has the flag bit set, so it never takes this path.)
+    if ((h & kFlagBit) == 0 && EpochOf(h) == epoch) {
+      // Every ring entry, stale ones included: an over-estimate of usage.
+      uint64_t upper = CountOf(h);
+      for (int i = 0; i < kSubBuckets; ++i) {
+        upper += CountOf(slot.hist[i].load(std::memory_order_acquire));
+      }
+      // acq_rel: the linearisation point of the add.
+      if (upper + n <= limit &&
+          slot.head.compare_exchange_strong(h, h + n, std::memory_order_acq_rel,
+                                            std::memory_order_acquire)) {
+        return {Outcome::kAdmitted, upper + n, epoch};
+      }
+    }
+    return TryAddSlow(slot, epoch, n, limit);
+  }
+  static AddResult TryAddSlow(internal::Slot& slot, uint32_t epoch, uint64_t n,
+                              uint64_t limit) noexcept;
 
   // Adds n whatever the usage (strict counting, shadow rules).
   static AddResult ForceAdd(internal::Slot& slot, uint32_t epoch, uint64_t n) noexcept {
