@@ -465,6 +465,17 @@ struct Limiter::Pending {
 // What charging a request's rules found.
 struct Limiter::Charging {
   Charging(int64_t us, bool may_cache) : since_us(us), since_ms(us / 1000), cacheable(may_cache) {}
+  // Forgets what a pass found (before charging again).
+  void Restart(bool may_cache) {
+    failed = nullptr;
+    failed_usage = 0;
+    failed_retry_ms = 0;
+    failed_overflow = false;
+    failed_oversized = false;
+    shadow_hit = nullptr;
+    shadow_usage = 0;
+    cacheable = may_cache;
+  }
   const int64_t since_us;  // the request's time on the table's clock
   const int64_t since_ms;
   const Pending* failed = nullptr;  // the rule that had no room
@@ -529,11 +540,19 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline int Limiter::CollectRules(const PathEntry* p
 
 // Charges the rules in order until one has no room (c->failed). Soft rules
 // (shadow, notify) that trip are charged anyway and noted (c->shadow_hit).
+//
+// With `reverse`, the least specific rule goes first: the mailbox's counter,
+// the one least likely to be in cache (its fetch was started in
+// ResolvePath), is touched last, so its DRAM latency overlaps the work on
+// the others. Apply only keeps such a pass if nothing tripped; otherwise it
+// takes it back and charges again in the documented order, so which rule a
+// refusal or a shadow trip names does not change.
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline void Limiter::ChargeRules(const Snapshot& s,
                                                               const Pending* pending, int n,
-                                                              ChargeList* charges,
-                                                              Charging* c) noexcept {
-  for (int i = 0; i < n && c->failed == nullptr; ++i) {
+                                                              ChargeList* charges, Charging* c,
+                                                              bool reverse) noexcept {
+  for (int k = 0; k < n && c->failed == nullptr; ++k) {
+    const int i = reverse ? n - 1 - k : k;
     const Pending& p = pending[i];
     const Rule& rule = *p.rule;
     const bool soft = rule.shadow || rule.action == Action::kNotify;
@@ -722,9 +741,11 @@ void Limiter::ReportShadow(const Charging& c, absl::Time now, Decision* d) noexc
 // Apply, step by step (every step fills `d` in place: one Decision, so the
 // return is never a copy of its 300 bytes; the steps on the admit path are
 // always inlined, so the split costs the hot path nothing): exemptions; the client address as its
-// network; the thread's cached path (FastApply); else the path's rules (CollectRules), charged most
-// specific first (ChargeRules); on a refusal everything is taken back (Refuse); otherwise the path
-// is remembered for the next request (RememberPath) and a shadow trip is reported.
+// network; the thread's cached path (FastApply); else the path's rules (CollectRules), charged
+// (ChargeRules: least specific first, and most specific first again if anything tripped, so the
+// documented order decides what is reported); on a refusal everything is taken back (Refuse);
+// otherwise the path is remembered for the next request (RememberPath) and a shadow trip is
+// reported.
 Decision Limiter::Apply(const Snapshot& s, const Request& r, absl::Time now, ChargeList* charges,
                         bool count_messages) noexcept {
   Decision d;
@@ -756,9 +777,17 @@ Decision Limiter::Apply(const Snapshot& s, const Request& r, absl::Time now, Cha
   }
   // A path with shared rules never goes to the thread's cache (FastApply
   // would skip the shared check).
-  Charging c(since_us, n <= kCacheCounters && !shared);
+  const bool may_cache = n <= kCacheCounters && !shared;
+  Charging c(since_us, may_cache);
   const int first_charge = charges->n;
-  ChargeRules(s, pending, n, charges, &c);
+  ChargeRules(s, pending, n, charges, &c, /*reverse=*/n > 1);
+  if (n > 1 && (c.failed != nullptr || c.shadow_hit != nullptr)) {
+    // Something tripped in the quick order: again in the documented one.
+    Undo(charges->items + first_charge, charges->n - first_charge, now);
+    charges->n = first_charge;
+    c.Restart(may_cache);
+    ChargeRules(s, pending, n, charges, &c, /*reverse=*/false);
+  }
   if (c.failed == nullptr && shared) AdmitShared(pending, n, now, charges, &c);
   if (c.failed != nullptr) {
     // All or nothing: take back what this request charged.

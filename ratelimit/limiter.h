@@ -10,9 +10,12 @@
 // limits of the entity's ancestors (farthest first) and by the entity's own.
 //
 // CheckAndCharge admits a message only if every rule on the path has room,
-// and then charges them all. Rules are tried most specific first (mailbox
-// before server) with a lock-free check-and-add per counter; if one has no
-// room, the ones already charged are taken back. No counter ever exceeds its
+// and then charges them all, with a lock-free check-and-add per counter; if
+// one has no room, the ones already charged are taken back. A new path is
+// charged least specific first (so a mailbox counter's fetch from memory
+// overlaps the work on its ancestors); if anything trips, it is all taken
+// back and tried again most specific first (mailbox before server), and
+// that order decides which rule a refusal names. No counter ever exceeds its
 // limit, however many threads and processes share the table. A concurrent
 // request may see a transient charge that is then taken back (a spurious
 // defer is possible at the very edge of a limit; an overshoot is not).
@@ -345,7 +348,7 @@ class Limiter {
   int CollectRules(const PathEntry* path, int np, const Request& req, bool count_messages,
                    Pending* pending) const noexcept;
   void ChargeRules(const Snapshot& s, const Pending* pending, int n, ChargeList* charges,
-                   Charging* c) noexcept;
+                   Charging* c, bool reverse) noexcept;
   void Refuse(const Pending* pending, int n, const Charging& c, absl::Time now,
               Decision* d) noexcept;
   void RememberPath(const Snapshot& s, uint64_t req_key, int n, const Charging& c) noexcept;
