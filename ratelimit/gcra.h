@@ -16,6 +16,7 @@
 #ifndef SLUICE_RATELIMIT_GCRA_H_
 #define SLUICE_RATELIMIT_GCRA_H_
 
+#include <atomic>
 #include <cstdint>
 
 #include "ratelimit/internal/slot.h"
@@ -58,8 +59,39 @@ class Gcra {
   };
 
   // Tries to admit n units at `now_us` (microseconds since table base).
+  // Inline, so a caller that reads only the outcome pays for no division.
   static Result TryAdd(internal::Slot& slot, int64_t now_us, uint64_t n, const Params& p,
-                       bool force = false) noexcept;
+                       bool force = false) noexcept {
+    // A request too large to express in time never fits (and cannot be forced).
+    // (n * T > kMaxUs, which is n > kMaxUs / T without a division.)
+    uint64_t product;
+    if (__builtin_mul_overflow(static_cast<uint64_t>(p.emission_us), n, &product) ||
+        product > static_cast<uint64_t>(kMaxUs)) {
+      return {Outcome::kDenied, kMaxUs, 0, 0, 0};
+    }
+    const int64_t increment = static_cast<int64_t>(product);
+    // acquire: pairs with the acq_rel CAS of other writers.
+    uint64_t w = slot.head.load(std::memory_order_acquire);
+    for (;;) {
+      if (w == internal::kDeadHead) return {Outcome::kSlotGone, 0, 0, 0, 0};
+      int64_t tat = static_cast<int64_t>(w);
+      if (tat < now_us) tat = now_us;
+      const int64_t new_tat = tat + increment;
+      const int64_t allow_at = new_tat - p.tolerance_us;
+      if (allow_at > now_us && !force) {
+        int64_t remaining_us = p.tolerance_us - (tat - now_us);
+        return {Outcome::kDenied, allow_at - now_us, tat - now_us,
+                remaining_us > 0 ? static_cast<uint64_t>(remaining_us / p.emission_us) : 0, 0};
+      }
+      // acq_rel: the linearisation point of the admission.
+      if (slot.head.compare_exchange_weak(w, static_cast<uint64_t>(new_tat),
+                                          std::memory_order_acq_rel, std::memory_order_acquire)) {
+        int64_t left = p.tolerance_us - (new_tat - now_us);
+        return {Outcome::kAdmitted, 0, new_tat - now_us,
+                left > 0 ? static_cast<uint64_t>(left / p.emission_us) : 0, increment};
+      }
+    }
+  }
 
   // Undoes a charge of `charged_us`. Thread-safe.
   static void Remove(internal::Slot& slot, int64_t now_us, int64_t charged_us) noexcept;
