@@ -169,6 +169,21 @@ inline absl::Time TimeOf(size_t i) {
   return kT0 + absl::Milliseconds(static_cast<int64_t>(i >> 6));
 }
 
+// Where the next run's message numbers start: past every earlier run's, so
+// time never goes back between runs and repetitions on one fixture (a GCRA
+// counter whose theoretical arrival time is ahead of the clock refuses).
+std::atomic<size_t> g_next_message{0};
+size_t FirstMessage(const benchmark::State& state) {
+  return g_next_message.load(std::memory_order_relaxed) +
+         static_cast<size_t>(state.thread_index()) * 7919;
+}
+void RunEnded(size_t last_message) {
+  size_t seen = g_next_message.load(std::memory_order_relaxed);
+  while (seen < last_message + 1 &&
+         !g_next_message.compare_exchange_weak(seen, last_message + 1, std::memory_order_relaxed)) {
+  }
+}
+
 // ---- sluice ----------------------------------------------------------------
 
 // The hosting panel's directory: "dN.example" -> "sub(N % nsubs)", plan "p".
@@ -251,9 +266,10 @@ void BM_Sluice(benchmark::State& state) {
   const Shape shape{static_cast<int>(state.range(3)), state.range(4) != 0};
   const Population& p = GetPopulation(n, zipf);
   SluiceStep step{p, *GetSluice(n, zipf, lease, shape).limiter, {}, {}};
-  size_t i = static_cast<size_t>(state.thread_index()) * 7919;
+  size_t i = FirstMessage(state);
   uint64_t denied = 0;
   for (auto _ : state) denied += step(++i);
+  RunEnded(i);
   state.counters["denied"] = static_cast<double>(denied);
   state.SetItemsProcessed(state.iterations());
 }
@@ -387,9 +403,10 @@ void BM_Baseline(benchmark::State& state) {
   const Shape shape{static_cast<int>(state.range(2)), state.range(3) != 0};
   const Population& p = GetPopulation(n, zipf);
   BaselineStep<L> step{p, GetBaseline<L>(n, zipf, shape), shape, {}, {}, {}, {}};
-  size_t i = static_cast<size_t>(state.thread_index()) * 7919;
+  size_t i = FirstMessage(state);
   uint64_t denied = 0;
   for (auto _ : state) denied += step(++i);
+  RunEnded(i);
   state.counters["denied"] = static_cast<double>(denied);
   state.SetItemsProcessed(state.iterations());
 }
