@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 checks="${1:-100000}"
-command -v valgrind >/dev/null || bash scripts/setup.sh
+bash scripts/setup.sh
 bazel build --config=opt //benchmarks:limiter_benchmark >/dev/null 2>&1
 bin="$(bazel info --config=opt bazel-bin 2>/dev/null)/benchmarks/limiter_benchmark"
 out="$(mktemp -d)"

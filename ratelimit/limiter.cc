@@ -91,11 +91,11 @@ SlidingWindow::Outcome Limiter::ChargeWindow(Slot* slot, uint64_t owner, const v
 // A repeat request from this thread: its counters straight from the path
 // cache. Per counter: a lease spend (no atomic read-modify-write) or one
 // inline CAS; no hashing, probing or division.
-bool Limiter::FastApply(const Snapshot& s, const Request& r, absl::Time now, ChargeList* charges,
-                        bool count_messages, uint64_t key) noexcept {
+Limiter::Fast Limiter::FastApply(const Snapshot& s, const Request& r, absl::Time now,
+                                 ChargeList* charges, bool count_messages, uint64_t key) noexcept {
   const PathCacheEntry* ce = FindPath(key);
   const uint64_t generation = Generation();
-  if (ce == nullptr || ce->generation != generation || ce->snapshot != &s) return false;
+  if (ce == nullptr || ce->generation != generation || ce->snapshot != &s) return Fast::kMiss;
   const int64_t since_us = table_->SinceBaseUs(now);
   const int64_t since_ms = since_us / 1000;
   const uint64_t amounts[kNumMetrics] = {count_messages ? r.messages : 0, r.recipients, r.bytes};
@@ -150,10 +150,10 @@ bool Limiter::FastApply(const Snapshot& s, const Request& r, absl::Time now, Cha
       charges->Add(c.slot, c.key_word, true, 0, res.charged_us, amount, false);
     }
   }
-  if (ok) return true;
+  if (ok) return Fast::kAdmitted;
   Undo(charges->items + first, charges->n - first, now);
   charges->n = first;
-  return false;
+  return Fast::kRefused;
 }
 
 // ---- Construction ----------------------------------------------------------
@@ -762,7 +762,8 @@ Decision Limiter::Apply(const Snapshot& s, const Request& r, absl::Time now, Cha
   char ipbuf[kIpTextBytes];
   const Request& req = AggregateClientIp(s, r, ipbuf, &aggregated.request);
   const uint64_t req_key = RequestKey(req, count_messages);
-  if (FastApply(s, req, now, charges, count_messages, req_key)) return d;
+  const Fast fast = FastApply(s, req, now, charges, count_messages, req_key);
+  if (fast == Fast::kAdmitted) return d;
 
   char mailbox_buf[kMaxAddress];
   PathEntry path[kNumLevels];
@@ -780,8 +781,11 @@ Decision Limiter::Apply(const Snapshot& s, const Request& r, absl::Time now, Cha
   const bool may_cache = n <= kCacheCounters && !shared;
   Charging c(since_us, may_cache);
   const int first_charge = charges->n;
-  ChargeRules(s, pending, n, charges, &c, /*reverse=*/n > 1);
-  if (n > 1 && (c.failed != nullptr || c.shadow_hit != nullptr)) {
+  // The quick order only when nothing is known to trip (a refused cached
+  // path goes straight to the documented order).
+  const bool reverse = n > 1 && fast == Fast::kMiss;
+  ChargeRules(s, pending, n, charges, &c, reverse);
+  if (reverse && (c.failed != nullptr || c.shadow_hit != nullptr)) {
     // Something tripped in the quick order: again in the documented one.
     Undo(charges->items + first_charge, charges->n - first_charge, now);
     charges->n = first_charge;

@@ -359,7 +359,10 @@ class Limiter {
   // admitted them all); on a refusal fills c->failed and returns false.
   bool AdmitShared(const Pending* pending, int n, absl::Time now, ChargeList* charges,
                    Charging* c) noexcept;
-  bool FastApply(const Snapshot& s, const Request& r, absl::Time now, ChargeList* charges,
+  // Whether the thread's cached path admitted the request (kAdmitted),
+  // refused it (kRefused: charged nothing; Apply decides) or is absent.
+  enum class Fast { kMiss, kAdmitted, kRefused };
+  Fast FastApply(const Snapshot& s, const Request& r, absl::Time now, ChargeList* charges,
                  bool count_messages, uint64_t key) noexcept;
   SlidingWindow::Outcome ChargeWindow(internal::Slot* slot, uint64_t owner, const void* rule,
                                       uint32_t epoch, uint64_t amount, uint64_t* usage,

@@ -7,7 +7,7 @@ PKGS=(
   bazel-bootstrap bazel-rules-java
   g++ clang-format clang libclang-rt-14-dev pkg-config
   libabsl-dev libxxhash-dev libprotobuf-dev protobuf-compiler
-  libgtest-dev libgmock-dev libbenchmark-dev
+  libgtest-dev libgmock-dev libbenchmark-dev valgrind
   libfuzzy-dev libtlsh-dev
   libevent-dev libpsl-dev publicsuffix libidn2-dev libicu-dev libc-ares-dev rbldnsd unbound dnsutils
   postfix swaks sasl2-bin libsasl2-modules
