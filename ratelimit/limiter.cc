@@ -42,13 +42,13 @@ using internal::tls_leases;
 // allows it. Returns the TryAdd outcome; fills *charge when admitted.
 SlidingWindow::Outcome Limiter::ChargeWindow(Slot* slot, uint64_t owner, const void* rule_ptr,
                                              uint32_t epoch, uint64_t amount, uint64_t* usage,
-                                             ChargeList* charges) noexcept {
+                                             Charge* charge) noexcept {
   const Rule& rule = *static_cast<const Rule*>(rule_ptr);
   if (!options_.lease || rule.lease == 0) {
     if (!CounterTable::StillOwns(slot, owner)) return SlidingWindow::Outcome::kSlotGone;
   } else {
     if (SpendLease(Generation(), slot, owner, epoch, amount)) {
-      charges->Add(slot, owner, false, epoch, 0, amount, true);
+      *charge = Charge{slot, owner, false, epoch, 0, amount, true};
       return SlidingWindow::Outcome::kAdmitted;
     }
     LeaseEntry& l = LeaseFor(owner);
@@ -66,7 +66,7 @@ SlidingWindow::Outcome Limiter::ChargeWindow(Slot* slot, uint64_t owner, const v
       if (res.outcome == SlidingWindow::Outcome::kAdmitted) {
         l.epoch.store(res.epoch, std::memory_order_relaxed);
         l.remaining.store(rule.lease, std::memory_order_relaxed);
-        charges->Add(slot, owner, false, res.epoch, 0, amount, true);
+        *charge = Charge{slot, owner, false, res.epoch, 0, amount, true};
         *usage = res.usage;
         return res.outcome;
       }
@@ -83,14 +83,16 @@ SlidingWindow::Outcome Limiter::ChargeWindow(Slot* slot, uint64_t owner, const v
   auto res = SlidingWindow::TryAdd(*slot, epoch, amount, rule.max);
   *usage = res.usage;
   if (res.outcome == SlidingWindow::Outcome::kAdmitted) {
-    charges->Add(slot, owner, false, res.epoch, 0, amount, false);
+    *charge = Charge{slot, owner, false, res.epoch, 0, amount, false};
   }
   return res.outcome;
 }
 
 // A repeat request from this thread: its counters straight from the path
 // cache. Per counter: a lease spend (no atomic read-modify-write) or one
-// inline CAS; no hashing, probing or division.
+// inline CAS; no hashing, probing or division. What it charged is kept on
+// the stack (to take back on a refusal) and goes to `charges` only when the
+// caller keeps them (transactions).
 Limiter::Fast Limiter::FastApply(const Snapshot& s, const Request& r, absl::Time now,
                                  ChargeList* charges, bool count_messages, uint64_t key) noexcept {
   const PathCacheEntry* ce = FindPath(key);
@@ -99,61 +101,59 @@ Limiter::Fast Limiter::FastApply(const Snapshot& s, const Request& r, absl::Time
   const int64_t since_us = table_->SinceBaseUs(now);
   const int64_t since_ms = since_us / 1000;
   const uint64_t amounts[kNumMetrics] = {count_messages ? r.messages : 0, r.recipients, r.bytes};
-  const bool lease = options_.lease;
-  const int first = charges->n;
   const int n = ce->n;
+  Charge done[kCacheCounters];
   uint32_t sub_s = 0, epoch = 0;  // most rules share one window length
-  bool ok = true;
-  for (int i = 0; i < n; ++i) {
-    const CachedCounter& c = ce->c[i];
+  int k = 0;
+  for (; k < n; ++k) {
+    const CachedCounter& c = ce->c[k];
     const Rule& rule = *c.rule;
     const uint64_t amount = amounts[static_cast<int>(rule.metric)];
+    Charge& ch = done[k];
     if (!rule.gcra) {
       if (rule.sub_s != sub_s) {
         sub_s = rule.sub_s;
         epoch = EpochFor(since_ms, sub_s);
       }
-      if (lease && rule.lease > 0) {
-        if (SpendLease(generation, c.slot, c.key_word, epoch, amount)) {
-          charges->Add(c.slot, c.key_word, false, epoch, 0, amount, true);
+      if (c.lease != nullptr) {
+        // The common case of a busy counter: spend from this thread's lease.
+        LeaseEntry& l = *c.lease;
+        const uint64_t left = l.remaining.load(std::memory_order_relaxed);
+        if (l.key_word.load(std::memory_order_relaxed) == c.key_word &&
+            l.generation.load(std::memory_order_relaxed) == generation &&
+            l.slot.load(std::memory_order_relaxed) == c.slot &&
+            l.epoch.load(std::memory_order_relaxed) == epoch && left >= amount) {
+          l.remaining.store(left - amount, std::memory_order_relaxed);
+          ch = Charge{c.slot, c.key_word, false, epoch, 0, amount, true};
           continue;
         }
         // ChargeWindow takes a new lease (or charges the counter itself).
         uint64_t usage;
-        if (ChargeWindow(c.slot, c.key_word, &rule, epoch, amount, &usage, charges) !=
+        if (ChargeWindow(c.slot, c.key_word, &rule, epoch, amount, &usage, &ch) !=
             SlidingWindow::Outcome::kAdmitted) {
-          ok = false;
           break;
         }
         continue;
       }
-      if (!CounterTable::StillOwns(c.slot, c.key_word)) {
-        ok = false;
-        break;
-      }
+      if (!CounterTable::StillOwns(c.slot, c.key_word)) break;
       const auto res = SlidingWindow::TryAdd(*c.slot, epoch, amount, rule.max);
-      if (res.outcome != SlidingWindow::Outcome::kAdmitted) {
-        ok = false;
-        break;
-      }
-      charges->Add(c.slot, c.key_word, false, res.epoch, 0, amount, false);
+      if (res.outcome != SlidingWindow::Outcome::kAdmitted) break;
+      ch = Charge{c.slot, c.key_word, false, res.epoch, 0, amount, false};
     } else {
-      if (!CounterTable::StillOwns(c.slot, c.key_word)) {
-        ok = false;
-        break;
-      }
-      auto res = Gcra::TryAdd(*c.slot, since_us, amount, rule.gcra_params);
-      if (res.outcome != Gcra::Outcome::kAdmitted) {
-        ok = false;
-        break;
-      }
-      charges->Add(c.slot, c.key_word, true, 0, res.charged_us, amount, false);
+      if (!CounterTable::StillOwns(c.slot, c.key_word)) break;
+      const auto res = Gcra::TryAdd(*c.slot, since_us, amount, rule.gcra_params);
+      if (res.outcome != Gcra::Outcome::kAdmitted) break;
+      ch = Charge{c.slot, c.key_word, true, 0, res.charged_us, amount, false};
     }
   }
-  if (ok) return Fast::kAdmitted;
-  Undo(charges->items + first, charges->n - first, now);
-  charges->n = first;
-  return Fast::kRefused;
+  if (k < n) {
+    Undo(done, k, now);
+    return Fast::kRefused;
+  }
+  if (charges->keep) {
+    for (int i = 0; i < n; ++i) charges->Add(done[i]);
+  }
+  return Fast::kAdmitted;
 }
 
 // ---- Construction ----------------------------------------------------------
@@ -594,17 +594,19 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void Limiter::ChargeRules(const Snapshot& s,
         RecordName(p.entry->entity_hash, p.entry->level, p.entry->name, node.level, node.name);
       }
       if (how == CounterTable::Placement::kOverflow) c->cacheable = false;
-      if (c->cacheable) c->to_cache[i] = CachedCounter{&rule, slot, owner};
+      if (c->cacheable) {
+        const bool leases = options_.lease && rule.lease > 0 && !rule.gcra;
+        c->to_cache[i] = CachedCounter{&rule, slot, owner, leases ? &LeaseFor(owner) : nullptr};
+      }
       if (!rule.gcra) {
         uint32_t epoch = EpochFor(c->since_ms, rule.sub_s);
         SlidingWindow::AddResult res{SlidingWindow::Outcome::kDenied, 0, epoch};
-        res.outcome = ChargeWindow(slot, owner, &rule, epoch, p.amount, &res.usage, charges);
+        Charge charged;
+        res.outcome = ChargeWindow(slot, owner, &rule, epoch, p.amount, &res.usage, &charged);
         if (res.outcome == SlidingWindow::Outcome::kSlotGone) continue;
         if (res.outcome == SlidingWindow::Outcome::kAdmitted) {
-          if (!CounterTable::StillOwns(slot, owner)) {  // reclaimed under us: redo
-            --charges->n;
-            continue;
-          }
+          if (!CounterTable::StillOwns(slot, owner)) continue;  // reclaimed under us: redo
+          charges->Add(charged);
           c->usage[i] = res.usage;
           break;
         }
@@ -860,6 +862,7 @@ void Limiter::Undo(const Charge* charges, size_t n, absl::Time now) noexcept {
 
 Decision Limiter::CheckAndCharge(const Request& request, absl::Time now) noexcept {
   ChargeList charges;
+  charges.keep = false;  // nothing to give back later
   return Apply(*current(), request, now, &charges, true);
 }
 

@@ -364,9 +364,11 @@ class Limiter {
   enum class Fast { kMiss, kAdmitted, kRefused };
   Fast FastApply(const Snapshot& s, const Request& r, absl::Time now, ChargeList* charges,
                  bool count_messages, uint64_t key) noexcept;
+  // Charges a sliding window, from this thread's lease when the rule takes
+  // leases; on admission fills *charge (what takes it back).
   SlidingWindow::Outcome ChargeWindow(internal::Slot* slot, uint64_t owner, const void* rule,
                                       uint32_t epoch, uint64_t amount, uint64_t* usage,
-                                      ChargeList* charges) noexcept;
+                                      Charge* charge) noexcept;
   // Leases (limiter.cc): this thread's given back; another limiter's entry
   // given back before reuse; the units all threads of this process hold on
   // a counter at `epoch` (reports subtract them: they show admitted counts).

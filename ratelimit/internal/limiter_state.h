@@ -244,6 +244,12 @@ struct Limiter::Charge {
 struct Limiter::ChargeList {
   Charge items[2 * internal::kMaxPending];
   int n = 0;
+  // False when the caller only needs the decision (CheckAndCharge): the
+  // cached path then records its charges only to take them back.
+  bool keep = true;
+  void Add(const Charge& c) {
+    if (n < 2 * internal::kMaxPending) items[n++] = c;
+  }
   void Add(internal::Slot* slot, uint64_t key_word, bool gcra, uint32_t epoch, int64_t gcra_us,
            uint64_t amount, bool leased) {
     if (n >= 2 * internal::kMaxPending) return;

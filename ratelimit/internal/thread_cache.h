@@ -26,10 +26,12 @@ inline std::atomic<uint64_t> g_generation{1};
 // The counters a recently seen request was charged to, so a repeat sender
 // skips path resolution, hashing and probing. Validated on use: generation
 // (limiter), snapshot pointer, and each slot's key.
+struct LeaseEntry;
 struct CachedCounter {
   const Rule* rule;
   Slot* slot;
   uint64_t key_word;
+  LeaseEntry* lease;  // this thread's lease entry of the counter; null if it takes none
 };
 inline constexpr int kCacheCounters = 8;
 // The per-thread arrays below are trivially constructible (no member
