@@ -47,14 +47,19 @@ SlidingWindow::Outcome Limiter::ChargeWindow(Slot* slot, uint64_t owner, const v
   if (!options_.lease || rule.lease == 0) {
     if (!CounterTable::StillOwns(slot, owner)) return SlidingWindow::Outcome::kSlotGone;
   } else {
-    if (SpendLease(Generation(), slot, owner, epoch, amount)) {
+    // One read of the entry serves the spend and what follows a miss.
+    const uint64_t generation = Generation();
+    LeaseEntry& l = LeaseFor(owner);
+    const uint64_t left = l.remaining.load(std::memory_order_relaxed);
+    const uint64_t entry_generation = l.generation.load(std::memory_order_relaxed);
+    const bool mine = entry_generation == generation &&
+                      l.key_word.load(std::memory_order_relaxed) == owner &&
+                      l.slot.load(std::memory_order_relaxed) == slot;
+    if (mine && l.epoch.load(std::memory_order_relaxed) == epoch && left >= amount) {
+      l.remaining.store(left - amount, std::memory_order_relaxed);
       *charge = Charge{slot, owner, false, epoch, 0, amount, true};
       return SlidingWindow::Outcome::kAdmitted;
     }
-    LeaseEntry& l = LeaseFor(owner);
-    const bool mine = l.generation.load(std::memory_order_relaxed) == Generation() &&
-                      l.key_word.load(std::memory_order_relaxed) == owner &&
-                      l.slot.load(std::memory_order_relaxed) == slot;
     if (!CounterTable::StillOwns(slot, owner)) return SlidingWindow::Outcome::kSlotGone;
     if (mine) {
       // Our lease is spent or from an older sub-bucket: give back the rest
@@ -71,13 +76,12 @@ SlidingWindow::Outcome Limiter::ChargeWindow(Slot* slot, uint64_t owner, const v
         return res.outcome;
       }
       if (res.outcome == SlidingWindow::Outcome::kSlotGone) return res.outcome;
-    } else if (l.generation.load(std::memory_order_relaxed) != Generation() ||
-               l.remaining.load(std::memory_order_relaxed) == 0) {
+    } else if (entry_generation != generation || left == 0) {
       // A counter earns a lease entry by being seen twice in a row here, so
       // busy shared counters keep theirs and one-off senders do not churn.
       // An entry of another limiter still holding units gives them back.
-      if (l.remaining.load(std::memory_order_relaxed) > 0) GiveBackOtherLease(&l);
-      l.Set(Generation(), owner, slot, 0, 0);
+      if (left > 0) GiveBackOtherLease(&l);
+      l.Set(generation, owner, slot, 0, 0);
     }
   }
   auto res = SlidingWindow::TryAdd(*slot, epoch, amount, rule.max);
@@ -117,13 +121,7 @@ Limiter::Fast Limiter::FastApply(const Snapshot& s, const Request& r, absl::Time
       }
       if (c.lease != nullptr) {
         // The common case of a busy counter: spend from this thread's lease.
-        LeaseEntry& l = *c.lease;
-        const uint64_t left = l.remaining.load(std::memory_order_relaxed);
-        if (l.key_word.load(std::memory_order_relaxed) == c.key_word &&
-            l.generation.load(std::memory_order_relaxed) == generation &&
-            l.slot.load(std::memory_order_relaxed) == c.slot &&
-            l.epoch.load(std::memory_order_relaxed) == epoch && left >= amount) {
-          l.remaining.store(left - amount, std::memory_order_relaxed);
+        if (SpendLease(*c.lease, generation, c.slot, c.key_word, epoch, amount)) {
           ch = Charge{c.slot, c.key_word, false, epoch, 0, amount, true};
           continue;
         }
@@ -594,10 +592,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void Limiter::ChargeRules(const Snapshot& s,
         RecordName(p.entry->entity_hash, p.entry->level, p.entry->name, node.level, node.name);
       }
       if (how == CounterTable::Placement::kOverflow) c->cacheable = false;
-      if (c->cacheable) {
-        const bool leases = options_.lease && rule.lease > 0 && !rule.gcra;
-        c->to_cache[i] = CachedCounter{&rule, slot, owner, leases ? &LeaseFor(owner) : nullptr};
-      }
+      if (c->cacheable) c->to_cache[i] = CachedCounter{&rule, slot, owner, nullptr};
       if (!rule.gcra) {
         uint32_t epoch = EpochFor(c->since_ms, rule.sub_s);
         SlidingWindow::AddResult res{SlidingWindow::Outcome::kDenied, 0, epoch};
@@ -720,7 +715,12 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void Limiter::RememberPath(const Snapshot& s
   ce->generation = Generation();
   ce->snapshot = &s;
   ce->n = n;
-  for (int i = 0; i < n; ++i) ce->c[i] = c.to_cache[i];
+  for (int i = 0; i < n; ++i) {
+    CachedCounter& cc = ce->c[i];
+    cc = c.to_cache[i];
+    const bool leases = options_.lease && cc.rule->lease > 0 && !cc.rule->gcra;
+    cc.lease = leases ? &LeaseFor(cc.key_word) : nullptr;
+  }
 }
 
 // A soft rule (shadow or notify) tripped: the mail passes; say which rule

@@ -132,10 +132,10 @@ inline size_t LeaseIndex(uint64_t key_word) {
 }
 inline LeaseEntry& LeaseFor(uint64_t key_word) { return tls_leases[LeaseIndex(key_word)]; }
 
-// The common case of a busy shared counter: spend from this thread's lease.
-inline bool SpendLease(uint64_t generation, Slot* slot, uint64_t owner, uint32_t epoch,
-                       uint64_t amount) {
-  LeaseEntry& l = LeaseFor(owner);
+// The common case of a busy counter: spend from this thread's lease entry
+// `l` of it, if that holds enough units of this sub-bucket.
+inline bool SpendLease(LeaseEntry& l, uint64_t generation, Slot* slot, uint64_t owner,
+                       uint32_t epoch, uint64_t amount) {
   const uint64_t left = l.remaining.load(std::memory_order_relaxed);
   if (l.key_word.load(std::memory_order_relaxed) == owner &&
       l.generation.load(std::memory_order_relaxed) == generation &&
