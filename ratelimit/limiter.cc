@@ -38,14 +38,22 @@ using internal::RequestKey;
 using internal::SpendLease;
 using internal::tls_leases;
 
-// Charges a sliding-window counter, from this thread's lease when the rule
-// allows it. Returns the TryAdd outcome; fills *charge when admitted.
-SlidingWindow::Outcome Limiter::ChargeWindow(Slot* slot, uint64_t owner, const void* rule_ptr,
-                                             uint32_t epoch, uint64_t amount, uint64_t* usage,
-                                             Charge* charge) noexcept {
+// Charges a counter (either algorithm), from this thread's lease when the
+// rule takes leases. `epoch` is the window's sub-bucket, or for GCRA the
+// lease epoch (GcraLeaseEpoch). Fills *charge when admitted; *usage (a
+// window's usage) and *gcra (GCRA's answer) when the counter itself was
+// asked rather than a lease.
+SlidingWindow::Outcome Limiter::ChargeCounter(Slot* slot, uint64_t owner, const void* rule_ptr,
+                                              uint32_t epoch, int64_t since_us, uint64_t amount,
+                                              uint64_t* usage, Gcra::Result* gcra,
+                                              Charge* charge) noexcept {
+  using Outcome = SlidingWindow::Outcome;
   const Rule& rule = *static_cast<const Rule*>(rule_ptr);
+  // A leased unit of GCRA carries its emission interval, for a give-back
+  // that finds the lease gone.
+  const int64_t unit_us = rule.gcra ? rule.gcra_params.emission_us : 0;
   if (!options_.lease || rule.lease == 0) {
-    if (!CounterTable::StillOwns(slot, owner)) return SlidingWindow::Outcome::kSlotGone;
+    if (!CounterTable::StillOwns(slot, owner)) return Outcome::kSlotGone;
   } else {
     // One read of the entry serves the spend and what follows a miss.
     const uint64_t generation = Generation();
@@ -57,36 +65,60 @@ SlidingWindow::Outcome Limiter::ChargeWindow(Slot* slot, uint64_t owner, const v
                       l.slot.load(std::memory_order_relaxed) == slot;
     if (mine && l.epoch.load(std::memory_order_relaxed) == epoch && left >= amount) {
       l.remaining.store(left - amount, std::memory_order_relaxed);
-      *charge = Charge{slot, owner, false, epoch, 0, amount, true};
-      return SlidingWindow::Outcome::kAdmitted;
+      *charge = Charge{slot,   owner, rule.gcra, epoch, unit_us * static_cast<int64_t>(amount),
+                       amount, true};
+      return Outcome::kAdmitted;
     }
-    if (!CounterTable::StillOwns(slot, owner)) return SlidingWindow::Outcome::kSlotGone;
+    if (!CounterTable::StillOwns(slot, owner)) return Outcome::kSlotGone;
     if (mine) {
-      // Our lease is spent or from an older sub-bucket: give back the rest
-      // and take a new one, only while far from the limit (<= max/2).
+      // Our lease is spent or old: give back the rest and take a new one,
+      // only while far from the limit (a window at most half full; a GCRA
+      // arrival time at most half its tolerance ahead).
       l.GiveBack();
       static thread_local LeaseTableGuard guard;  // gives leases back at thread exit
       static_cast<void>(guard);
-      auto res = SlidingWindow::TryAdd(*slot, epoch, amount + rule.lease, rule.max / 2);
-      if (res.outcome == SlidingWindow::Outcome::kAdmitted) {
-        l.epoch.store(res.epoch, std::memory_order_relaxed);
-        l.remaining.store(rule.lease, std::memory_order_relaxed);
-        *charge = Charge{slot, owner, false, res.epoch, 0, amount, true};
-        *usage = res.usage;
-        return res.outcome;
+      Outcome took;
+      uint32_t lease_epoch = epoch;
+      if (rule.gcra) {
+        const Gcra::Params half{rule.gcra_params.emission_us, rule.gcra_params.tolerance_us / 2};
+        auto res = Gcra::TryAdd(*slot, since_us, amount + rule.lease, half);
+        took = res.outcome == Gcra::Outcome::kAdmitted   ? Outcome::kAdmitted
+               : res.outcome == Gcra::Outcome::kSlotGone ? Outcome::kSlotGone
+                                                         : Outcome::kDenied;
+      } else {
+        auto res = SlidingWindow::TryAdd(*slot, epoch, amount + rule.lease, rule.max / 2);
+        took = res.outcome;
+        lease_epoch = res.epoch;
+        if (took == Outcome::kAdmitted) *usage = res.usage;
       }
-      if (res.outcome == SlidingWindow::Outcome::kSlotGone) return res.outcome;
+      if (took == Outcome::kSlotGone) return took;
+      if (took == Outcome::kAdmitted) {
+        l.epoch.store(lease_epoch, std::memory_order_relaxed);
+        l.remaining.store(rule.lease, std::memory_order_relaxed);
+        *charge =
+            Charge{slot,   owner, rule.gcra, lease_epoch, unit_us * static_cast<int64_t>(amount),
+                   amount, true};
+        return took;
+      }
     } else if (entry_generation != generation || left == 0) {
       // A counter earns a lease entry by being seen twice in a row here, so
       // busy shared counters keep theirs and one-off senders do not churn.
       // An entry of another limiter still holding units gives them back.
       if (left > 0) GiveBackOtherLease(&l);
-      l.Set(generation, owner, slot, 0, 0);
+      l.Set(generation, owner, slot, 0, 0, unit_us);
     }
+  }
+  if (rule.gcra) {
+    *gcra = Gcra::TryAdd(*slot, since_us, amount, rule.gcra_params);
+    if (gcra->outcome == Gcra::Outcome::kAdmitted) {
+      *charge = Charge{slot, owner, true, 0, gcra->charged_us, amount, false};
+      return Outcome::kAdmitted;
+    }
+    return gcra->outcome == Gcra::Outcome::kSlotGone ? Outcome::kSlotGone : Outcome::kDenied;
   }
   auto res = SlidingWindow::TryAdd(*slot, epoch, amount, rule.max);
   *usage = res.usage;
-  if (res.outcome == SlidingWindow::Outcome::kAdmitted) {
+  if (res.outcome == Outcome::kAdmitted) {
     *charge = Charge{slot, owner, false, res.epoch, 0, amount, false};
   }
   return res.outcome;
@@ -114,31 +146,39 @@ Limiter::Fast Limiter::FastApply(const Snapshot& s, const Request& r, absl::Time
     const Rule& rule = *c.rule;
     const uint64_t amount = amounts[static_cast<int>(rule.metric)];
     Charge& ch = done[k];
+    uint32_t e;  // the window's sub-bucket, or GCRA's lease epoch
     if (!rule.gcra) {
       if (rule.sub_s != sub_s) {
         sub_s = rule.sub_s;
         epoch = EpochFor(since_ms, sub_s);
       }
-      if (c.lease != nullptr) {
-        // The common case of a busy counter: spend from this thread's lease.
-        if (SpendLease(*c.lease, generation, c.slot, c.key_word, epoch, amount)) {
-          ch = Charge{c.slot, c.key_word, false, epoch, 0, amount, true};
-          continue;
-        }
-        // ChargeWindow takes a new lease (or charges the counter itself).
-        uint64_t usage;
-        if (ChargeWindow(c.slot, c.key_word, &rule, epoch, amount, &usage, &ch) !=
-            SlidingWindow::Outcome::kAdmitted) {
-          break;
-        }
+      e = epoch;
+    } else {
+      e = internal::GcraLeaseEpoch(since_us);
+    }
+    if (c.lease != nullptr) {
+      // The common case of a busy counter: spend from this thread's lease.
+      if (SpendLease(*c.lease, generation, c.slot, c.key_word, e, amount)) {
+        const int64_t unit_us = rule.gcra ? rule.gcra_params.emission_us : 0;
+        ch = Charge{c.slot, c.key_word, rule.gcra, e, unit_us * static_cast<int64_t>(amount),
+                    amount, true};
         continue;
       }
-      if (!CounterTable::StillOwns(c.slot, c.key_word)) break;
-      const auto res = SlidingWindow::TryAdd(*c.slot, epoch, amount, rule.max);
+      // ChargeCounter takes a new lease (or charges the counter itself).
+      uint64_t usage;
+      Gcra::Result gcra;
+      if (ChargeCounter(c.slot, c.key_word, &rule, e, since_us, amount, &usage, &gcra, &ch) !=
+          SlidingWindow::Outcome::kAdmitted) {
+        break;
+      }
+      continue;
+    }
+    if (!CounterTable::StillOwns(c.slot, c.key_word)) break;
+    if (!rule.gcra) {
+      const auto res = SlidingWindow::TryAdd(*c.slot, e, amount, rule.max);
       if (res.outcome != SlidingWindow::Outcome::kAdmitted) break;
       ch = Charge{c.slot, c.key_word, false, res.epoch, 0, amount, false};
     } else {
-      if (!CounterTable::StillOwns(c.slot, c.key_word)) break;
       const auto res = Gcra::TryAdd(*c.slot, since_us, amount, rule.gcra_params);
       if (res.outcome != Gcra::Outcome::kAdmitted) break;
       ch = Charge{c.slot, c.key_word, true, 0, res.charged_us, amount, false};
@@ -597,7 +637,9 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void Limiter::ChargeRules(const Snapshot& s,
         uint32_t epoch = EpochFor(c->since_ms, rule.sub_s);
         SlidingWindow::AddResult res{SlidingWindow::Outcome::kDenied, 0, epoch};
         Charge charged;
-        res.outcome = ChargeWindow(slot, owner, &rule, epoch, p.amount, &res.usage, &charged);
+        Gcra::Result unused;
+        res.outcome = ChargeCounter(slot, owner, &rule, epoch, c->since_us, p.amount, &res.usage,
+                                    &unused, &charged);
         if (res.outcome == SlidingWindow::Outcome::kSlotGone) continue;
         if (res.outcome == SlidingWindow::Outcome::kAdmitted) {
           if (!CounterTable::StillOwns(slot, owner)) continue;  // reclaimed under us: redo
@@ -628,9 +670,18 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void Limiter::ChargeRules(const Snapshot& s,
         c->usage[i] = res.usage;
         break;
       } else {
-        auto res = Gcra::TryAdd(*slot, c->since_us, p.amount, rule.gcra_params);
-        if (res.outcome == Gcra::Outcome::kSlotGone) continue;
-        if (res.outcome == Gcra::Outcome::kDenied) {
+        Gcra::Result res{};
+        Charge charged;
+        uint64_t unused;
+        const auto out = ChargeCounter(slot, owner, &rule, internal::GcraLeaseEpoch(c->since_us),
+                                       c->since_us, p.amount, &unused, &res, &charged);
+        if (out == SlidingWindow::Outcome::kSlotGone) continue;
+        if (out == SlidingWindow::Outcome::kAdmitted) {
+          if (!CounterTable::StillOwns(slot, owner)) continue;  // reclaimed under us: redo
+          charges->Add(charged);
+          break;
+        }
+        {  // denied by the counter itself (res is its answer)
           c->cacheable = false;
           if (soft) {
             res = Gcra::TryAdd(*slot, c->since_us, p.amount, rule.gcra_params, /*force=*/true);
@@ -718,7 +769,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void Limiter::RememberPath(const Snapshot& s
   for (int i = 0; i < n; ++i) {
     CachedCounter& cc = ce->c[i];
     cc = c.to_cache[i];
-    const bool leases = options_.lease && cc.rule->lease > 0 && !cc.rule->gcra;
+    const bool leases = options_.lease && cc.rule->lease > 0;
     cc.lease = leases ? &LeaseFor(cc.key_word) : nullptr;
   }
 }
@@ -844,10 +895,6 @@ void Limiter::Undo(const Charge* charges, size_t n, absl::Time now) noexcept {
       continue;
     }
     if (!CounterTable::StillOwns(c.slot, c.key_word)) continue;
-    if (c.gcra) {
-      Gcra::Remove(*c.slot, since_us, c.gcra_us);
-      continue;
-    }
     if (c.leased) {  // back into this thread's lease if it is still there
       LeaseEntry& l = LeaseFor(c.key_word);
       if (l.generation == Generation() && l.key_word == c.key_word && l.slot == c.slot &&
@@ -855,6 +902,10 @@ void Limiter::Undo(const Charge* charges, size_t n, absl::Time now) noexcept {
         l.remaining += c.amount;
         continue;
       }
+    }
+    if (c.gcra) {
+      Gcra::Remove(*c.slot, since_us, c.gcra_us);
+      continue;
     }
     SlidingWindow::Remove(*c.slot, c.epoch, c.amount);
   }

@@ -51,6 +51,7 @@
 #include "ratelimit/config.pb.h"
 #include "ratelimit/counter_table.h"
 #include "ratelimit/event_sinks.h"
+#include "ratelimit/gcra.h"
 #include "ratelimit/sharded.h"
 #include "ratelimit/sliding_window.h"
 #include "ratelimit/types.h"
@@ -196,9 +197,11 @@ class Limiter {
     // Overrides config.table (e.g. tests). Empty path = use config's.
     CounterTable::Options table;
     bool table_from_config = true;
-    // Per-thread leases on counters with large limits (>= 4096): while a
-    // counter is below half its limit, a thread takes up to 64 units with
-    // one CAS and spends them locally. Never overshoots. Reports (Usage,
+    // Per-thread leases on counters with large limits (>= 4096; for GCRA,
+    // bursts >= 4096): while a counter is below half its limit (a GCRA
+    // arrival time less than half its tolerance ahead), a thread takes up to
+    // 64 units with one CAS and spends them locally (a GCRA lease within
+    // about a second). Never overshoots. Reports (Usage,
     // Top, explain) leave out the units this process's threads hold, so
     // they show admitted counts. Leases go back when a thread ends, when the
     // Limiter is destroyed (the destroying thread's; stop other threads
@@ -364,11 +367,12 @@ class Limiter {
   enum class Fast { kMiss, kAdmitted, kRefused };
   Fast FastApply(const Snapshot& s, const Request& r, absl::Time now, ChargeList* charges,
                  bool count_messages, uint64_t key) noexcept;
-  // Charges a sliding window, from this thread's lease when the rule takes
-  // leases; on admission fills *charge (what takes it back).
-  SlidingWindow::Outcome ChargeWindow(internal::Slot* slot, uint64_t owner, const void* rule,
-                                      uint32_t epoch, uint64_t amount, uint64_t* usage,
-                                      Charge* charge) noexcept;
+  // Charges one counter, from this thread's lease when the rule takes
+  // leases (limiter.cc says more).
+  SlidingWindow::Outcome ChargeCounter(internal::Slot* slot, uint64_t owner, const void* rule,
+                                       uint32_t epoch, int64_t since_us, uint64_t amount,
+                                       uint64_t* usage, Gcra::Result* gcra,
+                                       Charge* charge) noexcept;
   // Leases (limiter.cc): this thread's given back; another limiter's entry
   // given back before reuse; the units all threads of this process hold on
   // a counter at `epoch` (reports subtract them: they show admitted counts).

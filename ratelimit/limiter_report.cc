@@ -85,11 +85,13 @@ uint64_t Limiter::ReadUsage(const void* rule_ptr, uint64_t entity_hash, absl::Ti
   uint64_t h = CounterHash(entity_hash, rule);
   const Slot* slot = t.Find(h, MakeKeyWord(h, rule.sub_s));
   if (slot == nullptr) return 0;
-  if (rule.gcra) return Gcra::Usage(*slot, t.SinceBaseUs(now), rule.gcra_params);
-  const uint32_t epoch = SlidingWindow::EpochAt(t.SinceBaseMs(now), rule.sub_s);
   // Units this process's threads took in advance but did not spend yet
   // are not admitted mail: leave them out.
-  const uint64_t usage = SlidingWindow::Usage(*slot, epoch);
+  const int64_t since_us = t.SinceBaseUs(now);
+  const uint32_t epoch = rule.gcra ? internal::GcraLeaseEpoch(since_us)
+                                   : SlidingWindow::EpochAt(t.SinceBaseMs(now), rule.sub_s);
+  const uint64_t usage = rule.gcra ? Gcra::Usage(*slot, since_us, rule.gcra_params)
+                                   : SlidingWindow::Usage(*slot, epoch);
   const uint64_t leased = rule.lease > 0 ? LeasedUnits(slot, epoch) : 0;
   return usage > leased ? usage - leased : 0;
 }

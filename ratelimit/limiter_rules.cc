@@ -31,9 +31,13 @@ Rule MakeRule(Level level, const config::Limit& l) {
   r.shadow = l.shadow();
   r.strict = l.strict();
   // Large limits are charged in per-thread leases while far from the limit
-  // (see Limiter's header): 1/1024 of the limit, at most 64 units.
-  r.lease = (!r.gcra && r.metric != Metric::kBytes && r.max >= 4096)
-                ? std::min<uint64_t>(64, r.max / 1024)
+  // (see Limiter's header): 1/1024 of the limit, at most 64 units. For
+  // GCRA the limit is the burst (what the tolerance admits at once).
+  const uint64_t capacity =
+      r.gcra ? static_cast<uint64_t>(r.gcra_params.tolerance_us / r.gcra_params.emission_us)
+             : r.max;
+  r.lease = (r.metric != Metric::kBytes && capacity >= 4096)
+                ? std::min<uint64_t>(64, capacity / 1024)
                 : 0;
   r.seed = RuleSeed(level, r.metric, r.window_s, r.gcra);
   r.overflow_hash = Mix64(r.seed ^ 0x0bad0bad0bad0badull);

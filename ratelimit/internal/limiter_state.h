@@ -26,6 +26,7 @@
 #include "ratelimit/ip.h"
 #include "ratelimit/limiter.h"
 #include "ratelimit/sharded.h"
+#include "ratelimit/sliding_window.h"
 // Inline XXH3: short keys hash in a few ns without a call into libxxhash.
 #ifndef XXH_INLINE_ALL
 #define XXH_INLINE_ALL
@@ -129,6 +130,13 @@ inline const char* InternText(absl::string_view text) {
 }
 
 using RuleSet = std::vector<Rule>;
+
+// The epoch of a GCRA lease (LeaseEntry in thread_cache.h; reports read it
+// too). A GCRA lease is good for about a second of the table's clock (2^20 us):
+// its units are spent soon after they were taken, or go back.
+inline uint32_t GcraLeaseEpoch(int64_t since_us) {
+  return static_cast<uint32_t>((since_us < 0 ? 0 : since_us) >> 20) & SlidingWindow::kEpochMask;
+}
 
 // A counter's hash in the table: the entity's under the rule's seed.
 inline uint64_t CounterHash(uint64_t entity_hash, const Rule& rule) {

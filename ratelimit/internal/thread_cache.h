@@ -15,6 +15,7 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "ratelimit/counter_table.h"
+#include "ratelimit/gcra.h"
 #include "ratelimit/internal/limiter_state.h"
 #include "ratelimit/sliding_window.h"
 
@@ -96,15 +97,17 @@ struct LeaseEntry {  // zeroed: thread storage (no initialisers, see PathCacheEn
   std::atomic<uint64_t> generation;
   std::atomic<uint64_t> key_word;
   std::atomic<Slot*> slot;
-  std::atomic<uint32_t> epoch;
+  std::atomic<uint32_t> epoch;  // sub-bucket (window) or GcraLeaseEpoch (GCRA)
   std::atomic<uint64_t> remaining;
+  std::atomic<int64_t> gcra_t;  // GCRA: the emission interval (us); 0: a sliding window
 
-  void Set(uint64_t g, uint64_t k, Slot* s, uint32_t e, uint64_t r) noexcept {
+  void Set(uint64_t g, uint64_t k, Slot* s, uint32_t e, uint64_t r, int64_t t) noexcept {
     generation.store(g, std::memory_order_relaxed);
     key_word.store(k, std::memory_order_relaxed);
     slot.store(s, std::memory_order_relaxed);
     epoch.store(e, std::memory_order_relaxed);
     remaining.store(r, std::memory_order_relaxed);
+    gcra_t.store(t, std::memory_order_relaxed);
   }
   // Returns the unspent units to the counter (if it still has them).
   void GiveBack() noexcept {
@@ -112,15 +115,18 @@ struct LeaseEntry {  // zeroed: thread storage (no initialisers, see PathCacheEn
     Slot* s = slot.load(std::memory_order_relaxed);
     if (r == 0 || s == nullptr) return;
     if (CounterTable::StillOwns(s, key_word.load(std::memory_order_relaxed))) {
-      SlidingWindow::Remove(*s, epoch.load(std::memory_order_relaxed), r);
+      const int64_t t = gcra_t.load(std::memory_order_relaxed);
+      if (t > 0) {
+        // Moves the arrival time back by the unspent units (no clock here:
+        // a time already past counts as idle, as the clock would clamp it).
+        Gcra::Remove(*s, 0, static_cast<int64_t>(r) * t);
+      } else {
+        SlidingWindow::Remove(*s, epoch.load(std::memory_order_relaxed), r);
+      }
     }
     remaining.store(0, std::memory_order_relaxed);
   }
 };
-// Direct-mapped by the counter's key word; an entry holding units stays
-// until they are spent or given back. Large enough that a thousand busy
-// counters rarely share an entry (a counter that finds its entry taken is
-// charged with a CAS each time); reports look at one entry per thread.
 inline constexpr int kLeases = 4096;
 static thread_local LeaseEntry tls_leases[kLeases];
 static_assert(std::is_trivially_default_constructible<PathCacheEntry>::value &&
