@@ -141,44 +141,47 @@ Limiter::Fast Limiter::FastApply(const Snapshot& s, const Request& r, absl::Time
   Charge done[kCacheCounters];
   uint32_t sub_s = 0, epoch = 0;  // most rules share one window length
   int k = 0;
+  // A counter with a lease entry: spend from this thread's lease (the
+  // common case of a busy counter), or let ChargeCounter take a new lease
+  // or charge the counter itself. `e`: the window's sub-bucket, or GCRA's
+  // lease epoch.
+  auto leased = [&](const CachedCounter& c, const Rule& rule, uint32_t e, uint64_t amount,
+                    Charge* ch) {
+    if (SpendLease(*c.lease, generation, c.slot, c.key_word, e, amount)) {
+      const int64_t unit_us = rule.gcra ? rule.gcra_params.emission_us : 0;
+      *ch = Charge{c.slot, c.key_word, rule.gcra, e, unit_us * static_cast<int64_t>(amount),
+                   amount, true};
+      return true;
+    }
+    uint64_t usage;
+    Gcra::Result gcra;
+    return ChargeCounter(c.slot, c.key_word, &rule, e, since_us, amount, &usage, &gcra, ch) ==
+           SlidingWindow::Outcome::kAdmitted;
+  };
   for (; k < n; ++k) {
     const CachedCounter& c = ce->c[k];
     const Rule& rule = *c.rule;
     const uint64_t amount = amounts[static_cast<int>(rule.metric)];
     Charge& ch = done[k];
-    uint32_t e;  // the window's sub-bucket, or GCRA's lease epoch
     if (!rule.gcra) {
       if (rule.sub_s != sub_s) {
         sub_s = rule.sub_s;
         epoch = EpochFor(since_ms, sub_s);
       }
-      e = epoch;
-    } else {
-      e = internal::GcraLeaseEpoch(since_us);
-    }
-    if (c.lease != nullptr) {
-      // The common case of a busy counter: spend from this thread's lease.
-      if (SpendLease(*c.lease, generation, c.slot, c.key_word, e, amount)) {
-        const int64_t unit_us = rule.gcra ? rule.gcra_params.emission_us : 0;
-        ch = Charge{c.slot, c.key_word, rule.gcra, e, unit_us * static_cast<int64_t>(amount),
-                    amount, true};
+      if (c.lease != nullptr) {
+        if (!leased(c, rule, epoch, amount, &ch)) break;
         continue;
       }
-      // ChargeCounter takes a new lease (or charges the counter itself).
-      uint64_t usage;
-      Gcra::Result gcra;
-      if (ChargeCounter(c.slot, c.key_word, &rule, e, since_us, amount, &usage, &gcra, &ch) !=
-          SlidingWindow::Outcome::kAdmitted) {
-        break;
-      }
-      continue;
-    }
-    if (!CounterTable::StillOwns(c.slot, c.key_word)) break;
-    if (!rule.gcra) {
-      const auto res = SlidingWindow::TryAdd(*c.slot, e, amount, rule.max);
+      if (!CounterTable::StillOwns(c.slot, c.key_word)) break;
+      const auto res = SlidingWindow::TryAdd(*c.slot, epoch, amount, rule.max);
       if (res.outcome != SlidingWindow::Outcome::kAdmitted) break;
       ch = Charge{c.slot, c.key_word, false, res.epoch, 0, amount, false};
     } else {
+      if (c.lease != nullptr) {
+        if (!leased(c, rule, internal::GcraLeaseEpoch(since_us), amount, &ch)) break;
+        continue;
+      }
+      if (!CounterTable::StillOwns(c.slot, c.key_word)) break;
       const auto res = Gcra::TryAdd(*c.slot, since_us, amount, rule.gcra_params);
       if (res.outcome != Gcra::Outcome::kAdmitted) break;
       ch = Charge{c.slot, c.key_word, true, 0, res.charged_us, amount, false};
