@@ -506,6 +506,15 @@ struct Limiter::Pending {
 // What charging a request's rules found.
 struct Limiter::Charging {
   Charging(int64_t us, bool may_cache) : since_us(us), since_ms(us / 1000), cacheable(may_cache) {}
+  // The request's sub-bucket for a window length (most rules share one).
+  uint32_t EpochOf(uint32_t sub) {
+    if (sub != sub_s) {
+      sub_s = sub;
+      epoch = EpochFor(since_ms, sub);
+    }
+    return epoch;
+  }
+  uint32_t sub_s = 0, epoch = 0;
   // Forgets what a pass found (before charging again).
   void Restart(bool may_cache) {
     failed = nullptr;
@@ -637,7 +646,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void Limiter::ChargeRules(const Snapshot& s,
       if (how == CounterTable::Placement::kOverflow) c->cacheable = false;
       if (c->cacheable) c->to_cache[i] = CachedCounter{&rule, slot, owner, nullptr};
       if (!rule.gcra) {
-        uint32_t epoch = EpochFor(c->since_ms, rule.sub_s);
+        uint32_t epoch = c->EpochOf(rule.sub_s);
         SlidingWindow::AddResult res{SlidingWindow::Outcome::kDenied, 0, epoch};
         Charge charged;
         Gcra::Result unused;
