@@ -23,7 +23,7 @@
 namespace sluice {
 
 using internal::CachedCounter;
-using internal::EpochFor;
+using internal::EpochMemo;
 using internal::FindPath;
 using internal::g_generation;
 using internal::kCacheCounters;
@@ -38,6 +38,45 @@ using internal::RequestKey;
 using internal::SpendLease;
 using internal::tls_leases;
 
+namespace {
+
+SlidingWindow::Outcome ToWindowOutcome(Gcra::Outcome o) {
+  return o == Gcra::Outcome::kAdmitted   ? SlidingWindow::Outcome::kAdmitted
+         : o == Gcra::Outcome::kSlotGone ? SlidingWindow::Outcome::kSlotGone
+                                         : SlidingWindow::Outcome::kDenied;
+}
+
+}  // namespace
+
+bool Limiter::TakesLeases(const void* rule) const noexcept {
+  return options_.lease && static_cast<const Rule*>(rule)->lease > 0;
+}
+
+// Charges a counter itself (either algorithm; no lease): its owner checked,
+// then one CAS. `epoch` is the window's sub-bucket (unused for GCRA). Fills
+// *charge when admitted, and *usage (a window's usage) or *gcra (GCRA's
+// answer). Inline: the cached path charges its counters without leases
+// through it.
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline SlidingWindow::Outcome Limiter::ChargeDirect(
+    Slot* slot, uint64_t owner, const void* rule_ptr, uint32_t epoch, int64_t since_us,
+    uint64_t amount, uint64_t* usage, Gcra::Result* gcra, Charge* charge) noexcept {
+  const Rule& rule = *static_cast<const Rule*>(rule_ptr);
+  if (!CounterTable::StillOwns(slot, owner)) return SlidingWindow::Outcome::kSlotGone;
+  if (rule.gcra) {
+    *gcra = Gcra::TryAdd(*slot, since_us, amount, rule.gcra_params);
+    if (gcra->outcome == Gcra::Outcome::kAdmitted) {
+      *charge = Charge{slot, owner, true, 0, gcra->charged_us, amount, false};
+    }
+    return ToWindowOutcome(gcra->outcome);
+  }
+  const auto res = SlidingWindow::TryAdd(*slot, epoch, amount, rule.max);
+  *usage = res.usage;
+  if (res.outcome == SlidingWindow::Outcome::kAdmitted) {
+    *charge = Charge{slot, owner, false, res.epoch, 0, amount, false};
+  }
+  return res.outcome;
+}
+
 // Charges a counter (either algorithm), from this thread's lease when the
 // rule takes leases. `epoch` is the window's sub-bucket, or for GCRA the
 // lease epoch (GcraLeaseEpoch). Fills *charge when admitted; *usage (a
@@ -49,27 +88,19 @@ SlidingWindow::Outcome Limiter::ChargeCounter(Slot* slot, uint64_t owner, const 
                                               Charge* charge) noexcept {
   using Outcome = SlidingWindow::Outcome;
   const Rule& rule = *static_cast<const Rule*>(rule_ptr);
-  // A leased unit of GCRA carries its emission interval, for a give-back
-  // that finds the lease gone.
-  const int64_t unit_us = rule.gcra ? rule.gcra_params.emission_us : 0;
-  if (!options_.lease || rule.lease == 0) {
-    if (!CounterTable::StillOwns(slot, owner)) return Outcome::kSlotGone;
-  } else {
-    // One read of the entry serves the spend and what follows a miss.
+  if (TakesLeases(&rule)) {
     const uint64_t generation = Generation();
     LeaseEntry& l = LeaseFor(owner);
+    if (SpendLease(l, generation, slot, owner, epoch, amount)) {
+      *charge = Charge::Leased(slot, owner, rule, epoch, amount);
+      return Outcome::kAdmitted;
+    }
+    if (!CounterTable::StillOwns(slot, owner)) return Outcome::kSlotGone;
     const uint64_t left = l.remaining.load(std::memory_order_relaxed);
     const uint64_t entry_generation = l.generation.load(std::memory_order_relaxed);
     const bool mine = entry_generation == generation &&
                       l.key_word.load(std::memory_order_relaxed) == owner &&
                       l.slot.load(std::memory_order_relaxed) == slot;
-    if (mine && l.epoch.load(std::memory_order_relaxed) == epoch && left >= amount) {
-      l.remaining.store(left - amount, std::memory_order_relaxed);
-      *charge = Charge{slot,   owner, rule.gcra, epoch, unit_us * static_cast<int64_t>(amount),
-                       amount, true};
-      return Outcome::kAdmitted;
-    }
-    if (!CounterTable::StillOwns(slot, owner)) return Outcome::kSlotGone;
     if (mine) {
       // Our lease is spent or old: give back the rest and take a new one,
       // only while far from the limit (a window at most half full; a GCRA
@@ -81,10 +112,7 @@ SlidingWindow::Outcome Limiter::ChargeCounter(Slot* slot, uint64_t owner, const 
       uint32_t lease_epoch = epoch;
       if (rule.gcra) {
         const Gcra::Params half{rule.gcra_params.emission_us, rule.gcra_params.tolerance_us / 2};
-        auto res = Gcra::TryAdd(*slot, since_us, amount + rule.lease, half);
-        took = res.outcome == Gcra::Outcome::kAdmitted   ? Outcome::kAdmitted
-               : res.outcome == Gcra::Outcome::kSlotGone ? Outcome::kSlotGone
-                                                         : Outcome::kDenied;
+        took = ToWindowOutcome(Gcra::TryAdd(*slot, since_us, amount + rule.lease, half).outcome);
       } else {
         auto res = SlidingWindow::TryAdd(*slot, epoch, amount + rule.lease, rule.max / 2);
         took = res.outcome;
@@ -95,9 +123,7 @@ SlidingWindow::Outcome Limiter::ChargeCounter(Slot* slot, uint64_t owner, const 
       if (took == Outcome::kAdmitted) {
         l.epoch.store(lease_epoch, std::memory_order_relaxed);
         l.remaining.store(rule.lease, std::memory_order_relaxed);
-        *charge =
-            Charge{slot,   owner, rule.gcra, lease_epoch, unit_us * static_cast<int64_t>(amount),
-                   amount, true};
+        *charge = Charge::Leased(slot, owner, rule, lease_epoch, amount);
         return took;
       }
     } else if (entry_generation != generation || left == 0) {
@@ -105,23 +131,10 @@ SlidingWindow::Outcome Limiter::ChargeCounter(Slot* slot, uint64_t owner, const 
       // busy shared counters keep theirs and one-off senders do not churn.
       // An entry of another limiter still holding units gives them back.
       if (left > 0) GiveBackOtherLease(&l);
-      l.Set(generation, owner, slot, 0, 0, unit_us);
+      l.Set(generation, owner, slot, 0, 0, rule.gcra ? rule.gcra_params.emission_us : 0);
     }
   }
-  if (rule.gcra) {
-    *gcra = Gcra::TryAdd(*slot, since_us, amount, rule.gcra_params);
-    if (gcra->outcome == Gcra::Outcome::kAdmitted) {
-      *charge = Charge{slot, owner, true, 0, gcra->charged_us, amount, false};
-      return Outcome::kAdmitted;
-    }
-    return gcra->outcome == Gcra::Outcome::kSlotGone ? Outcome::kSlotGone : Outcome::kDenied;
-  }
-  auto res = SlidingWindow::TryAdd(*slot, epoch, amount, rule.max);
-  *usage = res.usage;
-  if (res.outcome == Outcome::kAdmitted) {
-    *charge = Charge{slot, owner, false, res.epoch, 0, amount, false};
-  }
-  return res.outcome;
+  return ChargeDirect(slot, owner, &rule, epoch, since_us, amount, usage, gcra, charge);
 }
 
 // A repeat request from this thread: its counters straight from the path
@@ -135,56 +148,33 @@ Limiter::Fast Limiter::FastApply(const Snapshot& s, const Request& r, absl::Time
   const uint64_t generation = Generation();
   if (ce == nullptr || ce->generation != generation || ce->snapshot != &s) return Fast::kMiss;
   const int64_t since_us = table_->SinceBaseUs(now);
-  const int64_t since_ms = since_us / 1000;
+  EpochMemo epochs(since_us / 1000);
   const uint64_t amounts[kNumMetrics] = {count_messages ? r.messages : 0, r.recipients, r.bytes};
   const int n = ce->n;
   Charge done[kCacheCounters];
-  uint32_t sub_s = 0, epoch = 0;  // most rules share one window length
   int k = 0;
-  // A counter with a lease entry: spend from this thread's lease (the
-  // common case of a busy counter), or let ChargeCounter take a new lease
-  // or charge the counter itself. `e`: the window's sub-bucket, or GCRA's
-  // lease epoch.
-  auto leased = [&](const CachedCounter& c, const Rule& rule, uint32_t e, uint64_t amount,
-                    Charge* ch) {
-    if (SpendLease(*c.lease, generation, c.slot, c.key_word, e, amount)) {
-      const int64_t unit_us = rule.gcra ? rule.gcra_params.emission_us : 0;
-      *ch = Charge{c.slot, c.key_word, rule.gcra, e, unit_us * static_cast<int64_t>(amount),
-                   amount, true};
-      return true;
-    }
-    uint64_t usage;
-    Gcra::Result gcra;
-    return ChargeCounter(c.slot, c.key_word, &rule, e, since_us, amount, &usage, &gcra, ch) ==
-           SlidingWindow::Outcome::kAdmitted;
-  };
   for (; k < n; ++k) {
     const CachedCounter& c = ce->c[k];
     const Rule& rule = *c.rule;
     const uint64_t amount = amounts[static_cast<int>(rule.metric)];
-    Charge& ch = done[k];
-    if (!rule.gcra) {
-      if (rule.sub_s != sub_s) {
-        sub_s = rule.sub_s;
-        epoch = EpochFor(since_ms, sub_s);
-      }
-      if (c.lease != nullptr) {
-        if (!leased(c, rule, epoch, amount, &ch)) break;
+    // The window's sub-bucket, or GCRA's lease epoch.
+    const uint32_t e = rule.gcra ? internal::GcraLeaseEpoch(since_us) : epochs.Get(rule.sub_s);
+    uint64_t usage;
+    Gcra::Result gcra;
+    if (c.lease != nullptr) {
+      // The common case of a busy counter: spend from this thread's lease;
+      // else ChargeCounter takes a new one or charges the counter itself.
+      if (SpendLease(*c.lease, generation, c.slot, c.key_word, e, amount)) {
+        done[k] = Charge::Leased(c.slot, c.key_word, rule, e, amount);
         continue;
       }
-      if (!CounterTable::StillOwns(c.slot, c.key_word)) break;
-      const auto res = SlidingWindow::TryAdd(*c.slot, epoch, amount, rule.max);
-      if (res.outcome != SlidingWindow::Outcome::kAdmitted) break;
-      ch = Charge{c.slot, c.key_word, false, res.epoch, 0, amount, false};
-    } else {
-      if (c.lease != nullptr) {
-        if (!leased(c, rule, internal::GcraLeaseEpoch(since_us), amount, &ch)) break;
-        continue;
+      if (ChargeCounter(c.slot, c.key_word, &rule, e, since_us, amount, &usage, &gcra, &done[k]) !=
+          SlidingWindow::Outcome::kAdmitted) {
+        break;
       }
-      if (!CounterTable::StillOwns(c.slot, c.key_word)) break;
-      const auto res = Gcra::TryAdd(*c.slot, since_us, amount, rule.gcra_params);
-      if (res.outcome != Gcra::Outcome::kAdmitted) break;
-      ch = Charge{c.slot, c.key_word, true, 0, res.charged_us, amount, false};
+    } else if (ChargeDirect(c.slot, c.key_word, &rule, e, since_us, amount, &usage, &gcra,
+                            &done[k]) != SlidingWindow::Outcome::kAdmitted) {
+      break;
     }
   }
   if (k < n) {
@@ -503,31 +493,9 @@ struct Limiter::Pending {
   uint64_t amount;
 };
 
-// What charging a request's rules found.
-struct Limiter::Charging {
-  Charging(int64_t us, bool may_cache) : since_us(us), since_ms(us / 1000), cacheable(may_cache) {}
-  // The request's sub-bucket for a window length (most rules share one).
-  uint32_t EpochOf(uint32_t sub) {
-    if (sub != sub_s) {
-      sub_s = sub;
-      epoch = EpochFor(since_ms, sub);
-    }
-    return epoch;
-  }
-  uint32_t sub_s = 0, epoch = 0;
-  // Forgets what a pass found (before charging again).
-  void Restart(bool may_cache) {
-    failed = nullptr;
-    failed_usage = 0;
-    failed_retry_ms = 0;
-    failed_overflow = false;
-    failed_oversized = false;
-    shadow_hit = nullptr;
-    shadow_usage = 0;
-    cacheable = may_cache;
-  }
-  const int64_t since_us;  // the request's time on the table's clock
-  const int64_t since_ms;
+// What one pass of ChargeRules found (Apply starts over from a fresh one
+// when it charges a second time).
+struct Limiter::PassResult {
   const Pending* failed = nullptr;  // the rule that had no room
   uint64_t failed_usage = 0;
   int64_t failed_retry_ms = 0;  // -1: never (a limit of 0)
@@ -535,7 +503,22 @@ struct Limiter::Charging {
   bool failed_oversized = false;        // the request alone exceeds the rule
   const Pending* shadow_hit = nullptr;  // the first soft rule that tripped
   uint64_t shadow_usage = 0;
-  bool cacheable;  // the path may go to the thread's cache
+  bool cacheable = false;  // the path may go to the thread's cache
+};
+
+// What charging a request's rules found.
+struct Limiter::Charging : PassResult {
+  Charging(int64_t us, bool may_cache) : since_us(us), since_ms(us / 1000), epochs(us / 1000) {
+    cacheable = may_cache;
+  }
+  // Forgets what a pass found (before charging again).
+  void Restart(bool may_cache) {
+    static_cast<PassResult&>(*this) = PassResult();
+    cacheable = may_cache;
+  }
+  const int64_t since_us;  // the request's time on the table's clock
+  const int64_t since_ms;
+  internal::EpochMemo epochs;  // the request's sub-bucket per window length
   CachedCounter to_cache[kCacheCounters];
   uint64_t usage[kMaxPending];  // a sliding window's own usage once charged (shared rules)
 };
@@ -646,7 +629,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void Limiter::ChargeRules(const Snapshot& s,
       if (how == CounterTable::Placement::kOverflow) c->cacheable = false;
       if (c->cacheable) c->to_cache[i] = CachedCounter{&rule, slot, owner, nullptr};
       if (!rule.gcra) {
-        uint32_t epoch = c->EpochOf(rule.sub_s);
+        uint32_t epoch = c->epochs.Get(rule.sub_s);
         SlidingWindow::AddResult res{SlidingWindow::Outcome::kDenied, 0, epoch};
         Charge charged;
         Gcra::Result unused;
@@ -781,8 +764,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void Limiter::RememberPath(const Snapshot& s
   for (int i = 0; i < n; ++i) {
     CachedCounter& cc = ce->c[i];
     cc = c.to_cache[i];
-    const bool leases = options_.lease && cc.rule->lease > 0;
-    cc.lease = leases ? &LeaseFor(cc.key_word) : nullptr;
+    cc.lease = TakesLeases(cc.rule) ? &LeaseFor(cc.key_word) : nullptr;
   }
 }
 

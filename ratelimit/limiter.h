@@ -345,6 +345,7 @@ class Limiter {
                  bool count_messages) noexcept;
   // Apply's steps (limiter.cc).
   struct Pending;
+  struct PassResult;
   struct Charging;
   const Request& AggregateClientIp(const Snapshot& s, const Request& r, char* ipbuf,
                                    Request* aggregated) const noexcept;
@@ -367,6 +368,13 @@ class Limiter {
   enum class Fast { kMiss, kAdmitted, kRefused };
   Fast FastApply(const Snapshot& s, const Request& r, absl::Time now, ChargeList* charges,
                  bool count_messages, uint64_t key) noexcept;
+  // Charges one counter itself, no lease (limiter.cc says more).
+  static SlidingWindow::Outcome ChargeDirect(internal::Slot* slot, uint64_t owner, const void* rule,
+                                             uint32_t epoch, int64_t since_us, uint64_t amount,
+                                             uint64_t* usage, Gcra::Result* gcra,
+                                             Charge* charge) noexcept;
+  // Whether a rule's counters take this thread's leases.
+  bool TakesLeases(const void* rule) const noexcept;
   // Charges one counter, from this thread's lease when the rule takes
   // leases (limiter.cc says more).
   SlidingWindow::Outcome ChargeCounter(internal::Slot* slot, uint64_t owner, const void* rule,

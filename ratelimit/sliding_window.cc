@@ -72,10 +72,7 @@ SlidingWindow::AddResult SlidingWindow::TryAddSlow(Slot& slot, uint32_t epoch, u
     }
     // Fast path: if even the sum of every ring entry (stale ones included,
     // an over-estimate) leaves room, there is no need to filter by epoch.
-    uint64_t upper = CountOf(h);
-    for (int i = 0; i < kHistory; ++i) {
-      upper += CountOf(slot.hist[i].load(std::memory_order_acquire));
-    }
+    const uint64_t upper = UpperUsage(slot, h);
     const uint64_t usage =
         upper + n <= limit ? upper : CountOf(h) + HistorySum(slot, epoch, 0, false);
     if (usage + n > limit) return {Outcome::kDenied, usage, epoch};

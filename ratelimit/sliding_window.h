@@ -80,11 +80,7 @@ class SlidingWindow {
     uint64_t h = slot.head.load(std::memory_order_acquire);
     // (kDeadHead has the flag bit set, so it never takes this path.)
     if ((h & kFlagBit) == 0 && EpochOf(h) == epoch) {
-      // Every ring entry, stale ones included: an over-estimate of usage.
-      uint64_t upper = CountOf(h);
-      for (int i = 0; i < kSubBuckets; ++i) {
-        upper += CountOf(slot.hist[i].load(std::memory_order_acquire));
-      }
+      const uint64_t upper = UpperUsage(slot, h);
       // acq_rel: the linearisation point of the add.
       if (upper + n <= limit &&
           slot.head.compare_exchange_strong(h, h + n, std::memory_order_acq_rel,
@@ -137,6 +133,16 @@ class SlidingWindow {
   static uint64_t CountOf(uint64_t w) noexcept { return w & kCountMask; }
 
  private:
+  // The head's count plus every ring entry, stale ones included: an
+  // over-estimate of the usage, exact enough far from the limit.
+  static uint64_t UpperUsage(const internal::Slot& slot, uint64_t head) noexcept {
+    uint64_t upper = CountOf(head);
+    for (int i = 0; i < kSubBuckets; ++i) {
+      // acquire: pairs with the release of the publishing CAS.
+      upper += CountOf(slot.hist[i].load(std::memory_order_acquire));
+    }
+    return upper;
+  }
   static void HelpAdvance(internal::Slot& slot, uint64_t frozen_head, uint32_t new_epoch) noexcept;
   static uint64_t HistorySum(const internal::Slot& slot, uint32_t epoch, uint32_t skip_epoch,
                              bool use_skip) noexcept;

@@ -245,6 +245,16 @@ struct Limiter::Charge {
   int64_t gcra_us;
   uint64_t amount;
   bool leased;  // taken from this thread's lease
+
+  // Units taken from this thread's lease of `rule`'s counter at `epoch` (a
+  // window's sub-bucket or GCRA's lease epoch). A GCRA unit carries its
+  // emission interval, for a give-back that finds the lease gone.
+  static Charge Leased(internal::Slot* slot, uint64_t key_word, const internal::Rule& rule,
+                       uint32_t epoch, uint64_t amount) {
+    const int64_t unit_us = rule.gcra ? rule.gcra_params.emission_us : 0;
+    return Charge{slot,   key_word, rule.gcra, epoch, unit_us * static_cast<int64_t>(amount),
+                  amount, true};
+  }
 };
 
 // A request's charges: one per counter, and one per shared admission
@@ -260,15 +270,7 @@ struct Limiter::ChargeList {
   }
   void Add(internal::Slot* slot, uint64_t key_word, bool gcra, uint32_t epoch, int64_t gcra_us,
            uint64_t amount, bool leased) {
-    if (n >= 2 * internal::kMaxPending) return;
-    Charge& c = items[n++];
-    c.slot = slot;
-    c.key_word = key_word;
-    c.gcra = gcra;
-    c.epoch = epoch;
-    c.gcra_us = gcra_us;
-    c.amount = amount;
-    c.leased = leased;
+    Add(Charge{slot, key_word, gcra, epoch, gcra_us, amount, leased});
   }
 };
 

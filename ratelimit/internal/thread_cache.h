@@ -213,6 +213,25 @@ inline uint32_t EpochFor(int64_t since_ms, uint32_t sub_s) noexcept {
   return e.epoch;
 }
 
+// The request's sub-bucket per window length, for one request: rules
+// mostly share one length, so EpochFor runs once or twice.
+class EpochMemo {
+ public:
+  explicit EpochMemo(int64_t since_ms) : since_ms_(since_ms) {}
+  uint32_t Get(uint32_t sub_s) noexcept {
+    if (sub_s != sub_s_) {
+      sub_s_ = sub_s;
+      epoch_ = EpochFor(since_ms_, sub_s);
+    }
+    return epoch_;
+  }
+
+ private:
+  int64_t since_ms_;
+  uint32_t sub_s_ = 0;
+  uint32_t epoch_ = 0;
+};
+
 inline uint64_t RequestKey(const Request& r, bool count_messages) {
   uint64_t mask = (count_messages && r.messages ? 1 : 0) | (r.recipients ? 2 : 0) |
                   (r.bytes ? 4 : 0) | (r.inbound ? 8 : 0);
