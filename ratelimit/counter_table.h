@@ -45,6 +45,7 @@
 #include <memory>
 #include <string>
 
+#include "absl/base/optimization.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "ratelimit/internal/slot.h"
@@ -138,8 +139,18 @@ class CounterTable {
   // The table's base time: epochs and GCRA times count from it.
   absl::Time base_time() const { return base_; }
   int64_t SinceBaseMs(absl::Time now) const noexcept { return absl::ToUnixMillis(now) - base_ms_; }
+  // The time in microseconds since the base. Inline (absl::ToUnixMicros is
+  // a call into the library; a Time is seconds plus quarter-nanosecond
+  // ticks since 1970); times more than ~278,000 years from 1970, the
+  // infinities among them, read as +-2^62.
   int64_t SinceBaseUs(absl::Time now) const noexcept {
-    return absl::ToUnixMicros(now) - base_ms_ * 1000;
+    const absl::Duration d = absl::time_internal::ToUnixDuration(now);
+    const int64_t hi = absl::time_internal::GetRepHi(d);
+    constexpr int64_t kFar = int64_t{1} << 43;  // seconds
+    if (ABSL_PREDICT_FALSE(hi <= -kFar || hi >= kFar)) {
+      return hi < 0 ? -(int64_t{1} << 62) : int64_t{1} << 62;
+    }
+    return hi * 1000000 + absl::time_internal::GetRepLo(d) / 4000 - base_ms_ * 1000;
   }
 
   uint64_t capacity() const { return capacity_; }

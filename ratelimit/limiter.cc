@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "absl/base/attributes.h"
+#include "absl/base/optimization.h"
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
@@ -23,7 +24,6 @@
 namespace sluice {
 
 using internal::CachedCounter;
-using internal::EpochMemo;
 using internal::FindPath;
 using internal::g_generation;
 using internal::kCacheCounters;
@@ -138,34 +138,37 @@ SlidingWindow::Outcome Limiter::ChargeCounter(Slot* slot, uint64_t owner, const 
 }
 
 // A repeat request from this thread: its counters straight from the path
-// cache. Per counter: a lease spend (no atomic read-modify-write) or one
-// inline CAS; no hashing, probing or division. What it charged is kept on
-// the stack (to take back on a refusal) and goes to `charges` only when the
-// caller keeps them (transactions).
+// cache, at the sub-buckets the entry keeps for the current span of the
+// clock. Per counter: a lease spend (no atomic read-modify-write) or one
+// inline CAS; no hashing, probing or division. A lease spend is noted as a
+// bit; the charge records are built only when they are needed (to take a
+// refused request back, or for a caller that keeps them).
 Limiter::Fast Limiter::FastApply(const Snapshot& s, const Request& r, absl::Time now,
                                  ChargeList* charges, bool count_messages, uint64_t key) noexcept {
-  const PathCacheEntry* ce = FindPath(key);
+  PathCacheEntry* ce = FindPath(key);
   const uint64_t generation = Generation();
   if (ce == nullptr || ce->generation != generation || ce->snapshot != &s) return Fast::kMiss;
   const int64_t since_us = table_->SinceBaseUs(now);
-  EpochMemo epochs(since_us / 1000);
+  if (ABSL_PREDICT_FALSE(since_us < ce->epochs_from_us || since_us >= ce->epochs_until_us)) {
+    internal::RefreshEpochs(ce, since_us);
+  }
   const uint64_t amounts[kNumMetrics] = {count_messages ? r.messages : 0, r.recipients, r.bytes};
   const int n = ce->n;
-  Charge done[kCacheCounters];
+  Charge done[kCacheCounters];  // the charges not from a lease
+  uint32_t leased = 0;          // bit k: counter k was spent from its lease
   int k = 0;
   for (; k < n; ++k) {
     const CachedCounter& c = ce->c[k];
     const Rule& rule = *c.rule;
     const uint64_t amount = amounts[static_cast<int>(rule.metric)];
-    // The window's sub-bucket, or GCRA's lease epoch.
-    const uint32_t e = rule.gcra ? internal::GcraLeaseEpoch(since_us) : epochs.Get(rule.sub_s);
+    const uint32_t e = ce->epoch[k];
     uint64_t usage;
     Gcra::Result gcra;
     if (c.lease != nullptr) {
       // The common case of a busy counter: spend from this thread's lease;
       // else ChargeCounter takes a new one or charges the counter itself.
       if (SpendLease(*c.lease, generation, c.slot, c.key_word, e, amount)) {
-        done[k] = Charge::Leased(c.slot, c.key_word, rule, e, amount);
+        leased |= 1u << k;
         continue;
       }
       if (ChargeCounter(c.slot, c.key_word, &rule, e, since_us, amount, &usage, &gcra, &done[k]) !=
@@ -175,6 +178,14 @@ Limiter::Fast Limiter::FastApply(const Snapshot& s, const Request& r, absl::Time
     } else if (ChargeDirect(c.slot, c.key_word, &rule, e, since_us, amount, &usage, &gcra,
                             &done[k]) != SlidingWindow::Outcome::kAdmitted) {
       break;
+    }
+  }
+  if (ABSL_PREDICT_FALSE(k < n || charges->keep)) {
+    for (int i = 0; i < k; ++i) {
+      if ((leased >> i & 1) == 0) continue;
+      const CachedCounter& c = ce->c[i];
+      done[i] = Charge::Leased(c.slot, c.key_word, *c.rule, ce->epoch[i],
+                               amounts[static_cast<int>(c.rule->metric)]);
     }
   }
   if (k < n) {
@@ -761,6 +772,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void Limiter::RememberPath(const Snapshot& s
   ce->generation = Generation();
   ce->snapshot = &s;
   ce->n = n;
+  ce->epochs_from_us = ce->epochs_until_us = 0;  // worked out at the first repeat
   for (int i = 0; i < n; ++i) {
     CachedCounter& cc = ce->c[i];
     cc = c.to_cache[i];

@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "ratelimit/counter_table.h"
 #include "ratelimit/internal/limiter_state.h"
 #include "ratelimit/internal/thread_cache.h"
 #include "ratelimit/limiter.h"
@@ -88,6 +89,101 @@ TEST(HotPathTest, EpochMemoEqualsTheDivision) {
         const int64_t at = k * sub * 1000 + d;
         ASSERT_EQ(internal::EpochFor(at, sub), SlidingWindow::EpochAt(at, sub)) << at;
       }
+    }
+  }
+}
+
+// A cached path's sub-buckets, and the span of the clock they hold for,
+// against the plain definitions at every time of a random walk.
+TEST(HotPathTest, CachedEpochsEqualTheDivisionWithinTheirSpan) {
+  const uint32_t subs[] = {1, 10, 600, 14400, 7};
+  internal::Rule rules[6];
+  internal::PathCacheEntry ce{};
+  for (int k = 0; k < 5; ++k) {
+    rules[k].sub_s = subs[k];
+    ce.c[k].rule = &rules[k];
+  }
+  rules[5].gcra = true;
+  ce.c[5].rule = &rules[5];
+  ce.n = 6;
+  auto expect_fresh = [&](int64_t t) {
+    for (int k = 0; k < ce.n; ++k) {
+      const uint32_t want = rules[k].gcra ? internal::GcraLeaseEpoch(t)
+                                          : SlidingWindow::EpochAt(t / 1000, rules[k].sub_s);
+      ASSERT_EQ(ce.epoch[k], want) << "t=" << t << " counter " << k;
+    }
+  };
+  std::mt19937_64 rng(11);
+  int64_t t = 0;
+  int reused = 0;
+  for (int i = 0; i < 200000; ++i) {
+    switch (rng() % 8) {
+      case 0:
+        t = static_cast<int64_t>(rng() % (int64_t{1} << 45)) - (int64_t{1} << 20);
+        break;
+      case 1:
+        t -= static_cast<int64_t>(rng() % 5000000);
+        break;
+      default:
+        t += static_cast<int64_t>(rng() % 300000);
+    }
+    if (t >= ce.epochs_from_us && t < ce.epochs_until_us) {
+      ++reused;  // what FastApply would read without working it out
+    } else {
+      internal::RefreshEpochs(&ce, t);
+      if (t < 0) {
+        ASSERT_EQ(ce.epochs_from_us, ce.epochs_until_us);  // before the base: never kept
+      } else {
+        ASSERT_LE(ce.epochs_from_us, t);
+        ASSERT_GT(ce.epochs_until_us, t);
+      }
+    }
+    expect_fresh(t < 0 ? 0 : t);
+  }
+  EXPECT_GT(reused, 100000);
+  // The span's ends: its last microsecond keeps the epochs, the next one
+  // changes at least one.
+  internal::RefreshEpochs(&ce, 5000000);
+  const int64_t last = ce.epochs_until_us - 1;
+  expect_fresh(last);
+  internal::PathCacheEntry next = ce;
+  internal::RefreshEpochs(&next, ce.epochs_until_us);
+  bool changed = false;
+  for (int k = 0; k < ce.n; ++k) changed |= next.epoch[k] != ce.epoch[k];
+  EXPECT_TRUE(changed);
+}
+
+// The table's clock, read inline, against absl::ToUnixMicros: around the
+// epoch, before it, sub-microsecond parts, far times and the infinities.
+TEST(HotPathTest, TableClockEqualsToUnixMicros) {
+  CounterTable::Options o;
+  o.capacity = 64;
+  o.huge_pages = false;
+  auto table = CounterTable::Open(o, kT0);
+  ASSERT_TRUE(table.ok()) << table.status();
+  const int64_t base_us = absl::ToUnixMillis(kT0) * 1000;
+  std::mt19937_64 rng(3);
+  std::vector<absl::Time> times = {kT0,
+                                   absl::UnixEpoch(),
+                                   absl::UnixEpoch() - absl::Nanoseconds(1),
+                                   absl::UnixEpoch() - absl::Microseconds(1),
+                                   absl::UnixEpoch() + absl::Nanoseconds(999),
+                                   absl::FromUnixSeconds(int64_t{1} << 42),
+                                   absl::FromUnixSeconds(-(int64_t{1} << 42)),
+                                   absl::FromUnixSeconds(int64_t{1} << 50),
+                                   absl::InfiniteFuture(),
+                                   absl::InfinitePast()};
+  for (int i = 0; i < 100000; ++i) {
+    const int64_t s = static_cast<int64_t>(rng() % (int64_t{1} << 36)) - (int64_t{1} << 35);
+    times.push_back(absl::FromUnixSeconds(s) + absl::Nanoseconds(rng() % 1000000000) +
+                    absl::Nanoseconds(1) / 4 * (rng() % 4));
+  }
+  for (absl::Time t : times) {
+    const int64_t s = absl::ToUnixSeconds(t);
+    if (s <= -(int64_t{1} << 43) || s >= int64_t{1} << 43) {
+      ASSERT_EQ((*table)->SinceBaseUs(t), s < 0 ? -(int64_t{1} << 62) : int64_t{1} << 62) << t;
+    } else {
+      ASSERT_EQ((*table)->SinceBaseUs(t), absl::ToUnixMicros(t) - base_us) << t;
     }
   }
 }

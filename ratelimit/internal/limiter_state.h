@@ -134,8 +134,10 @@ using RuleSet = std::vector<Rule>;
 // The epoch of a GCRA lease (LeaseEntry in thread_cache.h; reports read it
 // too). A GCRA lease is good for about a second of the table's clock (2^20 us):
 // its units are spent soon after they were taken, or go back.
+inline constexpr int kGcraLeaseShift = 20;
 inline uint32_t GcraLeaseEpoch(int64_t since_us) {
-  return static_cast<uint32_t>((since_us < 0 ? 0 : since_us) >> 20) & SlidingWindow::kEpochMask;
+  return static_cast<uint32_t>((since_us < 0 ? 0 : since_us) >> kGcraLeaseShift) &
+         SlidingWindow::kEpochMask;
 }
 
 // A counter's hash in the table: the entity's under the rule's seed.

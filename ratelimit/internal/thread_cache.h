@@ -8,6 +8,7 @@
 #ifndef SLUICE_RATELIMIT_INTERNAL_THREAD_CACHE_H_
 #define SLUICE_RATELIMIT_INTERNAL_THREAD_CACHE_H_
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <mutex>
@@ -43,6 +44,13 @@ struct PathCacheEntry {
   uint64_t generation;
   const void* snapshot;
   int n;
+  // Each counter's sub-bucket (a window's, or GCRA's lease epoch), right
+  // while the table's clock is in [epochs_from_us, epochs_until_us): a
+  // repeat request reads them instead of working out one per counter
+  // (RefreshEpochs moves them on). An empty range when filled.
+  int64_t epochs_from_us;
+  int64_t epochs_until_us;
+  uint32_t epoch[kCacheCounters];
   CachedCounter c[kCacheCounters];
 };
 // Two-way set associative: two senders whose keys share a set both stay
@@ -62,7 +70,7 @@ static thread_local uint64_t tls_seen[kSeenKeys];
 inline size_t PathSet(uint64_t key) { return key & (kPathCacheSets - 1); }
 
 // The cached path of a request key, or null.
-inline const PathCacheEntry* FindPath(uint64_t key) noexcept {
+inline PathCacheEntry* FindPath(uint64_t key) noexcept {
   const size_t set = PathSet(key);
   PathCacheEntry* ways = tls_path_cache[set];
   const int way = ways[0].key == key ? 0 : ways[1].key == key ? 1 : -1;
@@ -231,6 +239,36 @@ class EpochMemo {
   uint32_t sub_s_ = 0;
   uint32_t epoch_ = 0;
 };
+
+// Works out a cached path's sub-buckets for the table's clock `since_us`
+// and the span of that clock over which they hold (none before the
+// table's base, where the time is clamped as EpochAt does).
+inline void RefreshEpochs(PathCacheEntry* ce, int64_t since_us) noexcept {
+  const int64_t t = since_us < 0 ? 0 : since_us;
+  int64_t from = 0;
+  int64_t until = INT64_MAX;
+  for (int k = 0; k < ce->n; ++k) {
+    const Rule& rule = *ce->c[k].rule;
+    int64_t start;
+    int64_t span;
+    if (rule.gcra) {
+      ce->epoch[k] = GcraLeaseEpoch(t);
+      span = int64_t{1} << kGcraLeaseShift;
+      start = t & ~(span - 1);
+    } else {
+      span = int64_t{rule.sub_s} * 1000 * 1000;
+      // As EpochAt on whole milliseconds: the same sub-bucket.
+      const int64_t q = t / span;
+      ce->epoch[k] = static_cast<uint32_t>(q) & SlidingWindow::kEpochMask;
+      start = q * span;
+    }
+    from = std::max(from, start);
+    until = std::min(until, start + span);
+  }
+  if (since_us < 0) from = until = 0;  // an empty span: worked out each time
+  ce->epochs_from_us = from;
+  ce->epochs_until_us = until;
+}
 
 inline uint64_t RequestKey(const Request& r, bool count_messages) {
   uint64_t mask = (count_messages && r.messages ? 1 : 0) | (r.recipients ? 2 : 0) |
