@@ -33,6 +33,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -117,8 +118,11 @@ char* PutNum(char* p, uint32_t v) {
       "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
       "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
       "8081828384858687888990919293949596979899";
-  int digits = 1;
-  for (uint32_t bound = 10; digits < 10 && v >= bound; bound *= 10) ++digits;
+  static const uint32_t kPow10[] = {1,      10,      100,      1000,      10000,
+                                    100000, 1000000, 10000000, 100000000, 1000000000};
+  // The digit count from the bit length (1233 / 4096 ~ log10(2)), no loop.
+  const int lg = ((32 - __builtin_clz(v | 1)) * 1233) >> 12;
+  const int digits = std::max(1, lg + (v >= kPow10[lg] ? 1 : 0));
   char* end = p + digits;
   char* t = end;
   while (v >= 100) {
@@ -542,11 +546,14 @@ int Profile(Step& step, const char* what, size_t checks) {
   uint64_t denied = 0;
   for (size_t i = 0; i < warm; ++i) denied += step(i);
   HardwareCounters hw;
+  const auto start = std::chrono::steady_clock::now();
   hw.Start();
   denied += MeasuredChecks(step, warm, checks);
   hw.Stop();
-  std::printf("profile %s: %zu checks measured after %zu, %llu denied\n", what, checks, warm,
-              static_cast<unsigned long long>(denied));
+  const double ns =
+      std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start).count();
+  std::printf("profile %s: %zu checks measured after %zu, %llu denied, %.1f ns per check\n", what,
+              checks, warm, static_cast<unsigned long long>(denied), ns / checks);
   if (!hw.available()) {
     std::printf("hardware counters: not available on this machine (run under callgrind)\n");
     return 0;
@@ -605,6 +612,20 @@ int MaybeProfile(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  // The harness's number formatting against the library's, at every digit
+  // count and its edges, before anything is measured with it.
+  for (uint64_t p10 = 1; p10 <= 1000000000; p10 *= 10) {
+    for (uint64_t v : {p10 - 1, p10, p10 + 1, p10 * 7 / 3}) {
+      if (v > UINT32_MAX) continue;
+      char buf[16];
+      const std::string got(buf, PutNum(buf, static_cast<uint32_t>(v)));
+      if (got != absl::StrCat(v)) {
+        std::fprintf(stderr, "PutNum(%llu) wrote %s\n", static_cast<unsigned long long>(v),
+                     got.c_str());
+        return 1;
+      }
+    }
+  }
   const int profiled = MaybeProfile(argc, argv);
   if (profiled >= 0) return profiled;
   benchmark::Initialize(&argc, argv);

@@ -91,16 +91,18 @@ SlidingWindow::Outcome Limiter::ChargeCounter(Slot* slot, uint64_t owner, const 
   if (TakesLeases(&rule)) {
     const uint64_t generation = Generation();
     LeaseEntry& l = LeaseFor(owner);
-    if (SpendLease(l, generation, slot, owner, epoch, amount)) {
-      *charge = Charge::Leased(slot, owner, rule, epoch, amount);
-      return Outcome::kAdmitted;
-    }
-    if (!CounterTable::StillOwns(slot, owner)) return Outcome::kSlotGone;
+    // Each field read once (SpendLease's test, then what to do if it fails).
     const uint64_t left = l.remaining.load(std::memory_order_relaxed);
     const uint64_t entry_generation = l.generation.load(std::memory_order_relaxed);
     const bool mine = entry_generation == generation &&
                       l.key_word.load(std::memory_order_relaxed) == owner &&
                       l.slot.load(std::memory_order_relaxed) == slot;
+    if (mine && l.epoch.load(std::memory_order_relaxed) == epoch && left >= amount) {
+      l.remaining.store(left - amount, std::memory_order_relaxed);
+      *charge = Charge::Leased(slot, owner, rule, epoch, amount);
+      return Outcome::kAdmitted;
+    }
+    if (!CounterTable::StillOwns(slot, owner)) return Outcome::kSlotGone;
     if (mine) {
       // Our lease is spent or old: give back the rest and take a new one,
       // only while far from the limit (a window at most half full; a GCRA
