@@ -22,7 +22,7 @@
 //
 // Profile mode (benchmarks/limiter_profile.sh runs it under callgrind):
 //   limiter_benchmark --profile=sluice|mutex [--n=1000] [--levels=5]
-//                     [--gcra] [--checks=200000]
+//                     [--gcra] [--no_lease] [--checks=200000]
 // warms the limiter up with 2M checks, then runs `checks` more inside
 // MeasuredChecks (the function callgrind's --toggle-collect names), and
 // prints the hardware counters per check where perf_event_open has them.
@@ -574,7 +574,7 @@ int Profile(Step& step, const char* what, size_t checks) {
 int MaybeProfile(int argc, char** argv) {
   std::string kind;
   int n = 1000, levels = 5;
-  bool gcra = false;
+  bool gcra = false, lease = true;
   size_t checks = 200000;
   for (int k = 1; k < argc; ++k) {
     absl::string_view a = argv[k];
@@ -586,6 +586,8 @@ int MaybeProfile(int argc, char** argv) {
       if (!absl::SimpleAtoi(a, &levels) || (levels != 3 && levels != 5)) return 2;
     } else if (a == "--gcra") {
       gcra = true;
+    } else if (a == "--no_lease") {
+      lease = false;
     } else if (absl::ConsumePrefix(&a, "--checks=")) {
       if (!absl::SimpleAtoi(a, &checks)) return 2;
     }
@@ -594,9 +596,10 @@ int MaybeProfile(int argc, char** argv) {
   const bool zipf = n < 1000000;
   const Shape shape{levels, gcra};
   const Population& p = GetPopulation(n, zipf);
-  const std::string what = absl::StrCat(kind, " n=", n, " levels=", levels, gcra ? " gcra" : "");
+  const std::string what = absl::StrCat(kind, " n=", n, " levels=", levels, gcra ? " gcra" : "",
+                                        lease ? "" : " no_lease");
   if (kind == "sluice") {
-    SluiceStep step{p, *GetSluice(n, zipf, true, shape).limiter, {}, {}};
+    SluiceStep step{p, *GetSluice(n, zipf, lease, shape).limiter, {}, {}};
     return Profile(step, what.c_str(), checks);
   }
   if (kind == "mutex") {

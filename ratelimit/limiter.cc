@@ -77,15 +77,48 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline SlidingWindow::Outcome Limiter::ChargeDirect
   return res.outcome;
 }
 
+// Our lease entry `l` of a counter is spent or of another sub-bucket: gives
+// back the rest and takes a new lease, only while far from the limit (a
+// window at most half full; a GCRA arrival time at most half its tolerance
+// ahead). Returns true with *out set if that decided (admitted from the new
+// lease, or the slot gone); false if the counter must be charged itself.
+bool Limiter::RenewLease(LeaseEntry& l, Slot* slot, uint64_t owner, const void* rule_ptr,
+                         uint32_t epoch, int64_t since_us, uint64_t amount, uint64_t* usage,
+                         Charge* charge, SlidingWindow::Outcome* out) noexcept {
+  using Outcome = SlidingWindow::Outcome;
+  const Rule& rule = *static_cast<const Rule*>(rule_ptr);
+  l.GiveBack();
+  static thread_local LeaseTableGuard guard;  // gives leases back at thread exit
+  static_cast<void>(guard);
+  Outcome took;
+  uint32_t lease_epoch = epoch;
+  if (rule.gcra) {
+    const Gcra::Params half{rule.gcra_params.emission_us, rule.gcra_params.tolerance_us / 2};
+    took = ToWindowOutcome(Gcra::TryAdd(*slot, since_us, amount + rule.lease, half).outcome);
+  } else {
+    auto res = SlidingWindow::TryAdd(*slot, epoch, amount + rule.lease, rule.max / 2);
+    took = res.outcome;
+    lease_epoch = res.epoch;
+    if (took == Outcome::kAdmitted) *usage = res.usage;
+  }
+  *out = took;
+  if (took == Outcome::kSlotGone) return true;
+  if (took != Outcome::kAdmitted) return false;
+  l.epoch.store(lease_epoch, std::memory_order_relaxed);
+  l.remaining.store(rule.lease, std::memory_order_relaxed);
+  *charge = Charge::Leased(slot, owner, rule, lease_epoch, amount);
+  return true;
+}
+
 // Charges a counter (either algorithm), from this thread's lease when the
 // rule takes leases. `epoch` is the window's sub-bucket, or for GCRA the
 // lease epoch (GcraLeaseEpoch). Fills *charge when admitted; *usage (a
 // window's usage) and *gcra (GCRA's answer) when the counter itself was
-// asked rather than a lease.
-SlidingWindow::Outcome Limiter::ChargeCounter(Slot* slot, uint64_t owner, const void* rule_ptr,
-                                              uint32_t epoch, int64_t since_us, uint64_t amount,
-                                              uint64_t* usage, Gcra::Result* gcra,
-                                              Charge* charge) noexcept {
+// asked rather than a lease. Inline (every caller is on the hot path);
+// taking a new lease is RenewLease.
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline SlidingWindow::Outcome Limiter::ChargeCounter(
+    Slot* slot, uint64_t owner, const void* rule_ptr, uint32_t epoch, int64_t since_us,
+    uint64_t amount, uint64_t* usage, Gcra::Result* gcra, Charge* charge) noexcept {
   using Outcome = SlidingWindow::Outcome;
   const Rule& rule = *static_cast<const Rule*>(rule_ptr);
   if (TakesLeases(&rule)) {
@@ -104,29 +137,9 @@ SlidingWindow::Outcome Limiter::ChargeCounter(Slot* slot, uint64_t owner, const 
     }
     if (!CounterTable::StillOwns(slot, owner)) return Outcome::kSlotGone;
     if (mine) {
-      // Our lease is spent or old: give back the rest and take a new one,
-      // only while far from the limit (a window at most half full; a GCRA
-      // arrival time at most half its tolerance ahead).
-      l.GiveBack();
-      static thread_local LeaseTableGuard guard;  // gives leases back at thread exit
-      static_cast<void>(guard);
-      Outcome took;
-      uint32_t lease_epoch = epoch;
-      if (rule.gcra) {
-        const Gcra::Params half{rule.gcra_params.emission_us, rule.gcra_params.tolerance_us / 2};
-        took = ToWindowOutcome(Gcra::TryAdd(*slot, since_us, amount + rule.lease, half).outcome);
-      } else {
-        auto res = SlidingWindow::TryAdd(*slot, epoch, amount + rule.lease, rule.max / 2);
-        took = res.outcome;
-        lease_epoch = res.epoch;
-        if (took == Outcome::kAdmitted) *usage = res.usage;
-      }
-      if (took == Outcome::kSlotGone) return took;
-      if (took == Outcome::kAdmitted) {
-        l.epoch.store(lease_epoch, std::memory_order_relaxed);
-        l.remaining.store(rule.lease, std::memory_order_relaxed);
-        *charge = Charge::Leased(slot, owner, rule, lease_epoch, amount);
-        return took;
+      Outcome out;
+      if (RenewLease(l, slot, owner, &rule, epoch, since_us, amount, usage, charge, &out)) {
+        return out;
       }
     } else if (entry_generation != generation || left == 0) {
       // A counter earns a lease entry by being seen twice in a row here, so
@@ -137,6 +150,14 @@ SlidingWindow::Outcome Limiter::ChargeCounter(Slot* slot, uint64_t owner, const 
     }
   }
   return ChargeDirect(slot, owner, &rule, epoch, since_us, amount, usage, gcra, charge);
+}
+
+// ChargeCounter out of line, for the cached path's rare case (its lease
+// spend failed), so that path stays small.
+ABSL_ATTRIBUTE_NOINLINE SlidingWindow::Outcome Limiter::ChargeCounterCold(
+    Slot* slot, uint64_t owner, const void* rule, uint32_t epoch, int64_t since_us, uint64_t amount,
+    uint64_t* usage, Gcra::Result* gcra, Charge* charge) noexcept {
+  return ChargeCounter(slot, owner, rule, epoch, since_us, amount, usage, gcra, charge);
 }
 
 // A repeat request from this thread: its counters straight from the path
@@ -173,8 +194,8 @@ Limiter::Fast Limiter::FastApply(const Snapshot& s, const Request& r, absl::Time
         leased |= 1u << k;
         continue;
       }
-      if (ChargeCounter(c.slot, c.key_word, &rule, e, since_us, amount, &usage, &gcra, &done[k]) !=
-          SlidingWindow::Outcome::kAdmitted) {
+      if (ChargeCounterCold(c.slot, c.key_word, &rule, e, since_us, amount, &usage, &gcra,
+                            &done[k]) != SlidingWindow::Outcome::kAdmitted) {
         break;
       }
     } else if (ChargeDirect(c.slot, c.key_word, &rule, e, since_us, amount, &usage, &gcra,
@@ -601,7 +622,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void Limiter::ChargeRules(const Snapshot& s,
     const int i = reverse ? n - 1 - k : k;
     const Pending& p = pending[i];
     const Rule& rule = *p.rule;
-    const bool soft = rule.shadow || rule.action == Action::kNotify;
+    const bool soft = rule.soft;
     c->usage[i] = 0;
     // A request larger than the rule ever admits (over a window's limit,
     // over a GCRA burst) can never pass: refuse it without a counter.
@@ -626,7 +647,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void Limiter::ChargeRules(const Snapshot& s,
     }
     for (int attempt = 0; attempt < 8; ++attempt) {
       CounterTable::Placement how;
-      uint64_t overflow_word = MakeKeyWord(rule.overflow_hash, rule.sub_s);
+      const uint64_t overflow_word = rule.overflow_word;
       Slot* slot = table_->FindOrClaim(p.hash, p.key_word, rule.overflow_hash, overflow_word,
                                        c->since_ms, &how);
       if (slot == nullptr) {  // even the overflow region is full: fail closed
@@ -722,7 +743,7 @@ void Limiter::Refuse(const Pending* pending, int n, const Charging& c, absl::Tim
     const Pending& p = pending[i];
     if (!p.rule->strict || p.rule->max == 0) continue;
     CounterTable::Placement how;
-    uint64_t ow = MakeKeyWord(p.rule->overflow_hash, p.rule->sub_s);
+    const uint64_t ow = p.rule->overflow_word;
     Slot* slot =
         table_->FindOrClaim(p.hash, p.key_word, p.rule->overflow_hash, ow, c.since_ms, &how);
     if (slot == nullptr) continue;

@@ -381,6 +381,13 @@ class Limiter {
                                        uint32_t epoch, int64_t since_us, uint64_t amount,
                                        uint64_t* usage, Gcra::Result* gcra,
                                        Charge* charge) noexcept;
+  SlidingWindow::Outcome ChargeCounterCold(internal::Slot* slot, uint64_t owner, const void* rule,
+                                           uint32_t epoch, int64_t since_us, uint64_t amount,
+                                           uint64_t* usage, Gcra::Result* gcra,
+                                           Charge* charge) noexcept;
+  bool RenewLease(internal::LeaseEntry& l, internal::Slot* slot, uint64_t owner, const void* rule,
+                  uint32_t epoch, int64_t since_us, uint64_t amount, uint64_t* usage,
+                  Charge* charge, SlidingWindow::Outcome* out) noexcept;
   // Leases (limiter.cc): this thread's given back; another limiter's entry
   // given back before reuse; the units all threads of this process hold on
   // a counter at `epoch` (reports subtract them: they show admitted counts).

@@ -41,6 +41,8 @@ Rule MakeRule(Level level, const config::Limit& l) {
                 : 0;
   r.seed = RuleSeed(level, r.metric, r.window_s, r.gcra);
   r.overflow_hash = Mix64(r.seed ^ 0x0bad0bad0bad0badull);
+  r.overflow_word = MakeKeyWord(r.overflow_hash, r.sub_s);
+  r.soft = r.shadow || r.action == Action::kNotify;
   bool reject = r.action == Action::kReject;
   bool temp = r.action == Action::kDefer;
   r.smtp_code = l.has_smtp_code() ? static_cast<int>(l.smtp_code())

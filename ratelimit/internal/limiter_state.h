@@ -101,6 +101,7 @@ inline absl::string_view LowerAddress(absl::string_view address, char* buf) {
 struct Rule {
   uint64_t seed = 0;  // identifies (level, metric, window, algorithm)
   uint64_t overflow_hash = 0;
+  uint64_t overflow_word = 0;  // the overflow bucket's key word (MakeKeyWord)
   Level level = Level::kServer;
   Metric metric = Metric::kMessages;
   bool gcra = false;
@@ -110,6 +111,7 @@ struct Rule {
   Gcra::Params gcra_params{1, 1};
   Action action = Action::kDefer;
   bool shadow = false;
+  bool soft = false;  // shadow or notify: a trip is reported, the mail passes
   bool strict = false;
   uint64_t lease = 0;   // units a thread may take at once (0 = none)
   bool shared = false;  // also checked against Limiter::Options::shared
