@@ -271,10 +271,12 @@ inline void RefreshEpochs(PathCacheEntry* ce, int64_t since_us) noexcept {
 }
 
 inline uint64_t RequestKey(const Request& r, bool count_messages) {
-  uint64_t mask = (count_messages && r.messages ? 1 : 0) | (r.recipients ? 2 : 0) |
-                  (r.bytes ? 4 : 0) | (r.inbound ? 8 : 0);
+  const uint64_t mask = uint64_t{count_messages && r.messages != 0} |
+                        uint64_t{r.recipients != 0} << 1 | uint64_t{r.bytes != 0} << 2 |
+                        uint64_t{r.inbound} << 3;
   uint64_t h = XXH3_64bits_withSeed(r.sender.data(), r.sender.size(), mask);
-  if (r.sasl_user.empty() && r.client_ip.empty() && r.script.empty() && r.list.empty()) {
+  // (One test of the four lengths, not four branches.)
+  if ((r.sasl_user.size() | r.client_ip.size() | r.script.size() | r.list.size()) == 0) {
     return h | 1;  // the common case: the sender alone
   }
   absl::string_view dims[4] = {r.sasl_user, r.client_ip, r.script, r.list};
