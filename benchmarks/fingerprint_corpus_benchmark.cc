@@ -375,6 +375,13 @@ struct Hashes {
 int g_k = 32;           // --k: sketch size
 bool g_busting = true;  // --no_busting: skip the hash-busting tables
 int g_block_n = 11;     // --block_n: blocks in common that make two messages one template
+// ContainedBlocks counts kept per ham pair (more count as this many).
+constexpr int kMaxContained = 16;
+// --contained_n: blocks of one message all found in the other that make
+// them one template (-1: the fewest the budget allows; 0: off).
+int g_contained_n = -1;
+// --contained_missing: blocks of the contained message allowed to be absent.
+int g_contained_missing = 0;
 // --misses K N: print N of the rule's misses on hash-busting kind K.
 int g_misses_kind = -1, g_misses_n = 0;
 
@@ -891,9 +898,12 @@ void EvaluateBusting(const std::vector<Hashes>& hashes, uint64_t seed) {
   // Histograms over all pairs: word-set similarity in 1/256 steps, ssdeep
   // score, TLSH distance; digest matches.
   std::vector<uint64_t> words_hist(257, 0), ss_hist(101, 0), tl_hist(2001, 0);
-  // Word-set similarity bin x shared blocks (capped at 64), for the rule
-  // with blocks: digest, or similarity >= t, or >= N blocks in common.
-  std::vector<std::vector<uint64_t>> joint(257, std::vector<uint64_t>(65, 0));
+  // Word-set similarity bin x shared blocks (capped at 64) x blocks of
+  // one found all in the other (ContainedBlocks, capped at 16), for the
+  // rule with blocks: digest, or similarity >= t, or >= N blocks in
+  // common, or >= C blocks of one all in the other.
+  std::vector<uint64_t> joint(257 * 65 * (kMaxContained + 1), 0);
+  auto cell = [&](int jb, int sb, int cb) { return (jb * 65 + sb) * (kMaxContained + 1) + cb; };
   uint64_t digest_fp = 0, total = 0;
   for (size_t x = 0; x < distinct.size(); ++x) {
     for (size_t y = x + 1; y < distinct.size(); ++y) {
@@ -907,7 +917,9 @@ void EvaluateBusting(const std::vector<Hashes>& hashes, uint64_t seed) {
       ++words_hist[same ? 256 : static_cast<int>(j * 256)];
       const int sb =
           std::min(64, static_cast<int>(sluice::Fingerprint::SharedBlocks(a.words, b.words)));
-      ++joint[same ? 256 : static_cast<int>(j * 256)][sb];
+      const int cb = std::min(kMaxContained, sluice::Fingerprint::ContainedBlocks(
+                                                 a.words, b.words, g_contained_missing));
+      ++joint[cell(same ? 256 : static_cast<int>(j * 256), sb, cb)];
       ++ss_hist[std::min(100, SsdeepScore(a, b))];
       ++tl_hist[std::min(2000, TlshDistance(a, b))];
     }
@@ -938,11 +950,14 @@ void EvaluateBusting(const std::vector<Hashes>& hashes, uint64_t seed) {
   // threshold gives up least (at most 1/64 above the word-set rule's),
   // the largest such N's smallest... chosen as the smallest N that needs
   // no more than that.
-  auto joint_fp = [&](int t_step, int n) {
+  // contained > kMaxContained: that term off.
+  auto joint_fp = [&](int t_step, int n, int contained = kMaxContained + 1) {
     uint64_t c = 0;
     for (int jb = 0; jb <= 256; ++jb) {
       for (int sb = 0; sb <= 64; ++sb) {
-        if (jb >= t_step || sb >= n) c += joint[jb][sb];
+        for (int cb = 0; cb <= kMaxContained; ++cb) {
+          if (jb >= t_step || sb >= n || cb >= contained) c += joint[cell(jb, sb, cb)];
+        }
       }
     }
     return static_cast<double>(c) / static_cast<double>(total);
@@ -954,11 +969,27 @@ void EvaluateBusting(const std::vector<Hashes>& hashes, uint64_t seed) {
     std::printf("rule with blocks: >= %d blocks in common needs words J >= %.3f\n", n, t / 256.0);
   }
   while (block_t_step < 256 && joint_fp(block_t_step, block_n) > budget) ++block_t_step;
+  // The containment term: the fewest blocks C (of one message, all found
+  // in the other) that the budget allows without raising the similarity
+  // threshold; --contained_n overrides (0: off).
+  int contained_n = g_contained_n;
+  for (int c : {1, 2, 3, 4, 5, 6, 8, 12, 16}) {
+    int t = block_t_step;
+    while (t < 256 && joint_fp(t, block_n, c) > budget) ++t;
+    std::printf(
+        "rule with blocks and containment: >= %d blocks of one all in the other needs "
+        "words J >= %.3f (FP %.4f%%)\n",
+        c, t / 256.0, 100 * joint_fp(t, block_n, c));
+    if (contained_n < 0 && t == block_t_step) contained_n = c;
+  }
+  if (contained_n < 0) contained_n = 0;
   const double block_t = block_t_step / 256.0;
   std::printf(
-      "rule with blocks at <= 0.05%%: digest, or words J >= %.3f, or >= %d blocks in common "
-      "(FP %.4f%%)\n\n",
-      block_t, block_n, 100 * joint_fp(block_t_step, block_n));
+      "rule with blocks at <= 0.05%%: digest, or words J >= %.3f, or >= %d blocks in common, or "
+      ">= %d blocks of one all in the other (FP %.4f%%; without that last term %.4f%%)\n\n",
+      block_t, block_n, contained_n,
+      100 * joint_fp(block_t_step, block_n, contained_n > 0 ? contained_n : kMaxContained + 1),
+      100 * joint_fp(block_t_step, block_n));
   struct Method {
     const char* name;
     std::function<bool(const Hashes&, const Hashes&)> same;
@@ -971,11 +1002,19 @@ void EvaluateBusting(const std::vector<Hashes>& hashes, uint64_t seed) {
          return a.pairs.SameTemplate(b.pairs) ||
                 sluice::Fingerprint::Similarity(a.words, b.words) >= j_t;
        }},
-      {"sluice rule: digest, words or blocks",
+      {"sluice digest, words or blocks (no containment)",
        [&](const Hashes& a, const Hashes& b) {
          return a.pairs.SameTemplate(b.pairs) ||
                 sluice::Fingerprint::Similarity(a.words, b.words) >= block_t ||
                 sluice::Fingerprint::SharedBlocks(a.words, b.words) >= block_n;
+       }},
+      {"sluice rule: digest, words, blocks or containment",
+       [&](const Hashes& a, const Hashes& b) {
+         return a.pairs.SameTemplate(b.pairs) ||
+                sluice::Fingerprint::Similarity(a.words, b.words) >= block_t ||
+                sluice::Fingerprint::SharedBlocks(a.words, b.words) >= block_n ||
+                (contained_n > 0 && sluice::Fingerprint::ContainedBlocks(
+                                        a.words, b.words, g_contained_missing) >= contained_n);
        }},
       {"ssdeep", [&](const Hashes& a, const Hashes& b) { return SsdeepScore(a, b) >= ss_t; }},
       {"TLSH", [&](const Hashes& a, const Hashes& b) { return TlshDistance(a, b) <= tl_t; }},
@@ -996,16 +1035,17 @@ void EvaluateBusting(const std::vector<Hashes>& hashes, uint64_t seed) {
         orig[i][k] += methods[i].same(hashes[s], c1);
         pair[i][k] += methods[i].same(c1, c2);
       }
-      if (k == g_misses_kind && g_misses_n > 0 && !methods[2].same(hashes[s], c1)) {
+      if (k == g_misses_kind && g_misses_n > 0 && !methods[3].same(hashes[s], c1)) {
         --g_misses_n;  // --misses: what the rule's misses look like
         std::printf(
             "miss (%s) message %zu: tokens %llu -> %llu, words J %.3f, blocks %d/%d, "
-            "shared %.1f; ssdeep %d, TLSH %d\n",
+            "shared %.1f, contained %d; ssdeep %d, TLSH %d\n",
             kBustNames[k], s, static_cast<unsigned long long>(hashes[s].words.tokens),
             static_cast<unsigned long long>(c1.words.tokens),
             sluice::Fingerprint::Similarity(hashes[s].words, c1.words), hashes[s].words.nblocks,
             c1.words.nblocks,
             static_cast<double>(sluice::Fingerprint::SharedBlocks(hashes[s].words, c1.words)),
+            sluice::Fingerprint::ContainedBlocks(hashes[s].words, c1.words, g_contained_missing),
             SsdeepScore(hashes[s], c1), TlshDistance(hashes[s], c1));
       }
     }
@@ -1413,6 +1453,10 @@ int main(int argc, char** argv) {
     } else if (a == "--misses" && i + 2 < argc) {
       g_misses_kind = std::atoi(argv[++i]);
       g_misses_n = std::atoi(argv[++i]);
+    } else if (a == "--contained_missing" && i + 1 < argc) {
+      g_contained_missing = std::atoi(argv[++i]);
+    } else if (a == "--contained_n" && i + 1 < argc) {
+      g_contained_n = std::atoi(argv[++i]);
     } else if (a == "--block_n" && i + 1 < argc) {
       g_block_n = std::atoi(argv[++i]);
     } else if (a == "--no_busting") {

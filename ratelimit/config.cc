@@ -143,6 +143,9 @@ absl::Status ValidateAbuse(const config::Abuse& a, const Where& w) {
   if (a.has_shared_blocks() && !(a.shared_blocks() >= 0 && a.shared_blocks() <= 1000)) {
     return Err(w.At(a, "shared_blocks"), "shared_blocks must be in [0, 1000] (0: off)");
   }
+  if (a.has_contained_blocks() && a.contained_blocks() > 64) {
+    return Err(w.At(a, "contained_blocks"), "contained_blocks must be in [0, 64] (0: off)");
+  }
   for (int i = 0; i < a.alias_size(); ++i) {
     const auto& al = a.alias(i);
     Where aw = w.Nested(a, "alias", i);

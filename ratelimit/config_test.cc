@@ -17,6 +17,15 @@ TEST(ConfigTest, DefaultConfigIsValid) {
   EXPECT_EQ(c->level_size(), 7);
 }
 
+TEST(ConfigTest, AbuseBlockRulesAreCheckedWithTheirPlace) {
+  EXPECT_EQ(Error("abuse {\n  contained_blocks: 65\n}"),
+            "sluice.conf:2:3: contained_blocks must be in [0, 64] (0: off)");
+  EXPECT_EQ(Error("abuse { shared_blocks: -1 }"),
+            "sluice.conf:1:9: shared_blocks must be in [0, 1000] (0: off)");
+  EXPECT_TRUE(ParseConfigText("abuse { contained_blocks: 0 shared_blocks: 0 }").ok());
+  EXPECT_TRUE(ParseConfigText("abuse { contained_blocks: 64 }").ok());
+}
+
 TEST(ConfigTest, ClusterSectionsAreCheckedWithTheirPlace) {
   EXPECT_EQ(Error("cluster {\n  server: \"redis.example\"\n  hosts: 2\n}"),
             "sluice.conf:2:3: bad server \"redis.example\" (HOST:PORT)");

@@ -28,6 +28,9 @@ absl::StatusOr<std::unique_ptr<BurstDetector>> BurstDetector::Create(const Optio
   if (!(options.shared_blocks >= 0 && options.shared_blocks <= 1000)) {
     return absl::InvalidArgumentError("burst detector: shared_blocks must be in [0, 1000]");
   }
+  if (options.contained_blocks < 0 || options.contained_blocks > Fingerprint::kBlocks) {
+    return absl::InvalidArgumentError("burst detector: contained_blocks must be in [0, 64]");
+  }
   if (!(options.similarity > 0 && options.similarity <= 1)) {
     return absl::InvalidArgumentError("burst detector: similarity must be in (0, 1]");
   }
@@ -42,8 +45,8 @@ absl::StatusOr<std::unique_ptr<BurstDetector>> BurstDetector::Create(const Optio
   std::unique_ptr<BurstDetector> d(new BurstDetector());
   d->options_ = options;
   d->table_ = std::move(*table);
-  d->templates_ = std::make_unique<TemplateIndex>(
-      TemplateIndex::Options{options.max_templates, options.similarity, options.shared_blocks});
+  d->templates_ = std::make_unique<TemplateIndex>(TemplateIndex::Options{
+      options.max_templates, options.similarity, options.shared_blocks, options.contained_blocks});
   d->sub_[kSameSize] =
       SlidingWindow::SubBucketSeconds(absl::ToInt64Seconds(options.same_size_window));
   d->sub_[kNearDup] =

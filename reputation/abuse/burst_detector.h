@@ -49,6 +49,10 @@ class BurstDetector {
     // benchmarks/RESULTS.md).
     double similarity = 0.44;
     double shared_blocks = 11;
+    // Or every block of one of the two (at least this many; 0: off) found
+    // in the other (Fingerprint::ContainedBlocks): a short template padded
+    // with many words of its own. Calibrated with the two above.
+    int contained_blocks = 2;
     size_t max_templates = 1 << 16;  // templates remembered (memory cap)
     // (c) one template from many senders.
     uint64_t campaign_threshold = 5;

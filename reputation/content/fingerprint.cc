@@ -461,6 +461,26 @@ double Fingerprint::SharedBlocks(const uint32_t* a, int na, bool full_a, const u
   return static_cast<double>(both) * 4294967296.0 / static_cast<double>(limit);
 }
 
+int Fingerprint::ContainedBlocks(const Fingerprint& a, const Fingerprint& b, int missing) noexcept {
+  return ContainedBlocks(a.blocks, a.nblocks, a.blocks_cut(), b.blocks, b.nblocks, b.blocks_cut(),
+                         missing);
+}
+
+int Fingerprint::ContainedBlocks(const uint32_t* a, int na, bool full_a, const uint32_t* b, int nb,
+                                 bool full_b, int missing) noexcept {
+  // x inside y: x holds its whole set; y's list reaches `limit`.
+  auto inside = [missing](const uint32_t* x, int nx, const uint32_t* y, int ny, bool full_y) {
+    const uint64_t limit = full_y ? uint64_t{y[ny - 1]} + 1 : uint64_t{1} << 32;
+    int checked = 0;
+    while (checked < nx && x[checked] < limit) ++checked;
+    const int found = CommonBelow(x, checked, y, ny, limit);
+    return checked > 0 && found + missing >= checked ? found : 0;
+  };
+  if (na == 0 || nb == 0) return 0;
+  return std::max(full_a ? 0 : inside(a, na, b, nb, full_b),
+                  full_b ? 0 : inside(b, nb, a, na, full_a));
+}
+
 int Fingerprint::BandKeys(int bands, uint64_t* out) const noexcept {
   if (tokens == 0 || bands <= 0 || k % bands != 0) return 0;
   const int rows = k / bands;

@@ -21,7 +21,9 @@
 //                       splitmix64's finalizer. Same values on every CPU.
 //   blocks              the smallest hashes of content-defined blocks of
 //                       about 6 tokens: SharedBlocks counts the runs two
-//                       messages have in common, which padding cannot dilute
+//                       messages have in common, which padding cannot dilute;
+//                       ContainedBlocks finds a short template all of whose
+//                       blocks are in a padded copy
 //   band keys           LSH bands of the sketch for candidate lookup: two
 //                       messages with similarity J share at least one of b
 //                       bands of r rows with probability 1 - (1 - J^r)^b
@@ -90,6 +92,20 @@ struct Fingerprint {
   // cut to its smallest values (else it holds the whole set).
   static double SharedBlocks(const uint32_t* a, int na, bool full_a, const uint32_t* b, int nb,
                              bool full_b) noexcept;
+  // How many blocks of one message were found in the other, if no more
+  // than `missing` of those checked were not (else 0): every block of a
+  // message whose whole block set is known (not cut to kBlocks) is
+  // checked, as far as the other's list reaches (all of it, or up to its
+  // largest value if cut). A template padded with words of its own
+  // contains its blocks, how much padding soever dilutes its words and
+  // however few blocks it has (a block ends only where a token ends one,
+  // so words appended after it leave its blocks whole). `missing` allows
+  // blocks changed by an edit. Both directions are tried; the larger
+  // count is returned.
+  static int ContainedBlocks(const Fingerprint& a, const Fingerprint& b, int missing) noexcept;
+  // The same on two sorted lists (`full`: cut to their smallest values).
+  static int ContainedBlocks(const uint32_t* a, int na, bool full_a, const uint32_t* b, int nb,
+                             bool full_b, int missing) noexcept;
   // Writes `bands` band keys (K must be divisible by bands). Returns the
   // number written (0 for an empty message).
   int BandKeys(int bands, uint64_t* out) const noexcept;

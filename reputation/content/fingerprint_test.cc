@@ -310,6 +310,70 @@ TEST(FingerprintBlocksTest, PaddedCopiesShareTheTemplatesBlocks) {
   }
 }
 
+// A short template (a handful of blocks, too few to share the 11 that
+// make two long messages one) inside copies padded with many times its
+// words: every one of its blocks is in each copy (a block is cut only
+// where a token ends one, so words appended after the template's last
+// block leave it whole).
+TEST(FingerprintBlocksTest, AShortTemplateIsContainedInItsPaddedCopies) {
+  const auto tmpl = Words(40, 17);
+  const Fingerprint t = Fp(Message(tmpl, "", ""));
+  ASSERT_GE(t.nblocks, 2);
+  ASSERT_LT(t.nblocks, 11);
+  for (int trial = 0; trial < 20; ++trial) {
+    auto padded = tmpl;
+    const auto extra = Words(40 * (2 + trial), 3000 + trial);  // 2x .. 21x the template
+    padded.insert(padded.end(), extra.begin(), extra.end());
+    const Fingerprint c = Fp(Message(padded, "", ""));
+    EXPECT_LT(Fingerprint::Similarity(t, c), 0.44) << trial;
+    EXPECT_LT(Fingerprint::SharedBlocks(t, c), 11) << trial;
+    // All of them, or (a copy with more than kBlocks blocks keeps its
+    // smallest) those its list reaches.
+    int reach = t.nblocks;
+    if (c.blocks_cut()) {
+      reach = 0;
+      while (reach < t.nblocks && t.blocks[reach] <= c.blocks[c.nblocks - 1]) ++reach;
+    }
+    ASSERT_GT(reach, 0) << trial;
+    EXPECT_EQ(Fingerprint::ContainedBlocks(t, c, 0), reach) << trial;
+    EXPECT_EQ(Fingerprint::ContainedBlocks(c, t, 0), reach) << trial;  // either way round
+  }
+  // One block changed (the padding written into the template's last
+  // sentence): found only when one may be missing.
+  auto edited = tmpl;
+  edited[0] = "zzzzqx";
+  const Fingerprint e = Fp(Message(edited, "", ""));
+  // (The first word cannot end a block: only the first block changes.)
+  ASSERT_EQ(Fingerprint::SharedBlocks(t, e), t.nblocks - 1);
+  EXPECT_EQ(Fingerprint::ContainedBlocks(t, e, 0), 0);
+  EXPECT_EQ(Fingerprint::ContainedBlocks(t, e, 1), t.nblocks - 1);
+  // Unrelated short texts: nothing contained.
+  for (uint32_t s = 0; s < 20; ++s) {
+    EXPECT_EQ(Fingerprint::ContainedBlocks(Fp(Message(Words(40, 500 + s), "", "")),
+                                           Fp(Message(Words(400, 700 + s), "", "")), 0),
+              0);
+  }
+}
+
+TEST(FingerprintBlocksTest, ContainedBlocksOnListsExactAndCut) {
+  const uint32_t small[] = {5, 9, 40};
+  const uint32_t big[] = {1, 5, 9, 12, 40, 90};
+  EXPECT_EQ(Fingerprint::ContainedBlocks(small, 3, false, big, 6, false, 0), 3);
+  EXPECT_EQ(Fingerprint::ContainedBlocks(big, 6, false, small, 3, false, 0), 3);  // either way
+  const uint32_t one_off[] = {5, 9, 41};
+  EXPECT_EQ(Fingerprint::ContainedBlocks(one_off, 3, false, big, 6, false, 0), 0);
+  EXPECT_EQ(Fingerprint::ContainedBlocks(one_off, 3, false, big, 6, false, 1), 2);
+  EXPECT_EQ(Fingerprint::ContainedBlocks(small, 0, false, big, 6, false, 0), 0);
+  // The other list cut at 12: only 5 and 9 can be checked, and are there.
+  const uint32_t cut[] = {1, 5, 9, 12};
+  EXPECT_EQ(Fingerprint::ContainedBlocks(small, 3, false, cut, 4, true, 0), 2);
+  // A cut list is never the contained one (its whole set is unknown): the
+  // answer is the other direction's.
+  const uint32_t disjoint[] = {2, 3, 4};
+  EXPECT_EQ(Fingerprint::ContainedBlocks(cut, 4, true, small, 3, false, 0), 2);
+  EXPECT_EQ(Fingerprint::ContainedBlocks(cut, 4, true, disjoint, 3, false, 0), 0);
+}
+
 TEST(FingerprintBlocksTest, ExactForSmallSetsEstimatedForLargeOnes) {
   const uint32_t a[] = {1, 5, 9, 12};
   const uint32_t b[] = {5, 9, 40};

@@ -97,7 +97,7 @@ uint64_t TemplateIndex::Assign(const Fingerprint& fp, double* similarity) {
   }
   // A copy padded with words of its own: the templates that have one of
   // its blocks among their smallest, joined if enough blocks are shared.
-  if (options_.shared_blocks > 0) {
+  if (options_.shared_blocks > 0 || options_.contained_blocks > 0) {
     uint32_t tried[kIndexedBlocks * 2];
     int ntried = 0;
     for (int i = 0; i < fp.nblocks && ntried < static_cast<int>(sizeof(tried) / sizeof(tried[0]));
@@ -110,8 +110,15 @@ uint64_t TemplateIndex::Assign(const Fingerprint& fp, double* similarity) {
       if (dup) continue;
       tried[ntried++] = slot;
       const Template& t = ring_[slot];
-      if (Fingerprint::SharedBlocks(t.blocks, t.nblocks, t.blocks_cut, fp.blocks, fp.nblocks,
-                                    fp.blocks_cut()) >= options_.shared_blocks) {
+      const bool shared =
+          options_.shared_blocks > 0 &&
+          Fingerprint::SharedBlocks(t.blocks, t.nblocks, t.blocks_cut, fp.blocks, fp.nblocks,
+                                    fp.blocks_cut()) >= options_.shared_blocks;
+      const bool contained =
+          options_.contained_blocks > 0 &&
+          Fingerprint::ContainedBlocks(t.blocks, t.nblocks, t.blocks_cut, fp.blocks, fp.nblocks,
+                                       fp.blocks_cut(), 0) >= options_.contained_blocks;
+      if (shared || contained) {
         if (similarity) *similarity = std::max(best_similarity, 0.0);
         return t.id;
       }

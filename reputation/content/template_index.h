@@ -12,7 +12,10 @@
 // 1-(1-0.36)^16 > 0.999), and, for a copy padded with words of its own,
 // through the template's smallest content-defined blocks: it joins if it
 // has `shared_blocks` blocks in common with the template (runs of words
-// in order; Fingerprint::SharedBlocks). Otherwise it starts a new template. The
+// in order; Fingerprint::SharedBlocks), or if every one of the template's
+// blocks (at least `contained_blocks` of them) is among its own, or every
+// one of its own among the template's (Fingerprint::ContainedBlocks).
+// Otherwise it starts a new template. The
 // `max_templates` most recent templates are kept (a ring: the oldest is
 // forgotten), so memory is fixed: about 340 + 24 * 24 bytes per template.
 // A small first message (Fingerprint::exact) keeps its set exactly too,
@@ -43,6 +46,10 @@ class TemplateIndex {
     // Blocks in common (Fingerprint::SharedBlocks) that also make a
     // message a template's (0: off); see BurstDetector::Options.
     double shared_blocks = 11;
+    // Blocks of one message all found in the other (template or message;
+    // Fingerprint::ContainedBlocks) that also make it the template's (0:
+    // off): a short template padded with many words of its own.
+    int contained_blocks = 2;
   };
   explicit TemplateIndex(const Options& options);
 

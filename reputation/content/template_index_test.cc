@@ -83,6 +83,8 @@ TEST(TemplateIndexTest, ThresholdIsRespected) {
   EXPECT_NE(strict.Assign(Fp(Text(5, 200, 10))), a);  // 10% changed: below 0.95
 }
 
+// A short template (too few blocks to share 11 with anything) and copies
+// padded with ten times its words: they join it through containment.
 }  // namespace
 }  // namespace sluice
 
@@ -115,6 +117,33 @@ TEST(TemplateIndexBlocksTest, PaddedCopiesJoinThroughTheirBlocks) {
     EXPECT_EQ(index.Assign(fp(base + padding)), t) << copy;
     EXPECT_NE(no_blocks.Assign(fp(base + padding)), u) << copy;
   }
+}
+
+TEST(TemplateIndexBlocksTest, ShortTemplatesPaddedManyTimesJoinByContainment) {
+  std::string base;
+  for (int i = 0; i < 40; ++i) absl::StrAppend(&base, Letters((i * 7919) % 1000), " ");
+  base += "\n\n";  // its last paragraph ends before the padding
+  static Fingerprinter* words = new Fingerprinter();
+  auto fp = [&](const std::string& body) {
+    Fingerprint f;
+    words->Compute("\n" + body + "\n", &f);
+    return f;
+  };
+  ASSERT_LT(fp(base).nblocks, 11);
+  TemplateIndex index({1024, 0.44, 11, 2});
+  const uint64_t t = index.Assign(fp(base));
+  TemplateIndex no_containment({1024, 0.44, 11, 0});
+  const uint64_t u = no_containment.Assign(fp(base));
+  for (int copy = 0; copy < 5; ++copy) {
+    std::string padding;
+    for (int i = 0; i < 400; ++i) absl::StrAppend(&padding, Letters(5000 + copy * 2000 + i), " ");
+    EXPECT_EQ(index.Assign(fp(base + padding)), t) << copy;
+    EXPECT_NE(no_containment.Assign(fp(base + padding)), u) << copy;
+  }
+  // An unrelated short message starts its own.
+  std::string other;
+  for (int i = 0; i < 40; ++i) absl::StrAppend(&other, Letters(20000 + i * 31), " ");
+  EXPECT_NE(index.Assign(fp(other)), t);
 }
 
 }  // namespace
