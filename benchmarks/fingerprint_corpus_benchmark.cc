@@ -1307,7 +1307,10 @@ void Simulate(uint64_t seed, int bust = -1) {
         }
         std::printf(b + 1 < kBad ? "," : ";");
       }
-      std::printf(" ordinary sender-hours with a false alarm: %zu\n", false_alarm_hours.size());
+      std::printf(
+          " ordinary sender-hours with a false alarm: %zu (by signal: same-size %d, "
+          "near-duplicate %d, campaign %d)\n",
+          false_alarm_hours.size(), false_by_kind[0], false_by_kind[1], false_by_kind[2]);
       continue;
     }
     std::printf("burst simulation, round %d (%s): %zu messages\n", round + 1,
