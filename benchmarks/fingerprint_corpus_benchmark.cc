@@ -1061,7 +1061,7 @@ void EvaluateBusting(const std::vector<Hashes>& hashes, uint64_t seed) {
       std::printf("| %s |", methods[i].name);
       for (int k = 0; k < kBusts; ++k) {
         const auto& h = table == 0 ? orig : pair;
-        std::printf(" %.1f%% |", 100.0 * h[i][k] / std::max(1, n[k]));
+        std::printf(" %.2f%% |", 100.0 * h[i][k] / std::max(1, n[k]));
       }
       std::printf("\n");
     }

@@ -115,8 +115,11 @@ class BodyNormalizer {
   // an address or a query (a link's host is a token already). A message of
   // images and links with a line of text is known by its markup as well;
   // a long message's markup is not looked at (it costs time and says less
-  // than its words).
-  static constexpr uint64_t kFewTokens = 8;
+  // than its words). 48 rather than 8: a new opening sentence of a dozen
+  // words does not push such a message's markup out of its set (the corpus
+  // benchmark's "new opening" column: 98.8% -> 99.6%, nothing else worse,
+  // the false-positive calibration unchanged).
+  static constexpr uint64_t kFewTokens = 48;
 
   // How many words before an e-mail address are dropped with it (above).
   static constexpr size_t kAddressLeadIn = 5;

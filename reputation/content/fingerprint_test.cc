@@ -266,8 +266,9 @@ TEST(FingerprintTest, MarkupKeepsShortHtmlCopiesTogether) {
   EXPECT_GE(Fingerprint::Similarity(base, copy), 0.6);
   // Another template with the same words but other images: J = 7/23.
   EXPECT_LT(Fingerprint::Similarity(base, other), 0.46);
-  // A long message's markup is not looked at.
-  const std::string words = absl::StrJoin(Words(40, 3), " ");
+  // A long message's markup is not looked at (past kFewTokens words).
+  const std::string words =
+      absl::StrJoin(Words(static_cast<int>(BodyNormalizer::kFewTokens) + 10, 3), " ");
   const Fingerprint a =
       Fp(absl::StrCat("Content-Type: text/html\n\n<p>", words, "<img width=1 alt=a></p>\n"));
   const Fingerprint b =
