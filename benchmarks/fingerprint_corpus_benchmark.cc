@@ -994,6 +994,17 @@ void EvaluateBusting(const std::vector<Hashes>& hashes, uint64_t seed) {
     const char* name;
     std::function<bool(const Hashes&, const Hashes&)> same;
   };
+  // The rule without and with its containment term.
+  auto no_containment = [&](const Hashes& a, const Hashes& b) {
+    return a.pairs.SameTemplate(b.pairs) ||
+           sluice::Fingerprint::Similarity(a.words, b.words) >= block_t ||
+           sluice::Fingerprint::SharedBlocks(a.words, b.words) >= block_n;
+  };
+  auto rule = [&](const Hashes& a, const Hashes& b) {
+    return no_containment(a, b) ||
+           (contained_n > 0 && sluice::Fingerprint::ContainedBlocks(
+                                   a.words, b.words, g_contained_missing) >= contained_n);
+  };
   const std::vector<Method> methods = {
       {"sluice digest",
        [](const Hashes& a, const Hashes& b) { return a.pairs.SameTemplate(b.pairs); }},
@@ -1002,20 +1013,8 @@ void EvaluateBusting(const std::vector<Hashes>& hashes, uint64_t seed) {
          return a.pairs.SameTemplate(b.pairs) ||
                 sluice::Fingerprint::Similarity(a.words, b.words) >= j_t;
        }},
-      {"sluice digest, words or blocks (no containment)",
-       [&](const Hashes& a, const Hashes& b) {
-         return a.pairs.SameTemplate(b.pairs) ||
-                sluice::Fingerprint::Similarity(a.words, b.words) >= block_t ||
-                sluice::Fingerprint::SharedBlocks(a.words, b.words) >= block_n;
-       }},
-      {"sluice rule: digest, words, blocks or containment",
-       [&](const Hashes& a, const Hashes& b) {
-         return a.pairs.SameTemplate(b.pairs) ||
-                sluice::Fingerprint::Similarity(a.words, b.words) >= block_t ||
-                sluice::Fingerprint::SharedBlocks(a.words, b.words) >= block_n ||
-                (contained_n > 0 && sluice::Fingerprint::ContainedBlocks(
-                                        a.words, b.words, g_contained_missing) >= contained_n);
-       }},
+      {"sluice digest, words or blocks (no containment)", no_containment},
+      {"sluice rule: digest, words, blocks or containment", rule},
       {"ssdeep", [&](const Hashes& a, const Hashes& b) { return SsdeepScore(a, b) >= ss_t; }},
       {"TLSH", [&](const Hashes& a, const Hashes& b) { return TlshDistance(a, b) <= tl_t; }},
   };
@@ -1035,7 +1034,7 @@ void EvaluateBusting(const std::vector<Hashes>& hashes, uint64_t seed) {
         orig[i][k] += methods[i].same(hashes[s], c1);
         pair[i][k] += methods[i].same(c1, c2);
       }
-      if (k == g_misses_kind && g_misses_n > 0 && !methods[3].same(hashes[s], c1)) {
+      if (k == g_misses_kind && g_misses_n > 0 && !rule(hashes[s], c1)) {
         --g_misses_n;  // --misses: what the rule's misses look like
         std::printf(
             "miss (%s) message %zu: tokens %llu -> %llu, words J %.3f, blocks %d/%d, "

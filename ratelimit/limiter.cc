@@ -895,10 +895,7 @@ bool Limiter::AdmitShared(const Pending* pending, int n, absl::Time now, ChargeL
   for (int i = 0; i < n; ++i) {
     const Pending& p = pending[i];
     const Rule& rule = *p.rule;
-    if (!rule.shared || rule.gcra || rule.max == 0 || rule.shadow ||
-        rule.action == Action::kNotify) {
-      continue;
-    }
+    if (!rule.shared || rule.gcra || rule.max == 0 || rule.soft) continue;
     const SharedLimits::Key key = SharedKey(rule, p.hash, p.entry->name);
     const uint64_t token = options_.shared->Admit(key, p.amount, c->usage[i], now);
     if (token == 0) {
