@@ -51,25 +51,67 @@ struct SmallSet {
     const uint32_t h = static_cast<uint32_t>(Mix64(block_acc));
     block_acc = 0;
     block_len = 0;
+    Block(h);
+  }
+  // Eight tokens' hashes at once, as Token eight times: `prefix[k]` is
+  // the chain of the group's tokens 0..k alone (XOR of t_j rotated by
+  // 7 * (k - j)), `ends` has bit k set where token k's hash is 0 mod 4.
+  // Only the candidate ends are visited (about two), not every token.
+  void Tokens8(const uint64_t* prefix, unsigned ends) {
+    int start = -1;  // the group's token that ended the last block, if any
+    while (ends != 0) {
+      const int k = __builtin_ctz(ends);
+      ends &= ends - 1;
+      const uint32_t length =
+          start < 0 ? block_len + static_cast<uint32_t>(k) + 1 : static_cast<uint32_t>(k - start);
+      if (length < 4) continue;
+      const uint64_t chain = start < 0 ? RotlAny(block_acc, 7 * (k + 1)) ^ prefix[k]
+                                       : prefix[k] ^ RotlAny(prefix[start], 7 * (k - start));
+      start = k;
+      Block(static_cast<uint32_t>(Mix64(chain)));
+    }
+    block_acc = start < 0 ? RotlAny(block_acc, 56) ^ prefix[7]
+                          : prefix[7] ^ RotlAny(prefix[start], 7 * (7 - start));
+    block_len = start < 0 ? block_len + 8 : static_cast<uint32_t>(7 - start);
+  }
+  // Rotation by 0 to 63 bits.
+  static uint64_t RotlAny(uint64_t x, int r) { return (x << r) | (x >> ((64 - r) & 63)); }
+  void Block(uint32_t h) {
     if (h >= block_limit) return;
     pending[npending++] = h;
     if (npending == kPending) Cut();
   }
   // Keeps the kBlocks smallest distinct values of `pending`, sorted.
   void Cut() {
-    // The smallest kBlocks (plus room for repeats) first, then only
-    // those sorted.
-    constexpr int kKeep = 2 * Fingerprint::kBlocks;
-    if (npending > kKeep) {
-      std::nth_element(pending, pending + kKeep, pending + npending);
-      npending = kKeep;
-    }
-    std::sort(pending, pending + npending);
+    SortUniform(pending, npending);
     npending = static_cast<int>(std::unique(pending, pending + npending) - pending);
     if (npending >= Fingerprint::kBlocks) {
       npending = Fingerprint::kBlocks;
       block_limit = pending[npending - 1];
     }
+  }
+  // Sorts up to kPending hash values (uniform over 32 bits): a counting
+  // pass on their top bits, about one value per bucket, then insertion
+  // sort, which moves each value only within its bucket. A few times
+  // faster than std::sort at these sizes (its compares mispredict half
+  // the time), and no nth_element first. Values crafted to share their
+  // top bits cost at most kPending^2 / 2 moves per cut.
+  static void SortUniform(uint32_t* v, int n) {
+    if (n < 2) return;
+    const int bits = n <= 32 ? 5 : n <= 64 ? 6 : n <= 128 ? 7 : 8;
+    const int shift = 32 - bits;
+    uint16_t start[257] = {};
+    for (int i = 0; i < n; ++i) ++start[(v[i] >> shift) + 1];
+    for (int b = 1; b <= (1 << bits); ++b) start[b] += start[b - 1];
+    uint32_t sorted[kPending];
+    for (int i = 0; i < n; ++i) sorted[start[v[i] >> shift]++] = v[i];
+    for (int i = 1; i < n; ++i) {
+      const uint32_t x = sorted[i];
+      int j = i;
+      for (; j > 0 && sorted[j - 1] > x; --j) sorted[j] = sorted[j - 1];
+      sorted[j] = x;
+    }
+    std::memcpy(v, sorted, sizeof(uint32_t) * static_cast<size_t>(n));
   }
 };
 
@@ -283,8 +325,17 @@ __attribute__((target("avx512f,avx512dq"))) size_t AddShinglesAvx512(
       }
       t = _mm512_load_si512(out);
     }
-    _mm512_store_si512(out, t);
-    for (int k = 0; k < 8; ++k) small->Token(out[k]);
+    {
+      // The blocks' chains: each lane XORs in its lower neighbours rotated
+      // by 7 per step (a prefix in three steps), as Token's chain would.
+      const __m512i zero = _mm512_setzero_si512();
+      __m512i prefix = t;
+      prefix = _mm512_xor_si512(prefix, _mm512_rol_epi64(_mm512_alignr_epi64(prefix, zero, 7), 7));
+      prefix = _mm512_xor_si512(prefix, _mm512_rol_epi64(_mm512_alignr_epi64(prefix, zero, 6), 14));
+      prefix = _mm512_xor_si512(prefix, _mm512_rol_epi64(_mm512_alignr_epi64(prefix, zero, 4), 28));
+      _mm512_store_si512(out, prefix);
+      small->Tokens8(out, _mm512_testn_epi64_mask(t, _mm512_set1_epi64(3)));
+    }
     __m512i c = t;
     if (width > 1)
       c = _mm512_add_epi64(_mm512_mullo_epi64(c, odd), _mm512_alignr_epi64(t, last, 7));

@@ -56,11 +56,13 @@ TEST(FingerprintTest, WideAndNarrowVectorsGiveTheSameSketch) {
   // With AVX-512 the sketch hashes eight tokens at a time; without it, one
   // at a time: the same arithmetic, so the same fingerprint on any CPU
   // (fingerprints are compared across machines). Messages of 0 to 300
-  // words of every length, every shingle width.
+  // words of every length, every shingle width, and every tenth of up to
+  // 4,000 words (more blocks than are kept: the cut in mid-stream).
   const bool wide = BodyNormalizer::UseWideVectors(true);
   std::mt19937 rng(61);
   for (int trial = 0; trial < 200; ++trial) {
-    auto w = Words(static_cast<int>(rng() % 300), 500 + trial);
+    const int words = static_cast<int>(rng() % (trial % 10 == 0 ? 4000 : 300));
+    auto w = Words(words, 500 + trial);
     for (auto& word : w) {
       if (rng() % 10 == 0) {
         word += "abcdefghijklmnop";  // 16 bytes or more
@@ -81,6 +83,10 @@ TEST(FingerprintTest, WideAndNarrowVectorsGiveTheSameSketch) {
     ASSERT_EQ(a.digest_hi, b.digest_hi);
     ASSERT_EQ(a.k, b.k);
     for (int i = 0; i < a.k; ++i) ASSERT_EQ(a.minhash[i], b.minhash[i]) << trial << " " << i;
+    ASSERT_EQ(a.exact, b.exact);
+    for (int i = 0; i < a.exact; ++i) ASSERT_EQ(a.elements[i], b.elements[i]) << trial;
+    ASSERT_EQ(a.nblocks, b.nblocks) << trial;
+    for (int i = 0; i < a.nblocks; ++i) ASSERT_EQ(a.blocks[i], b.blocks[i]) << trial << " " << i;
   }
   BodyNormalizer::UseWideVectors(true);
   if (!wide) GTEST_SKIP() << "this CPU has no AVX-512: only the one-at-a-time path was run";
