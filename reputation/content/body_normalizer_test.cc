@@ -812,6 +812,50 @@ TEST(BodyNormalizerUnicodeTest, SameTokensHoweverTheBytesAreCut) {
   for (int i = 0; i < 20; ++i) EXPECT_EQ(NormInPieces(koi, rng, 1 + i % 5), koi_whole);
 }
 
+TEST(BodyNormalizerUnicodeTest, ChineseAndJapaneseRunsBecomePairs) {
+  // 中文字符: four Han characters without spaces become three pairs (one
+  // token of 12 bytes before, and a sentence was longer than a token may
+  // be: the message had no words).
+  const std::string zh = "\xE4\xB8\xAD\xE6\x96\x87\xE5\xAD\x97\xE7\xAC\xA6";
+  const std::string pairs =
+      "\xE4\xB8\xAD\xE6\x96\x87 \xE6\x96\x87\xE5\xAD\x97 \xE5\xAD\x97\xE7\xAC\xA6";
+  EXPECT_EQ(Norm("Content-Type: text/plain; charset=utf-8\n\n" + zh + "\n"), pairs);
+  // The same text in GB2312, Big5 and Shift_JIS.
+  EXPECT_EQ(Norm("Content-Type: text/plain; charset=gb2312\n\n\xD6\xD0\xCE\xC4\xD7\xD6\xB7\xFB\n"),
+            pairs);
+  EXPECT_EQ(Norm("Content-Type: text/plain; charset=big5\n\n\xA4\xA4\xA4\xE5\xA6\x72\xB2\xC5\n"),
+            pairs);
+  EXPECT_EQ(
+      Norm("Content-Type: text/plain; charset=shift_jis\n\n\x92\x86\x95\xB6\x8E\x9A\x95\x84\n"),
+      pairs);
+  // A lone character stays alone and does not join the ASCII around it;
+  // a run ends at ASCII, a tag or the end of the part.
+  EXPECT_EQ(Norm("\nbuy\xE4\xB8\xADnow " + zh + "now\n"), "buy \xE4\xB8\xAD now " + pairs + " now");
+  EXPECT_EQ(Norm("Content-Type: text/html\n\n<p>\xE4\xB8\xAD\xE6\x96\x87<b>\xE5\xAD\x97</b></p>"),
+            "\xE4\xB8\xAD\xE6\x96\x87 \xE5\xAD\x97");
+  // Hiragana; half-width Katakana folds to full-width, then pairs.
+  EXPECT_EQ(Norm("\n\xE3\x81\x93\xE3\x82\x93\xE3\x81\xAB\n"),
+            "\xE3\x81\x93\xE3\x82\x93 \xE3\x82\x93\xE3\x81\xAB");
+  EXPECT_EQ(Norm("\n\xEF\xBD\xB6\xEF\xBE\x80\xEF\xBD\xB6\n"),
+            Norm("\n\xE3\x82\xAB\xE3\x82\xBF\xE3\x82\xAB\n"));
+  // Korean separates its words: as it is.
+  EXPECT_EQ(Norm("\n\xED\x95\x9C\xEA\xB5\xAD\xEC\x96\xB4 \xED\x95\x99\xEA\xB5\x90\n"),
+            "\xED\x95\x9C\xEA\xB5\xAD\xEC\x96\xB4 \xED\x95\x99\xEA\xB5\x90");
+  // However the bytes are cut, in UTF-8, a converter's charset, and
+  // across a multipart boundary (a run does not reach into the next part).
+  std::mt19937 rng(5);
+  for (const std::string& message :
+       {"Content-Type: text/html; charset=utf-8\n\n<p>" + zh + zh + "x" + zh + "</p>\xE4\xB8\xAD\n",
+        std::string("Content-Type: text/plain; charset=gb2312\n\n\xD6\xD0\xCE\xC4 "
+                    "\xD7\xD6\xB7\xFB\xD6\xD0\n"),
+        "Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain; "
+        "charset=utf-8\n\n" +
+            zh + "\n--b\nContent-Type: text/plain; charset=utf-8\n\n" + zh + "\n--b--\n"}) {
+    const std::string whole = Norm(message);
+    for (int i = 0; i < 40; ++i) EXPECT_EQ(NormInPieces(message, rng, 1 + i % 9), whole) << i;
+  }
+}
+
 TEST(BodyNormalizerUnicodeTest, FoldCodePoint) {
   char out[UnicodeText::kMaxFold];
   EXPECT_EQ(UnicodeText::FoldCodePoint('A', out), 1u);  // ASCII as it is

@@ -188,6 +188,15 @@ size_t UnicodeText::FoldCodePoint(uint32_t c, char* out) noexcept {
   return n;
 }
 
+bool UnicodeText::Paired(uint32_t c) noexcept {
+  return (c >= 0x3040 && c <= 0x30FF) ||  // Hiragana, Katakana
+         (c >= 0x31F0 && c <= 0x31FF) ||  // Katakana phonetic extensions
+         (c >= 0x3400 && c <= 0x4DBF) ||  // CJK extension A
+         (c >= 0x4E00 && c <= 0x9FFF) ||  // CJK unified ideographs
+         (c >= 0xF900 && c <= 0xFAFF) ||  // compatibility ideographs (kept by NFKC: a few)
+         (c >= 0x20000 && c <= 0x3134F);  // extensions B-G
+}
+
 UnicodeText::UnicodeText() = default;
 
 UnicodeText::~UnicodeText() {
@@ -203,6 +212,7 @@ void UnicodeText::StartPart(absl::string_view charset) noexcept {
   carry_len_ = 0;
   out_len_ = 0;
   high_surrogate_ = 0;
+  cjk_prev_len_ = 0;
   char name[48];
   size_t n = 0;
   for (char c : charset) {
@@ -264,7 +274,7 @@ void UnicodeText::StartPart(absl::string_view charset) noexcept {
 
 bool UnicodeText::Unchanged(absl::string_view text) const noexcept {
   // (A table's charset is ASCII below 0x80, as UTF-8.)
-  if (converter_ != nullptr || carry_len_ > 0) return false;
+  if (converter_ != nullptr || carry_len_ > 0 || cjk_prev_len_ > 0) return false;
   const auto* p = reinterpret_cast<const unsigned char*>(text.data());
   return AsciiEnd(p, p + text.size()) == p + text.size();
 }
@@ -277,12 +287,59 @@ void UnicodeText::Drain(absl::FunctionRef<void(absl::string_view)>& out) noexcep
 }
 
 void UnicodeText::Put(uint32_t c, absl::FunctionRef<void(absl::string_view)>& out) noexcept {
-  out_len_ += FoldCodePoint(c, out_ + out_len_);
+  char* const at = out_ + out_len_;
+  const size_t n = FoldCodePoint(c, at);
+  // One character of 3 or 4 bytes that pairs (the fold may change it:
+  // NFKC makes half-width Katakana full-width).
+  const size_t lead = n > 0 ? static_cast<unsigned char>(at[0]) : 0;
+  if ((n == 3 && lead >= 0xE0 && lead < 0xF0) || (n == 4 && lead >= 0xF0)) {
+    const uint32_t folded = DecodeSequence(reinterpret_cast<const unsigned char*>(at), n);
+    if (Paired(folded)) {
+      char ch[4];
+      std::memcpy(ch, at, n);
+      if (cjk_prev_len_ > 0) {  // " " previous, this: the pair
+        out_[out_len_] = ' ';
+        std::memcpy(out_ + out_len_ + 1, cjk_prev_, cjk_prev_len_);
+        std::memcpy(out_ + out_len_ + 1 + cjk_prev_len_, ch, n);
+        out_len_ += 1 + cjk_prev_len_ + n;
+        cjk_lone_ = false;
+      } else {  // a run starts: wait for its second character
+        cjk_lone_ = true;
+      }
+      std::memcpy(cjk_prev_, ch, n);
+      cjk_prev_len_ = n;
+      if (out_len_ >= kOut) Drain(out);
+      return;
+    }
+  }
+  if (cjk_prev_len_ > 0) {  // the fold is not paired: the run ends before it
+    char folded[kMaxFold];
+    std::memcpy(folded, at, n);
+    EndRun();
+    std::memcpy(out_ + out_len_, folded, n);
+  }
+  out_len_ += n;
   if (out_len_ >= kOut) Drain(out);
+}
+
+void UnicodeText::EndRun() noexcept {
+  if (cjk_prev_len_ == 0) return;
+  out_[out_len_++] = ' ';
+  if (cjk_lone_) {
+    std::memcpy(out_ + out_len_, cjk_prev_, cjk_prev_len_);
+    out_len_ += cjk_prev_len_;
+    out_[out_len_++] = ' ';
+  }
+  cjk_prev_len_ = 0;
+  cjk_lone_ = false;
 }
 
 void UnicodeText::PutAscii(const unsigned char* p, const unsigned char* end,
                            absl::FunctionRef<void(absl::string_view)>& out) noexcept {
+  if (p < end && cjk_prev_len_ > 0) {
+    EndRun();
+    if (out_len_ >= kOut) Drain(out);
+  }
   while (p < end) {
     const size_t take = std::min(static_cast<size_t>(end - p), kOut - out_len_);
     std::memcpy(out_ + out_len_, p, take);
@@ -301,6 +358,7 @@ void UnicodeText::Fold(absl::string_view text, bool end_of_part,
   } else {
     FoldUtf8(text, end_of_part, out);
   }
+  if (end_of_part) EndRun();
   Drain(out);
 }
 
@@ -330,6 +388,7 @@ void UnicodeText::FoldUtf8(absl::string_view text, bool end_of_part,
     if (carry_len_ == need) {
       Put(DecodeSequence(reinterpret_cast<const unsigned char*>(carry_), need), out);
     } else {  // broken: its bytes as they are
+      EndRun();
       std::memcpy(out_ + out_len_, carry_, carry_len_);
       out_len_ += carry_len_;
     }
@@ -354,6 +413,7 @@ void UnicodeText::FoldUtf8(absl::string_view text, bool end_of_part,
       return;
     }
     if (len == 0 || have < len) {  // not UTF-8: the byte as it is
+      EndRun();
       out_[out_len_++] = static_cast<char>(lead);
       ++p;
       if (out_len_ >= kOut) Drain(out);

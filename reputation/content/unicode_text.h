@@ -22,6 +22,15 @@
 //                Greek ο, ...); ASCII itself never changes, so a word
 //                typed in ASCII and its look-alike copy are the same
 //                token, and other scripts keep their letters
+//   CJK          Chinese and Japanese are written without spaces: a run of
+//                Han, Hiragana or Katakana (after the folds) becomes its
+//                overlapping pairs of characters, space-separated ("ABCD"
+//                -> "AB BC CD", a lone "A" stays "A"), as search engines
+//                index them. Before this a sentence was one token longer
+//                than the tokenizer keeps, and such a message had no
+//                words. Korean separates its words and is left as it is.
+//                (Written as HTML entities, each character folds alone
+//                and joins its neighbours: not paired.)
 //
 // FoldCodePoint is memoised for the Basic Multilingual Plane in a
 // process-wide table filled on first use (atomics; 512 KiB of address
@@ -66,8 +75,14 @@ class UnicodeText {
   // waits for more bytes (a cut sequence) is flushed.
   void Fold(absl::string_view text, bool end_of_part,
             absl::FunctionRef<void(absl::string_view)> out) noexcept;
-  // Whether bytes wait for the rest of their sequence.
-  bool pending() const noexcept { return carry_len_ > 0 || converter_ != nullptr; }
+  // Whether bytes wait for the rest of their sequence, or a CJK run for
+  // its end.
+  bool pending() const noexcept {
+    return carry_len_ > 0 || converter_ != nullptr || cjk_prev_len_ > 0;
+  }
+  // Whether code point c (folded) is written without spaces between words
+  // and goes in pairs (CJK above).
+  static bool Paired(uint32_t c) noexcept;
 
  private:
   // Appends c folded; hands out the buffer when it is nearly full.
@@ -82,6 +97,12 @@ class UnicodeText {
                      absl::FunctionRef<void(absl::string_view)>& out) noexcept;
 
   void FoldTable(absl::string_view text, absl::FunctionRef<void(absl::string_view)>& out) noexcept;
+  // Ends an open CJK run: a lone character goes out alone, then a space.
+  void EndRun() noexcept;
+
+  char cjk_prev_[4];         // the run's last character (UTF-8), not yet paired
+  size_t cjk_prev_len_ = 0;  // 0: no run open
+  bool cjk_lone_ = false;    // the run has one character, not yet written
 
   // A single-byte charset (ISO-8859-*, windows-125*, KOI8-*) is read
   // through a table of its upper half (ASCII is ASCII in all of them),
