@@ -13,7 +13,8 @@
 //      (whitespace and garbage skipped, broken tails dropped); then text as
 //      a reader sees it (unicode_text.h): the part's charset decoded to
 //      UTF-8, invisible code points dropped, NFKC case folding, ASCII
-//      look-alikes made ASCII.
+//      look-alikes made ASCII, runs of Chinese and Japanese characters cut
+//      into overlapping pairs.
 //   3. HTML (text/html parts): tags and comments removed, block tags become
 //      line breaks, text a reader does not see dropped (elements hidden by
 //      display:none, visibility:hidden, a font of no size, no opacity,
