@@ -833,6 +833,10 @@ TEST(BodyNormalizerUnicodeTest, ChineseAndJapaneseRunsBecomePairs) {
   EXPECT_EQ(Norm("\nbuy\xE4\xB8\xADnow " + zh + "now\n"), "buy \xE4\xB8\xAD now " + pairs + " now");
   EXPECT_EQ(Norm("Content-Type: text/html\n\n<p>\xE4\xB8\xAD\xE6\x96\x87<b>\xE5\xAD\x97</b></p>"),
             "\xE4\xB8\xAD\xE6\x96\x87 \xE5\xAD\x97");
+  // An invisible character inside a run does not cut it (zero-width space,
+  // word joiner).
+  EXPECT_EQ(Norm("\n\xE4\xB8\xAD\xE2\x80\x8B\xE6\x96\x87\xE2\x81\xA0\xE5\xAD\x97\xE7\xAC\xA6\n"),
+            pairs);
   // Hiragana; half-width Katakana folds to full-width, then pairs.
   EXPECT_EQ(Norm("\n\xE3\x81\x93\xE3\x82\x93\xE3\x81\xAB\n"),
             "\xE3\x81\x93\xE3\x82\x93 \xE3\x82\x93\xE3\x81\xAB");

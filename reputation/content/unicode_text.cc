@@ -289,6 +289,7 @@ void UnicodeText::Drain(absl::FunctionRef<void(absl::string_view)>& out) noexcep
 void UnicodeText::Put(uint32_t c, absl::FunctionRef<void(absl::string_view)>& out) noexcept {
   char* const at = out_ + out_len_;
   const size_t n = FoldCodePoint(c, at);
+  if (n == 0) return;  // invisible: an open run goes on through it
   // One character of 3 or 4 bytes that pairs (the fold may change it:
   // NFKC makes half-width Katakana full-width).
   const size_t lead = n > 0 ? static_cast<unsigned char>(at[0]) : 0;
