@@ -380,6 +380,9 @@ constexpr int kMaxContained = 16;
 // --contained_n: blocks of one message all found in the other that make
 // them one template (-1: the fewest the budget allows; 0: off).
 int g_contained_n = -1;
+// --head_n H: the rule's head term (two messages beginning with H blocks
+// alike; 0: off); by default the fewest the budget allows.
+int g_head_n = -1;
 // --contained_missing: blocks of the contained message allowed to be absent.
 int g_contained_missing = 0;
 // --misses K N: print N of the rule's misses on hash-busting kind K.
@@ -902,8 +905,12 @@ void EvaluateBusting(const std::vector<Hashes>& hashes, uint64_t seed) {
   // one found all in the other (ContainedBlocks, capped at 16), for the
   // rule with blocks: digest, or similarity >= t, or >= N blocks in
   // common, or >= C blocks of one all in the other.
-  std::vector<uint64_t> joint(257 * 65 * (kMaxContained + 1), 0);
-  auto cell = [&](int jb, int sb, int cb) { return (jb * 65 + sb) * (kMaxContained + 1) + cb; };
+  // And the blocks two messages begin with alike (CommonHead, 0 to kHead).
+  static constexpr int kHeads = sluice::Fingerprint::kHead + 1;
+  std::vector<uint64_t> joint(257 * 65 * (kMaxContained + 1) * kHeads, 0);
+  auto cell = [&](int jb, int sb, int cb, int hb) {
+    return ((jb * 65 + sb) * (kMaxContained + 1) + cb) * kHeads + hb;
+  };
   uint64_t digest_fp = 0, total = 0;
   for (size_t x = 0; x < distinct.size(); ++x) {
     for (size_t y = x + 1; y < distinct.size(); ++y) {
@@ -919,7 +926,8 @@ void EvaluateBusting(const std::vector<Hashes>& hashes, uint64_t seed) {
           std::min(64, static_cast<int>(sluice::Fingerprint::SharedBlocks(a.words, b.words)));
       const int cb = std::min(kMaxContained, sluice::Fingerprint::ContainedBlocks(
                                                  a.words, b.words, g_contained_missing));
-      ++joint[cell(same ? 256 : static_cast<int>(j * 256), sb, cb)];
+      const int hb = sluice::Fingerprint::CommonHead(a.words, b.words);
+      ++joint[cell(same ? 256 : static_cast<int>(j * 256), sb, cb, hb)];
       ++ss_hist[std::min(100, SsdeepScore(a, b))];
       ++tl_hist[std::min(2000, TlshDistance(a, b))];
     }
@@ -951,12 +959,16 @@ void EvaluateBusting(const std::vector<Hashes>& hashes, uint64_t seed) {
   // the largest such N's smallest... chosen as the smallest N that needs
   // no more than that.
   // contained > kMaxContained: that term off.
-  auto joint_fp = [&](int t_step, int n, int contained = kMaxContained + 1) {
+  auto joint_fp = [&](int t_step, int n, int contained = kMaxContained + 1,
+                      int head = sluice::Fingerprint::kHead + 1) {
     uint64_t c = 0;
     for (int jb = 0; jb <= 256; ++jb) {
       for (int sb = 0; sb <= 64; ++sb) {
         for (int cb = 0; cb <= kMaxContained; ++cb) {
-          if (jb >= t_step || sb >= n || cb >= contained) c += joint[cell(jb, sb, cb)];
+          for (int hb = 0; hb < kHeads; ++hb) {
+            if (jb >= t_step || sb >= n || cb >= contained || hb >= head)
+              c += joint[cell(jb, sb, cb, hb)];
+          }
         }
       }
     }
@@ -983,6 +995,24 @@ void EvaluateBusting(const std::vector<Hashes>& hashes, uint64_t seed) {
     if (contained_n < 0 && t == block_t_step) contained_n = c;
   }
   if (contained_n < 0) contained_n = 0;
+  // The head term: two messages that begin with the same H blocks.
+  const int contained_cut = contained_n > 0 ? contained_n : kMaxContained + 1;
+  int head_n = g_head_n;
+  for (int h = 1; h <= sluice::Fingerprint::kHead; ++h) {
+    int t = block_t_step;
+    while (t < 256 && joint_fp(t, block_n, contained_cut, h) > budget) ++t;
+    std::printf(
+        "rule with a common head: >= %d blocks at the start alike needs words J >= %.3f "
+        "(FP %.4f%%; at the rule's own J %.4f%%)\n",
+        h, t / 256.0, 100 * joint_fp(t, block_n, contained_cut, h),
+        100 * joint_fp(block_t_step, block_n, contained_cut, h));
+    if (head_n < 0 && t == block_t_step) head_n = h;
+  }
+  if (head_n < 0) head_n = 0;
+  std::printf("the rule with its head term: ... or >= %d blocks at the start alike (FP %.4f%%)\n\n",
+              head_n,
+              100 * joint_fp(block_t_step, block_n, contained_cut,
+                             head_n > 0 ? head_n : sluice::Fingerprint::kHead + 1));
   const double block_t = block_t_step / 256.0;
   std::printf(
       "rule with blocks at <= 0.05%%: digest, or words J >= %.3f, or >= %d blocks in common, or "
@@ -1000,10 +1030,14 @@ void EvaluateBusting(const std::vector<Hashes>& hashes, uint64_t seed) {
            sluice::Fingerprint::Similarity(a.words, b.words) >= block_t ||
            sluice::Fingerprint::SharedBlocks(a.words, b.words) >= block_n;
   };
-  auto rule = [&](const Hashes& a, const Hashes& b) {
+  auto no_head = [&](const Hashes& a, const Hashes& b) {
     return no_containment(a, b) ||
            (contained_n > 0 && sluice::Fingerprint::ContainedBlocks(
                                    a.words, b.words, g_contained_missing) >= contained_n);
+  };
+  auto rule = [&](const Hashes& a, const Hashes& b) {
+    return no_head(a, b) ||
+           (head_n > 0 && sluice::Fingerprint::CommonHead(a.words, b.words) >= head_n);
   };
   const std::vector<Method> methods = {
       {"sluice digest",
@@ -1014,7 +1048,8 @@ void EvaluateBusting(const std::vector<Hashes>& hashes, uint64_t seed) {
                 sluice::Fingerprint::Similarity(a.words, b.words) >= j_t;
        }},
       {"sluice digest, words or blocks (no containment)", no_containment},
-      {"sluice rule: digest, words, blocks or containment", rule},
+      {"sluice digest, words, blocks or containment (no head)", no_head},
+      {"sluice rule: digest, words, blocks, containment or head", rule},
       {"ssdeep", [&](const Hashes& a, const Hashes& b) { return SsdeepScore(a, b) >= ss_t; }},
       {"TLSH", [&](const Hashes& a, const Hashes& b) { return TlshDistance(a, b) <= tl_t; }},
   };
@@ -1038,14 +1073,15 @@ void EvaluateBusting(const std::vector<Hashes>& hashes, uint64_t seed) {
         --g_misses_n;  // --misses: what the rule's misses look like
         std::printf(
             "miss (%s) message %zu: tokens %llu -> %llu, words J %.3f, blocks %d/%d, "
-            "shared %.1f, contained %d; ssdeep %d, TLSH %d\n",
+            "shared %.1f, contained %d, head %d; ssdeep %d, TLSH %d\n",
             kBustNames[k], s, static_cast<unsigned long long>(hashes[s].words.tokens),
             static_cast<unsigned long long>(c1.words.tokens),
             sluice::Fingerprint::Similarity(hashes[s].words, c1.words), hashes[s].words.nblocks,
             c1.words.nblocks,
             static_cast<double>(sluice::Fingerprint::SharedBlocks(hashes[s].words, c1.words)),
             sluice::Fingerprint::ContainedBlocks(hashes[s].words, c1.words, g_contained_missing),
-            SsdeepScore(hashes[s], c1), TlshDistance(hashes[s], c1));
+            sluice::Fingerprint::CommonHead(hashes[s].words, c1.words), SsdeepScore(hashes[s], c1),
+            TlshDistance(hashes[s], c1));
       }
     }
   }
@@ -1490,6 +1526,8 @@ int main(int argc, char** argv) {
       g_misses_n = std::atoi(argv[++i]);
     } else if (a == "--contained_missing" && i + 1 < argc) {
       g_contained_missing = std::atoi(argv[++i]);
+    } else if (a == "--head_n" && i + 1 < argc) {
+      g_head_n = std::atoi(argv[++i]);
     } else if (a == "--contained_n" && i + 1 < argc) {
       g_contained_n = std::atoi(argv[++i]);
     } else if (a == "--block_n" && i + 1 < argc) {

@@ -146,6 +146,9 @@ absl::Status ValidateAbuse(const config::Abuse& a, const Where& w) {
   if (a.has_contained_blocks() && a.contained_blocks() > 64) {
     return Err(w.At(a, "contained_blocks"), "contained_blocks must be in [0, 64] (0: off)");
   }
+  if (a.has_head_blocks() && a.head_blocks() > 8) {
+    return Err(w.At(a, "head_blocks"), "head_blocks must be in [0, 8] (0: off)");
+  }
   for (int i = 0; i < a.alias_size(); ++i) {
     const auto& al = a.alias(i);
     Where aw = w.Nested(a, "alias", i);

@@ -24,6 +24,10 @@ TEST(ConfigTest, AbuseBlockRulesAreCheckedWithTheirPlace) {
             "sluice.conf:1:9: shared_blocks must be in [0, 1000] (0: off)");
   EXPECT_TRUE(ParseConfigText("abuse { contained_blocks: 0 shared_blocks: 0 }").ok());
   EXPECT_TRUE(ParseConfigText("abuse { contained_blocks: 64 }").ok());
+  EXPECT_EQ(Error("abuse {\n  similarity: 0.5\n  head_blocks: 9\n}"),
+            "sluice.conf:3:3: head_blocks must be in [0, 8] (0: off)");
+  EXPECT_TRUE(ParseConfigText("abuse { head_blocks: 0 }").ok());
+  EXPECT_TRUE(ParseConfigText("abuse { head_blocks: 8 }").ok());
 }
 
 TEST(ConfigTest, ClusterSectionsAreCheckedWithTheirPlace) {

@@ -31,6 +31,9 @@ absl::StatusOr<std::unique_ptr<BurstDetector>> BurstDetector::Create(const Optio
   if (options.contained_blocks < 0 || options.contained_blocks > Fingerprint::kBlocks) {
     return absl::InvalidArgumentError("burst detector: contained_blocks must be in [0, 64]");
   }
+  if (options.head_blocks < 0 || options.head_blocks > Fingerprint::kHead) {
+    return absl::InvalidArgumentError("burst detector: head_blocks must be in [0, 8]");
+  }
   if (!(options.similarity > 0 && options.similarity <= 1)) {
     return absl::InvalidArgumentError("burst detector: similarity must be in (0, 1]");
   }
@@ -45,8 +48,9 @@ absl::StatusOr<std::unique_ptr<BurstDetector>> BurstDetector::Create(const Optio
   std::unique_ptr<BurstDetector> d(new BurstDetector());
   d->options_ = options;
   d->table_ = std::move(*table);
-  d->templates_ = std::make_unique<TemplateIndex>(TemplateIndex::Options{
-      options.max_templates, options.similarity, options.shared_blocks, options.contained_blocks});
+  d->templates_ = std::make_unique<TemplateIndex>(
+      TemplateIndex::Options{options.max_templates, options.similarity, options.shared_blocks,
+                             options.contained_blocks, options.head_blocks});
   d->sub_[kSameSize] =
       SlidingWindow::SubBucketSeconds(absl::ToInt64Seconds(options.same_size_window));
   d->sub_[kNearDup] =

@@ -53,6 +53,11 @@ class BurstDetector {
     // in the other (Fingerprint::ContainedBlocks): a short template padded
     // with many words of its own. Calibrated with the two above.
     int contained_blocks = 2;
+    // Or the same first blocks of both, at least this many (at most
+    // Fingerprint::kHead; 0: off; Fingerprint::CommonHead): two copies of
+    // a template, each padded after it with words of its own. Calibrated
+    // with the three above.
+    int head_blocks = 3;
     size_t max_templates = 1 << 16;  // templates remembered (memory cap)
     // (c) one template from many senders.
     uint64_t campaign_threshold = 5;

@@ -37,7 +37,10 @@ struct SmallSet {
   uint32_t block_limit = 0xFFFFFFFFu;  // larger ones can no longer be among the smallest
   int npending = 0;
   uint32_t pending[kPending];
+  int nhead = 0;
+  uint32_t head[Fingerprint::kHead];
   void ResetBlocks() {
+    nhead = 0;
     block_acc = 0;
     block_len = 0;
     block_limit = 0xFFFFFFFFu;
@@ -77,6 +80,7 @@ struct SmallSet {
   // Rotation by 0 to 63 bits.
   static uint64_t RotlAny(uint64_t x, int r) { return (x << r) | (x >> ((64 - r) & 63)); }
   void Block(uint32_t h) {
+    if (nhead < Fingerprint::kHead) head[nhead++] = h;
     if (h >= block_limit) return;
     pending[npending++] = h;
     if (npending == kPending) Cut();
@@ -426,6 +430,8 @@ void Fingerprinter::Finish(Fingerprint* out) noexcept {
   out->k = options_.k;
   s.small.Cut();
   out->nblocks = s.small.npending;
+  out->nhead = s.small.nhead;
+  std::copy(s.small.head, s.small.head + s.small.nhead, out->head);
   std::copy(s.small.pending, s.small.pending + s.small.npending, out->blocks);
   const int k = options_.k;
   // A small set is kept exactly (its elements' low 32 bits, sorted, as the
@@ -530,6 +536,13 @@ int Fingerprint::ContainedBlocks(const uint32_t* a, int na, bool full_a, const u
   if (na == 0 || nb == 0) return 0;
   return std::max(full_a ? 0 : inside(a, na, b, nb, full_b),
                   full_b ? 0 : inside(b, nb, a, na, full_a));
+}
+
+int Fingerprint::CommonHead(const Fingerprint& a, const Fingerprint& b) noexcept {
+  const int n = std::min(a.nhead, b.nhead);
+  int i = 0;
+  while (i < n && a.head[i] == b.head[i]) ++i;
+  return i;
 }
 
 int Fingerprint::BandKeys(int bands, uint64_t* out) const noexcept {

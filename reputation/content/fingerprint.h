@@ -24,6 +24,9 @@
 //                       messages have in common, which padding cannot dilute;
 //                       ContainedBlocks finds a short template all of whose
 //                       blocks are in a padded copy
+//   head                the first blocks in stream order: CommonHead finds
+//                       two copies of a template each padded after it with
+//                       words of its own (neither contains the other)
 //   band keys           LSH bands of the sketch for candidate lookup: two
 //                       messages with similarity J share at least one of b
 //                       bands of r rows with probability 1 - (1 - J^r)^b
@@ -73,6 +76,15 @@ struct Fingerprint {
   uint32_t blocks[kBlocks];
   // Whether `blocks` was cut to the smallest (the message has more).
   bool blocks_cut() const { return nblocks == kBlocks; }
+  // The message's first kHead block hashes in the order they came (all of
+  // them, not a sample): two copies of a template with different words
+  // appended after it begin with the same blocks.
+  static constexpr int kHead = 8;
+  int nhead = 0;
+  uint32_t head[kHead];
+  // How many blocks two messages begin with alike (the longest common
+  // prefix of `head`).
+  static int CommonHead(const Fingerprint& a, const Fingerprint& b) noexcept;
 
   // Equal template digests; a message without tokens has no template (as
   // in TemplateIndex), so two empty messages are not the same template.

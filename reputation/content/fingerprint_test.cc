@@ -87,9 +87,34 @@ TEST(FingerprintTest, WideAndNarrowVectorsGiveTheSameSketch) {
     for (int i = 0; i < a.exact; ++i) ASSERT_EQ(a.elements[i], b.elements[i]) << trial;
     ASSERT_EQ(a.nblocks, b.nblocks) << trial;
     for (int i = 0; i < a.nblocks; ++i) ASSERT_EQ(a.blocks[i], b.blocks[i]) << trial << " " << i;
+    ASSERT_EQ(a.nhead, b.nhead) << trial;
+    for (int i = 0; i < a.nhead; ++i) ASSERT_EQ(a.head[i], b.head[i]) << trial << " " << i;
   }
   BodyNormalizer::UseWideVectors(true);
   if (!wide) GTEST_SKIP() << "this CPU has no AVX-512: only the one-at-a-time path was run";
+}
+
+TEST(FingerprintTest, CommonHeadCountsTheFirstBlocksAlike) {
+  // The first blocks in stream order: words appended after a text leave
+  // its first blocks as they were; a different opening changes them.
+  auto w = Words(300, 77);
+  auto pad = Words(300, 78);
+  std::string text, other;
+  for (const auto& x : w) absl::StrAppend(&text, x, " ");
+  for (const auto& x : pad) absl::StrAppend(&other, x, " ");
+  Fingerprinter::Options o;
+  const Fingerprint a = Fp("\n" + text + "\n", o);
+  const Fingerprint b = Fp("\n" + text + other + "\n", o);
+  const Fingerprint c = Fp("\n" + other + text + "\n", o);
+  ASSERT_EQ(a.nhead, Fingerprint::kHead);
+  EXPECT_EQ(Fingerprint::CommonHead(a, b), Fingerprint::kHead);
+  EXPECT_EQ(Fingerprint::CommonHead(a, a), Fingerprint::kHead);
+  EXPECT_LT(Fingerprint::CommonHead(a, c), 2);
+  // A message with fewer blocks than kHead keeps them all.
+  const Fingerprint few =
+      Fp("\nalpha bravo charlie delta echo foxtrot golf hotel india juliet\n", o);
+  EXPECT_LT(few.nhead, Fingerprint::kHead);
+  EXPECT_EQ(Fingerprint::CommonHead(few, few), few.nhead);
 }
 
 TEST(FingerprintTest, SmallSetsCompareExactly) {

@@ -13,6 +13,7 @@ namespace {}  // namespace
 
 TemplateIndex::TemplateIndex(const Options& options) : options_(options) {
   if (options_.max_templates < 16) options_.max_templates = 16;
+  options_.head_blocks = std::max(0, std::min(options_.head_blocks, Fingerprint::kHead));
   // Reserved, not filled: the ring's pages are touched as templates come
   // (a process that lives for one connection pays for what it uses).
   ring_.reserve(options_.max_templates);
@@ -34,6 +35,11 @@ uint64_t TemplateIndex::Band(const uint16_t* sketch, int band) {
   return Mix64((uint64_t{pair} << 8) | static_cast<uint64_t>(band)) | 1;
 }
 
+uint64_t TemplateIndex::HeadKey(const Fingerprint& fp) const {
+  if (options_.head_blocks == 0 || fp.nhead < options_.head_blocks) return 0;
+  return XXH3_64bits(fp.head, sizeof(fp.head[0]) * static_cast<size_t>(options_.head_blocks)) | 1;
+}
+
 void TemplateIndex::Forget(uint32_t slot) {
   const Template& t = ring_[slot];
   if (t.id == 0) return;
@@ -46,6 +52,10 @@ void TemplateIndex::Forget(uint32_t slot) {
   for (int i = 0; i < std::min<int>(t.nblocks, kIndexedBlocks); ++i) {
     auto it = by_block_.find(t.blocks[i]);
     if (it != by_block_.end() && it->second == slot) by_block_.erase(it);
+  }
+  if (t.head != 0) {
+    auto it = by_head_.find(t.head);
+    if (it != by_head_.end() && it->second == slot) by_head_.erase(it);
   }
 }
 
@@ -124,6 +134,15 @@ uint64_t TemplateIndex::Assign(const Fingerprint& fp, double* similarity) {
       }
     }
   }
+  // Two copies padded each with words of its own: the same first blocks.
+  const uint64_t head = HeadKey(fp);
+  if (head != 0) {
+    auto it = by_head_.find(head);
+    if (it != by_head_.end()) {
+      if (similarity) *similarity = std::max(best_similarity, 0.0);
+      return ring_[it->second].id;
+    }
+  }
   // A new template, in the oldest place of the ring.
   uint32_t slot;
   if (ring_.size() < options_.max_templates) {
@@ -146,6 +165,8 @@ uint64_t TemplateIndex::Assign(const Fingerprint& fp, double* similarity) {
   by_digest_[digest] = slot;
   for (int b = 0; b < kBands; ++b) by_band_[Band(sketch, b)] = slot;
   for (int i = 0; i < std::min<int>(t.nblocks, kIndexedBlocks); ++i) by_block_[t.blocks[i]] = slot;
+  t.head = head;
+  if (head != 0) by_head_[head] = slot;
   if (similarity) *similarity = 1;
   return t.id;
 }

@@ -14,10 +14,13 @@
 // has `shared_blocks` blocks in common with the template (runs of words
 // in order; Fingerprint::SharedBlocks), or if every one of the template's
 // blocks (at least `contained_blocks` of them) is among its own, or every
-// one of its own among the template's (Fingerprint::ContainedBlocks).
+// one of its own among the template's (Fingerprint::ContainedBlocks);
+// and, for two copies each padded with words of its own, through the
+// template's first `head_blocks` blocks in stream order: it joins if it
+// begins with the same ones (Fingerprint::CommonHead).
 // Otherwise it starts a new template. The
 // `max_templates` most recent templates are kept (a ring: the oldest is
-// forgotten), so memory is fixed: about 340 + 24 * 24 bytes per template.
+// forgotten), so memory is fixed: about 350 + 24 * 24 bytes per template.
 // A small first message (Fingerprint::exact) keeps its set exactly too,
 // and two small sets are compared exactly.
 //
@@ -50,6 +53,10 @@ class TemplateIndex {
     // Fingerprint::ContainedBlocks) that also make it the template's (0:
     // off): a short template padded with many words of its own.
     int contained_blocks = 2;
+    // Blocks two messages begin with alike (Fingerprint::CommonHead, at
+    // most Fingerprint::kHead; 0: off) that also make a message the
+    // template's: two copies of a template each padded after it.
+    int head_blocks = 3;
   };
   explicit TemplateIndex(const Options& options);
 
@@ -76,7 +83,11 @@ class TemplateIndex {
     uint8_t nblocks = 0;
     bool blocks_cut = false;
     uint32_t blocks[kTemplateBlocks];
+    // Its first head_blocks blocks as one key in by_head_ (0: fewer).
+    uint64_t head = 0;
   };
+  // The key of fp's first head_blocks blocks (0 if it has fewer).
+  uint64_t HeadKey(const Fingerprint& fp) const;
   static void Compact(const Fingerprint& fp, uint16_t* out);
   static uint64_t Band(const uint16_t* sketch, int band);
   void Forget(uint32_t slot);
@@ -88,6 +99,7 @@ class TemplateIndex {
   absl::flat_hash_map<uint64_t, uint32_t> by_digest_;
   absl::flat_hash_map<uint64_t, uint32_t> by_band_;
   absl::flat_hash_map<uint32_t, uint32_t> by_block_;
+  absl::flat_hash_map<uint64_t, uint32_t> by_head_;
 };
 
 }  // namespace sluice

@@ -109,7 +109,7 @@ TEST(TemplateIndexBlocksTest, PaddedCopiesJoinThroughTheirBlocks) {
   };
   TemplateIndex index({1024, 0.44, 11});
   const uint64_t t = index.Assign(fp(base));
-  TemplateIndex no_blocks({1024, 0.44, 0});
+  TemplateIndex no_blocks({1024, 0.44, 0, 2, 0});
   const uint64_t u = no_blocks.Assign(fp(base));
   for (int copy = 0; copy < 5; ++copy) {
     std::string padding;  // three times as many words of its own
@@ -130,9 +130,9 @@ TEST(TemplateIndexBlocksTest, ShortTemplatesPaddedManyTimesJoinByContainment) {
     return f;
   };
   ASSERT_LT(fp(base).nblocks, 11);
-  TemplateIndex index({1024, 0.44, 11, 2});
+  TemplateIndex index({1024, 0.44, 11, 2, 0});
   const uint64_t t = index.Assign(fp(base));
-  TemplateIndex no_containment({1024, 0.44, 11, 0});
+  TemplateIndex no_containment({1024, 0.44, 11, 0, 0});
   const uint64_t u = no_containment.Assign(fp(base));
   for (int copy = 0; copy < 5; ++copy) {
     std::string padding;
@@ -144,6 +144,51 @@ TEST(TemplateIndexBlocksTest, ShortTemplatesPaddedManyTimesJoinByContainment) {
   std::string other;
   for (int i = 0; i < 40; ++i) absl::StrAppend(&other, Letters(20000 + i * 31), " ");
   EXPECT_NE(index.Assign(fp(other)), t);
+}
+
+TEST(TemplateIndexBlocksTest, CopiesPaddedEachWithTheirOwnJoinByTheirFirstBlocks) {
+  // A burst's copies: a short template, each copy padded after it with
+  // many random words of its own. Neither copy contains the other and
+  // they share fewer than 11 blocks, but they begin with the same ones.
+  std::string base;
+  for (int i = 0; i < 40; ++i) absl::StrAppend(&base, Letters((i * 7919) % 1000), " ");
+  base += "\n\n";
+  static Fingerprinter* words = new Fingerprinter();
+  auto fp = [&](const std::string& body) {
+    Fingerprint f;
+    words->Compute("\n" + body + "\n", &f);
+    return f;
+  };
+  auto padded = [&](int copy) {
+    std::string padding;
+    for (int i = 0; i < 400; ++i) absl::StrAppend(&padding, Letters(5000 + copy * 2000 + i), " ");
+    return base + padding;
+  };
+  ASSERT_GE(fp(base).nhead, 3);
+  ASSERT_LT(fp(base).nblocks, 11);
+  EXPECT_GE(Fingerprint::CommonHead(fp(padded(0)), fp(padded(1))), 3);
+  EXPECT_EQ(Fingerprint::ContainedBlocks(fp(padded(0)), fp(padded(1)), 0), 0);
+  TemplateIndex index({1024, 0.44, 11, 2, 3});  // the defaults
+  TemplateIndex no_head({1024, 0.44, 11, 2, 0});
+  const uint64_t t = index.Assign(fp(padded(0)));
+  const uint64_t u = no_head.Assign(fp(padded(0)));
+  for (int copy = 1; copy < 6; ++copy) {
+    EXPECT_EQ(index.Assign(fp(padded(copy))), t) << copy;
+    EXPECT_NE(no_head.Assign(fp(padded(copy))), u) << copy;
+  }
+  // A message that begins otherwise, padded as the copies are, does not.
+  std::string other;
+  for (int i = 0; i < 40; ++i) absl::StrAppend(&other, Letters(20000 + i * 31), " ");
+  EXPECT_NE(index.Assign(fp(other + "\n\n" + padded(9).substr(base.size()))), t);
+  // Forgotten with its template: a ring of 16 pushes it out.
+  TemplateIndex small({16, 0.44, 11, 2, 3});
+  const uint64_t first = small.Assign(fp(padded(0)));
+  for (int i = 0; i < 16; ++i) {
+    std::string filler;
+    for (int w = 0; w < 40; ++w) absl::StrAppend(&filler, Letters(100000 + i * 1000 + w), " ");
+    small.Assign(fp(filler));
+  }
+  EXPECT_NE(small.Assign(fp(padded(1))), first);
 }
 
 }  // namespace
