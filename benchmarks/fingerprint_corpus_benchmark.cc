@@ -449,11 +449,12 @@ enum Bust {
   kParagraphs,  // the paragraphs in another order
   kReencoded,   // the body in base64 (or quoted-printable if it was base64), charset UTF-8
   kOpening,     // a new subject and a new opening sentence
+  kPadStart,    // random words put before the text, 30% of the body's word count
   kBusts
 };
 const char* kBustNames[] = {"padding 30%",     "padding 100%",   "invisible text",
                             "look-alikes 10%", "zero-width 20%", "paragraph order",
-                            "re-encoded",      "new opening"};
+                            "re-encoded",      "new opening",    "padding 30% before"};
 
 bool HasHtmlPart(const Message& m) {
   const std::string lower = absl::AsciiStrToLower(m.raw);
@@ -815,14 +816,20 @@ std::string BustCopy(const Message& m, Bust kind, std::mt19937_64& rng) {
                             was_base64 ? "quoted-printable" : "base64", "\n"));
       return h + enc;
     }
-    case kOpening: {
-      std::string subject = absl::StrCat("Subject: ", RandomWords(rng, 5), "\n");
-      head = subject + head;
+    case kOpening:
+    case kPadStart: {
+      if (kind == kOpening) {
+        std::string subject = absl::StrCat("Subject: ", RandomWords(rng, 5), "\n");
+        head = subject + head;
+      }
       std::string& t =
           segments[0].text.find_first_not_of(" \t\r\n") == std::string::npos && segments.size() > 1
               ? segments[1].text
               : segments[0].text;
-      const std::string opening = absl::StrCat(RandomWords(rng, 12), ".\n\n");
+      const std::string opening =
+          kind == kOpening
+              ? absl::StrCat(RandomWords(rng, 12), ".\n\n")
+              : absl::StrCat(RandomWords(rng, std::max<size_t>(1, words * 30 / 100)), "\n\n");
       const size_t body_tag = absl::AsciiStrToLower(t).find("<body");
       const size_t gt = body_tag == std::string::npos ? std::string::npos : t.find('>', body_tag);
       if (gt != std::string::npos) {
