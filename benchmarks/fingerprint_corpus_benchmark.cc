@@ -981,20 +981,26 @@ void EvaluateBusting(const std::vector<Hashes>& hashes, uint64_t seed) {
     }
     return static_cast<double>(c) / static_cast<double>(total);
   };
-  int block_n = g_block_n, block_t_step = j_step;
+  // The lowest similarity step from `from` on that keeps the rule with
+  // these terms within the budget (256: none).
+  auto lowest_t = [&](int from, int n, int contained = kMaxContained + 1,
+                      int head = sluice::Fingerprint::kHead + 1) {
+    int t = from;
+    while (t < 256 && joint_fp(t, n, contained, head) > budget) ++t;
+    return t;
+  };
+  int block_n = g_block_n;
   for (int n : {6, 8, 11, 14, 18, 24, 32}) {
-    int t = j_step;
-    while (t < 256 && joint_fp(t, n) > budget) ++t;
+    const int t = lowest_t(j_step, n);
     std::printf("rule with blocks: >= %d blocks in common needs words J >= %.3f\n", n, t / 256.0);
   }
-  while (block_t_step < 256 && joint_fp(block_t_step, block_n) > budget) ++block_t_step;
+  const int block_t_step = lowest_t(j_step, block_n);
   // The containment term: the fewest blocks C (of one message, all found
   // in the other) that the budget allows without raising the similarity
   // threshold; --contained_n overrides (0: off).
   int contained_n = g_contained_n;
   for (int c : {1, 2, 3, 4, 5, 6, 8, 12, 16}) {
-    int t = block_t_step;
-    while (t < 256 && joint_fp(t, block_n, c) > budget) ++t;
+    const int t = lowest_t(block_t_step, block_n, c);
     std::printf(
         "rule with blocks and containment: >= %d blocks of one all in the other needs "
         "words J >= %.3f (FP %.4f%%)\n",
@@ -1006,8 +1012,7 @@ void EvaluateBusting(const std::vector<Hashes>& hashes, uint64_t seed) {
   const int contained_cut = contained_n > 0 ? contained_n : kMaxContained + 1;
   int head_n = g_head_n;
   for (int h = 1; h <= sluice::Fingerprint::kHead; ++h) {
-    int t = block_t_step;
-    while (t < 256 && joint_fp(t, block_n, contained_cut, h) > budget) ++t;
+    const int t = lowest_t(block_t_step, block_n, contained_cut, h);
     std::printf(
         "rule with a common head: >= %d blocks at the start alike needs words J >= %.3f "
         "(FP %.4f%%; at the rule's own J %.4f%%)\n",
@@ -1024,8 +1029,7 @@ void EvaluateBusting(const std::vector<Hashes>& hashes, uint64_t seed) {
   std::printf(
       "rule with blocks at <= 0.05%%: digest, or words J >= %.3f, or >= %d blocks in common, or "
       ">= %d blocks of one all in the other (FP %.4f%%; without that last term %.4f%%)\n\n",
-      block_t, block_n, contained_n,
-      100 * joint_fp(block_t_step, block_n, contained_n > 0 ? contained_n : kMaxContained + 1),
+      block_t, block_n, contained_n, 100 * joint_fp(block_t_step, block_n, contained_cut),
       100 * joint_fp(block_t_step, block_n));
   struct Method {
     const char* name;

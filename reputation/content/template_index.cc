@@ -9,7 +9,17 @@
 
 namespace sluice {
 
-namespace {}  // namespace
+namespace {
+
+// Erases `key` from an index if it still points to `slot` (a later
+// template may have taken the key over).
+template <typename Map, typename Key>
+void EraseIfSlot(Map& map, const Key& key, uint32_t slot) {
+  auto it = map.find(key);
+  if (it != map.end() && it->second == slot) map.erase(it);
+}
+
+}  // namespace
 
 TemplateIndex::TemplateIndex(const Options& options) : options_(options) {
   if (options_.max_templates < 16) options_.max_templates = 16;
@@ -43,20 +53,12 @@ uint64_t TemplateIndex::HeadKey(const Fingerprint& fp) const {
 void TemplateIndex::Forget(uint32_t slot) {
   const Template& t = ring_[slot];
   if (t.id == 0) return;
-  auto d = by_digest_.find(t.digest);
-  if (d != by_digest_.end() && d->second == slot) by_digest_.erase(d);
-  for (int b = 0; b < kBands; ++b) {
-    auto it = by_band_.find(Band(t.sketch, b));
-    if (it != by_band_.end() && it->second == slot) by_band_.erase(it);
-  }
+  EraseIfSlot(by_digest_, t.digest, slot);
+  for (int b = 0; b < kBands; ++b) EraseIfSlot(by_band_, Band(t.sketch, b), slot);
   for (int i = 0; i < std::min<int>(t.nblocks, kIndexedBlocks); ++i) {
-    auto it = by_block_.find(t.blocks[i]);
-    if (it != by_block_.end() && it->second == slot) by_block_.erase(it);
+    EraseIfSlot(by_block_, t.blocks[i], slot);
   }
-  if (t.head != 0) {
-    auto it = by_head_.find(t.head);
-    if (it != by_head_.end() && it->second == slot) by_head_.erase(it);
-  }
+  if (t.head != 0) EraseIfSlot(by_head_, t.head, slot);
 }
 
 uint64_t TemplateIndex::Assign(const Fingerprint& fp, double* similarity) {

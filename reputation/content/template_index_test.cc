@@ -83,8 +83,6 @@ TEST(TemplateIndexTest, ThresholdIsRespected) {
   EXPECT_NE(strict.Assign(Fp(Text(5, 200, 10))), a);  // 10% changed: below 0.95
 }
 
-// A short template (too few blocks to share 11 with anything) and copies
-// padded with ten times its words: they join it through containment.
 }  // namespace
 }  // namespace sluice
 
@@ -98,52 +96,50 @@ std::string Letters(int n) {
   return w;
 }
 
+// A body's fingerprint on word sets (the default, as the detectors).
+Fingerprint WordsFp(const std::string& body) {
+  static Fingerprinter* words = new Fingerprinter();
+  Fingerprint f;
+  words->Compute("\n" + body + "\n", &f);
+  return f;
+}
+
 TEST(TemplateIndexBlocksTest, PaddedCopiesJoinThroughTheirBlocks) {
   std::string base;
   for (int i = 0; i < 400; ++i) absl::StrAppend(&base, Letters((i * 7919) % 1000), " ");
-  static Fingerprinter* words = new Fingerprinter();  // word sets (default)
-  auto fp = [&](const std::string& body) {
-    Fingerprint f;
-    words->Compute("\n" + body + "\n", &f);
-    return f;
-  };
   TemplateIndex index({1024, 0.44, 11});
-  const uint64_t t = index.Assign(fp(base));
+  const uint64_t t = index.Assign(WordsFp(base));
   TemplateIndex no_blocks({1024, 0.44, 0, 2, 0});
-  const uint64_t u = no_blocks.Assign(fp(base));
+  const uint64_t u = no_blocks.Assign(WordsFp(base));
   for (int copy = 0; copy < 5; ++copy) {
     std::string padding;  // three times as many words of its own
     for (int i = 0; i < 1200; ++i) absl::StrAppend(&padding, Letters(5000 + copy * 2000 + i), " ");
-    EXPECT_EQ(index.Assign(fp(base + padding)), t) << copy;
-    EXPECT_NE(no_blocks.Assign(fp(base + padding)), u) << copy;
+    EXPECT_EQ(index.Assign(WordsFp(base + padding)), t) << copy;
+    EXPECT_NE(no_blocks.Assign(WordsFp(base + padding)), u) << copy;
   }
 }
 
+// A short template (too few blocks to share 11 with anything) and copies
+// padded with ten times its words: they join it through containment.
 TEST(TemplateIndexBlocksTest, ShortTemplatesPaddedManyTimesJoinByContainment) {
   std::string base;
   for (int i = 0; i < 40; ++i) absl::StrAppend(&base, Letters((i * 7919) % 1000), " ");
   base += "\n\n";  // its last paragraph ends before the padding
-  static Fingerprinter* words = new Fingerprinter();
-  auto fp = [&](const std::string& body) {
-    Fingerprint f;
-    words->Compute("\n" + body + "\n", &f);
-    return f;
-  };
-  ASSERT_LT(fp(base).nblocks, 11);
+  ASSERT_LT(WordsFp(base).nblocks, 11);
   TemplateIndex index({1024, 0.44, 11, 2, 0});
-  const uint64_t t = index.Assign(fp(base));
+  const uint64_t t = index.Assign(WordsFp(base));
   TemplateIndex no_containment({1024, 0.44, 11, 0, 0});
-  const uint64_t u = no_containment.Assign(fp(base));
+  const uint64_t u = no_containment.Assign(WordsFp(base));
   for (int copy = 0; copy < 5; ++copy) {
     std::string padding;
     for (int i = 0; i < 400; ++i) absl::StrAppend(&padding, Letters(5000 + copy * 2000 + i), " ");
-    EXPECT_EQ(index.Assign(fp(base + padding)), t) << copy;
-    EXPECT_NE(no_containment.Assign(fp(base + padding)), u) << copy;
+    EXPECT_EQ(index.Assign(WordsFp(base + padding)), t) << copy;
+    EXPECT_NE(no_containment.Assign(WordsFp(base + padding)), u) << copy;
   }
   // An unrelated short message starts its own.
   std::string other;
   for (int i = 0; i < 40; ++i) absl::StrAppend(&other, Letters(20000 + i * 31), " ");
-  EXPECT_NE(index.Assign(fp(other)), t);
+  EXPECT_NE(index.Assign(WordsFp(other)), t);
 }
 
 TEST(TemplateIndexBlocksTest, CopiesPaddedEachWithTheirOwnJoinByTheirFirstBlocks) {
@@ -153,42 +149,36 @@ TEST(TemplateIndexBlocksTest, CopiesPaddedEachWithTheirOwnJoinByTheirFirstBlocks
   std::string base;
   for (int i = 0; i < 40; ++i) absl::StrAppend(&base, Letters((i * 7919) % 1000), " ");
   base += "\n\n";
-  static Fingerprinter* words = new Fingerprinter();
-  auto fp = [&](const std::string& body) {
-    Fingerprint f;
-    words->Compute("\n" + body + "\n", &f);
-    return f;
-  };
   auto padded = [&](int copy) {
     std::string padding;
     for (int i = 0; i < 400; ++i) absl::StrAppend(&padding, Letters(5000 + copy * 2000 + i), " ");
     return base + padding;
   };
-  ASSERT_GE(fp(base).nhead, 3);
-  ASSERT_LT(fp(base).nblocks, 11);
-  EXPECT_GE(Fingerprint::CommonHead(fp(padded(0)), fp(padded(1))), 3);
-  EXPECT_EQ(Fingerprint::ContainedBlocks(fp(padded(0)), fp(padded(1)), 0), 0);
+  ASSERT_GE(WordsFp(base).nhead, 3);
+  ASSERT_LT(WordsFp(base).nblocks, 11);
+  EXPECT_GE(Fingerprint::CommonHead(WordsFp(padded(0)), WordsFp(padded(1))), 3);
+  EXPECT_EQ(Fingerprint::ContainedBlocks(WordsFp(padded(0)), WordsFp(padded(1)), 0), 0);
   TemplateIndex index({1024, 0.44, 11, 2, 3});  // the defaults
   TemplateIndex no_head({1024, 0.44, 11, 2, 0});
-  const uint64_t t = index.Assign(fp(padded(0)));
-  const uint64_t u = no_head.Assign(fp(padded(0)));
+  const uint64_t t = index.Assign(WordsFp(padded(0)));
+  const uint64_t u = no_head.Assign(WordsFp(padded(0)));
   for (int copy = 1; copy < 6; ++copy) {
-    EXPECT_EQ(index.Assign(fp(padded(copy))), t) << copy;
-    EXPECT_NE(no_head.Assign(fp(padded(copy))), u) << copy;
+    EXPECT_EQ(index.Assign(WordsFp(padded(copy))), t) << copy;
+    EXPECT_NE(no_head.Assign(WordsFp(padded(copy))), u) << copy;
   }
   // A message that begins otherwise, padded as the copies are, does not.
   std::string other;
   for (int i = 0; i < 40; ++i) absl::StrAppend(&other, Letters(20000 + i * 31), " ");
-  EXPECT_NE(index.Assign(fp(other + "\n\n" + padded(9).substr(base.size()))), t);
+  EXPECT_NE(index.Assign(WordsFp(other + "\n\n" + padded(9).substr(base.size()))), t);
   // Forgotten with its template: a ring of 16 pushes it out.
   TemplateIndex small({16, 0.44, 11, 2, 3});
-  const uint64_t first = small.Assign(fp(padded(0)));
+  const uint64_t first = small.Assign(WordsFp(padded(0)));
   for (int i = 0; i < 16; ++i) {
     std::string filler;
     for (int w = 0; w < 40; ++w) absl::StrAppend(&filler, Letters(100000 + i * 1000 + w), " ");
-    small.Assign(fp(filler));
+    small.Assign(WordsFp(filler));
   }
-  EXPECT_NE(small.Assign(fp(padded(1))), first);
+  EXPECT_NE(small.Assign(WordsFp(padded(1))), first);
 }
 
 }  // namespace

@@ -292,7 +292,7 @@ void UnicodeText::Put(uint32_t c, absl::FunctionRef<void(absl::string_view)>& ou
   if (n == 0) return;  // invisible: an open run goes on through it
   // One character of 3 or 4 bytes that pairs (the fold may change it:
   // NFKC makes half-width Katakana full-width).
-  const size_t lead = n > 0 ? static_cast<unsigned char>(at[0]) : 0;
+  const unsigned char lead = static_cast<unsigned char>(at[0]);
   if ((n == 3 && lead >= 0xE0 && lead < 0xF0) || (n == 4 && lead >= 0xF0)) {
     const uint32_t folded = DecodeSequence(reinterpret_cast<const unsigned char*>(at), n);
     if (Paired(folded)) {
