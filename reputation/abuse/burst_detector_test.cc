@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 
@@ -153,6 +154,18 @@ TEST(BurstDetectorTest, BadOptionsAreRefused) {
   o = BurstDetector::Options();
   o.campaign_window = absl::Milliseconds(10);
   EXPECT_FALSE(BurstDetector::Create(o, kT0).ok());
+  // The block terms' ranges, each refused by name.
+  o = BurstDetector::Options();
+  o.contained_blocks = Fingerprint::kBlocks + 1;
+  EXPECT_TRUE(
+      absl::StrContains(BurstDetector::Create(o, kT0).status().message(), "contained_blocks"));
+  o = BurstDetector::Options();
+  o.head_blocks = Fingerprint::kHead + 1;
+  EXPECT_TRUE(absl::StrContains(BurstDetector::Create(o, kT0).status().message(), "head_blocks"));
+  o.head_blocks = -1;
+  EXPECT_TRUE(absl::StrContains(BurstDetector::Create(o, kT0).status().message(), "head_blocks"));
+  o.head_blocks = Fingerprint::kHead;
+  EXPECT_TRUE(BurstDetector::Create(o, kT0).ok());
 }
 
 }  // namespace
