@@ -1,6 +1,7 @@
 #include "ratelimit/cluster/shared_counter.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <deque>
@@ -167,6 +168,16 @@ TEST(SharedCounterTest, ConcurrentSpendingAndSyncCountExactly) {
   for (int64_t t = 0; t < 400 * 200; t += 200) {
     now.store(t);
     ASSERT_TRUE(c.Sync(store, t));
+    if (t == 0) {
+      // The spenders have a lease now; on a loaded machine (sanitizers, two
+      // cores) they may not run before the whole loop is over. Let them
+      // start spending first (at most 10 s), so that the syncs below run
+      // beside them.
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+      while (spent.load() == 0 && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+    }
     std::this_thread::yield();
   }
   stop.store(true);
