@@ -387,6 +387,8 @@ int g_head_n = -1;
 int g_contained_missing = 0;
 // --misses K N: print N of the rule's misses on hash-busting kind K.
 int g_misses_kind = -1, g_misses_n = 0;
+// --miss_tokens: with --misses, also both token streams of each miss.
+bool g_miss_tokens = false;
 
 sluice::Fingerprinter* PairsFp() {
   static sluice::Fingerprinter* f = [] {
@@ -855,7 +857,7 @@ bool BustApplies(const Message& m, Bust kind) {
   return true;
 }
 
-// The tokens of a message, for --explain_bust.
+// The tokens of a message, for --explain_bust and --miss_tokens.
 std::string TokensOf(const std::string& raw) {
   struct Collect : sluice::TokenSink {
     void Token(absl::string_view t) noexcept override {
@@ -1073,7 +1075,8 @@ void EvaluateBusting(const std::vector<Hashes>& hashes, uint64_t seed) {
     for (int k = 0; k < kBusts; ++k) {
       if (!BustApplies(m, static_cast<Bust>(k))) continue;
       Hashes c1, c2;
-      HashAll(BustCopy(m, static_cast<Bust>(k), rng), &c1);
+      const std::string copy1 = BustCopy(m, static_cast<Bust>(k), rng);
+      HashAll(copy1, &c1);
       HashAll(BustCopy(m, static_cast<Bust>(k), rng), &c2);
       ++n[k];
       for (size_t i = 0; i < methods.size(); ++i) {
@@ -1093,6 +1096,10 @@ void EvaluateBusting(const std::vector<Hashes>& hashes, uint64_t seed) {
             sluice::Fingerprint::ContainedBlocks(hashes[s].words, c1.words, g_contained_missing),
             sluice::Fingerprint::CommonHead(hashes[s].words, c1.words), SsdeepScore(hashes[s], c1),
             TlshDistance(hashes[s], c1));
+        if (g_miss_tokens) {  // where the copy's tokens part from the original's
+          std::printf("  original: %s\n  copy:     %s\n", TokensOf(m.raw).c_str(),
+                      TokensOf(copy1).c_str());
+        }
       }
     }
   }
@@ -1537,6 +1544,8 @@ int main(int argc, char** argv) {
       g_misses_n = std::atoi(argv[++i]);
     } else if (a == "--contained_missing" && i + 1 < argc) {
       g_contained_missing = std::atoi(argv[++i]);
+    } else if (a == "--miss_tokens") {
+      g_miss_tokens = true;
     } else if (a == "--head_n" && i + 1 < argc) {
       g_head_n = std::atoi(argv[++i]);
     } else if (a == "--contained_n" && i + 1 < argc) {

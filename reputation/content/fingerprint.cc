@@ -46,11 +46,18 @@ struct SmallSet {
     block_limit = 0xFFFFFFFFu;
     npending = 0;
   }
-  // One token's hash: a block ends after a token whose hash is 0 mod 4,
-  // once it has 4 tokens (about 6 on average).
+  // Whether a token ends a block (one in four): the top two bits of its
+  // hash times an odd constant, which depend on every bit of the hash.
+  // (The token hash is not avalanched: its low bits are those of a few of
+  // the token's bytes, so a test on them cut blocks after words that
+  // begin alike, and blocks of ordinary mail were alike more often.)
+  static bool EndsBlock(uint64_t t) { return t * kBlockOdd < (uint64_t{1} << 62); }
+  static constexpr uint64_t kBlockOdd = 0x9E3779B97F4A7C15ull;
+  // One token's hash: a block ends after a token that EndsBlock, once it
+  // has 4 tokens (about 6 on average).
   void Token(uint64_t t) {
     block_acc = ((block_acc << 7) | (block_acc >> 57)) ^ t;  // order-sensitive, one cycle
-    if (++block_len < 4 || (t & 3) != 0) return;
+    if (++block_len < 4 || !EndsBlock(t)) return;
     const uint32_t h = static_cast<uint32_t>(Mix64(block_acc));
     block_acc = 0;
     block_len = 0;
@@ -58,7 +65,7 @@ struct SmallSet {
   }
   // Eight tokens' hashes at once, as Token eight times: `prefix[k]` is
   // the chain of the group's tokens 0..k alone (XOR of t_j rotated by
-  // 7 * (k - j)), `ends` has bit k set where token k's hash is 0 mod 4.
+  // 7 * (k - j)), `ends` has bit k set where token k EndsBlock.
   // Only the candidate ends are visited (about two), not every token.
   void Tokens8(const uint64_t* prefix, unsigned ends) {
     int start = -1;  // the group's token that ended the last block, if any
@@ -338,7 +345,11 @@ __attribute__((target("avx512f,avx512dq"))) size_t AddShinglesAvx512(
       prefix = _mm512_xor_si512(prefix, _mm512_rol_epi64(_mm512_alignr_epi64(prefix, zero, 6), 14));
       prefix = _mm512_xor_si512(prefix, _mm512_rol_epi64(_mm512_alignr_epi64(prefix, zero, 4), 28));
       _mm512_store_si512(out, prefix);
-      small->Tokens8(out, _mm512_testn_epi64_mask(t, _mm512_set1_epi64(3)));
+      small->Tokens8(
+          out,
+          _mm512_cmplt_epu64_mask(
+              _mm512_mullo_epi64(t, _mm512_set1_epi64(static_cast<long long>(SmallSet::kBlockOdd))),
+              _mm512_set1_epi64(static_cast<long long>(uint64_t{1} << 62))));
     }
     __m512i c = t;
     if (width > 1)

@@ -67,7 +67,7 @@ struct Fingerprint {
   int exact = 0;
   uint32_t elements[kMaxExact];
   // Content-defined blocks of the token stream (a block ends after a token
-  // whose hash is 0 mod 4, once it has 4 tokens: about 6 on average): the
+  // whose hash says so, one in four, once it has 4 tokens: about 6 on average): the
   // kBlocks smallest block hashes (32 bits), sorted and distinct, for
   // SharedBlocks. Runs of words in order survive padding that dilutes the
   // word set.

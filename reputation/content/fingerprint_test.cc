@@ -342,6 +342,28 @@ TEST(FingerprintBlocksTest, PaddedCopiesShareTheTemplatesBlocks) {
   }
 }
 
+// Whether a token ends a block depends on all of its bytes: short words
+// that begin with the same letter end blocks one time in four, like any
+// words (a block is then about 7 tokens: 4, and the wait for an end).
+// The token hash is not avalanched; a test on its low bits depended, for
+// words of up to four letters, on the first letter alone, so all of such
+// a text's words ended blocks (60 blocks of 4) or none did (no block).
+TEST(FingerprintBlocksTest, BlockEndsDependOnTheWholeWord) {
+  std::mt19937 rng(11);
+  for (char first = 'a'; first <= 'z'; ++first) {
+    std::set<std::string> seen;
+    std::vector<std::string> words;
+    while (words.size() < 240) {
+      std::string w(1, first);
+      for (int i = 0; i < 3; ++i) w += static_cast<char>('a' + rng() % 26);
+      if (seen.insert(w).second) words.push_back(w);
+    }
+    const Fingerprint fp = Fp(Message(words, "", "", 12));
+    EXPECT_GE(fp.nblocks, 20) << first;
+    EXPECT_LE(fp.nblocks, 50) << first;
+  }
+}
+
 // A short template (a handful of blocks, too few to share the 11 that
 // make two long messages one) inside copies padded with many times its
 // words: every one of its blocks is in each copy (a block is cut only

@@ -52,11 +52,11 @@ class TemplateIndex {
     // Blocks of one message all found in the other (template or message;
     // Fingerprint::ContainedBlocks) that also make it the template's (0:
     // off): a short template padded with many words of its own.
-    int contained_blocks = 2;
+    int contained_blocks = 1;
     // Blocks two messages begin with alike (Fingerprint::CommonHead, at
     // most Fingerprint::kHead; 0: off) that also make a message the
     // template's: two copies of a template each padded after it.
-    int head_blocks = 3;
+    int head_blocks = 2;
   };
   explicit TemplateIndex(const Options& options);
 
