@@ -52,7 +52,7 @@ class BurstDetector {
     // Or every block of one of the two (at least this many; 0: off) found
     // in the other (Fingerprint::ContainedBlocks): a short template padded
     // with many words of its own. Calibrated with the two above.
-    int contained_blocks = 1;
+    int contained_blocks = 2;
     // Or the same first blocks of both, at least this many (at most
     // Fingerprint::kHead; 0: off; Fingerprint::CommonHead): two copies of
     // a template, each padded after it with words of its own. Calibrated

@@ -531,22 +531,29 @@ double Fingerprint::SharedBlocks(const uint32_t* a, int na, bool full_a, const u
 
 int Fingerprint::ContainedBlocks(const Fingerprint& a, const Fingerprint& b, int missing) noexcept {
   return ContainedBlocks(a.blocks, a.nblocks, a.blocks_cut(), b.blocks, b.nblocks, b.blocks_cut(),
-                         missing);
+                         missing, a.nhead > 0 ? int64_t{a.head[0]} : -1,
+                         b.nhead > 0 ? int64_t{b.head[0]} : -1);
 }
 
 int Fingerprint::ContainedBlocks(const uint32_t* a, int na, bool full_a, const uint32_t* b, int nb,
-                                 bool full_b, int missing) noexcept {
+                                 bool full_b, int missing, int64_t first_a,
+                                 int64_t first_b) noexcept {
   // x inside y: x holds its whole set; y's list reaches `limit`.
-  auto inside = [missing](const uint32_t* x, int nx, const uint32_t* y, int ny, bool full_y) {
+  auto inside = [missing](const uint32_t* x, int nx, const uint32_t* y, int ny, bool full_y,
+                          int64_t first) {
     const uint64_t limit = full_y ? uint64_t{y[ny - 1]} + 1 : uint64_t{1} << 32;
     int checked = 0;
     while (checked < nx && x[checked] < limit) ++checked;
     const int found = CommonBelow(x, checked, y, ny, limit);
-    return checked > 0 && found + missing >= checked ? found : 0;
+    // x's first block checked and not found: an opening may have changed it.
+    const bool first_lost = first >= 0 && static_cast<uint64_t>(first) < limit &&
+                            std::binary_search(x, x + checked, static_cast<uint32_t>(first)) &&
+                            !std::binary_search(y, y + ny, static_cast<uint32_t>(first));
+    return checked > 0 && found + missing + (first_lost ? 1 : 0) >= checked ? found : 0;
   };
   if (na == 0 || nb == 0) return 0;
-  return std::max(full_a ? 0 : inside(a, na, b, nb, full_b),
-                  full_b ? 0 : inside(b, nb, a, na, full_a));
+  return std::max(full_a ? 0 : inside(a, na, b, nb, full_b, first_a),
+                  full_b ? 0 : inside(b, nb, a, na, full_a, first_b));
 }
 
 int Fingerprint::CommonHead(const Fingerprint& a, const Fingerprint& b) noexcept {

@@ -111,13 +111,18 @@ struct Fingerprint {
   // largest value if cut). A template padded with words of its own
   // contains its blocks, how much padding soever dilutes its words and
   // however few blocks it has (a block ends only where a token ends one,
-  // so words appended after it leave its blocks whole). `missing` allows
-  // blocks changed by an edit. Both directions are tried; the larger
-  // count is returned.
+  // so words appended after it leave its blocks whole). A message's first
+  // block (head[0]) may be missing besides: words put before the text (a
+  // new opening, padding before it) run into it and change it, and leave
+  // the others whole. `missing` allows more blocks changed by an edit.
+  // Both directions are tried; the larger count is returned.
   static int ContainedBlocks(const Fingerprint& a, const Fingerprint& b, int missing) noexcept;
-  // The same on two sorted lists (`full`: cut to their smallest values).
+  // The same on two sorted lists (`full`: cut to their smallest values);
+  // `first_a` and `first_b` are the messages' first blocks (-1: not
+  // known, none may be missing besides `missing`).
   static int ContainedBlocks(const uint32_t* a, int na, bool full_a, const uint32_t* b, int nb,
-                             bool full_b, int missing) noexcept;
+                             bool full_b, int missing, int64_t first_a = -1,
+                             int64_t first_b = -1) noexcept;
   // Writes `bands` band keys (K must be divisible by bands). Returns the
   // number written (0 for an empty message).
   int BandKeys(int bands, uint64_t* out) const noexcept;

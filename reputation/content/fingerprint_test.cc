@@ -392,21 +392,60 @@ TEST(FingerprintBlocksTest, AShortTemplateIsContainedInItsPaddedCopies) {
     EXPECT_EQ(Fingerprint::ContainedBlocks(t, c, 0), reach) << trial;
     EXPECT_EQ(Fingerprint::ContainedBlocks(c, t, 0), reach) << trial;  // either way round
   }
-  // One block changed (the padding written into the template's last
-  // sentence): found only when one may be missing.
-  auto edited = tmpl;
-  edited[0] = "zzzzqx";
-  const Fingerprint e = Fp(Message(edited, "", ""));
-  // (The first word cannot end a block: only the first block changes.)
-  ASSERT_EQ(Fingerprint::SharedBlocks(t, e), t.nblocks - 1);
+  // One block in the middle changed (the padding written into one of the
+  // template's sentences): found only when one may be missing.
+  int changed = -1;
+  Fingerprint e;
+  for (int i = 10; i < 30 && changed < 0; ++i) {  // a word whose edit changes one block
+    auto edited = tmpl;
+    edited[i] = "zzzzqx";
+    e = Fp(Message(edited, "", ""));
+    if (Fingerprint::SharedBlocks(t, e) == t.nblocks - 1 && e.head[0] == t.head[0]) changed = i;
+  }
+  ASSERT_GE(changed, 0);
   EXPECT_EQ(Fingerprint::ContainedBlocks(t, e, 0), 0);
   EXPECT_EQ(Fingerprint::ContainedBlocks(t, e, 1), t.nblocks - 1);
+  // The first block changed: what words put before the text do; it may
+  // be missing without `missing` (the lists alone do not know it).
+  auto opened = tmpl;
+  opened[0] = "zzzzqx";
+  const Fingerprint o = Fp(Message(opened, "", ""));
+  // (The first word cannot end a block: only the first block changes.)
+  ASSERT_EQ(Fingerprint::SharedBlocks(t, o), t.nblocks - 1);
+  EXPECT_EQ(Fingerprint::ContainedBlocks(t, o, 0), t.nblocks - 1);
+  EXPECT_EQ(Fingerprint::ContainedBlocks(t.blocks, t.nblocks, false, o.blocks, o.nblocks, false, 0),
+            0);
   // Unrelated short texts: nothing contained.
   for (uint32_t s = 0; s < 20; ++s) {
     EXPECT_EQ(Fingerprint::ContainedBlocks(Fp(Message(Words(40, 500 + s), "", "")),
                                            Fp(Message(Words(400, 700 + s), "", "")), 0),
               0);
   }
+}
+
+// Words put before a short template (a new opening, padding before the
+// text) run into its first block, and a block chain that starts
+// elsewhere may cut the next ones elsewhere too until it meets the
+// template's: the copy holds the template's other blocks, and the first
+// block may be missing.
+TEST(FingerprintBlocksTest, AShortTemplateIsContainedInCopiesWithWordsBeforeIt) {
+  const auto tmpl = Words(40, 17);
+  const Fingerprint t = Fp(Message(tmpl, "", ""));
+  ASSERT_GE(t.nblocks, 3);
+  int found_all_but_first = 0;
+  for (int trial = 0; trial < 40; ++trial) {
+    auto copy = Words(12 + 4 * trial, 4000 + trial);  // 12 to 168 words before it
+    copy.insert(copy.end(), tmpl.begin(), tmpl.end());
+    const Fingerprint c = Fp(Message(copy, "", ""));
+    EXPECT_LT(Fingerprint::SharedBlocks(t, c), 11) << trial;
+    EXPECT_EQ(Fingerprint::CommonHead(t, c), 0) << trial;
+    const int contained = Fingerprint::ContainedBlocks(t, c, 0);
+    // The new chain meets the template's at its first block's end or
+    // later: all but the first found, or (rarely) fewer and none counted.
+    EXPECT_TRUE(contained == 0 || contained >= t.nblocks - 1) << trial;
+    found_all_but_first += contained >= t.nblocks - 1;
+  }
+  EXPECT_GE(found_all_but_first, 30);
 }
 
 TEST(FingerprintBlocksTest, ContainedBlocksOnListsExactAndCut) {

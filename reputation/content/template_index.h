@@ -52,7 +52,7 @@ class TemplateIndex {
     // Blocks of one message all found in the other (template or message;
     // Fingerprint::ContainedBlocks) that also make it the template's (0:
     // off): a short template padded with many words of its own.
-    int contained_blocks = 1;
+    int contained_blocks = 2;
     // Blocks two messages begin with alike (Fingerprint::CommonHead, at
     // most Fingerprint::kHead; 0: off) that also make a message the
     // template's: two copies of a template each padded after it.
@@ -83,6 +83,7 @@ class TemplateIndex {
     uint8_t nblocks = 0;
     bool blocks_cut = false;
     uint32_t blocks[kTemplateBlocks];
+    int64_t first = -1;  // its first block (Fingerprint::head[0]; -1: none)
     // Its first head_blocks blocks as one key in by_head_ (0: fewer).
     uint64_t head = 0;
   };

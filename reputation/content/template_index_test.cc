@@ -142,6 +142,30 @@ TEST(TemplateIndexBlocksTest, ShortTemplatesPaddedManyTimesJoinByContainment) {
   EXPECT_NE(index.Assign(WordsFp(other)), t);
 }
 
+TEST(TemplateIndexBlocksTest, CopiesWithWordsBeforeTheTemplateJoinIt) {
+  // The template first, then copies with many random words put before
+  // it: the words change its first block, the others are in each copy.
+  std::string base;
+  for (int i = 0; i < 40; ++i) absl::StrAppend(&base, Letters((i * 7919) % 1000), " ");
+  ASSERT_GE(WordsFp(base).nblocks, 3);
+  TemplateIndex index({1024, 0.44, 11, 2, 2});  // the defaults
+  TemplateIndex no_containment({1024, 0.44, 11, 0, 2});
+  const uint64_t t = index.Assign(WordsFp(base));
+  const uint64_t u = no_containment.Assign(WordsFp(base));
+  int joined = 0;
+  for (int copy = 0; copy < 10; ++copy) {
+    std::string opening;
+    for (int i = 0; i < 100; ++i) absl::StrAppend(&opening, Letters(5000 + copy * 2000 + i), " ");
+    const Fingerprint c = WordsFp(opening + "\n\n" + base);
+    ASSERT_EQ(Fingerprint::CommonHead(WordsFp(base), c), 0);
+    joined += index.Assign(c) == t;
+    EXPECT_NE(no_containment.Assign(c), u) << copy;
+  }
+  // Most (a chain that meets the template's only after its second block
+  // loses two): measured on the corpus, 97.6% of such copies.
+  EXPECT_GE(joined, 7);
+}
+
 TEST(TemplateIndexBlocksTest, CopiesPaddedEachWithTheirOwnJoinByTheirFirstBlocks) {
   // A burst's copies: a short template, each copy padded after it with
   // many random words of its own. Neither copy contains the other and
@@ -158,7 +182,7 @@ TEST(TemplateIndexBlocksTest, CopiesPaddedEachWithTheirOwnJoinByTheirFirstBlocks
   ASSERT_LT(WordsFp(base).nblocks, 11);
   EXPECT_GE(Fingerprint::CommonHead(WordsFp(padded(0)), WordsFp(padded(1))), 3);
   EXPECT_EQ(Fingerprint::ContainedBlocks(WordsFp(padded(0)), WordsFp(padded(1)), 0), 0);
-  TemplateIndex index({1024, 0.44, 11, 2, 3});  // the defaults
+  TemplateIndex index({1024, 0.44, 11, 2, 2});  // the defaults
   TemplateIndex no_head({1024, 0.44, 11, 2, 0});
   const uint64_t t = index.Assign(WordsFp(padded(0)));
   const uint64_t u = no_head.Assign(WordsFp(padded(0)));
