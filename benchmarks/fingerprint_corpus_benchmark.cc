@@ -387,8 +387,9 @@ int g_head_n = -1;
 int g_contained_missing = 0;
 // --misses K N: print N of the rule's misses on hash-busting kind K.
 int g_misses_kind = -1, g_misses_n = 0;
-// --miss_tokens: with --misses, also both token streams of each miss.
-bool g_miss_tokens = false;
+// --miss_tokens: with --misses, also both token streams of each miss;
+// --miss_copies: the misses of (copy, copy) pairs instead.
+bool g_miss_tokens = false, g_miss_copies = false;
 
 sluice::Fingerprinter* PairsFp() {
   static sluice::Fingerprinter* f = [] {
@@ -1076,29 +1077,34 @@ void EvaluateBusting(const std::vector<Hashes>& hashes, uint64_t seed) {
       if (!BustApplies(m, static_cast<Bust>(k))) continue;
       Hashes c1, c2;
       const std::string copy1 = BustCopy(m, static_cast<Bust>(k), rng);
+      const std::string copy2 = BustCopy(m, static_cast<Bust>(k), rng);
       HashAll(copy1, &c1);
-      HashAll(BustCopy(m, static_cast<Bust>(k), rng), &c2);
+      HashAll(copy2, &c2);
       ++n[k];
       for (size_t i = 0; i < methods.size(); ++i) {
         orig[i][k] += methods[i].same(hashes[s], c1);
         pair[i][k] += methods[i].same(c1, c2);
       }
-      if (k == g_misses_kind && g_misses_n > 0 && !rule(hashes[s], c1)) {
-        --g_misses_n;  // --misses: what the rule's misses look like
+      // --misses: what the rule's misses look like, (original, copy) or
+      // with --miss_copies (copy, copy).
+      const Hashes& x = g_miss_copies ? c1 : hashes[s];
+      const Hashes& y = g_miss_copies ? c2 : c1;
+      if (k == g_misses_kind && g_misses_n > 0 && !rule(x, y)) {
+        --g_misses_n;
         std::printf(
             "miss (%s) message %zu: tokens %llu -> %llu, words J %.3f, blocks %d/%d, "
             "shared %.1f, contained %d, head %d; ssdeep %d, TLSH %d\n",
-            kBustNames[k], s, static_cast<unsigned long long>(hashes[s].words.tokens),
-            static_cast<unsigned long long>(c1.words.tokens),
-            sluice::Fingerprint::Similarity(hashes[s].words, c1.words), hashes[s].words.nblocks,
-            c1.words.nblocks,
-            static_cast<double>(sluice::Fingerprint::SharedBlocks(hashes[s].words, c1.words)),
-            sluice::Fingerprint::ContainedBlocks(hashes[s].words, c1.words, g_contained_missing),
-            sluice::Fingerprint::CommonHead(hashes[s].words, c1.words), SsdeepScore(hashes[s], c1),
-            TlshDistance(hashes[s], c1));
-        if (g_miss_tokens) {  // where the copy's tokens part from the original's
-          std::printf("  original: %s\n  copy:     %s\n", TokensOf(m.raw).c_str(),
-                      TokensOf(copy1).c_str());
+            kBustNames[k], s, static_cast<unsigned long long>(x.words.tokens),
+            static_cast<unsigned long long>(y.words.tokens),
+            sluice::Fingerprint::Similarity(x.words, y.words), x.words.nblocks, y.words.nblocks,
+            static_cast<double>(sluice::Fingerprint::SharedBlocks(x.words, y.words)),
+            sluice::Fingerprint::ContainedBlocks(x.words, y.words, g_contained_missing),
+            sluice::Fingerprint::CommonHead(x.words, y.words), SsdeepScore(x, y),
+            TlshDistance(x, y));
+        if (g_miss_tokens) {  // where the two token streams part
+          std::printf("  %s %s\n  copy:     %s\n", g_miss_copies ? "copy:    " : "original:",
+                      TokensOf(g_miss_copies ? copy1 : m.raw).c_str(),
+                      TokensOf(g_miss_copies ? copy2 : copy1).c_str());
         }
       }
     }
@@ -1546,6 +1552,8 @@ int main(int argc, char** argv) {
       g_contained_missing = std::atoi(argv[++i]);
     } else if (a == "--miss_tokens") {
       g_miss_tokens = true;
+    } else if (a == "--miss_copies") {
+      g_miss_copies = true;
     } else if (a == "--head_n" && i + 1 < argc) {
       g_head_n = std::atoi(argv[++i]);
     } else if (a == "--contained_n" && i + 1 < argc) {
