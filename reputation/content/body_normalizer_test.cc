@@ -910,6 +910,10 @@ TEST(BodyNormalizerHiddenTest, HiddenElementsLoseTheirText) {
         "<span style=\"color:white;background-color:white\">lorem ipsum dolor</span>",
         "<font color=\"#FFF\">lorem ipsum dolor</font>",
         "<span style=\"color:rgb(255, 255, 255)\">lorem ipsum dolor</span>",
+        // Nearly the background's colour.
+        "<span style=\"color:#fdfefe\">lorem ipsum dolor</span>",
+        "<font color=\"#f4f4f4\">lorem ipsum dolor</font>",
+        "<span style=\"color:rgb(250,250,250)\">lorem ipsum dolor</span>",
         "<div hidden>lorem ipsum dolor</div>",
         // Nested elements of the same name inside the hidden one.
         "<div style=\"display:none\"><div>lorem</div> ipsum <div>dolor</div></div>"}) {
@@ -920,6 +924,9 @@ TEST(BodyNormalizerHiddenTest, HiddenElementsLoseTheirText) {
   // Text the same colour as a background set around it.
   EXPECT_EQ(Html("<p>Cheap watches for sale</p><table bgcolor=\"#000000\"><tr><td>"
                  "<font color=\"black\">lorem ipsum</font></td></tr></table><p>Order today</p>"),
+            plain);
+  EXPECT_EQ(Html("<p>Cheap watches for sale</p><div style=\"background:#203040\">"
+                 "<span style=\"color:#25353f\">lorem ipsum</span></div><p>Order today</p>"),
             plain);
 }
 
@@ -947,6 +954,11 @@ TEST(BodyNormalizerHiddenTest, VisibleTextStays) {
                  "<img style=\"display:none\" src=x>for <br style=\"display:none\">sale "
                  "<span style=\"display:none\">x</span>today"),
             "cheap watches for sale today");
+  // Faint but readable: grey on white, a colour of another hue.
+  EXPECT_EQ(Html("<span style=\"color:#eeeeee\">cheap</span> <font color=\"#dddddd\">watches"
+                 "</font> <div style=\"background:#203040\"><span style=\"color:#405060\">for"
+                 "</span> <span style=\"color:#3050a0\">sale</span></div>"),
+            "cheap watches for sale");
   // Plain text is not HTML.
   EXPECT_EQ(Norm("\n<span style=\"display:none\">shown</span>\n"),
             Norm("\n<span style=\"display:none\">shown</span>\n"));

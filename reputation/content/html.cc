@@ -265,10 +265,27 @@ bool LeadingNumber(absl::string_view v, double* out, absl::string_view* unit) {
   return true;
 }
 
+// Whether text of colour `fg` on background `bg` (both NormalColour, or
+// empty) is as good as invisible: no channel differs by more than 12 of
+// 255 (#f4f4f4 or #fdfefe on white, #0a0a0a on black; mailers use such
+// near colours where a filter compares colours for equality). Readable
+// faint text (#eeeeee, #dddddd on white) differs by 17 and more.
+bool Unreadable(absl::string_view fg, absl::string_view bg) {
+  if (fg.size() != 7 || bg.size() != 7) return false;
+  for (size_t i = 1; i < 7; i += 2) {
+    const int f = HexValue(static_cast<unsigned char>(fg[i])) * 16 +
+                  HexValue(static_cast<unsigned char>(fg[i + 1]));
+    const int b = HexValue(static_cast<unsigned char>(bg[i])) * 16 +
+                  HexValue(static_cast<unsigned char>(bg[i + 1]));
+    if (f > b + 12 || b > f + 12) return false;
+  }
+  return true;
+}
+
 // Whether compact declarations (CompactCss) hide their element's text, in
 // one pass over them: display:none, visibility:hidden, a font of (nearly)
 // no size, no opacity, no height or width with the overflow hidden, far
-// off screen, or text coloured like its background (its own, else
+// off screen, or text coloured (nearly) like its background (its own, else
 // `background`: the nearest one set around it). Its own background, if
 // set, goes to *own_bg (NormalColour; 0 if none).
 bool HidingCss(absl::string_view css, absl::string_view background, char* own_bg,
@@ -339,7 +356,7 @@ bool HidingCss(absl::string_view css, absl::string_view background, char* own_bg
     const size_t nf = NormalColour(fg_value, fg);
     const absl::string_view b =
         *own_bg_len > 0 ? absl::string_view(own_bg, *own_bg_len) : background;
-    if (nf > 0 && absl::string_view(fg, nf) == b) return true;
+    if (nf > 0 && Unreadable(absl::string_view(fg, nf), b)) return true;
   }
   return false;
 }
@@ -579,7 +596,7 @@ bool BodyNormalizer::HiddenElement(absl::string_view tag) noexcept {
     } else if (NameIs(an, "color")) {  // <font color=...>
       char fg[8];
       const size_t n = NormalColour(value, fg);
-      hidden = n > 0 && absl::string_view(fg, n) == background;
+      hidden = n > 0 && Unreadable(absl::string_view(fg, n), background);
     } else if (NameIs(an, "bgcolor")) {
       own_bg_len = NormalColour(value, own_bg);
     }

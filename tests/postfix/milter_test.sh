@@ -136,10 +136,11 @@ elif mode == "look-alikes":  # Cyrillic a, e, o, p, c in a third of the words
     table = str.maketrans("aeopc", "\u0430\u0435\u043e\u0440\u0441")
     paras = [" ".join(w.translate(table) if rng.random() < 0.34 else w for w in p.split()) for p in paras]
 html = "<html><body>"
-for p in paras:
+hide = ["display:none", "color:#fdfdfd", "font-size:1px", "max-height:0;overflow:hidden"]
+for i, p in enumerate(paras):
     html += "<p>" + p + "</p>"
     if mode == "invisible":  # hidden spans of random words between paragraphs
-        html += '<span style="display:none">' + words(20) + "</span>"
+        html += '<span style="' + hide[i % len(hide)] + '">' + words(20) + "</span>"
 if mode == "padding":  # as many random words again, after the text
     html += "<p>" + words(70) + "</p>"
 if mode == "opening":  # random words before the text
