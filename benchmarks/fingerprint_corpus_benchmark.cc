@@ -441,23 +441,24 @@ int TlshDistance(const Hashes& a, const Hashes& b) {
 // What spammers who expect near-duplicate detection do to each copy. Each
 // applies to the text (base64 runs decoded and encoded again, as Mutate);
 // "invisible text" applies to messages with an HTML part only, and
-// "re-encoded" to single-part messages (the others are left out of those
-// columns: the count is printed).
+// "re-encoded" to single-part messages, "tags in words" to single-part HTML
+// messages (the others are left out of those columns: the count is printed).
 enum Bust {
-  kPad30,       // random words appended, 30% of the body's word count
-  kPad100,      // the same, 100%
-  kInvisible,   // display:none spans of ~20 random words between paragraphs (HTML)
-  kLookAlikes,  // Cyrillic look-alike letters in 10% of the words
-  kZeroWidth,   // a zero-width space after 20% of the words
-  kParagraphs,  // the paragraphs in another order
-  kReencoded,   // the body in base64 (or quoted-printable if it was base64), charset UTF-8
-  kOpening,     // a new subject and a new opening sentence
-  kPadStart,    // random words put before the text, 30% of the body's word count
+  kPad30,        // random words appended, 30% of the body's word count
+  kPad100,       // the same, 100%
+  kInvisible,    // display:none spans of ~20 random words between paragraphs (HTML)
+  kLookAlikes,   // Cyrillic look-alike letters in 10% of the words
+  kZeroWidth,    // a zero-width space after 20% of the words
+  kParagraphs,   // the paragraphs in another order
+  kReencoded,    // the body in base64 (or quoted-printable if it was base64), charset UTF-8
+  kOpening,      // a new subject and a new opening sentence
+  kPadStart,     // random words put before the text, 30% of the body's word count
+  kTagsInWords,  // an empty inline tag inside 20% of the words (HTML)
   kBusts
 };
-const char* kBustNames[] = {"padding 30%",     "padding 100%",   "invisible text",
-                            "look-alikes 10%", "zero-width 20%", "paragraph order",
-                            "re-encoded",      "new opening",    "padding 30% before"};
+const char* kBustNames[] = {
+    "padding 30%",     "padding 100%", "invisible text", "look-alikes 10%",    "zero-width 20%",
+    "paragraph order", "re-encoded",   "new opening",    "padding 30% before", "tags in words"};
 
 bool HasHtmlPart(const Message& m) {
   const std::string lower = absl::AsciiStrToLower(m.raw);
@@ -819,6 +820,40 @@ std::string BustCopy(const Message& m, Bust kind, std::mt19937_64& rng) {
                             was_base64 ? "quoted-printable" : "base64", "\n"));
       return h + enc;
     }
+    case kTagsInWords:
+      // "Vi<b></b>agra": a reader sees the word whole. Not in entity names
+      // ("&nbsp;") or inside tags (which may span lines: the message is
+      // one HTML part, no MIME structure in its body), which a tag would
+      // break.
+      for (Segment& g : segments) {
+        const std::string& text = g.text;
+        std::string out;
+        bool in_tag = false;
+        for (size_t i = 0; i < text.size();) {
+          const char c = text[i];
+          if (in_tag || !isalpha(static_cast<unsigned char>(c))) {
+            in_tag = c == '<' || (in_tag && c != '>');
+            out += c;
+            ++i;
+            continue;
+          }
+          size_t e = i;
+          while (e < text.size() && isalpha(static_cast<unsigned char>(text[e]))) ++e;
+          const std::string w = text.substr(i, e - i);
+          const bool entity = i > 0 && (text[i - 1] == '&' || text[i - 1] == '#');
+          static const char* const kTags[] = {"<b></b>", "<span></span>", "<font></font>",
+                                              "<i></i>", "<x7></x7>"};
+          if (entity || w.size() < 4 || rng() % 5 != 0) {
+            out += w;
+          } else {
+            const size_t at = 1 + rng() % (w.size() - 1);
+            absl::StrAppend(&out, w.substr(0, at), kTags[rng() % 5], w.substr(at));
+          }
+          i = e;
+        }
+        g.text = out;
+      }
+      break;
     case kOpening:
     case kPadStart: {
       if (kind == kOpening) {
@@ -855,6 +890,10 @@ bool BustApplies(const Message& m, Bust kind) {
     return absl::AsciiStrToLower(m.raw).find("quoted-printable") == std::string::npos;
   }
   if (kind == kReencoded) return SinglePart(m);
+  if (kind == kTagsInWords) {  // one HTML part (tags in a plain part would show)
+    return SinglePart(m) &&
+           absl::AsciiStrToLower(m.raw.substr(0, m.body_at)).find("text/html") != std::string::npos;
+  }
   return true;
 }
 

@@ -225,19 +225,26 @@ TEST(BodyNormalizerTest, HtmlTagsEntitiesStyleScriptComments) {
 }
 
 // Tag names in any case; a block tag starts a line (so a greeting after it
-// is dropped), other tags only end the word; a name that merely shares a
-// prefix with one does nothing; style and script hide text only up to their
-// own closing tag; href and src are found in any case and position.
+// is dropped); an element that shows something of its own ends the word;
+// other tags, inline or unknown (browsers show those inline), end nothing,
+// as a reader sees "Vi<b></b>agra"; a name that merely shares a prefix
+// with one does nothing; style and script hide text only up to their own
+// closing tag; href and src are found in any case and position.
 TEST(BodyNormalizerTest, TagKindsAndLinks) {
   const std::string html = "Content-Type: text/html\n\n";
   EXPECT_EQ(Norm(html + "one<BLOCKQUOTE>Dear Anna, offer"), "one offer");
-  EXPECT_EQ(Norm(html + "one<blockquotx>Dear Anna, offer"), "one dear anna offer");
+  EXPECT_EQ(Norm(html + "one<blockquotx>Dear Anna, offer"), "onedear anna offer");
   EXPECT_EQ(Norm(html + "one<H3 class=x>Hi Bob, two<Td>Hello Eve, three"), "one two three");
   EXPECT_EQ(Norm(html + "one<span>Dear Anna, two<h7>Hi Bob, three"),
-            "one dear anna two hi bob three");
-  EXPECT_EQ(Norm(html + "a<b>c</b>d<Section>Dear X, e"), "a c d e");
+            "onedear anna twohi bob three");
+  EXPECT_EQ(Norm(html + "a<b>c</b>d<Section>Dear X, e"), "acd e");
+  EXPECT_EQ(Norm(html + "Vi<b></b>agra C<FONT color=red>i</FONT>alis V<span>i</span>a<qx>g</qx>ra"),
+            "viagra cialis viagra");
+  EXPECT_EQ(Norm(html + "one<img src=x>two<TEXTAREA>three</textarea>four<fieldset>five"),
+            "one two three four five");
+  EXPECT_EQ(Norm(html + "one<textareax>two<fieldsex>three<dd>four"), "onetwothree four");
   EXPECT_EQ(Norm(html + "<STYLE type=text/css>hidden</script>still</STYLE>shown"), "shown");
-  EXPECT_EQ(Norm(html + "<Script>hidden</style>still</SCRIPT>shown<stylex>seen"), "shown seen");
+  EXPECT_EQ(Norm(html + "<Script>hidden</style>still</SCRIPT>shown<stylex>seen"), "shownseen");
   EXPECT_EQ(Norm(html + "<A class=x HREF = 'http://one.example/' data-src=\"https://two.example\">"
                         "x<img alt=\"y\" SRC=http://Three.Example:8080/p.png>"),
             "u:two.example x u:three.example");

@@ -495,14 +495,14 @@ void BodyNormalizer::TagOfKind(absl::string_view tag, bool closing, int kind,
   if (skip_until_close_ != 0) {
     // Inside <style> (1) or <script> (2): only its closing tag matters; a
     // style block's rules may hide classes.
-    if (closing && kind == skip_until_close_ + 1) {
+    if (closing && kind == skip_until_close_ + 2) {
       if (skip_until_close_ == 1) StyleRules();
       skip_until_close_ = 0;
     }
     return;
   }
   if (kind >= kStyleTag && !closing) {
-    skip_until_close_ = kind - 1;
+    skip_until_close_ = kind - 2;
     style_len_ = 0;
     return;
   }
@@ -515,9 +515,11 @@ void BodyNormalizer::TagOfKind(absl::string_view tag, bool closing, int kind,
     }
     return;
   }
-  // The word before the tag ends; a block tag also ends the line (as
-  // Newline), without a branch on which tags come.
-  FlushWord();
+  // The word before the tag ends at a block tag or an element that shows
+  // something of its own (TagKind), not at an inline or unknown one; a
+  // block tag also ends the line (as Newline), without a branch on which
+  // block tags come.
+  if (kind != kOtherTag) FlushWord();
   const bool block = kind == kBlockTag;
   line_start_ |= block;
   greeting_left_ &= static_cast<int>(block) - 1;

@@ -590,12 +590,25 @@ inline bool IsGreeting(absl::string_view w) {
 }
 
 // What a tag does, by name: block-level tags end a line of text (br p div
-// tr td th li ul ol table h1-h6 hr title center section blockquote);
-// style and script hide what follows up to their closing tag.
-enum TagKind : uint8_t { kOtherTag = 0, kBlockTag = 1, kStyleTag = 2, kScriptTag = 3 };
+// tr td th li ul ol dl dt dd table thead tbody tfoot caption h1-h6 hr pre
+// title center section article aside header footer nav main figure form
+// fieldset legend address blockquote menu frame html head body); elements
+// that show something of their own (img input button select option
+// textarea iframe object embed video audio canvas svg) end a word; style
+// and script hide what follows up to their closing tag. Other tags, inline
+// elements (b i u s em strong span font a small sub sup ...) and names no
+// browser knows (which it shows inline), end nothing: "Vi<b></b>agra"
+// reads "Viagra".
+enum TagKind : uint8_t {
+  kOtherTag = 0,
+  kBlockTag = 1,
+  kBreakTag = 2,
+  kStyleTag = 3,  // BodyNormalizer::skip_until_close_ is kind - 2
+  kScriptTag = 4
+};
 
 // A tag name's key: its first 7 bytes (lower case, zero-padded) and its
-// length in the top byte. Only "blockquote" is longer than 7 bytes.
+// length in the top byte (longer names are checked on their tails).
 inline constexpr uint64_t TagKey(const char* name, size_t len) {
   uint64_t key = 0;
   for (size_t i = 0; i < len && i < 7; ++i) {
@@ -604,29 +617,42 @@ inline constexpr uint64_t TagKey(const char* name, size_t len) {
   return key | (uint64_t{len} << 56);
 }
 
-// The names in a 64-slot table without collisions (the multiplier was
+// The names in a 256-slot table without collisions (the multiplier was
 // found by a seeded search; the compiler checks it): a lookup is one
 // multiply and one compare.
 struct TagTable {
-  static constexpr int kBits = 6;
-  static constexpr uint64_t kMultiplier = 0xe1988ad9f06c144bull;
+  static constexpr int kBits = 8;
+  static constexpr uint64_t kMultiplier = 0x58eb76e4539736cdull;
   uint64_t keys[1 << kBits] = {};
   uint8_t kinds[1 << kBits] = {};
+  uint32_t tails[1 << kBits] = {};  // bytes 7 to 10 of a longer name
   bool collided = false;
   constexpr TagTable() {
-    constexpr const char* kNames[] = {"p",      "br",      "div",        "tr",    "td",    "th",
-                                      "li",     "ul",      "ol",         "table", "h1",    "h2",
-                                      "h3",     "h4",      "h5",         "h6",    "hr",    "title",
-                                      "center", "section", "blockquote", "style", "script"};
-    constexpr size_t kCount = sizeof(kNames) / sizeof(kNames[0]);
-    for (size_t i = 0; i < kCount; ++i) {
-      size_t len = 0;
-      while (kNames[i][len] != 0) ++len;
-      const uint64_t key = TagKey(kNames[i], len);
-      const size_t slot = static_cast<size_t>((key * kMultiplier) >> (64 - kBits));
-      collided |= keys[slot] != 0;
-      keys[slot] = key;
-      kinds[slot] = i + 2 < kCount ? kBlockTag : i + 2 == kCount ? kStyleTag : kScriptTag;
+    constexpr const char* kBlocks[] = {
+        "p",      "br",       "div",     "tr",      "td",         "th",     "li",      "ul",
+        "ol",     "table",    "h1",      "h2",      "h3",         "h4",     "h5",      "h6",
+        "hr",     "title",    "center",  "section", "blockquote", "dl",     "dt",      "dd",
+        "pre",    "address",  "article", "aside",   "header",     "footer", "nav",     "main",
+        "figure", "fieldset", "legend",  "thead",   "tbody",      "tfoot",  "caption", "form",
+        "html",   "body",     "head",    "menu",    "frame"};
+    constexpr const char* kBreaks[] = {"img",    "input",  "button", "select", "textarea",
+                                       "iframe", "object", "embed",  "video",  "audio",
+                                       "canvas", "svg",    "option"};
+    for (const char* name : kBlocks) Add(name, kBlockTag);
+    for (const char* name : kBreaks) Add(name, kBreakTag);
+    Add("style", kStyleTag);
+    Add("script", kScriptTag);
+  }
+  constexpr void Add(const char* name, TagKind kind) {
+    size_t len = 0;
+    while (name[len] != 0) ++len;
+    const uint64_t key = TagKey(name, len);
+    const size_t slot = static_cast<size_t>((key * kMultiplier) >> (64 - kBits));
+    collided |= keys[slot] != 0;
+    keys[slot] = key;
+    kinds[slot] = kind;
+    for (size_t i = 7; i < len && i < 11; ++i) {
+      tails[slot] |= uint32_t{static_cast<unsigned char>(name[i])} << (8 * (i - 7));
     }
   }
 };
@@ -645,7 +671,13 @@ inline TagKind KindOfTag(const char* name, size_t len) {
   // the kind masked by the comparison.
   const uint8_t hit = static_cast<uint8_t>(-static_cast<int>(kTags.keys[slot] == key));
   const TagKind kind = static_cast<TagKind>(kTags.kinds[slot] & hit);
-  if (len > 7 && std::memcmp(name + 7, "ote", 3) != 0) return kOtherTag;  // blockquote
+  if (len > 7) {  // blockquote, fieldset, textarea: their bytes past the key
+    if (len > 11) return kOtherTag;
+    uint32_t tail = 0;
+    std::memcpy(&tail, name + 7, 4);
+    if (len < 11) tail &= (uint32_t{1} << (8 * (len - 7))) - 1;
+    if (tail != kTags.tails[slot]) return kOtherTag;
+  }
   return kind;
 }
 
