@@ -16,9 +16,11 @@
 //      look-alikes made ASCII, runs of Chinese and Japanese characters cut
 //      into overlapping pairs.
 //   3. HTML (text/html parts): tags and comments removed, block tags become
-//      line breaks, text a reader does not see dropped (elements hidden by
+//      line breaks, images and form fields end a word, inline and unknown
+//      tags join the text around them ("Vi<b></b>agra" is one word, as a
+//      reader sees it), text a reader does not see dropped (elements hidden by
 //      display:none, visibility:hidden, a font of no size, no opacity,
-//      off-screen positions, text coloured like its background, the hidden
+//      off-screen positions, text coloured (nearly) like its background, the hidden
 //      attribute, or a class a <style> block's rule hides that way),
 //      entities decoded (&amp; &nbsp; &#NN; &#xHH; ...), and the
 //      host of every href/src URL kept as a token; the tags before the

@@ -921,6 +921,11 @@ TEST(BodyNormalizerHiddenTest, HiddenElementsLoseTheirText) {
         "<span style=\"color:#fdfefe\">lorem ipsum dolor</span>",
         "<font color=\"#f4f4f4\">lorem ipsum dolor</font>",
         "<span style=\"color:rgb(250,250,250)\">lorem ipsum dolor</span>",
+        // No colour at all.
+        "<span style=\"color: transparent\">lorem ipsum dolor</span>",
+        "<span style=\"color:rgba(0, 0, 0, 0)\">lorem ipsum dolor</span>",
+        "<span style=\"color:hsla(0,0%,0%,0.0)\">lorem ipsum dolor</span>",
+        "<span style=\"color:rgb(10 20 30 / 0%)\">lorem ipsum dolor</span>",
         "<div hidden>lorem ipsum dolor</div>",
         // Nested elements of the same name inside the hidden one.
         "<div style=\"display:none\"><div>lorem</div> ipsum <div>dolor</div></div>"}) {
@@ -966,6 +971,10 @@ TEST(BodyNormalizerHiddenTest, VisibleTextStays) {
                  "</font> <div style=\"background:#203040\"><span style=\"color:#405060\">for"
                  "</span> <span style=\"color:#3050a0\">sale</span></div>"),
             "cheap watches for sale");
+  // Colours with an alpha that shows them.
+  EXPECT_EQ(Html("<span style=\"color:rgba(0,0,0,0.8)\">cheap</span> <span style=\"color:rgb(0 0 "
+                 "0 / 50%)\">watches</span> <span style=\"color:rgba(0,0,0)\">now</span>"),
+            "cheap watches now");
   // Plain text is not HTML.
   EXPECT_EQ(Norm("\n<span style=\"display:none\">shown</span>\n"),
             Norm("\n<span style=\"display:none\">shown</span>\n"));

@@ -282,10 +282,30 @@ bool Unreadable(absl::string_view fg, absl::string_view bg) {
   return true;
 }
 
+// Whether a compact colour value draws nothing: transparent, or an alpha
+// of (nearly) zero (rgba(r,g,b,0), hsla(...,0), rgb(r g b / 0)).
+bool Transparent(absl::string_view v) {
+  if (v.substr(0, 11) == "transparent") return true;
+  if (v.substr(0, 3) != "rgb" && v.substr(0, 3) != "hsl") return false;
+  const size_t close = v.find(')');
+  if (close == absl::string_view::npos) return false;
+  const absl::string_view args = v.substr(0, close);
+  const size_t slash = args.rfind('/');
+  size_t at = slash;
+  if (at == absl::string_view::npos) {
+    // Four numbers: the last is the alpha.
+    if (std::count(args.begin(), args.end(), ',') != 3) return false;
+    at = args.rfind(',');
+  }
+  double x;
+  absl::string_view unit;
+  return LeadingNumber(args.substr(at + 1), &x, &unit) && (unit == "%" ? x <= 5 : x <= 0.05);
+}
+
 // Whether compact declarations (CompactCss) hide their element's text, in
 // one pass over them: display:none, visibility:hidden, a font of (nearly)
-// no size, no opacity, no height or width with the overflow hidden, far
-// off screen, or text coloured (nearly) like its background (its own, else
+// no size, no opacity, a transparent colour, no height or width with the
+// overflow hidden, far off screen, or text coloured (nearly) like its background (its own, else
 // `background`: the nearest one set around it). Its own background, if
 // set, goes to *own_bg (NormalColour; 0 if none).
 bool HidingCss(absl::string_view css, absl::string_view background, char* own_bg,
@@ -339,7 +359,10 @@ bool HidingCss(absl::string_view css, absl::string_view background, char* own_bg
         }
         break;
       case 'c':
-        if (prop == "color") fg_value = v;
+        if (prop == "color") {
+          if (Transparent(v)) return true;
+          fg_value = v;
+        }
         break;
       case 'b':
         if (prop == "background-color" || prop == "background") {
