@@ -222,6 +222,13 @@ TEST(BodyNormalizerTest, HtmlTagsEntitiesStyleScriptComments) {
                  "<a href=\"https://deals.example/r/123\">Click&#32;here</a>"
                  "<img src='http://img.example/a.png'> a &lt; b & c</body></html>\n"),
             "best prices deals u:deals.example click here u:img.example a b c");
+  // HTML 4.01's named entities are their characters, folded as the text's
+  // own: an accented letter, a Greek look-alike, a soft hyphen (nothing);
+  // a name HTML 4.01 does not have is a separator.
+  EXPECT_EQ(
+      Norm("Content-Type: text/html\n\n"
+           "<p>caf&eacute; Caf\xC3\xA9 V&iota;agra Vi&shy;agra stra&szlig;e on&bogus;ly</p>\n"),
+      "caf\xC3\xA9 caf\xC3\xA9 viagra viagra strasse on ly");
 }
 
 // Tag names in any case; a block tag starts a line (so a greeting after it

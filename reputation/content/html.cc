@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "reputation/content/body_normalizer.h"
+#include "reputation/content/internal/html_entities.h"
 #include "reputation/content/internal/normalizer_scan.h"
 #include "reputation/content/unicode_text.h"
 
@@ -445,22 +446,17 @@ void BodyNormalizer::HtmlByte(unsigned char c) noexcept {
             }
             cp = cp * (hex ? 16 : 10) + static_cast<uint32_t>(v);
           }
-        } else if (e == "amp") {
-          cp = '&';
-        } else if (e == "lt") {
-          cp = '<';
-        } else if (e == "gt") {
-          cp = '>';
-        } else if (e == "quot") {
-          cp = '"';
         } else if (e == "apos") {
           cp = '\'';
-        } else if (e == "shy" || e == "zwnj" || e == "zwj" || e == "lrm" || e == "rlm" ||
-                   e == "ZeroWidthSpace" || e == "NoBreak" || e == "InvisibleTimes" ||
+        } else if (e == "ZeroWidthSpace" || e == "NoBreak" || e == "InvisibleTimes" ||
                    e == "InvisibleComma" || e == "ic" || e == "it") {
-          return;  // invisible: nothing (as UnicodeText drops their code points)
+          return;  // invisible (HTML5's names): nothing, as UnicodeText drops them
         } else {
-          cp = ' ';  // &nbsp; and the rest: a separator
+          // HTML 4.01's names (&eacute; &alpha; &nbsp; &shy; ...): their
+          // characters, folded as the text's own are (a Greek look-alike
+          // written as an entity is still a look-alike); others a separator.
+          cp = internal::NamedEntity(e);
+          if (cp == 0) cp = ' ';
         }
         if ((skip_until_close_ | hidden_depth_) != 0) return;
         // As the text's own characters are (UnicodeText): an entity is
