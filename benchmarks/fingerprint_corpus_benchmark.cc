@@ -454,11 +454,13 @@ enum Bust {
   kOpening,      // a new subject and a new opening sentence
   kPadStart,     // random words put before the text, 30% of the body's word count
   kTagsInWords,  // an empty inline tag inside 20% of the words (HTML)
+  kAccents,      // accents on the vowels of 20% of the words, on the letter or combining
   kBusts
 };
-const char* kBustNames[] = {
-    "padding 30%",     "padding 100%", "invisible text", "look-alikes 10%",    "zero-width 20%",
-    "paragraph order", "re-encoded",   "new opening",    "padding 30% before", "tags in words"};
+const char* kBustNames[] = {"padding 30%",     "padding 100%",   "invisible text",
+                            "look-alikes 10%", "zero-width 20%", "paragraph order",
+                            "re-encoded",      "new opening",    "padding 30% before",
+                            "tags in words",   "accents 20%"};
 
 bool HasHtmlPart(const Message& m) {
   const std::string lower = absl::AsciiStrToLower(m.raw);
@@ -660,7 +662,8 @@ std::string BustCopy(const Message& m, Bust kind, std::mt19937_64& rng) {
       }
       break;
     case kLookAlikes:
-    case kZeroWidth: {
+    case kZeroWidth:
+    case kAccents: {
       // ASCII text (AsciiText) mutated word by word outside tags and MIME
       // structure; every charset declared UTF-8.
       for (Segment& g : segments) {
@@ -668,6 +671,24 @@ std::string BustCopy(const Message& m, Bust kind, std::mt19937_64& rng) {
           if (header) return line;  // MIME structure stays
           return EachWord(line, [&](const std::string& w) {
             if (kind == kZeroWidth) return rng() % 5 == 0 ? w + "\xE2\x80\x8B" : w;
+            if (kind == kAccents) {
+              if (rng() % 5 != 0) return w;
+              std::string o;
+              for (char c : w) {
+                const char* const kVowels = "aeiou";
+                const char* v = std::strchr(kVowels, c);
+                if (c == 0 || v == nullptr || rng() % 2 != 0) {
+                  o += c;
+                } else if (rng() % 2 == 0) {  // precomposed: a e i o u with an acute
+                  static const char* const kAcute[] = {"\xC3\xA1", "\xC3\xA9", "\xC3\xAD",
+                                                       "\xC3\xB3", "\xC3\xBA"};
+                  o += kAcute[v - kVowels];
+                } else {  // the letter and a combining diaeresis
+                  absl::StrAppend(&o, std::string(1, c), "\xCC\x88");
+                }
+              }
+              return o;
+            }
             if (rng() % 10 != 0) return w;
             std::string o;
             for (char c : w) {
@@ -885,7 +906,7 @@ std::string BustCopy(const Message& m, Bust kind, std::mt19937_64& rng) {
 
 bool BustApplies(const Message& m, Bust kind) {
   if (kind == kInvisible) return HasHtmlPart(m);
-  if (kind == kLookAlikes || kind == kZeroWidth) return AsciiText(m);
+  if (kind == kLookAlikes || kind == kZeroWidth || kind == kAccents) return AsciiText(m);
   if (kind == kParagraphs) {  // moving soft line breaks would cut words
     return absl::AsciiStrToLower(m.raw).find("quoted-printable") == std::string::npos;
   }

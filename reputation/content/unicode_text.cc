@@ -15,6 +15,7 @@ namespace {
 
 struct Icu {
   const UNormalizer2* nfkc_cf = nullptr;
+  const UNormalizer2* nfd = nullptr;
   USpoofChecker* spoof = nullptr;  // const use only: thread-safe
 };
 
@@ -24,6 +25,9 @@ const Icu& GetIcu() {
     UErrorCode e = U_ZERO_ERROR;
     i.nfkc_cf = unorm2_getNFKCCasefoldInstance(&e);
     if (U_FAILURE(e)) i.nfkc_cf = nullptr;
+    e = U_ZERO_ERROR;
+    i.nfd = unorm2_getNFDInstance(&e);
+    if (U_FAILURE(e)) i.nfd = nullptr;
     e = U_ZERO_ERROR;
     i.spoof = uspoof_open(&e);
     if (U_FAILURE(e)) i.spoof = nullptr;
@@ -83,6 +87,40 @@ size_t LookAlike(UChar32 d, char* out) {
   return Utf8(static_cast<uint32_t>(d), out);
 }
 
+// A combining mark of the blocks that put accents on Latin, Greek and
+// Cyrillic letters (not the vowel signs and points of Indic, Arabic or
+// Hebrew writing, which make the words).
+bool IsDiacritic(UChar32 d) {
+  return (d >= 0x0300 && d <= 0x036F) || (d >= 0x1AB0 && d <= 0x1AFF) ||
+         (d >= 0x1DC0 && d <= 0x1DFF) || (d >= 0x20D0 && d <= 0x20FF) ||
+         (d >= 0xFE20 && d <= 0xFE2F);
+}
+
+// A letter without its accents: the base of its canonical decomposition
+// if everything after the base is a diacritic (é, ï, ǘ, ё, ά), else the
+// letter itself.
+UChar32 WithoutAccents(UChar32 d) {
+  const Icu& icu = GetIcu();
+  if (icu.nfd == nullptr) return d;
+  UChar one[2];
+  int32_t ol = 0;
+  U16_APPEND_UNSAFE(one, ol, d);
+  UChar parts[16];
+  UErrorCode e = U_ZERO_ERROR;
+  const int32_t pl = unorm2_normalize(icu.nfd, one, ol, parts, 16, &e);
+  if (U_FAILURE(e) || pl <= 0) return d;
+  int32_t i = 0;
+  UChar32 base;
+  U16_NEXT(parts, i, pl, base);
+  if (i == pl) return d;  // no decomposition
+  while (i < pl) {
+    UChar32 m;
+    U16_NEXT(parts, i, pl, m);
+    if (!IsDiacritic(m)) return d;
+  }
+  return base;
+}
+
 bool IsPunctuation(int8_t type) {
   return type == U_DASH_PUNCTUATION || type == U_START_PUNCTUATION || type == U_END_PUNCTUATION ||
          type == U_CONNECTOR_PUNCTUATION || type == U_OTHER_PUNCTUATION ||
@@ -127,8 +165,15 @@ size_t Compute(uint32_t c, char* out) {
       continue;
     } else if (IsPunctuation(u_charType(d))) {
       out[n++] = ' ';  // curly quotes, dashes, ellipses: between words
+    } else if (IsDiacritic(d)) {
+      continue;  // an accent written apart from its letter: as one written on it
     } else {
-      n += LookAlike(d, out + n);
+      d = WithoutAccents(d);
+      if (d < 0x80) {
+        out[n++] = static_cast<char>(d);
+      } else {
+        n += LookAlike(d, out + n);
+      }
     }
   }
   return n;

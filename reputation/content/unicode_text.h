@@ -17,6 +17,11 @@
 //                ellipses, after NFKC) become an ASCII space
 //   NFKC         compatibility forms fold and case folds (ICU's NFKC_Casefold:
 //                fullwidth, ligatures, circled and mathematical letters)
+//   accents      diacritics dropped from Latin, Greek and Cyrillic letters,
+//                whether written on the letter (é, ï, ё) or after it as a
+//                combining mark (e + U+0301): bulk mailers sprinkle accents
+//                over a copy's letters, and mailers differ in NFC and NFD
+//                (the vowel signs of Indic, Arabic and Hebrew writing stay)
 //   look-alikes  a letter whose UTS #39 confusable skeleton (ICU uspoof)
 //                is ASCII becomes that ASCII (Cyrillic а е о р с х,
 //                Greek ο, ...); ASCII itself never changes, so a word
