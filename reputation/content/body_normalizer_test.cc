@@ -957,6 +957,10 @@ TEST(BodyNormalizerHiddenTest, HiddenElementsLoseTheirText) {
               plain)
         << hidden;
   }
+  // Hidden letters inside a word: the word as a reader sees it, whole.
+  EXPECT_EQ(Html("<p>V<span style=\"font-size:0\">qz</span>iagra ch<font color=white>zz</font>eap "
+                 "w<span style=\"display:none\">x<b>y</b></span>atches</p>"),
+            "viagra cheap watches");
   // Text the same colour as a background set around it.
   EXPECT_EQ(Html("<p>Cheap watches for sale</p><table bgcolor=\"#000000\"><tr><td>"
                  "<font color=\"black\">lorem ipsum</font></td></tr></table><p>Order today</p>"),
