@@ -50,8 +50,9 @@ class BurstDetector {
     double similarity = 0.44;
     double shared_blocks = 11;
     // Or every block of one of the two (at least this many; 0: off) found
-    // in the other (Fingerprint::ContainedBlocks): a short template padded
-    // with many words of its own. Calibrated with the two above.
+    // in the other, its first allowed missing (Fingerprint::ContainedBlocks):
+    // a short template padded with many words of its own, after it or
+    // before it. Calibrated with the two above.
     int contained_blocks = 2;
     // Or the same first blocks of both, at least this many (at most
     // Fingerprint::kHead; 0: off; Fingerprint::CommonHead): two copies of

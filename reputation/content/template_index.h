@@ -14,7 +14,8 @@
 // has `shared_blocks` blocks in common with the template (runs of words
 // in order; Fingerprint::SharedBlocks), or if every one of the template's
 // blocks (at least `contained_blocks` of them) is among its own, or every
-// one of its own among the template's (Fingerprint::ContainedBlocks);
+// one of its own among the template's, the first block of either allowed
+// missing (words put before the text change it; Fingerprint::ContainedBlocks);
 // and, for two copies each padded with words of its own, through the
 // template's first `head_blocks` blocks in stream order: it joins if it
 // begins with the same ones (Fingerprint::CommonHead).
