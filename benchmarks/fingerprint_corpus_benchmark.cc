@@ -489,9 +489,12 @@ size_t WordCount(absl::string_view text) {
   return n;
 }
 
-// Calls f(word) for each run of letters outside tags, rebuilding the text.
+// Calls f(word) for each run of letters outside tags, rebuilding the text;
+// with `skip_entities`, not for entity names ("&nbsp;", "&#x41;"), which
+// are kept as they are.
 std::string EachWord(const std::string& text,
-                     const std::function<std::string(const std::string&)>& f) {
+                     const std::function<std::string(const std::string&)>& f,
+                     bool skip_entities = false) {
   std::string out;
   bool in_tag = false;
   for (size_t s = 0; s < text.size();) {
@@ -499,7 +502,9 @@ std::string EachWord(const std::string& text,
     if (!in_tag && isalpha(static_cast<unsigned char>(c))) {
       size_t e = s;
       while (e < text.size() && isalpha(static_cast<unsigned char>(text[e]))) ++e;
-      out += f(text.substr(s, e - s));
+      const bool entity = skip_entities && s > 0 && (text[s - 1] == '&' || text[s - 1] == '#');
+      const std::string w = text.substr(s, e - s);
+      out += entity ? w : f(w);
       s = e;
       continue;
     }
@@ -847,32 +852,16 @@ std::string BustCopy(const Message& m, Bust kind, std::mt19937_64& rng) {
       // one HTML part, no MIME structure in its body), which a tag would
       // break.
       for (Segment& g : segments) {
-        const std::string& text = g.text;
-        std::string out;
-        bool in_tag = false;
-        for (size_t i = 0; i < text.size();) {
-          const char c = text[i];
-          if (in_tag || !isalpha(static_cast<unsigned char>(c))) {
-            in_tag = c == '<' || (in_tag && c != '>');
-            out += c;
-            ++i;
-            continue;
-          }
-          size_t e = i;
-          while (e < text.size() && isalpha(static_cast<unsigned char>(text[e]))) ++e;
-          const std::string w = text.substr(i, e - i);
-          const bool entity = i > 0 && (text[i - 1] == '&' || text[i - 1] == '#');
-          static const char* const kTags[] = {"<b></b>", "<span></span>", "<font></font>",
-                                              "<i></i>", "<x7></x7>"};
-          if (entity || w.size() < 4 || rng() % 5 != 0) {
-            out += w;
-          } else {
-            const size_t at = 1 + rng() % (w.size() - 1);
-            absl::StrAppend(&out, w.substr(0, at), kTags[rng() % 5], w.substr(at));
-          }
-          i = e;
-        }
-        g.text = out;
+        g.text = EachWord(
+            g.text,
+            [&](const std::string& w) {
+              static const char* const kTags[] = {"<b></b>", "<span></span>", "<font></font>",
+                                                  "<i></i>", "<x7></x7>"};
+              if (w.size() < 4 || rng() % 5 != 0) return w;
+              const size_t at = 1 + rng() % (w.size() - 1);
+              return absl::StrCat(w.substr(0, at), kTags[rng() % 5], w.substr(at));
+            },
+            /*skip_entities=*/true);
       }
       break;
     case kOpening:

@@ -531,8 +531,7 @@ double Fingerprint::SharedBlocks(const uint32_t* a, int na, bool full_a, const u
 
 int Fingerprint::ContainedBlocks(const Fingerprint& a, const Fingerprint& b, int missing) noexcept {
   return ContainedBlocks(a.blocks, a.nblocks, a.blocks_cut(), b.blocks, b.nblocks, b.blocks_cut(),
-                         missing, a.nhead > 0 ? int64_t{a.head[0]} : -1,
-                         b.nhead > 0 ? int64_t{b.head[0]} : -1);
+                         missing, a.first_block(), b.first_block());
 }
 
 int Fingerprint::ContainedBlocks(const uint32_t* a, int na, bool full_a, const uint32_t* b, int nb,

@@ -67,10 +67,10 @@ struct Fingerprint {
   int exact = 0;
   uint32_t elements[kMaxExact];
   // Content-defined blocks of the token stream (a block ends after a token
-  // whose hash says so, one in four, once it has 4 tokens: about 6 on average): the
-  // kBlocks smallest block hashes (32 bits), sorted and distinct, for
-  // SharedBlocks. Runs of words in order survive padding that dilutes the
-  // word set.
+  // whose hash says so, one in four, once it has 4 tokens: about 6 on
+  // average): the kBlocks smallest block hashes (32 bits), sorted and
+  // distinct, for SharedBlocks. Runs of words in order survive padding
+  // that dilutes the word set.
   static constexpr int kBlocks = 64;
   int nblocks = 0;
   uint32_t blocks[kBlocks];
@@ -82,6 +82,9 @@ struct Fingerprint {
   static constexpr int kHead = 8;
   int nhead = 0;
   uint32_t head[kHead];
+  // The first block (head[0]), or -1 if the message has none; as
+  // ContainedBlocks' `first_a` and `first_b` take it.
+  int64_t first_block() const { return nhead > 0 ? int64_t{head[0]} : -1; }
   // How many blocks two messages begin with alike (the longest common
   // prefix of `head`).
   static int CommonHead(const Fingerprint& a, const Fingerprint& b) noexcept;

@@ -3,6 +3,7 @@
 // the URL-host rule, markup of other tags reduced to its shape.
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <cstring>
 
 #include "reputation/content/body_normalizer.h"
@@ -273,12 +274,12 @@ bool LeadingNumber(absl::string_view v, double* out, absl::string_view* unit) {
 // faint text (#eeeeee, #dddddd on white) differs by 17 and more.
 bool Unreadable(absl::string_view fg, absl::string_view bg) {
   if (fg.size() != 7 || bg.size() != 7) return false;
+  auto channel = [](absl::string_view c, size_t i) {
+    return HexValue(static_cast<unsigned char>(c[i])) * 16 +
+           HexValue(static_cast<unsigned char>(c[i + 1]));
+  };
   for (size_t i = 1; i < 7; i += 2) {
-    const int f = HexValue(static_cast<unsigned char>(fg[i])) * 16 +
-                  HexValue(static_cast<unsigned char>(fg[i + 1]));
-    const int b = HexValue(static_cast<unsigned char>(bg[i])) * 16 +
-                  HexValue(static_cast<unsigned char>(bg[i + 1]));
-    if (f > b + 12 || b > f + 12) return false;
+    if (std::abs(channel(fg, i) - channel(bg, i)) > 12) return false;
   }
   return true;
 }
@@ -291,8 +292,7 @@ bool Transparent(absl::string_view v) {
   const size_t close = v.find(')');
   if (close == absl::string_view::npos) return false;
   const absl::string_view args = v.substr(0, close);
-  const size_t slash = args.rfind('/');
-  size_t at = slash;
+  size_t at = args.rfind('/');  // rgb(r g b / alpha)
   if (at == absl::string_view::npos) {
     // Four numbers: the last is the alpha.
     if (std::count(args.begin(), args.end(), ',') != 3) return false;
@@ -306,9 +306,9 @@ bool Transparent(absl::string_view v) {
 // Whether compact declarations (CompactCss) hide their element's text, in
 // one pass over them: display:none, visibility:hidden, a font of (nearly)
 // no size, no opacity, a transparent colour, no height or width with the
-// overflow hidden, far off screen, or text coloured (nearly) like its background (its own, else
-// `background`: the nearest one set around it). Its own background, if
-// set, goes to *own_bg (NormalColour; 0 if none).
+// overflow hidden, far off screen, or text coloured (nearly) like its
+// background (its own, else `background`: the nearest one set around it).
+// Its own background, if set, goes to *own_bg (NormalColour; 0 if none).
 bool HidingCss(absl::string_view css, absl::string_view background, char* own_bg,
                size_t* own_bg_len) {
   bool overflow_hidden = false, no_extent = false;

@@ -128,9 +128,9 @@ uint64_t TemplateIndex::Assign(const Fingerprint& fp, double* similarity) {
                                     fp.blocks_cut()) >= options_.shared_blocks;
       const bool contained =
           options_.contained_blocks > 0 &&
-          Fingerprint::ContainedBlocks(
-              t.blocks, t.nblocks, t.blocks_cut, fp.blocks, fp.nblocks, fp.blocks_cut(), 0, t.first,
-              fp.nhead > 0 ? int64_t{fp.head[0]} : -1) >= options_.contained_blocks;
+          Fingerprint::ContainedBlocks(t.blocks, t.nblocks, t.blocks_cut, fp.blocks, fp.nblocks,
+                                       fp.blocks_cut(), 0, t.first,
+                                       fp.first_block()) >= options_.contained_blocks;
       if (shared || contained) {
         if (similarity) *similarity = std::max(best_similarity, 0.0);
         return t.id;
@@ -165,7 +165,7 @@ uint64_t TemplateIndex::Assign(const Fingerprint& fp, double* similarity) {
   t.nblocks = static_cast<uint8_t>(std::min(fp.nblocks, kTemplateBlocks));
   t.blocks_cut = fp.nblocks > kTemplateBlocks;
   std::copy(fp.blocks, fp.blocks + t.nblocks, t.blocks);
-  t.first = fp.nhead > 0 ? int64_t{fp.head[0]} : -1;
+  t.first = fp.first_block();
   by_digest_[digest] = slot;
   for (int b = 0; b < kBands; ++b) by_band_[Band(sketch, b)] = slot;
   for (int i = 0; i < std::min<int>(t.nblocks, kIndexedBlocks); ++i) by_block_[t.blocks[i]] = slot;
