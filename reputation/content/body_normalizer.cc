@@ -396,6 +396,37 @@ void BodyNormalizer::Tokenize(absl::string_view text) noexcept {
     }
     return;
   }
+  // Plain text a paragraph at a time.
+  while (p < end) {
+    bool ended = false;
+    const unsigned char* const cut = NextParagraph(p, end, &ended);
+    PlainText(p, cut);
+    if (ended) ParagraphEnd();
+    p = cut;
+  }
+}
+
+const unsigned char* BodyNormalizer::NextParagraph(const unsigned char* p, const unsigned char* end,
+                                                   bool* ended) noexcept {
+  while (p < end) {
+    if (blank_line_) {  // only blanks since the last line end
+      while (p < end && (*p == ' ' || *p == '\t' || *p == '\r')) ++p;
+      if (p == end) return end;
+      if (*p == '\n') {
+        *ended = true;
+        return p + 1;
+      }
+      blank_line_ = false;
+    }
+    const void* nl = std::memchr(p, '\n', static_cast<size_t>(end - p));
+    if (nl == nullptr) return end;
+    p = static_cast<const unsigned char*>(nl) + 1;
+    blank_line_ = true;
+  }
+  return end;
+}
+
+void BodyNormalizer::PlainText(const unsigned char* p, const unsigned char* end) noexcept {
   p = TextBlocks<4, false>(p, end);
   while (p < end) {              // what is left (< 64 bytes)
     p = CopyRun(p, end, false);  // a run of word bytes, lower-cased

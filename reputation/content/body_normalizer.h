@@ -75,6 +75,12 @@ struct TokenBatch {
   size_t size = 0;  // all tokens and their NULs
   const uint16_t* lengths = nullptr;
   size_t count = 0;
+  // Where paragraphs ended (a block tag in HTML, a blank line in text, a
+  // part's end): token indices in [0, count], ascending, each once; i
+  // means a paragraph ended before token i (count: after the last token).
+  // Sinks that do not need them ignore them.
+  const uint16_t* breaks = nullptr;
+  size_t nbreaks = 0;
 };
 
 // Receives the normalised tokens: a sink overrides Token (one call per
@@ -185,6 +191,19 @@ class BodyNormalizer {
   // Text as the tokenizer takes it (UTF-8, folded), 16 bytes readable
   // past its end.
   void Tokenize(absl::string_view text) noexcept;
+  // Plain text between two paragraph ends (the tokenizer's loops).
+  void PlainText(const unsigned char* p, const unsigned char* end) noexcept;
+  // Where the next blank line in plain text ends (past its line end; a
+  // line of blanks and carriage returns only, maybe begun in an earlier
+  // call), with `*ended` true; else `end`.
+  const unsigned char* NextParagraph(const unsigned char* p, const unsigned char* end,
+                                     bool* ended) noexcept;
+  // A paragraph ends before the next token kept (TokenBatch::breaks).
+  void ParagraphEnd() noexcept {
+    if (batch_nbreaks_ == 0 || batch_breaks_[batch_nbreaks_ - 1] != batch_count_) {
+      batch_breaks_[batch_nbreaks_++] = static_cast<uint16_t>(batch_count_);
+    }
+  }
   void TextByte(unsigned char c) noexcept;
   void HtmlByte(unsigned char c) noexcept;
   void EndTag() noexcept;
@@ -345,6 +364,12 @@ class BodyNormalizer {
   size_t batch_len_ = 0;
   uint16_t batch_lengths_[kBatchTokens];
   size_t batch_count_ = 0;
+  // Paragraph ends in the batch (TokenBatch::breaks).
+  uint16_t batch_breaks_[kBatchTokens + 1];
+  size_t batch_nbreaks_ = 0;
+  // In plain text: only blanks since the last line end (a line end now
+  // ends a paragraph).
+  bool blank_line_ = false;
 
   uint64_t bytes_seen_ = 0;
   uint64_t text_bytes_ = 0;

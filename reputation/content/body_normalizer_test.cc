@@ -17,9 +17,29 @@ namespace {
 class Collect : public TokenSink {
  public:
   void Token(absl::string_view t) noexcept override { tokens.emplace_back(t); }
+  void Tokens(const TokenBatch& batch) noexcept override {
+    for (size_t i = 0; i < batch.nbreaks; ++i) {
+      EXPECT_LE(batch.breaks[i], batch.count);
+      if (i > 0) EXPECT_LT(batch.breaks[i - 1], batch.breaks[i]);
+      breaks.push_back(tokens.size() + batch.breaks[i]);
+    }
+    TokenSink::Tokens(batch);
+  }
   void Markup(absl::string_view m) noexcept override { markup.emplace_back(m); }
   std::string Joined() const { return absl::StrJoin(tokens, " "); }
+  // The tokens with " /" where a paragraph ended (the same place reported
+  // twice, by two batches, shows twice).
+  std::string Paragraphs() const {
+    std::string out;
+    size_t b = 0;
+    for (size_t i = 0; i <= tokens.size(); ++i) {
+      for (; b < breaks.size() && breaks[b] == i; ++b) out += out.empty() ? "/" : " /";
+      if (i < tokens.size()) absl::StrAppend(&out, out.empty() ? "" : " ", tokens[i]);
+    }
+    return out;
+  }
   std::vector<std::string> tokens;
+  std::vector<size_t> breaks;
   std::vector<std::string> markup;
 };
 
@@ -37,8 +57,17 @@ std::string Norm(absl::string_view message, BodyNormalizer::Options o = {}) {
   return c.Joined();
 }
 
-// The tokens of `message` fed in pieces of 1 to `max_piece` bytes.
-std::string NormInPieces(absl::string_view message, std::mt19937& rng, size_t max_piece) {
+std::string Paragraphs(absl::string_view message) {
+  BodyNormalizer n;
+  Collect c;
+  n.Normalize(message, &c);
+  return c.Paragraphs();
+}
+
+// The tokens of `message` fed in pieces of 1 to `max_piece` bytes (with
+// the paragraph ends if `paragraphs`).
+std::string NormInPieces(absl::string_view message, std::mt19937& rng, size_t max_piece,
+                         bool paragraphs = false) {
   BodyNormalizer n;
   Collect c;
   n.Reset(&c);
@@ -48,7 +77,7 @@ std::string NormInPieces(absl::string_view message, std::mt19937& rng, size_t ma
     pos += len;
   }
   n.Finish();
-  return c.Joined();
+  return paragraphs ? c.Paragraphs() : c.Joined();
 }
 
 TEST(BodyNormalizerTest, PlainTextIsFoldedAndCollapsed) {
@@ -404,6 +433,41 @@ TEST(BodyNormalizerTest, ChunkingDoesNotChangeTheResult) {
   }
 }
 
+TEST(BodyNormalizerTest, ParagraphEndsAreReported) {
+  // Plain text: a blank line (blanks and carriage returns allowed on it)
+  // ends a paragraph; a line end alone does not.
+  EXPECT_EQ(Paragraphs("\nfirst words here\n\nsecond one\nstill second\n \t\r\nthird\n"),
+            "first words here / second one still second / third");
+  EXPECT_EQ(Paragraphs("\r\none two\r\n\r\nthree\r\n"), "one two / three");
+  // Several blank lines end one paragraph.
+  EXPECT_EQ(Paragraphs("\na\n\n\n\n\nb"), "a / b");
+  // HTML: block tags end paragraphs, blank lines and inline tags do not.
+  EXPECT_EQ(Paragraphs("Content-Type: text/html\n\n<p>one two</p>\n\nthree<b>four</b> "
+                       "<br>five<div>six</div>"),
+            "/ one two / threefour / five / six /");
+  EXPECT_EQ(Paragraphs("Content-Type: text/html\n\nsome\n\ntext <span>here</span>"),
+            "some text here");
+  // A part's boundary ends a paragraph.
+  EXPECT_EQ(Paragraphs("Content-Type: multipart/mixed; boundary=b\n\n--b\n\none\n--b\n\n"
+                       "two\n--b--\n"),
+            "/ one / two /");
+  // However the bytes are cut, and through both encodings.
+  const std::string text = "alpha beta\r\n\r\ngamma\n  \n\ndelta epsilon\nzeta\n\neta";
+  const std::string whole = Paragraphs("\n" + text);
+  EXPECT_EQ(whole, "alpha beta / gamma / delta epsilon zeta / eta");
+  std::mt19937 rng(7);
+  for (int trial = 0; trial < 200; ++trial) {
+    ASSERT_EQ(NormInPieces("\n" + text, rng, 1 + trial % 9, true), whole) << trial;
+  }
+  EXPECT_EQ(Paragraphs("Content-Transfer-Encoding: base64\n\n" + absl::Base64Escape(text)), whole);
+  EXPECT_EQ(Paragraphs("Content-Transfer-Encoding: quoted-printable\n\n"
+                       "alpha =\nbeta\n\ngam=\nma\n=20\n\ndelta epsilon\nzeta\n\neta"),
+            whole);
+  // An address takes its lead-in back (up to 5 words, across a paragraph
+  // end): the end stays where the dropped words were.
+  EXPECT_EQ(Paragraphs("\nsome text\n\nwrite to anna@example.net now"), "/ now");
+}
+
 // Untransformed text is tokenised many lines at a time; CRLF or LF line
 // ends, chunking, and a long line whose '\r' falls on the 2048-byte cut
 // must not change the tokens.
@@ -547,10 +611,13 @@ TEST(BodyNormalizerTest, BlockAndBytePathsAgreeOnRandomText) {
     const bool html = trial % 2 == 1;
     const std::string type = html ? "Content-Type: text/html\n" : "Content-Type: text/plain\n";
     const std::string text = RandomText(rng, html);
-    const std::string whole = Norm(type + "\n" + text);
-    const std::string wrapped =
-        Norm(type + "Content-Transfer-Encoding: quoted-printable\n\n" + SoftWrapped(text, rng));
+    const std::string whole = Paragraphs(type + "\n" + text);
+    const std::string wrapped = Paragraphs(
+        type + "Content-Transfer-Encoding: quoted-printable\n\n" + SoftWrapped(text, rng));
     ASSERT_EQ(wrapped, whole) << "trial " << trial << " text:\n" << text;
+    ASSERT_EQ(NormInPieces(type + "\n" + text, rng, trial % 2 ? 5 : 300, true), whole)
+        << "trial " << trial << " in pieces, text:\n"
+        << text;
     if (trial < 2) {
       EXPECT_FALSE(whole.empty());
     }
@@ -562,7 +629,7 @@ std::string TokensAndMarkup(absl::string_view message) {
   BodyNormalizer n;
   Collect c;
   n.Normalize(message, &c);
-  return absl::StrCat(c.Joined(), " | ", absl::StrJoin(c.markup, " | "));
+  return absl::StrCat(c.Paragraphs(), " | ", absl::StrJoin(c.markup, " | "));
 }
 
 // Base64 in lines of random length (groups cut by line ends, some junk).

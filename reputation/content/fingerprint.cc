@@ -63,9 +63,20 @@ struct SmallSet {
     block_len = 0;
     Block(h);
   }
+  // A paragraph ended (TokenBatch::breaks): so does a block of 4 tokens
+  // or more (a shorter one goes on into the next paragraph). Text added
+  // as a paragraph of its own, after a template or before it, then leaves
+  // the template's blocks whole where they end on a paragraph.
+  void Break() {
+    if (block_len < 4) return;
+    Block(static_cast<uint32_t>(Mix64(block_acc)));
+    block_acc = 0;
+    block_len = 0;
+  }
   // Eight tokens' hashes at once, as Token eight times: `prefix[k]` is
   // the chain of the group's tokens 0..k alone (XOR of t_j rotated by
-  // 7 * (k - j)), `ends` has bit k set where token k EndsBlock.
+  // 7 * (k - j)), `ends` has bit k set where token k EndsBlock or a
+  // paragraph ends after it (Break: the same length rule).
   // Only the candidate ends are visited (about two), not every token.
   void Tokens8(const uint64_t* prefix, unsigned ends) {
     int start = -1;  // the group's token that ended the last block, if any
@@ -234,7 +245,16 @@ void AddShingles(const TokenBatch& batch, size_t from, const char* p, int shift,
   uint64_t count = *seen;
   const uint16_t* const lengths = batch.lengths;
   const size_t n = batch.count;
+  // The paragraph ends from token `from` on (those before it are done).
+  const uint16_t* brk = batch.breaks;
+  const uint16_t* const brk_end = batch.breaks + batch.nbreaks;
+  while (brk != brk_end && *brk < from) ++brk;
+  size_t next_break = brk != brk_end ? *brk : ~size_t{0};
   for (size_t i = from; i < n; ++i) {
+    if (i == next_break) {
+      small->Break();
+      next_break = ++brk != brk_end ? *brk : ~size_t{0};
+    }
     const size_t size = lengths[i];
     const uint64_t t = TokenHash(p, size);
     p += size + 1;
@@ -255,6 +275,7 @@ void AddShingles(const TokenBatch& batch, size_t from, const char* p, int shift,
     bin = std::min(bin, h);  // branch-free: which is smaller is random
     small->Add(h);
   }
+  if (next_break == n) small->Break();
   window[0] = w0;
   window[1] = w1;
   window[2] = w2;
@@ -299,7 +320,20 @@ __attribute__((target("avx512f,avx512dq"))) size_t AddShinglesAvx512(
   uint64_t offset = 0;
   alignas(64) uint64_t at[8];
   alignas(64) uint64_t out[8];
+  const uint16_t* brk = batch.breaks;
+  const uint16_t* const brk_end = batch.breaks + batch.nbreaks;
   for (size_t g = 0; g < groups; ++g) {
+    // Paragraph ends before this group's tokens 1..7: ends after tokens
+    // 0..6; one before token 0 ends the block before the group.
+    unsigned breaks = 0;
+    for (; brk != brk_end && *brk < 8 * g + 8; ++brk) {
+      const size_t k = *brk - 8 * g;
+      if (k == 0) {
+        small->Break();
+      } else {
+        breaks |= 1u << (k - 1);
+      }
+    }
     const uint16_t* const len16 = batch.lengths + 8 * g;
     for (int k = 0; k < 8; ++k) {
       at[k] = offset;
@@ -345,11 +379,10 @@ __attribute__((target("avx512f,avx512dq"))) size_t AddShinglesAvx512(
       prefix = _mm512_xor_si512(prefix, _mm512_rol_epi64(_mm512_alignr_epi64(prefix, zero, 6), 14));
       prefix = _mm512_xor_si512(prefix, _mm512_rol_epi64(_mm512_alignr_epi64(prefix, zero, 4), 28));
       _mm512_store_si512(out, prefix);
-      small->Tokens8(
-          out,
-          _mm512_cmplt_epu64_mask(
-              _mm512_mullo_epi64(t, _mm512_set1_epi64(static_cast<long long>(SmallSet::kBlockOdd))),
-              _mm512_set1_epi64(static_cast<long long>(uint64_t{1} << 62))));
+      const unsigned ends = _mm512_cmplt_epu64_mask(
+          _mm512_mullo_epi64(t, _mm512_set1_epi64(static_cast<long long>(SmallSet::kBlockOdd))),
+          _mm512_set1_epi64(static_cast<long long>(uint64_t{1} << 62)));
+      small->Tokens8(out, ends | breaks);
     }
     __m512i c = t;
     if (width > 1)

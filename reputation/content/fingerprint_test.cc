@@ -73,7 +73,14 @@ TEST(FingerprintTest, WideAndNarrowVectorsGiveTheSameSketch) {
     Fingerprinter::Options o;
     o.shingle = 1 + trial % 4;
     o.k = 8 << (trial % 5);
-    const std::string m = Message(w);
+    std::string m = Message(w);
+    // Paragraph ends (blank lines) in two messages of three, at random
+    // places: blocks end there too.
+    if (trial % 3 != 0) {
+      for (size_t at = m.find("\n\n") + 2; at < m.size(); ++at) {
+        if (m[at] == ' ' && rng() % (1 + trial % 7) == 0) m.replace(at, 1, "\n\n");
+      }
+    }
     BodyNormalizer::UseWideVectors(true);
     const Fingerprint a = Fp(m, o);
     BodyNormalizer::UseWideVectors(false);
@@ -446,6 +453,38 @@ TEST(FingerprintBlocksTest, AShortTemplateIsContainedInCopiesWithWordsBeforeIt) 
     found_all_but_first += contained >= t.nblocks - 1;
   }
   EXPECT_GE(found_all_but_first, 30);
+}
+
+TEST(FingerprintBlocksTest, AParagraphAddedBeforeOrAfterLeavesTheTemplatesBlocks) {
+  // Words added as a paragraph of their own: the template's blocks end
+  // where it begins and ends (once they have 4 tokens), so a copy keeps
+  // every block of the template, not all but the first.
+  const auto tmpl = Words(40, 17);
+  const std::string text = absl::StrJoin(tmpl, " ");
+  const Fingerprint t = Fp(absl::StrCat("Subject: x\n\n", text, "\n"));
+  ASSERT_GE(t.nblocks, 3);
+  int all_before = 0, all_after = 0, all_run_on = 0;
+  for (int trial = 0; trial < 40; ++trial) {
+    const std::string pad = absl::StrJoin(Words(12 + 4 * trial, 4000 + trial), " ");
+    const Fingerprint before = Fp(absl::StrCat("Subject: x\n\n", pad, "\n\n", text, "\n"));
+    const Fingerprint after = Fp(absl::StrCat("Subject: x\n\n", text, "\n\n", pad, "\n"));
+    const Fingerprint run_on = Fp(absl::StrCat("Subject: x\n\n", pad, " ", text, "\n"));
+    const int found_before = Fingerprint::ContainedBlocks(t, before, 0);
+    EXPECT_GE(found_before, t.nblocks - 1) << trial;  // at worst the first is lost
+    all_before += found_before == t.nblocks;
+    all_after += Fingerprint::ContainedBlocks(t, after, 0) == t.nblocks;
+    all_run_on += Fingerprint::ContainedBlocks(t, run_on, 0) == t.nblocks;
+    // Two copies padded before, each with words of its own.
+    const std::string pad2 = absl::StrJoin(Words(12 + 4 * trial, 6000 + trial), " ");
+    const Fingerprint other = Fp(absl::StrCat("Subject: x\n\n", pad2, "\n\n", text, "\n"));
+    EXPECT_GE(Fingerprint::SharedBlocks(before, other), t.nblocks - 1) << trial;
+  }
+  // Before: all of them unless the padding's last words (fewer than 4 past
+  // its last block) run on into the template's first block (18 of 40).
+  EXPECT_GE(all_before, 12);
+  EXPECT_EQ(all_after, 40);
+  // Without the blank line the padding runs on into the first block.
+  EXPECT_LT(all_run_on, all_before) << all_run_on;
 }
 
 TEST(FingerprintBlocksTest, ContainedBlocksOnListsExactAndCut) {

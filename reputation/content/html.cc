@@ -540,6 +540,7 @@ void BodyNormalizer::TagOfKind(absl::string_view tag, bool closing, int kind,
   // block tags come.
   if (kind != kOtherTag) FlushWord();
   const bool block = kind == kBlockTag;
+  if (block) ParagraphEnd();
   line_start_ |= block;
   greeting_left_ &= static_cast<int>(block) - 1;
   if (closing) {  // "</a>": no markup, no link; a background it set ends

@@ -158,6 +158,8 @@ void BodyNormalizer::Reset(TokenSink* sink) noexcept {
   pending_len_ = 0;
   batch_len_ = 0;
   batch_count_ = 0;
+  batch_nbreaks_ = 0;
+  blank_line_ = false;
   qp_carry_len_ = 0;
 }
 
@@ -404,6 +406,8 @@ void BodyNormalizer::OnBodyLine(absl::string_view line, bool complete) noexcept 
       absl::string_view tail = Trim(rest.substr(matched));
       FlushPending(/*end_of_part=*/true);
       Newline();
+      ParagraphEnd();
+      blank_line_ = false;
       if (tail.substr(0, 2) == "--") {  // closing: back to the parent's epilogue
         depth_ = d;
         kind_ = PartKind::kSkip;
