@@ -256,14 +256,37 @@ const unsigned char* BodyNormalizer::TextBlocks(const unsigned char* p,
     const uint64_t nl = m.nl, greet = m.greet, digit = m.digit, punct = m.punct, at = m.at;
     const uint64_t special = m.special;
     // The first exit, or the block's end.
-    const uint32_t limit =
+    uint32_t limit =
         kHtml && m.exits != 0 ? static_cast<uint32_t>(__builtin_ctzll(m.exits)) : kBytes;
+    bool paragraph = false;
+    if (!kHtml) {
+      // Plain text: a line end after a blank line (white space only, from
+      // the line end before it, maybe in an earlier block: blank_line_)
+      // ends a paragraph, and the block there. A line's start plus the run
+      // of white space after it lands on that run's end (the carry).
+      const uint64_t blank = m.space & ~nl;
+      const uint64_t starts = (nl << 1) | static_cast<uint64_t>(blank_line_);
+      const uint64_t ends = ((starts + blank) & ~blank) & nl;
+      if (ends != 0) {
+        limit = static_cast<uint32_t>(__builtin_ctzll(ends)) + 1;
+        paragraph = true;
+        blank_line_ = true;
+      } else if (nl != 0) {  // white space only after the last line end
+        blank_line_ = (~m.space >> (63 - __builtin_clzll(nl))) <= 1;
+      } else {
+        blank_line_ &= m.space == ~uint64_t{0};
+      }
+    }
     const uint64_t before_limit = Bits(0, limit);
     if ((special & before_limit) == 0 && (sep & before_limit) != 0) {
       // No URL, no address: every token of the block is decided from the
       // masks (FastBlock); only the words at its two ends use the buffer.
       FastBlock(low, sep, digit, punct, nl, greet, limit);
       p += limit;
+      if (paragraph) {
+        ParagraphEnd();
+        continue;
+      }
       if (limit < kBytes) return p;
       continue;
     }
@@ -296,6 +319,10 @@ const unsigned char* BodyNormalizer::TextBlocks(const unsigned char* p,
       pos += run;
     }
     p += limit;
+    if (paragraph) {
+      ParagraphEnd();
+      continue;
+    }
     if (limit < kBytes) return p;
   }
 #endif
@@ -396,40 +423,11 @@ void BodyNormalizer::Tokenize(absl::string_view text) noexcept {
     }
     return;
   }
-  // Plain text a paragraph at a time.
-  while (p < end) {
-    bool ended = false;
-    const unsigned char* const cut = NextParagraph(p, end, &ended);
-    PlainText(p, cut);
-    if (ended) ParagraphEnd();
-    p = cut;
-  }
-}
-
-const unsigned char* BodyNormalizer::NextParagraph(const unsigned char* p, const unsigned char* end,
-                                                   bool* ended) noexcept {
-  while (p < end) {
-    if (blank_line_) {  // only blanks since the last line end
-      while (p < end && (*p == ' ' || *p == '\t' || *p == '\r')) ++p;
-      if (p == end) return end;
-      if (*p == '\n') {
-        *ended = true;
-        return p + 1;
-      }
-      blank_line_ = false;
-    }
-    const void* nl = std::memchr(p, '\n', static_cast<size_t>(end - p));
-    if (nl == nullptr) return end;
-    p = static_cast<const unsigned char*>(nl) + 1;
-    blank_line_ = true;
-  }
-  return end;
-}
-
-void BodyNormalizer::PlainText(const unsigned char* p, const unsigned char* end) noexcept {
   p = TextBlocks<4, false>(p, end);
-  while (p < end) {              // what is left (< 64 bytes)
+  while (p < end) {  // what is left (< 64 bytes)
+    const unsigned char* const run = p;
     p = CopyRun(p, end, false);  // a run of word bytes, lower-cased
+    blank_line_ &= p == run;
     if (p == end) break;
     TextByte(*p++);
   }
@@ -437,9 +435,16 @@ void BodyNormalizer::PlainText(const unsigned char* p, const unsigned char* end)
 
 void BodyNormalizer::TextByte(unsigned char c) noexcept {
   if (IsSeparator(c)) {
+    if (c == '\n') {  // (in plain text) a blank line ends a paragraph
+      if (blank_line_ && kind_ == PartKind::kPlain) ParagraphEnd();
+      blank_line_ = true;
+    } else if (c > ' ') {
+      blank_line_ = false;
+    }
     SeparatorRun(c == '\n', c == ',' || c == ';' || c == '!');
     return;
   }
+  blank_line_ = false;
   AppendWordByte(c);
 }
 

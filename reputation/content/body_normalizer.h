@@ -191,13 +191,6 @@ class BodyNormalizer {
   // Text as the tokenizer takes it (UTF-8, folded), 16 bytes readable
   // past its end.
   void Tokenize(absl::string_view text) noexcept;
-  // Plain text between two paragraph ends (the tokenizer's loops).
-  void PlainText(const unsigned char* p, const unsigned char* end) noexcept;
-  // Where the next blank line in plain text ends (past its line end; a
-  // line of blanks and carriage returns only, maybe begun in an earlier
-  // call), with `*ended` true; else `end`.
-  const unsigned char* NextParagraph(const unsigned char* p, const unsigned char* end,
-                                     bool* ended) noexcept;
   // A paragraph ends before the next token kept (TokenBatch::breaks).
   void ParagraphEnd() noexcept {
     if (batch_nbreaks_ == 0 || batch_breaks_[batch_nbreaks_ - 1] != batch_count_) {
@@ -367,8 +360,8 @@ class BodyNormalizer {
   // Paragraph ends in the batch (TokenBatch::breaks).
   uint16_t batch_breaks_[kBatchTokens + 1];
   size_t batch_nbreaks_ = 0;
-  // In plain text: only blanks since the last line end (a line end now
-  // ends a paragraph).
+  // In plain text: only white space since the last line end (a line end
+  // now ends a paragraph).
   bool blank_line_ = false;
 
   uint64_t bytes_seen_ = 0;

@@ -141,6 +141,7 @@ struct BlockMasks {
   uint64_t special;  // where a URL ("://", "www") or an address ('@') may be
   uint64_t at;       // '@'
   uint64_t exits;    // '<' and '&' (where HTML text stops)
+  uint64_t space;    // bytes up to ' ' (white space and control bytes)
 };
 
 inline uint64_t Special(uint64_t at, uint64_t colon, uint64_t slash, uint64_t w) {
@@ -156,7 +157,7 @@ inline uint64_t Special(uint64_t at, uint64_t colon, uint64_t slash, uint64_t w)
 template <int kVectors>
 __attribute__((always_inline)) inline void ClassifySse2(const unsigned char* p, char* low,
                                                         BlockMasks* m) {
-  uint64_t sep = 0, nl = 0, greet = 0, digit = 0, punct = 0, exits = 0;
+  uint64_t sep = 0, nl = 0, greet = 0, digit = 0, punct = 0, exits = 0, space = 0;
   uint64_t at = 0, colon = 0, slash = 0, w = 0;
   for (int k = 0; k < kVectors; ++k) {
     const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * k));
@@ -178,8 +179,9 @@ __attribute__((always_inline)) inline void ClassifySse2(const unsigned char* p, 
     slash |= uint64_t{Mask(Eq(v, '/'))} << shift;
     w |= uint64_t{Mask(Eq(lower, 'w'))} << shift;
     exits |= uint64_t{Mask(_mm_or_si128(Eq(v, '<'), Eq(v, '&')))} << shift;
+    space |= uint64_t{Mask(_mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(' ')), v))} << shift;
   }
-  *m = BlockMasks{sep, nl, greet, digit, punct, Special(at, colon, slash, w), at, exits};
+  *m = BlockMasks{sep, nl, greet, digit, punct, Special(at, colon, slash, w), at, exits, space};
 }
 
 inline void Classify64Sse2(const unsigned char* p, char* low, BlockMasks* m) {
@@ -247,6 +249,7 @@ __attribute__((target("avx512f,avx512bw,avx512vbmi"))) inline void Classify64Avx
   m->at = at;
   m->exits = _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8('<')) |
              _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8('&'));
+  m->space = _mm512_cmple_epu8_mask(v, _mm512_set1_epi8(' '));
 }
 #endif
 
