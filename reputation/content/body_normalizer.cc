@@ -90,7 +90,8 @@ inline void BodyNormalizer::AppendBlockRun(const char* low, uint32_t from, uint3
 // continue the word collected so far, the run after the last one may go on
 // past the limit; both go to the word buffer.
 inline void BodyNormalizer::FastBlock(const char* low, uint64_t sep, uint64_t digit, uint64_t punct,
-                                      uint64_t nl, uint64_t greet, uint32_t limit) noexcept {
+                                      uint64_t nl, uint64_t greet, uint32_t limit,
+                                      uint64_t paragraphs) noexcept {
   const uint64_t before_limit = Bits(0, limit);
   const uint64_t seps = sep & before_limit;
   uint32_t pos = 0;
@@ -118,10 +119,19 @@ inline void BodyNormalizer::FastBlock(const char* low, uint64_t sep, uint64_t di
   if (batch_len_ + 128 > kBatchBytes || batch_count_ + 64 > kBatchTokens) {
     FlushTokens(kAddressLeadIn);
   }
-  if (starts != 0 && PackBlock(low, tok, starts, ends, digit, after_nl)) {
+  const size_t first = batch_count_;  // the block's first token
+  uint64_t kept_starts = 0;
+  if (starts != 0 && PackBlock(low, tok, starts, ends, digit, after_nl, &kept_starts)) {
     gap = 64 - static_cast<uint32_t>(__builtin_clzll(ends));
   } else {
-    TokenLoop(low, starts, ends, digit_ends, after_nl, after_mark, &gap);
+    TokenLoop(low, starts, ends, digit_ends, after_nl, after_mark, &gap, &kept_starts);
+  }
+  // Paragraph ends (after line ends, all after the word carried in): before
+  // the block's tokens that start after them.
+  while (paragraphs != 0) {
+    const uint32_t k = static_cast<uint32_t>(__builtin_ctzll(paragraphs));
+    paragraphs &= paragraphs - 1;
+    ParagraphEndAt(first + static_cast<size_t>(__builtin_popcountll(kept_starts & Bits(0, k))));
   }
   const uint64_t tail = (~uint64_t{0} << gap) & region;
   if (marks & tail) SeparatorRun((nl & tail) != 0, true);  // no word is being collected
@@ -134,7 +144,8 @@ inline void BodyNormalizer::FastBlock(const char* low, uint64_t sep, uint64_t di
 // the tokens that do are found by spreading each digit's bit back to its
 // token's start (five shift steps, tokens being at most 30 bytes).
 inline bool BodyNormalizer::PackBlock(const char* low, uint64_t tok, uint64_t starts, uint64_t ends,
-                                      uint64_t digit, uint64_t after_nl) noexcept {
+                                      uint64_t digit, uint64_t after_nl,
+                                      uint64_t* kept_out) noexcept {
   const PackFn pack = g_pack.load(std::memory_order_relaxed);
   if (pack == nullptr || greeting_left_ != 0) return false;
   // run_n: the bits x with [x, x + n] all token bytes.
@@ -158,6 +169,7 @@ inline bool BodyNormalizer::PackBlock(const char* low, uint64_t tok, uint64_t st
   dirty |= (dirty >> 8) & run8;
   dirty |= (dirty >> 16) & run16;
   const uint64_t kept_starts = starts & ~dirty;
+  *kept_out = kept_starts;
   // A start's carry runs through its token: the kept tokens' bytes.
   const uint64_t kept = tok & ~(tok + kept_starts);
   size_t bytes = 0;
@@ -173,10 +185,11 @@ inline bool BodyNormalizer::PackBlock(const char* low, uint64_t tok, uint64_t st
 // The block's tokens one at a time, as WordEnded would do each.
 inline void BodyNormalizer::TokenLoop(const char* low, uint64_t starts, uint64_t ends,
                                       uint64_t digit_ends, uint64_t after_nl, uint64_t after_mark,
-                                      uint32_t* gap_out) noexcept {
+                                      uint32_t* gap_out, uint64_t* kept_out) noexcept {
   // The loop keeps its state in registers (stores through a char pointer
   // would make the compiler reload every member after each token).
   uint32_t gap = *gap_out;
+  uint64_t kept = 0;  // the starts of the tokens kept
   bool line_start = line_start_;
   int greeting_left = greeting_left_;
   char* out = batch_ + batch_len_;
@@ -204,12 +217,14 @@ inline void BodyNormalizer::TokenLoop(const char* low, uint64_t starts, uint64_t
     // cannot be one (by length and first letter) and are emitted here.
     if ((line_start & MayBeGreeting(token)) | (greeting_left > 0)) {
       save();
-      EmitWord(token, has_digit);  // may keep the token (and flush)
+      EmitWord(token, has_digit);  // may keep the token (the block made room: no flush)
       line_start = line_start_;
       greeting_left = greeting_left_;
       out = batch_ + batch_len_;
+      kept |= static_cast<uint64_t>(batch_lengths_ + batch_count_ != lengths) << s;
       lengths = batch_lengths_ + batch_count_;
     } else if (line_start = false, !has_digit && token.size() <= 30) {
+      kept |= uint64_t{1} << s;
 #if defined(__SSE2__)
       // Two vectors, whatever the token's length (at most 30 bytes): the
       // block has 32 bytes of slack.
@@ -227,6 +242,7 @@ inline void BodyNormalizer::TokenLoop(const char* low, uint64_t starts, uint64_t
   }
   save();
   *gap_out = gap;
+  *kept_out = kept;
 }
 
 // Text in blocks of kVectors x 16 bytes: one pass of vector compares
@@ -256,37 +272,28 @@ const unsigned char* BodyNormalizer::TextBlocks(const unsigned char* p,
     const uint64_t nl = m.nl, greet = m.greet, digit = m.digit, punct = m.punct, at = m.at;
     const uint64_t special = m.special;
     // The first exit, or the block's end.
-    uint32_t limit =
+    const uint32_t limit =
         kHtml && m.exits != 0 ? static_cast<uint32_t>(__builtin_ctzll(m.exits)) : kBytes;
-    bool paragraph = false;
+    // Plain text: a line end after a blank line (white space only, from
+    // the line end before it, maybe in an earlier block: blank_line_)
+    // ends a paragraph: bit k of `paragraphs` for one ending with byte k.
+    // A line's start plus the run of white space after it lands on that
+    // run's end (the carry).
+    uint64_t paragraphs = 0;
     if (!kHtml) {
-      // Plain text: a line end after a blank line (white space only, from
-      // the line end before it, maybe in an earlier block: blank_line_)
-      // ends a paragraph, and the block there. A line's start plus the run
-      // of white space after it lands on that run's end (the carry).
       const uint64_t blank = m.space & ~nl;
       const uint64_t starts = (nl << 1) | static_cast<uint64_t>(blank_line_);
-      const uint64_t ends = ((starts + blank) & ~blank) & nl;
-      if (ends != 0) {
-        limit = static_cast<uint32_t>(__builtin_ctzll(ends)) + 1;
-        paragraph = true;
-        blank_line_ = true;
-      } else if (nl != 0) {  // white space only after the last line end
-        blank_line_ = (~m.space >> (63 - __builtin_clzll(nl))) <= 1;
-      } else {
-        blank_line_ &= m.space == ~uint64_t{0};
-      }
+      paragraphs = ((starts + blank) & ~blank) & nl;
+      // After the block: white space only since its last line end.
+      blank_line_ = nl != 0 ? (~m.space >> (63 - __builtin_clzll(nl))) <= 1
+                            : blank_line_ && m.space == ~uint64_t{0};
     }
     const uint64_t before_limit = Bits(0, limit);
     if ((special & before_limit) == 0 && (sep & before_limit) != 0) {
       // No URL, no address: every token of the block is decided from the
       // masks (FastBlock); only the words at its two ends use the buffer.
-      FastBlock(low, sep, digit, punct, nl, greet, limit);
+      FastBlock(low, sep, digit, punct, nl, greet, limit, paragraphs);
       p += limit;
-      if (paragraph) {
-        ParagraphEnd();
-        continue;
-      }
       if (limit < kBytes) return p;
       continue;
     }
@@ -316,13 +323,10 @@ const unsigned char* BodyNormalizer::TextBlocks(const unsigned char* p,
       if (run > limit - pos) run = limit - pos;
       const uint64_t range = Bits(pos, run);
       SeparatorRun((nl & range) != 0, (greet & range) != 0);
+      if (paragraphs & range) ParagraphEnd();  // the words before it are out
       pos += run;
     }
     p += limit;
-    if (paragraph) {
-      ParagraphEnd();
-      continue;
-    }
     if (limit < kBytes) return p;
   }
 #endif
@@ -429,22 +433,22 @@ void BodyNormalizer::Tokenize(absl::string_view text) noexcept {
     p = CopyRun(p, end, false);  // a run of word bytes, lower-cased
     blank_line_ &= p == run;
     if (p == end) break;
-    TextByte(*p++);
+    const unsigned char c = *p++;
+    if (c == '\n') {  // after a blank line: a paragraph ends (no word is pending)
+      if (blank_line_) ParagraphEnd();
+      blank_line_ = true;
+    } else if (c > ' ') {
+      blank_line_ = false;
+    }
+    TextByte(c);
   }
 }
 
 void BodyNormalizer::TextByte(unsigned char c) noexcept {
   if (IsSeparator(c)) {
-    if (c == '\n') {  // (in plain text) a blank line ends a paragraph
-      if (blank_line_ && kind_ == PartKind::kPlain) ParagraphEnd();
-      blank_line_ = true;
-    } else if (c > ' ') {
-      blank_line_ = false;
-    }
     SeparatorRun(c == '\n', c == ',' || c == ';' || c == '!');
     return;
   }
-  blank_line_ = false;
   AppendWordByte(c);
 }
 

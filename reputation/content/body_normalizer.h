@@ -76,11 +76,11 @@ struct TokenBatch {
   const uint16_t* lengths = nullptr;
   size_t count = 0;
   // Where paragraphs ended (a block tag in HTML, a blank line in text, a
-  // part's end): token indices in [0, count], ascending, each once; i
-  // means a paragraph ended before token i (count: after the last token).
-  // Sinks that do not need them ignore them.
-  const uint16_t* breaks = nullptr;
-  size_t nbreaks = 0;
+  // part's boundary): bit i % 64 of breaks[i / 64] for i in [0, count] is
+  // set if a paragraph ended before token i (count: after the last one);
+  // the bits past count are 0. Null: none known. Sinks that do not need
+  // them ignore them.
+  const uint64_t* breaks = nullptr;
 };
 
 // Receives the normalised tokens: a sink overrides Token (one call per
@@ -192,10 +192,10 @@ class BodyNormalizer {
   // past its end.
   void Tokenize(absl::string_view text) noexcept;
   // A paragraph ends before the next token kept (TokenBatch::breaks).
-  void ParagraphEnd() noexcept {
-    if (batch_nbreaks_ == 0 || batch_breaks_[batch_nbreaks_ - 1] != batch_count_) {
-      batch_breaks_[batch_nbreaks_++] = static_cast<uint16_t>(batch_count_);
-    }
+  void ParagraphEnd() noexcept { ParagraphEndAt(batch_count_); }
+  // Before the batch's token `index` (<= batch_count_).
+  void ParagraphEndAt(size_t index) noexcept {
+    batch_breaks_[index >> 6] |= uint64_t{1} << (index & 63);
   }
   void TextByte(unsigned char c) noexcept;
   void HtmlByte(unsigned char c) noexcept;
@@ -223,12 +223,15 @@ class BodyNormalizer {
   void AppendWordByte(unsigned char c) noexcept;
   template <int kVectors, bool kHtml>
   const unsigned char* TextBlocks(const unsigned char* p, const unsigned char* end) noexcept;
+  // `paragraphs`: the line ends in the block that end a paragraph.
   void FastBlock(const char* low, uint64_t sep, uint64_t digit, uint64_t punct, uint64_t nl,
-                 uint64_t greet, uint32_t limit) noexcept;
+                 uint64_t greet, uint32_t limit, uint64_t paragraphs) noexcept;
+  // Both set `*kept_out` to the starts of the tokens they kept.
   bool PackBlock(const char* low, uint64_t tok, uint64_t starts, uint64_t ends, uint64_t digit,
-                 uint64_t after_nl) noexcept;
+                 uint64_t after_nl, uint64_t* kept_out) noexcept;
   void TokenLoop(const char* low, uint64_t starts, uint64_t ends, uint64_t digit_ends,
-                 uint64_t after_nl, uint64_t after_mark, uint32_t* gap_out) noexcept;
+                 uint64_t after_nl, uint64_t after_mark, uint32_t* gap_out,
+                 uint64_t* kept_out) noexcept;
   void AppendBlockRun(const char* low, uint32_t from, uint32_t to, uint64_t digit, uint64_t punct,
                       uint64_t at) noexcept;
   const unsigned char* CopyRun(const unsigned char* p, const unsigned char* end,
@@ -357,9 +360,9 @@ class BodyNormalizer {
   size_t batch_len_ = 0;
   uint16_t batch_lengths_[kBatchTokens];
   size_t batch_count_ = 0;
-  // Paragraph ends in the batch (TokenBatch::breaks).
-  uint16_t batch_breaks_[kBatchTokens + 1];
-  size_t batch_nbreaks_ = 0;
+  // Paragraph ends in the batch (TokenBatch::breaks): bits 0 to
+  // batch_count_, none past it.
+  uint64_t batch_breaks_[kBatchTokens / 64 + 1] = {};
   // In plain text: only white space since the last line end (a line end
   // now ends a paragraph).
   bool blank_line_ = false;

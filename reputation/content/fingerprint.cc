@@ -245,16 +245,12 @@ void AddShingles(const TokenBatch& batch, size_t from, const char* p, int shift,
   uint64_t count = *seen;
   const uint16_t* const lengths = batch.lengths;
   const size_t n = batch.count;
-  // The paragraph ends from token `from` on (those before it are done).
-  const uint16_t* brk = batch.breaks;
-  const uint16_t* const brk_end = batch.breaks + batch.nbreaks;
-  while (brk != brk_end && *brk < from) ++brk;
-  size_t next_break = brk != brk_end ? *brk : ~size_t{0};
+  const uint64_t* const breaks = batch.breaks;
+  auto break_before = [breaks](size_t i) {
+    return breaks != nullptr && ((breaks[i >> 6] >> (i & 63)) & 1) != 0;
+  };
   for (size_t i = from; i < n; ++i) {
-    if (i == next_break) {
-      small->Break();
-      next_break = ++brk != brk_end ? *brk : ~size_t{0};
-    }
+    if (break_before(i)) small->Break();
     const size_t size = lengths[i];
     const uint64_t t = TokenHash(p, size);
     p += size + 1;
@@ -275,7 +271,7 @@ void AddShingles(const TokenBatch& batch, size_t from, const char* p, int shift,
     bin = std::min(bin, h);  // branch-free: which is smaller is random
     small->Add(h);
   }
-  if (next_break == n) small->Break();
+  if (break_before(n)) small->Break();
   window[0] = w0;
   window[1] = w1;
   window[2] = w2;
@@ -320,20 +316,15 @@ __attribute__((target("avx512f,avx512dq"))) size_t AddShinglesAvx512(
   uint64_t offset = 0;
   alignas(64) uint64_t at[8];
   alignas(64) uint64_t out[8];
-  const uint16_t* brk = batch.breaks;
-  const uint16_t* const brk_end = batch.breaks + batch.nbreaks;
   for (size_t g = 0; g < groups; ++g) {
     // Paragraph ends before this group's tokens 1..7: ends after tokens
     // 0..6; one before token 0 ends the block before the group.
-    unsigned breaks = 0;
-    for (; brk != brk_end && *brk < 8 * g + 8; ++brk) {
-      const size_t k = *brk - 8 * g;
-      if (k == 0) {
-        small->Break();
-      } else {
-        breaks |= 1u << (k - 1);
-      }
-    }
+    const unsigned group_breaks =
+        batch.breaks == nullptr
+            ? 0u
+            : static_cast<unsigned>(batch.breaks[g >> 3] >> (8 * (g & 7))) & 0xFFu;
+    if (group_breaks & 1u) small->Break();
+    const unsigned breaks = group_breaks >> 1;
     const uint16_t* const len16 = batch.lengths + 8 * g;
     for (int k = 0; k < 8; ++k) {
       at[k] = offset;

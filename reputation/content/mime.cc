@@ -158,7 +158,7 @@ void BodyNormalizer::Reset(TokenSink* sink) noexcept {
   pending_len_ = 0;
   batch_len_ = 0;
   batch_count_ = 0;
-  batch_nbreaks_ = 0;
+  std::fill(std::begin(batch_breaks_), std::end(batch_breaks_), 0);
   blank_line_ = false;
   qp_carry_len_ = 0;
 }

@@ -38,26 +38,28 @@ void BodyNormalizer::FlushTokens(size_t hold) noexcept {
   const size_t send = batch_count_ - hold;
   size_t held_bytes = 0;
   for (size_t i = send; i < batch_count_; ++i) held_bytes += batch_lengths_[i] + size_t{1};
-  // The paragraph ends up to the held tokens go with the batch.
-  size_t nbreaks = 0;
-  while (nbreaks < batch_nbreaks_ && batch_breaks_[nbreaks] <= send) ++nbreaks;
+  // The paragraph ends up to the held tokens go with the batch (one
+  // before the first held token at its end), the held tokens' after it.
+  uint64_t held_breaks = 0;
+  for (size_t i = 1; i <= hold; ++i) {
+    const size_t at = send + i;
+    held_breaks |= ((batch_breaks_[at >> 6] >> (at & 63)) & 1) << i;
+    batch_breaks_[at >> 6] &= ~(uint64_t{1} << (at & 63));
+  }
   TokenBatch batch;
   batch.bytes = batch_;
   batch.size = batch_len_ - held_bytes;
   batch.lengths = batch_lengths_;
   batch.count = send;
   batch.breaks = batch_breaks_;
-  batch.nbreaks = nbreaks;
   if (sink_ != nullptr) sink_->Tokens(batch);
   // The held tokens (at most kAddressLeadIn x 256 bytes) to the front.
   std::memmove(batch_, batch_ + batch.size, held_bytes);
   std::memmove(batch_lengths_, batch_lengths_ + send, hold * sizeof(batch_lengths_[0]));
   batch_len_ = held_bytes;
   batch_count_ = hold;
-  for (size_t i = nbreaks; i < batch_nbreaks_; ++i) {
-    batch_breaks_[i - nbreaks] = static_cast<uint16_t>(batch_breaks_[i] - send);
-  }
-  batch_nbreaks_ -= nbreaks;
+  std::fill(batch_breaks_, batch_breaks_ + (send >> 6) + 1, 0);
+  batch_breaks_[0] = held_breaks;
 }
 
 void BodyNormalizer::DropAddressLeadIn() noexcept {
@@ -69,9 +71,12 @@ void BodyNormalizer::DropAddressLeadIn() noexcept {
     --tokens_;
   }
   // A paragraph end among the dropped tokens: where they were.
-  const size_t before = batch_nbreaks_;
-  while (batch_nbreaks_ > 0 && batch_breaks_[batch_nbreaks_ - 1] > batch_count_) --batch_nbreaks_;
-  if (batch_nbreaks_ < before) ParagraphEnd();
+  bool dropped_break = false;
+  for (size_t at = batch_count_ + 1; at <= batch_count_ + n; ++at) {
+    dropped_break |= ((batch_breaks_[at >> 6] >> (at & 63)) & 1) != 0;
+    batch_breaks_[at >> 6] &= ~(uint64_t{1} << (at & 63));
+  }
+  if (dropped_break) ParagraphEnd();
   lead_in_floor_ = tokens_;
 }
 
