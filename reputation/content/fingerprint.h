@@ -20,8 +20,10 @@
 //                       shingle's hashes are combined and mixed with
 //                       splitmix64's finalizer. Same values on every CPU.
 //   blocks              the smallest hashes of content-defined blocks of
-//                       about 6 tokens: SharedBlocks counts the runs two
-//                       messages have in common, which padding cannot dilute;
+//                       about 6 tokens, which also end where a paragraph
+//                       ends (TokenBatch::breaks) once they have 4 tokens:
+//                       SharedBlocks counts the runs two messages have in
+//                       common, which padding cannot dilute;
 //                       ContainedBlocks finds a short template all of whose
 //                       blocks are in a padded copy
 //   head                the first blocks in stream order: CommonHead finds

@@ -75,8 +75,17 @@ uint64_t TemplateIndex::Assign(const Fingerprint& fp, double* similarity) {
     if (similarity) *similarity = 1;
     return ring_[exact->second].id;
   }
-  // Candidates through the bands; keep the most similar (exactly so for
-  // two small sets, as Fingerprint::Similarity).
+  // A template's similarity to the message (exact for two small sets, as
+  // Fingerprint::Similarity).
+  auto similarity_to = [&](const Template& t) {
+    if (t.exact > 0 && fp.exact > 0) {
+      return Fingerprint::ExactJaccard(t.elements, t.exact, fp.elements, fp.exact);
+    }
+    int equal = 0;
+    for (int i = 0; i < kBins; ++i) equal += t.sketch[i] == sketch[i];
+    return static_cast<double>(equal) / kBins;
+  };
+  // Candidates through the bands; keep the most similar.
   int best = -1;
   double best_similarity = -1;
   uint32_t seen[kBands];
@@ -89,15 +98,7 @@ uint64_t TemplateIndex::Assign(const Fingerprint& fp, double* similarity) {
     for (int i = 0; i < nseen; ++i) dup |= seen[i] == slot;
     if (dup) continue;
     seen[nseen++] = slot;
-    const Template& t = ring_[slot];
-    double s;
-    if (t.exact > 0 && fp.exact > 0) {
-      s = Fingerprint::ExactJaccard(t.elements, t.exact, fp.elements, fp.exact);
-    } else {
-      int equal = 0;
-      for (int i = 0; i < kBins; ++i) equal += t.sketch[i] == sketch[i];
-      s = static_cast<double>(equal) / kBins;
-    }
+    const double s = similarity_to(ring_[slot]);
     if (s > best_similarity) {
       best_similarity = s;
       best = static_cast<int>(slot);
@@ -132,7 +133,8 @@ uint64_t TemplateIndex::Assign(const Fingerprint& fp, double* similarity) {
                                        fp.blocks_cut(), 0, t.first,
                                        fp.first_block()) >= options_.contained_blocks;
       if (shared || contained) {
-        if (similarity) *similarity = std::max(best_similarity, 0.0);
+        // (What a campaign counts: the similarity to this template.)
+        if (similarity) *similarity = similarity_to(t);
         return t.id;
       }
     }
@@ -142,7 +144,7 @@ uint64_t TemplateIndex::Assign(const Fingerprint& fp, double* similarity) {
   if (head != 0) {
     auto it = by_head_.find(head);
     if (it != by_head_.end()) {
-      if (similarity) *similarity = std::max(best_similarity, 0.0);
+      if (similarity) *similarity = similarity_to(ring_[it->second]);
       return ring_[it->second].id;
     }
   }

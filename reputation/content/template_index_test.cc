@@ -142,6 +142,32 @@ TEST(TemplateIndexBlocksTest, ShortTemplatesPaddedManyTimesJoinByContainment) {
   EXPECT_NE(index.Assign(WordsFp(other)), t);
 }
 
+TEST(TemplateIndexBlocksTest, AJoinReportsTheSimilarityToTheTemplateJoined) {
+  // A padded copy of a short template whose padding has many words of
+  // another template (not enough to join it): it joins the short one
+  // through its blocks, and what it reports (what a campaign counts) is its
+  // similarity to that one, not to the other.
+  std::string base;
+  for (int i = 0; i < 40; ++i) absl::StrAppend(&base, Letters((i * 7919) % 1000), " ");
+  base += "\n\n";
+  std::string other;
+  for (int i = 0; i < 200; ++i) absl::StrAppend(&other, Letters(30000 + i), " ");
+  TemplateIndex index({1024, 0.44, 11, 2, 2});  // the defaults
+  const uint64_t t = index.Assign(WordsFp(base));
+  const uint64_t o = index.Assign(WordsFp(other));
+  std::string copy = base;
+  // (In another order: no block of the other template.)
+  for (int i = 0; i < 130; ++i) absl::StrAppend(&copy, Letters(30000 + (i * 37) % 200), " ");
+  for (int i = 0; i < 250; ++i) absl::StrAppend(&copy, Letters(60000 + i), " ");
+  const Fingerprint c = WordsFp(copy);
+  ASSERT_LT(Fingerprint::Similarity(c, WordsFp(other)), 0.44);
+  ASSERT_GT(Fingerprint::Similarity(c, WordsFp(other)), 0.2);
+  double sim = -1;
+  EXPECT_EQ(index.Assign(c, &sim), t);
+  EXPECT_NE(t, o);
+  EXPECT_LT(sim, 0.2);  // about 40 / 420 of the words
+}
+
 TEST(TemplateIndexBlocksTest, CopiesWithWordsBeforeTheTemplateJoinIt) {
   // The template first, then copies with many random words put before
   // it: the words change its first block, the others are in each copy.
