@@ -354,12 +354,12 @@ __attribute__((target("avx512f,avx512dq"))) size_t AddShinglesAvx512(
     __m512i t = _mm512_add_epi64(_mm512_add_epi64(px, _mm512_rol_epi64(py, 32)),
                                  _mm512_xor_si512(_mm512_rol_epi64(lo, 17), hi));
     const __mmask8 long_tokens = _mm512_cmpge_epu64_mask(len, _mm512_set1_epi64(16));
-    if (long_tokens != 0) {  // rare: XXH3, one by one
-      _mm512_store_si512(out, t);
-      for (int k = 0; k < 8; ++k) {
-        if ((long_tokens >> k) & 1) out[k] = TokenHash(batch.bytes + at[k], len16[k]);
-      }
-      t = _mm512_load_si512(out);
+    // Rare: XXH3, one by one, each into its lane (in registers: a vector
+    // load after scalar stores would wait for them).
+    for (unsigned rest = long_tokens; rest != 0; rest &= rest - 1) {
+      const int k = __builtin_ctz(rest);
+      t = _mm512_mask_set1_epi64(t, static_cast<__mmask8>(1u << k),
+                                 static_cast<long long>(TokenHash(batch.bytes + at[k], len16[k])));
     }
     {
       // The blocks' chains: each lane XORs in its lower neighbours rotated
