@@ -1,6 +1,6 @@
 // libFuzzer target: the body normaliser and fingerprinter on any bytes,
 // fed whole and in chunks, and (where the CPU has AVX-512) with SSE2 only;
-// all ways must give the same fingerprint, bit for bit.
+// all ways must give the same fingerprint, bit for bit, blocks included.
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -10,13 +10,17 @@
 
 namespace {
 
-// Digest, token count, sketch and exact set all equal (Similarity alone
-// would not see a sketch difference between two small sets).
+// Digest, token count, sketch, exact set and blocks (which end at
+// paragraph ends too) all equal (Similarity alone would not see a sketch
+// difference between two small sets).
 bool Same(const sluice::Fingerprint& a, const sluice::Fingerprint& b) {
   return a.digest_lo == b.digest_lo && a.digest_hi == b.digest_hi && a.tokens == b.tokens &&
          a.k == b.k && std::memcmp(a.minhash, b.minhash, sizeof(a.minhash[0]) * a.k) == 0 &&
          a.exact == b.exact &&
-         std::memcmp(a.elements, b.elements, sizeof(a.elements[0]) * a.exact) == 0;
+         std::memcmp(a.elements, b.elements, sizeof(a.elements[0]) * a.exact) == 0 &&
+         a.nblocks == b.nblocks &&
+         std::memcmp(a.blocks, b.blocks, sizeof(a.blocks[0]) * a.nblocks) == 0 &&
+         a.nhead == b.nhead && std::memcmp(a.head, b.head, sizeof(a.head[0]) * a.nhead) == 0;
 }
 
 }  // namespace
