@@ -197,6 +197,15 @@ class BodyNormalizer {
   void ParagraphEndAt(size_t index) noexcept {
     batch_breaks_[index >> 6] |= uint64_t{1} << (index & 63);
   }
+  // Clears the paragraph end before token `index`; returns whether there
+  // was one.
+  bool TakeParagraphEnd(size_t index) noexcept {
+    uint64_t& word = batch_breaks_[index >> 6];
+    const uint64_t bit = uint64_t{1} << (index & 63);
+    const bool was = (word & bit) != 0;
+    word &= ~bit;
+    return was;
+  }
   void TextByte(unsigned char c) noexcept;
   void HtmlByte(unsigned char c) noexcept;
   void EndTag() noexcept;

@@ -42,9 +42,7 @@ void BodyNormalizer::FlushTokens(size_t hold) noexcept {
   // before the first held token at its end), the held tokens' after it.
   uint64_t held_breaks = 0;
   for (size_t i = 1; i <= hold; ++i) {
-    const size_t at = send + i;
-    held_breaks |= ((batch_breaks_[at >> 6] >> (at & 63)) & 1) << i;
-    batch_breaks_[at >> 6] &= ~(uint64_t{1} << (at & 63));
+    held_breaks |= static_cast<uint64_t>(TakeParagraphEnd(send + i)) << i;
   }
   TokenBatch batch;
   batch.bytes = batch_;
@@ -73,8 +71,7 @@ void BodyNormalizer::DropAddressLeadIn() noexcept {
   // A paragraph end among the dropped tokens: where they were.
   bool dropped_break = false;
   for (size_t at = batch_count_ + 1; at <= batch_count_ + n; ++at) {
-    dropped_break |= ((batch_breaks_[at >> 6] >> (at & 63)) & 1) != 0;
-    batch_breaks_[at >> 6] &= ~(uint64_t{1} << (at & 63));
+    dropped_break |= TakeParagraphEnd(at);
   }
   if (dropped_break) ParagraphEnd();
   lead_in_floor_ = tokens_;
