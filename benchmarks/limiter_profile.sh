@@ -35,6 +35,7 @@ row() {
 }
 row "sluice, 5 levels, 1K hot set" --profile=sluice --n=1000
 row "global mutex, 5 levels, 1K hot set" --profile=mutex --n=1000
+row "sluice, 5 levels, 10K uniform" --profile=sluice --n=10000
 row "sluice, 5 levels, 1M mailboxes" --profile=sluice --n=1000000
 row "global mutex, 5 levels, 1M" --profile=mutex --n=1000000
 row "sluice, GCRA, 1K hot set" --profile=sluice --n=1000 --gcra

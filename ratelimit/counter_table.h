@@ -127,7 +127,14 @@ class CounterTable {
   bool Reset(uint64_t hash, uint64_t key_word) noexcept;
 
   // Hints the CPU to fetch the first slot of `hash`'s probe sequence.
-  void Prefetch(uint64_t hash) const noexcept { __builtin_prefetch(&slots_[hash & mask_], 1, 3); }
+  // (The empty volatile asm is a side effect: without it GCC, which may
+  // delete a loop that has none (-ffinite-loops, on for C++ at -O2), drops
+  // a loop of prefetches whole, and a caller's loop over its rules fetched
+  // nothing.)
+  void Prefetch(uint64_t hash) const noexcept {
+    __builtin_prefetch(&slots_[hash & mask_], 1, 3);
+    asm volatile("");
+  }
 
   // Returns true if `slot` still belongs to `key_word` (after an add, to
   // detect a concurrent reclaim). Thread-safe.
