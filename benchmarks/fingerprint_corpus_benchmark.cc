@@ -383,6 +383,10 @@ int g_contained_n = -1;
 // --head_n H: the rule's head term (two messages beginning with H blocks
 // alike; 0: off); by default the fewest the budget allows.
 int g_head_n = -1;
+// --tail_n T: the rule's tail term (two messages ending with T blocks
+// alike before their footers; 0: off); by default the detectors' (the
+// similarity threshold then rises until the rule is within the budget).
+int g_tail_n = sluice::BurstDetector::Options().tail_blocks;
 // --contained_missing: blocks of the contained message allowed to be absent.
 int g_contained_missing = 0;
 // --misses K N: print N of the rule's misses on hash-busting kind K.
@@ -413,6 +417,7 @@ sluice::Fingerprinter* WordsFp() {
 void HashAll(const std::string& raw, Hashes* h) {
   PairsFp()->Compute(raw, &h->pairs);
   WordsFp()->Compute(raw, &h->words);
+
   absl::string_view body = absl::string_view(raw).substr(BodyOffset(raw));
   char sig[FUZZY_MAX_RESULT];
   if (fuzzy_hash_buf(reinterpret_cast<const unsigned char*>(body.data()),
@@ -971,6 +976,13 @@ void EvaluateBusting(const std::vector<Hashes>& hashes, uint64_t seed) {
     return ((jb * 65 + sb) * (kMaxContained + 1) + cb) * kHeads + hb;
   };
   uint64_t digest_fp = 0, total = 0;
+  // Pairs ending with at least one block alike, with their cell, for the
+  // tail term's cost on top of the rule.
+  struct TailPair {
+    int16_t jb;
+    int8_t sb, cb, hb, tb;
+  };
+  std::vector<TailPair> tail_pairs;
   for (size_t x = 0; x < distinct.size(); ++x) {
     for (size_t y = x + 1; y < distinct.size(); ++y) {
       const Hashes& a = hashes[distinct[x]];
@@ -987,6 +999,12 @@ void EvaluateBusting(const std::vector<Hashes>& hashes, uint64_t seed) {
                                                  a.words, b.words, g_contained_missing));
       const int hb = sluice::Fingerprint::CommonHead(a.words, b.words);
       ++joint[cell(same ? 256 : static_cast<int>(j * 256), sb, cb, hb)];
+      const int tb = sluice::Fingerprint::CommonTail(a.words, b.words);
+      if (tb > 0) {
+        tail_pairs.push_back(TailPair{static_cast<int16_t>(same ? 256 : static_cast<int>(j * 256)),
+                                      static_cast<int8_t>(sb), static_cast<int8_t>(cb),
+                                      static_cast<int8_t>(hb), static_cast<int8_t>(tb)});
+      }
       ++ss_hist[std::min(100, SsdeepScore(a, b))];
       ++tl_hist[std::min(2000, TlshDistance(a, b))];
     }
@@ -1077,7 +1095,48 @@ void EvaluateBusting(const std::vector<Hashes>& hashes, uint64_t seed) {
               head_n,
               100 * joint_fp(block_t_step, block_n, contained_cut,
                              head_n > 0 ? head_n : sluice::Fingerprint::kHead + 1));
-  const double block_t = block_t_step / 256.0;
+  // The tail term on top of the rule: pairs the rule does not join that
+  // end with T blocks alike.
+  const int head_cut = head_n > 0 ? head_n : sluice::Fingerprint::kHead + 1;
+  for (int t = 1; t <= sluice::Fingerprint::kTail; ++t) {
+    uint64_t extra = 0;
+    for (const TailPair& p : tail_pairs) {
+      if (p.tb >= t &&
+          !(p.jb >= block_t_step || p.sb >= block_n || p.cb >= contained_cut || p.hb >= head_cut)) {
+        ++extra;
+      }
+    }
+    std::printf("tail term: >= %d blocks at the end alike adds FP %.4f%% (%llu pairs)\n", t,
+                100.0 * static_cast<double>(extra) / static_cast<double>(total),
+                static_cast<unsigned long long>(extra));
+  }
+  // With a tail term (--tail_n), the similarity threshold rises until the
+  // whole rule fits the budget again.
+  auto tail_extra = [&](int t_step, int tail) {
+    uint64_t extra = 0;
+    for (const TailPair& p : tail_pairs) {
+      if (p.tb >= tail &&
+          !(p.jb >= t_step || p.sb >= block_n || p.cb >= contained_cut || p.hb >= head_cut)) {
+        ++extra;
+      }
+    }
+    return static_cast<double>(extra) / static_cast<double>(total);
+  };
+  int rule_t_step = block_t_step;
+  if (g_tail_n > 0) {
+    while (rule_t_step < 256 && joint_fp(rule_t_step, block_n, contained_cut, head_cut) +
+                                        tail_extra(rule_t_step, g_tail_n) >
+                                    budget) {
+      ++rule_t_step;
+    }
+    std::printf(
+        "the rule with a tail term (>= %d blocks at the end alike) needs words J >= %.3f "
+        "(FP %.4f%%)\n",
+        g_tail_n, rule_t_step / 256.0,
+        100 * (joint_fp(rule_t_step, block_n, contained_cut, head_cut) +
+               tail_extra(rule_t_step, g_tail_n)));
+  }
+  const double block_t = rule_t_step / 256.0;
   std::printf(
       "rule with blocks at <= 0.05%%: digest, or words J >= %.3f, or >= %d blocks in common, or "
       ">= %d blocks of one all in the other (FP %.4f%%; without that last term %.4f%%)\n\n",
@@ -1098,9 +1157,13 @@ void EvaluateBusting(const std::vector<Hashes>& hashes, uint64_t seed) {
            (contained_n > 0 && sluice::Fingerprint::ContainedBlocks(
                                    a.words, b.words, g_contained_missing) >= contained_n);
   };
-  auto rule = [&](const Hashes& a, const Hashes& b) {
+  auto no_tail = [&](const Hashes& a, const Hashes& b) {
     return no_head(a, b) ||
            (head_n > 0 && sluice::Fingerprint::CommonHead(a.words, b.words) >= head_n);
+  };
+  auto rule = [&](const Hashes& a, const Hashes& b) {
+    return no_tail(a, b) ||
+           (g_tail_n > 0 && sluice::Fingerprint::CommonTail(a.words, b.words) >= g_tail_n);
   };
   const std::vector<Method> methods = {
       {"sluice digest",
@@ -1112,7 +1175,8 @@ void EvaluateBusting(const std::vector<Hashes>& hashes, uint64_t seed) {
        }},
       {"sluice digest, words or blocks (no containment)", no_containment},
       {"sluice digest, words, blocks or containment (no head)", no_head},
-      {"sluice rule: digest, words, blocks, containment or head", rule},
+      {"sluice digest, words, blocks, containment or head (no tail)", no_tail},
+      {"sluice rule: digest, words, blocks, containment, head or tail", rule},
       {"ssdeep", [&](const Hashes& a, const Hashes& b) { return SsdeepScore(a, b) >= ss_t; }},
       {"TLSH", [&](const Hashes& a, const Hashes& b) { return TlshDistance(a, b) <= tl_t; }},
   };
@@ -1603,6 +1667,8 @@ int main(int argc, char** argv) {
       g_miss_tokens = true;
     } else if (a == "--miss_copies") {
       g_miss_copies = true;
+    } else if (a == "--tail_n" && i + 1 < argc) {
+      g_tail_n = std::atoi(argv[++i]);
     } else if (a == "--head_n" && i + 1 < argc) {
       g_head_n = std::atoi(argv[++i]);
     } else if (a == "--contained_n" && i + 1 < argc) {

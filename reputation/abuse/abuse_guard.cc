@@ -123,6 +123,7 @@ absl::StatusOr<std::unique_ptr<AbuseGuard>> AbuseGuard::Create(const config::Con
   if (a.has_shared_blocks()) b.shared_blocks = a.shared_blocks();
   if (a.has_contained_blocks()) b.contained_blocks = static_cast<int>(a.contained_blocks());
   if (a.has_head_blocks()) b.head_blocks = static_cast<int>(a.head_blocks());
+  if (a.has_tail_blocks()) b.tail_blocks = static_cast<int>(a.tail_blocks());
   if (a.has_campaign_similarity()) b.campaign_similarity = a.campaign_similarity();
   if (a.has_max_templates()) b.max_templates = a.max_templates();
   b.table = TableOptions(a, ".bursts", prefault, huge_pages);

@@ -34,6 +34,9 @@ absl::StatusOr<std::unique_ptr<BurstDetector>> BurstDetector::Create(const Optio
   if (options.head_blocks < 0 || options.head_blocks > Fingerprint::kHead) {
     return absl::InvalidArgumentError("burst detector: head_blocks must be in [0, 8]");
   }
+  if (options.tail_blocks < 0 || options.tail_blocks > Fingerprint::kTail) {
+    return absl::InvalidArgumentError("burst detector: tail_blocks must be in [0, 8]");
+  }
   if (!(options.similarity > 0 && options.similarity <= 1)) {
     return absl::InvalidArgumentError("burst detector: similarity must be in (0, 1]");
   }
@@ -50,7 +53,7 @@ absl::StatusOr<std::unique_ptr<BurstDetector>> BurstDetector::Create(const Optio
   d->table_ = std::move(*table);
   d->templates_ = std::make_unique<TemplateIndex>(
       TemplateIndex::Options{options.max_templates, options.similarity, options.shared_blocks,
-                             options.contained_blocks, options.head_blocks});
+                             options.contained_blocks, options.head_blocks, options.tail_blocks});
   d->sub_[kSameSize] =
       SlidingWindow::SubBucketSeconds(absl::ToInt64Seconds(options.same_size_window));
   d->sub_[kNearDup] =

@@ -91,7 +91,7 @@ inline void BodyNormalizer::AppendBlockRun(const char* low, uint32_t from, uint3
 // past the limit; both go to the word buffer.
 inline void BodyNormalizer::FastBlock(const char* low, uint64_t sep, uint64_t digit, uint64_t punct,
                                       uint64_t nl, uint64_t greet, uint32_t limit,
-                                      uint64_t paragraphs) noexcept {
+                                      uint64_t paragraphs, uint64_t rules) noexcept {
   const uint64_t before_limit = Bits(0, limit);
   const uint64_t seps = sep & before_limit;
   uint32_t pos = 0;
@@ -126,13 +126,14 @@ inline void BodyNormalizer::FastBlock(const char* low, uint64_t sep, uint64_t di
   } else {
     TokenLoop(low, starts, ends, digit_ends, after_nl, after_mark, &gap, &kept_starts);
   }
-  // Paragraph ends (after line ends, all after the word carried in): before
-  // the block's tokens that start after them.
-  while (paragraphs != 0) {
-    const uint32_t k = static_cast<uint32_t>(__builtin_ctzll(paragraphs));
-    paragraphs &= paragraphs - 1;
-    ParagraphEndAt(first + static_cast<size_t>(__builtin_popcountll(kept_starts & Bits(0, k))));
-  }
+  // Paragraph ends and rule lines (after line ends, all after the word
+  // carried in): before the block's tokens that start after them.
+  const auto index_of = [&](uint64_t mask) {
+    const uint32_t k = static_cast<uint32_t>(__builtin_ctzll(mask));
+    return first + static_cast<size_t>(__builtin_popcountll(kept_starts & Bits(0, k)));
+  };
+  for (; paragraphs != 0; paragraphs &= paragraphs - 1) ParagraphEndAt(index_of(paragraphs));
+  for (; rules != 0; rules &= rules - 1) RuleLineAt(index_of(rules));
   const uint64_t tail = (~uint64_t{0} << gap) & region;
   if (marks & tail) SeparatorRun((nl & tail) != 0, true);  // no word is being collected
   if (last + 1 < limit) AppendBlockRun(low, last + 1, limit, digit, punct, 0);
@@ -279,7 +280,7 @@ const unsigned char* BodyNormalizer::TextBlocks(const unsigned char* p,
     // ends a paragraph: bit k of `paragraphs` for one ending with byte k.
     // A line's start plus the run of white space after it lands on that
     // run's end (the carry).
-    uint64_t paragraphs = 0;
+    uint64_t paragraphs = 0, rules = 0;
     if (!kHtml) {
       const uint64_t blank = m.space & ~nl;
       const uint64_t starts = (nl << 1) | static_cast<uint64_t>(blank_line_);
@@ -287,12 +288,13 @@ const unsigned char* BodyNormalizer::TextBlocks(const unsigned char* p,
       // After the block: white space only since its last line end.
       blank_line_ = nl != 0 ? (~m.space >> (63 - __builtin_clzll(nl))) <= 1
                             : blank_line_ && m.space == ~uint64_t{0};
+      rules = BlockRuleLines((sep | punct) & ~m.space, nl, blank);
     }
     const uint64_t before_limit = Bits(0, limit);
     if ((special & before_limit) == 0 && (sep & before_limit) != 0) {
       // No URL, no address: every token of the block is decided from the
       // masks (FastBlock); only the words at its two ends use the buffer.
-      FastBlock(low, sep, digit, punct, nl, greet, limit, paragraphs);
+      FastBlock(low, sep, digit, punct, nl, greet, limit, paragraphs, rules);
       p += limit;
       if (limit < kBytes) return p;
       continue;
@@ -300,6 +302,7 @@ const unsigned char* BodyNormalizer::TextBlocks(const unsigned char* p,
     if (limit < 64) sep |= ~uint64_t{0} << limit;  // no word goes past the limit
     uint32_t pos = 0;
     while (pos < limit) {
+      if ((rules >> pos) & 1) RuleLine();  // before the word or run it begins
       const uint64_t rest = sep >> pos;
       if ((rest & 1) == 0) {  // word bytes up to the next separator
         const uint32_t len = rest != 0 ? static_cast<uint32_t>(__builtin_ctzll(rest)) : 64 - pos;
@@ -324,6 +327,7 @@ const unsigned char* BodyNormalizer::TextBlocks(const unsigned char* p,
       const uint64_t range = Bits(pos, run);
       SeparatorRun((nl & range) != 0, (greet & range) != 0);
       if (paragraphs & range) ParagraphEnd();  // the words before it are out
+      if (rules & range) RuleLine();
       pos += run;
     }
     p += limit;
@@ -432,16 +436,84 @@ void BodyNormalizer::Tokenize(absl::string_view text) noexcept {
     const unsigned char* const run = p;
     p = CopyRun(p, end, false);  // a run of word bytes, lower-cased
     blank_line_ &= p == run;
+    LeadBytes(run, p);
     if (p == end) break;
     const unsigned char c = *p++;
     if (c == '\n') {  // after a blank line: a paragraph ends (no word is pending)
       if (blank_line_) ParagraphEnd();
       blank_line_ = true;
-    } else if (c > ' ') {
-      blank_line_ = false;
+      lead_ = kLeadBlank;
+    } else {
+      if (c > ' ') blank_line_ = false;
+      LeadByte(c);
     }
     TextByte(c);
   }
+}
+
+uint64_t BodyNormalizer::BlockRuleLines(uint64_t symbols, uint64_t nl, uint64_t blank) noexcept {
+  uint64_t starts = nl << 1;  // a line starts after each line end
+  if (lead_ == kLeadBlank) {
+    starts |= 1;  // the line before goes on with only blanks so far
+  } else if (lead_ != kLeadDone) {
+    // Symbols the line began with in the blocks before: the rest here?
+    const uint32_t need = 4 - static_cast<uint32_t>(lead_ - kLeadBlank);
+    if ((symbols & Bits(0, need)) == Bits(0, need)) RuleLine();
+  }
+  // Each line's first byte that is not blank (the carry of its start runs
+  // through the blanks after it), if not its end; a rule line's has four
+  // symbols from it on.
+  const uint64_t first = ((starts + blank) & ~blank) & ~nl;
+  const uint64_t rules = first & symbols & (symbols >> 1) & (symbols >> 2) & (symbols >> 3);
+  // The lead after the block: that of its last line.
+  if (nl == 0 && lead_ != kLeadBlank) {
+    lead_ = kLeadDone;  // a line that began before, decided above or before
+    return rules;
+  }
+  const uint32_t from = nl == 0 ? 0 : 64 - static_cast<uint32_t>(__builtin_clzll(nl));
+  const uint64_t shown = from == 64 ? 0 : ~blank & (~uint64_t{0} << from);
+  if (shown == 0) {
+    lead_ = kLeadBlank;
+  } else {
+    const uint32_t f = static_cast<uint32_t>(__builtin_ctzll(shown));
+    // Fewer than four symbols up to the block's end: maybe a rule line.
+    lead_ = f > 60 && (symbols >> f) == (~uint64_t{0} >> f)
+                ? static_cast<uint8_t>(kLeadBlank + (64 - f))
+                : kLeadDone;
+  }
+  return rules;
+}
+
+void BodyNormalizer::LeadBytes(const unsigned char* from, const unsigned char* to) noexcept {
+  while (from < to && lead_ != kLeadDone) LeadByte(*from++);
+}
+
+void BodyNormalizer::LeadByte(unsigned char c) noexcept {
+  if (lead_ == kLeadDone) return;
+  if (c <= ' ') {  // blanks before the symbols only (a line end is the caller's)
+    if (lead_ != kLeadBlank) lead_ = kLeadDone;
+    return;
+  }
+  if (c >= 0x80 || IsAlnum(c)) {
+    lead_ = kLeadDone;
+    return;
+  }
+  if (++lead_ == kLeadBlank + 4) {
+    lead_ = kLeadDone;
+    RuleLine();
+  }
+}
+
+void BodyNormalizer::RuleLineAt(size_t index) noexcept {
+  const uint64_t at = tokens_ - batch_count_ + index;
+  if (rule_count_ > 0 && rule_at_[(rule_count_ - 1) % kRuleLines] == at) return;
+  rule_at_[rule_count_++ % kRuleLines] = at;
+}
+
+int BodyNormalizer::rule_lines(uint64_t* out) const noexcept {
+  const uint64_t n = std::min<uint64_t>(rule_count_, kRuleLines);
+  for (uint64_t i = 0; i < n; ++i) out[i] = rule_at_[(rule_count_ - n + i) % kRuleLines];
+  return static_cast<int>(n);
 }
 
 void BodyNormalizer::TextByte(unsigned char c) noexcept {

@@ -149,6 +149,16 @@ class BodyNormalizer {
   uint64_t tokens() const { return tokens_; }
   int text_parts() const { return text_parts_; }
 
+  // Rule lines: a line of plain text whose first non-blank bytes are four
+  // or more ASCII symbols ("-----", "_____", "=====", "*****", the first
+  // line of most mailing-list and newsletter footers), and <hr> in HTML.
+  // Writes where the current message's last kRuleLines rule lines began,
+  // ascending, each as the number of tokens kept before it (a token
+  // ordinal: the same however the message was chunked), and returns how
+  // many it wrote. The Fingerprinter's tail ends before a footer with it.
+  static constexpr int kRuleLines = 8;
+  int rule_lines(uint64_t* out) const noexcept;
+
   // Convenience: normalises a whole message.
   void Normalize(absl::string_view message, TokenSink* sink) noexcept {
     Reset(sink);
@@ -191,6 +201,14 @@ class BodyNormalizer {
   // Text as the tokenizer takes it (UTF-8, folded), 16 bytes readable
   // past its end.
   void Tokenize(absl::string_view text) noexcept;
+  // A rule line begins before the batch's token `index` (<= batch_count_);
+  // RuleLine: before the next token kept.
+  void RuleLineAt(size_t index) noexcept;
+  void RuleLine() noexcept { RuleLineAt(batch_count_); }
+  // The rule-line state after plain-text bytes that are not a line end:
+  // a run of word bytes [from, to), or one separator byte.
+  void LeadBytes(const unsigned char* from, const unsigned char* to) noexcept;
+  void LeadByte(unsigned char c) noexcept;
   // A paragraph ends before the next token kept (TokenBatch::breaks).
   void ParagraphEnd() noexcept { ParagraphEndAt(batch_count_); }
   // Before the batch's token `index` (<= batch_count_).
@@ -233,8 +251,16 @@ class BodyNormalizer {
   template <int kVectors, bool kHtml>
   const unsigned char* TextBlocks(const unsigned char* p, const unsigned char* end) noexcept;
   // `paragraphs`: the line ends in the block that end a paragraph.
+  // `rules`: where rule lines begin (BlockRuleLines).
   void FastBlock(const char* low, uint64_t sep, uint64_t digit, uint64_t punct, uint64_t nl,
-                 uint64_t greet, uint32_t limit, uint64_t paragraphs) noexcept;
+                 uint64_t greet, uint32_t limit, uint64_t paragraphs, uint64_t rules) noexcept;
+  // Rule lines in a block of 64 bytes of plain text: bit k for one whose
+  // first symbol is byte k. `symbols`: ASCII that is neither alphanumeric
+  // nor white space; `blank`: white space but line ends. Carries lead_
+  // over blocks; a rule line that began in an earlier block and is
+  // complete here is reported at once (RuleLine: no token of its line
+  // came yet).
+  uint64_t BlockRuleLines(uint64_t symbols, uint64_t nl, uint64_t blank) noexcept;
   // Both set `*kept_out` to the starts of the tokens they kept.
   bool PackBlock(const char* low, uint64_t tok, uint64_t starts, uint64_t ends, uint64_t digit,
                  uint64_t after_nl, uint64_t* kept_out) noexcept;
@@ -375,6 +401,14 @@ class BodyNormalizer {
   // In plain text: only white space since the last line end (a line end
   // now ends a paragraph).
   bool blank_line_ = false;
+  // In plain text, the current line's lead: kLeadBlank while only blanks
+  // since its start, kLeadBlank + n after n symbols (n < 4) right after
+  // them, kLeadDone once the line is or is not a rule line.
+  static constexpr uint8_t kLeadDone = 0, kLeadBlank = 1;
+  uint8_t lead_ = kLeadBlank;
+  // Token ordinals of the last rule lines (rule_lines), a ring.
+  uint64_t rule_at_[kRuleLines] = {};
+  uint64_t rule_count_ = 0;
 
   uint64_t bytes_seen_ = 0;
   uint64_t text_bytes_ = 0;

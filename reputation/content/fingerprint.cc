@@ -39,8 +39,16 @@ struct SmallSet {
   uint32_t pending[kPending];
   int nhead = 0;
   uint32_t head[Fingerprint::kHead];
+  // The last kRecent blocks, a ring (block i at recent[i % kRecent]), and
+  // the token ordinal each ended at (how many tokens up to its last), for
+  // Fingerprint::tail.
+  static constexpr int kRecent = 32;
+  uint64_t nblocks_seen = 0;
+  uint32_t recent[kRecent];
+  uint64_t recent_end[kRecent];
   void ResetBlocks() {
     nhead = 0;
+    nblocks_seen = 0;
     block_acc = 0;
     block_len = 0;
     block_limit = 0xFFFFFFFFu;
@@ -55,21 +63,23 @@ struct SmallSet {
   static constexpr uint64_t kBlockOdd = 0x9E3779B97F4A7C15ull;
   // One token's hash: a block ends after a token that EndsBlock, once it
   // has 4 tokens (about 6 on average).
-  void Token(uint64_t t) {
+  // `ordinal`: the token's (1 for the message's first).
+  void Token(uint64_t t, uint64_t ordinal) {
     block_acc = ((block_acc << 7) | (block_acc >> 57)) ^ t;  // order-sensitive, one cycle
     if (++block_len < 4 || !EndsBlock(t)) return;
     const uint32_t h = static_cast<uint32_t>(Mix64(block_acc));
     block_acc = 0;
     block_len = 0;
-    Block(h);
+    Block(h, ordinal);
   }
   // A paragraph ended (TokenBatch::breaks): so does a block of 4 tokens
   // or more (a shorter one goes on into the next paragraph). Text added
   // as a paragraph of its own, after a template or before it, then leaves
   // the template's blocks whole where they end on a paragraph.
-  void Break() {
+  // `ordinal`: the token's before the paragraph end.
+  void Break(uint64_t ordinal) {
     if (block_len < 4) return;
-    Block(static_cast<uint32_t>(Mix64(block_acc)));
+    Block(static_cast<uint32_t>(Mix64(block_acc)), ordinal);
     block_acc = 0;
     block_len = 0;
   }
@@ -78,7 +88,8 @@ struct SmallSet {
   // 7 * (k - j)), `ends` has bit k set where token k EndsBlock or a
   // paragraph ends after it (Break: the same length rule).
   // Only the candidate ends are visited (about two), not every token.
-  void Tokens8(const uint64_t* prefix, unsigned ends) {
+  // `before`: the ordinal of the token before the group.
+  void Tokens8(const uint64_t* prefix, unsigned ends, uint64_t before) {
     int start = -1;  // the group's token that ended the last block, if any
     while (ends != 0) {
       const int k = __builtin_ctz(ends);
@@ -89,7 +100,7 @@ struct SmallSet {
       const uint64_t chain = start < 0 ? RotlAny(block_acc, 7 * (k + 1)) ^ prefix[k]
                                        : prefix[k] ^ RotlAny(prefix[start], 7 * (k - start));
       start = k;
-      Block(static_cast<uint32_t>(Mix64(chain)));
+      Block(static_cast<uint32_t>(Mix64(chain)), before + static_cast<uint64_t>(k) + 1);
     }
     block_acc = start < 0 ? RotlAny(block_acc, 56) ^ prefix[7]
                           : prefix[7] ^ RotlAny(prefix[start], 7 * (7 - start));
@@ -97,8 +108,10 @@ struct SmallSet {
   }
   // Rotation by 0 to 63 bits.
   static uint64_t RotlAny(uint64_t x, int r) { return (x << r) | (x >> ((64 - r) & 63)); }
-  void Block(uint32_t h) {
+  void Block(uint32_t h, uint64_t ordinal) {
     if (nhead < Fingerprint::kHead) head[nhead++] = h;
+    recent[nblocks_seen % kRecent] = h;
+    recent_end[nblocks_seen++ % kRecent] = ordinal;
     if (h >= block_limit) return;
     pending[npending++] = h;
     if (npending == kPending) Cut();
@@ -250,12 +263,12 @@ void AddShingles(const TokenBatch& batch, size_t from, const char* p, int shift,
     return breaks != nullptr && ((breaks[i >> 6] >> (i & 63)) & 1) != 0;
   };
   for (size_t i = from; i < n; ++i) {
-    if (break_before(i)) small->Break();
+    if (break_before(i)) small->Break(count);
     const size_t size = lengths[i];
     const uint64_t t = TokenHash(p, size);
     p += size + 1;
     ++count;
-    small->Token(t);
+    small->Token(t, count);
     // The shingle's hash: the token hashes combined in order, mixed once.
     uint64_t combined = t;
     if (kWidth > 1) combined = combined * kOdd + w0;
@@ -271,7 +284,7 @@ void AddShingles(const TokenBatch& batch, size_t from, const char* p, int shift,
     bin = std::min(bin, h);  // branch-free: which is smaller is random
     small->Add(h);
   }
-  if (break_before(n)) small->Break();
+  if (break_before(n)) small->Break(count);
   window[0] = w0;
   window[1] = w1;
   window[2] = w2;
@@ -323,7 +336,7 @@ __attribute__((target("avx512f,avx512dq"))) size_t AddShinglesAvx512(
         batch.breaks == nullptr
             ? 0u
             : static_cast<unsigned>(batch.breaks[g >> 3] >> (8 * (g & 7))) & 0xFFu;
-    if (group_breaks & 1u) small->Break();
+    if (group_breaks & 1u) small->Break(count);
     const unsigned breaks = group_breaks >> 1;
     const uint16_t* const len16 = batch.lengths + 8 * g;
     for (int k = 0; k < 8; ++k) {
@@ -373,7 +386,7 @@ __attribute__((target("avx512f,avx512dq"))) size_t AddShinglesAvx512(
       const unsigned ends = _mm512_cmplt_epu64_mask(
           _mm512_mullo_epi64(t, _mm512_set1_epi64(static_cast<long long>(SmallSet::kBlockOdd))),
           _mm512_set1_epi64(static_cast<long long>(uint64_t{1} << 62)));
-      small->Tokens8(out, ends | breaks);
+      small->Tokens8(out, ends | breaks, count);
     }
     __m512i c = t;
     if (width > 1)
@@ -446,6 +459,36 @@ void Fingerprinter::Markup(absl::string_view markup) noexcept {
   state_->small.Add(h);
 }
 
+// The tail: the last kTail blocks before the message's footer, if it has
+// one. A footer begins at a rule line (BodyNormalizer::rule_lines) with
+// at most kFooterBlocks blocks after it: the earliest such, so that a
+// footer with rules of its own (an advertisement between two) goes whole.
+// Blocks that end at or before the rule line's ordinal are before it.
+namespace {
+void SetTail(const SmallSet& small, const uint64_t* rules, int nrules, Fingerprint* out) noexcept {
+  const uint64_t n = small.nblocks_seen;
+  constexpr int kRecent = SmallSet::kRecent;
+  // Blocks kept: [n - kept, n).
+  const uint64_t kept = std::min<uint64_t>(n, kRecent);
+  uint64_t cut = n;  // the blocks before the footer: [.., cut)
+  for (int r = 0; r < nrules; ++r) {
+    // Blocks ending after the rule line, among the kept ones.
+    uint64_t before = n;
+    while (before > n - kept && small.recent_end[(before - 1) % kRecent] > rules[r]) --before;
+    if (before == n - kept && kept < n) continue;  // too far back to tell
+    if (n - before <= static_cast<uint64_t>(Fingerprint::kFooterBlocks)) {
+      cut = before;
+      break;
+    }
+  }
+  // The kTail blocks before the cut that the ring still holds.
+  const uint64_t from =
+      std::max(cut >= Fingerprint::kTail ? cut - Fingerprint::kTail : 0, n - kept);
+  out->ntail = static_cast<int>(cut - from);
+  for (uint64_t i = from; i < cut; ++i) out->tail[i - from] = small.recent[i % kRecent];
+}
+}  // namespace
+
 void Fingerprinter::Finish(Fingerprint* out) noexcept {
   normalizer_.Finish();
   State& s = *state_;
@@ -467,6 +510,8 @@ void Fingerprinter::Finish(Fingerprint* out) noexcept {
   out->nblocks = s.small.npending;
   out->nhead = s.small.nhead;
   std::copy(s.small.head, s.small.head + s.small.nhead, out->head);
+  uint64_t rules[BodyNormalizer::kRuleLines];
+  SetTail(s.small, rules, normalizer_.rule_lines(rules), out);
   std::copy(s.small.pending, s.small.pending + s.small.npending, out->blocks);
   const int k = options_.k;
   // A small set is kept exactly (its elements' low 32 bits, sorted, as the
@@ -583,6 +628,13 @@ int Fingerprint::CommonHead(const Fingerprint& a, const Fingerprint& b) noexcept
   const int n = std::min(a.nhead, b.nhead);
   int i = 0;
   while (i < n && a.head[i] == b.head[i]) ++i;
+  return i;
+}
+
+int Fingerprint::CommonTail(const Fingerprint& a, const Fingerprint& b) noexcept {
+  const int n = std::min(a.ntail, b.ntail);
+  int i = 0;
+  while (i < n && a.tail[a.ntail - 1 - i] == b.tail[b.ntail - 1 - i]) ++i;
   return i;
 }
 

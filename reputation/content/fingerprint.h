@@ -90,6 +90,19 @@ struct Fingerprint {
   // How many blocks two messages begin with alike (the longest common
   // prefix of `head`).
   static int CommonHead(const Fingerprint& a, const Fingerprint& b) noexcept;
+  // The message's last kTail blocks before its footer, in the order they
+  // came: two copies of a template each padded before it with words of
+  // their own end alike, and a mailing list's or newsletter's footer,
+  // which ordinary mail of one list shares, is not what they end with. A
+  // footer is what follows a rule line (BodyNormalizer::rule_lines) with
+  // at most kFooterBlocks blocks after it (the earliest such line).
+  static constexpr int kTail = 8;
+  static constexpr int kFooterBlocks = 16;
+  int ntail = 0;
+  uint32_t tail[kTail];
+  // How many blocks two messages end with alike before their footers (the
+  // longest common suffix of `tail`).
+  static int CommonTail(const Fingerprint& a, const Fingerprint& b) noexcept;
 
   // Equal template digests; a message without tokens has no template (as
   // in TemplateIndex), so two empty messages are not the same template.

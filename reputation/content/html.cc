@@ -540,7 +540,14 @@ void BodyNormalizer::TagOfKind(absl::string_view tag, bool closing, int kind,
   // block tags come.
   if (kind != kOtherTag) FlushWord();
   const bool block = kind == kBlockTag;
-  if (block) ParagraphEnd();
+  if (block) {
+    ParagraphEnd();
+    // <hr>: a rule line.
+    if (!closing && tag.size() >= 2 && (tag[0] | 0x20) == 'h' && (tag[1] | 0x20) == 'r' &&
+        (tag.size() == 2 || !IsAlnum(static_cast<unsigned char>(tag[2])))) {
+      RuleLine();
+    }
+  }
   line_start_ |= block;
   greeting_left_ &= static_cast<int>(block) - 1;
   if (closing) {  // "</a>": no markup, no link; a background it set ends

@@ -160,6 +160,8 @@ void BodyNormalizer::Reset(TokenSink* sink) noexcept {
   batch_count_ = 0;
   std::fill(std::begin(batch_breaks_), std::end(batch_breaks_), 0);
   blank_line_ = false;
+  lead_ = kLeadBlank;
+  rule_count_ = 0;
   qp_carry_len_ = 0;
 }
 
@@ -408,6 +410,7 @@ void BodyNormalizer::OnBodyLine(absl::string_view line, bool complete) noexcept 
       Newline();
       ParagraphEnd();
       blank_line_ = false;
+      lead_ = kLeadBlank;
       if (tail.substr(0, 2) == "--") {  // closing: back to the parent's epilogue
         depth_ = d;
         kind_ = PartKind::kSkip;

@@ -11,6 +11,12 @@ namespace sluice {
 
 namespace {
 
+// One key for `want` blocks in order (0: fewer than that, or none wanted).
+uint64_t RunKey(const uint32_t* run, int have, int want) {
+  if (want == 0 || have < want) return 0;
+  return XXH3_64bits(run, sizeof(run[0]) * static_cast<size_t>(want)) | 1;
+}
+
 // Erases `key` from an index if it still points to `slot` (a later
 // template may have taken the key over).
 template <typename Map, typename Key>
@@ -24,6 +30,7 @@ void EraseIfSlot(Map& map, const Key& key, uint32_t slot) {
 TemplateIndex::TemplateIndex(const Options& options) : options_(options) {
   if (options_.max_templates < 16) options_.max_templates = 16;
   options_.head_blocks = std::max(0, std::min(options_.head_blocks, Fingerprint::kHead));
+  options_.tail_blocks = std::max(0, std::min(options_.tail_blocks, Fingerprint::kTail));
   // Reserved, not filled: the ring's pages are touched as templates come
   // (a process that lives for one connection pays for what it uses).
   ring_.reserve(options_.max_templates);
@@ -46,8 +53,12 @@ uint64_t TemplateIndex::Band(const uint16_t* sketch, int band) {
 }
 
 uint64_t TemplateIndex::HeadKey(const Fingerprint& fp) const {
-  if (options_.head_blocks == 0 || fp.nhead < options_.head_blocks) return 0;
-  return XXH3_64bits(fp.head, sizeof(fp.head[0]) * static_cast<size_t>(options_.head_blocks)) | 1;
+  return RunKey(fp.head, fp.nhead, options_.head_blocks);
+}
+
+uint64_t TemplateIndex::TailKey(const Fingerprint& fp) const {
+  const int skip = std::max(0, fp.ntail - options_.tail_blocks);
+  return RunKey(fp.tail + skip, fp.ntail, options_.tail_blocks);
 }
 
 void TemplateIndex::Forget(uint32_t slot) {
@@ -59,6 +70,7 @@ void TemplateIndex::Forget(uint32_t slot) {
     EraseIfSlot(by_block_, t.blocks[i], slot);
   }
   if (t.head != 0) EraseIfSlot(by_head_, t.head, slot);
+  if (t.tail != 0) EraseIfSlot(by_tail_, t.tail, slot);
 }
 
 uint64_t TemplateIndex::Assign(const Fingerprint& fp, double* similarity) {
@@ -139,11 +151,14 @@ uint64_t TemplateIndex::Assign(const Fingerprint& fp, double* similarity) {
       }
     }
   }
-  // Two copies padded each with words of its own: the same first blocks.
-  const uint64_t head = HeadKey(fp);
-  if (head != 0) {
-    auto it = by_head_.find(head);
-    if (it != by_head_.end()) {
+  // Two copies padded each with words of its own: the same first blocks
+  // (padded after the text), or the same last ones (padded before it).
+  const uint64_t head = HeadKey(fp), tail = TailKey(fp);
+  for (const auto& [key, index] :
+       {std::make_pair(head, &by_head_), std::make_pair(tail, &by_tail_)}) {
+    if (key == 0) continue;
+    auto it = index->find(key);
+    if (it != index->end()) {
       if (similarity) *similarity = similarity_to(ring_[it->second]);
       return ring_[it->second].id;
     }
@@ -173,6 +188,8 @@ uint64_t TemplateIndex::Assign(const Fingerprint& fp, double* similarity) {
   for (int i = 0; i < std::min<int>(t.nblocks, kIndexedBlocks); ++i) by_block_[t.blocks[i]] = slot;
   t.head = head;
   if (head != 0) by_head_[head] = slot;
+  t.tail = tail;
+  if (tail != 0) by_tail_[tail] = slot;
   if (similarity) *similarity = 1;
   return t.id;
 }

@@ -18,7 +18,9 @@
 // missing (words put before the text change it; Fingerprint::ContainedBlocks);
 // and, for two copies each padded with words of its own, through the
 // template's first `head_blocks` blocks in stream order: it joins if it
-// begins with the same ones (Fingerprint::CommonHead).
+// begins with the same ones (Fingerprint::CommonHead), or through its last
+// `tail_blocks` blocks before its footer: it joins if it ends with the
+// same ones (Fingerprint::CommonTail; copies padded before the text).
 // Otherwise it starts a new template. The
 // `max_templates` most recent templates are kept (a ring: the oldest is
 // forgotten), so memory is fixed: about 350 + 24 * 24 bytes per template.
@@ -46,7 +48,7 @@ class TemplateIndex {
  public:
   struct Options {
     size_t max_templates = 1 << 16;
-    double similarity = 0.44;  // see BurstDetector::Options::similarity
+    double similarity = 0.503;  // see BurstDetector::Options::similarity
     // Blocks in common (Fingerprint::SharedBlocks) that also make a
     // message a template's (0: off); see BurstDetector::Options.
     double shared_blocks = 11;
@@ -58,6 +60,10 @@ class TemplateIndex {
     // most Fingerprint::kHead; 0: off) that also make a message the
     // template's: two copies of a template each padded after it.
     int head_blocks = 2;
+    // Blocks two messages end with alike before their footers
+    // (Fingerprint::CommonTail, at most Fingerprint::kTail; 0: off): two
+    // copies each padded before it.
+    int tail_blocks = 4;
   };
   explicit TemplateIndex(const Options& options);
 
@@ -85,11 +91,15 @@ class TemplateIndex {
     bool blocks_cut = false;
     uint32_t blocks[kTemplateBlocks];
     int64_t first = -1;  // its first block (Fingerprint::head[0]; -1: none)
-    // Its first head_blocks blocks as one key in by_head_ (0: fewer).
+    // Its first head_blocks blocks as one key in by_head_, its last
+    // tail_blocks in by_tail_ (0: fewer).
     uint64_t head = 0;
+    uint64_t tail = 0;
   };
-  // The key of fp's first head_blocks blocks (0 if it has fewer).
+  // The keys of fp's first head_blocks and last tail_blocks blocks (0 if
+  // it has fewer).
   uint64_t HeadKey(const Fingerprint& fp) const;
+  uint64_t TailKey(const Fingerprint& fp) const;
   static void Compact(const Fingerprint& fp, uint16_t* out);
   static uint64_t Band(const uint16_t* sketch, int band);
   void Forget(uint32_t slot);
@@ -102,6 +112,7 @@ class TemplateIndex {
   absl::flat_hash_map<uint64_t, uint32_t> by_band_;
   absl::flat_hash_map<uint32_t, uint32_t> by_block_;
   absl::flat_hash_map<uint64_t, uint32_t> by_head_;
+  absl::flat_hash_map<uint64_t, uint32_t> by_tail_;
 };
 
 }  // namespace sluice

@@ -107,9 +107,9 @@ Fingerprint WordsFp(const std::string& body) {
 TEST(TemplateIndexBlocksTest, PaddedCopiesJoinThroughTheirBlocks) {
   std::string base;
   for (int i = 0; i < 400; ++i) absl::StrAppend(&base, Letters((i * 7919) % 1000), " ");
-  TemplateIndex index({1024, 0.44, 11});
+  TemplateIndex index({1024, 0.44, 11, 2, 2, 0});
   const uint64_t t = index.Assign(WordsFp(base));
-  TemplateIndex no_blocks({1024, 0.44, 0, 2, 0});
+  TemplateIndex no_blocks({1024, 0.44, 0, 2, 0, 0});
   const uint64_t u = no_blocks.Assign(WordsFp(base));
   for (int copy = 0; copy < 5; ++copy) {
     std::string padding;  // three times as many words of its own
@@ -126,9 +126,9 @@ TEST(TemplateIndexBlocksTest, ShortTemplatesPaddedManyTimesJoinByContainment) {
   for (int i = 0; i < 40; ++i) absl::StrAppend(&base, Letters((i * 7919) % 1000), " ");
   base += "\n\n";  // its last paragraph ends before the padding
   ASSERT_LT(WordsFp(base).nblocks, 11);
-  TemplateIndex index({1024, 0.44, 11, 2, 0});
+  TemplateIndex index({1024, 0.44, 11, 2, 0, 0});
   const uint64_t t = index.Assign(WordsFp(base));
-  TemplateIndex no_containment({1024, 0.44, 11, 0, 0});
+  TemplateIndex no_containment({1024, 0.44, 11, 0, 0, 0});
   const uint64_t u = no_containment.Assign(WordsFp(base));
   for (int copy = 0; copy < 5; ++copy) {
     std::string padding;
@@ -152,7 +152,7 @@ TEST(TemplateIndexBlocksTest, AJoinReportsTheSimilarityToTheTemplateJoined) {
   base += "\n\n";
   std::string other;
   for (int i = 0; i < 200; ++i) absl::StrAppend(&other, Letters(30000 + i), " ");
-  TemplateIndex index({1024, 0.44, 11, 2, 2});  // the defaults
+  TemplateIndex index({1024, 0.503, 11, 2, 2, 4});  // the defaults
   const uint64_t t = index.Assign(WordsFp(base));
   const uint64_t o = index.Assign(WordsFp(other));
   std::string copy = base;
@@ -174,8 +174,8 @@ TEST(TemplateIndexBlocksTest, CopiesWithWordsBeforeTheTemplateJoinIt) {
   std::string base;
   for (int i = 0; i < 40; ++i) absl::StrAppend(&base, Letters((i * 7919) % 1000), " ");
   ASSERT_GE(WordsFp(base).nblocks, 3);
-  TemplateIndex index({1024, 0.44, 11, 2, 2});  // the defaults
-  TemplateIndex no_containment({1024, 0.44, 11, 0, 2});
+  TemplateIndex index({1024, 0.503, 11, 2, 2, 4});  // the defaults
+  TemplateIndex no_containment({1024, 0.503, 11, 0, 2, 0});
   const uint64_t t = index.Assign(WordsFp(base));
   const uint64_t u = no_containment.Assign(WordsFp(base));
   int joined = 0;
@@ -208,8 +208,8 @@ TEST(TemplateIndexBlocksTest, CopiesPaddedEachWithTheirOwnJoinByTheirFirstBlocks
   ASSERT_LT(WordsFp(base).nblocks, 11);
   EXPECT_GE(Fingerprint::CommonHead(WordsFp(padded(0)), WordsFp(padded(1))), 3);
   EXPECT_EQ(Fingerprint::ContainedBlocks(WordsFp(padded(0)), WordsFp(padded(1)), 0), 0);
-  TemplateIndex index({1024, 0.44, 11, 2, 2});  // the defaults
-  TemplateIndex no_head({1024, 0.44, 11, 2, 0});
+  TemplateIndex index({1024, 0.503, 11, 2, 2, 4});  // the defaults
+  TemplateIndex no_head({1024, 0.503, 11, 2, 0, 0});
   const uint64_t t = index.Assign(WordsFp(padded(0)));
   const uint64_t u = no_head.Assign(WordsFp(padded(0)));
   for (int copy = 1; copy < 6; ++copy) {
@@ -221,7 +221,7 @@ TEST(TemplateIndexBlocksTest, CopiesPaddedEachWithTheirOwnJoinByTheirFirstBlocks
   for (int i = 0; i < 40; ++i) absl::StrAppend(&other, Letters(20000 + i * 31), " ");
   EXPECT_NE(index.Assign(WordsFp(other + "\n\n" + padded(9).substr(base.size()))), t);
   // Forgotten with its template: a ring of 16 pushes it out.
-  TemplateIndex small({16, 0.44, 11, 2, 3});
+  TemplateIndex small({16, 0.44, 11, 2, 3, 0});
   const uint64_t first = small.Assign(WordsFp(padded(0)));
   for (int i = 0; i < 16; ++i) {
     std::string filler;

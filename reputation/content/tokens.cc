@@ -74,6 +74,8 @@ void BodyNormalizer::DropAddressLeadIn() noexcept {
     dropped_break |= TakeParagraphEnd(at);
   }
   if (dropped_break) ParagraphEnd();
+  // A rule line among them: where they were.
+  for (uint64_t& at : rule_at_) at = std::min(at, tokens_);
   lead_in_floor_ = tokens_;
 }
 
