@@ -1206,13 +1206,14 @@ void EvaluateBusting(const std::vector<Hashes>& hashes, uint64_t seed) {
         --g_misses_n;
         std::printf(
             "miss (%s) message %zu: tokens %llu -> %llu, words J %.3f, blocks %d/%d, "
-            "shared %.1f, contained %d, head %d; ssdeep %d, TLSH %d\n",
+            "shared %.1f, contained %d, head %d, tail %d; ssdeep %d, TLSH %d\n",
             kBustNames[k], s, static_cast<unsigned long long>(x.words.tokens),
             static_cast<unsigned long long>(y.words.tokens),
             sluice::Fingerprint::Similarity(x.words, y.words), x.words.nblocks, y.words.nblocks,
             static_cast<double>(sluice::Fingerprint::SharedBlocks(x.words, y.words)),
             sluice::Fingerprint::ContainedBlocks(x.words, y.words, g_contained_missing),
-            sluice::Fingerprint::CommonHead(x.words, y.words), SsdeepScore(x, y),
+            sluice::Fingerprint::CommonHead(x.words, y.words),
+            sluice::Fingerprint::CommonTail(x.words, y.words), SsdeepScore(x, y),
             TlshDistance(x, y));
         if (g_miss_tokens) {  // where the two token streams part
           std::printf("  %s %s\n  copy:     %s\n", g_miss_copies ? "copy:    " : "original:",

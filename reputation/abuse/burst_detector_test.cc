@@ -162,6 +162,12 @@ TEST(BurstDetectorTest, BadOptionsAreRefused) {
   o = BurstDetector::Options();
   o.head_blocks = Fingerprint::kHead + 1;
   EXPECT_TRUE(absl::StrContains(BurstDetector::Create(o, kT0).status().message(), "head_blocks"));
+  o.head_blocks = 2;
+  o.tail_blocks = Fingerprint::kTail + 1;
+  EXPECT_TRUE(absl::StrContains(BurstDetector::Create(o, kT0).status().message(), "tail_blocks"));
+  o.tail_blocks = -1;
+  EXPECT_TRUE(absl::StrContains(BurstDetector::Create(o, kT0).status().message(), "tail_blocks"));
+  o.tail_blocks = 4;
   o.head_blocks = -1;
   EXPECT_TRUE(absl::StrContains(BurstDetector::Create(o, kT0).status().message(), "head_blocks"));
   o.head_blocks = Fingerprint::kHead;

@@ -65,10 +65,36 @@ std::string Paragraphs(absl::string_view message) {
   return c.Paragraphs();
 }
 
+// The rule lines of the message a normaliser finished, as " #r" and their
+// token ordinals.
+std::string RuleLines(const BodyNormalizer& n) {
+  uint64_t at[BodyNormalizer::kRuleLines];
+  const int k = n.rule_lines(at);
+  std::string out = " #r";
+  for (int i = 0; i < k; ++i) absl::StrAppend(&out, " ", at[i]);
+  return out;
+}
+
+// Paragraphs and rule lines.
+std::string ParagraphsAndRules(absl::string_view message) {
+  BodyNormalizer n;
+  Collect c;
+  n.Normalize(message, &c);
+  return c.Paragraphs() + RuleLines(n);
+}
+
+// The rule lines alone.
+std::string Rules(absl::string_view message) {
+  BodyNormalizer n;
+  Collect c;
+  n.Normalize(message, &c);
+  return RuleLines(n).substr(1);
+}
+
 // The tokens of `message` fed in pieces of 1 to `max_piece` bytes (with
-// the paragraph ends if `paragraphs`).
+// the paragraph ends if `paragraphs`, and the rule lines too if `rules`).
 std::string NormInPieces(absl::string_view message, std::mt19937& rng, size_t max_piece,
-                         bool paragraphs = false) {
+                         bool paragraphs = false, bool rules = false) {
   BodyNormalizer n;
   Collect c;
   n.Reset(&c);
@@ -78,7 +104,7 @@ std::string NormInPieces(absl::string_view message, std::mt19937& rng, size_t ma
     pos += len;
   }
   n.Finish();
-  return paragraphs ? c.Paragraphs() : c.Joined();
+  return (paragraphs ? c.Paragraphs() : c.Joined()) + (rules ? RuleLines(n) : "");
 }
 
 TEST(BodyNormalizerTest, PlainTextIsFoldedAndCollapsed) {
@@ -469,6 +495,46 @@ TEST(BodyNormalizerTest, ParagraphEndsAreReported) {
   EXPECT_EQ(Paragraphs("\nsome text\n\nwrite to anna@example.net now"), "/ now");
 }
 
+TEST(BodyNormalizerTest, RuleLinesAreReported) {
+  // A line led (after blanks) by four or more ASCII symbols: where it
+  // begins, as the number of tokens before it.
+  EXPECT_EQ(Rules("\nsome words here\n-----\nfooter text\n"), "#r 3");
+  EXPECT_EQ(Rules("\none two\n \t ====== Yahoo! Groups ======\nx\n____\n"), "#r 2 5");
+  EXPECT_EQ(Rules("\n####\na\n****\nb\n~~~~\nc\n>>>>\nd\n"), "#r 0 1 2 3");
+  // Not rule lines: fewer than four symbols, symbols after a word or with
+  // blanks between, a signature's "-- ".
+  EXPECT_EQ(Rules("\na\n---\nb\n-- \nc\nd ----\n- - - -\nx-----\n--- x\n-- -- --\n"), "#r");
+  // <hr> in HTML (not <html>, not <hra>).
+  EXPECT_EQ(Rules("Content-Type: text/html\n\n<html><p>one</p><HR/><p>two three</p>"
+                  "<hr class=x><hra>four</hra>"),
+            "#r 1 3");
+  // The last kRuleLines only.
+  std::string many = "\n";
+  for (int i = 0; i < 10; ++i) absl::StrAppend(&many, "w", std::string(1, 'a' + i), "\n=====\n");
+  EXPECT_EQ(Rules(many), "#r 3 4 5 6 7 8 9 10");
+  // An address takes its lead-in back across a rule line: the line stays
+  // where the dropped words were.
+  EXPECT_EQ(ParagraphsAndRules("\nkeep one two three four\n-----\nwrite to anna@example.net now\n"),
+            "keep one now #r 2");
+  // However the bytes are cut (a rule's symbols split between pieces and
+  // vector blocks), and through both encodings.
+  std::string text;
+  for (int i = 0; i < 12; ++i) {
+    absl::StrAppend(&text, std::string(static_cast<size_t>(i * 7 % 61), 'a'), " word",
+                    std::string(1, static_cast<char>('a' + i)), "\n",
+                    std::string(static_cast<size_t>(i % 3), ' '),
+                    std::string(4 + i % 5, "-_=*"[i % 4]), i % 2 ? " tail\n" : "\n");
+  }
+  const std::string whole = ParagraphsAndRules("\n" + text);
+  EXPECT_NE(whole.find("#r 1"), std::string::npos) << whole;
+  std::mt19937 rng(11);
+  for (int trial = 0; trial < 300; ++trial) {
+    ASSERT_EQ(NormInPieces("\n" + text, rng, 1 + trial % 97, true, true), whole) << trial;
+  }
+  EXPECT_EQ(ParagraphsAndRules("Content-Transfer-Encoding: base64\n\n" + absl::Base64Escape(text)),
+            whole);
+}
+
 // Untransformed text is tokenised many lines at a time; CRLF or LF line
 // ends, chunking, and a long line whose '\r' falls on the 2048-byte cut
 // must not change the tokens.
@@ -550,9 +616,15 @@ std::string RandomText(std::mt19937& rng, bool html) {
                                         "(note)",
                                         "\"quoted\"",
                                         "it's",
-                                        "é-é"};
-  static const char* const kSeparators[] = {" ",  " ",  " ",  "  ",   "\t",  ", ",
-                                            "; ", "! ", "\n", "\n\n", " - ", ". "};
+                                        "é-é",
+                                        "----",
+                                        "____",
+                                        "==",
+                                        "**",
+                                        "~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~",
+                                        "-=-=-x"};
+  static const char* const kSeparators[] = {" ",  " ",  " ",    "  ",  "\t", ", ",   "; ",
+                                            "! ", "\n", "\n\n", " - ", ". ", "\n  ", "\n\t"};
   static const char* const kHtml[] = {"<b>",
                                       "</b>",
                                       "<p>",
@@ -612,11 +684,11 @@ TEST(BodyNormalizerTest, BlockAndBytePathsAgreeOnRandomText) {
     const bool html = trial % 2 == 1;
     const std::string type = html ? "Content-Type: text/html\n" : "Content-Type: text/plain\n";
     const std::string text = RandomText(rng, html);
-    const std::string whole = Paragraphs(type + "\n" + text);
-    const std::string wrapped = Paragraphs(
+    const std::string whole = ParagraphsAndRules(type + "\n" + text);
+    const std::string wrapped = ParagraphsAndRules(
         type + "Content-Transfer-Encoding: quoted-printable\n\n" + SoftWrapped(text, rng));
     ASSERT_EQ(wrapped, whole) << "trial " << trial << " text:\n" << text;
-    ASSERT_EQ(NormInPieces(type + "\n" + text, rng, trial % 2 ? 5 : 300, true), whole)
+    ASSERT_EQ(NormInPieces(type + "\n" + text, rng, trial % 2 ? 5 : 300, true, true), whole)
         << "trial " << trial << " in pieces, text:\n"
         << text;
     if (trial < 2) {
@@ -630,7 +702,7 @@ std::string TokensAndMarkup(absl::string_view message) {
   BodyNormalizer n;
   Collect c;
   n.Normalize(message, &c);
-  return absl::StrCat(c.Paragraphs(), " | ", absl::StrJoin(c.markup, " | "));
+  return absl::StrCat(c.Paragraphs(), RuleLines(n), " | ", absl::StrJoin(c.markup, " | "));
 }
 
 // Base64 in lines of random length (groups cut by line ends, some junk).

@@ -29,6 +29,10 @@
 //   head                the first blocks in stream order: CommonHead finds
 //                       two copies of a template each padded after it with
 //                       words of its own (neither contains the other)
+//   tail                the last blocks before the footer (which begins at
+//                       a rule line near the end, BodyNormalizer::
+//                       rule_lines): CommonTail finds two copies each
+//                       padded before it, and not two posts to one list
 //   band keys           LSH bands of the sketch for candidate lookup: two
 //                       messages with similarity J share at least one of b
 //                       bands of r rows with probability 1 - (1 - J^r)^b

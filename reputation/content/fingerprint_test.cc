@@ -75,10 +75,13 @@ TEST(FingerprintTest, WideAndNarrowVectorsGiveTheSameSketch) {
     o.k = 8 << (trial % 5);
     std::string m = Message(w);
     // Paragraph ends (blank lines) in two messages of three, at random
-    // places: blocks end there too.
+    // places: blocks end there too; and rule lines, where the tail ends.
     if (trial % 3 != 0) {
       for (size_t at = m.find("\n\n") + 2; at < m.size(); ++at) {
-        if (m[at] == ' ' && rng() % (1 + trial % 7) == 0) m.replace(at, 1, "\n\n");
+        if (m[at] != ' ') continue;
+        const uint32_t r = rng() % (1 + trial % 7);
+        if (r == 0) m.replace(at, 1, "\n\n");
+        if (r == 1 && rng() % 4 == 0) m.replace(at, 1, "\n-----\n");
       }
     }
     BodyNormalizer::UseWideVectors(true);
@@ -96,6 +99,8 @@ TEST(FingerprintTest, WideAndNarrowVectorsGiveTheSameSketch) {
     for (int i = 0; i < a.nblocks; ++i) ASSERT_EQ(a.blocks[i], b.blocks[i]) << trial << " " << i;
     ASSERT_EQ(a.nhead, b.nhead) << trial;
     for (int i = 0; i < a.nhead; ++i) ASSERT_EQ(a.head[i], b.head[i]) << trial << " " << i;
+    ASSERT_EQ(a.ntail, b.ntail) << trial;
+    for (int i = 0; i < a.ntail; ++i) ASSERT_EQ(a.tail[i], b.tail[i]) << trial << " " << i;
   }
   BodyNormalizer::UseWideVectors(true);
   if (!wide) GTEST_SKIP() << "this CPU has no AVX-512: only the one-at-a-time path was run";
@@ -485,6 +490,55 @@ TEST(FingerprintBlocksTest, AParagraphAddedBeforeOrAfterLeavesTheTemplatesBlocks
   EXPECT_EQ(all_after, 40);
   // Without the blank line the padding runs on into the first block.
   EXPECT_LT(all_run_on, all_before) << all_run_on;
+}
+
+TEST(FingerprintBlocksTest, TheTailEndsBeforeTheFooter) {
+  // Two copies of a template, each with words of its own before it, and a
+  // list's footer after a rule line: they end alike before the footer.
+  const std::string text = absl::StrJoin(Words(120, 31), " ");
+  const std::string footer =
+      absl::StrCat("\n____________________\n", absl::StrJoin(Words(30, 32), " "), "\n");
+  int alike = 0;
+  for (int trial = 0; trial < 20; ++trial) {
+    const std::string pad1 = absl::StrJoin(Words(40, 7000 + trial), " ");
+    const std::string pad2 = absl::StrJoin(Words(40, 8000 + trial), " ");
+    const Fingerprint a = Fp(absl::StrCat("Subject: x\n\n", pad1, "\n\n", text, footer));
+    const Fingerprint b = Fp(absl::StrCat("Subject: x\n\n", pad2, "\n\n", text, footer));
+    ASSERT_EQ(a.ntail, Fingerprint::kTail);
+    alike += Fingerprint::CommonTail(a, b) == Fingerprint::kTail;
+    // Without the footer: the same.
+    const Fingerprint c = Fp(absl::StrCat("Subject: x\n\n", pad1, "\n\n", text, "\n"));
+    EXPECT_EQ(Fingerprint::CommonTail(a, c), Fingerprint::CommonTail(a, b)) << trial;
+  }
+  EXPECT_EQ(alike, 20);
+  // Two different texts with the same footer: nothing alike before it...
+  const std::string other = absl::StrJoin(Words(120, 33), " ");
+  const Fingerprint x = Fp(absl::StrCat("Subject: x\n\n", text, footer));
+  const Fingerprint y = Fp(absl::StrCat("Subject: x\n\n", other, footer));
+  EXPECT_EQ(Fingerprint::CommonTail(x, y), 0);
+  // ...while without the rule line the footer would be their common tail.
+  const std::string bare = absl::StrCat("\n\n", absl::StrJoin(Words(30, 32), " "), "\n");
+  EXPECT_GE(Fingerprint::CommonTail(Fp(absl::StrCat("Subject: x\n\n", text, bare)),
+                                    Fp(absl::StrCat("Subject: x\n\n", other, bare))),
+            3);
+  // A rule line far from the end (more than kFooterBlocks blocks after
+  // it) is no footer's: the tail is the message's last blocks.
+  const std::string longer = absl::StrJoin(Words(300, 35), " ");
+  const Fingerprint far = Fp(absl::StrCat("Subject: x\n\n-----\n", longer, "\n"));
+  const Fingerprint plain = Fp(absl::StrCat("Subject: x\n\n", longer, "\n"));
+  ASSERT_GT(plain.nblocks, Fingerprint::kFooterBlocks);
+  EXPECT_EQ(Fingerprint::CommonTail(far, plain), Fingerprint::kTail);
+  // Within kFooterBlocks of the end it is one: all after it is footer.
+  const Fingerprint near = Fp(absl::StrCat("Subject: x\n\n", absl::StrJoin(Words(40, 36), " "),
+                                           "\n-----\n", absl::StrJoin(Words(30, 37), " "), "\n"));
+  const Fingerprint near_bare =
+      Fp(absl::StrCat("Subject: x\n\n", absl::StrJoin(Words(40, 36), " "), "\n"));
+  EXPECT_GE(Fingerprint::CommonTail(near, near_bare), 3);
+  // Fewer blocks than kTail before the footer: all of them.
+  const Fingerprint few =
+      Fp(absl::StrCat("Subject: x\n\n", absl::StrJoin(Words(12, 34), " "), footer));
+  EXPECT_LT(few.ntail, Fingerprint::kTail);
+  EXPECT_EQ(Fingerprint::CommonTail(few, few), few.ntail);
 }
 
 TEST(FingerprintBlocksTest, ContainedBlocksOnListsExactAndCut) {

@@ -262,7 +262,12 @@ void BodyNormalizer::Feed(absl::string_view data) noexcept {
 
 void BodyNormalizer::Finish() noexcept {
   if (line_len_ > 0) {
+    // A last line without its line end: whole (a closing boundary there
+    // still closes), but no line end is added to its text (a blank one
+    // would end a paragraph that base64 text ending alike does not).
+    last_line_ = true;
     OnLine(absl::string_view(line_, line_len_), true);
+    last_line_ = false;
     line_len_ = 0;
   }
   FlushPending(/*end_of_part=*/true);
@@ -430,7 +435,7 @@ void BodyNormalizer::DecodeLine(absl::string_view line, bool complete) noexcept 
   switch (encoding_) {
     case Encoding::kIdentity:
       Text(line);
-      if (complete) Text("\n");
+      if (complete && !last_line_) Text("\n");
       return;
     case Encoding::kQuotedPrintable: {
       // An escape cut where an over-long line was cut: decoded with the
@@ -478,7 +483,7 @@ void BodyNormalizer::DecodeLine(absl::string_view line, bool complete) noexcept 
           i = at + 1;
         }
       }
-      if (complete && !soft) PendByte('\n');
+      if (complete && !soft && !last_line_) PendByte('\n');
       return;
     }
     case Encoding::kBase64: {

@@ -142,6 +142,34 @@ TEST(TemplateIndexBlocksTest, ShortTemplatesPaddedManyTimesJoinByContainment) {
   EXPECT_NE(index.Assign(WordsFp(other)), t);
 }
 
+TEST(TemplateIndexBlocksTest, CopiesPaddedBeforeTheTextJoinByTheirTail) {
+  // Copies of a short template (too few blocks to share 11), each with
+  // words of its own before it, and a footer after a rule line: neither
+  // contains the other and they begin differently; they end alike before
+  // the footer.
+  std::string base;
+  for (int i = 0; i < 60; ++i) absl::StrAppend(&base, Letters((i * 7919) % 1000), " ");
+  const std::string footer = "\n-----\nto leave this list write to the list owner\n";
+  auto copy = [&](int n) {
+    std::string pad;
+    for (int i = 0; i < 90; ++i) absl::StrAppend(&pad, Letters(40000 + n * 1000 + i), " ");
+    return WordsFp(pad + "\n\n" + base + footer);
+  };
+  TemplateIndex index({1024, 0.503, 11, 2, 2, 4});  // the defaults
+  TemplateIndex no_tail({1024, 0.503, 11, 2, 2, 0});
+  const uint64_t t = index.Assign(copy(0));
+  const uint64_t u = no_tail.Assign(copy(0));
+  for (int n = 1; n < 6; ++n) {
+    ASSERT_LT(Fingerprint::SharedBlocks(copy(0), copy(n)), 11);
+    EXPECT_EQ(index.Assign(copy(n)), t) << n;
+    EXPECT_NE(no_tail.Assign(copy(n)), u) << n;
+  }
+  // Another text with the same footer starts its own.
+  std::string other;
+  for (int i = 0; i < 60; ++i) absl::StrAppend(&other, Letters(90000 + i * 13), " ");
+  EXPECT_NE(index.Assign(WordsFp(other + footer)), t);
+}
+
 TEST(TemplateIndexBlocksTest, AJoinReportsTheSimilarityToTheTemplateJoined) {
   // A padded copy of a short template whose padding has many words of
   // another template (not enough to join it): it joins the short one

@@ -11,8 +11,8 @@
 namespace {
 
 // Digest, token count, sketch, exact set and blocks (which end at
-// paragraph ends too) all equal (Similarity alone would not see a sketch
-// difference between two small sets).
+// paragraph ends too; the tail before a footer's rule line) all equal (Similarity alone would not
+// see a sketch difference between two small sets).
 bool Same(const sluice::Fingerprint& a, const sluice::Fingerprint& b) {
   return a.digest_lo == b.digest_lo && a.digest_hi == b.digest_hi && a.tokens == b.tokens &&
          a.k == b.k && std::memcmp(a.minhash, b.minhash, sizeof(a.minhash[0]) * a.k) == 0 &&
@@ -20,7 +20,8 @@ bool Same(const sluice::Fingerprint& a, const sluice::Fingerprint& b) {
          std::memcmp(a.elements, b.elements, sizeof(a.elements[0]) * a.exact) == 0 &&
          a.nblocks == b.nblocks &&
          std::memcmp(a.blocks, b.blocks, sizeof(a.blocks[0]) * a.nblocks) == 0 &&
-         a.nhead == b.nhead && std::memcmp(a.head, b.head, sizeof(a.head[0]) * a.nhead) == 0;
+         a.nhead == b.nhead && std::memcmp(a.head, b.head, sizeof(a.head[0]) * a.nhead) == 0 &&
+         a.ntail == b.ntail && std::memcmp(a.tail, b.tail, sizeof(a.tail[0]) * a.ntail) == 0;
 }
 
 }  // namespace
