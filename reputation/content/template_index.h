@@ -23,7 +23,7 @@
 // same ones (Fingerprint::CommonTail; copies padded before the text).
 // Otherwise it starts a new template. The
 // `max_templates` most recent templates are kept (a ring: the oldest is
-// forgotten), so memory is fixed: about 350 + 24 * 24 bytes per template.
+// forgotten), so memory is fixed: about 390 + 24 * 24 bytes per template.
 // A small first message (Fingerprint::exact) keeps its set exactly too,
 // and two small sets are compared exactly.
 //
