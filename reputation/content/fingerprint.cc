@@ -461,8 +461,10 @@ void Fingerprinter::Markup(absl::string_view markup) noexcept {
 
 // The tail: the last kTail blocks before the message's footer, if it has
 // one. A footer begins at a rule line (BodyNormalizer::rule_lines) with
-// at most kFooterBlocks blocks after it: the earliest such, so that a
-// footer with rules of its own (an advertisement between two) goes whole.
+// at most kFooterBlocks blocks after it, and no more than before it (a
+// rule under a short message's first line does not make the rest of it a
+// footer): the earliest such, so that a footer with rules of its own (an
+// advertisement between two) goes whole.
 // Blocks that end at or before the rule line's ordinal are before it.
 namespace {
 void SetTail(const SmallSet& small, const uint64_t* rules, int nrules, Fingerprint* out) noexcept {
@@ -476,7 +478,7 @@ void SetTail(const SmallSet& small, const uint64_t* rules, int nrules, Fingerpri
     uint64_t before = n;
     while (before > n - kept && small.recent_end[(before - 1) % kRecent] > rules[r]) --before;
     if (before == n - kept && kept < n) continue;  // too far back to tell
-    if (n - before <= static_cast<uint64_t>(Fingerprint::kFooterBlocks)) {
+    if (n - before <= static_cast<uint64_t>(Fingerprint::kFooterBlocks) && n - before <= before) {
       cut = before;
       break;
     }

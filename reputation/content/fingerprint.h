@@ -99,7 +99,8 @@ struct Fingerprint {
   // their own end alike, and a mailing list's or newsletter's footer,
   // which ordinary mail of one list shares, is not what they end with. A
   // footer is what follows a rule line (BodyNormalizer::rule_lines) with
-  // at most kFooterBlocks blocks after it (the earliest such line).
+  // at most kFooterBlocks blocks after it and no more than before it (the
+  // earliest such line).
   static constexpr int kTail = 8;
   static constexpr int kFooterBlocks = 16;
   int ntail = 0;

@@ -534,6 +534,12 @@ TEST(FingerprintBlocksTest, TheTailEndsBeforeTheFooter) {
   const Fingerprint near_bare =
       Fp(absl::StrCat("Subject: x\n\n", absl::StrJoin(Words(40, 36), " "), "\n"));
   EXPECT_GE(Fingerprint::CommonTail(near, near_bare), 3);
+  // Nor is a rule under a short message's first line (what follows it is
+  // longer than what came before).
+  const std::string body40 = absl::StrJoin(Words(40, 38), " ");
+  const Fingerprint under = Fp(absl::StrCat("Subject: x\n\nBig news\n-----\n", body40, "\n"));
+  const Fingerprint bare40 = Fp(absl::StrCat("Subject: x\n\n", body40, "\n"));
+  EXPECT_GE(Fingerprint::CommonTail(under, bare40), 3);
   // Fewer blocks than kTail before the footer: all of them.
   const Fingerprint few =
       Fp(absl::StrCat("Subject: x\n\n", absl::StrJoin(Words(12, 34), " "), footer));
