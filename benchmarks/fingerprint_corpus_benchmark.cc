@@ -417,7 +417,6 @@ sluice::Fingerprinter* WordsFp() {
 void HashAll(const std::string& raw, Hashes* h) {
   PairsFp()->Compute(raw, &h->pairs);
   WordsFp()->Compute(raw, &h->words);
-
   absl::string_view body = absl::string_view(raw).substr(BodyOffset(raw));
   char sig[FUZZY_MAX_RESULT];
   if (fuzzy_hash_buf(reinterpret_cast<const unsigned char*>(body.data()),
@@ -1095,24 +1094,10 @@ void EvaluateBusting(const std::vector<Hashes>& hashes, uint64_t seed) {
               head_n,
               100 * joint_fp(block_t_step, block_n, contained_cut,
                              head_n > 0 ? head_n : sluice::Fingerprint::kHead + 1));
-  // The tail term on top of the rule: pairs the rule does not join that
-  // end with T blocks alike.
+  // The tail term on top of the rule at similarity step t_step: the pairs
+  // the rule does not join that end with `tail` blocks alike.
   const int head_cut = head_n > 0 ? head_n : sluice::Fingerprint::kHead + 1;
-  for (int t = 1; t <= sluice::Fingerprint::kTail; ++t) {
-    uint64_t extra = 0;
-    for (const TailPair& p : tail_pairs) {
-      if (p.tb >= t &&
-          !(p.jb >= block_t_step || p.sb >= block_n || p.cb >= contained_cut || p.hb >= head_cut)) {
-        ++extra;
-      }
-    }
-    std::printf("tail term: >= %d blocks at the end alike adds FP %.4f%% (%llu pairs)\n", t,
-                100.0 * static_cast<double>(extra) / static_cast<double>(total),
-                static_cast<unsigned long long>(extra));
-  }
-  // With a tail term (--tail_n), the similarity threshold rises until the
-  // whole rule fits the budget again.
-  auto tail_extra = [&](int t_step, int tail) {
+  auto tail_extra_pairs = [&](int t_step, int tail) {
     uint64_t extra = 0;
     for (const TailPair& p : tail_pairs) {
       if (p.tb >= tail &&
@@ -1120,8 +1105,18 @@ void EvaluateBusting(const std::vector<Hashes>& hashes, uint64_t seed) {
         ++extra;
       }
     }
-    return static_cast<double>(extra) / static_cast<double>(total);
+    return extra;
   };
+  auto tail_extra = [&](int t_step, int tail) {
+    return static_cast<double>(tail_extra_pairs(t_step, tail)) / static_cast<double>(total);
+  };
+  for (int t = 1; t <= sluice::Fingerprint::kTail; ++t) {
+    std::printf("tail term: >= %d blocks at the end alike adds FP %.4f%% (%llu pairs)\n", t,
+                100 * tail_extra(block_t_step, t),
+                static_cast<unsigned long long>(tail_extra_pairs(block_t_step, t)));
+  }
+  // With a tail term (--tail_n), the similarity threshold rises until the
+  // whole rule fits the budget again.
   int rule_t_step = block_t_step;
   if (g_tail_n > 0) {
     while (rule_t_step < 256 && joint_fp(rule_t_step, block_n, contained_cut, head_cut) +
@@ -1140,8 +1135,8 @@ void EvaluateBusting(const std::vector<Hashes>& hashes, uint64_t seed) {
   std::printf(
       "rule with blocks at <= 0.05%%: digest, or words J >= %.3f, or >= %d blocks in common, or "
       ">= %d blocks of one all in the other (FP %.4f%%; without that last term %.4f%%)\n\n",
-      block_t, block_n, contained_n, 100 * joint_fp(block_t_step, block_n, contained_cut),
-      100 * joint_fp(block_t_step, block_n));
+      block_t, block_n, contained_n, 100 * joint_fp(rule_t_step, block_n, contained_cut),
+      100 * joint_fp(rule_t_step, block_n));
   struct Method {
     const char* name;
     std::function<bool(const Hashes&, const Hashes&)> same;

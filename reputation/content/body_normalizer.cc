@@ -494,7 +494,9 @@ void BodyNormalizer::LeadByte(unsigned char c) noexcept {
     if (lead_ != kLeadBlank) lead_ = kLeadDone;
     return;
   }
-  if (c >= 0x80 || IsAlnum(c)) {
+  // A symbol: a separator or punctuation that is not white space, as the
+  // block masks' `symbols`.
+  if ((kClasses.flags[c] & (kSeparatorClass | kPunctClass)) == 0) {
     lead_ = kLeadDone;
     return;
   }

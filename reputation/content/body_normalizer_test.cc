@@ -44,27 +44,6 @@ class Collect : public TokenSink {
   std::vector<std::string> markup;
 };
 
-std::vector<std::string> MarkupOf(absl::string_view message) {
-  BodyNormalizer n;
-  Collect c;
-  n.Normalize(message, &c);
-  return c.markup;
-}
-
-std::string Norm(absl::string_view message, BodyNormalizer::Options o = {}) {
-  BodyNormalizer n(o);
-  Collect c;
-  n.Normalize(message, &c);
-  return c.Joined();
-}
-
-std::string Paragraphs(absl::string_view message) {
-  BodyNormalizer n;
-  Collect c;
-  n.Normalize(message, &c);
-  return c.Paragraphs();
-}
-
 // The rule lines of the message a normaliser finished, as " #r" and their
 // token ordinals.
 std::string RuleLines(const BodyNormalizer& n) {
@@ -75,21 +54,38 @@ std::string RuleLines(const BodyNormalizer& n) {
   return out;
 }
 
+// A message normalised whole: what the sink collected, and its rule lines
+// (RuleLines).
+struct Normalized {
+  Collect c;
+  std::string rules;
+};
+Normalized NormalizeWhole(absl::string_view message, BodyNormalizer::Options o = {}) {
+  BodyNormalizer n(o);
+  Normalized r;
+  n.Normalize(message, &r.c);
+  r.rules = RuleLines(n);
+  return r;
+}
+
+std::vector<std::string> MarkupOf(absl::string_view message) {
+  return NormalizeWhole(message).c.markup;
+}
+
+std::string Norm(absl::string_view message, BodyNormalizer::Options o = {}) {
+  return NormalizeWhole(message, o).c.Joined();
+}
+
+std::string Paragraphs(absl::string_view message) { return NormalizeWhole(message).c.Paragraphs(); }
+
 // Paragraphs and rule lines.
 std::string ParagraphsAndRules(absl::string_view message) {
-  BodyNormalizer n;
-  Collect c;
-  n.Normalize(message, &c);
-  return c.Paragraphs() + RuleLines(n);
+  const Normalized r = NormalizeWhole(message);
+  return r.c.Paragraphs() + r.rules;
 }
 
 // The rule lines alone.
-std::string Rules(absl::string_view message) {
-  BodyNormalizer n;
-  Collect c;
-  n.Normalize(message, &c);
-  return RuleLines(n).substr(1);
-}
+std::string Rules(absl::string_view message) { return NormalizeWhole(message).rules.substr(1); }
 
 // The tokens of `message` fed in pieces of 1 to `max_piece` bytes (with
 // the paragraph ends if `paragraphs`, and the rule lines too if `rules`).
@@ -699,10 +695,8 @@ TEST(BodyNormalizerTest, BlockAndBytePathsAgreeOnRandomText) {
 
 // Tokens and markup, in order, as one string.
 std::string TokensAndMarkup(absl::string_view message) {
-  BodyNormalizer n;
-  Collect c;
-  n.Normalize(message, &c);
-  return absl::StrCat(c.Paragraphs(), RuleLines(n), " | ", absl::StrJoin(c.markup, " | "));
+  const Normalized r = NormalizeWhole(message);
+  return absl::StrCat(r.c.Paragraphs(), r.rules, " | ", absl::StrJoin(r.c.markup, " | "));
 }
 
 // Base64 in lines of random length (groups cut by line ends, some junk).
