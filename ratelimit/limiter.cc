@@ -27,6 +27,7 @@ using internal::CachedCounter;
 using internal::FindPath;
 using internal::g_generation;
 using internal::kCacheCounters;
+using internal::kNoLease;
 using internal::LeaseEntry;
 using internal::LeaseFor;
 using internal::LeaseIndex;
@@ -104,6 +105,9 @@ bool Limiter::RenewLease(LeaseEntry& l, Slot* slot, uint64_t owner, const void* 
   *out = took;
   if (took == Outcome::kSlotGone) return true;
   if (took != Outcome::kAdmitted) return false;
+  // Still this counter's entry (RenewLease is for our own): a new stamp
+  // only if the sub-bucket changed, so cached paths keep spending from it.
+  if (l.epoch.load(std::memory_order_relaxed) != lease_epoch) l.Stamp();
   l.epoch.store(lease_epoch, std::memory_order_relaxed);
   l.remaining.store(rule.lease, std::memory_order_relaxed);
   *charge = Charge::Leased(slot, owner, rule, lease_epoch, amount);
@@ -152,63 +156,79 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline SlidingWindow::Outcome Limiter::ChargeCounte
   return ChargeDirect(slot, owner, &rule, epoch, since_us, amount, usage, gcra, charge);
 }
 
-// ChargeCounter out of line, for the cached path's rare case (its lease
-// spend failed), so that path stays small.
-ABSL_ATTRIBUTE_NOINLINE SlidingWindow::Outcome Limiter::ChargeCounterCold(
-    Slot* slot, uint64_t owner, const void* rule, uint32_t epoch, int64_t since_us, uint64_t amount,
-    uint64_t* usage, Gcra::Result* gcra, Charge* charge) noexcept {
-  return ChargeCounter(slot, owner, rule, epoch, since_us, amount, usage, gcra, charge);
-}
-
 // A repeat request from this thread: its counters straight from the path
 // cache, at the sub-buckets the entry keeps for the current span of the
 // clock. Per counter: a lease spend (no atomic read-modify-write) or one
-// inline CAS; no hashing, probing or division. A lease spend is noted as a
-// bit; the charge records are built only when they are needed (to take a
-// refused request back, or for a caller that keeps them).
+// inline CAS; no hashing, probing or division. The common case, every
+// counter a busy one spent from this thread's lease, is the loop here;
+// anything else goes on in FastApplyRest.
 Limiter::Fast Limiter::FastApply(const Snapshot& s, const Request& r, absl::Time now,
                                  ChargeList* charges, bool count_messages, uint64_t key) noexcept {
   PathCacheEntry* ce = FindPath(key);
-  const uint64_t generation = Generation();
-  if (ce == nullptr || ce->generation != generation || ce->snapshot != &s) return Fast::kMiss;
+  if (ce == nullptr || ce->generation != Generation() || ce->snapshot != &s) return Fast::kMiss;
   const int64_t since_us = table_->SinceBaseUs(now);
   if (ABSL_PREDICT_FALSE(since_us < ce->epochs_from_us || since_us >= ce->epochs_until_us)) {
     internal::RefreshEpochs(ce, since_us);
   }
   const uint64_t amounts[kNumMetrics] = {count_messages ? r.messages : 0, r.recipients, r.bytes};
   const int n = ce->n;
-  Charge done[kCacheCounters];  // the charges not from a lease
-  uint32_t leased = 0;          // bit k: counter k was spent from its lease
   int k = 0;
+  // One comparison says a lease entry is still this counter's, of this
+  // sub-bucket (its stamp).
+  while (k < n && ce->lease[k] != kNoLease &&
+         SpendLease(tls_leases[ce->lease[k]], ce->stamp[k], amounts[ce->metric[k]])) {
+    ++k;
+  }
+  if (ABSL_PREDICT_TRUE(k == n && !charges->keep)) return Fast::kAdmitted;
+  return FastApplyRest(ce, k, amounts, since_us, now, charges);
+}
+
+// Counters k.. of a cached path, after k spent from leases: each from its
+// lease checked in full, a new lease, or the counter itself. The charge
+// records are built only here (to take a refused request back, or for a
+// caller that keeps them).
+ABSL_ATTRIBUTE_NOINLINE Limiter::Fast Limiter::FastApplyRest(PathCacheEntry* ce, int k,
+                                                             const uint64_t* amounts,
+                                                             int64_t since_us, absl::Time now,
+                                                             ChargeList* charges) noexcept {
+  const int n = ce->n;
+  Charge done[kCacheCounters];
+  uint32_t leased = (1u << k) - 1;  // bit i: counter i was spent from its lease
   for (; k < n; ++k) {
     const CachedCounter& c = ce->c[k];
-    const Rule& rule = *c.rule;
-    const uint64_t amount = amounts[static_cast<int>(rule.metric)];
+    const uint64_t amount = amounts[ce->metric[k]];
+    LeaseEntry* lease = ce->lease[k] == kNoLease ? nullptr : &tls_leases[ce->lease[k]];
+    if (lease != nullptr && SpendLease(*lease, ce->stamp[k], amount)) {
+      leased |= 1u << k;
+      continue;
+    }
     const uint32_t e = ce->epoch[k];
     uint64_t usage;
     Gcra::Result gcra;
-    if (c.lease != nullptr) {
-      // The common case of a busy counter: spend from this thread's lease;
-      // else ChargeCounter takes a new one or charges the counter itself.
-      if (SpendLease(*c.lease, generation, c.slot, c.key_word, e, amount)) {
-        leased |= 1u << k;
-        continue;
-      }
-      if (ChargeCounterCold(c.slot, c.key_word, &rule, e, since_us, amount, &usage, &gcra,
-                            &done[k]) != SlidingWindow::Outcome::kAdmitted) {
+    if (lease != nullptr) {
+      // ChargeCounter spends from the lease after checking it in full, takes
+      // a new one, or charges the counter itself.
+      if (ChargeCounter(c.slot, c.key_word, c.rule, e, since_us, amount, &usage, &gcra, &done[k]) !=
+          SlidingWindow::Outcome::kAdmitted) {
         break;
       }
-    } else if (ChargeDirect(c.slot, c.key_word, &rule, e, since_us, amount, &usage, &gcra,
+      // From a lease: the entry of its set that holds this counter now (it
+      // may be the set's other way than the path noted), at this sub-bucket.
+      if (done[k].leased) {
+        const size_t at = LeaseIndex(c.key_word);
+        ce->lease[k] = static_cast<uint16_t>(at);
+        ce->stamp[k] = tls_leases[at].stamp;
+      }
+    } else if (ChargeDirect(c.slot, c.key_word, c.rule, e, since_us, amount, &usage, &gcra,
                             &done[k]) != SlidingWindow::Outcome::kAdmitted) {
       break;
     }
   }
-  if (ABSL_PREDICT_FALSE(k < n || charges->keep)) {
+  if (k < n || charges->keep) {
     for (int i = 0; i < k; ++i) {
       if ((leased >> i & 1) == 0) continue;
       const CachedCounter& c = ce->c[i];
-      done[i] = Charge::Leased(c.slot, c.key_word, *c.rule, ce->epoch[i],
-                               amounts[static_cast<int>(c.rule->metric)]);
+      done[i] = Charge::Leased(c.slot, c.key_word, *c.rule, ce->epoch[i], amounts[ce->metric[i]]);
     }
   }
   if (k < n) {
@@ -294,19 +314,21 @@ void Limiter::GiveBackOtherLease(LeaseEntry* e) noexcept {
 
 uint64_t Limiter::LeasedUnits(const Slot* slot, uint32_t epoch) const {
   uint64_t n = 0;
-  // A counter's lease sits at one index of each thread's table (LeaseIndex
-  // of its owner's key word): one entry per thread to look at.
-  const size_t index = LeaseIndex(slot->key.load(std::memory_order_relaxed));
+  // A counter's lease sits in one set of each thread's table (LeaseSet of
+  // its owner's key word): kLeaseWays entries per thread to look at.
+  const size_t set = internal::LeaseSet(slot->key.load(std::memory_order_relaxed));
   LeaseRegistry& reg = LeaseRegistry::Get();
   std::lock_guard<std::mutex> lock(reg.mu);
   for (const LeaseEntry* table : reg.tables) {
-    const LeaseEntry& e = table[index];
-    if (e.slot.load(std::memory_order_relaxed) != slot) continue;
-    const uint64_t g = e.generation.load(std::memory_order_relaxed);
-    if (std::find(generations_.begin(), generations_.end(), g) == generations_.end()) continue;
-    const int32_t age = SlidingWindow::Diff(epoch, e.epoch.load(std::memory_order_relaxed));
-    if (age >= 0 && age <= SlidingWindow::kSubBuckets) {
-      n += e.remaining.load(std::memory_order_relaxed);
+    for (int way = 0; way < internal::kLeaseWays; ++way) {
+      const LeaseEntry& e = table[set + way];
+      if (e.slot.load(std::memory_order_relaxed) != slot) continue;
+      const uint64_t g = e.generation.load(std::memory_order_relaxed);
+      if (std::find(generations_.begin(), generations_.end(), g) == generations_.end()) continue;
+      const int32_t age = SlidingWindow::Diff(epoch, e.epoch.load(std::memory_order_relaxed));
+      if (age >= 0 && age <= SlidingWindow::kSubBuckets) {
+        n += e.remaining.load(std::memory_order_relaxed);
+      }
     }
   }
   return n;
@@ -401,12 +423,10 @@ int Limiter::ResolvePath(const Snapshot& s, const Request& r, char* mailbox_buf,
   if (!names[kM].empty() && s.enabled[kM]) {
     hashes[kM] = EntityHash(Level::kMailbox, names[kM]);
     mailbox_node = s.Lookup(hashes[kM]);
-    for (const Rule& rule : root.resolved[kM]) table_->Prefetch(CounterHash(hashes[kM], rule));
   }
   if (!domain.empty()) {
     constexpr int kD = static_cast<int>(Level::kDomain);
     hashes[kD] = EntityHash(Level::kDomain, domain);
-    for (const Rule& rule : root.resolved[kD]) table_->Prefetch(CounterHash(hashes[kD], rule));
     int d = s.Lookup(hashes[kD]);
     known[kD] = d;
     int p = d >= 0 ? s.nodes[d].parent : -1;
@@ -661,7 +681,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void Limiter::ChargeRules(const Snapshot& s,
         RecordName(p.entry->entity_hash, p.entry->level, p.entry->name, node.level, node.name);
       }
       if (how == CounterTable::Placement::kOverflow) c->cacheable = false;
-      if (c->cacheable) c->to_cache[i] = CachedCounter{&rule, slot, owner, nullptr};
+      if (c->cacheable) c->to_cache[i] = CachedCounter{&rule, slot, owner};
       if (!rule.gcra) {
         uint32_t epoch = c->epochs.Get(rule.sub_s);
         SlidingWindow::AddResult res{SlidingWindow::Outcome::kDenied, 0, epoch};
@@ -797,9 +817,10 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void Limiter::RememberPath(const Snapshot& s
   ce->n = n;
   ce->epochs_from_us = ce->epochs_until_us = 0;  // worked out at the first repeat
   for (int i = 0; i < n; ++i) {
-    CachedCounter& cc = ce->c[i];
-    cc = c.to_cache[i];
-    cc.lease = TakesLeases(cc.rule) ? &LeaseFor(cc.key_word) : nullptr;
+    const CachedCounter& cc = ce->c[i] = c.to_cache[i];
+    ce->lease[i] = TakesLeases(cc.rule) ? static_cast<uint16_t>(LeaseIndex(cc.key_word)) : kNoLease;
+    ce->stamp[i] = 0;
+    ce->metric[i] = static_cast<uint8_t>(cc.rule->metric);
   }
 }
 

@@ -61,6 +61,7 @@ namespace sluice {
 
 namespace internal {
 struct LeaseEntry;
+struct PathCacheEntry;
 }  // namespace internal
 
 // One message (or one recipient, with Reserve). Strings are only read during
@@ -368,6 +369,9 @@ class Limiter {
   enum class Fast { kMiss, kAdmitted, kRefused };
   Fast FastApply(const Snapshot& s, const Request& r, absl::Time now, ChargeList* charges,
                  bool count_messages, uint64_t key) noexcept;
+  // FastApply past its first k counters (spent from leases), out of line.
+  Fast FastApplyRest(internal::PathCacheEntry* ce, int k, const uint64_t* amounts, int64_t since_us,
+                     absl::Time now, ChargeList* charges) noexcept;
   // Charges one counter itself, no lease (limiter.cc says more).
   static SlidingWindow::Outcome ChargeDirect(internal::Slot* slot, uint64_t owner, const void* rule,
                                              uint32_t epoch, int64_t since_us, uint64_t amount,
@@ -381,10 +385,6 @@ class Limiter {
                                        uint32_t epoch, int64_t since_us, uint64_t amount,
                                        uint64_t* usage, Gcra::Result* gcra,
                                        Charge* charge) noexcept;
-  SlidingWindow::Outcome ChargeCounterCold(internal::Slot* slot, uint64_t owner, const void* rule,
-                                           uint32_t epoch, int64_t since_us, uint64_t amount,
-                                           uint64_t* usage, Gcra::Result* gcra,
-                                           Charge* charge) noexcept;
   bool RenewLease(internal::LeaseEntry& l, internal::Slot* slot, uint64_t owner, const void* rule,
                   uint32_t epoch, int64_t since_us, uint64_t amount, uint64_t* usage,
                   Charge* charge, SlidingWindow::Outcome* out) noexcept;

@@ -3,12 +3,14 @@
 // behaviours the fast paths must keep: senders sharing a path-cache set
 // count exactly, a refusal names the most specific rule with no room
 // whatever order the counters were charged in, and nothing stays charged.
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "ratelimit/config.h"
 #include "ratelimit/counter_table.h"
 #include "ratelimit/internal/limiter_state.h"
 #include "ratelimit/internal/thread_cache.h"
@@ -239,6 +241,64 @@ TEST(HotPathTest, SendersSharingACacheSetCountExactly) {
     EXPECT_EQ(admitted[k], 40) << senders[k];
     EXPECT_EQ(l->Usage(Level::kMailbox, senders[k], kT0).rule(0).usage(), 40u) << senders[k];
   }
+}
+
+// Thousands of busy counters on one thread, more than its lease table has
+// entries: counters share lease sets and take turns with their entries,
+// cached paths spend from leases they checked once (their stamps), time
+// crosses sub-buckets. Every counter's report still equals what it
+// admitted, so no path ever spent from another counter's lease.
+TEST(HotPathTest, CountersSharingLeaseEntriesCountExactly) {
+  auto config = ParseConfigText(R"pb(
+    level {
+      name: "server"
+      limit { window: "1h" max: 100000000 }
+    }
+    level {
+      name: "domain"
+      limit { window: "1h" max: 10000000 }
+    }
+    level {
+      name: "mailbox"
+      limit { window: "1h" max: 100000 }
+    }
+  )pb");
+  ASSERT_TRUE(config.ok()) << config.status();
+  Limiter::Options o;
+  o.table.capacity = 1 << 15;  // room for every counter (no overflow bucket)
+  auto made = Limiter::Create(*config, kT0, o);
+  ASSERT_TRUE(made.ok()) << made.status();
+  std::unique_ptr<Limiter> l = std::move(*made);
+  constexpr int kSenders = 6000;  // > internal::kLeases
+  constexpr int kDomains = 40;
+  std::vector<std::string> senders;
+  for (int i = 0; i < kSenders; ++i)
+    senders.push_back(absl::StrCat("m", i, "@d", i % kDomains, ".example"));
+  std::vector<uint64_t> admitted(kSenders), domain(kDomains);
+  uint64_t total = 0;
+  std::mt19937_64 rng(5);
+  absl::Time now = kT0;
+  for (int step = 0; step < 150000; ++step) {
+    if (step % 5000 == 0) now += absl::Seconds(70);  // past a sub-bucket (1h / 64)
+    // Half the requests from 200 busy senders (cached paths), half from all.
+    const int who = static_cast<int>(step % 2 == 0 ? rng() % 200 : rng() % kSenders);
+    if (l->CheckAndCharge(Msg(senders[who]), now).admitted()) {
+      ++admitted[who];
+      ++domain[who % kDomains];
+      ++total;
+    }
+  }
+  EXPECT_EQ(total, 150000u);
+  for (int i = 0; i < kSenders; ++i) {
+    if (admitted[i] == 0) continue;
+    ASSERT_EQ(l->Usage(Level::kMailbox, senders[i], now).rule(0).usage(), admitted[i])
+        << senders[i];
+  }
+  for (int d = 0; d < kDomains; ++d) {
+    const std::string name = absl::StrCat("d", d, ".example");
+    ASSERT_EQ(l->Usage(Level::kDomain, name, now).rule(0).usage(), domain[d]) << name;
+  }
+  EXPECT_EQ(l->Usage(Level::kServer, "", now).rule(0).usage(), total);
 }
 
 // Mailbox and domain spent together: the refusal names the mailbox (the

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <mutex>
 #include <type_traits>
@@ -27,32 +28,49 @@ inline std::atomic<uint64_t> g_generation{1};
 
 // The counters a recently seen request was charged to, so a repeat sender
 // skips path resolution, hashing and probing. Validated on use: generation
-// (limiter), snapshot pointer, and each slot's key.
-struct LeaseEntry;
+// (limiter), snapshot pointer, and each slot's key (or its lease's stamp).
 struct CachedCounter {
   const Rule* rule;
   Slot* slot;
   uint64_t key_word;
-  LeaseEntry* lease;  // this thread's lease entry of the counter; null if it takes none
 };
 inline constexpr int kCacheCounters = 8;
+inline constexpr uint16_t kNoLease = 0xffff;  // PathCacheEntry::lease: the rule takes none
 // The per-thread arrays below are trivially constructible (no member
 // initialisers: thread storage starts zeroed), so reaching them costs no
 // TLS-initialisation call.
-struct PathCacheEntry {
+//
+// Laid out so that a repeat whose counters are all spent from leases (the
+// common case) reads the entry's first two cache lines only: the header,
+// then per counter its metric, lease entry and stamp; the rest is read
+// when a counter is charged itself.
+struct alignas(64) PathCacheEntry {
   uint64_t key;  // 0: empty
   uint64_t generation;
   const void* snapshot;
-  int n;
-  // Each counter's sub-bucket (a window's, or GCRA's lease epoch), right
-  // while the table's clock is in [epochs_from_us, epochs_until_us): a
-  // repeat request reads them instead of working out one per counter
-  // (RefreshEpochs moves them on). An empty range when filled.
+  // Each counter's sub-bucket (epoch below) is right while the table's
+  // clock is in [epochs_from_us, epochs_until_us): a repeat request reads
+  // them instead of working out one per counter (RefreshEpochs moves them
+  // on). An empty range when filled.
   int64_t epochs_from_us;
   int64_t epochs_until_us;
+  int32_t n;
+  uint8_t metric[kCacheCounters];  // each counter's rule's Metric, as an index
+  // Each counter's lease entry in this thread's table (LeaseIndex), or
+  // kNoLease.
+  uint16_t lease[kCacheCounters];
+  // Each counter's lease entry's stamp (LeaseEntry::stamp) when this path
+  // last took units from it at the current sub-bucket: while the entry
+  // keeps that stamp it is still this counter's lease of this sub-bucket,
+  // so a repeat spends from it after one comparison. 0: not known (filled,
+  // or the sub-buckets moved on): the first spend checks the entry in full.
+  uint64_t stamp[kCacheCounters];
+  // Each counter's sub-bucket (a window's, or GCRA's lease epoch).
   uint32_t epoch[kCacheCounters];
   CachedCounter c[kCacheCounters];
 };
+static_assert(offsetof(PathCacheEntry, stamp) + 5 * sizeof(uint64_t) <= 128,
+              "a five-level path's hot fields fit in two cache lines");
 // Two-way set associative: two senders whose keys share a set both stay
 // (a direct-mapped cache let two alternating senders evict each other on
 // every request: 11% of a 1K hot set's requests took the slow path).
@@ -101,15 +119,25 @@ inline PathCacheEntry* PathToFill(uint64_t key) noexcept {
 // the owning thread; reports read other threads' entries (to show admitted
 // counts, not leased ones), so the fields are atomics, all relaxed: a
 // report may be a unit off while a lease changes hands, never more.
-struct LeaseEntry {  // zeroed: thread storage (no initialisers, see PathCacheEntry)
+// The last stamp this thread gave one of its lease entries.
+static thread_local uint64_t tls_lease_stamp;
+struct alignas(64) LeaseEntry {  // zeroed: thread storage (no initialisers, see PathCacheEntry)
+  // A number new (per thread) whenever the entry's counter or sub-bucket
+  // changes (Set, Stamp): equal stamps mean the same counter, slot,
+  // limiter generation and sub-bucket (PathCacheEntry::stamp). Read and
+  // written by the owning thread only, so a plain field. First, beside
+  // `remaining`: a cached path's spend reads these two only.
+  uint64_t stamp;
+  std::atomic<uint64_t> remaining;
   std::atomic<uint64_t> generation;
   std::atomic<uint64_t> key_word;
   std::atomic<Slot*> slot;
-  std::atomic<uint32_t> epoch;  // sub-bucket (window) or GcraLeaseEpoch (GCRA)
-  std::atomic<uint64_t> remaining;
+  std::atomic<uint32_t> epoch;  // sub-bucket (window) or GCRA's lease epoch
   std::atomic<int64_t> gcra_t;  // GCRA: the emission interval (us); 0: a sliding window
 
+  void Stamp() noexcept { stamp = ++tls_lease_stamp; }
   void Set(uint64_t g, uint64_t k, Slot* s, uint32_t e, uint64_t r, int64_t t) noexcept {
+    Stamp();
     generation.store(g, std::memory_order_relaxed);
     key_word.store(k, std::memory_order_relaxed);
     slot.store(s, std::memory_order_relaxed);
@@ -141,20 +169,34 @@ static_assert(std::is_trivially_default_constructible<PathCacheEntry>::value &&
                   std::is_trivially_default_constructible<LeaseEntry>::value,
               "thread-local caches must need no initialisation call");
 
-inline size_t LeaseIndex(uint64_t key_word) {
-  return ((key_word >> 16) ^ (key_word >> 40)) & (kLeases - 1);
+// Two-way set associative: two busy counters whose key words share a set
+// both keep a lease (direct-mapped, a thousand busy counters in 4,096
+// entries gave a quarter of them a neighbour to take turns with, and
+// neither kept a lease).
+inline constexpr int kLeaseWays = 2;
+// The first of the kLeaseWays entries (in any thread's table) where a
+// counter's lease may sit.
+inline size_t LeaseSet(uint64_t key_word) {
+  return (((key_word >> 16) ^ (key_word >> 40)) & (kLeases / kLeaseWays - 1)) * kLeaseWays;
 }
+// The index of a counter's lease entry in this thread's table: the way of
+// its set that holds the counter, else the one to give it (one holding no
+// units first).
+inline size_t LeaseIndex(uint64_t key_word) {
+  const size_t i = LeaseSet(key_word);
+  if (tls_leases[i].key_word.load(std::memory_order_relaxed) == key_word) return i;
+  if (tls_leases[i + 1].key_word.load(std::memory_order_relaxed) == key_word) return i + 1;
+  return tls_leases[i].remaining.load(std::memory_order_relaxed) == 0 ? i : i + 1;
+}
+static_assert(kLeases <= kNoLease, "a lease index fits PathCacheEntry::lease");
 inline LeaseEntry& LeaseFor(uint64_t key_word) { return tls_leases[LeaseIndex(key_word)]; }
 
-// The common case of a busy counter: spend from this thread's lease entry
-// `l` of it, if that holds enough units of this sub-bucket.
-inline bool SpendLease(LeaseEntry& l, uint64_t generation, Slot* slot, uint64_t owner,
-                       uint32_t epoch, uint64_t amount) {
+// The common case of a busy counter on a cached path: spend from this
+// thread's lease entry `l` of it, if the entry still has the stamp the path
+// saw (the same counter and sub-bucket) and enough units.
+inline bool SpendLease(LeaseEntry& l, uint64_t stamp, uint64_t amount) {
   const uint64_t left = l.remaining.load(std::memory_order_relaxed);
-  if (l.key_word.load(std::memory_order_relaxed) == owner &&
-      l.generation.load(std::memory_order_relaxed) == generation &&
-      l.slot.load(std::memory_order_relaxed) == slot &&
-      l.epoch.load(std::memory_order_relaxed) == epoch && left >= amount) {
+  if (l.stamp == stamp && left >= amount) {
     l.remaining.store(left - amount, std::memory_order_relaxed);
     return true;
   }
@@ -265,7 +307,8 @@ inline void RefreshEpochs(PathCacheEntry* ce, int64_t since_us) noexcept {
     from = std::max(from, start);
     until = std::min(until, start + span);
   }
-  if (since_us < 0) from = until = 0;  // an empty span: worked out each time
+  if (since_us < 0) from = until = 0;          // an empty span: worked out each time
+  std::fill(ce->stamp, ce->stamp + ce->n, 0);  // leases of the old sub-buckets
   ce->epochs_from_us = from;
   ce->epochs_until_us = until;
 }
