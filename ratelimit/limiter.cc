@@ -173,10 +173,13 @@ Limiter::Fast Limiter::FastApply(const Snapshot& s, const Request& r, absl::Time
   const uint64_t amounts[kNumMetrics] = {count_messages ? r.messages : 0, r.recipients, r.bytes};
   const int n = ce->n;
   int k = 0;
+  // (The table's address taken once: GCC checks the file's TLS guard at
+  // every use of a thread_local array by name.)
+  LeaseEntry* const leases = tls_leases;
   // One comparison says a lease entry is still this counter's, of this
   // sub-bucket (its stamp).
   while (k < n && ce->lease[k] != kNoLease &&
-         SpendLease(tls_leases[ce->lease[k]], ce->stamp[k], amounts[ce->metric[k]])) {
+         SpendLease(leases[ce->lease[k]], ce->stamp[k], amounts[ce->metric[k]])) {
     ++k;
   }
   if (ABSL_PREDICT_TRUE(k == n && !charges->keep)) return Fast::kAdmitted;
@@ -842,11 +845,10 @@ void Limiter::ReportShadow(const Charging& c, absl::Time now, Decision* d) noexc
 }
 
 // Apply, step by step (every step fills `d` in place: one Decision, so the
-// return is never a copy of its 300 bytes; the steps on the admit path are
-// always inlined, so the split costs the hot path nothing): exemptions; the client address as its
-// network; the thread's cached path (FastApply); else the path's rules (CollectRules), charged
-// (ChargeRules: least specific first, and most specific first again if anything tripped, so the
-// documented order decides what is reported); on a refusal everything is taken back (Refuse);
+// return is never a copy of its 300 bytes): exemptions; the client address as its
+// network; the thread's cached path (FastApply); else (ApplyPath) the path's rules (CollectRules),
+// charged (ChargeRules: least specific first, and most specific first again if anything tripped, so
+// the documented order decides what is reported); on a refusal everything is taken back (Refuse);
 // otherwise the path is remembered for the next request (RememberPath) and a shadow trip is
 // reported.
 Decision Limiter::Apply(const Snapshot& s, const Request& r, absl::Time now, ChargeList* charges,
@@ -866,8 +868,18 @@ Decision Limiter::Apply(const Snapshot& s, const Request& r, absl::Time now, Cha
   const Request& req = AggregateClientIp(s, r, ipbuf, &aggregated.request);
   const uint64_t req_key = RequestKey(req, count_messages);
   const Fast fast = FastApply(s, req, now, charges, count_messages, req_key);
-  if (fast == Fast::kAdmitted) return d;
+  if (fast != Fast::kAdmitted) ApplyPath(s, req, now, charges, count_messages, req_key, fast, &d);
+  return d;
+}
 
+// Apply past the thread's cached path: the request's path resolved, its
+// rules charged, the path remembered. Out of line: its frame (the path,
+// the rules, the charges) is large, and a cached path does not need it.
+ABSL_ATTRIBUTE_NOINLINE void Limiter::ApplyPath(const Snapshot& s, const Request& req,
+                                                absl::Time now, ChargeList* charges,
+                                                bool count_messages, uint64_t req_key, Fast fast,
+                                                Decision* out) noexcept {
+  Decision& d = *out;
   char mailbox_buf[kMaxAddress];
   PathEntry path[kNumLevels];
   const int np = ResolvePath(s, req, mailbox_buf, path);
@@ -901,11 +913,10 @@ Decision Limiter::Apply(const Snapshot& s, const Request& r, absl::Time now, Cha
     Undo(charges->items + first_charge, charges->n - first_charge, now);
     charges->n = first_charge;
     Refuse(pending, n, c, now, &d);
-    return d;
+    return;
   }
   if (c.cacheable && c.shadow_hit == nullptr) RememberPath(s, req_key, n, c);
   if (c.shadow_hit != nullptr) ReportShadow(c, now, &d);
-  return d;
 }
 
 // Every hard sliding-window rule of a shared level, once its own counter

@@ -345,6 +345,11 @@ class Limiter {
   Decision Apply(const Snapshot& s, const Request& r, absl::Time now, ChargeList* charges,
                  bool count_messages) noexcept;
   // Apply's steps (limiter.cc).
+  // Whether the thread's cached path admitted the request (kAdmitted),
+  // refused it (kRefused: charged nothing; Apply decides) or is absent.
+  enum class Fast { kMiss, kAdmitted, kRefused };
+  void ApplyPath(const Snapshot& s, const Request& req, absl::Time now, ChargeList* charges,
+                 bool count_messages, uint64_t req_key, Fast fast, Decision* d) noexcept;
   struct Pending;
   struct PassResult;
   struct Charging;
@@ -364,9 +369,6 @@ class Limiter {
   // admitted them all); on a refusal fills c->failed and returns false.
   bool AdmitShared(const Pending* pending, int n, absl::Time now, ChargeList* charges,
                    Charging* c) noexcept;
-  // Whether the thread's cached path admitted the request (kAdmitted),
-  // refused it (kRefused: charged nothing; Apply decides) or is absent.
-  enum class Fast { kMiss, kAdmitted, kRefused };
   Fast FastApply(const Snapshot& s, const Request& r, absl::Time now, ChargeList* charges,
                  bool count_messages, uint64_t key) noexcept;
   // FastApply past its first k counters (spent from leases), out of line.
