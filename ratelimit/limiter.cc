@@ -215,8 +215,7 @@ ABSL_ATTRIBUTE_NOINLINE Limiter::Fast Limiter::FastApplyRest(PathCacheEntry* ce,
           SlidingWindow::Outcome::kAdmitted) {
         break;
       }
-      // From a lease: the entry of its set that holds this counter now (it
-      // may be the set's other way than the path noted), at this sub-bucket.
+      // From a lease: its entry is this counter's now, at this sub-bucket.
       if (done[k].leased) {
         const size_t at = LeaseIndex(c.key_word);
         ce->lease[k] = static_cast<uint16_t>(at);
@@ -317,21 +316,19 @@ void Limiter::GiveBackOtherLease(LeaseEntry* e) noexcept {
 
 uint64_t Limiter::LeasedUnits(const Slot* slot, uint32_t epoch) const {
   uint64_t n = 0;
-  // A counter's lease sits in one set of each thread's table (LeaseSet of
-  // its owner's key word): kLeaseWays entries per thread to look at.
-  const size_t set = internal::LeaseSet(slot->key.load(std::memory_order_relaxed));
+  // A counter's lease sits at one index of each thread's table (LeaseIndex
+  // of its owner's key word): one entry per thread to look at.
+  const size_t index = LeaseIndex(slot->key.load(std::memory_order_relaxed));
   LeaseRegistry& reg = LeaseRegistry::Get();
   std::lock_guard<std::mutex> lock(reg.mu);
   for (const LeaseEntry* table : reg.tables) {
-    for (int way = 0; way < internal::kLeaseWays; ++way) {
-      const LeaseEntry& e = table[set + way];
-      if (e.slot.load(std::memory_order_relaxed) != slot) continue;
-      const uint64_t g = e.generation.load(std::memory_order_relaxed);
-      if (std::find(generations_.begin(), generations_.end(), g) == generations_.end()) continue;
-      const int32_t age = SlidingWindow::Diff(epoch, e.epoch.load(std::memory_order_relaxed));
-      if (age >= 0 && age <= SlidingWindow::kSubBuckets) {
-        n += e.remaining.load(std::memory_order_relaxed);
-      }
+    const LeaseEntry& e = table[index];
+    if (e.slot.load(std::memory_order_relaxed) != slot) continue;
+    const uint64_t g = e.generation.load(std::memory_order_relaxed);
+    if (std::find(generations_.begin(), generations_.end(), g) == generations_.end()) continue;
+    const int32_t age = SlidingWindow::Diff(epoch, e.epoch.load(std::memory_order_relaxed));
+    if (age >= 0 && age <= SlidingWindow::kSubBuckets) {
+      n += e.remaining.load(std::memory_order_relaxed);
     }
   }
   return n;

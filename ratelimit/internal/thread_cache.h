@@ -169,24 +169,8 @@ static_assert(std::is_trivially_default_constructible<PathCacheEntry>::value &&
                   std::is_trivially_default_constructible<LeaseEntry>::value,
               "thread-local caches must need no initialisation call");
 
-// Two-way set associative: two busy counters whose key words share a set
-// both keep a lease (direct-mapped, a thousand busy counters in 4,096
-// entries gave a quarter of them a neighbour to take turns with, and
-// neither kept a lease).
-inline constexpr int kLeaseWays = 2;
-// The first of the kLeaseWays entries (in any thread's table) where a
-// counter's lease may sit.
-inline size_t LeaseSet(uint64_t key_word) {
-  return (((key_word >> 16) ^ (key_word >> 40)) & (kLeases / kLeaseWays - 1)) * kLeaseWays;
-}
-// The index of a counter's lease entry in this thread's table: the way of
-// its set that holds the counter, else the one to give it (one holding no
-// units first).
 inline size_t LeaseIndex(uint64_t key_word) {
-  const size_t i = LeaseSet(key_word);
-  if (tls_leases[i].key_word.load(std::memory_order_relaxed) == key_word) return i;
-  if (tls_leases[i + 1].key_word.load(std::memory_order_relaxed) == key_word) return i + 1;
-  return tls_leases[i].remaining.load(std::memory_order_relaxed) == 0 ? i : i + 1;
+  return ((key_word >> 16) ^ (key_word >> 40)) & (kLeases - 1);
 }
 static_assert(kLeases <= kNoLease, "a lease index fits PathCacheEntry::lease");
 inline LeaseEntry& LeaseFor(uint64_t key_word) { return tls_leases[LeaseIndex(key_word)]; }
