@@ -423,10 +423,12 @@ int Limiter::ResolvePath(const Snapshot& s, const Request& r, char* mailbox_buf,
   if (!names[kM].empty() && s.enabled[kM]) {
     hashes[kM] = EntityHash(Level::kMailbox, names[kM]);
     mailbox_node = s.Lookup(hashes[kM]);
+    for (const Rule& rule : root.resolved[kM]) table_->Prefetch(CounterHash(hashes[kM], rule));
   }
   if (!domain.empty()) {
     constexpr int kD = static_cast<int>(Level::kDomain);
     hashes[kD] = EntityHash(Level::kDomain, domain);
+    for (const Rule& rule : root.resolved[kD]) table_->Prefetch(CounterHash(hashes[kD], rule));
     int d = s.Lookup(hashes[kD]);
     known[kD] = d;
     int p = d >= 0 ? s.nodes[d].parent : -1;
