@@ -813,7 +813,6 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void Limiter::RememberPath(const Snapshot& s
   // does not churn the cache.
   PathCacheEntry* ce = PathToFill(req_key);
   if (ce == nullptr) return;
-  ce->key = req_key;
   ce->generation = Generation();
   ce->snapshot = &s;
   ce->n = n;

@@ -45,7 +45,7 @@ inline constexpr uint16_t kNoLease = 0xffff;  // PathCacheEntry::lease: the rule
 // then per counter its metric, lease entry and stamp; the rest is read
 // when a counter is charged itself.
 struct alignas(64) PathCacheEntry {
-  uint64_t key;  // 0: empty
+  // (Its request key is in tls_path_keys.)
   uint64_t generation;
   const void* snapshot;
   // Each counter's sub-bucket (epoch below) is right while the table's
@@ -79,6 +79,10 @@ inline constexpr int kPathCacheSets = 2048;
 // cheapest TLS access (no __tls_get_addr call in position-independent
 // code). This header belongs to limiter.cc alone.
 static thread_local PathCacheEntry tls_path_cache[kPathCacheSets][2];
+// Each entry's request key (0: empty), apart from the entries: a lookup
+// that misses (most requests of a large uniform population) reads one
+// line of a 32 KiB array, not two entries.
+static thread_local uint64_t tls_path_keys[kPathCacheSets][2];
 static thread_local uint8_t tls_path_recent[kPathCacheSets];  // the way hit or filled last
 // Requests seen once (their keys): a request gets a path entry at its
 // second sighting, so a flood of one-off senders churns only this array.
@@ -90,20 +94,21 @@ inline size_t PathSet(uint64_t key) { return key & (kPathCacheSets - 1); }
 // The cached path of a request key, or null.
 inline PathCacheEntry* FindPath(uint64_t key) noexcept {
   const size_t set = PathSet(key);
-  PathCacheEntry* ways = tls_path_cache[set];
-  const int way = ways[0].key == key ? 0 : ways[1].key == key ? 1 : -1;
+  const uint64_t* keys = tls_path_keys[set];
+  const int way = keys[0] == key ? 0 : keys[1] == key ? 1 : -1;
   if (way < 0) return nullptr;
   tls_path_recent[set] = static_cast<uint8_t>(way);
-  return &ways[way];
+  return &tls_path_cache[set][way];
 }
 
-// The entry to fill with a request's path: its own, or at its second
-// sighting the set's least recently used way; null at a first sighting.
+// The entry to fill with a request's path (now keyed by it): its own, or
+// at its second sighting the set's least recently used way; null at a
+// first sighting.
 inline PathCacheEntry* PathToFill(uint64_t key) noexcept {
   const size_t set = PathSet(key);
-  PathCacheEntry* ways = tls_path_cache[set];
-  if (ways[0].key == key) return &ways[0];
-  if (ways[1].key == key) return &ways[1];
+  uint64_t* keys = tls_path_keys[set];
+  if (keys[0] == key) return &tls_path_cache[set][0];
+  if (keys[1] == key) return &tls_path_cache[set][1];
   uint64_t& seen = tls_seen[(key >> 11) & (kSeenKeys - 1)];
   if (seen != key) {
     seen = key;
@@ -111,7 +116,8 @@ inline PathCacheEntry* PathToFill(uint64_t key) noexcept {
   }
   const int way = tls_path_recent[set] ^ 1;
   tls_path_recent[set] = static_cast<uint8_t>(way);
-  return &ways[way];
+  keys[way] = key;
+  return &tls_path_cache[set][way];
 }
 
 // Units of a counter this thread has taken in advance (one CAS for many
