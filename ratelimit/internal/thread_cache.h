@@ -95,10 +95,14 @@ inline size_t PathSet(uint64_t key) { return key & (kPathCacheSets - 1); }
 inline PathCacheEntry* FindPath(uint64_t key) noexcept {
   const size_t set = PathSet(key);
   const uint64_t* keys = tls_path_keys[set];
-  const int way = keys[0] == key ? 0 : keys[1] == key ? 1 : -1;
-  if (way < 0) return nullptr;
-  tls_path_recent[set] = static_cast<uint8_t>(way);
-  return &tls_path_cache[set][way];
+  PathCacheEntry* const ways = tls_path_cache[set];
+  if (keys[0] == key) {
+    tls_path_recent[set] = 0;
+    return ways;
+  }
+  if (keys[1] != key) return nullptr;
+  tls_path_recent[set] = 1;
+  return ways + 1;
 }
 
 // The entry to fill with a request's path (now keyed by it): its own, or
