@@ -3,14 +3,12 @@
 // behaviours the fast paths must keep: senders sharing a path-cache set
 // count exactly, a refusal names the most specific rule with no room
 // whatever order the counters were charged in, and nothing stays charged.
-#include <memory>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
-#include "ratelimit/config.h"
 #include "ratelimit/counter_table.h"
 #include "ratelimit/internal/limiter_state.h"
 #include "ratelimit/internal/thread_cache.h"
@@ -249,26 +247,24 @@ TEST(HotPathTest, SendersSharingACacheSetCountExactly) {
 // crosses sub-buckets. Every counter's report still equals what it
 // admitted, so no path ever spent from another counter's lease.
 TEST(HotPathTest, CountersSharingLeaseEntriesCountExactly) {
-  auto config = ParseConfigText(R"pb(
-    level {
-      name: "server"
-      limit { window: "1h" max: 100000000 }
-    }
-    level {
-      name: "domain"
-      limit { window: "1h" max: 10000000 }
-    }
-    level {
-      name: "mailbox"
-      limit { window: "1h" max: 100000 }
-    }
-  )pb");
-  ASSERT_TRUE(config.ok()) << config.status();
   Limiter::Options o;
   o.table.capacity = 1 << 15;  // room for every counter (no overflow bucket)
-  auto made = Limiter::Create(*config, kT0, o);
-  ASSERT_TRUE(made.ok()) << made.status();
-  std::unique_ptr<Limiter> l = std::move(*made);
+  auto l = testing::MakeLimiter(R"pb(
+                                  level {
+                                    name: "server"
+                                    limit { window: "1h" max: 100000000 }
+                                  }
+                                  level {
+                                    name: "domain"
+                                    limit { window: "1h" max: 10000000 }
+                                  }
+                                  level {
+                                    name: "mailbox"
+                                    limit { window: "1h" max: 100000 }
+                                  }
+                                )pb",
+                                "", o);
+  ASSERT_NE(l, nullptr);
   constexpr int kSenders = 6000;  // > internal::kLeases
   constexpr int kDomains = 40;
   std::vector<std::string> senders;

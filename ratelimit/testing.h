@@ -42,14 +42,15 @@ inline std::unique_ptr<internal::Slot> NewSlot() {
   return s;
 }
 
-// Builds a limiter from config text on a small table (in memory, or in the
-// file `path`). Fails the test on error.
+// Builds a limiter from config text on a small table (4,096 counters unless
+// `o` asks for another size; in memory, or in the file `path`). Fails the
+// test on error.
 inline std::unique_ptr<Limiter> MakeLimiter(absl::string_view text, const std::string& path = "",
                                             Limiter::Options o = {}) {
   auto c = ParseConfigText(text, "test.conf");
   EXPECT_TRUE(c.ok()) << c.status();
   if (!c.ok()) return nullptr;
-  o.table.capacity = 4096;
+  if (o.table.capacity == CounterTable::Options().capacity) o.table.capacity = 4096;
   o.table.path = path;
   auto l = Limiter::Create(*c, kT0, o);
   EXPECT_TRUE(l.ok()) << l.status();
