@@ -215,12 +215,8 @@ ABSL_ATTRIBUTE_NOINLINE Limiter::Fast Limiter::FastApplyRest(PathCacheEntry* ce,
           SlidingWindow::Outcome::kAdmitted) {
         break;
       }
-      // From a lease: its entry is this counter's now, at this sub-bucket.
-      if (done[k].leased) {
-        const size_t at = LeaseIndex(c.key_word);
-        ce->lease[k] = static_cast<uint16_t>(at);
-        ce->stamp[k] = tls_leases[at].stamp;
-      }
+      // From the lease: its entry is this counter's now, at this sub-bucket.
+      if (done[k].leased) ce->stamp[k] = lease->stamp;
     } else if (ChargeDirect(c.slot, c.key_word, c.rule, e, since_us, amount, &usage, &gcra,
                             &done[k]) != SlidingWindow::Outcome::kAdmitted) {
       break;

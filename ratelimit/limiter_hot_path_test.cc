@@ -242,7 +242,7 @@ TEST(HotPathTest, SendersSharingACacheSetCountExactly) {
 }
 
 // Thousands of busy counters on one thread, more than its lease table has
-// entries: counters share lease sets and take turns with their entries,
+// entries: counters share lease entries and take turns with them,
 // cached paths spend from leases they checked once (their stamps), time
 // crosses sub-buckets. Every counter's report still equals what it
 // admitted, so no path ever spent from another counter's lease.
