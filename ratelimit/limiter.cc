@@ -37,7 +37,6 @@ using internal::PathCacheEntry;
 using internal::PathToFill;
 using internal::RequestKey;
 using internal::SpendLease;
-using internal::tls_leases;
 
 namespace {
 
@@ -89,7 +88,7 @@ bool Limiter::RenewLease(LeaseEntry& l, Slot* slot, uint64_t owner, const void* 
   using Outcome = SlidingWindow::Outcome;
   const Rule& rule = *static_cast<const Rule*>(rule_ptr);
   l.GiveBack();
-  static thread_local LeaseTableGuard guard;  // gives leases back at thread exit
+  static thread_local LeaseTableGuard guard(internal::Cache().leases);  // gives leases back at exit
   static_cast<void>(guard);
   Outcome took;
   uint32_t lease_epoch = epoch;
@@ -164,7 +163,8 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline SlidingWindow::Outcome Limiter::ChargeCounte
 // anything else goes on in FastApplyRest.
 Limiter::Fast Limiter::FastApply(const Snapshot& s, const Request& r, absl::Time now,
                                  ChargeList* charges, bool count_messages, uint64_t key) noexcept {
-  PathCacheEntry* ce = FindPath(key);
+  internal::ThreadCache& tc = internal::Cache();
+  PathCacheEntry* ce = FindPath(tc, key);
   if (ce == nullptr || ce->generation != Generation() || ce->snapshot != &s) return Fast::kMiss;
   const int64_t since_us = table_->SinceBaseUs(now);
   if (ABSL_PREDICT_FALSE(since_us < ce->epochs_from_us || since_us >= ce->epochs_until_us)) {
@@ -173,9 +173,7 @@ Limiter::Fast Limiter::FastApply(const Snapshot& s, const Request& r, absl::Time
   const uint64_t amounts[kNumMetrics] = {count_messages ? r.messages : 0, r.recipients, r.bytes};
   const int n = ce->n;
   int k = 0;
-  // (The table's address taken once: GCC checks the file's TLS guard at
-  // every use of a thread_local array by name.)
-  LeaseEntry* const leases = tls_leases;
+  LeaseEntry* const leases = tc.leases;
   // One comparison says a lease entry is still this counter's, of this
   // sub-bucket (its stamp).
   while (k < n && ce->lease[k] != kNoLease &&
@@ -195,12 +193,13 @@ ABSL_ATTRIBUTE_NOINLINE Limiter::Fast Limiter::FastApplyRest(PathCacheEntry* ce,
                                                              int64_t since_us, absl::Time now,
                                                              ChargeList* charges) noexcept {
   const int n = ce->n;
+  LeaseEntry* const leases = internal::Cache().leases;
   Charge done[kCacheCounters];
   uint32_t leased = (1u << k) - 1;  // bit i: counter i was spent from its lease
   for (; k < n; ++k) {
     const CachedCounter& c = ce->c[k];
     const uint64_t amount = amounts[ce->metric[k]];
-    LeaseEntry* lease = ce->lease[k] == kNoLease ? nullptr : &tls_leases[ce->lease[k]];
+    LeaseEntry* lease = ce->lease[k] == kNoLease ? nullptr : &leases[ce->lease[k]];
     if (lease != nullptr && SpendLease(*lease, ce->stamp[k], amount)) {
       leased |= 1u << k;
       continue;
@@ -298,7 +297,9 @@ void Limiter::NewGeneration() {
 void Limiter::GiveBackLeases() noexcept {
   LeaseRegistry& reg = LeaseRegistry::Get();
   std::lock_guard<std::mutex> lock(reg.mu);
-  for (LeaseEntry& e : tls_leases) {
+  internal::ThreadCache* tc = internal::tls_cache;
+  if (tc == nullptr) return;  // this thread never charged anything
+  for (LeaseEntry& e : tc->leases) {
     const uint64_t g = e.generation.load(std::memory_order_relaxed);
     if (std::find(generations_.begin(), generations_.end(), g) != generations_.end()) e.GiveBack();
   }
@@ -807,7 +808,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void Limiter::RememberPath(const Snapshot& s
                                                                int n, const Charging& c) noexcept {
   // A first sighting only notes the key, so a flood of one-off senders
   // does not churn the cache.
-  PathCacheEntry* ce = PathToFill(req_key);
+  PathCacheEntry* ce = PathToFill(internal::Cache(), req_key);
   if (ce == nullptr) return;
   ce->generation = Generation();
   ce->snapshot = &s;

@@ -5,16 +5,30 @@
 //
 // Thread safety: thread-local by construction; entries are validated on
 // use (limiter generation, snapshot, slot key), never trusted.
+//
+// Memory: the caches of a thread (ThreadCache, ~1.9 MiB) are one anonymous
+// mapping made at the thread's first request and unmapped at its exit. Its
+// pages are zero until touched, so a thread or process that sends a few
+// messages (an Exim process per connection, a milter thread per
+// connection, a C ABI caller's thread) touches a few pages of it, not all:
+// as static thread-local arrays they were zeroed by the C library for
+// every new thread (and at the first request in a dlopen'ed module).
 #ifndef SLUICE_RATELIMIT_INTERNAL_THREAD_CACHE_H_
 #define SLUICE_RATELIMIT_INTERNAL_THREAD_CACHE_H_
+
+#include <sys/mman.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <mutex>
 #include <type_traits>
 
+#include "absl/base/attributes.h"
+#include "absl/base/optimization.h"
 #include "absl/container/flat_hash_set.h"
 #include "ratelimit/counter_table.h"
 #include "ratelimit/gcra.h"
@@ -36,9 +50,8 @@ struct CachedCounter {
 };
 inline constexpr int kCacheCounters = 8;
 inline constexpr uint16_t kNoLease = 0xffff;  // PathCacheEntry::lease: the rule takes none
-// The per-thread arrays below are trivially constructible (no member
-// initialisers: thread storage starts zeroed), so reaching them costs no
-// TLS-initialisation call.
+// The per-thread tables below are trivially constructible (no member
+// initialisers: a new ThreadCache mapping starts zeroed).
 //
 // Laid out so that a repeat whose counters are all spent from leases (the
 // common case) reads the entry's first two cache lines only: the header,
@@ -75,54 +88,9 @@ static_assert(offsetof(PathCacheEntry, stamp) + 5 * sizeof(uint64_t) <= 128,
 // (a direct-mapped cache let two alternating senders evict each other on
 // every request: 11% of a 1K hot set's requests took the slow path).
 inline constexpr int kPathCacheSets = 2048;
-// static (internal linkage), not inline: the compiler can then use the
-// cheapest TLS access (no __tls_get_addr call in position-independent
-// code). This header belongs to limiter.cc alone.
-static thread_local PathCacheEntry tls_path_cache[kPathCacheSets][2];
-// Each entry's request key (0: empty), apart from the entries: a lookup
-// that misses (most requests of a large uniform population) reads one
-// line of a 32 KiB array, not two entries.
-static thread_local uint64_t tls_path_keys[kPathCacheSets][2];
-static thread_local uint8_t tls_path_recent[kPathCacheSets];  // the way hit or filled last
 // Requests seen once (their keys): a request gets a path entry at its
 // second sighting, so a flood of one-off senders churns only this array.
 inline constexpr int kSeenKeys = 8192;
-static thread_local uint64_t tls_seen[kSeenKeys];
-
-inline size_t PathSet(uint64_t key) { return key & (kPathCacheSets - 1); }
-
-// The cached path of a request key, or null.
-inline PathCacheEntry* FindPath(uint64_t key) noexcept {
-  const size_t set = PathSet(key);
-  const uint64_t* keys = tls_path_keys[set];
-  PathCacheEntry* const ways = tls_path_cache[set];
-  if (keys[0] == key) {
-    tls_path_recent[set] = 0;
-    return ways;
-  }
-  if (keys[1] != key) return nullptr;
-  tls_path_recent[set] = 1;
-  return ways + 1;
-}
-
-// The entry to fill with a request's path (now keyed by it): its own, or
-// at its second sighting the set's least recently used way; null at a
-// first sighting.
-inline PathCacheEntry* PathToFill(uint64_t key) noexcept {
-  const size_t set = PathSet(key);
-  uint64_t* keys = tls_path_keys[set];
-  if (keys[0] == key) return &tls_path_cache[set][0];
-  if (keys[1] == key) return &tls_path_cache[set][1];
-  uint64_t& seen = tls_seen[(key >> 11) & (kSeenKeys - 1)];
-  if (seen != key) {
-    seen = key;
-    return nullptr;
-  }
-  const int way = tls_path_recent[set] ^ 1;
-  tls_path_recent[set] = static_cast<uint8_t>(way);
-  keys[way] = key;
-  return &tls_path_cache[set][way];
-}
 
 // Units of a counter this thread has taken in advance (one CAS for many
 // messages on busy shared counters such as the server's). Written only by
@@ -131,7 +99,7 @@ inline PathCacheEntry* PathToFill(uint64_t key) noexcept {
 // report may be a unit off while a lease changes hands, never more.
 // The last stamp this thread gave one of its lease entries.
 static thread_local uint64_t tls_lease_stamp;
-struct alignas(64) LeaseEntry {  // zeroed: thread storage (no initialisers, see PathCacheEntry)
+struct alignas(64) LeaseEntry {  // zeroed: a new ThreadCache (no initialisers)
   // A number new (per thread) whenever the entry's counter or sub-bucket
   // changes (Set, Stamp): equal stamps mean the same counter, slot,
   // limiter generation and sub-bucket (PathCacheEntry::stamp). Read and
@@ -174,16 +142,104 @@ struct alignas(64) LeaseEntry {  // zeroed: thread storage (no initialisers, see
   }
 };
 inline constexpr int kLeases = 4096;
-static thread_local LeaseEntry tls_leases[kLeases];
-static_assert(std::is_trivially_default_constructible<PathCacheEntry>::value &&
-                  std::is_trivially_default_constructible<LeaseEntry>::value,
-              "thread-local caches must need no initialisation call");
+
+// A thread's caches, in one mapping (see the top of this file). The keys
+// first and apart from the entries: a lookup that misses (most requests of
+// a large uniform population) reads one line of a 32 KiB array, not two
+// entries.
+struct ThreadCache {
+  uint64_t path_keys[kPathCacheSets][2];  // each entry's request key (0: empty)
+  uint8_t path_recent[kPathCacheSets];    // the way hit or filled last
+  uint64_t seen[kSeenKeys];
+  PathCacheEntry path_cache[kPathCacheSets][2];
+  LeaseEntry leases[kLeases];
+};
+static_assert(std::is_trivially_default_constructible<ThreadCache>::value &&
+                  std::is_trivially_destructible<ThreadCache>::value,
+              "a zeroed mapping is a ThreadCache");
+
+// This thread's caches, null before its first request. static (internal
+// linkage): the cheapest TLS access, no __tls_get_addr call in
+// position-independent code; this header belongs to limiter.cc alone. The
+// functions that read it are static too, so no other file's copy of them
+// (the hot path test includes this header) can stand in for limiter.cc's.
+static thread_local ThreadCache* tls_cache;
+
+// Unmaps the thread's caches at its exit, after the lease guard (made
+// later, so destroyed first) gave its leases back.
+struct ThreadCacheOwner {
+  ThreadCache* cache = nullptr;
+  ~ThreadCacheOwner() {
+    if (tls_cache == cache) tls_cache = nullptr;
+    if (cache != nullptr) munmap(cache, sizeof(ThreadCache));
+  }
+};
+
+// Maps this thread's caches (its first request). A thread that uses a
+// limiter again from a thread-exit destructor after its caches went gets
+// a new mapping, not unmapped at exit (no owner is made twice).
+ABSL_ATTRIBUTE_NOINLINE static ThreadCache* NewThreadCache() noexcept {
+  void* p = mmap(nullptr, sizeof(ThreadCache), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                 -1, 0);
+  if (p == MAP_FAILED) {  // as the C library does when it cannot map thread storage
+    std::fputs("sluice: cannot map the limiter's per-thread caches\n", stderr);
+    std::abort();
+  }
+  static thread_local ThreadCacheOwner owner;
+  if (owner.cache == nullptr) owner.cache = static_cast<ThreadCache*>(p);
+  tls_cache = static_cast<ThreadCache*>(p);
+  return tls_cache;
+}
+
+// This thread's caches (mapped at its first request).
+static inline ThreadCache& Cache() noexcept {
+  ThreadCache* tc = tls_cache;
+  if (ABSL_PREDICT_FALSE(tc == nullptr)) tc = NewThreadCache();
+  return *tc;
+}
+
+inline size_t PathSet(uint64_t key) { return key & (kPathCacheSets - 1); }
+
+// The cached path of a request key, or null.
+inline PathCacheEntry* FindPath(ThreadCache& tc, uint64_t key) noexcept {
+  const size_t set = PathSet(key);
+  const uint64_t* keys = tc.path_keys[set];
+  PathCacheEntry* const ways = tc.path_cache[set];
+  if (keys[0] == key) {
+    tc.path_recent[set] = 0;
+    return ways;
+  }
+  if (keys[1] != key) return nullptr;
+  tc.path_recent[set] = 1;
+  return ways + 1;
+}
+
+// The entry to fill with a request's path (now keyed by it): its own, or
+// at its second sighting the set's least recently used way; null at a
+// first sighting.
+inline PathCacheEntry* PathToFill(ThreadCache& tc, uint64_t key) noexcept {
+  const size_t set = PathSet(key);
+  uint64_t* keys = tc.path_keys[set];
+  if (keys[0] == key) return &tc.path_cache[set][0];
+  if (keys[1] == key) return &tc.path_cache[set][1];
+  uint64_t& seen = tc.seen[(key >> 11) & (kSeenKeys - 1)];
+  if (seen != key) {
+    seen = key;
+    return nullptr;
+  }
+  const int way = tc.path_recent[set] ^ 1;
+  tc.path_recent[set] = static_cast<uint8_t>(way);
+  keys[way] = key;
+  return &tc.path_cache[set][way];
+}
 
 inline size_t LeaseIndex(uint64_t key_word) {
   return ((key_word >> 16) ^ (key_word >> 40)) & (kLeases - 1);
 }
 static_assert(kLeases <= kNoLease, "a lease index fits PathCacheEntry::lease");
-inline LeaseEntry& LeaseFor(uint64_t key_word) { return tls_leases[LeaseIndex(key_word)]; }
+static inline LeaseEntry& LeaseFor(uint64_t key_word) {
+  return Cache().leases[LeaseIndex(key_word)];
+}
 
 // The common case of a busy counter on a cached path: spend from this
 // thread's lease entry `l` of it, if the entry still has the stamp the path
@@ -216,18 +272,20 @@ struct LeaseRegistry {
 // One per thread that ever took a lease (a function-local thread_local in
 // the lease path, so the hot path pays no TLS guard).
 struct LeaseTableGuard {
-  LeaseTableGuard() {
+  LeaseEntry* leases;  // the thread's ThreadCache::leases
+  explicit LeaseTableGuard(LeaseEntry* table) : leases(table) {
     LeaseRegistry& r = LeaseRegistry::Get();
     std::lock_guard<std::mutex> lock(r.mu);
-    r.tables.insert(tls_leases);
+    r.tables.insert(leases);
   }
   ~LeaseTableGuard() {
     LeaseRegistry& r = LeaseRegistry::Get();
     std::lock_guard<std::mutex> lock(r.mu);
-    for (LeaseEntry& e : tls_leases) {
+    for (int i = 0; i < kLeases; ++i) {
+      LeaseEntry& e = leases[i];
       if (r.live.contains(e.generation.load(std::memory_order_relaxed))) e.GiveBack();
     }
-    r.tables.erase(tls_leases);
+    r.tables.erase(leases);
   }
 };
 
