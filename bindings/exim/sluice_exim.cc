@@ -26,14 +26,26 @@
 //
 // Each Exim process (one per SMTP connection, one per exim -t) opens the
 // engine on its first call with leases off: counts on the shared table are
-// exact however many processes there are. If the config cannot be loaded
+// exact however many processes there are.
+//
+// Preloaded into Exim's daemon (LD_PRELOAD=/path/sluice_exim.so with
+// SLUICE_EXIM_CONFIG=CONFIG and LD_BIND_NOW=1 in the daemon's environment;
+// bindings/exim/README.md), the module is loaded and linked once, and it
+// reads CONFIG there (the config's types are built, the text parsed) and
+// runs its text code once (ICU's data opened): the processes the daemon
+// forks per connection start with all that done. A process still opens its
+// own engine and counter table (the daemon starts no thread and opens no
+// file of sluice's), and rereads CONFIG if the file changed since. If the config cannot be loaded
 // the answer is "DUNNO" (fail open) and a log line goes to Exim's main log,
 // unless CONFIG is prefixed "closed:" (then "451 4.3.0 ..." at RCPT/DATA).
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/strings/numbers.h"
@@ -62,6 +74,58 @@ Loaded& State() {
   return *s;
 }
 
+// A config file as it was when read: the same path, inode, size and
+// modification time mean the same text.
+struct FileStamp {
+  dev_t dev = 0;
+  ino_t ino = 0;
+  off_t size = -1;
+  timespec mtime{};
+  static std::optional<FileStamp> Of(const std::string& path) {
+    struct stat st;
+    if (stat(path.c_str(), &st) != 0) return std::nullopt;
+    return FileStamp{st.st_dev, st.st_ino, st.st_size, st.st_mtim};
+  }
+  bool operator==(const FileStamp& o) const {
+    return dev == o.dev && ino == o.ino && size == o.size && mtime.tv_sec == o.mtime.tv_sec &&
+           mtime.tv_nsec == o.mtime.tv_nsec;
+  }
+};
+
+// The config the daemon read when the module was preloaded (see the top).
+struct Preread {
+  std::string path;
+  FileStamp stamp;
+  sluice::config::Config config;
+};
+Preread* g_preread = nullptr;
+
+// Runs when the module is loaded; does anything only in a daemon that
+// preloads it with SLUICE_EXIM_CONFIG set.
+__attribute__((constructor)) void PreloadInDaemon() {
+  const char* path = std::getenv("SLUICE_EXIM_CONFIG");
+  if (path == nullptr || *path == 0) return;
+  auto stamp = FileStamp::Of(path);
+  auto c = sluice::LoadConfigFile(path);
+  if (stamp.has_value() && c.ok()) g_preread = new Preread{path, *stamp, std::move(*c)};
+  // The text path once (a line of non-ASCII text opens ICU's normaliser
+  // and confusables data), so a forked process does not open them again.
+  sluice::MessageBody body;
+  body.Begin();
+  body.Feed(
+      "Content-Type: text/plain; charset=utf-8\r\n\r\nWarm \xc3\xa9t\xc3\xa9 w\xd0\xb0rm\r\n");
+  body.Finish();
+}
+
+// CONFIG, from the daemon's reading when the file is unchanged since.
+absl::StatusOr<sluice::config::Config> ReadConfig(const std::string& path) {
+  if (g_preread != nullptr && g_preread->path == path) {
+    auto now = FileStamp::Of(path);
+    if (now.has_value() && *now == g_preread->stamp) return g_preread->config;
+  }
+  return sluice::LoadConfigFile(path);
+}
+
 // The yield: a copy in Exim's memory pool (Exim frees it).
 int Yield(uschar** yield, absl::string_view answer) {
   auto* out = static_cast<uschar*>(store_get(static_cast<int>(answer.size()) + 1, GET_UNTAINTED));
@@ -82,7 +146,7 @@ sluice::PolicyEngine* Engine(absl::string_view arg, std::string* fallback) {
   Loaded& s = State();
   if (s.engine == nullptr && s.error.empty()) {
     s.config_path = std::string(arg);
-    auto c = sluice::LoadConfigFile(s.config_path);
+    auto c = ReadConfig(s.config_path);
     if (c.ok()) {
       sluice::PolicyEngine::Options o;
       o.leases = false;  // a process per connection: exact counts

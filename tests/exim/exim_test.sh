@@ -267,5 +267,31 @@ write_exim_conf "closed:$W/broken.conf"
 start_exim
 check "broken config, closed: 451" "451" "$(send c@acme.example r@remote.example)"
 
+# 5. The module preloaded into Exim's daemon with the config read there
+#    (bindings/exim/README.md): the per-connection processes count exactly
+#    on the shared table, and a config changed after the daemon started is
+#    read again, not the daemon's copy used.
+stop_exim
+write_exim_conf "$W/sluice.conf"
+# (Under ASan its runtime comes first: sl_sanitizer_preload's LD_PRELOAD.)
+runtimes=""
+[[ ${#SL_SAN_ENV[@]} -gt 0 ]] && runtimes="${SL_SAN_ENV[0]#LD_PRELOAD=} "
+SL_SAN_ENV=("LD_PRELOAD=$runtimes$W/sluice_exim.so" "${SL_SAN_ENV[@]:1}" LD_BIND_NOW=1
+  "SLUICE_EXIM_CONFIG=$W/sluice.conf")
+start_exim
+for i in 1 2 3; do
+  check "preloaded: g@ message $i queued" "queued" "$(send g@acme.example v$i@remote.example)"
+done
+check "preloaded: the 4th is deferred" "mailbox messages limit 3/1h exceeded" \
+  "$(send g@acme.example v4@remote.example)"
+check_eq "preloaded: counted exactly, on the shared table" "3" "$(sl_usage g@acme.example messages)"
+sed -i 's/limit { window: "1h" max: 3 }/limit { window: "1h" max: 5 }/' "$W/sluice.conf"
+for i in 1 2 3 4 5; do
+  check "preloaded, config changed: h@ message $i queued" "queued" \
+    "$(send h@acme.example w$i@remote.example)"
+done
+check "preloaded, config changed: the new limit holds" "mailbox messages limit 5/1h exceeded" \
+  "$(send h@acme.example w6@remote.example)"
+
 echo "$SL_FAILURES failure(s)"
 [[ $SL_FAILURES -eq 0 ]]
