@@ -58,7 +58,7 @@ inline constexpr uint16_t kNoLease = 0xffff;  // PathCacheEntry::lease: the rule
 // then per counter its metric, lease entry and stamp; the rest is read
 // when a counter is charged itself.
 struct alignas(64) PathCacheEntry {
-  // (Its request key is in tls_path_keys.)
+  // (Its request key is in ThreadCache::path_keys.)
   uint64_t generation;
   const void* snapshot;
   // Each counter's sub-bucket (epoch below) is right while the table's
