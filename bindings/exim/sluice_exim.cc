@@ -35,9 +35,11 @@
 // runs its text code once (ICU's data opened): the processes the daemon
 // forks per connection start with all that done. A process still opens its
 // own engine and counter table (the daemon starts no thread and opens no
-// file of sluice's), and rereads CONFIG if the file changed since. If the config cannot be loaded
-// the answer is "DUNNO" (fail open) and a log line goes to Exim's main log,
-// unless CONFIG is prefixed "closed:" (then "451 4.3.0 ..." at RCPT/DATA).
+// file of sluice's), and rereads CONFIG if the file changed since.
+//
+// If the config cannot be loaded the answer is "DUNNO" (fail open) and a
+// log line goes to Exim's main log, unless CONFIG is prefixed "closed:"
+// (then "451 4.3.0 ..." at RCPT/DATA).
 #include <sys/stat.h>
 #include <unistd.h>
 
