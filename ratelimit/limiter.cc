@@ -181,19 +181,18 @@ Limiter::Fast Limiter::FastApply(const Snapshot& s, const Request& r, absl::Time
     ++k;
   }
   if (ABSL_PREDICT_TRUE(k == n && !charges->keep)) return Fast::kAdmitted;
-  return FastApplyRest(ce, k, amounts, since_us, now, charges);
+  return FastApplyRest(ce, leases, k, amounts, since_us, now, charges);
 }
 
 // Counters k.. of a cached path, after k spent from leases: each from its
 // lease checked in full, a new lease, or the counter itself. The charge
 // records are built only here (to take a refused request back, or for a
 // caller that keeps them).
-ABSL_ATTRIBUTE_NOINLINE Limiter::Fast Limiter::FastApplyRest(PathCacheEntry* ce, int k,
-                                                             const uint64_t* amounts,
+ABSL_ATTRIBUTE_NOINLINE Limiter::Fast Limiter::FastApplyRest(PathCacheEntry* ce, LeaseEntry* leases,
+                                                             int k, const uint64_t* amounts,
                                                              int64_t since_us, absl::Time now,
                                                              ChargeList* charges) noexcept {
   const int n = ce->n;
-  LeaseEntry* const leases = internal::Cache().leases;
   Charge done[kCacheCounters];
   uint32_t leased = (1u << k) - 1;  // bit i: counter i was spent from its lease
   for (; k < n; ++k) {

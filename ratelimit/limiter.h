@@ -371,9 +371,11 @@ class Limiter {
                    Charging* c) noexcept;
   Fast FastApply(const Snapshot& s, const Request& r, absl::Time now, ChargeList* charges,
                  bool count_messages, uint64_t key) noexcept;
-  // FastApply past its first k counters (spent from leases), out of line.
-  Fast FastApplyRest(internal::PathCacheEntry* ce, int k, const uint64_t* amounts, int64_t since_us,
-                     absl::Time now, ChargeList* charges) noexcept;
+  // FastApply past its first k counters (spent from leases), out of line;
+  // `leases` is this thread's lease table.
+  Fast FastApplyRest(internal::PathCacheEntry* ce, internal::LeaseEntry* leases, int k,
+                     const uint64_t* amounts, int64_t since_us, absl::Time now,
+                     ChargeList* charges) noexcept;
   // Charges one counter itself, no lease (limiter.cc says more).
   static SlidingWindow::Outcome ChargeDirect(internal::Slot* slot, uint64_t owner, const void* rule,
                                              uint32_t epoch, int64_t since_us, uint64_t amount,
