@@ -9,6 +9,10 @@
 #   per-request  benchmarks/per_request_policy_server.cc: one Redis script
 #              call per level per message (rspamd's ratelimit and
 #              envoyproxy/ratelimit's design), pipelined per message
+#   echo       benchmarks/echo_policy_server.cc: answers every request
+#              without reading it (no parsing, no limits, no Redis): the
+#              most any policy server can do on this machine with this
+#              load generator beside it (hot set only)
 # Three levels (server, domain, mailbox), the mailbox limit binding.
 # Two loads: a hot set (100 senders, limit far away: throughput and Redis
 # commands per admitted message) and a binding limit (1,000 senders, 50
@@ -20,7 +24,7 @@ cd "$(dirname "$0")/.."
 requests="${1:-200000}"
 bash scripts/setup.sh
 bazel build --config=opt //bindings/postfix:sluice-policyd //benchmarks:policy_load \
-  //benchmarks:per_request_policy_server >/dev/null 2>&1
+  //benchmarks:per_request_policy_server //benchmarks:echo_policy_server >/dev/null 2>&1
 bin="$(bazel info --config=opt bazel-bin 2>/dev/null)"
 source benchmarks/servers.sh
 bench_init sluice-cluster-bench
@@ -68,6 +72,9 @@ run() {
     per-request)
       "$bin/benchmarks/per_request_policy_server" "$port" "$rport" "$limit" 2>"$work/$name.log" &
       ;;
+    echo)
+      "$bin/benchmarks/echo_policy_server" "$port" 2 2>"$work/$name.log" &
+      ;;
   esac
   pid=$!
   bench_track "$pid"
@@ -91,6 +98,6 @@ run() {
 
 echo "# $(date -u +%F) $(nproc) CPUs: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
 echo "## hot set: 100 senders, limit far away, $requests requests, 128 connections"
-for k in local sync per-request; do run "hot-$k" "$k" 100 100000000; done
+for k in local sync per-request echo; do run "hot-$k" "$k" 100 100000000; done
 echo "## binding: 1000 senders, 50 per hour each, $requests requests, 128 connections"
 for k in local sync per-request; do run "bind-$k" "$k" 1000 50; done
