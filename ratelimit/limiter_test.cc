@@ -733,6 +733,58 @@ TEST(LimiterTest, ReserveCommitRelease) {
   EXPECT_EQ(l->open_transactions(), 0u);
 }
 
+// A repeated item (a retried RCPT, another ACL stage) gets back exactly
+// the answer it got first, whatever the counters say now: a plain
+// admission, an exempt one, a shadow trip and a refusal alike. (Plain
+// admissions are kept as a flag, the rest in full.)
+TEST(LimiterTest, ARepeatedItemGetsItsFirstAnswerBack) {
+  auto l = Make(R"pb(
+    level {
+      name: "mailbox"
+      limit { metric: RECIPIENTS window: "1h" max: 2 }
+      limit { metric: RECIPIENTS window: "1d" max: 1 shadow: true action: REJECT }
+    }
+    exempt { sender: "ok@x.example" }
+  )pb");
+  const Request r = Msg("a@x.example");
+  const Decision plain = l->Reserve("Q1", "r1@y", r, kT0);
+  const Decision shadow = l->Reserve("Q1", "r2@y", r, kT0);
+  const Decision refused = l->Reserve("Q1", "r3@y", r, kT0);
+  const Decision exempt = l->Reserve("Q2", "r1@y", Msg("ok@x.example"), kT0);
+  ASSERT_TRUE(plain.admitted());
+  ASSERT_FALSE(plain.shadow);
+  ASSERT_TRUE(shadow.admitted());
+  ASSERT_TRUE(shadow.shadow);
+  ASSERT_FALSE(refused.admitted());
+  ASSERT_TRUE(exempt.exempt);
+  // The counters move on (another transaction spends nothing more: the
+  // hard limit is reached), yet each repeat is answered as before.
+  EXPECT_FALSE(l->Reserve("Q3", "r1@y", r, kT0).admitted());
+  auto same = [](const Decision& a, const Decision& b) {
+    EXPECT_EQ(a.action, b.action);
+    EXPECT_EQ(a.exempt, b.exempt);
+    EXPECT_EQ(a.shadow, b.shadow);
+    EXPECT_EQ(a.shadow_action, b.shadow_action);
+    EXPECT_EQ(a.level, b.level);
+    EXPECT_EQ(a.metric, b.metric);
+    EXPECT_EQ(a.limit, b.limit);
+    EXPECT_EQ(a.usage, b.usage);
+    EXPECT_EQ(a.retry_after, b.retry_after);
+    EXPECT_EQ(a.smtp_code, b.smtp_code);
+    EXPECT_STREQ(a.enhanced_status, b.enhanced_status);
+    EXPECT_STREQ(a.text, b.text);
+    EXPECT_STREQ(a.entity, b.entity);
+  };
+  for (int i = 0; i < 2; ++i) {
+    same(l->Reserve("Q1", "r1@y", r, kT0 + absl::Minutes(1)), plain);
+    same(l->Reserve("Q1", "r2@y", r, kT0 + absl::Minutes(1)), shadow);
+    same(l->Reserve("Q1", "r3@y", r, kT0 + absl::Minutes(1)), refused);
+    same(l->Reserve("Q2", "r1@y", Msg("ok@x.example"), kT0), exempt);
+  }
+  // Repeats charged nothing: two recipients counted.
+  EXPECT_EQ(l->Usage(Level::kMailbox, "a@x.example", kT0).rule(0).usage(), 2u);
+}
+
 TEST(LimiterTest, ReleaseGivesBackEveryRecipientOfALargeTransaction) {
   auto l = Make(R"pb(
     level {

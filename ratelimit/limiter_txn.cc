@@ -42,11 +42,7 @@ Decision Limiter::Reserve(absl::string_view txn_id, absl::string_view item, cons
     }
     shard.order.push_back(it->first);
     t.created = now;
-    t.sender = std::string(request.sender);
-    t.sasl_user = std::string(request.sasl_user);
-    t.client_ip = std::string(request.client_ip);
-    t.script = std::string(request.script);
-    t.list = std::string(request.list);
+    t.SetNames(request);
     t.inbound = request.inbound;
     // Ended earlier with its message kept counted (expired or evicted):
     // its later recipients do not count the message again.
@@ -57,7 +53,7 @@ Decision Limiter::Reserve(absl::string_view txn_id, absl::string_view item, cons
     }
   }
   auto found = t.items.find(item);
-  if (found != t.items.end()) return found->second;
+  if (found != t.items.end()) return found->second.Get();
   if (options_.max_recipients != 0 && t.items.size() >= options_.max_recipients) {
     Decision d;  // not remembered: the cap is not a recipient's answer
     d.action = Action::kDefer;
@@ -78,7 +74,7 @@ Decision Limiter::Reserve(absl::string_view txn_id, absl::string_view item, cons
     if (charges.n > 0) t.item_start.push_back(static_cast<uint32_t>(t.charges.size()));
     for (int i = 0; i < charges.n; ++i) t.charges.push_back(charges.items[i]);
   }
-  t.items.emplace(std::string(item), d);
+  t.items.emplace(std::string(item), Txn::Answer::Of(d));
   return d;
 }
 
@@ -120,12 +116,12 @@ Decision Limiter::Commit(absl::string_view txn_id, uint64_t bytes, absl::Time no
   // A script or list the headers named after RCPT: charged now (message,
   // recipients kept, bytes), all or nothing with the reservations.
   if (request != nullptr && !t.inbound &&
-      ((t.script.empty() && !request->script.empty()) ||
-       (t.list.empty() && !request->list.empty()))) {
+      ((t.script().empty() && !request->script.empty()) ||
+       (t.list().empty() && !request->list.empty()))) {
     Request late;
     late.late_dimensions = true;
-    late.script = t.script.empty() ? request->script : absl::string_view();
-    late.list = t.list.empty() ? request->list : absl::string_view();
+    late.script = t.script().empty() ? request->script : absl::string_view();
+    late.list = t.list().empty() ? request->list : absl::string_view();
     late.messages = 1;
     late.recipients = std::max<uint64_t>(1, t.item_start.size());
     late.bytes = bytes;
@@ -141,11 +137,11 @@ Decision Limiter::Commit(absl::string_view txn_id, uint64_t bytes, absl::Time no
   }
   if (bytes > 0) {
     Request r;
-    r.sender = t.sender;
-    r.sasl_user = t.sasl_user;
-    r.client_ip = t.client_ip;
-    r.script = t.script;
-    r.list = t.list;
+    r.sender = t.sender();
+    r.sasl_user = t.sasl_user();
+    r.client_ip = t.client_ip();
+    r.script = t.script();
+    r.list = t.list();
     r.inbound = t.inbound;
     r.messages = 0;
     r.recipients = 0;

@@ -279,14 +279,67 @@ struct Limiter::ChargeList {
 };
 
 struct Limiter::Txn {
-  std::string sender, sasl_user, client_ip, script, list;
+  // The request's names, kept for the end of the transaction: one string
+  // (one allocation at most), each name's length in `name_len`.
+  std::string names;
+  uint32_t name_len[5] = {};
+  void SetNames(const Request& r) {
+    const absl::string_view n[5] = {r.sender, r.sasl_user, r.client_ip, r.script, r.list};
+    names.clear();
+    for (int i = 0; i < 5; ++i) {
+      name_len[i] = static_cast<uint32_t>(n[i].size());
+      names.append(n[i].data(), n[i].size());
+    }
+  }
+  absl::string_view Name(int i) const {
+    size_t at = 0;
+    for (int k = 0; k < i; ++k) at += name_len[k];
+    return absl::string_view(names.data() + at, name_len[i]);
+  }
+  absl::string_view sender() const { return Name(0); }
+  absl::string_view sasl_user() const { return Name(1); }
+  absl::string_view client_ip() const { return Name(2); }
+  absl::string_view script() const { return Name(3); }
+  absl::string_view list() const { return Name(4); }
   bool inbound = false;
   std::vector<Charge> charges;
   // Where each admitted, counted item's charges begin in `charges`, in
   // order: the first item's hold the message too; a later one's are its
   // recipient alone (what giving back a refused recipient undoes).
   std::vector<uint32_t> item_start;
-  absl::flat_hash_map<std::string, Decision> items;
+  // Each item's answer, returned again when the item repeats (a retried
+  // RCPT, another ACL stage). Most are plain admissions: a flag, not a
+  // Decision (~350 bytes); anything else (a refusal, a shadow trip) is
+  // kept in full.
+  struct Answer {
+    std::unique_ptr<Decision> full;  // null: a plain admission
+    bool exempt = false;
+
+    static Answer Of(const Decision& d) {
+      Answer a;
+      a.exempt = d.exempt;
+      if (!IsPlainAdmission(d)) a.full = std::make_unique<Decision>(d);
+      return a;
+    }
+    Decision Get() const {
+      if (full != nullptr) return *full;
+      Decision d;
+      d.exempt = exempt;
+      return d;
+    }
+    // Whether d is a default Decision but for `exempt`.
+    static bool IsPlainAdmission(const Decision& d) {
+      const Decision p;
+      return d.action == p.action && !d.shadow && !d.overflow && !d.oversized &&
+             d.shadow_action == p.shadow_action && d.level == p.level && d.metric == p.metric &&
+             d.window_seconds == 0 && d.limit == 0 && d.usage == 0 && d.requested == 0 &&
+             d.retry_after == p.retry_after && d.smtp_code == p.smtp_code &&
+             d.enhanced_status != nullptr &&
+             std::strcmp(d.enhanced_status, p.enhanced_status) == 0 &&
+             (d.text == nullptr || d.text[0] == 0) && d.entity[0] == 0;
+    }
+  };
+  absl::flat_hash_map<std::string, Answer> items;
   absl::Time created;
   bool counted_message = false;
 };
