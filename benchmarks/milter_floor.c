@@ -25,17 +25,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-// Protocol flags (libmilter's mfdef.h names).
-enum {
-  kNoBody = 0x10,         // SMFIP_NOBODY
-  kNoHeaders = 0x20,      // SMFIP_NOHDRS
-  kNoEoh = 0x40,          // SMFIP_NOEOH
-  kNoReplyHeader = 0x80,  // SMFIP_NR_HDR
-  kNoUnknown = 0x100,     // SMFIP_NOUNKNOWN
-  kNoData = 0x200,        // SMFIP_NODATA
-  kNoReplyEoh = 0x40000,  // SMFIP_NR_EOH
-  kNoReplyBody = 0x80000  // SMFIP_NR_BODY
-};
+// The protocol's commands, replies and flags, as libmilter names them
+// (its header only: this milter does not link libmilter).
+#include "libmilter/mfdef.h"
+
 enum { kBufferBytes = 1 << 17 };  // above the MTA's largest packet (64 KiB chunks)
 
 static int envelope_only;
@@ -77,40 +70,42 @@ static void* Serve(void* arg) {
     off += 4 + len;
     int reply = 0;
     switch (cmd) {
-      case 'O': {  // negotiation: version, actions, protocol flags
+      case SMFIC_OPTNEG: {  // negotiation: version, actions, protocol flags
         uint32_t offered[3] = {0, 0, 0};
         if (len >= 13) memcpy(offered, body, 12);
-        uint32_t want = kNoReplyHeader | kNoReplyEoh | kNoReplyBody | kNoData | kNoUnknown;
-        if (envelope_only) want |= kNoBody | kNoHeaders | kNoEoh;
+        // sluice-milter's choice (bindings/milter/milter_server.cc, OnNegotiate).
+        uint32_t want =
+            SMFIP_NR_HDR | SMFIP_NR_EOH | SMFIP_NR_BODY | SMFIP_NODATA | SMFIP_NOUNKNOWN;
+        if (envelope_only) want |= SMFIP_NOBODY | SMFIP_NOHDRS | SMFIP_NOEOH;
         agreed = ntohl(offered[2]) & want;
-        uint32_t answer[3] = {htonl(6), 0, htonl(agreed)};
-        if (Send(fd, 'O', answer, sizeof(answer)) != 0) goto done;
+        uint32_t answer[3] = {htonl(SMFI_PROT_VERSION), 0, htonl(agreed)};
+        if (Send(fd, SMFIC_OPTNEG, answer, sizeof(answer)) != 0) goto done;
         break;
       }
-      case 'C':
-      case 'H':
-      case 'M':
-      case 'R':
-      case 'T':
-      case 'U':
-      case 'E':
+      case SMFIC_CONNECT:
+      case SMFIC_HELO:
+      case SMFIC_MAIL:
+      case SMFIC_RCPT:
+      case SMFIC_DATA:
+      case SMFIC_UNKNOWN:
+      case SMFIC_BODYEOB:
         reply = 1;  // connect, HELO, MAIL, RCPT, DATA, unknown, end of message
         break;
-      case 'L':
-        reply = !(agreed & kNoReplyHeader);
+      case SMFIC_HEADER:
+        reply = !(agreed & SMFIP_NR_HDR);
         break;  // a header
-      case 'N':
-        reply = !(agreed & kNoReplyEoh);
+      case SMFIC_EOH:
+        reply = !(agreed & SMFIP_NR_EOH);
         break;  // end of headers
-      case 'B':
-        reply = !(agreed & kNoReplyBody);
+      case SMFIC_BODY:
+        reply = !(agreed & SMFIP_NR_BODY);
         break;  // a body chunk
-      case 'Q':
+      case SMFIC_QUIT:
         goto done;  // quit
       default:
         break;  // macros, abort, quit-and-new-connection: no reply
     }
-    if (reply && Send(fd, 'c', NULL, 0) != 0) break;
+    if (reply && Send(fd, SMFIR_CONTINUE, NULL, 0) != 0) break;
   }
 done:
   free(buf);
