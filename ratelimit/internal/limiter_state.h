@@ -335,8 +335,8 @@ struct Limiter::Txn {
              d.window_seconds == 0 && d.limit == 0 && d.usage == 0 && d.requested == 0 &&
              d.retry_after == p.retry_after && d.smtp_code == p.smtp_code &&
              d.enhanced_status != nullptr &&
-             std::strcmp(d.enhanced_status, p.enhanced_status) == 0 &&
-             (d.text == nullptr || d.text[0] == 0) && d.entity[0] == 0;
+             std::strcmp(d.enhanced_status, p.enhanced_status) == 0 && d.text != nullptr &&
+             d.text[0] == 0 && d.entity[0] == 0;
     }
   };
   absl::flat_hash_map<std::string, Answer> items;
