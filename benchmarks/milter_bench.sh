@@ -106,6 +106,9 @@ set_milter() {  # "" | inet:127.0.0.1:PORT
 }
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$SL_POLICYD_PID/stat"; }
 machine_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; }  # busy: user nice system irq softirq
+per_message_us() {  # TICKS: CPU microseconds per message of a run
+  awk -v t="$1" -v hz="$(getconf CLK_TCK)" -v n="$messages" 'BEGIN { printf "%.0f", t / hz * 1e6 / n }'
+}
 queued() { grep -c 'from=<bench@acme.example>, size=.*(queue active)' "$WORK/maillog" 2>/dev/null; }
 run() {  # SESSIONS: messages/s (only if every message was queued; else "FAILED")
   local t0 t1 q0 i
@@ -145,12 +148,10 @@ for round in $(seq "${ROUNDS:-3}"); do
       c1=$(cpu_ticks)
       m1=$(machine_ticks)
       rate[$mode.$sessions]="${rate[$mode.$sessions]:-} $r"
-      m=$(awk -v t="$((m1 - m0))" -v hz="$(getconf CLK_TCK)" -v n="$messages" \
-        'BEGIN { printf "%.0f", t / hz * 1e6 / n }')
+      m=$(per_message_us "$((m1 - m0))")
       rate[machine.$mode.$sessions]="${rate[machine.$mode.$sessions]:-} $m"
       if [[ "$mode" == sluice ]]; then
-        cpu=$(awk -v t="$((c1 - c0))" -v hz="$(getconf CLK_TCK)" -v n="$messages" \
-          'BEGIN { printf "%.0f", t / hz * 1e6 / n }')
+        cpu=$(per_message_us "$((c1 - c0))")
         rate[cpu.$sessions]="${rate[cpu.$sessions]:-} $cpu"
       fi
     done
