@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstring>
 #include <new>
+#include <random>
 #include <utility>
 
 #include "absl/base/attributes.h"
@@ -267,6 +268,8 @@ absl::StatusOr<std::unique_ptr<Limiter>> Limiter::Create(const config::Config& c
     l->LoadNames();
   }
   l->txns_ = std::make_unique<Sharded<TxnShard>>();
+  std::random_device rd;
+  l->txn_seed_ = (uint64_t{rd()} << 32) ^ rd();
   l->snapshots_.Publish(std::move(*snap), absl::Now());
   return l;
 }

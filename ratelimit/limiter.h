@@ -435,6 +435,7 @@ class Limiter {
   void SaveNames();
   EventSinks<Event> events_;
   std::unique_ptr<Sharded<TxnShard>> txns_;
+  uint64_t txn_seed_ = 0;  // seeds the hash that keys transactions and items (random)
   std::atomic<uint64_t> evicted_txns_{0};  // transactions evicted (statistics)
 };
 

@@ -785,6 +785,37 @@ TEST(LimiterTest, ARepeatedItemGetsItsFirstAnswerBack) {
   EXPECT_EQ(l->Usage(Level::kMailbox, "a@x.example", kT0).rule(0).usage(), 2u);
 }
 
+// A transaction's items are scanned while few and indexed once many: both
+// ways, each repeat gets its own first answer and charges nothing, and ids
+// that differ by one character stay apart (transactions and items alike).
+TEST(LimiterTest, ManyItemsEachRepeatedKeepTheirOwnAnswers) {
+  auto l = Make(R"pb(
+    level {
+      name: "mailbox"
+      limit { metric: RECIPIENTS window: "1h" max: 25 }
+    }
+  )pb");
+  const Request r = Msg("a@x.example");
+  std::vector<bool> first;
+  for (int i = 0; i < 40; ++i) {
+    first.push_back(l->Reserve("Q1", absl::StrCat("r", i, "@y"), r, kT0).admitted());
+    // Each recipient again at once (a retried RCPT), and an earlier one.
+    EXPECT_EQ(l->Reserve("Q1", absl::StrCat("r", i, "@y"), r, kT0).admitted(), first[i]) << i;
+    EXPECT_EQ(l->Reserve("Q1", absl::StrCat("r", i / 2, "@y"), r, kT0).admitted(), first[i / 2])
+        << i;
+  }
+  for (int i = 0; i < 40; ++i) EXPECT_EQ(first[i], i < 25) << i;
+  EXPECT_EQ(l->Usage(Level::kMailbox, "a@x.example", kT0).rule(0).usage(), 25u);
+  // "Q10" and "Q1" are two transactions; "r1@y" of Q10 is a new item there.
+  EXPECT_FALSE(l->Reserve("Q10", "r1@y", r, kT0).admitted());  // the limit is spent
+  EXPECT_EQ(l->open_transactions(), 2u);
+  // Committing Q1 keeps its 25; releasing Q10 gives nothing back it never took.
+  EXPECT_TRUE(l->Commit("Q1", 0, kT0).admitted());
+  l->Release("Q10", kT0);
+  EXPECT_EQ(l->Usage(Level::kMailbox, "a@x.example", kT0).rule(0).usage(), 25u);
+  EXPECT_EQ(l->open_transactions(), 0u);
+}
+
 TEST(LimiterTest, ReleaseGivesBackEveryRecipientOfALargeTransaction) {
   auto l = Make(R"pb(
     level {

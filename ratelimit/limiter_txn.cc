@@ -14,10 +14,11 @@ size_t Limiter::TxnShardCap() const {
 
 Decision Limiter::Reserve(absl::string_view txn_id, absl::string_view item, const Request& request,
                           absl::Time now) {
-  auto& shard = txns_->For(txn_id);
+  const internal::TxnKey id = internal::TxnKey::Of(txn_id, txn_seed_);
+  auto& shard = txns_->For(id.lo);
   std::lock_guard<std::mutex> lock(shard.mu);
   const size_t shard_cap = TxnShardCap();
-  if (shard.map.size() >= shard_cap && shard.map.find(txn_id) == shard.map.end()) {
+  if (shard.map.size() >= shard_cap && !shard.map.contains(id)) {
     // End the oldest open transaction (kept counted).
     while (!shard.order.empty()) {
       auto oldest = shard.map.find(shard.order.front());
@@ -30,30 +31,30 @@ Decision Limiter::Reserve(absl::string_view txn_id, absl::string_view item, cons
       }
     }
   }
-  auto [it, created] = shard.map.try_emplace(std::string(txn_id));
+  auto [it, created] = shard.map.try_emplace(id);
   Txn& t = it->second;
   if (created) {
     if (shard.order.size() >= 2 * shard_cap) {  // mostly ended ones: drop them
-      std::deque<std::string> open;
-      for (auto& id : shard.order) {
-        if (shard.map.contains(id)) open.push_back(std::move(id));
+      std::deque<internal::TxnKey> open;
+      for (const auto& o : shard.order) {
+        if (shard.map.contains(o)) open.push_back(o);
       }
       shard.order.swap(open);
     }
-    shard.order.push_back(it->first);
+    shard.order.push_back(id);
     t.created = now;
     t.SetNames(request);
     t.inbound = request.inbound;
     // Ended earlier with its message kept counted (expired or evicted):
     // its later recipients do not count the message again.
-    auto e = shard.ended.find(txn_id);
+    auto e = shard.ended.find(id);
     if (e != shard.ended.end()) {
       if (e->second == TxnShard::Ended::kKept) t.counted_message = true;
       shard.ended.erase(e);
     }
   }
-  auto found = t.items.find(item);
-  if (found != t.items.end()) return found->second.Get();
+  const internal::TxnKey item_key = internal::TxnKey::Of(item, txn_seed_);
+  if (const Txn::Answer* found = t.FindItem(item_key)) return found->Get();
   if (options_.max_recipients != 0 && t.items.size() >= options_.max_recipients) {
     Decision d;  // not remembered: the cap is not a recipient's answer
     d.action = Action::kDefer;
@@ -74,18 +75,19 @@ Decision Limiter::Reserve(absl::string_view txn_id, absl::string_view item, cons
     if (charges.n > 0) t.item_start.push_back(static_cast<uint32_t>(t.charges.size()));
     for (int i = 0; i < charges.n; ++i) t.charges.push_back(charges.items[i]);
   }
-  t.items.emplace(std::string(item), Txn::Answer::Of(d));
+  t.AddItem(item_key, Txn::Answer::Of(d));
   return d;
 }
 
 Decision Limiter::Commit(absl::string_view txn_id, uint64_t bytes, absl::Time now,
                          const Request* request) {
-  auto& shard = txns_->For(txn_id);
+  const internal::TxnKey id = internal::TxnKey::Of(txn_id, txn_seed_);
+  auto& shard = txns_->For(id.lo);
   std::lock_guard<std::mutex> lock(shard.mu);
   const size_t shard_cap = TxnShardCap();
-  auto it = shard.map.find(txn_id);
+  auto it = shard.map.find(id);
   if (it == shard.map.end()) {
-    auto e = shard.ended.find(txn_id);
+    auto e = shard.ended.find(id);
     const bool kept = e != shard.ended.end() && e->second == TxnShard::Ended::kKept;
     if ((e != shard.ended.end() && !kept) || request == nullptr) return Decision();
     // Not open any more (or never reserved): charge what it has not paid.
@@ -98,7 +100,7 @@ Decision Limiter::Commit(absl::string_view txn_id, uint64_t bytes, absl::Time no
     }
     ChargeList charges;
     Decision d = Apply(*current(), r, now, &charges, /*count_messages=*/!kept);
-    shard.Remember(txn_id, TxnShard::Ended::kCommitted, shard_cap);
+    shard.Remember(id, TxnShard::Ended::kCommitted, shard_cap);
     return d;
   }
   Txn& t = it->second;
@@ -129,7 +131,7 @@ Decision Limiter::Commit(absl::string_view txn_id, uint64_t bytes, absl::Time no
     d = Apply(*current(), late, now, &charges, true);
     if (!d.admitted()) {
       Undo(t.charges.data(), t.charges.size(), now);
-      shard.Remember(txn_id, TxnShard::Ended::kReleased, shard_cap);
+      shard.Remember(id, TxnShard::Ended::kReleased, shard_cap);
       shard.map.erase(it);
       return d;
     }
@@ -150,23 +152,24 @@ Decision Limiter::Commit(absl::string_view txn_id, uint64_t bytes, absl::Time no
     d = Apply(*current(), r, now, &charges, false);
     if (!d.admitted()) {
       Undo(t.charges.data(), t.charges.size(), now);
-      shard.Remember(txn_id, TxnShard::Ended::kReleased, shard_cap);
+      shard.Remember(id, TxnShard::Ended::kReleased, shard_cap);
       shard.map.erase(it);
       return d;
     }
   }
-  shard.Remember(txn_id, TxnShard::Ended::kCommitted, shard_cap);
+  shard.Remember(id, TxnShard::Ended::kCommitted, shard_cap);
   shard.map.erase(it);
   return d;
 }
 
 void Limiter::Release(absl::string_view txn_id, absl::Time now) {
-  auto& shard = txns_->For(txn_id);
+  const internal::TxnKey id = internal::TxnKey::Of(txn_id, txn_seed_);
+  auto& shard = txns_->For(id.lo);
   std::lock_guard<std::mutex> lock(shard.mu);
-  auto it = shard.map.find(txn_id);
+  auto it = shard.map.find(id);
   if (it == shard.map.end()) return;
   Undo(it->second.charges.data(), it->second.charges.size(), now);
-  shard.Remember(txn_id, TxnShard::Ended::kReleased, TxnShardCap());
+  shard.Remember(id, TxnShard::Ended::kReleased, TxnShardCap());
   shard.map.erase(it);
 }
 

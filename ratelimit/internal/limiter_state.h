@@ -18,6 +18,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/container/inlined_vector.h"
 #include "absl/container/node_hash_set.h"
 #include "absl/strings/string_view.h"
 #include "ratelimit/event_sinks.h"
@@ -278,6 +279,30 @@ struct Limiter::ChargeList {
   }
 };
 
+namespace internal {
+
+// A transaction's or an item's id as the transaction store keeps it: its
+// XXH3-128 under the limiter's random seed (Limiter::txn_seed_). Ids are
+// never stored: a fixed 16-byte key needs no allocation and compares in two
+// words. Two ids that differ share a key with probability 2^-128 per pair;
+// the seed is drawn per limiter, so no id can be chosen to collide with
+// another without it.
+struct TxnKey {
+  uint64_t lo = 0;  // picks the shard
+  uint64_t hi = 0;  // the hash within a shard's maps (independent of lo)
+
+  static TxnKey Of(absl::string_view id, uint64_t seed) {
+    const XXH128_hash_t h = XXH3_128bits_withSeed(id.data(), id.size(), seed);
+    return TxnKey{h.low64, h.high64};
+  }
+  bool operator==(const TxnKey& o) const { return lo == o.lo && hi == o.hi; }
+  struct Hash {
+    size_t operator()(const TxnKey& k) const { return static_cast<size_t>(k.hi); }
+  };
+};
+
+}  // namespace internal
+
 struct Limiter::Txn {
   // The request's names, kept for the end of the transaction: one string
   // (one allocation at most), each name's length in `name_len`.
@@ -302,11 +327,14 @@ struct Limiter::Txn {
   absl::string_view script() const { return Name(3); }
   absl::string_view list() const { return Name(4); }
   bool inbound = false;
+  bool counted_message = false;
+  absl::Time created;
   std::vector<Charge> charges;
   // Where each admitted, counted item's charges begin in `charges`, in
   // order: the first item's hold the message too; a later one's are its
-  // recipient alone (what giving back a refused recipient undoes).
-  std::vector<uint32_t> item_start;
+  // recipient alone (what giving back a refused recipient undoes). Most
+  // transactions have one or two: kept inline.
+  absl::InlinedVector<uint32_t, 2> item_start;
   // Each item's answer, returned again when the item repeats (a retried
   // RCPT, another ACL stage). Most are plain admissions: a flag, not a
   // Decision (~350 bytes); anything else (a refusal, a shadow trip) is
@@ -339,21 +367,53 @@ struct Limiter::Txn {
              d.text[0] == 0 && d.entity[0] == 0;
     }
   };
-  absl::flat_hash_map<std::string, Answer> items;
-  absl::Time created;
-  bool counted_message = false;
+  // The items in order, the first inline (most transactions have one
+  // recipient); a hash index over them once there are more than
+  // kItemsScanned, so a transaction of thousands of recipients is not
+  // scanned on each.
+  struct Item {
+    internal::TxnKey key;
+    Answer answer;
+  };
+  static constexpr size_t kItemsScanned = 8;
+  absl::InlinedVector<Item, 1> items;
+  std::unique_ptr<absl::flat_hash_map<internal::TxnKey, uint32_t, internal::TxnKey::Hash>> index;
+
+  // The answer remembered for `key`, or null.
+  const Answer* FindItem(const internal::TxnKey& key) const {
+    if (index != nullptr) {
+      auto it = index->find(key);
+      return it == index->end() ? nullptr : &items[it->second].answer;
+    }
+    for (const Item& i : items) {
+      if (i.key == key) return &i.answer;
+    }
+    return nullptr;
+  }
+  // REQUIRES: FindItem(key) is null.
+  void AddItem(const internal::TxnKey& key, Answer answer) {
+    items.push_back(Item{key, std::move(answer)});
+    if (index != nullptr) {
+      index->emplace(key, static_cast<uint32_t>(items.size() - 1));
+    } else if (items.size() > kItemsScanned) {
+      index = std::make_unique<
+          absl::flat_hash_map<internal::TxnKey, uint32_t, internal::TxnKey::Hash>>();
+      for (uint32_t i = 0; i < items.size(); ++i) index->emplace(items[i].key, i);
+    }
+  }
 };
 
 struct Limiter::TxnShard {
-  absl::flat_hash_map<std::string, Txn> map;
+  using Key = internal::TxnKey;
+  absl::flat_hash_map<Key, Txn, Key::Hash> map;
   // Transactions that ended, and how: a late end-of-message must neither
   // escape its bytes nor charge twice. Bounded (oldest forgotten first).
   enum class Ended : uint8_t { kCommitted, kKept, kReleased };
-  absl::flat_hash_map<std::string, Ended> ended;
-  std::deque<std::string> ended_order;
-  void Remember(absl::string_view id, Ended how, size_t cap) {
-    auto [it, inserted] = ended.insert_or_assign(std::string(id), how);
-    if (inserted) ended_order.push_back(it->first);
+  absl::flat_hash_map<Key, Ended, Key::Hash> ended;
+  std::deque<Key> ended_order;
+  void Remember(const Key& id, Ended how, size_t cap) {
+    auto [it, inserted] = ended.insert_or_assign(id, how);
+    if (inserted) ended_order.push_back(id);
     while (ended.size() > cap && !ended_order.empty()) {
       ended.erase(ended_order.front());
       ended_order.pop_front();
@@ -363,7 +423,7 @@ struct Limiter::TxnShard {
   // time (O(1) per new transaction: no bulk pass stalls a request). Ids of
   // transactions that ended meanwhile are skipped, and dropped in one pass
   // once they make up half of the queue.
-  std::deque<std::string> order;
+  std::deque<Key> order;
 };
 
 struct Limiter::PathEntry {
