@@ -907,7 +907,8 @@ Verdict PolicyEngine::Evaluate(const SmtpEvent& event, absl::Time now, bool wait
   return st_->Evaluate(event, now, wait_for_dns);
 }
 
-bool PolicyEngine::Prepare(const SmtpEvent& event, absl::Time now, std::function<void()> ready) {
+bool PolicyEngine::Prepare(const SmtpEvent& event, absl::Time now,
+                           const std::function<void()>& ready) {
   return st_->Prepare(event, now, ready);
 }
 

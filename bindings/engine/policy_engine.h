@@ -120,7 +120,7 @@ class PolicyEngine {
   // be called more than once) as lookups end: then call Prepare again (a
   // first answer may need a second lookup: FCrDNS), and Evaluate without
   // waiting once it returns true or dns_budget() has passed. Thread-safe.
-  bool Prepare(const SmtpEvent& event, absl::Time now, std::function<void()> ready);
+  bool Prepare(const SmtpEvent& event, absl::Time now, const std::function<void()>& ready);
   // How long a message may wait for DNS in total (reputation.budget).
   absl::Duration dns_budget() const;
   // What the engine makes of a message, counting nothing: its direction
