@@ -85,6 +85,72 @@ TEST(PolicyProtocolTest, OversizedInputIsAnError) {
             absl::StatusCode::kResourceExhausted);
 }
 
+// Values are checked a word at a time: a control byte at any position of a
+// value of any length is found; tabs, 0x80-0xff and printable bytes pass.
+TEST(PolicyProtocolTest, EveryControlByteAtEveryPositionIsFound) {
+  PolicyLimits limits;
+  PolicyRequest r;
+  for (size_t len = 1; len <= 40; ++len) {
+    for (size_t at = 0; at < len; ++at) {
+      for (int c = 0; c < 256; ++c) {
+        if (c == '\n') continue;  // ends the line
+        std::string value(len, 'a');
+        value[at] = static_cast<char>(c);
+        // Neighbours that a word trick could confuse with a control byte.
+        if (at > 0) value[at - 1] = static_cast<char>(0x80 + (c & 0x7f));
+        if (at + 1 < len) value[at + 1] = '\t';
+        const bool bad = (c < 0x20 && c != '\t') || c == 0x7f;
+        const std::string text = "request=smtpd_access_policy\nsender=" + value + "\n\n";
+        const absl::Status st = ParsePolicyRequest(text, limits, &r);
+        ASSERT_EQ(st.ok(), !bad) << "length " << len << " position " << at << " byte " << c;
+        if (!bad) ASSERT_EQ(r.sender, value);
+      }
+    }
+  }
+}
+
+// Every attribute sluice reads is read, whatever its place; one it does not
+// know is checked for its name and skipped.
+TEST(PolicyProtocolTest, EveryKnownAttributeIsRead) {
+  const std::string text =
+      "unknown_attr=1\nclient_name=cn\nsasl_method=PLAIN\nsasl_sender=ss\n"
+      "sluice_list=li\nserver_port=587\nprotocol_name=ESMTP\nsasl_username=su\n"
+      "sluice_script=sc\nprotocol_state=RCPT\nclient_address=192.0.2.1\n"
+      "policy_context=pc\nrecipient_count=3\nsize=99\nsender=s@x\nrequest=smtpd_access_policy\n"
+      "queue_id=Q\ninstance=I\nhelo_name=h\nrecipient=r@y\n\n";
+  PolicyRequest r;
+  ASSERT_TRUE(ParsePolicyRequest(text, PolicyLimits(), &r).ok());
+  EXPECT_EQ(r.client_name, "cn");
+  EXPECT_EQ(r.sasl_method, "PLAIN");
+  EXPECT_EQ(r.sasl_sender, "ss");
+  EXPECT_EQ(r.list, "li");
+  EXPECT_EQ(r.server_port, 587u);
+  EXPECT_EQ(r.protocol_name, "ESMTP");
+  EXPECT_EQ(r.sasl_username, "su");
+  EXPECT_EQ(r.script, "sc");
+  EXPECT_EQ(r.protocol_state, "RCPT");
+  EXPECT_EQ(r.client_address, "192.0.2.1");
+  EXPECT_EQ(r.policy_context, "pc");
+  EXPECT_EQ(r.recipient_count, 3u);
+  EXPECT_EQ(r.size, 99u);
+  EXPECT_EQ(r.sender, "s@x");
+  EXPECT_EQ(r.queue_id, "Q");
+  EXPECT_EQ(r.instance, "I");
+  EXPECT_EQ(r.helo_name, "h");
+  EXPECT_EQ(r.recipient, "r@y");
+  EXPECT_EQ(r.attributes, 20);
+  // Names that only look like known ones are other attributes.
+  ASSERT_TRUE(
+      ParsePolicyRequest("request=smtpd_access_policy\nSender=x\nsenders=y\n\n", PolicyLimits(), &r)
+          .ok());
+  EXPECT_EQ(r.sender, "");
+  EXPECT_EQ(ParsePolicyRequest("request=smtpd_access_policy\nsend-er=x\n\n", PolicyLimits(), &r)
+                .message(),
+            "line 2: bad attribute name");
+  EXPECT_EQ(ParsePolicyRequest("request=smtpd_access_policy\n=x\n\n", PolicyLimits(), &r).message(),
+            "line 2: not name=value");
+}
+
 TEST(PolicyProtocolTest, BadRequestsAreRefusedWithAReason) {
   PolicyLimits limits;
   PolicyRequest r;
