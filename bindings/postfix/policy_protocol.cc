@@ -128,6 +128,31 @@ Attr AttrOf(absl::string_view n) {
   return Attr::kOther;
 }
 
+// Where each text attribute goes (null: a number, or one sluice ignores).
+constexpr absl::string_view PolicyRequest::*kTextField[] = {
+    nullptr,                         // kOther
+    &PolicyRequest::request,         // kRequest
+    &PolicyRequest::protocol_state,  // kProtocolState
+    &PolicyRequest::protocol_name,   // kProtocolName
+    &PolicyRequest::helo_name,       // kHeloName
+    &PolicyRequest::queue_id,        // kQueueId
+    &PolicyRequest::sender,          // kSender
+    &PolicyRequest::recipient,       // kRecipient
+    &PolicyRequest::client_address,  // kClientAddress
+    &PolicyRequest::client_name,     // kClientName
+    &PolicyRequest::instance,        // kInstance
+    &PolicyRequest::sasl_method,     // kSaslMethod
+    &PolicyRequest::sasl_username,   // kSaslUsername
+    &PolicyRequest::sasl_sender,     // kSaslSender
+    &PolicyRequest::script,          // kScript
+    &PolicyRequest::list,            // kList
+    &PolicyRequest::policy_context,  // kPolicyContext
+    nullptr,                         // kServerPort
+    nullptr,                         // kRecipientCount
+    nullptr,                         // kSize
+};
+static_assert(sizeof(kTextField) / sizeof(kTextField[0]) == static_cast<int>(Attr::kSize) + 1);
+
 }  // namespace
 
 absl::StatusOr<size_t> FindPolicyRequest(absl::string_view buffer, const PolicyLimits& limits) {
@@ -191,75 +216,19 @@ absl::Status ParsePolicyRequest(absl::string_view text, const PolicyLimits& limi
       return absl::InvalidArgumentError(
           absl::StrCat("line ", line_no, ": control byte in the value of ", name));
     }
-    switch (attr) {
-      case Attr::kOther:
-        break;  // attributes sluice does not use
-      case Attr::kRequest:
-        out->request = value;
-        break;
-      case Attr::kProtocolState:
-        out->protocol_state = value;
-        break;
-      case Attr::kProtocolName:
-        out->protocol_name = value;
-        break;
-      case Attr::kHeloName:
-        out->helo_name = value;
-        break;
-      case Attr::kQueueId:
-        out->queue_id = value;
-        break;
-      case Attr::kSender:
-        out->sender = value;
-        break;
-      case Attr::kRecipient:
-        out->recipient = value;
-        break;
-      case Attr::kClientAddress:
-        out->client_address = value;
-        break;
-      case Attr::kClientName:
-        out->client_name = value;
-        break;
-      case Attr::kInstance:
-        out->instance = value;
-        break;
-      case Attr::kSaslMethod:
-        out->sasl_method = value;
-        break;
-      case Attr::kSaslUsername:
-        out->sasl_username = value;
-        break;
-      case Attr::kSaslSender:
-        out->sasl_sender = value;
-        break;
-      case Attr::kScript:
-        out->script = value;
-        break;
-      case Attr::kList:
-        out->list = value;
-        break;
-      case Attr::kPolicyContext:
-        out->policy_context = value;
-        break;
-      case Attr::kServerPort:
-        if (!value.empty() &&
-            (!absl::SimpleAtoi(value, &out->server_port) || out->server_port > 65535)) {
-          return absl::InvalidArgumentError(absl::StrCat("line ", line_no, ": bad server_port"));
-        }
-        break;
-      case Attr::kRecipientCount:
-        if (!value.empty() && !absl::SimpleAtoi(value, &out->recipient_count)) {
-          return absl::InvalidArgumentError(
-              absl::StrCat("line ", line_no, ": bad recipient_count"));
-        }
-        break;
-      case Attr::kSize:
-        if (!value.empty() && !absl::SimpleAtoi(value, &out->size)) {
-          return absl::InvalidArgumentError(absl::StrCat("line ", line_no, ": bad size"));
-        }
-        break;
+    if (absl::string_view PolicyRequest::*field = kTextField[static_cast<int>(attr)]) {
+      out->*field = value;
+      continue;
     }
+    if (attr == Attr::kOther || value.empty()) continue;  // an empty number stays 0
+    uint64_t n = 0;
+    const uint64_t max = attr == Attr::kServerPort ? 65535 : UINT64_MAX;
+    if (!absl::SimpleAtoi(value, &n) || n > max) {
+      return absl::InvalidArgumentError(absl::StrCat("line ", line_no, ": bad ", name));
+    }
+    if (attr == Attr::kServerPort) out->server_port = static_cast<uint32_t>(n);
+    if (attr == Attr::kRecipientCount) out->recipient_count = n;
+    if (attr == Attr::kSize) out->size = n;
   }
   if (out->request.empty()) return absl::InvalidArgumentError("no request= attribute");
   if (out->request != "smtpd_access_policy") {
