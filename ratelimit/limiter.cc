@@ -368,12 +368,6 @@ void Limiter::RecordName(uint64_t entity_hash, Level level, absl::string_view na
   if (inserted) n.size.fetch_add(1, std::memory_order_relaxed);
 }
 
-void Limiter::Emit(const Event& e, uint64_t dedup_key, int64_t window_index) {
-  if (!events_.any()) return;
-  if (!events_.FirstInWindow(dedup_key, window_index)) return;
-  events_.Deliver(e);
-}
-
 // ---- The hot path ----------------------------------------------------------
 
 int Limiter::ResolvePath(const Snapshot& s, const Request& r, char* mailbox_buf, PathEntry* out,
@@ -791,17 +785,22 @@ void Limiter::Refuse(const Pending* pending, int n, const Charging& c, absl::Tim
                                                       : "5.7.1";
     }
   }
-  if (events_.any()) {
-    // Keys in the overflow bucket share one event (a flood is one trip).
-    std::string who = c.failed_overflow
-                          ? absl::StrCat("(overflow of ", LevelName(c.failed->entry->level), ")")
-                          : std::string(c.failed->entry->name);
-    Emit(Event{now, c.failed->entry->level, std::move(who), c.failed->rule->metric,
-               c.failed->rule->window_s, c.failed->rule->max, c.failed_usage,
-               c.failed->rule->action, false},
-         c.failed_overflow ? c.failed->rule->overflow_hash : c.failed->hash,
-         absl::ToUnixSeconds(now) / c.failed->rule->window_s);
-  }
+  // Keys in the overflow bucket share one event (a flood is one trip).
+  Emit(c.failed_overflow ? c.failed->rule->overflow_hash : c.failed->hash,
+       absl::ToUnixSeconds(now) / c.failed->rule->window_s, [&] {
+         std::string who = c.failed_overflow ? absl::StrCat("(overflow of ",
+                                                            LevelName(c.failed->entry->level), ")")
+                                             : std::string(c.failed->entry->name);
+         return Event{now,
+                      c.failed->entry->level,
+                      std::move(who),
+                      c.failed->rule->metric,
+                      c.failed->rule->window_s,
+                      c.failed->rule->max,
+                      c.failed_usage,
+                      c.failed->rule->action,
+                      false};
+       });
 }
 
 // Remembers the counters a request was charged to, so the same request
@@ -834,11 +833,17 @@ void Limiter::ReportShadow(const Charging& c, absl::Time now, Decision* d) noexc
   d->shadow_action = rule.action;
   d->smtp_code = 250;
   d->enhanced_status = "2.0.0";
-  if (events_.any()) {
-    Emit(Event{now, c.shadow_hit->entry->level, std::string(c.shadow_hit->entry->name), rule.metric,
-               rule.window_s, rule.max, c.shadow_usage, rule.action, rule.shadow},
-         c.shadow_hit->hash, absl::ToUnixSeconds(now) / rule.window_s);
-  }
+  Emit(c.shadow_hit->hash, absl::ToUnixSeconds(now) / rule.window_s, [&] {
+    return Event{now,
+                 c.shadow_hit->entry->level,
+                 std::string(c.shadow_hit->entry->name),
+                 rule.metric,
+                 rule.window_s,
+                 rule.max,
+                 c.shadow_usage,
+                 rule.action,
+                 rule.shadow};
+  });
 }
 
 // Apply, step by step (every step fills `d` in place: one Decision, so the

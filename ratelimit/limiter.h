@@ -406,7 +406,12 @@ class Limiter {
                   absl::string_view entity) const;
   void RecordName(uint64_t entity_hash, Level level, absl::string_view name, Level anc_level,
                   absl::string_view anc_name) noexcept;
-  void Emit(const Event& e, uint64_t dedup_key, int64_t window_index);
+  // Calls make() and hands its Event to the sinks if this is the first trip
+  // of `dedup_key` in its window: a refusal that repeats builds no event.
+  template <typename MakeEvent>
+  void Emit(uint64_t dedup_key, int64_t window_index, MakeEvent make) {
+    if (events_.any() && events_.FirstInWindow(dedup_key, window_index)) events_.Deliver(make());
+  }
   const Snapshot* current() const { return snapshots_.current(); }
 
   std::unique_ptr<CounterTable> table_;
