@@ -786,8 +786,8 @@ void Limiter::Refuse(const Pending* pending, int n, const Charging& c, absl::Tim
     }
   }
   // Keys in the overflow bucket share one event (a flood is one trip).
-  Emit(c.failed_overflow ? c.failed->rule->overflow_hash : c.failed->hash,
-       absl::ToUnixSeconds(now) / c.failed->rule->window_s, [&] {
+  Emit(c.failed_overflow ? c.failed->rule->overflow_hash : c.failed->hash, now,
+       c.failed->rule->window_s, [&] {
          std::string who = c.failed_overflow ? absl::StrCat("(overflow of ",
                                                             LevelName(c.failed->entry->level), ")")
                                              : std::string(c.failed->entry->name);
@@ -833,7 +833,7 @@ void Limiter::ReportShadow(const Charging& c, absl::Time now, Decision* d) noexc
   d->shadow_action = rule.action;
   d->smtp_code = 250;
   d->enhanced_status = "2.0.0";
-  Emit(c.shadow_hit->hash, absl::ToUnixSeconds(now) / rule.window_s, [&] {
+  Emit(c.shadow_hit->hash, now, rule.window_s, [&] {
     return Event{now,
                  c.shadow_hit->entry->level,
                  std::string(c.shadow_hit->entry->name),

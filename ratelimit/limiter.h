@@ -407,10 +407,13 @@ class Limiter {
   void RecordName(uint64_t entity_hash, Level level, absl::string_view name, Level anc_level,
                   absl::string_view anc_name) noexcept;
   // Calls make() and hands its Event to the sinks if this is the first trip
-  // of `dedup_key` in its window: a refusal that repeats builds no event.
+  // of `dedup_key` in its window (of `window_s` seconds, at `now`): a
+  // refusal that repeats builds no event, and none is built without sinks.
   template <typename MakeEvent>
-  void Emit(uint64_t dedup_key, int64_t window_index, MakeEvent make) {
-    if (events_.any() && events_.FirstInWindow(dedup_key, window_index)) events_.Deliver(make());
+  void Emit(uint64_t dedup_key, absl::Time now, int64_t window_s, MakeEvent make) {
+    if (events_.any() && events_.FirstInWindow(dedup_key, absl::ToUnixSeconds(now) / window_s)) {
+      events_.Deliver(make());
+    }
   }
   const Snapshot* current() const { return snapshots_.current(); }
 

@@ -24,6 +24,14 @@ constexpr std::array<bool, 256> kNameByte = [] {
 
 bool ControlByte(unsigned char c) { return (c < 0x20 && c != '\t') || c == 0x7f; }
 
+// Whether p[0, n) holds no control byte, one byte at a time.
+bool BytesOk(const char* p, size_t n) {
+  for (size_t i = 0; i < n; ++i) {
+    if (ControlByte(static_cast<unsigned char>(p[i]))) return false;
+  }
+  return true;
+}
+
 // Values are text: no control bytes except tab; bytes >= 0x80 are allowed
 // (SMTPUTF8 addresses). Eight bytes at a time: a word with no byte below
 // 0x20 and none equal to 0x7f is clean (the test may flag a clean word,
@@ -38,20 +46,11 @@ bool ValueOk(absl::string_view v) {
     const uint64_t below_space = (x - kOnes * 0x20) & ~x & kHigh;
     const uint64_t d = x ^ (kOnes * 0x7f);
     const uint64_t del = (d - kOnes) & ~d & kHigh;
-    if (ABSL_PREDICT_TRUE((below_space | del) == 0)) return true;
-    for (int i = 0; i < 8; ++i) {
-      if (ControlByte(static_cast<unsigned char>(p[i]))) return false;
-    }
-    return true;
+    return ABSL_PREDICT_TRUE((below_space | del) == 0) || BytesOk(p, 8);
   };
   const char* p = v.data();
   const size_t n = v.size();
-  if (n < 8) {
-    for (size_t i = 0; i < n; ++i) {
-      if (ControlByte(static_cast<unsigned char>(p[i]))) return false;
-    }
-    return true;
-  }
+  if (n < 8) return BytesOk(p, n);
   for (size_t i = 0; i + 8 <= n; i += 8) {
     if (!word_ok(p + i)) return false;
   }

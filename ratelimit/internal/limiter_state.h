@@ -376,8 +376,9 @@ struct Limiter::Txn {
     Answer answer;
   };
   static constexpr size_t kItemsScanned = 8;
+  using ItemIndex = absl::flat_hash_map<internal::TxnKey, uint32_t, internal::TxnKey::Hash>;
   absl::InlinedVector<Item, 1> items;
-  std::unique_ptr<absl::flat_hash_map<internal::TxnKey, uint32_t, internal::TxnKey::Hash>> index;
+  std::unique_ptr<ItemIndex> index;  // item -> its place in `items`; past kItemsScanned
 
   // The answer remembered for `key`, or null.
   const Answer* FindItem(const internal::TxnKey& key) const {
@@ -396,8 +397,7 @@ struct Limiter::Txn {
     if (index != nullptr) {
       index->emplace(key, static_cast<uint32_t>(items.size() - 1));
     } else if (items.size() > kItemsScanned) {
-      index = std::make_unique<
-          absl::flat_hash_map<internal::TxnKey, uint32_t, internal::TxnKey::Hash>>();
+      index = std::make_unique<ItemIndex>();
       for (uint32_t i = 0; i < items.size(); ++i) index->emplace(items[i].key, i);
     }
   }
